@@ -1,0 +1,20 @@
+#pragma once
+
+/* Small file helpers: atomic writes, bounded reads, directory creation. */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Write data to path atomically: temp file in the same directory, fsync,
+ * rename, fsync of the directory. Returns 0 or -errno. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Read a whole file of at most max bytes; the buffer is NUL-terminated.
+ * -EFBIG when the file is larger than max. */
+int fs_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+
+/* mkdir -p with the given mode for created directories. */
+int fs_mkdir_p(const char *path, mode_t mode);
+
+/* rm -rf that never crosses into another mount (one_file_system). */
+int fs_rm_rf(const char *path);

@@ -1,0 +1,348 @@
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "common/fs.h"
+#include "service/config.h"
+
+#define CONFIG_MAX_BYTES (1 << 20)
+
+enum field_type { F_PATH, F_WORD, F_UINT, F_PATHS, F_LOG_LEVEL, F_LOG_FORMAT, F_HANDLERS };
+
+struct field {
+        const char *name;
+        enum field_type type;
+        size_t offset;
+        unsigned min, max;              /* F_UINT */
+        const char *const *choices;     /* F_WORD: allowed values, NULL = any */
+};
+
+static const char *const cgroup_drivers[] = {"", "cgroupfs", "systemd", NULL};
+static const char *const drivers[] = {"ns", "qemu", "hcs", NULL};
+
+#define OFF(f) offsetof(struct uvmd_config, f)
+static const struct field fields[] = {
+        {"socket", F_PATH, OFF(socket), 0, 0, NULL},
+        {"state_root", F_PATH, OFF(state_root), 0, 0, NULL},
+        {"data_root", F_PATH, OFF(data_root), 0, 0, NULL},
+        {"log_level", F_LOG_LEVEL, OFF(log_level), 0, 0, NULL},
+        {"log_format", F_LOG_FORMAT, OFF(log_format), 0, 0, NULL},
+        {"cni_conf_dir", F_PATH, OFF(cni_conf_dir), 0, 0, NULL},
+        {"cni_bin_dirs", F_PATHS, OFF(cni_bin_dirs), 0, 0, NULL},
+        {"cgroup_driver", F_WORD, OFF(cgroup_driver), 0, 0, cgroup_drivers},
+        {"oci_runtime", F_WORD, OFF(oci_runtime), 0, 0, NULL},
+        {"default_driver", F_WORD, OFF(default_driver), 0, 0, drivers},
+        {"runtime_handlers", F_HANDLERS, 0, 0, 0, NULL},
+        {"io_threads", F_UINT, OFF(io_threads), 1, 16, NULL},
+        {"workers", F_UINT, OFF(workers), 1, 256, NULL},
+        {"queue_limit", F_UINT, OFF(queue_limit), 1, 100000, NULL},
+        {"max_streams", F_UINT, OFF(max_streams), 1, 10000, NULL},
+        {"max_message_bytes", F_UINT, OFF(max_message_bytes), 4096, 256u << 20, NULL},
+        {"shutdown_grace_ms", F_UINT, OFF(shutdown_grace_ms), 0, 600000, NULL},
+};
+
+static char **strv_new2(const char *a, const char *b)
+{
+        char **v = calloc(3, sizeof(char *));
+
+        if (!v)
+                return NULL;
+        v[0] = strdup(a);
+        v[1] = strdup(b);
+        return v;
+}
+
+static void set_str(char **dst, const char *s)
+{
+        char *n = strdup(s);
+
+        if (!n)
+                return; /* keep the old value; start-up checks catch NULL */
+        free(*dst);
+        *dst = n;
+}
+
+static int add_handler(struct uvmd_config *c, const char *name, const char *driver)
+{
+        for (size_t i = 0; i < c->n_handlers; i++)
+                if (STR_EQ(c->handlers[i].name, name)) {
+                        set_str(&c->handlers[i].driver, driver);
+                        return 0;
+                }
+        if (c->n_handlers == UVMD_MAX_HANDLERS)
+                return -E2BIG;
+        c->handlers[c->n_handlers].name = strdup(name);
+        c->handlers[c->n_handlers].driver = strdup(driver);
+        c->n_handlers++;
+        return 0;
+}
+
+void config_init_defaults(struct uvmd_config *c)
+{
+        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0;
+
+        memset(c, 0, sizeof(*c));
+        c->socket = strdup("/run/uvmd/uvmd.sock");
+        c->state_root = strdup("/run/uvmd");
+        c->data_root = strdup("/var/lib/uvmd");
+        c->log_level = LOG_LEVEL_INFO;
+        c->log_format = LOG_FORMAT_TEXT;
+        c->cni_conf_dir = strdup("/etc/cni/net.d");
+        c->cni_bin_dirs = strv_new2("/opt/cni/bin", "/usr/lib/cni");
+        c->cgroup_driver = strdup("");
+        /* crun refuses hybrid cgroup hierarchies; runc handles v1, v2 and hybrid. */
+        c->oci_runtime = strdup("runc");
+        c->default_driver = strdup(kvm ? "qemu" : "ns");
+        add_handler(c, "runc", "ns");
+        add_handler(c, "uvm", "qemu");
+        c->io_threads = 1;
+        c->workers = 16;
+        c->queue_limit = 1024;
+        c->max_streams = 256;
+        c->max_message_bytes = 16u << 20; /* the kubelet's own limit */
+        c->shutdown_grace_ms = 5000;
+}
+
+void config_free(struct uvmd_config *c)
+{
+        free(c->socket);
+        free(c->state_root);
+        free(c->data_root);
+        free(c->cni_conf_dir);
+        strv_free(c->cni_bin_dirs);
+        free(c->cgroup_driver);
+        free(c->oci_runtime);
+        free(c->default_driver);
+        for (size_t i = 0; i < c->n_handlers; i++) {
+                free(c->handlers[i].name);
+                free(c->handlers[i].driver);
+        }
+        memset(c, 0, sizeof(*c));
+}
+
+static bool is_word(const char *s)
+{
+        if (!*s || strlen(s) > 63)
+                return false;
+        for (; *s; s++)
+                if (!(*s >= 'a' && *s <= 'z') && !(*s >= '0' && *s <= '9') && *s != '-' &&
+                    *s != '_' && *s != '.')
+                        return false;
+        return true;
+}
+
+static bool in_choices(const char *const *choices, const char *s)
+{
+        if (!choices)
+                return true;
+        for (; *choices; choices++)
+                if (STR_EQ(*choices, s))
+                        return true;
+        return false;
+}
+
+static int want_path(const char *src, const char *name, json_object *v, const char **ret,
+                     struct uvm_error **err)
+{
+        const char *s;
+
+        if (!json_object_is_type(v, json_type_string))
+                return uvm_error_set(err, EINVAL, "%s: field \"%s\": expected a string", src, name);
+        s = json_object_get_string(v);
+        if (s[0] != '/' || strlen(s) >= 4096)
+                return uvm_error_set(err, EINVAL, "%s: field \"%s\": \"%s\" is not an absolute path",
+                                     src, name, s);
+        *ret = s;
+        return 0;
+}
+
+static int parse_paths(struct uvmd_config *c, const char *src, const struct field *f,
+                       json_object *v, struct uvm_error **err)
+{
+        size_t n;
+        char **out;
+        int r;
+
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0 ||
+            json_object_array_length(v) > 32)
+                return uvm_error_set(err, EINVAL,
+                                     "%s: field \"%s\": expected an array of 1 to 32 paths", src,
+                                     f->name);
+        n = json_object_array_length(v);
+        out = calloc(n + 1, sizeof(char *));
+        if (!out)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                const char *s;
+                r = want_path(src, f->name, json_object_array_get_idx(v, i), &s, err);
+                if (r < 0) {
+                        strv_free(out);
+                        return r;
+                }
+                out[i] = strdup(s);
+        }
+        strv_free(*(char ***) ((char *) c + f->offset));
+        *(char ***) ((char *) c + f->offset) = out;
+        return 0;
+}
+
+static int parse_handlers(struct uvmd_config *c, const char *src, json_object *v,
+                          struct uvm_error **err)
+{
+        if (!json_object_is_type(v, json_type_object))
+                return uvm_error_set(err, EINVAL,
+                                     "%s: field \"runtime_handlers\": expected an object "
+                                     "mapping handler names to drivers",
+                                     src);
+        json_object_object_foreach(v, key, val)
+        {
+                const char *drv = json_object_get_string(val);
+                if (!is_word(key))
+                        return uvm_error_set(err, EINVAL,
+                                             "%s: field \"runtime_handlers\": bad handler name \"%s\"",
+                                             src, key);
+                if (!json_object_is_type(val, json_type_string) || !in_choices(drivers, drv))
+                        return uvm_error_set(err, EINVAL,
+                                             "%s: field \"runtime_handlers.%s\": driver must be "
+                                             "\"ns\", \"qemu\" or \"hcs\"",
+                                             src, key);
+                if (add_handler(c, key, drv) < 0)
+                        return uvm_error_set(err, E2BIG,
+                                             "%s: field \"runtime_handlers\": more than %d handlers",
+                                             src, UVMD_MAX_HANDLERS);
+        }
+        return 0;
+}
+
+static int parse_field(struct uvmd_config *c, const char *src, const struct field *f,
+                       json_object *v, struct uvm_error **err)
+{
+        void *dst = (char *) c + f->offset;
+        const char *s;
+        int64_t n;
+        int r;
+
+        switch (f->type) {
+        case F_PATH:
+                r = want_path(src, f->name, v, &s, err);
+                if (r == 0)
+                        set_str(dst, s);
+                return r;
+        case F_WORD:
+                s = json_object_get_string(v);
+                if (!json_object_is_type(v, json_type_string) ||
+                    (!in_choices(f->choices, s)) || (!f->choices && !is_word(s) && s[0] != '/'))
+                        return uvm_error_set(err, EINVAL, "%s: field \"%s\": invalid value %s", src,
+                                             f->name, json_object_to_json_string(v));
+                set_str(dst, s);
+                return 0;
+        case F_UINT:
+                n = json_object_get_int64(v);
+                if (!json_object_is_type(v, json_type_int) || n < f->min || n > f->max)
+                        return uvm_error_set(err, EINVAL,
+                                             "%s: field \"%s\": expected an integer from %u to %u",
+                                             src, f->name, f->min, f->max);
+                *(unsigned *) dst = (unsigned) n;
+                return 0;
+        case F_PATHS:
+                return parse_paths(c, src, f, v, err);
+        case F_LOG_LEVEL:
+                if (log_parse_level(json_object_get_string(v), dst) < 0 ||
+                    !json_object_is_type(v, json_type_string))
+                        return uvm_error_set(err, EINVAL,
+                                             "%s: field \"%s\": expected debug, info, warn or error",
+                                             src, f->name);
+                return 0;
+        case F_LOG_FORMAT:
+                if (log_parse_format(json_object_get_string(v), dst) < 0 ||
+                    !json_object_is_type(v, json_type_string))
+                        return uvm_error_set(err, EINVAL, "%s: field \"%s\": expected text or json",
+                                             src, f->name);
+                return 0;
+        case F_HANDLERS:
+                return parse_handlers(c, src, v, err);
+        }
+        return uvm_error_set(err, EINVAL, "%s: field \"%s\": unsupported", src, f->name);
+}
+
+int config_parse(struct uvmd_config *c, const char *source, const char *text,
+                 struct uvm_error **err)
+{
+        struct json_tokener *tok = json_tokener_new();
+        json_object *root;
+        int r = 0;
+
+        if (!tok)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        root = json_tokener_parse_ex(tok, text, (int) strlen(text));
+        if (!root || json_tokener_get_error(tok) != json_tokener_success) {
+                r = uvm_error_set(err, EINVAL, "%s: invalid JSON at offset %zu: %s", source,
+                                  json_tokener_get_parse_end(tok),
+                                  json_tokener_error_desc(json_tokener_get_error(tok)));
+                goto out;
+        }
+        if (!json_object_is_type(root, json_type_object)) {
+                r = uvm_error_set(err, EINVAL, "%s: the top level must be a JSON object", source);
+                goto out;
+        }
+        json_object_object_foreach(root, key, val)
+        {
+                const struct field *f = NULL;
+                for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+                        if (STR_EQ(fields[i].name, key))
+                                f = &fields[i];
+                if (!f) {
+                        r = uvm_error_set(err, EINVAL, "%s: unknown field \"%s\"", source, key);
+                        goto out;
+                }
+                r = parse_field(c, source, f, val, err);
+                if (r < 0)
+                        goto out;
+        }
+out:
+        json_object_put(root);
+        json_tokener_free(tok);
+        return r;
+}
+
+int config_load(struct uvmd_config *c, const char *path, bool required, struct uvm_error **err)
+{
+        _cleanup_free_ char *text = NULL;
+        int r = fs_read_file(path, CONFIG_MAX_BYTES, &text, NULL);
+
+        if (r == -ENOENT && !required)
+                return 0;
+        if (r == -EFBIG)
+                return uvm_error_set(err, EFBIG, "%s: larger than %d bytes", path, CONFIG_MAX_BYTES);
+        if (r < 0)
+                return uvm_error_set(err, -r, "%s: %s", path, strerror(-r));
+        return config_parse(c, path, text, err);
+}
+
+int config_validate(const struct uvmd_config *c, struct uvm_error **err)
+{
+        if (!c->socket || !c->state_root || !c->data_root || !c->cni_conf_dir || !c->oci_runtime ||
+            !c->default_driver || !c->cni_bin_dirs)
+                return uvm_error_set(err, ENOMEM, "out of memory building the configuration");
+        if (c->socket[0] != '/' || strlen(c->socket) >= 108)
+                return uvm_error_set(err, EINVAL,
+                                     "socket \"%s\": must be an absolute path under 108 bytes",
+                                     c->socket);
+        if (c->state_root[0] != '/' || c->data_root[0] != '/')
+                return uvm_error_set(err, EINVAL, "state and data roots must be absolute paths");
+        return 0;
+}
+
+const char *config_driver_for(const struct uvmd_config *c, const char *handler)
+{
+        if (STR_EMPTY(handler))
+                return c->default_driver;
+        for (size_t i = 0; i < c->n_handlers; i++)
+                if (STR_EQ(c->handlers[i].name, handler))
+                        return c->handlers[i].driver;
+        return NULL;
+}

@@ -1,0 +1,60 @@
+#pragma once
+
+/*
+ * The daemon's configuration: built-in defaults, then the JSON config file
+ * (optional unless named explicitly), then command-line flags. Unknown keys
+ * and out-of-range values are errors naming the file and the field.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "common/log.h"
+
+#define UVMD_DEFAULT_CONFIG "/etc/uvmd/config.json"
+#define UVMD_MAX_HANDLERS 16
+
+struct uvmd_handler {
+        char *name;   /* RuntimeClass handler, "" is the default */
+        char *driver; /* "ns", "qemu", "hcs" */
+};
+
+struct uvmd_config {
+        char *socket;      /* filesystem path of the CRI socket */
+        char *state_root;  /* runtime state (tmpfs): /run/uvmd */
+        char *data_root;   /* persistent data: /var/lib/uvmd */
+        enum log_level log_level;
+        enum log_format log_format;
+
+        char *cni_conf_dir;
+        char **cni_bin_dirs; /* NULL-terminated */
+        char *cgroup_driver; /* "" = detect, "cgroupfs", "systemd" */
+        char *oci_runtime;   /* "runc" or "crun" (a name on PATH or a path) */
+        char *default_driver;
+        struct uvmd_handler handlers[UVMD_MAX_HANDLERS];
+        size_t n_handlers;
+
+        unsigned io_threads;
+        unsigned workers;
+        unsigned queue_limit;
+        unsigned max_streams;
+        unsigned max_message_bytes;
+        unsigned shutdown_grace_ms;
+};
+
+void config_init_defaults(struct uvmd_config *c);
+void config_free(struct uvmd_config *c);
+
+/* Merge a JSON document (text) into c. source names it in errors. */
+int config_parse(struct uvmd_config *c, const char *source, const char *text,
+                 struct uvm_error **err);
+
+/* Load path; a missing file is fine unless required. */
+int config_load(struct uvmd_config *c, const char *path, bool required, struct uvm_error **err);
+
+/* Cross-field checks after everything is merged. */
+int config_validate(const struct uvmd_config *c, struct uvm_error **err);
+
+/* The driver for a RuntimeClass handler name; NULL when unknown. */
+const char *config_driver_for(const struct uvmd_config *c, const char *handler);

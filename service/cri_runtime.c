@@ -1,0 +1,215 @@
+/* CRI RuntimeService: Version, Status, RuntimeConfig, UpdateRuntimeConfig. */
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "proto/api.pb-c.h"
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "network/cni_conf.h"
+#include "service/daemon.h"
+#include "service/runtime_state.h"
+#include "service/validate.h"
+
+static int cri_version(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                       struct uvm_error **err)
+{
+        Runtime__V1__VersionResponse *r = srv_new(ctx, Runtime__V1__VersionResponse);
+
+        if (!r)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        runtime__v1__version_response__init(r);
+        /* "version" is the kubelet-facing API version of the CRI service. */
+        r->version = "0.1.0";
+        r->runtime_name = UVMD_NAME;
+        r->runtime_version = UVMD_VERSION;
+        r->runtime_api_version = CRI_API_VERSION;
+        *ret = &r->base;
+        return 0;
+}
+
+static Runtime__V1__RuntimeCondition *condition(struct srv_ctx *ctx, const char *type, bool ok,
+                                                const char *reason, const char *msg)
+{
+        Runtime__V1__RuntimeCondition *c = srv_new(ctx, Runtime__V1__RuntimeCondition);
+
+        if (!c)
+                return NULL;
+        runtime__v1__runtime_condition__init(c);
+        c->type = (char *) type;
+        c->status = ok;
+        c->reason = srv_strdup(ctx, ok ? "" : reason);
+        c->message = srv_strdup(ctx, ok ? "" : msg);
+        return c;
+}
+
+static Runtime__V1__RuntimeCondition *runtime_ready(struct srv_ctx *ctx)
+{
+        const struct uvmd_config *cfg = &ctx->daemon->cfg;
+        _cleanup_free_ char *path = NULL;
+
+        if (access(cfg->state_root, W_OK) < 0)
+                return condition(ctx, "RuntimeReady", false, "StateRootUnwritable",
+                                 srv_printf(ctx, "state root '%s' is not writable: %s",
+                                            cfg->state_root, strerror(errno)));
+        if (rt_find_oci_runtime(cfg->oci_runtime, &path) < 0)
+                return condition(ctx, "RuntimeReady", false, "OCIRuntimeMissing",
+                                 srv_printf(ctx, "OCI runtime '%s' not found on PATH",
+                                            cfg->oci_runtime));
+        return condition(ctx, "RuntimeReady", true, NULL, NULL);
+}
+
+static Runtime__V1__RuntimeCondition *network_ready(struct srv_ctx *ctx)
+{
+        const struct uvmd_config *cfg = &ctx->daemon->cfg;
+        struct cni_conf *conf = NULL;
+        struct uvm_error *e = NULL;
+        Runtime__V1__RuntimeCondition *c;
+
+        if (cni_conf_load_dir(cfg->cni_conf_dir, cfg->cni_bin_dirs, &conf, &e) < 0)
+                c = condition(ctx, "NetworkReady", false, "NetworkPluginNotReady",
+                              srv_printf(ctx, "cni config uninitialized: %s", e->msg));
+        else
+                c = condition(ctx, "NetworkReady", true, NULL, NULL);
+        cni_conf_free(conf);
+        uvm_error_free(e);
+        return c;
+}
+
+static char *verbose_config(struct srv_ctx *ctx)
+{
+        const struct uvmd_config *cfg = &ctx->daemon->cfg;
+        json_object *o = json_object_new_object(), *h = json_object_new_object();
+        _cleanup_free_ char *cidr = rt_pod_cidr(ctx->daemon);
+        char *s;
+
+        json_object_object_add(o, "socket", json_object_new_string(cfg->socket));
+        json_object_object_add(o, "stateRoot", json_object_new_string(cfg->state_root));
+        json_object_object_add(o, "dataRoot", json_object_new_string(cfg->data_root));
+        json_object_object_add(o, "cniConfDir", json_object_new_string(cfg->cni_conf_dir));
+        json_object_object_add(o, "ociRuntime", json_object_new_string(cfg->oci_runtime));
+        json_object_object_add(o, "defaultDriver", json_object_new_string(cfg->default_driver));
+        for (size_t i = 0; i < cfg->n_handlers; i++)
+                json_object_object_add(h, cfg->handlers[i].name,
+                                       json_object_new_string(cfg->handlers[i].driver));
+        json_object_object_add(o, "runtimeHandlers", h);
+        json_object_object_add(o, "podCIDR", json_object_new_string(cidr ? cidr : ""));
+        s = srv_strdup(ctx, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return s;
+}
+
+static int add_handlers(struct srv_ctx *ctx, Runtime__V1__StatusResponse *r)
+{
+        const struct uvmd_config *cfg = &ctx->daemon->cfg;
+        size_t n = cfg->n_handlers + 1;
+
+        r->runtime_handlers = srv_new_array(ctx, Runtime__V1__RuntimeHandler *, n);
+        if (!r->runtime_handlers)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                Runtime__V1__RuntimeHandler *h = srv_new(ctx, Runtime__V1__RuntimeHandler);
+                Runtime__V1__RuntimeHandlerFeatures *f =
+                        srv_new(ctx, Runtime__V1__RuntimeHandlerFeatures);
+                if (!h || !f)
+                        return -ENOMEM;
+                runtime__v1__runtime_handler__init(h);
+                runtime__v1__runtime_handler_features__init(f);
+                h->name = i == 0 ? "" : cfg->handlers[i - 1].name;
+                h->features = f;
+                r->runtime_handlers[r->n_runtime_handlers++] = h;
+        }
+        return 0;
+}
+
+static int cri_status(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                      struct uvm_error **err)
+{
+        const Runtime__V1__StatusRequest *req = (const void *) m;
+        Runtime__V1__StatusResponse *r = srv_new(ctx, Runtime__V1__StatusResponse);
+        Runtime__V1__RuntimeStatus *st = srv_new(ctx, Runtime__V1__RuntimeStatus);
+        Runtime__V1__RuntimeCondition **conds = srv_new_array(ctx, Runtime__V1__RuntimeCondition *, 2);
+
+        if (!r || !st || !conds)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        runtime__v1__status_response__init(r);
+        runtime__v1__runtime_status__init(st);
+        conds[0] = runtime_ready(ctx);
+        conds[1] = network_ready(ctx);
+        if (!conds[0] || !conds[1] || add_handlers(ctx, r) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        st->conditions = conds;
+        st->n_conditions = 2;
+        r->status = st;
+        if (req->verbose) {
+                Runtime__V1__StatusResponse__InfoEntry *e =
+                        srv_new(ctx, Runtime__V1__StatusResponse__InfoEntry);
+                r->info = srv_new_array(ctx, Runtime__V1__StatusResponse__InfoEntry *, 1);
+                if (!e || !r->info)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                runtime__v1__status_response__info_entry__init(e);
+                e->key = "config";
+                e->value = verbose_config(ctx);
+                r->info[0] = e;
+                r->n_info = 1;
+        }
+        *ret = &r->base;
+        return 0;
+}
+
+static int cri_runtime_config(struct srv_ctx *ctx, const ProtobufCMessage *m,
+                              ProtobufCMessage **ret, struct uvm_error **err)
+{
+        Runtime__V1__RuntimeConfigResponse *r = srv_new(ctx, Runtime__V1__RuntimeConfigResponse);
+        Runtime__V1__LinuxRuntimeConfiguration *l =
+                srv_new(ctx, Runtime__V1__LinuxRuntimeConfiguration);
+
+        if (!r || !l)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        runtime__v1__runtime_config_response__init(r);
+        runtime__v1__linux_runtime_configuration__init(l);
+        l->cgroup_driver = rt_cgroup_driver_is_systemd(&ctx->daemon->cfg)
+                                   ? RUNTIME__V1__CGROUP_DRIVER__SYSTEMD
+                                   : RUNTIME__V1__CGROUP_DRIVER__CGROUPFS;
+        r->linux = l;
+        *ret = &r->base;
+        return 0;
+}
+
+static int cri_update_runtime_config(struct srv_ctx *ctx, const ProtobufCMessage *m,
+                                     ProtobufCMessage **ret, struct uvm_error **err)
+{
+        const Runtime__V1__UpdateRuntimeConfigRequest *req = (const void *) m;
+        Runtime__V1__UpdateRuntimeConfigResponse *r =
+                srv_new(ctx, Runtime__V1__UpdateRuntimeConfigResponse);
+        const char *cidr;
+        int rc;
+
+        if (!r)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        runtime__v1__update_runtime_config_response__init(r);
+        *ret = &r->base;
+        /* The kubelet sends an empty update at start-up: nothing to change. */
+        if (!req->runtime_config || !req->runtime_config->network_config ||
+            STR_EMPTY(req->runtime_config->network_config->pod_cidr))
+                return 0;
+        cidr = req->runtime_config->network_config->pod_cidr;
+        rc = validate_cidrs("runtime_config.network_config.pod_cidr", cidr, err);
+        if (rc < 0)
+                return rc;
+        return rt_set_pod_cidr(ctx->daemon, cidr, err);
+}
+
+const struct srv_binding cri_runtime_bindings[] = {
+        {"runtime.v1.RuntimeService", "Version", SRV_UNARY, true, cri_version, NULL},
+        {"runtime.v1.RuntimeService", "Status", SRV_UNARY, false, cri_status, NULL},
+        {"runtime.v1.RuntimeService", "RuntimeConfig", SRV_UNARY, true, cri_runtime_config, NULL},
+        {"runtime.v1.RuntimeService", "UpdateRuntimeConfig", SRV_UNARY, false,
+         cri_update_runtime_config, NULL},
+        {0},
+};

@@ -1,0 +1,100 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "grpc/health/v1/health.pb-c.h"
+#include "grpc/reflection/v1/reflection.pb-c.h"
+#include "grpc/reflection/v1alpha/reflection.pb-c.h"
+#include "proto/api.pb-c.h"
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "service/daemon.h"
+#include "service/runtime_state.h"
+
+/* Built from the .proto files at build time (see service/BUILD). */
+extern const unsigned char uvmd_descriptor_set[];
+extern const size_t uvmd_descriptor_set_len;
+
+static const ProtobufCServiceDescriptor *const services[] = {
+        &runtime__v1__runtime_service__descriptor,
+        &runtime__v1__image_service__descriptor,
+        &grpc__health__v1__health__descriptor,
+        &grpc__reflection__v1__server_reflection__descriptor,
+        &grpc__reflection__v1alpha__server_reflection__descriptor,
+};
+
+static const struct srv_binding *const bindings[] = {
+        health_bindings,
+        reflection_bindings,
+        cri_runtime_bindings,
+};
+
+int uvmd_init(struct uvmd *d, struct uvm_error **err)
+{
+        int r;
+
+        pthread_mutex_init(&d->lock, NULL);
+        pthread_cond_init(&d->health_cond, NULL);
+        r = fs_mkdir_p(d->cfg.state_root, 0711);
+        if (r < 0)
+                return uvm_error_set(err, -r, "create state root '%s': %s", d->cfg.state_root,
+                                     strerror(-r));
+        r = fs_mkdir_p(d->cfg.data_root, 0711);
+        if (r < 0)
+                return uvm_error_set(err, -r, "create data root '%s': %s", d->cfg.data_root,
+                                     strerror(-r));
+        r = rt_load(d, err);
+        if (r < 0)
+                return r;
+        r = descdb_new(uvmd_descriptor_set, uvmd_descriptor_set_len, &d->descdb, err);
+        if (r < 0)
+                return r;
+        return dispatch_table_new(services, ARRAY_SIZE(services), bindings, ARRAY_SIZE(bindings),
+                                  &d->table, err);
+}
+
+static void on_drain(void *data)
+{
+        uvmd_set_serving(data, false);
+}
+
+int uvmd_start(struct uvmd *d, struct uvm_error **err)
+{
+        _cleanup_free_ char *address = NULL;
+        struct srv_options o = {
+                .io_threads = d->cfg.io_threads,
+                .workers = d->cfg.workers,
+                .queue_limit = d->cfg.queue_limit,
+                .max_streams = d->cfg.max_streams,
+                .max_message_bytes = d->cfg.max_message_bytes,
+                .daemon = d,
+        };
+        int r;
+
+        if (asprintf(&address, "unix:%s", d->cfg.socket) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        o.address = address;
+        r = srv_start(&o, d->table, &d->srv, err);
+        if (r < 0)
+                return r;
+        srv_on_drain(d->srv, on_drain, d);
+        uvmd_set_serving(d, true);
+        return 0;
+}
+
+void uvmd_stop(struct uvmd *d)
+{
+        srv_stop(d->srv, d->cfg.shutdown_grace_ms);
+        d->srv = NULL;
+}
+
+void uvmd_fini(struct uvmd *d)
+{
+        d->table = dispatch_table_free(d->table);
+        d->descdb = descdb_free(d->descdb);
+        free(d->pod_cidr);
+        d->pod_cidr = NULL;
+        config_free(&d->cfg);
+        pthread_mutex_destroy(&d->lock);
+        pthread_cond_destroy(&d->health_cond);
+}

@@ -1,0 +1,147 @@
+/* uvmd: the CRI runtime daemon. Parses flags, then serves until SIGTERM. */
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <grpc/grpc.h>
+
+#include "common/log.h"
+#include "service/daemon.h"
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: uvmd [OPTIONS]\n"
+                "A Kubernetes CRI runtime: every pod sandbox is a utility VM.\n\n"
+                "  -c, --config FILE      JSON config (default %s; optional unless given)\n"
+                "  -s, --socket PATH      CRI socket (default /run/uvmd/uvmd.sock)\n"
+                "      --state-root DIR   runtime state (default /run/uvmd)\n"
+                "      --data-root DIR    images and persistent data (default /var/lib/uvmd)\n"
+                "  -l, --log-level LEVEL  debug, info, warn or error (default info)\n"
+                "      --log-format FMT   text or json (default text)\n"
+                "  -h, --help             show this help\n"
+                "  -V, --version          show the version\n",
+                UVMD_DEFAULT_CONFIG);
+}
+
+enum { OPT_STATE = 256, OPT_DATA, OPT_LOG_FORMAT };
+
+static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"socket", required_argument, NULL, 's'},
+        {"state-root", required_argument, NULL, OPT_STATE},
+        {"data-root", required_argument, NULL, OPT_DATA},
+        {"log-level", required_argument, NULL, 'l'},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {0},
+};
+
+static int set_path(char **dst, const char *flag, const char *v)
+{
+        if (v[0] != '/') {
+                fprintf(stderr, "uvmd: --%s: '%s' is not an absolute path\n", flag, v);
+                return -EINVAL;
+        }
+        free(*dst);
+        *dst = strdup(v);
+        return 0;
+}
+
+/* Flags override the config file, so the file is loaded first. */
+static int parse_args(int argc, char **argv, struct uvmd_config *cfg)
+{
+        const char *config = UVMD_DEFAULT_CONFIG;
+        bool explicit_config = false;
+        struct uvm_error *err = NULL;
+        int c, r = 0;
+
+        for (optind = 1; (c = getopt_long(argc, argv, "c:s:l:hV", options, NULL)) != -1;) {
+                if (c == 'h') {
+                        usage(stdout);
+                        exit(0);
+                } else if (c == 'V') {
+                        printf("%s %s (CRI %s)\n", UVMD_NAME, UVMD_VERSION, CRI_API_VERSION);
+                        exit(0);
+                } else if (c == 'c') {
+                        config = optarg;
+                        explicit_config = true;
+                } else if (c == '?') {
+                        usage(stderr);
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "uvmd: unexpected argument '%s'\n", argv[optind]);
+                return -EINVAL;
+        }
+        if (config_load(cfg, config, explicit_config, &err) < 0) {
+                fprintf(stderr, "uvmd: %s\n", err->msg);
+                uvm_error_free(err);
+                return -EINVAL;
+        }
+        for (optind = 1; r == 0 && (c = getopt_long(argc, argv, "c:s:l:hV", options, NULL)) != -1;) {
+                if (c == 's')
+                        r = set_path(&cfg->socket, "socket", optarg);
+                else if (c == OPT_STATE)
+                        r = set_path(&cfg->state_root, "state-root", optarg);
+                else if (c == OPT_DATA)
+                        r = set_path(&cfg->data_root, "data-root", optarg);
+                else if (c == 'l' && log_parse_level(optarg, &cfg->log_level) < 0) {
+                        fprintf(stderr, "uvmd: --log-level: '%s' is not debug, info, warn or error\n",
+                                optarg);
+                        r = -EINVAL;
+                } else if (c == OPT_LOG_FORMAT && log_parse_format(optarg, &cfg->log_format) < 0) {
+                        fprintf(stderr, "uvmd: --log-format: '%s' is not text or json\n", optarg);
+                        r = -EINVAL;
+                }
+        }
+        if (r == 0 && config_validate(cfg, &err) < 0) {
+                fprintf(stderr, "uvmd: %s\n", err->msg);
+                uvm_error_free(err);
+                r = -EINVAL;
+        }
+        return r;
+}
+
+int main(int argc, char **argv)
+{
+        static struct uvmd d;
+        struct uvm_error *err = NULL;
+        sigset_t set;
+        int sig = 0;
+
+        config_init_defaults(&d.cfg);
+        if (parse_args(argc, argv, &d.cfg) < 0)
+                return 2;
+        log_setup(d.cfg.log_level, d.cfg.log_format);
+
+        /* gRPC's threads inherit this mask: signals reach only sigwait. */
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        grpc_init();
+        if (uvmd_init(&d, &err) < 0 || uvmd_start(&d, &err) < 0) {
+                log_error("start-up failed: %s", err ? err->msg : "unknown error");
+                uvm_error_free(err);
+                uvmd_fini(&d);
+                grpc_shutdown();
+                return 1;
+        }
+        log_info("%s %s ready on %s", UVMD_NAME, UVMD_VERSION, d.cfg.socket);
+        while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+                log_info("SIGHUP: nothing to reload, ignoring");
+        log_info("%s received, shutting down", strsignal(sig));
+        uvmd_stop(&d);
+        uvmd_fini(&d);
+        grpc_shutdown();
+        log_info("stopped");
+        return 0;
+}

@@ -1,0 +1,430 @@
+/* Server start-up, the queue threads, the worker pool and shutdown. */
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+
+#include "common/log.h"
+#include "service/server-internal.h"
+
+/* How many grpc_server_request_call slots wait for new calls at once. */
+#define PENDING_REQUESTS 32
+
+static void arm_request(struct srv *s)
+{
+        struct srv_call *c;
+        grpc_call_error e;
+
+        if (s->draining)
+                return;
+        c = call_new(s);
+        if (!c) {
+                log_error("out of memory arming a call slot");
+                return;
+        }
+        e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq,
+                                     &c->op_request);
+        if (e != GRPC_CALL_OK) {
+                log_error("grpc_server_request_call failed: %d", (int) e);
+                call_unref(c);
+        }
+}
+
+static void handle_event(struct srv *s, grpc_event ev)
+{
+        struct srv_op *op = ev.tag;
+        struct srv_call *c = op->call;
+
+        switch (op->type) {
+        case OP_REQUEST:
+                if (!ev.success) { /* the server is shutting down */
+                        c->call = NULL;
+                        call_unref(c);
+                        return;
+                }
+                arm_request(s);
+                call_arrived(c);
+                return;
+        case OP_RECV:
+                call_recv_done(c, ev.success);
+                break;
+        case OP_CLOSE:
+                call_close_done(c);
+                break;
+        case OP_SYNC:
+                call_sync_done(c, ev.success);
+                break;
+        case OP_FINAL:
+                break;
+        case OP_SHUTDOWN:
+                pthread_mutex_lock(&s->lock);
+                s->shutdown_done = true;
+                pthread_cond_broadcast(&s->cond);
+                pthread_mutex_unlock(&s->lock);
+                return;
+        }
+        call_unref(c); /* the ref the batch held */
+}
+
+static void *io_main(void *arg)
+{
+        struct srv *s = arg;
+
+        for (;;) {
+                grpc_event ev = grpc_completion_queue_next(
+                        s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+                if (ev.type == GRPC_QUEUE_SHUTDOWN)
+                        break;
+                if (ev.type == GRPC_OP_COMPLETE)
+                        handle_event(s, ev);
+        }
+        return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+        struct srv *s = arg;
+
+        for (;;) {
+                struct srv_call *c;
+
+                pthread_mutex_lock(&s->lock);
+                while (!s->q_head && !s->stopping_workers)
+                        pthread_cond_wait(&s->cond, &s->lock);
+                c = s->q_head;
+                if (!c) {
+                        pthread_mutex_unlock(&s->lock);
+                        break;
+                }
+                s->q_head = c->next_q;
+                if (!s->q_head)
+                        s->q_tail = NULL;
+                s->q_len--;
+                pthread_mutex_unlock(&s->lock);
+                call_run_unary(c);
+        }
+        return NULL;
+}
+
+bool srv_submit(struct srv *s, struct srv_call *c)
+{
+        pthread_mutex_lock(&s->lock);
+        if (s->q_len >= s->opts.queue_limit) {
+                pthread_mutex_unlock(&s->lock);
+                return false;
+        }
+        c->next_q = NULL;
+        if (s->q_tail)
+                s->q_tail->next_q = c;
+        else
+                s->q_head = c;
+        s->q_tail = c;
+        s->q_len++;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        return true;
+}
+
+bool srv_stream_admit(struct srv *s)
+{
+        bool ok;
+
+        pthread_mutex_lock(&s->lock);
+        ok = s->streams < s->opts.max_streams && !s->draining;
+        if (ok)
+                s->streams++;
+        pthread_mutex_unlock(&s->lock);
+        return ok;
+}
+
+void srv_stream_release(struct srv *s)
+{
+        pthread_mutex_lock(&s->lock);
+        s->streams--;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+}
+
+unsigned srv_live_calls(struct srv *s)
+{
+        unsigned n;
+
+        pthread_mutex_lock(&s->lock);
+        n = s->live;
+        pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+void srv_on_drain(struct srv *s, void (*fn)(void *), void *data)
+{
+        s->on_drain = fn;
+        s->on_drain_data = data;
+}
+
+/* A filesystem unix socket: refuse a missing directory or a live socket,
+ * remove a stale one. */
+static int prepare_socket_path(const char *path, struct uvm_error **err)
+{
+        _cleanup_free_ char *dir = strdup(path);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        char *slash;
+
+        if (!dir)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return uvm_error_set(err, ENAMETOOLONG, "socket path '%s' is longer than %zu bytes",
+                                     path, sizeof(sa.sun_path) - 1);
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return uvm_error_set(err, ENOENT,
+                                             "socket directory '%s' does not exist", dir);
+        }
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0
+                                       : uvm_error_set(err, errno, "cannot stat '%s': %s", path,
+                                                       strerror(errno));
+        if (!S_ISSOCK(st.st_mode))
+                return uvm_error_set(err, EEXIST, "'%s' exists and is not a socket", path);
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return uvm_error_set(err, errno, "socket: %s", strerror(errno));
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                return uvm_error_set(err, EADDRINUSE,
+                                     "socket '%s' is in use by another running server", path);
+        if (unlink(path) < 0 && errno != ENOENT)
+                return uvm_error_set(err, errno, "cannot remove stale socket '%s': %s", path,
+                                     strerror(errno));
+        log_info("removed stale socket '%s'", path);
+        return 0;
+}
+
+static int bind_address(struct srv *s, struct uvm_error **err)
+{
+        grpc_server_credentials *creds;
+        mode_t old_mask = 0;
+        int port, r;
+
+        if (strncmp(s->address, "unix:", 5) == 0) {
+                s->socket_path = strdup(s->address + 5);
+                if (!s->socket_path)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                r = prepare_socket_path(s->socket_path, err);
+                if (r < 0)
+                        return r;
+                /* No window in which the socket is wider open than 0660. */
+                old_mask = umask(0117);
+        } else if (strncmp(s->address, "unix-abstract:", 14) != 0)
+                return uvm_error_set(err, EINVAL,
+                                     "address '%s': only unix: and unix-abstract: are served",
+                                     s->address);
+        creds = grpc_insecure_server_credentials_create();
+        port = grpc_server_add_http2_port(s->server, s->address, creds);
+        grpc_server_credentials_release(creds);
+        if (s->socket_path)
+                umask(old_mask);
+        if (port == 0)
+                return uvm_error_set(err, EADDRINUSE, "cannot listen on '%s'", s->address);
+        if (s->socket_path && chmod(s->socket_path, 0660) < 0)
+                return uvm_error_set(err, errno, "chmod '%s': %s", s->socket_path,
+                                     strerror(errno));
+        return 0;
+}
+
+static grpc_channel_args *make_args(const struct srv_options *o, grpc_arg *store)
+{
+        static grpc_channel_args args;
+
+        store[0].type = GRPC_ARG_INTEGER;
+        store[0].key = (char *) GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+        store[0].value.integer = (int) o->max_message_bytes;
+        store[1].type = GRPC_ARG_INTEGER;
+        store[1].key = (char *) GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+        store[1].value.integer = (int) o->max_message_bytes;
+        args.num_args = 2;
+        args.args = store;
+        return &args;
+}
+
+static void srv_free(struct srv *s)
+{
+        if (!s)
+                return;
+        if (s->server)
+                grpc_server_destroy(s->server);
+        if (s->cq)
+                grpc_completion_queue_destroy(s->cq);
+        free(s->io_threads);
+        free(s->workers);
+        free(s->address);
+        free(s->socket_path);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->cond);
+        free(s);
+}
+
+static int start_threads(struct srv *s, struct uvm_error **err)
+{
+        s->io_threads = calloc(s->opts.io_threads, sizeof(pthread_t));
+        s->workers = calloc(s->opts.workers, sizeof(pthread_t));
+        if (!s->io_threads || !s->workers)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (unsigned i = 0; i < s->opts.io_threads; i++)
+                if (pthread_create(&s->io_threads[i], NULL, io_main, s) != 0)
+                        return uvm_error_set(err, EAGAIN, "cannot start queue thread");
+        for (unsigned i = 0; i < s->opts.workers; i++)
+                if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
+                        return uvm_error_set(err, EAGAIN, "cannot start worker thread");
+        return 0;
+}
+
+int srv_start(const struct srv_options *opts, const struct dispatch_table *table,
+              struct srv **ret_srv, struct uvm_error **err)
+{
+        struct srv *s = calloc(1, sizeof(*s));
+        grpc_arg store[2];
+        int r;
+
+        if (!s)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        s->opts = *opts;
+        s->table = table;
+        s->op_shutdown.type = OP_SHUTDOWN;
+        s->address = strdup(opts->address);
+        if (!s->address) {
+                srv_free(s);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        s->cq = grpc_completion_queue_create_for_next(NULL);
+        s->server = grpc_server_create(make_args(opts, store), NULL);
+        grpc_server_register_completion_queue(s->server, s->cq, NULL);
+        r = bind_address(s, err);
+        if (r < 0) {
+                /* Never started: the server can be destroyed directly. */
+                grpc_server_destroy(s->server);
+                s->server = NULL;
+                grpc_completion_queue_shutdown(s->cq);
+                while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                               .type != GRPC_QUEUE_SHUTDOWN)
+                        ;
+                srv_free(s);
+                return r;
+        }
+        grpc_server_start(s->server);
+        for (int i = 0; i < PENDING_REQUESTS; i++)
+                arm_request(s);
+        r = start_threads(s, err);
+        if (r < 0) {
+                srv_stop(s, 0);
+                return r;
+        }
+        log_info("serving on %s (%u queue threads, %u workers)", s->address, opts->io_threads,
+                 opts->workers);
+        *ret_srv = s;
+        return 0;
+}
+
+static bool wait_live_zero(struct srv *s, unsigned ms)
+{
+        struct timespec until;
+        bool ok;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (long) (ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&s->lock);
+        while ((s->live > 0 || !s->shutdown_done) &&
+               pthread_cond_timedwait(&s->cond, &s->lock, &until) == 0)
+                ;
+        ok = s->live == 0 && s->shutdown_done;
+        pthread_mutex_unlock(&s->lock);
+        return ok;
+}
+
+/* Wake every streaming handler: the server is draining. */
+static void notify_streams(struct srv *s)
+{
+        for (;;) {
+                struct srv_call *c, *pick = NULL;
+
+                pthread_mutex_lock(&s->lock);
+                for (c = s->live_list; c; c = c->next_live) {
+                        bool done;
+                        pthread_mutex_lock(&c->lock);
+                        done = c->done;
+                        pthread_mutex_unlock(&c->lock);
+                        if (!done && c->entry && c->entry->binding &&
+                            c->entry->binding->kind != SRV_UNARY) {
+                                pick = c;
+                                call_ref(c);
+                                break;
+                        }
+                }
+                pthread_mutex_unlock(&s->lock);
+                if (!pick)
+                        return;
+                call_mark_done(pick);
+                call_unref(pick);
+        }
+}
+
+void srv_stop(struct srv *s, unsigned grace_ms)
+{
+        bool clean;
+
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->lock);
+        s->draining = true;
+        pthread_mutex_unlock(&s->lock);
+        if (s->on_drain)
+                s->on_drain(s->on_drain_data);
+        grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
+        notify_streams(s);
+        clean = wait_live_zero(s, grace_ms);
+        if (!clean) {
+                log_warn("%u calls still running after %u ms, cancelling them",
+                         srv_live_calls(s), grace_ms);
+                grpc_server_cancel_all_calls(s->server);
+                clean = wait_live_zero(s, 10000);
+        }
+        pthread_mutex_lock(&s->lock);
+        s->stopping_workers = true;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        if (!clean) {
+                /* A handler is stuck in blocking work: shutting the queue down
+                 * now could abort the process when it finally answers. */
+                log_error("calls did not finish after cancellation; leaving them");
+                if (s->socket_path)
+                        unlink(s->socket_path);
+                return;
+        }
+        for (unsigned i = 0; s->workers && i < s->opts.workers; i++)
+                if (s->workers[i])
+                        pthread_join(s->workers[i], NULL);
+        grpc_completion_queue_shutdown(s->cq);
+        for (unsigned i = 0; s->io_threads && i < s->opts.io_threads; i++)
+                if (s->io_threads[i])
+                        pthread_join(s->io_threads[i], NULL);
+        if (s->socket_path)
+                unlink(s->socket_path);
+        srv_free(s);
+}

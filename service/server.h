@@ -1,0 +1,47 @@
+#pragma once
+
+/*
+ * The gRPC server core on the C-core completion-queue API.
+ *
+ * One queue; io_threads poll it. Methods marked inline run right there
+ * (memory-only handlers: List, Version); other unary handlers go to a
+ * bounded pool of workers, so a slow handler never stalls other calls;
+ * streaming handlers get a thread each (bounded). Shutdown drains in-flight
+ * calls for a grace period, then cancels the rest, and only shuts the queue
+ * down once no call is alive.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "service/dispatch.h"
+
+struct srv;
+
+struct srv_options {
+        const char *address;      /* "unix:/path" or "unix-abstract:name" */
+        unsigned io_threads;      /* queue pollers (1 is best on 2 cores) */
+        unsigned workers;         /* unary worker pool size */
+        unsigned queue_limit;     /* waiting unary calls before UNAVAILABLE */
+        unsigned max_streams;     /* concurrent streaming calls */
+        size_t max_message_bytes; /* request and response bound */
+        struct uvmd *daemon;      /* handed to handlers in srv_ctx */
+};
+
+/* Binds the address (a unix socket gets mode 0660; a busy or stale socket
+ * and a missing directory are clear errors) and starts serving. The server
+ * borrows table. */
+int srv_start(const struct srv_options *opts, const struct dispatch_table *table,
+              struct srv **ret_srv, struct uvm_error **err);
+
+/* Calls fn(data) when draining starts (before in-flight calls are waited
+ * for), e.g. to flip health to NOT_SERVING. */
+void srv_on_drain(struct srv *s, void (*fn)(void *), void *data);
+
+/* Graceful stop: stop accepting, let in-flight calls finish for grace_ms,
+ * cancel the rest, wait for them, remove the socket, free everything. */
+void srv_stop(struct srv *s, unsigned grace_ms);
+
+/* Counts for tests and status. */
+unsigned srv_live_calls(struct srv *s);
