@@ -1,0 +1,131 @@
+#pragma once
+
+/*
+ * The driver table: how a pod's utility VM is made and how containers are
+ * placed in it. "ns" (Linux namespaces + the agent as sandbox init), "qemu"
+ * (a microVM whose PID 1 is the agent) and "hcs" (Windows) fill this table;
+ * the sandbox layer never knows which one it talks to.
+ *
+ * Threading: the sandbox layer serialises calls per pod (pod lock); calls for
+ * different pods may run concurrently. Event callbacks come from driver
+ * threads, with no sandbox lock held by the driver.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct drv_pod; /* one UVM, private to the driver */
+
+enum drv_stream { DRV_STDOUT = 1, DRV_STDERR = 2 };
+
+/* Reports from the driver to the sandbox layer. */
+struct drv_events {
+        void *data;
+        /* A container's init process ended (exit_code: 128+signal when killed). */
+        void (*ctr_exited)(void *data, const char *ctr_id, int exit_code, int64_t finished_ns,
+                           bool oom_killed);
+        /* Container output, in order per stream; may be called with partial lines. */
+        void (*ctr_output)(void *data, const char *ctr_id, enum drv_stream stream, const char *buf,
+                           size_t len);
+        /* The UVM (or its agent) died: every container in it has exited. */
+        void (*pod_died)(void *data, const char *reason);
+};
+
+/* UVM sizing, hcsshim's defaults and rules (see sandbox/uvm_options.h). */
+struct drv_uvm_options {
+        uint32_t memory_mb;
+        uint32_t processors;
+        bool allow_overcommit;
+        bool deferred_commit;
+};
+
+struct drv_pod_spec {
+        const char *id;            /* pod id (64 hex) */
+        const char *hostname;
+        const char *state_dir;     /* <state_root>/pods/<id>: exists, the pod's own */
+        const char *netns_path;    /* NULL: host network */
+        bool host_ipc;
+        bool host_pid;
+        bool share_pid;            /* containers share one pod PID namespace */
+        const char *cgroup_parent; /* per-pod parent cgroup (relative to the hierarchy) */
+        const char *oci_runtime;   /* path of runc or crun */
+        struct drv_uvm_options uvm;
+        const struct drv_events *events;
+};
+
+struct drv_ctr_spec {
+        const char *id;
+        char *const *layers;        /* read-only layer dirs, lowest first; NULL-terminated */
+        bool readonly_rootfs;
+        /* The OCI runtime spec (config.json) built by the sandbox layer. The
+         * driver sets root.path and the pod's namespace paths. */
+        const char *oci_spec_json;
+};
+
+struct drv_exec_spec {
+        char *const *argv; /* NULL-terminated, argv[0] required */
+        int64_t timeout_ms;  /* <= 0: none */
+        size_t max_output;   /* per stream; beyond it output is dropped */
+};
+
+struct drv_exec_result {
+        int exit_code;
+        bool timed_out;
+        char *out, *errout; /* malloc'd, may be NULL when empty */
+        size_t out_len, err_len;
+};
+
+void drv_exec_result_clear(struct drv_exec_result *r);
+
+struct drv_ctr_stats {
+        int64_t timestamp_ns;
+        uint64_t cpu_usage_ns;
+        uint64_t memory_usage_bytes;
+        uint64_t memory_working_set_bytes;
+        uint64_t memory_rss_bytes;
+        uint64_t page_faults, major_page_faults;
+};
+
+enum drv_ctr_state { DRV_CTR_CREATED, DRV_CTR_RUNNING, DRV_CTR_EXITED, DRV_CTR_UNKNOWN };
+
+struct drv_ops {
+        const char *name;
+        /* Make and start the UVM. On failure nothing it took is left. */
+        int (*pod_create)(const struct drv_pod_spec *spec, struct drv_pod **ret_pod,
+                          struct uvm_error **err);
+        /* After a uvmd restart: reconnect to a live UVM from its state_dir.
+         * -ESRCH when it is gone (the caller then cleans up). */
+        int (*pod_reattach)(const struct drv_pod_spec *spec, struct drv_pod **ret_pod,
+                            struct uvm_error **err);
+        /* Kill every container (stop signal, then SIGKILL after timeout_ms)
+         * and shut the UVM down. Idempotent. */
+        int (*pod_stop)(struct drv_pod *pod, uint32_t timeout_ms, struct uvm_error **err);
+        /* Release everything the driver holds for the pod (after stop). */
+        void (*pod_free)(struct drv_pod *pod);
+        bool (*pod_alive)(struct drv_pod *pod);
+
+        int (*ctr_create)(struct drv_pod *pod, const struct drv_ctr_spec *spec,
+                          struct uvm_error **err);
+        int (*ctr_start)(struct drv_pod *pod, const char *ctr_id, struct uvm_error **err);
+        int (*ctr_signal)(struct drv_pod *pod, const char *ctr_id, int sig,
+                          struct uvm_error **err);
+        /* After exit (or never started): remove it and its rootfs mount. */
+        int (*ctr_delete)(struct drv_pod *pod, const char *ctr_id, struct uvm_error **err);
+        int (*ctr_state)(struct drv_pod *pod, const char *ctr_id, enum drv_ctr_state *ret_state,
+                         int *ret_exit_code, struct uvm_error **err);
+        int (*ctr_exec_sync)(struct drv_pod *pod, const char *ctr_id,
+                             const struct drv_exec_spec *spec, struct drv_exec_result *ret,
+                             struct uvm_error **err);
+        /* resources_json: an OCI "linux.resources" object. Optional (NULL). */
+        int (*ctr_update)(struct drv_pod *pod, const char *ctr_id, const char *resources_json,
+                          struct uvm_error **err);
+        /* Optional (NULL). */
+        int (*ctr_stats)(struct drv_pod *pod, const char *ctr_id, struct drv_ctr_stats *ret,
+                         struct uvm_error **err);
+};
+
+/* The driver registered under name, or NULL. */
+const struct drv_ops *drv_lookup(const char *name);
