@@ -14,13 +14,14 @@
 #include "service/server-internal.h"
 #include "service/status.h"
 
-struct srv_call *call_new(struct srv *s)
+struct srv_call *call_new(struct srv *s, const struct srv_method *m)
 {
         struct srv_call *c = calloc(1, sizeof(*c));
 
         if (!c)
                 return NULL;
         c->srv = s;
+        c->registered = m;
         atomic_init(&c->refs, 1);
         grpc_call_details_init(&c->details);
         grpc_metadata_array_init(&c->md);
@@ -65,7 +66,8 @@ static void call_free(struct srv_call *c)
                 return;
         pthread_mutex_lock(&s->lock);
         s->live--;
-        pthread_cond_broadcast(&s->cond);
+        if (s->draining) /* only srv_stop waits for this */
+                pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -167,13 +169,17 @@ ProtobufCMessage *call_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_
 void call_finish(struct srv_call *c, grpc_status_code code, const char *msg,
                  grpc_byte_buffer *last_msg)
 {
-        grpc_op ops[3];
+        grpc_op ops[4];
         size_t n = 0;
 
         memset(ops, 0, sizeof(ops));
         if (!c->initial_md_sent) {
                 ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
                 c->initial_md_sent = true;
+        }
+        if (c->close_in_final) {
+                ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+                ops[n++].data.recv_close_on_server.cancelled = &c->close_cancelled;
         }
         if (last_msg) {
                 c->send_bb = last_msg;
@@ -204,6 +210,7 @@ void call_finish_errno(struct srv_call *c, int r, struct uvm_error *err)
 static void *stream_main(void *arg)
 {
         struct srv_call *c = arg;
+        struct srv *s = c->srv; /* c may be gone once finished */
         struct uvm_error *err = NULL;
         int r;
 
@@ -213,7 +220,7 @@ static void *stream_main(void *arg)
         else
                 call_finish(c, GRPC_STATUS_OK, NULL, NULL);
         uvm_error_free(err);
-        srv_stream_release(c->srv);
+        srv_stream_release(s);
         return NULL;
 }
 
@@ -240,11 +247,9 @@ static void start_stream(struct srv_call *c)
         }
 }
 
-void call_arrived(struct srv_call *c)
+static void live_link(struct srv_call *c)
 {
         struct srv *s = c->srv;
-        grpc_op op;
-        char *path;
 
         pthread_mutex_lock(&s->lock);
         s->live++;
@@ -253,15 +258,44 @@ void call_arrived(struct srv_call *c)
                 s->live_list->prev_live = c;
         s->live_list = c;
         pthread_mutex_unlock(&s->lock);
+}
 
-        c->ctx.deadline_ms = deadline_to_mono_ms(c->details.deadline);
+/* Fast handlers need no early cancellation watch: their final batch
+ * carries RECV_CLOSE. Everything else learns about cancellation at once. */
+static void watch_close(struct srv_call *c)
+{
+        const struct srv_binding *b = c->entry ? c->entry->binding : NULL;
+        grpc_op op;
+
+        if (!b || (b->kind == SRV_UNARY && b->inline_ok)) {
+                c->close_in_final = true;
+                return;
+        }
         memset(&op, 0, sizeof(op));
         op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
         op.data.recv_close_on_server.cancelled = &c->close_cancelled;
         start_batch(c, &op, 1, &c->op_close);
+}
 
+void call_arrived(struct srv_call *c)
+{
+        struct srv *s = c->srv;
+        grpc_op op;
+        char *path;
+
+        live_link(c);
+        if (c->registered) {
+                /* The request message came with the call. */
+                c->entry = c->registered->entry;
+                c->ctx.deadline_ms = deadline_to_mono_ms(c->deadline);
+                watch_close(c);
+                call_recv_done(c, true);
+                return;
+        }
+        c->ctx.deadline_ms = deadline_to_mono_ms(c->details.deadline);
         c->entry = dispatch_lookup(s->table, (const char *) GRPC_SLICE_START_PTR(c->details.method),
                                    GRPC_SLICE_LENGTH(c->details.method));
+        watch_close(c);
         if (!c->entry || !c->entry->binding) {
                 _cleanup_free_ char *msg = NULL;
                 path = grpc_slice_to_c_string(c->details.method);

@@ -273,12 +273,18 @@ int config_parse(struct uvmd_config *c, const char *source, const char *text,
                  struct uvm_error **err)
 {
         struct json_tokener *tok = json_tokener_new();
-        json_object *root;
+        json_object *root = NULL;
         int r = 0;
 
         if (!tok)
                 return uvm_error_set(err, ENOMEM, "out of memory");
+        if (text[strspn(text, " \t\r\n")] == '\0') /* an empty file sets nothing */
+                goto out;
         root = json_tokener_parse_ex(tok, text, (int) strlen(text));
+        if (json_tokener_get_error(tok) == json_tokener_continue) {
+                r = uvm_error_set(err, EINVAL, "%s: invalid JSON: unexpected end of file", source);
+                goto out;
+        }
         if (!root || json_tokener_get_error(tok) != json_tokener_success) {
                 r = uvm_error_set(err, EINVAL, "%s: invalid JSON at offset %zu: %s", source,
                                   json_tokener_get_parse_end(tok),

@@ -26,9 +26,20 @@ struct srv_op {
         struct srv_call *call;
 };
 
+/* A method registered with the core so that its request message arrives
+ * with the call (one batch fewer per unary call). */
+struct srv_method {
+        void *handle;
+        const struct dispatch_entry *entry;
+        unsigned slots; /* calls kept armed for it */
+};
+
 struct srv_call {
         struct srv *srv;
         grpc_call *call;
+        const struct srv_method *registered; /* NULL: a generic call */
+        gpr_timespec deadline;               /* registered calls only */
+        bool close_in_final;                 /* RECV_CLOSE rides on the final batch */
         grpc_call_details details;
         grpc_metadata_array md;
         const struct dispatch_entry *entry;
@@ -68,11 +79,15 @@ struct srv {
         grpc_completion_queue *cq;
         struct srv_op op_shutdown;
 
+        struct srv_method *methods; /* registered unary methods */
+        size_t n_methods;
+
         pthread_t *io_threads;
         pthread_t *workers;
 
-        pthread_mutex_t lock; /* guards everything below */
-        pthread_cond_t cond;  /* live-call count changes, queue changes */
+        pthread_mutex_t lock;   /* guards everything below */
+        pthread_cond_t cond;    /* live calls or streams dropped (waited on while draining) */
+        pthread_cond_t q_cond;  /* work queued, or workers told to stop */
         struct srv_call *q_head, *q_tail;
         unsigned q_len;
         unsigned live;
@@ -84,7 +99,7 @@ struct srv {
 };
 
 /* call.c */
-struct srv_call *call_new(struct srv *s);
+struct srv_call *call_new(struct srv *s, const struct srv_method *m);
 void call_ref(struct srv_call *c);
 void call_unref(struct srv_call *c);
 void call_arrived(struct srv_call *c);

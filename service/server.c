@@ -14,27 +14,73 @@
 #include "common/log.h"
 #include "service/server-internal.h"
 
-/* How many grpc_server_request_call slots wait for new calls at once. */
-#define PENDING_REQUESTS 32
+/* How many calls are kept armed: generic ones, and per registered method
+ * (more for the cheap, frequent ones such as Version and List calls). */
+#define PENDING_REQUESTS 16
+#define REGISTERED_SLOTS 4
+#define REGISTERED_SLOTS_FAST 16
 
-static void arm_request(struct srv *s)
+static void arm(struct srv *s, const struct srv_method *m)
 {
         struct srv_call *c;
         grpc_call_error e;
 
         if (s->draining)
                 return;
-        c = call_new(s);
+        c = call_new(s, m);
         if (!c) {
                 log_error("out of memory arming a call slot");
                 return;
         }
-        e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq,
-                                     &c->op_request);
+        if (m)
+                e = grpc_server_request_registered_call(s->server, m->handle, &c->call,
+                                                        &c->deadline, &c->md, &c->recv_bb, s->cq,
+                                                        s->cq, &c->op_request);
+        else
+                e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq,
+                                             s->cq, &c->op_request);
         if (e != GRPC_CALL_OK) {
-                log_error("grpc_server_request_call failed: %d", (int) e);
+                log_error("requesting a call slot failed: %d", (int) e);
+                c->call = NULL;
                 call_unref(c);
         }
+}
+
+/* Unary methods with a handler get registered, so that their request
+ * message comes with the call; the rest (streams, unimplemented, unknown
+ * paths) arrive as generic calls. Must run before grpc_server_start. */
+static int register_methods(struct srv *s, struct uvm_error **err)
+{
+        size_t n = dispatch_count(s->table);
+
+        s->methods = calloc(n ? n : 1, sizeof(*s->methods));
+        if (!s->methods)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                const struct dispatch_entry *e = dispatch_at(s->table, i);
+                struct srv_method *m = &s->methods[s->n_methods];
+
+                if (!e->binding || e->binding->kind != SRV_UNARY)
+                        continue;
+                m->handle = grpc_server_register_method(s->server, e->path, NULL,
+                                                        GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+                                                        0);
+                if (!m->handle)
+                        return uvm_error_set(err, EINVAL, "cannot register method %s", e->path);
+                m->entry = e;
+                m->slots = e->binding->inline_ok ? REGISTERED_SLOTS_FAST : REGISTERED_SLOTS;
+                s->n_methods++;
+        }
+        return 0;
+}
+
+static void arm_all(struct srv *s)
+{
+        for (int i = 0; i < PENDING_REQUESTS; i++)
+                arm(s, NULL);
+        for (size_t i = 0; i < s->n_methods; i++)
+                for (unsigned j = 0; j < s->methods[i].slots; j++)
+                        arm(s, &s->methods[i]);
 }
 
 static void handle_event(struct srv *s, grpc_event ev)
@@ -49,7 +95,7 @@ static void handle_event(struct srv *s, grpc_event ev)
                         call_unref(c);
                         return;
                 }
-                arm_request(s);
+                arm(s, c->registered);
                 call_arrived(c);
                 return;
         case OP_RECV:
@@ -97,7 +143,7 @@ static void *worker_main(void *arg)
 
                 pthread_mutex_lock(&s->lock);
                 while (!s->q_head && !s->stopping_workers)
-                        pthread_cond_wait(&s->cond, &s->lock);
+                        pthread_cond_wait(&s->q_cond, &s->lock);
                 c = s->q_head;
                 if (!c) {
                         pthread_mutex_unlock(&s->lock);
@@ -127,7 +173,7 @@ bool srv_submit(struct srv *s, struct srv_call *c)
                 s->q_head = c;
         s->q_tail = c;
         s->q_len++;
-        pthread_cond_broadcast(&s->cond);
+        pthread_cond_signal(&s->q_cond);
         pthread_mutex_unlock(&s->lock);
         return true;
 }
@@ -148,7 +194,8 @@ void srv_stream_release(struct srv *s)
 {
         pthread_mutex_lock(&s->lock);
         s->streams--;
-        pthread_cond_broadcast(&s->cond);
+        if (s->draining)
+                pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -265,12 +312,14 @@ static void srv_free(struct srv *s)
                 grpc_server_destroy(s->server);
         if (s->cq)
                 grpc_completion_queue_destroy(s->cq);
+        free(s->methods);
         free(s->io_threads);
         free(s->workers);
         free(s->address);
         free(s->socket_path);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
+        pthread_cond_destroy(&s->q_cond);
         free(s);
 }
 
@@ -300,6 +349,7 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
                 return uvm_error_set(err, ENOMEM, "out of memory");
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
+        pthread_cond_init(&s->q_cond, NULL);
         s->opts = *opts;
         s->table = table;
         s->op_shutdown.type = OP_SHUTDOWN;
@@ -311,7 +361,9 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
         s->cq = grpc_completion_queue_create_for_next(NULL);
         s->server = grpc_server_create(make_args(opts, store), NULL);
         grpc_server_register_completion_queue(s->server, s->cq, NULL);
-        r = bind_address(s, err);
+        r = register_methods(s, err);
+        if (r == 0)
+                r = bind_address(s, err);
         if (r < 0) {
                 /* Never started: the server can be destroyed directly. */
                 grpc_server_destroy(s->server);
@@ -324,8 +376,7 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
                 return r;
         }
         grpc_server_start(s->server);
-        for (int i = 0; i < PENDING_REQUESTS; i++)
-                arm_request(s);
+        arm_all(s);
         r = start_threads(s, err);
         if (r < 0) {
                 srv_stop(s, 0);
@@ -407,7 +458,7 @@ void srv_stop(struct srv *s, unsigned grace_ms)
         }
         pthread_mutex_lock(&s->lock);
         s->stopping_workers = true;
-        pthread_cond_broadcast(&s->cond);
+        pthread_cond_broadcast(&s->q_cond);
         pthread_mutex_unlock(&s->lock);
         if (!clean) {
                 /* A handler is stuck in blocking work: shutting the queue down

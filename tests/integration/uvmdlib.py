@@ -23,11 +23,32 @@ def gen_stubs():
         os.path.join(SYS_PROTO, "grpc/reflection/v1/reflection.proto"),
         os.path.join(SYS_PROTO, "grpc/reflection/v1alpha/reflection.proto")]
     subprocess.check_call(cmd)
-    for d in ("grpc", "grpc/health", "grpc/health/v1", "grpc/reflection",
-              "grpc/reflection/v1", "grpc/reflection/v1alpha"):
-        pass
     if GEN not in sys.path:
         sys.path.insert(0, GEN)
+
+
+_loaded = {}
+
+
+def load_generated(relpath, name):
+    """Load a generated module by path: the system protos live under a
+    grpc/ folder that would shadow the real grpc package if imported."""
+    import importlib.util
+    if name not in _loaded:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(GEN, relpath))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _loaded[name] = mod
+    return _loaded[name]
+
+
+def health_pb():
+    return load_generated("grpc/health/v1/health_pb2.py", "uvmd_health_pb2")
+
+
+def reflection_pb(version="v1"):
+    return load_generated("grpc/reflection/%s/reflection_pb2.py" % version,
+                          "uvmd_reflection_%s_pb2" % version)
 
 
 def pb():
