@@ -84,7 +84,9 @@ static char *format_json(const char *ts, enum log_level level, const char *pod, 
         if (ctr)
                 json_object_object_add(o, "container", json_object_new_string(ctr));
         json_object_object_add(o, "msg", json_object_new_string(msg));
-        if (asprintf(&out, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+        if (asprintf(&out, "%s\n",
+                     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
                 out = NULL;
         json_object_put(o);
         return out;

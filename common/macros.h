@@ -53,18 +53,18 @@ static inline void strv_freep(char ***v)
 #define _cleanup_strv_ _cleanup_(strv_freep)
 
 /* Hand ownership on: returns the value and resets the variable. */
-#define TAKE_PTR(p)                                                            \
-        ({                                                                     \
-                __typeof__(p) _p = (p);                                        \
-                (p) = NULL;                                                    \
-                _p;                                                            \
+#define TAKE_PTR(p)                                                                                \
+        ({                                                                                         \
+                __typeof__(p) _p = (p);                                                            \
+                (p) = NULL;                                                                        \
+                _p;                                                                                \
         })
 
-#define TAKE_FD(fd)                                                            \
-        ({                                                                     \
-                int _fd = (fd);                                                \
-                (fd) = -1;                                                     \
-                _fd;                                                           \
+#define TAKE_FD(fd)                                                                                \
+        ({                                                                                         \
+                int _fd = (fd);                                                                    \
+                (fd) = -1;                                                                         \
+                _fd;                                                                               \
         })
 
 #define STR_EQ(a, b) (strcmp((a), (b)) == 0)

@@ -73,7 +73,8 @@ static int fill(struct cni_conf *c, const char *file, json_object *list, struct 
                                      CNI_MAX_PLUGINS);
         for (size_t i = 0; i < n; i++) {
                 json_object *p = json_object_array_get_idx(plugins, i);
-                const char *t = json_object_is_type(p, json_type_object) ? get_str(p, "type") : NULL;
+                const char *t =
+                        json_object_is_type(p, json_type_object) ? get_str(p, "type") : NULL;
                 if (!good_type(t))
                         return uvm_error_set(err, EINVAL, "%s: plugin %zu has no valid \"type\"",
                                              file, i);
@@ -82,7 +83,8 @@ static int fill(struct cni_conf *c, const char *file, json_object *list, struct 
         c->file = strdup(file);
         c->name = strdup(get_str(list, "name"));
         c->cni_version = strdup(get_str(list, "cniVersion"));
-        c->json = strdup(json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        c->json = strdup(json_object_to_json_string_ext(
+                list, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         if (!c->file || !c->name || !c->cni_version || !c->json)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         return 0;

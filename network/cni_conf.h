@@ -13,12 +13,12 @@
 #define CNI_MAX_PLUGINS 16
 
 struct cni_conf {
-        char *file;         /* the file it came from */
-        char *name;         /* network name */
+        char *file; /* the file it came from */
+        char *name; /* network name */
         char *cni_version;
         char *types[CNI_MAX_PLUGINS]; /* plugin types in chain order */
         size_t n_types;
-        char *json;         /* the whole list, normalised to a conflist */
+        char *json; /* the whole list, normalised to a conflist */
 };
 
 /* Parse one file's text. A single-plugin .conf is wrapped into a list. */

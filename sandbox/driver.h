@@ -43,10 +43,10 @@ struct drv_uvm_options {
 };
 
 struct drv_pod_spec {
-        const char *id;            /* pod id (64 hex) */
+        const char *id; /* pod id (64 hex) */
         const char *hostname;
-        const char *state_dir;     /* <state_root>/pods/<id>: exists, the pod's own */
-        const char *netns_path;    /* NULL: host network */
+        const char *state_dir;  /* <state_root>/pods/<id>: exists, the pod's own */
+        const char *netns_path; /* NULL: host network */
         bool host_ipc;
         bool host_pid;
         bool share_pid;            /* containers share one pod PID namespace */
@@ -58,7 +58,7 @@ struct drv_pod_spec {
 
 struct drv_ctr_spec {
         const char *id;
-        char *const *layers;        /* read-only layer dirs, lowest first; NULL-terminated */
+        char *const *layers; /* read-only layer dirs, lowest first; NULL-terminated */
         bool readonly_rootfs;
         /* The OCI runtime spec (config.json) built by the sandbox layer. The
          * driver sets root.path and the pod's namespace paths. */
@@ -66,9 +66,9 @@ struct drv_ctr_spec {
 };
 
 struct drv_exec_spec {
-        char *const *argv; /* NULL-terminated, argv[0] required */
-        int64_t timeout_ms;  /* <= 0: none */
-        size_t max_output;   /* per stream; beyond it output is dropped */
+        char *const *argv;  /* NULL-terminated, argv[0] required */
+        int64_t timeout_ms; /* <= 0: none */
+        size_t max_output;  /* per stream; beyond it output is dropped */
 };
 
 struct drv_exec_result {
@@ -110,8 +110,7 @@ struct drv_ops {
         int (*ctr_create)(struct drv_pod *pod, const struct drv_ctr_spec *spec,
                           struct uvm_error **err);
         int (*ctr_start)(struct drv_pod *pod, const char *ctr_id, struct uvm_error **err);
-        int (*ctr_signal)(struct drv_pod *pod, const char *ctr_id, int sig,
-                          struct uvm_error **err);
+        int (*ctr_signal)(struct drv_pod *pod, const char *ctr_id, int sig, struct uvm_error **err);
         /* After exit (or never started): remove it and its rootfs mount. */
         int (*ctr_delete)(struct drv_pod *pod, const char *ctr_id, struct uvm_error **err);
         int (*ctr_state)(struct drv_pod *pod, const char *ctr_id, enum drv_ctr_state *ret_state,

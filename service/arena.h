@@ -14,7 +14,7 @@ struct arena {
         struct arena_chunk *head;
 };
 
-void *arena_alloc(struct arena *a, size_t size);      /* zeroed; NULL on OOM */
-char *arena_strdup(struct arena *a, const char *s);   /* NULL s gives "" */
+void *arena_alloc(struct arena *a, size_t size);    /* zeroed; NULL on OOM */
+char *arena_strdup(struct arena *a, const char *s); /* NULL s gives "" */
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void arena_release(struct arena *a);

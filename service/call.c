@@ -231,8 +231,7 @@ static void start_stream(struct srv_call *c)
         int r;
 
         if (!srv_stream_admit(c->srv)) {
-                call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many concurrent streams",
-                            NULL);
+                call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many concurrent streams", NULL);
                 return;
         }
         pthread_attr_init(&attr);
@@ -242,8 +241,7 @@ static void start_stream(struct srv_call *c)
         pthread_attr_destroy(&attr);
         if (r != 0) {
                 srv_stream_release(c->srv);
-                call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot start stream thread",
-                            NULL);
+                call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot start stream thread", NULL);
         }
 }
 
@@ -299,8 +297,9 @@ void call_arrived(struct srv_call *c)
         if (!c->entry || !c->entry->binding) {
                 _cleanup_free_ char *msg = NULL;
                 path = grpc_slice_to_c_string(c->details.method);
-                if (asprintf(&msg, c->entry ? "method %s is not implemented by uvmd"
-                                            : "unknown method %s",
+                if (asprintf(&msg,
+                             c->entry ? "method %s is not implemented by uvmd"
+                                      : "unknown method %s",
                              path) < 0)
                         msg = NULL;
                 gpr_free(path);
@@ -341,8 +340,7 @@ void call_recv_done(struct srv_call *c, bool ok)
         else if (c->entry->binding->inline_ok)
                 call_run_unary(c);
         else if (!srv_submit(c->srv, c))
-                call_finish(c, GRPC_STATUS_UNAVAILABLE, "server busy: too many queued calls",
-                            NULL);
+                call_finish(c, GRPC_STATUS_UNAVAILABLE, "server busy: too many queued calls", NULL);
 }
 
 void call_run_unary(struct srv_call *c)

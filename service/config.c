@@ -17,8 +17,8 @@ struct field {
         const char *name;
         enum field_type type;
         size_t offset;
-        unsigned min, max;              /* F_UINT */
-        const char *const *choices;     /* F_WORD: allowed values, NULL = any */
+        unsigned min, max;          /* F_UINT */
+        const char *const *choices; /* F_WORD: allowed values, NULL = any */
 };
 
 static const char *const cgroup_drivers[] = {"", "cgroupfs", "systemd", NULL};
@@ -154,8 +154,9 @@ static int want_path(const char *src, const char *name, json_object *v, const ch
                 return uvm_error_set(err, EINVAL, "%s: field \"%s\": expected a string", src, name);
         s = json_object_get_string(v);
         if (s[0] != '/' || strlen(s) >= 4096)
-                return uvm_error_set(err, EINVAL, "%s: field \"%s\": \"%s\" is not an absolute path",
-                                     src, name, s);
+                return uvm_error_set(err, EINVAL,
+                                     "%s: field \"%s\": \"%s\" is not an absolute path", src, name,
+                                     s);
         *ret = s;
         return 0;
 }
@@ -198,22 +199,22 @@ static int parse_handlers(struct uvmd_config *c, const char *src, json_object *v
                                      "%s: field \"runtime_handlers\": expected an object "
                                      "mapping handler names to drivers",
                                      src);
-        json_object_object_foreach(v, key, val)
-        {
+        json_object_object_foreach (v, key, val) {
                 const char *drv = json_object_get_string(val);
                 if (!is_word(key))
-                        return uvm_error_set(err, EINVAL,
-                                             "%s: field \"runtime_handlers\": bad handler name \"%s\"",
-                                             src, key);
+                        return uvm_error_set(
+                                err, EINVAL,
+                                "%s: field \"runtime_handlers\": bad handler name \"%s\"", src,
+                                key);
                 if (!json_object_is_type(val, json_type_string) || !in_choices(drivers, drv))
                         return uvm_error_set(err, EINVAL,
                                              "%s: field \"runtime_handlers.%s\": driver must be "
                                              "\"ns\", \"qemu\" or \"hcs\"",
                                              src, key);
                 if (add_handler(c, key, drv) < 0)
-                        return uvm_error_set(err, E2BIG,
-                                             "%s: field \"runtime_handlers\": more than %d handlers",
-                                             src, UVMD_MAX_HANDLERS);
+                        return uvm_error_set(
+                                err, E2BIG, "%s: field \"runtime_handlers\": more than %d handlers",
+                                src, UVMD_MAX_HANDLERS);
         }
         return 0;
 }
@@ -234,8 +235,8 @@ static int parse_field(struct uvmd_config *c, const char *src, const struct fiel
                 return r;
         case F_WORD:
                 s = json_object_get_string(v);
-                if (!json_object_is_type(v, json_type_string) ||
-                    (!in_choices(f->choices, s)) || (!f->choices && !is_word(s) && s[0] != '/'))
+                if (!json_object_is_type(v, json_type_string) || (!in_choices(f->choices, s)) ||
+                    (!f->choices && !is_word(s) && s[0] != '/'))
                         return uvm_error_set(err, EINVAL, "%s: field \"%s\": invalid value %s", src,
                                              f->name, json_object_to_json_string(v));
                 set_str(dst, s);
@@ -253,9 +254,10 @@ static int parse_field(struct uvmd_config *c, const char *src, const struct fiel
         case F_LOG_LEVEL:
                 if (log_parse_level(json_object_get_string(v), dst) < 0 ||
                     !json_object_is_type(v, json_type_string))
-                        return uvm_error_set(err, EINVAL,
-                                             "%s: field \"%s\": expected debug, info, warn or error",
-                                             src, f->name);
+                        return uvm_error_set(
+                                err, EINVAL,
+                                "%s: field \"%s\": expected debug, info, warn or error", src,
+                                f->name);
                 return 0;
         case F_LOG_FORMAT:
                 if (log_parse_format(json_object_get_string(v), dst) < 0 ||
@@ -295,8 +297,7 @@ int config_parse(struct uvmd_config *c, const char *source, const char *text,
                 r = uvm_error_set(err, EINVAL, "%s: the top level must be a JSON object", source);
                 goto out;
         }
-        json_object_object_foreach(root, key, val)
-        {
+        json_object_object_foreach (root, key, val) {
                 const struct field *f = NULL;
                 for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
                         if (STR_EQ(fields[i].name, key))
@@ -323,7 +324,8 @@ int config_load(struct uvmd_config *c, const char *path, bool required, struct u
         if (r == -ENOENT && !required)
                 return 0;
         if (r == -EFBIG)
-                return uvm_error_set(err, EFBIG, "%s: larger than %d bytes", path, CONFIG_MAX_BYTES);
+                return uvm_error_set(err, EFBIG, "%s: larger than %d bytes", path,
+                                     CONFIG_MAX_BYTES);
         if (r < 0)
                 return uvm_error_set(err, -r, "%s: %s", path, strerror(-r));
         return config_parse(c, path, text, err);

@@ -21,9 +21,9 @@ struct uvmd_handler {
 };
 
 struct uvmd_config {
-        char *socket;      /* filesystem path of the CRI socket */
-        char *state_root;  /* runtime state (tmpfs): /run/uvmd */
-        char *data_root;   /* persistent data: /var/lib/uvmd */
+        char *socket;     /* filesystem path of the CRI socket */
+        char *state_root; /* runtime state (tmpfs): /run/uvmd */
+        char *data_root;  /* persistent data: /var/lib/uvmd */
         enum log_level log_level;
         enum log_format log_format;
 

@@ -58,9 +58,9 @@ static Runtime__V1__RuntimeCondition *runtime_ready(struct srv_ctx *ctx)
                                  srv_printf(ctx, "state root '%s' is not writable: %s",
                                             cfg->state_root, strerror(errno)));
         if (rt_find_oci_runtime(cfg->oci_runtime, &path) < 0)
-                return condition(ctx, "RuntimeReady", false, "OCIRuntimeMissing",
-                                 srv_printf(ctx, "OCI runtime '%s' not found on PATH",
-                                            cfg->oci_runtime));
+                return condition(
+                        ctx, "RuntimeReady", false, "OCIRuntimeMissing",
+                        srv_printf(ctx, "OCI runtime '%s' not found on PATH", cfg->oci_runtime));
         return condition(ctx, "RuntimeReady", true, NULL, NULL);
 }
 
@@ -99,7 +99,8 @@ static char *verbose_config(struct srv_ctx *ctx)
                                        json_object_new_string(cfg->handlers[i].driver));
         json_object_object_add(o, "runtimeHandlers", h);
         json_object_object_add(o, "podCIDR", json_object_new_string(cidr ? cidr : ""));
-        s = srv_strdup(ctx, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        s = srv_strdup(ctx, json_object_to_json_string_ext(
+                                    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         return s;
 }
@@ -133,7 +134,8 @@ static int cri_status(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCM
         const Runtime__V1__StatusRequest *req = (const void *) m;
         Runtime__V1__StatusResponse *r = srv_new(ctx, Runtime__V1__StatusResponse);
         Runtime__V1__RuntimeStatus *st = srv_new(ctx, Runtime__V1__RuntimeStatus);
-        Runtime__V1__RuntimeCondition **conds = srv_new_array(ctx, Runtime__V1__RuntimeCondition *, 2);
+        Runtime__V1__RuntimeCondition **conds =
+                srv_new_array(ctx, Runtime__V1__RuntimeCondition *, 2);
 
         if (!r || !st || !conds)
                 return uvm_error_set(err, ENOMEM, "out of memory");

@@ -16,16 +16,16 @@
 #define CRI_API_VERSION "v1"
 
 struct uvmd {
-        struct uvmd_config cfg;          /* read-only after start-up */
-        struct dispatch_table *table;    /* read-only after start-up */
-        struct descdb *descdb;           /* read-only after start-up */
+        struct uvmd_config cfg;       /* read-only after start-up */
+        struct dispatch_table *table; /* read-only after start-up */
+        struct descdb *descdb;        /* read-only after start-up */
         struct srv *srv;
 
-        pthread_mutex_t lock;            /* guards the fields below */
-        pthread_cond_t health_cond;      /* serving or pod_cidr changed */
+        pthread_mutex_t lock;       /* guards the fields below */
+        pthread_cond_t health_cond; /* serving or pod_cidr changed */
         bool serving;
-        uint64_t health_gen;             /* bumped on every health change */
-        char *pod_cidr;                  /* from UpdateRuntimeConfig */
+        uint64_t health_gen; /* bumped on every health change */
+        char *pod_cidr;      /* from UpdateRuntimeConfig */
 };
 
 /* Every binding table the server serves. */

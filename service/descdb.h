@@ -13,10 +13,10 @@
 struct descdb;
 
 struct descdb_file {
-        char *name;             /* "api.proto" */
-        uint8_t *bytes;         /* serialized FileDescriptorProto */
+        char *name;     /* "api.proto" */
+        uint8_t *bytes; /* serialized FileDescriptorProto */
         size_t len;
-        size_t *deps;           /* indexes of imported files */
+        size_t *deps; /* indexes of imported files */
         size_t n_deps;
 };
 

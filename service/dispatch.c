@@ -34,8 +34,8 @@ static int bind_all(struct dispatch_table *t, const struct srv_binding *const *b
                         struct dispatch_entry *e = find(t, b->service, b->method);
                         if (!e)
                                 return uvm_error_set(err, EINVAL,
-                                                     "binding for unknown method %s/%s",
-                                                     b->service, b->method);
+                                                     "binding for unknown method %s/%s", b->service,
+                                                     b->method);
                         if (e->binding)
                                 return uvm_error_set(err, EEXIST, "method %s/%s bound twice",
                                                      b->service, b->method);

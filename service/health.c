@@ -78,9 +78,10 @@ static int health_watch(struct srv_ctx *ctx, const ProtobufCMessage *m, struct u
                 if (gen == seen) /* woken because the call is over */
                         break;
                 seen = gen;
-                status = known_service(d, req->service)
-                                 ? current_status(d)
-                                 : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+                status =
+                        known_service(d, req->service)
+                                ? current_status(d)
+                                : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
                 if (srv_stream_send(ctx, (ProtobufCMessage *) make_resp(ctx, status)) < 0)
                         break;
         }

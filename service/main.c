@@ -83,7 +83,8 @@ static int parse_args(int argc, char **argv, struct uvmd_config *cfg)
                 uvm_error_free(err);
                 return -EINVAL;
         }
-        for (optind = 1; r == 0 && (c = getopt_long(argc, argv, "c:s:l:hV", options, NULL)) != -1;) {
+        for (optind = 1;
+             r == 0 && (c = getopt_long(argc, argv, "c:s:l:hV", options, NULL)) != -1;) {
                 if (c == 's')
                         r = set_path(&cfg->socket, "socket", optarg);
                 else if (c == OPT_STATE)
@@ -91,7 +92,8 @@ static int parse_args(int argc, char **argv, struct uvmd_config *cfg)
                 else if (c == OPT_DATA)
                         r = set_path(&cfg->data_root, "data-root", optarg);
                 else if (c == 'l' && log_parse_level(optarg, &cfg->log_level) < 0) {
-                        fprintf(stderr, "uvmd: --log-level: '%s' is not debug, info, warn or error\n",
+                        fprintf(stderr,
+                                "uvmd: --log-level: '%s' is not debug, info, warn or error\n",
                                 optarg);
                         r = -EINVAL;
                 } else if (c == OPT_LOG_FORMAT && log_parse_format(optarg, &cfg->log_format) < 0) {

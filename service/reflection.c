@@ -137,7 +137,8 @@ static int reflection_info(struct srv_ctx *ctx, const ProtobufCMessage *first,
 
                 if (!q || !r) {
                         if (q)
-                                grpc__reflection__v1__server_reflection_request__free_unpacked(q, NULL);
+                                grpc__reflection__v1__server_reflection_request__free_unpacked(
+                                        q, NULL);
                         return uvm_error_set(err, ENOMEM, "out of memory");
                 }
                 grpc__reflection__v1__server_reflection_response__init(r);

@@ -60,7 +60,8 @@ int rt_set_pod_cidr(struct uvmd *d, const char *cidr, struct uvm_error **err)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
         json_object_object_add(o, "podCIDR", json_object_new_string(cidr));
-        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
         r = fs_write_atomic(path, text, strlen(text), 0600);
         json_object_put(o);
         if (r < 0)

@@ -46,11 +46,11 @@ struct srv_call {
         atomic_int refs;
 
         struct srv_op op_request, op_recv, op_close, op_sync, op_final;
-        grpc_byte_buffer *recv_bb;  /* OP_RECV / OP_SYNC receive target */
-        grpc_byte_buffer *send_bb;  /* OP_SYNC / OP_FINAL message */
-        grpc_slice status_details;  /* kept until OP_FINAL completes */
-        int close_cancelled;        /* written by the core on OP_CLOSE */
-        bool initial_md_sent;       /* only touched by the call's owner */
+        grpc_byte_buffer *recv_bb; /* OP_RECV / OP_SYNC receive target */
+        grpc_byte_buffer *send_bb; /* OP_SYNC / OP_FINAL message */
+        grpc_slice status_details; /* kept until OP_FINAL completes */
+        int close_cancelled;       /* written by the core on OP_CLOSE */
+        bool initial_md_sent;      /* only touched by the call's owner */
 
         /* guarded by lock */
         pthread_mutex_t lock;
@@ -66,7 +66,7 @@ struct srv_call {
         struct arena arena;
         struct srv_ctx ctx;
 
-        struct srv_call *next_q;               /* worker queue link (srv->lock) */
+        struct srv_call *next_q;                /* worker queue link (srv->lock) */
         struct srv_call *prev_live, *next_live; /* live list (srv->lock) */
 };
 
@@ -85,9 +85,9 @@ struct srv {
         pthread_t *io_threads;
         pthread_t *workers;
 
-        pthread_mutex_t lock;   /* guards everything below */
-        pthread_cond_t cond;    /* live calls or streams dropped (waited on while draining) */
-        pthread_cond_t q_cond;  /* work queued, or workers told to stop */
+        pthread_mutex_t lock;  /* guards everything below */
+        pthread_cond_t cond;   /* live calls or streams dropped (waited on while draining) */
+        pthread_cond_t q_cond; /* work queued, or workers told to stop */
         struct srv_call *q_head, *q_tail;
         unsigned q_len;
         unsigned live;

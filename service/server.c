@@ -37,8 +37,8 @@ static void arm(struct srv *s, const struct srv_method *m)
                                                         &c->deadline, &c->md, &c->recv_bb, s->cq,
                                                         s->cq, &c->op_request);
         else
-                e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq,
-                                             s->cq, &c->op_request);
+                e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq, s->cq,
+                                             &c->op_request);
         if (e != GRPC_CALL_OK) {
                 log_error("requesting a call slot failed: %d", (int) e);
                 c->call = NULL;
@@ -62,9 +62,8 @@ static int register_methods(struct srv *s, struct uvm_error **err)
 
                 if (!e->binding || e->binding->kind != SRV_UNARY)
                         continue;
-                m->handle = grpc_server_register_method(s->server, e->path, NULL,
-                                                        GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
-                                                        0);
+                m->handle = grpc_server_register_method(
+                        s->server, e->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
                 if (!m->handle)
                         return uvm_error_set(err, EINVAL, "cannot register method %s", e->path);
                 m->entry = e;
@@ -124,8 +123,8 @@ static void *io_main(void *arg)
         struct srv *s = arg;
 
         for (;;) {
-                grpc_event ev = grpc_completion_queue_next(
-                        s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+                grpc_event ev =
+                        grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
                 if (ev.type == GRPC_QUEUE_SHUTDOWN)
                         break;
                 if (ev.type == GRPC_OP_COMPLETE)
@@ -234,8 +233,8 @@ static int prepare_socket_path(const char *path, struct uvm_error **err)
         if (slash && slash != dir) {
                 *slash = '\0';
                 if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return uvm_error_set(err, ENOENT,
-                                             "socket directory '%s' does not exist", dir);
+                        return uvm_error_set(err, ENOENT, "socket directory '%s' does not exist",
+                                             dir);
         }
         if (lstat(path, &st) < 0)
                 return errno == ENOENT ? 0
@@ -284,8 +283,7 @@ static int bind_address(struct srv *s, struct uvm_error **err)
         if (port == 0)
                 return uvm_error_set(err, EADDRINUSE, "cannot listen on '%s'", s->address);
         if (s->socket_path && chmod(s->socket_path, 0660) < 0)
-                return uvm_error_set(err, errno, "chmod '%s': %s", s->socket_path,
-                                     strerror(errno));
+                return uvm_error_set(err, errno, "chmod '%s': %s", s->socket_path, strerror(errno));
         return 0;
 }
 
@@ -451,8 +449,8 @@ void srv_stop(struct srv *s, unsigned grace_ms)
         notify_streams(s);
         clean = wait_live_zero(s, grace_ms);
         if (!clean) {
-                log_warn("%u calls still running after %u ms, cancelling them",
-                         srv_live_calls(s), grace_ms);
+                log_warn("%u calls still running after %u ms, cancelling them", srv_live_calls(s),
+                         grace_ms);
                 grpc_server_cancel_all_calls(s->server);
                 clean = wait_live_zero(s, 10000);
         }

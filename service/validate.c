@@ -15,8 +15,7 @@ int validate_string(const char *field, const char *s, size_t max, struct uvm_err
                 return uvm_error_set(err, EINVAL, "%s is longer than %zu bytes", field, max);
         for (size_t i = 0; i < n; i++)
                 if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
-                        return uvm_error_set(err, EINVAL, "%s contains a control character",
-                                             field);
+                        return uvm_error_set(err, EINVAL, "%s contains a control character", field);
         return 0;
 }
 
@@ -41,8 +40,7 @@ static int one_cidr(const char *field, const char *s, size_t len, struct uvm_err
                 return uvm_error_set(err, EINVAL, "%s: \"%s\" is not an IP address", field, buf);
         bits = strtol(slash + 1, &end, 10);
         if (!slash[1] || *end || bits < 0 || bits > (af == AF_INET ? 32 : 128))
-                return uvm_error_set(err, EINVAL, "%s: bad prefix length \"%s\"", field,
-                                     slash + 1);
+                return uvm_error_set(err, EINVAL, "%s: bad prefix length \"%s\"", field, slash + 1);
         return 0;
 }
 

@@ -91,8 +91,8 @@ static int run(grpc_channel *ch, grpc_completion_queue *cq, int inflight, long t
         for (int i = 0; i < inflight && started < total; i++, started++)
                 start_call(ch, cq, &slots[i]);
         while (done < total) {
-                grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                           NULL);
+                grpc_event ev =
+                        grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
                 struct slot *s = ev.tag;
                 if (ev.type != GRPC_OP_COMPLETE)
                         break;

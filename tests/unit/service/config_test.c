@@ -132,10 +132,8 @@ static void test_load(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults),
-                cmocka_unit_test(test_good),
-                cmocka_unit_test(test_bad),
-                cmocka_unit_test(test_empty_is_no_settings),
+                cmocka_unit_test(test_defaults), cmocka_unit_test(test_good),
+                cmocka_unit_test(test_bad),      cmocka_unit_test(test_empty_is_no_settings),
                 cmocka_unit_test(test_load),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
