@@ -1,0 +1,396 @@
+/*
+ * The server core with a controllable handler and a C-core client, over an
+ * abstract unix socket: a slow handler does not stall other calls, the
+ * worker queue and stream count are bounded, deadlines reach handlers, and
+ * shutdown with a stuck handler cancels it instead of hanging or aborting.
+ *
+ * The health service's descriptors are borrowed: Check is bound to a handler
+ * that behaves according to the request's "service" field.
+ */
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include "grpc/health/v1/health.pb-c.h"
+
+#include "service/server.h"
+
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static atomic_int slow_running, saw_done;
+
+static void gate_wake(void *data)
+{
+        pthread_mutex_lock(&gate_lock);
+        pthread_cond_broadcast(&gate_cond);
+        pthread_mutex_unlock(&gate_lock);
+}
+
+/* "slow": wait for the gate (or for the call to be over); else answer. */
+static int check(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                 struct uvm_error **err)
+{
+        const Grpc__Health__V1__HealthCheckRequest *req = (const void *) m;
+        Grpc__Health__V1__HealthCheckResponse *r =
+                srv_new(ctx, Grpc__Health__V1__HealthCheckResponse);
+
+        grpc__health__v1__health_check_response__init(r);
+        if (strcmp(req->service, "slow") == 0) {
+                atomic_fetch_add(&slow_running, 1);
+                srv_ctx_on_done(ctx, gate_wake, NULL);
+                pthread_mutex_lock(&gate_lock);
+                while (!gate_open && !srv_ctx_done(ctx)) {
+                        struct timespec t;
+                        clock_gettime(CLOCK_REALTIME, &t);
+                        t.tv_nsec += 20 * 1000000;
+                        if (t.tv_nsec >= 1000000000) {
+                                t.tv_sec++;
+                                t.tv_nsec -= 1000000000;
+                        }
+                        pthread_cond_timedwait(&gate_cond, &gate_lock, &t);
+                }
+                pthread_mutex_unlock(&gate_lock);
+                srv_ctx_on_done(ctx, NULL, NULL);
+                atomic_fetch_sub(&slow_running, 1);
+                if (srv_ctx_done(ctx)) {
+                        atomic_fetch_add(&saw_done, 1);
+                        return uvm_error_set(err, ECANCELED, "gave up");
+                }
+        }
+        if (strcmp(req->service, "missing") == 0)
+                return uvm_error_set(err, ENOENT, "no such thing '%s'", req->service);
+        r->status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        *ret = &r->base;
+        return 0;
+}
+
+static int watch(struct srv_ctx *ctx, const ProtobufCMessage *m, struct uvm_error **err)
+{
+        Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+
+        srv_ctx_on_done(ctx, gate_wake, NULL);
+        srv_stream_send(ctx, &r.base);
+        pthread_mutex_lock(&gate_lock);
+        while (!srv_ctx_done(ctx))
+                pthread_cond_wait(&gate_cond, &gate_lock);
+        pthread_mutex_unlock(&gate_lock);
+        srv_ctx_on_done(ctx, NULL, NULL);
+        return 0;
+}
+
+static const struct srv_binding bindings[] = {
+        {"grpc.health.v1.Health", "Check", SRV_UNARY, false, check, NULL},
+        {"grpc.health.v1.Health", "Watch", SRV_SERVER_STREAM, false, NULL, watch},
+        {0},
+};
+
+struct fixture {
+        struct dispatch_table *table;
+        struct srv *srv;
+        char address[64];
+        grpc_channel *ch;
+        grpc_completion_queue *cq;
+};
+
+static struct fixture *start(unsigned workers, unsigned queue_limit, unsigned max_streams)
+{
+        static const ProtobufCServiceDescriptor *const svc[] = {
+                &grpc__health__v1__health__descriptor};
+        const struct srv_binding *const b[] = {bindings};
+        struct fixture *f = calloc(1, sizeof(*f));
+        struct srv_options o = {.io_threads = 1,
+                                .workers = workers,
+                                .queue_limit = queue_limit,
+                                .max_streams = max_streams,
+                                .max_message_bytes = 1 << 20};
+        grpc_channel_credentials *creds;
+
+        gate_open = false;
+        snprintf(f->address, sizeof(f->address), "unix-abstract:uvmd-test-%d-%ld", getpid(),
+                 (long) time(NULL) ^ random());
+        o.address = f->address;
+        assert_int_equal(dispatch_table_new(svc, 1, b, 1, &f->table, NULL), 0);
+        assert_int_equal(srv_start(&o, f->table, &f->srv, NULL), 0);
+        creds = grpc_insecure_credentials_create();
+        f->ch = grpc_channel_create(f->address, creds, NULL);
+        grpc_channel_credentials_release(creds);
+        f->cq = grpc_completion_queue_create_for_next(NULL);
+        return f;
+}
+
+static void stop(struct fixture *f, unsigned grace_ms)
+{
+        grpc_channel_destroy(f->ch);
+        srv_stop(f->srv, grace_ms);
+        grpc_completion_queue_shutdown(f->cq);
+        while (grpc_completion_queue_next(f->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
+                ;
+        grpc_completion_queue_destroy(f->cq);
+        dispatch_table_free(f->table);
+        free(f);
+}
+
+struct call {
+        grpc_call *call;
+        grpc_byte_buffer *req, *resp;
+        grpc_metadata_array im, tm;
+        grpc_status_code status;
+        grpc_slice details;
+        bool done;
+};
+
+static struct call *call_start(struct fixture *f, const char *method, const char *service,
+                               int deadline_ms)
+{
+        Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+        struct call *c = calloc(1, sizeof(*c));
+        gpr_timespec dl = deadline_ms > 0
+                                  ? gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                                                 gpr_time_from_millis(deadline_ms, GPR_TIMESPAN))
+                                  : gpr_inf_future(GPR_CLOCK_REALTIME);
+        uint8_t buf[256];
+        grpc_slice s;
+        grpc_op ops[6];
+
+        req.service = (char *) service;
+        s = grpc_slice_from_copied_buffer((const char *) buf,
+                                          grpc__health__v1__health_check_request__pack(&req, buf));
+        c->req = grpc_raw_byte_buffer_create(&s, 1);
+        grpc_slice_unref(s);
+        c->details = grpc_empty_slice();
+        grpc_metadata_array_init(&c->im);
+        grpc_metadata_array_init(&c->tm);
+        c->call = grpc_channel_create_call(f->ch, NULL, GRPC_PROPAGATE_DEFAULTS, f->cq,
+                                           grpc_slice_from_static_string(method), NULL, dl, NULL);
+        memset(ops, 0, sizeof(ops));
+        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[1].op = GRPC_OP_SEND_MESSAGE;
+        ops[1].data.send_message.send_message = c->req;
+        ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+        ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+        ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->im;
+        ops[4].op = GRPC_OP_RECV_MESSAGE;
+        ops[4].data.recv_message.recv_message = &c->resp;
+        ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+        ops[5].data.recv_status_on_client.trailing_metadata = &c->tm;
+        ops[5].data.recv_status_on_client.status = &c->status;
+        ops[5].data.recv_status_on_client.status_details = &c->details;
+        assert_int_equal(grpc_call_start_batch(c->call, ops, 6, c, NULL), GRPC_CALL_OK);
+        return c;
+}
+
+/* Wait for any call to complete, up to ms; returns it or NULL. */
+static struct call *next_done(struct fixture *f, int ms)
+{
+        grpc_event ev = grpc_completion_queue_next(
+                f->cq,
+                gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN)),
+                NULL);
+        if (ev.type != GRPC_OP_COMPLETE)
+                return NULL;
+        ((struct call *) ev.tag)->done = true;
+        return ev.tag;
+}
+
+static void wait_for(struct fixture *f, struct call *c)
+{
+        while (!c->done)
+                assert_non_null(next_done(f, 10000));
+}
+
+static void call_free(struct call *c)
+{
+        if (c->resp)
+                grpc_byte_buffer_destroy(c->resp);
+        grpc_byte_buffer_destroy(c->req);
+        grpc_slice_unref(c->details);
+        grpc_metadata_array_destroy(&c->im);
+        grpc_metadata_array_destroy(&c->tm);
+        grpc_call_unref(c->call);
+        free(c);
+}
+
+static void wait_slow_running(int n)
+{
+        for (int i = 0; i < 500 && atomic_load(&slow_running) < n; i++)
+                usleep(10000);
+        assert_int_equal(atomic_load(&slow_running), n);
+}
+
+static void open_gate(void)
+{
+        pthread_mutex_lock(&gate_lock);
+        gate_open = true;
+        pthread_cond_broadcast(&gate_cond);
+        pthread_mutex_unlock(&gate_lock);
+}
+
+static void test_slow_handler_does_not_stall_others(void **state)
+{
+        struct fixture *f = start(4, 16, 4);
+        struct call *slow = call_start(f, "/grpc.health.v1.Health/Check", "slow", 0);
+
+        wait_slow_running(1);
+        for (int i = 0; i < 50; i++) {
+                struct call *c = call_start(f, "/grpc.health.v1.Health/Check", "fast", 0);
+                wait_for(f, c);
+                assert_int_equal(c->status, GRPC_STATUS_OK);
+                assert_non_null(c->resp);
+                call_free(c);
+        }
+        assert_false(slow->done);
+        open_gate();
+        wait_for(f, slow);
+        assert_int_equal(slow->status, GRPC_STATUS_OK);
+        call_free(slow);
+        stop(f, 1000);
+}
+
+static void test_errors_carry_status_and_message(void **state)
+{
+        struct fixture *f = start(2, 16, 4);
+        struct call *c = call_start(f, "/grpc.health.v1.Health/Check", "missing", 0);
+        char *msg;
+
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_NOT_FOUND);
+        msg = grpc_slice_to_c_string(c->details);
+        assert_string_equal(msg, "no such thing 'missing'");
+        gpr_free(msg);
+        call_free(c);
+        stop(f, 1000);
+}
+
+static void test_queue_is_bounded(void **state)
+{
+        struct fixture *f = start(1, 1, 4);
+        struct call *a = call_start(f, "/grpc.health.v1.Health/Check", "slow", 0), *b, *c;
+        char *msg;
+
+        wait_slow_running(1); /* a occupies the only worker */
+        b = call_start(f, "/grpc.health.v1.Health/Check", "slow", 0); /* queued */
+        usleep(100000);
+        c = call_start(f, "/grpc.health.v1.Health/Check", "fast", 0); /* over the bound */
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_UNAVAILABLE);
+        msg = grpc_slice_to_c_string(c->details);
+        assert_non_null(strstr(msg, "server busy"));
+        gpr_free(msg);
+        open_gate();
+        wait_for(f, a);
+        wait_for(f, b);
+        assert_int_equal(a->status, GRPC_STATUS_OK);
+        assert_int_equal(b->status, GRPC_STATUS_OK);
+        call_free(a);
+        call_free(b);
+        call_free(c);
+        stop(f, 1000);
+}
+
+static void test_deadline_reaches_handler(void **state)
+{
+        struct fixture *f = start(2, 16, 4);
+        int before = atomic_load(&saw_done);
+        struct call *c = call_start(f, "/grpc.health.v1.Health/Check", "slow", 200);
+
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_DEADLINE_EXCEEDED);
+        /* The handler noticed and gave up instead of running on. */
+        for (int i = 0; i < 200 && atomic_load(&saw_done) == before; i++)
+                usleep(10000);
+        assert_int_equal(atomic_load(&saw_done), before + 1);
+        call_free(c);
+        stop(f, 1000);
+}
+
+static void test_streams_are_bounded_and_end_at_shutdown(void **state)
+{
+        struct fixture *f = start(2, 16, 1);
+        struct call *w1 = call_start(f, "/grpc.health.v1.Health/Watch", "", 0), *w2;
+
+        usleep(200000);
+        w2 = call_start(f, "/grpc.health.v1.Health/Watch", "", 0);
+        wait_for(f, w2);
+        assert_int_equal(w2->status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+        assert_false(w1->done);
+        /* A long-lived stream must not hold shutdown for the grace period. */
+        {
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                grpc_channel_destroy(f->ch);
+                srv_stop(f->srv, 5000);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                assert_true(t1.tv_sec - t0.tv_sec < 3);
+                f->ch = NULL;
+        }
+        wait_for(f, w1);
+        call_free(w1);
+        call_free(w2);
+        grpc_completion_queue_shutdown(f->cq);
+        while (grpc_completion_queue_next(f->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
+                ;
+        grpc_completion_queue_destroy(f->cq);
+        dispatch_table_free(f->table);
+        free(f);
+}
+
+static void test_shutdown_cancels_stuck_handler(void **state)
+{
+        struct fixture *f = start(2, 16, 4);
+        struct call *c = call_start(f, "/grpc.health.v1.Health/Check", "slow", 0);
+        struct timespec t0, t1;
+
+        wait_slow_running(1);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        srv_stop(f->srv, 300); /* grace expires, the call is cancelled */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_true(t1.tv_sec - t0.tv_sec < 5);
+        assert_int_equal(atomic_load(&slow_running), 0);
+        wait_for(f, c);
+        assert_true(c->status == GRPC_STATUS_CANCELLED || c->status == GRPC_STATUS_UNAVAILABLE);
+        call_free(c);
+        grpc_channel_destroy(f->ch);
+        grpc_completion_queue_shutdown(f->cq);
+        while (grpc_completion_queue_next(f->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
+                ;
+        grpc_completion_queue_destroy(f->cq);
+        dispatch_table_free(f->table);
+        free(f);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_slow_handler_does_not_stall_others),
+                cmocka_unit_test(test_errors_carry_status_and_message),
+                cmocka_unit_test(test_queue_is_bounded),
+                cmocka_unit_test(test_deadline_reaches_handler),
+                cmocka_unit_test(test_streams_are_bounded_and_end_at_shutdown),
+                cmocka_unit_test(test_shutdown_cancels_stuck_handler),
+        };
+        int r;
+
+        grpc_init();
+        r = cmocka_run_group_tests(tests, NULL, NULL);
+        grpc_shutdown();
+        return r;
+}
