@@ -37,8 +37,22 @@ if [ ${#missing[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# A default pod network when the node has none (bridge + host-local + portmap).
 here=$(cd "$(dirname "$0")/.." && pwd)
+
+# The second test client (Node: @grpc/grpc-js + grpc-reflection-js), pinned
+# by its lockfile; installed only when missing or when the lockfile changed.
+js=$here/tests/integration/js
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        if [ "$(id -u)" -eq 0 ]; then
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+        fi
+fi
+if command -v npm >/dev/null && ! cmp -s "$js/package-lock.json" "$js/node_modules/.uvmd-stamp"; then
+        (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+                cp package-lock.json node_modules/.uvmd-stamp)
+fi
+
+# A default pod network when the node has none (bridge + host-local + portmap).
 if [ -x "$here/deploy/cni/install-default.sh" ]; then
         "$here/deploy/cni/install-default.sh"
 fi
