@@ -59,19 +59,25 @@ char *arena_strdup(struct arena *a, const char *s)
         return p;
 }
 
-char *arena_printf(struct arena *a, const char *fmt, ...)
+char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
 {
-        va_list ap;
         char *tmp = NULL, *p;
 
-        va_start(ap, fmt);
         if (vasprintf(&tmp, fmt, ap) < 0)
-                tmp = NULL;
-        va_end(ap);
-        if (!tmp)
                 return NULL;
         p = arena_strdup(a, tmp);
         free(tmp);
+        return p;
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+        va_list ap;
+        char *p;
+
+        va_start(ap, fmt);
+        p = arena_vprintf(a, fmt, ap);
+        va_end(ap);
         return p;
 }
 

@@ -416,16 +416,11 @@ char *srv_strdup(struct srv_ctx *ctx, const char *s)
 char *srv_printf(struct srv_ctx *ctx, const char *fmt, ...)
 {
         va_list ap;
-        char *tmp = NULL, *p;
+        char *p;
 
         va_start(ap, fmt);
-        if (vasprintf(&tmp, fmt, ap) < 0)
-                tmp = NULL;
+        p = arena_vprintf(&ctx->call->arena, fmt, ap);
         va_end(ap);
-        if (!tmp)
-                return NULL;
-        p = arena_strdup(&ctx->call->arena, tmp);
-        free(tmp);
         return p;
 }
 

@@ -102,22 +102,19 @@ class Client:
                                        response_deserializer=resp_cls.FromString)
         return f(reqs, timeout=timeout)
 
+    def _call(self, prefix, method, req, timeout, kw):
+        m = pb()
+        if req is None:
+            req = getattr(m, method + "Request")(**kw)
+        return self.unary(prefix + method, req, getattr(m, method + "Response"), timeout=timeout)
+
     def rt(self, method, req=None, timeout=30, **kw):
         """RuntimeService call by method name; request built from kwargs."""
-        m = pb()
-        req_cls = getattr(m, method + "Request")
-        resp_cls = getattr(m, method + "Response")
-        if req is None:
-            req = req_cls(**kw)
-        return self.unary(self.RT + method, req, resp_cls, timeout=timeout)
+        return self._call(self.RT, method, req, timeout, kw)
 
     def img(self, method, req=None, timeout=120, **kw):
-        m = pb()
-        req_cls = getattr(m, method + "Request")
-        resp_cls = getattr(m, method + "Response")
-        if req is None:
-            req = req_cls(**kw)
-        return self.unary(self.IMG + method, req, resp_cls, timeout=timeout)
+        """ImageService call by method name; request built from kwargs."""
+        return self._call(self.IMG, method, req, timeout, kw)
 
     def version(self, timeout=5):
         return self.rt("Version", timeout=timeout)

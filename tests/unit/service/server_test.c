@@ -134,10 +134,9 @@ static struct fixture *start(unsigned workers, unsigned queue_limit, unsigned ma
         return f;
 }
 
-static void stop(struct fixture *f, unsigned grace_ms)
+/* Free the client side and the table (the server is already stopped). */
+static void release(struct fixture *f)
 {
-        grpc_channel_destroy(f->ch);
-        srv_stop(f->srv, grace_ms);
         grpc_completion_queue_shutdown(f->cq);
         while (grpc_completion_queue_next(f->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
                GRPC_QUEUE_SHUTDOWN)
@@ -145,6 +144,13 @@ static void stop(struct fixture *f, unsigned grace_ms)
         grpc_completion_queue_destroy(f->cq);
         dispatch_table_free(f->table);
         free(f);
+}
+
+static void stop(struct fixture *f, unsigned grace_ms)
+{
+        grpc_channel_destroy(f->ch);
+        srv_stop(f->srv, grace_ms);
+        release(f);
 }
 
 struct call {
@@ -343,13 +349,7 @@ static void test_streams_are_bounded_and_end_at_shutdown(void **state)
         wait_for(f, w1);
         call_free(w1);
         call_free(w2);
-        grpc_completion_queue_shutdown(f->cq);
-        while (grpc_completion_queue_next(f->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-               GRPC_QUEUE_SHUTDOWN)
-                ;
-        grpc_completion_queue_destroy(f->cq);
-        dispatch_table_free(f->table);
-        free(f);
+        release(f);
 }
 
 static void test_shutdown_cancels_stuck_handler(void **state)
@@ -368,13 +368,7 @@ static void test_shutdown_cancels_stuck_handler(void **state)
         assert_true(c->status == GRPC_STATUS_CANCELLED || c->status == GRPC_STATUS_UNAVAILABLE);
         call_free(c);
         grpc_channel_destroy(f->ch);
-        grpc_completion_queue_shutdown(f->cq);
-        while (grpc_completion_queue_next(f->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-               GRPC_QUEUE_SHUTDOWN)
-                ;
-        grpc_completion_queue_destroy(f->cq);
-        dispatch_table_free(f->table);
-        free(f);
+        release(f);
 }
 
 int main(void)
