@@ -83,7 +83,10 @@ if ! bazel build //... 2>&1 | tail -n 3; then
 fi
 bazel_tests default
 bazel_tests asan --config=asan
-bazel build --config=asan //service:uvmd //agent/... 2>&1 | tail -n 1
+if ! bazel build --config=asan //service:uvmd 2>&1 | tail -n 3; then
+        failed=$((failed + 1))
+        failures+=("build (asan)")
+fi
 asan_bin=$(bazel info --config=asan bazel-bin 2>/dev/null)/service/uvmd
 normal_bin=$(bazel info bazel-bin 2>/dev/null)/service/uvmd
 

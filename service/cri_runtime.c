@@ -11,7 +11,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
-#include "network/cni_conf.h"
+#include "network/net.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
 #include "service/validate.h"
@@ -66,19 +66,14 @@ static Runtime__V1__RuntimeCondition *runtime_ready(struct srv_ctx *ctx)
 
 static Runtime__V1__RuntimeCondition *network_ready(struct srv_ctx *ctx)
 {
-        const struct uvmd_config *cfg = &ctx->daemon->cfg;
-        struct cni_conf *conf = NULL;
-        struct uvm_error *e = NULL;
-        Runtime__V1__RuntimeCondition *c;
+        _cleanup_free_ char *msg = NULL;
 
-        if (cni_conf_load_dir(cfg->cni_conf_dir, cfg->cni_bin_dirs, &conf, &e) < 0)
-                c = condition(ctx, "NetworkReady", false, "NetworkPluginNotReady",
-                              srv_printf(ctx, "cni config uninitialized: %s", e->msg));
-        else
-                c = condition(ctx, "NetworkReady", true, NULL, NULL);
-        cni_conf_free(conf);
-        uvm_error_free(e);
-        return c;
+        /* cached by the network module and refreshed by its dir watch */
+        if (!net_ready(ctx->daemon->net, &msg))
+                return condition(ctx, "NetworkReady", false, "NetworkPluginNotReady",
+                                 srv_printf(ctx, "cni config uninitialized: %s",
+                                            msg ? msg : "no valid CNI config"));
+        return condition(ctx, "NetworkReady", true, NULL, NULL);
 }
 
 static char *verbose_config(struct srv_ctx *ctx)

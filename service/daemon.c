@@ -8,6 +8,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "network/net.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
 
@@ -29,6 +30,17 @@ static const struct srv_binding *const bindings[] = {
         cri_runtime_bindings,
 };
 
+static int net_init(struct uvmd *d, struct uvm_error **err)
+{
+        _cleanup_free_ char *state = NULL;
+        struct net_options o = {.conf_dir = d->cfg.cni_conf_dir, .bin_dirs = d->cfg.cni_bin_dirs};
+
+        if (asprintf(&state, "%s/network", d->cfg.state_root) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        o.state_dir = state;
+        return net_new(&o, &d->net, err);
+}
+
 int uvmd_init(struct uvmd *d, struct uvm_error **err)
 {
         int r;
@@ -43,6 +55,9 @@ int uvmd_init(struct uvmd *d, struct uvm_error **err)
         if (r < 0)
                 return uvm_error_set(err, -r, "create data root '%s': %s", d->cfg.data_root,
                                      strerror(-r));
+        r = net_init(d, err);
+        if (r < 0)
+                return r;
         r = rt_load(d, err);
         if (r < 0)
                 return r;
@@ -92,6 +107,7 @@ void uvmd_fini(struct uvmd *d)
 {
         d->table = dispatch_table_free(d->table);
         d->descdb = descdb_free(d->descdb);
+        d->net = net_free(d->net);
         free(d->pod_cidr);
         d->pod_cidr = NULL;
         config_free(&d->cfg);

@@ -20,6 +20,7 @@ struct uvmd {
         struct dispatch_table *table; /* read-only after start-up */
         struct descdb *descdb;        /* read-only after start-up */
         struct srv *srv;
+        struct net *net; /* pod networking (network/net.h) */
 
         pthread_mutex_t lock;       /* guards the fields below */
         pthread_cond_t health_cond; /* serving or pod_cidr changed */

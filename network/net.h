@@ -1,0 +1,77 @@
+#pragma once
+
+/*
+ * Pod networking: the CNI config watch, the pod network namespace and the CNI
+ * executor. The pods layer calls this from RunPodSandbox / StopPodSandbox /
+ * RemovePodSandbox; Status calls net_ready.
+ *
+ * Status: net_new/net_free/net_ready (network/net.c) and net_pod_write_files
+ * (network/pod_files.c) are implemented; net_pod_setup/load/teardown and
+ * net_pod_result_clear are the agreed interface, not yet defined.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct net; /* the module: CNI config watch + executor */
+
+struct net_options {
+        const char *conf_dir;
+        char *const *bin_dirs;
+        const char *state_dir; /* <state_root>/network */
+        unsigned plugin_timeout_ms;
+};
+
+int net_new(const struct net_options *o, struct net **ret, struct uvm_error **err);
+struct net *net_free(struct net *n);
+
+/* NetworkReady for Status: false + a message until a valid config exists; the
+ * config dir is watched so a config installed later flips it without restart. */
+bool net_ready(struct net *n, char **ret_message);
+
+struct net_port {
+        int protocol; /* 0 tcp, 1 udp, 2 sctp (CRI Protocol enum) */
+        uint16_t container_port, host_port;
+        const char *host_ip;
+};
+
+struct net_pod_config {
+        const char *pod_id, *name, *namespace_, *uid, *hostname;
+        const struct net_port *ports;
+        size_t n_ports;
+        char *const *dns_servers; /* NULL-terminated or NULL */
+        char *const *dns_searches;
+        char *const *dns_options;
+        uint64_t ingress_bps, egress_bps; /* 0 = unlimited */
+};
+
+struct net_pod_result {
+        char *netns_path;
+        char *ips[2];
+        size_t n_ips;
+        char *interface;
+};
+
+void net_pod_result_clear(struct net_pod_result *r);
+
+/* Create the pod netns (bind-mounted nsfs file under state_dir, loopback up),
+ * run CNI ADD with the first valid config and the runtime config capabilities,
+ * persist a record under state_dir. On failure nothing is left. */
+int net_pod_setup(struct net *n, const struct net_pod_config *cfg, struct net_pod_result *ret,
+                  struct uvm_error **err);
+
+/* Reload a pod's persisted result after a uvmd restart (-ENOENT if none). */
+int net_pod_load(struct net *n, const char *pod_id, struct net_pod_result *ret,
+                 struct uvm_error **err);
+
+/* CNI DEL from the persisted record, remove the netns and the record.
+ * Idempotent: a pod with nothing left is success. */
+int net_pod_teardown(struct net *n, const char *pod_id, struct uvm_error **err);
+
+/* Write resolv.conf, hosts (with ip + hostname) and hostname into dir, for
+ * bind-mounting into every container of the pod. ip may be NULL (no CNI). */
+int net_pod_write_files(const char *dir, const struct net_pod_config *cfg, const char *ip,
+                        struct uvm_error **err);

@@ -1,0 +1,47 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/macros.h"
+#include "sandbox/driver.h"
+
+/* The ns driver lives in sandbox/drivers/ and is built when present. */
+#if __has_include("sandbox/drivers/ns.h")
+#include "sandbox/drivers/ns.h"
+#define HAVE_DRV_NS 1
+#endif
+
+static const struct drv_ops *const drivers[] = {
+#ifdef HAVE_DRV_NS
+        &drv_ns_ops,
+#endif
+        NULL,
+};
+
+/* Tests register a fake driver here (sandbox/driver-internal.h). */
+static const struct drv_ops *extra;
+
+void drv_register_extra(const struct drv_ops *ops)
+{
+        extra = ops;
+}
+
+const struct drv_ops *drv_lookup(const char *name)
+{
+        if (!name)
+                return NULL;
+        if (extra && STR_EQ(extra->name, name))
+                return extra;
+        for (size_t i = 0; drivers[i]; i++)
+                if (STR_EQ(drivers[i]->name, name))
+                        return drivers[i];
+        return NULL;
+}
+
+void drv_exec_result_clear(struct drv_exec_result *r)
+{
+        if (!r)
+                return;
+        free(r->out);
+        free(r->errout);
+        memset(r, 0, sizeof(*r));
+}

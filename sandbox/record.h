@@ -1,0 +1,44 @@
+#pragma once
+
+/*
+ * Persisted pod records: <state_root>/pods/<id>/pod.json, written
+ * atomically (fs_write_atomic), read back after a restart. Every field read
+ * back is checked: a damaged record is an error naming the file, never a
+ * half-filled pod.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "sandbox/driver.h"
+#include "sandbox/state.h"
+
+#define RECORD_MAX_BYTES (1 << 20)
+#define RECORD_MAX_KV 256
+
+struct record_kv {
+        char *key, *value;
+};
+
+struct pod_record {
+        char *id, *name, *namespace_, *uid;
+        uint32_t attempt;
+        enum pod_state state;
+        int64_t created_ns;
+        char *runtime_handler, *driver;
+        char *hostname, *log_directory;
+        char *netns_path; /* NULL: host network */
+        bool host_ipc, host_pid, share_pid;
+        struct drv_uvm_options uvm;
+        struct record_kv *labels, *annotations;
+        size_t n_labels, n_annotations;
+};
+
+void pod_record_clear(struct pod_record *r);
+
+/* Write <pod_dir>/pod.json. */
+int pod_record_save(const char *pod_dir, const struct pod_record *r, struct uvm_error **err);
+/* Read <pod_dir>/pod.json into *ret (cleared first on success only). */
+int pod_record_load(const char *pod_dir, struct pod_record *ret, struct uvm_error **err);

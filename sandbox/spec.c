@@ -1,0 +1,589 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "common/macros.h"
+#include "sandbox/spec.h"
+
+#define SPEC_MAX_ARGS 4096
+#define SPEC_MAX_ENV 4096
+
+/* containerd's default capability set for unprivileged containers. */
+static const char *const default_caps[] = {
+        "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+        "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+        "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+        "CAP_KILL",    "CAP_AUDIT_WRITE",
+};
+
+static const char *const masked_paths[] = {
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+};
+
+static const char *const readonly_paths[] = {
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+static int copy_strv(char *const *src, size_t n, char **dst, size_t *pos)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (*pos >= SPEC_MAX_ARGS)
+                        return -E2BIG;
+                dst[(*pos)++] = strdup(src[i]);
+                if (!dst[*pos - 1])
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static size_t strv_len(char *const *v)
+{
+        size_t n = 0;
+
+        while (v && v[n])
+                n++;
+        return n;
+}
+
+int spec_args(const Runtime__V1__ContainerConfig *c, const struct spec_image *img, char ***ret_argv,
+              struct uvm_error **err)
+{
+        char *const *head = c->n_command ? c->command : img->entrypoint;
+        size_t n_head = c->n_command ? c->n_command : strv_len(img->entrypoint);
+        /* A command from the request drops the image's cmd, as the kubelet does. */
+        char *const *tail = c->n_args ? c->args : (c->n_command ? NULL : img->cmd);
+        size_t n_tail = c->n_args ? c->n_args : (c->n_command ? 0 : strv_len(img->cmd));
+        _cleanup_strv_ char **v = NULL;
+        size_t pos = 0;
+        int r;
+
+        if (n_head + n_tail == 0)
+                return uvm_error_set(err, EINVAL,
+                                     "no command: neither the request nor the image has one");
+        if (n_head + n_tail > SPEC_MAX_ARGS)
+                return uvm_error_set(err, EINVAL, "more than %d arguments", SPEC_MAX_ARGS);
+        v = calloc(n_head + n_tail + 1, sizeof(char *));
+        if (!v)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = copy_strv(head, n_head, v, &pos);
+        if (r == 0)
+                r = copy_strv(tail, n_tail, v, &pos);
+        if (r < 0)
+                return uvm_error_set(err, -r, "copy arguments: %s", strerror(-r));
+        *ret_argv = TAKE_PTR(v);
+        return 0;
+}
+
+static int add_env(json_object *arr, const char *key, size_t klen, const char *kv)
+{
+        size_t n = json_object_array_length(arr);
+
+        for (size_t i = 0; i < n; i++) {
+                const char *e = json_object_get_string(json_object_array_get_idx(arr, i));
+                if (strncmp(e, key, klen) == 0 && e[klen] == '=')
+                        return json_object_array_put_idx(arr, i, json_object_new_string(kv));
+        }
+        if (n >= SPEC_MAX_ENV)
+                return -E2BIG;
+        return json_object_array_add(arr, json_object_new_string(kv));
+}
+
+static int build_env(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,
+                     json_object *arr, struct uvm_error **err)
+{
+        _cleanup_free_ char *kv = NULL;
+
+        for (size_t i = 0; img->env && img->env[i]; i++) {
+                const char *eq = strchr(img->env[i], '=');
+                if (eq && eq != img->env[i])
+                        add_env(arr, img->env[i], (size_t) (eq - img->env[i]), img->env[i]);
+        }
+        for (size_t i = 0; i < c->n_envs; i++) {
+                const char *k = c->envs[i]->key;
+                if (STR_EMPTY(k) || strchr(k, '='))
+                        return uvm_error_set(err, EINVAL, "envs[%zu]: invalid key '%s'", i,
+                                             k ? k : "");
+                free(kv);
+                if (asprintf(&kv, "%s=%s", k, c->envs[i]->value ? c->envs[i]->value : "") < 0)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                if (add_env(arr, k, strlen(k), kv) < 0)
+                        return uvm_error_set(err, EINVAL, "more than %d environment variables",
+                                             SPEC_MAX_ENV);
+        }
+        return 0;
+}
+
+static bool cap_name_ok(const char *s)
+{
+        if (STR_EMPTY(s) || strlen(s) > 40)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' ||
+                      (*p >= '0' && *p <= '9')))
+                        return false;
+        return true;
+}
+
+/* "net_admin" and "CAP_NET_ADMIN" name the same capability. */
+static char *cap_norm(const char *s)
+{
+        char *out = NULL;
+
+        if (asprintf(&out, "%s%s", strncasecmp(s, "CAP_", 4) == 0 ? "" : "CAP_", s) < 0)
+                return NULL;
+        for (char *p = out; *p; p++)
+                if (*p >= 'a' && *p <= 'z')
+                        *p = (char) (*p - 'a' + 'A');
+        return out;
+}
+
+static bool caps_has(json_object *arr, const char *cap)
+{
+        for (size_t i = 0; i < json_object_array_length(arr); i++)
+                if (STR_EQ(json_object_get_string(json_object_array_get_idx(arr, i)), cap))
+                        return true;
+        return false;
+}
+
+static int caps_drop(json_object *arr, const char *cap)
+{
+        for (size_t i = json_object_array_length(arr); i-- > 0;)
+                if (STR_EQ(cap, "CAP_ALL") ||
+                    STR_EQ(json_object_get_string(json_object_array_get_idx(arr, i)), cap))
+                        json_object_array_del_idx(arr, i, 1);
+        return 0;
+}
+
+static int build_caps(const Runtime__V1__Capability *c, json_object *arr, struct uvm_error **err)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(default_caps); i++)
+                json_object_array_add(arr, json_object_new_string(default_caps[i]));
+        for (size_t i = 0; c && i < c->n_drop_capabilities + c->n_add_capabilities; i++) {
+                bool drop = i < c->n_drop_capabilities;
+                const char *s = drop ? c->drop_capabilities[i]
+                                     : c->add_capabilities[i - c->n_drop_capabilities];
+                _cleanup_free_ char *cap = NULL;
+
+                if (!cap_name_ok(s))
+                        return uvm_error_set(err, EINVAL, "capabilities: invalid name '%s'",
+                                             s ? s : "");
+                cap = cap_norm(s);
+                if (!cap)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                if (drop)
+                        caps_drop(arr, cap);
+                else if (STR_EQ(cap, "CAP_ALL"))
+                        return uvm_error_set(err, EINVAL,
+                                             "capabilities: add ALL is only for privileged "
+                                             "containers");
+                else if (!caps_has(arr, cap))
+                        json_object_array_add(arr, json_object_new_string(cap));
+        }
+        return 0;
+}
+
+static json_object *strings(const char *const *v, size_t n)
+{
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(a, json_object_new_string(v[i]));
+        return a;
+}
+
+static bool path_ok(const char *p)
+{
+        size_t n;
+
+        if (STR_EMPTY(p) || p[0] != '/' || strlen(p) >= 4096)
+                return false;
+        for (const char *s = p; (s = strstr(s, "..")); s += 2) {
+                n = (size_t) (s - p);
+                if (p[n - 1] == '/' && (s[2] == '/' || s[2] == '\0'))
+                        return false;
+        }
+        return true;
+}
+
+static json_object *mount_obj(const char *dst, const char *type, const char *src,
+                              const char *const *opts, size_t n)
+{
+        json_object *m = json_object_new_object();
+
+        json_object_object_add(m, "destination", json_object_new_string(dst));
+        json_object_object_add(m, "type", json_object_new_string(type));
+        json_object_object_add(m, "source", json_object_new_string(src));
+        json_object_object_add(m, "options", strings(opts, n));
+        return m;
+}
+
+static void default_mounts(json_object *arr)
+{
+        static const char *const proc[] = {"nosuid", "noexec", "nodev"};
+        static const char *const dev[] = {"nosuid", "strictatime", "mode=755", "size=65536k"};
+        static const char *const pts[] = {"nosuid",        "noexec",    "newinstance",
+                                          "ptmxmode=0666", "mode=0620", "gid=5"};
+        static const char *const shm[] = {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"};
+        static const char *const mq[] = {"nosuid", "noexec", "nodev"};
+        static const char *const sys[] = {"nosuid", "noexec", "nodev", "ro"};
+
+        json_object_array_add(arr, mount_obj("/proc", "proc", "proc", proc, 3));
+        json_object_array_add(arr, mount_obj("/dev", "tmpfs", "tmpfs", dev, 4));
+        json_object_array_add(arr, mount_obj("/dev/pts", "devpts", "devpts", pts, 6));
+        json_object_array_add(arr, mount_obj("/dev/shm", "tmpfs", "shm", shm, 5));
+        json_object_array_add(arr, mount_obj("/dev/mqueue", "mqueue", "mqueue", mq, 3));
+        json_object_array_add(arr, mount_obj("/sys", "sysfs", "sysfs", sys, 4));
+}
+
+static int build_mounts(const Runtime__V1__ContainerConfig *c, json_object *arr,
+                        struct uvm_error **err)
+{
+        default_mounts(arr);
+        for (size_t i = 0; i < c->n_mounts; i++) {
+                const Runtime__V1__Mount *m = c->mounts[i];
+                const char *opts[3] = {"rbind", m->readonly ? "ro" : "rw", "rprivate"};
+
+                if (!path_ok(m->container_path))
+                        return uvm_error_set(err, EINVAL,
+                                             "mounts[%zu].container_path '%s': must be an "
+                                             "absolute path without '..'",
+                                             i, m->container_path ? m->container_path : "");
+                if (!path_ok(m->host_path))
+                        return uvm_error_set(err, EINVAL,
+                                             "mounts[%zu].host_path '%s': must be an absolute "
+                                             "path without '..'",
+                                             i, m->host_path ? m->host_path : "");
+                if (m->propagation == RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER)
+                        opts[2] = "rslave";
+                else if (m->propagation ==
+                         RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL)
+                        opts[2] = "rshared";
+                else if (m->propagation != RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE)
+                        return uvm_error_set(err, EINVAL, "mounts[%zu].propagation %d is unknown",
+                                             i, m->propagation);
+                json_object_array_add(arr,
+                                      mount_obj(m->container_path, "bind", m->host_path, opts, 3));
+        }
+        return 0;
+}
+
+static int build_resources(const Runtime__V1__LinuxContainerResources *r, json_object *res,
+                           struct uvm_error **err)
+{
+        json_object *cpu = json_object_new_object(), *mem = json_object_new_object();
+
+        json_object_object_add(res, "cpu", cpu);
+        json_object_object_add(res, "memory", mem);
+        if (!r)
+                return 0;
+        if (r->cpu_shares < 0 || r->cpu_shares > 262144)
+                return uvm_error_set(err, EINVAL, "resources.cpu_shares %lld: 0 to 262144",
+                                     (long long) r->cpu_shares);
+        if (r->cpu_period < 0 || r->cpu_period > 1000000 ||
+            (r->cpu_period > 0 && r->cpu_period < 1000))
+                return uvm_error_set(err, EINVAL,
+                                     "resources.cpu_period %lld: 1000 to 1000000 (or 0)",
+                                     (long long) r->cpu_period);
+        if (r->cpu_quota < -1 || (r->cpu_quota > 0 && r->cpu_quota < 1000))
+                return uvm_error_set(err, EINVAL, "resources.cpu_quota %lld: -1, 0 or >= 1000",
+                                     (long long) r->cpu_quota);
+        if (r->memory_limit_in_bytes < 0 ||
+            (r->memory_limit_in_bytes > 0 && r->memory_limit_in_bytes < (4 << 20)))
+                return uvm_error_set(err, EINVAL,
+                                     "resources.memory_limit_in_bytes %lld: 0 or at least 4 MiB",
+                                     (long long) r->memory_limit_in_bytes);
+        if (r->cpu_shares)
+                json_object_object_add(cpu, "shares", json_object_new_int64(r->cpu_shares));
+        if (r->cpu_quota)
+                json_object_object_add(cpu, "quota", json_object_new_int64(r->cpu_quota));
+        if (r->cpu_period)
+                json_object_object_add(cpu, "period", json_object_new_int64(r->cpu_period));
+        if (!STR_EMPTY(r->cpuset_cpus))
+                json_object_object_add(cpu, "cpus", json_object_new_string(r->cpuset_cpus));
+        if (!STR_EMPTY(r->cpuset_mems))
+                json_object_object_add(cpu, "mems", json_object_new_string(r->cpuset_mems));
+        if (r->memory_limit_in_bytes)
+                json_object_object_add(mem, "limit",
+                                       json_object_new_int64(r->memory_limit_in_bytes));
+        return 0;
+}
+
+static json_object *ns(const char *type)
+{
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "type", json_object_new_string(type));
+        return o;
+}
+
+/* net/ipc/uts (and a shared pid) are the pod's: the driver fills the paths. */
+static json_object *build_namespaces(const struct spec_pod *pod)
+{
+        json_object *a = json_object_new_array();
+
+        json_object_array_add(a, ns("mount"));
+        if (!pod->host_network) {
+                json_object_array_add(a, ns("network"));
+                json_object_array_add(a, ns("uts"));
+        }
+        if (!pod->host_ipc)
+                json_object_array_add(a, ns("ipc"));
+        if (!pod->host_pid)
+                json_object_array_add(a, ns("pid"));
+        return a;
+}
+
+static char *cgroups_path(const struct spec_pod *pod, const char *ctr_id)
+{
+        char *s = NULL;
+        int r;
+
+        /* systemd style is "slice:prefix:name", as runc and crun expect. */
+        if (pod->systemd_cgroups)
+                r = asprintf(&s, "%s:uvmd:%s", pod->cgroup_parent, ctr_id);
+        else
+                r = asprintf(&s, "%s/%s", pod->cgroup_parent, ctr_id);
+        return r < 0 ? NULL : s;
+}
+
+static const Runtime__V1__LinuxContainerSecurityContext *
+secctx(const Runtime__V1__ContainerConfig *c)
+{
+        static const Runtime__V1__LinuxContainerSecurityContext none =
+                RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
+
+        return c->linux && c->linux->security_context ? c->linux->security_context : &none;
+}
+
+static int build_user(const Runtime__V1__LinuxContainerSecurityContext *sc, unsigned uid,
+                      unsigned gid, json_object *proc, struct uvm_error **err)
+{
+        json_object *u = json_object_new_object(), *groups = json_object_new_array();
+
+        json_object_object_add(proc, "user", u);
+        json_object_object_add(u, "uid", json_object_new_int64(uid));
+        json_object_object_add(u, "gid", json_object_new_int64(gid));
+        json_object_object_add(u, "additionalGids", groups);
+        if (sc->n_supplemental_groups > 64)
+                return uvm_error_set(err, EINVAL, "more than 64 supplemental_groups");
+        for (size_t i = 0; i < sc->n_supplemental_groups; i++) {
+                if (sc->supplemental_groups[i] < 0 || sc->supplemental_groups[i] > 0xfffffffe)
+                        return uvm_error_set(err, EINVAL, "supplemental_groups[%zu] %lld: invalid",
+                                             i, (long long) sc->supplemental_groups[i]);
+                json_object_array_add(groups, json_object_new_int64(sc->supplemental_groups[i]));
+        }
+        return 0;
+}
+
+static int build_process(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,
+                         const struct spec_pod *pod, unsigned uid, unsigned gid, json_object *proc,
+                         struct uvm_error **err)
+{
+        const Runtime__V1__LinuxContainerSecurityContext *sc = secctx(c);
+        const Runtime__V1__LinuxContainerResources *res = c->linux ? c->linux->resources : NULL;
+        json_object *env = json_object_new_array(), *args = json_object_new_array();
+        json_object *caps = json_object_new_array(), *capo = json_object_new_object();
+        _cleanup_strv_ char **argv = NULL;
+        const char *cwd = !STR_EMPTY(c->working_dir) ? c->working_dir : img->working_dir;
+        int64_t oom = res ? res->oom_score_adj : 0;
+        int r;
+
+        json_object_object_add(proc, "args", args);
+        json_object_object_add(proc, "env", env);
+        json_object_object_add(proc, "capabilities", capo);
+        json_object_object_add(capo, "bounding", caps);
+        r = spec_args(c, img, &argv, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; argv[i]; i++)
+                json_object_array_add(args, json_object_new_string(argv[i]));
+        r = build_env(c, img, env, err);
+        if (r < 0)
+                return r;
+        if (STR_EMPTY(cwd))
+                cwd = "/";
+        if (!path_ok(cwd))
+                return uvm_error_set(err, EINVAL, "working_dir '%s': must be absolute", cwd);
+        json_object_object_add(proc, "cwd", json_object_new_string(cwd));
+        r = build_user(sc, uid, gid, proc, err);
+        if (r < 0)
+                return r;
+        if (!sc->privileged && (r = build_caps(sc->capabilities, caps, err)) < 0)
+                return r;
+        json_object_object_add(capo, "effective", json_object_get(caps));
+        json_object_object_add(capo, "permitted", json_object_get(caps));
+        json_object_object_add(proc, "noNewPrivileges", json_object_new_boolean(sc->no_new_privs));
+        if (oom < -1000 || oom > 1000)
+                return uvm_error_set(err, EINVAL, "resources.oom_score_adj %lld: -1000 to 1000",
+                                     (long long) oom);
+        /* Without CAP_SYS_RESOURCE we cannot go below our own value. */
+        if (oom < pod->oom_score_adj_floor)
+                oom = pod->oom_score_adj_floor;
+        json_object_object_add(proc, "oomScoreAdj", json_object_new_int64(oom));
+        json_object_object_add(proc, "terminal", json_object_new_boolean(c->tty));
+        return 0;
+}
+
+static const char *const all_caps[] = {
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+};
+
+static int build_devices(const Runtime__V1__ContainerConfig *c, json_object *linux_o,
+                         struct uvm_error **err)
+{
+        json_object *devs = json_object_new_array();
+
+        json_object_object_add(linux_o, "devices", devs);
+        for (size_t i = 0; i < c->n_devices; i++) {
+                const Runtime__V1__Device *d = c->devices[i];
+                json_object *o;
+
+                if (!path_ok(d->container_path) || !path_ok(d->host_path) ||
+                    strncmp(d->host_path, "/dev/", 5) != 0)
+                        return uvm_error_set(err, EINVAL,
+                                             "devices[%zu]: paths must be absolute, without "
+                                             "'..', the host path under /dev",
+                                             i);
+                if (!STR_EMPTY(d->permissions) &&
+                    strspn(d->permissions, "rwm") != strlen(d->permissions))
+                        return uvm_error_set(err, EINVAL,
+                                             "devices[%zu].permissions '%s': only r, w, m", i,
+                                             d->permissions);
+                /* The driver stats host_path for type and numbers. */
+                o = json_object_new_object();
+                json_object_object_add(o, "path", json_object_new_string(d->container_path));
+                json_object_object_add(o, "hostPath", json_object_new_string(d->host_path));
+                json_object_object_add(
+                        o, "permissions",
+                        json_object_new_string(STR_EMPTY(d->permissions) ? "rwm" : d->permissions));
+                json_object_array_add(devs, o);
+        }
+        return 0;
+}
+
+static int build_linux(const Runtime__V1__ContainerConfig *c, const struct spec_pod *pod,
+                       const char *ctr_id, json_object *linux_o, struct uvm_error **err)
+{
+        const Runtime__V1__LinuxContainerSecurityContext *sc = secctx(c);
+        json_object *res = json_object_new_object();
+        _cleanup_free_ char *cg = cgroups_path(pod, ctr_id);
+        int r;
+
+        if (!cg)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        json_object_object_add(linux_o, "resources", res);
+        r = build_resources(c->linux ? c->linux->resources : NULL, res, err);
+        if (r < 0)
+                return r;
+        json_object_object_add(linux_o, "cgroupsPath", json_object_new_string(cg));
+        json_object_object_add(linux_o, "namespaces", build_namespaces(pod));
+        if (!sc->privileged) {
+                json_object_object_add(linux_o, "maskedPaths",
+                                       sc->n_masked_paths
+                                               ? strings((const char *const *) sc->masked_paths,
+                                                         sc->n_masked_paths)
+                                               : strings(masked_paths, ARRAY_SIZE(masked_paths)));
+                json_object_object_add(
+                        linux_o, "readonlyPaths",
+                        sc->n_readonly_paths ? strings((const char *const *) sc->readonly_paths,
+                                                       sc->n_readonly_paths)
+                                             : strings(readonly_paths, ARRAY_SIZE(readonly_paths)));
+        }
+        return build_devices(c, linux_o, err);
+}
+
+static void privileged_caps(json_object *proc)
+{
+        json_object *capo = json_object_object_get(proc, "capabilities");
+        json_object *caps = strings(all_caps, ARRAY_SIZE(all_caps));
+
+        json_object_object_add(capo, "bounding", caps);
+        json_object_object_add(capo, "effective", json_object_get(caps));
+        json_object_object_add(capo, "permitted", json_object_get(caps));
+}
+
+int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,
+               const struct spec_pod *pod, const char *ctr_id, unsigned uid, unsigned gid,
+               char **ret_json, struct uvm_error **err)
+{
+        const Runtime__V1__LinuxContainerSecurityContext *sc = secctx(c);
+        json_object *spec = json_object_new_object(), *proc = json_object_new_object();
+        json_object *root = json_object_new_object(), *mounts = json_object_new_array();
+        json_object *linux_o = json_object_new_object();
+        char *out;
+        int r;
+
+        json_object_object_add(spec, "ociVersion", json_object_new_string("1.0.2"));
+        json_object_object_add(spec, "process", proc);
+        json_object_object_add(spec, "root", root);
+        json_object_object_add(spec, "mounts", mounts);
+        json_object_object_add(spec, "linux", linux_o);
+        json_object_object_add(root, "path", json_object_new_string("rootfs"));
+        json_object_object_add(root, "readonly", json_object_new_boolean(sc->readonly_rootfs));
+        if (!pod->host_network && !STR_EMPTY(pod->hostname))
+                json_object_object_add(spec, "hostname", json_object_new_string(pod->hostname));
+        r = build_process(c, img, pod, uid, gid, proc, err);
+        if (r == 0 && sc->privileged)
+                privileged_caps(proc);
+        if (r == 0)
+                r = build_mounts(c, mounts, err);
+        if (r == 0)
+                r = build_linux(c, pod, ctr_id, linux_o, err);
+        if (r == 0) {
+                out = strdup(json_object_to_json_string_ext(
+                        spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                r = out ? 0 : uvm_error_set(err, ENOMEM, "out of memory");
+                if (out)
+                        *ret_json = out;
+        }
+        json_object_put(spec);
+        return r;
+}

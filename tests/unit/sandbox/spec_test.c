@@ -1,0 +1,289 @@
+/* The OCI spec builder: parse the JSON it makes and check the fields. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "sandbox/spec.h"
+
+static char *img_ep[] = {"/bin/sh", "-c", NULL};
+static char *img_cmd[] = {"echo hi", NULL};
+static char *img_env[] = {"PATH=/bin", "A=image", NULL};
+static const struct spec_image img = {img_ep, img_cmd, img_env, "/work"};
+static const struct spec_pod pod = {
+        .id = "p1", .cgroup_parent = "/uvmd/p1", .hostname = "web", .oom_score_adj_floor = -500};
+
+static json_object *build(const Runtime__V1__ContainerConfig *c, const struct spec_pod *p,
+                          const char *want_err)
+{
+        struct uvm_error *err = NULL;
+        char *s = NULL;
+        json_object *o;
+        int r = spec_build(c, &img, p ? p : &pod, "c1", 1000, 1000, &s, &err);
+
+        if (want_err) {
+                assert_int_equal(r, -EINVAL);
+                assert_non_null(err);
+                if (!strstr(err->msg, want_err))
+                        fail_msg("error '%s' lacks '%s'", err->msg, want_err);
+                uvm_error_free(err);
+                return NULL;
+        }
+        if (r < 0)
+                fail_msg("spec_build: %s", err ? err->msg : "?");
+        o = json_tokener_parse(s);
+        free(s);
+        assert_non_null(o);
+        return o;
+}
+
+static json_object *at(json_object *o, const char *path)
+{
+        char buf[256], *save = NULL;
+
+        snprintf(buf, sizeof(buf), "%s", path);
+        for (char *k = strtok_r(buf, ".", &save); k && o; k = strtok_r(NULL, ".", &save)) {
+                if (json_object_is_type(o, json_type_array))
+                        o = json_object_array_get_idx(o, (size_t) atoi(k));
+                else if (!json_object_object_get_ex(o, k, &o))
+                        return NULL;
+        }
+        return o;
+}
+
+static const char *str_at(json_object *o, const char *path)
+{
+        json_object *v = at(o, path);
+
+        return v ? json_object_get_string(v) : "(missing)";
+}
+
+static bool has_string(json_object *arr, const char *s)
+{
+        for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+                if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), s) == 0)
+                        return true;
+        return false;
+}
+
+static void test_defaults_from_image(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        json_object *o = build(&c, NULL, NULL);
+
+        assert_string_equal(str_at(o, "process.args.0"), "/bin/sh");
+        assert_string_equal(str_at(o, "process.args.2"), "echo hi");
+        assert_string_equal(str_at(o, "process.cwd"), "/work");
+        assert_string_equal(str_at(o, "process.env.1"), "A=image");
+        assert_int_equal(json_object_get_int(at(o, "process.user.uid")), 1000);
+        assert_true(has_string(at(o, "process.capabilities.bounding"), "CAP_CHOWN"));
+        assert_false(has_string(at(o, "process.capabilities.bounding"), "CAP_SYS_ADMIN"));
+        assert_int_equal(json_object_get_int(at(o, "process.oomScoreAdj")), 0);
+        assert_string_equal(str_at(o, "linux.cgroupsPath"), "/uvmd/p1/c1");
+        assert_string_equal(str_at(o, "hostname"), "web");
+        assert_string_equal(str_at(o, "mounts.0.destination"), "/proc");
+        assert_true(has_string(at(o, "linux.maskedPaths"), "/proc/kcore"));
+        assert_int_equal(json_object_array_length(at(o, "linux.namespaces")), 5);
+        assert_false(json_object_get_boolean(at(o, "root.readonly")));
+        json_object_put(o);
+}
+
+static void test_command_args_env(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        char *cmd[] = {"/bin/top"}, *args[] = {"-b", "-n1"};
+        Runtime__V1__KeyValue kv1 = RUNTIME__V1__KEY_VALUE__INIT, kv2 = kv1;
+        Runtime__V1__KeyValue *envs[] = {&kv1, &kv2};
+        json_object *o;
+
+        kv1.key = "A";
+        kv1.value = "req";
+        kv2.key = "B";
+        kv2.value = "x=y";
+        c.envs = envs;
+        c.n_envs = 2;
+        c.command = cmd;
+        c.n_command = 1; /* drops the image cmd */
+        o = build(&c, NULL, NULL);
+        assert_int_equal(json_object_array_length(at(o, "process.args")), 1);
+        assert_string_equal(str_at(o, "process.args.0"), "/bin/top");
+        assert_string_equal(str_at(o, "process.env.1"), "A=req");
+        assert_string_equal(str_at(o, "process.env.2"), "B=x=y");
+        json_object_put(o);
+        c.n_command = 0; /* args only: replace the image cmd, keep the entrypoint */
+        c.args = args;
+        c.n_args = 2;
+        o = build(&c, NULL, NULL);
+        assert_string_equal(str_at(o, "process.args.0"), "/bin/sh");
+        assert_string_equal(str_at(o, "process.args.2"), "-b");
+        assert_int_equal(json_object_array_length(at(o, "process.args")), 4);
+        json_object_put(o);
+        kv2.key = "B=C";
+        build(&c, NULL, "envs[1]: invalid key");
+}
+
+static void test_mounts(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        Runtime__V1__Mount m = RUNTIME__V1__MOUNT__INIT;
+        Runtime__V1__Mount *ms[] = {&m};
+        json_object *o;
+
+        m.container_path = "/data";
+        m.host_path = "/srv/data";
+        m.readonly = true;
+        m.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER;
+        c.mounts = ms;
+        c.n_mounts = 1;
+        o = build(&c, NULL, NULL);
+        assert_string_equal(str_at(o, "mounts.6.destination"), "/data");
+        assert_string_equal(str_at(o, "mounts.6.source"), "/srv/data");
+        assert_true(has_string(at(o, "mounts.6.options"), "ro"));
+        assert_true(has_string(at(o, "mounts.6.options"), "rslave"));
+        json_object_put(o);
+        m.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL;
+        m.readonly = false;
+        o = build(&c, NULL, NULL);
+        assert_true(has_string(at(o, "mounts.6.options"), "rshared"));
+        assert_true(has_string(at(o, "mounts.6.options"), "rw"));
+        json_object_put(o);
+        m.host_path = "/srv/../etc";
+        build(&c, NULL, "mounts[0].host_path");
+        m.host_path = "relative";
+        build(&c, NULL, "mounts[0].host_path");
+        m.host_path = "/srv/..data"; /* a name, not a parent reference */
+        json_object_put(build(&c, NULL, NULL));
+        m.container_path = "/x/..";
+        build(&c, NULL, "mounts[0].container_path");
+        m.container_path = "/x";
+        m.propagation = 9;
+        build(&c, NULL, "propagation 9");
+}
+
+static void test_security(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        Runtime__V1__LinuxContainerConfig l = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+        Runtime__V1__LinuxContainerSecurityContext sc =
+                RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
+        Runtime__V1__Capability cap = RUNTIME__V1__CAPABILITY__INIT;
+        char *add[] = {"net_admin"}, *drop[] = {"CAP_CHOWN"}, *bad[] = {"CAP_$"};
+        int64_t groups[] = {10, 20};
+        json_object *o;
+
+        c.linux = &l;
+        l.security_context = &sc;
+        sc.capabilities = &cap;
+        cap.add_capabilities = add;
+        cap.n_add_capabilities = 1;
+        cap.drop_capabilities = drop;
+        cap.n_drop_capabilities = 1;
+        sc.no_new_privs = true;
+        sc.readonly_rootfs = true;
+        sc.supplemental_groups = groups;
+        sc.n_supplemental_groups = 2;
+        o = build(&c, NULL, NULL);
+        assert_true(has_string(at(o, "process.capabilities.bounding"), "CAP_NET_ADMIN"));
+        assert_false(has_string(at(o, "process.capabilities.effective"), "CAP_CHOWN"));
+        assert_true(json_object_get_boolean(at(o, "process.noNewPrivileges")));
+        assert_true(json_object_get_boolean(at(o, "root.readonly")));
+        assert_int_equal(json_object_get_int(at(o, "process.user.additionalGids.1")), 20);
+        json_object_put(o);
+        drop[0] = "ALL";
+        o = build(&c, NULL, NULL);
+        assert_int_equal(json_object_array_length(at(o, "process.capabilities.bounding")), 1);
+        json_object_put(o);
+        cap.add_capabilities = bad;
+        build(&c, NULL, "invalid name 'CAP_$'");
+        sc.capabilities = NULL;
+        sc.privileged = true;
+        o = build(&c, NULL, NULL);
+        assert_true(has_string(at(o, "process.capabilities.bounding"), "CAP_SYS_ADMIN"));
+        assert_null(at(o, "linux.maskedPaths"));
+        json_object_put(o);
+}
+
+static void test_resources(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        Runtime__V1__LinuxContainerConfig l = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+        Runtime__V1__LinuxContainerResources r = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+        json_object *o;
+
+        c.linux = &l;
+        l.resources = &r;
+        r.cpu_shares = 512;
+        r.cpu_quota = 50000;
+        r.cpu_period = 100000;
+        r.memory_limit_in_bytes = 64 << 20;
+        r.cpuset_cpus = "0";
+        r.oom_score_adj = -999; /* clamped to the floor */
+        o = build(&c, NULL, NULL);
+        assert_int_equal(json_object_get_int(at(o, "linux.resources.cpu.shares")), 512);
+        assert_int_equal(json_object_get_int(at(o, "linux.resources.cpu.quota")), 50000);
+        assert_string_equal(str_at(o, "linux.resources.cpu.cpus"), "0");
+        assert_int_equal(json_object_get_int64(at(o, "linux.resources.memory.limit")), 64 << 20);
+        assert_int_equal(json_object_get_int(at(o, "process.oomScoreAdj")), -500);
+        json_object_put(o);
+        r.oom_score_adj = 5000;
+        build(&c, NULL, "oom_score_adj");
+        r.oom_score_adj = 0;
+        r.memory_limit_in_bytes = 100;
+        build(&c, NULL, "memory_limit_in_bytes");
+        r.memory_limit_in_bytes = 0;
+        r.cpu_shares = -1;
+        build(&c, NULL, "cpu_shares");
+        r.cpu_shares = 0;
+        r.cpu_period = 5;
+        build(&c, NULL, "cpu_period");
+}
+
+static void test_pod_namespaces_and_cgroups(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        struct spec_pod p = pod;
+        json_object *o;
+
+        p.host_network = true;
+        p.host_pid = true;
+        p.systemd_cgroups = true;
+        p.cgroup_parent = "uvmd-p1.slice";
+        o = build(&c, &p, NULL);
+        assert_int_equal(json_object_array_length(at(o, "linux.namespaces")), 2); /* mount, ipc */
+        assert_string_equal(str_at(o, "linux.namespaces.1.type"), "ipc");
+        assert_string_equal(str_at(o, "linux.cgroupsPath"), "uvmd-p1.slice:uvmd:c1");
+        assert_null(at(o, "hostname"));
+        json_object_put(o);
+}
+
+static void test_no_command(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        struct spec_image empty = {0};
+        struct uvm_error *err = NULL;
+        char *s = NULL;
+
+        assert_int_equal(spec_build(&c, &empty, &pod, "c1", 0, 0, &s, &err), -EINVAL);
+        assert_null(s);
+        assert_non_null(strstr(err->msg, "no command"));
+        uvm_error_free(err);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults_from_image),
+                cmocka_unit_test(test_command_args_env),
+                cmocka_unit_test(test_mounts),
+                cmocka_unit_test(test_security),
+                cmocka_unit_test(test_resources),
+                cmocka_unit_test(test_pod_namespaces_and_cgroups),
+                cmocka_unit_test(test_no_command),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
