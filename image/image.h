@@ -1,0 +1,97 @@
+#pragma once
+
+/*
+ * The image store: what the rest of uvmd sees of images. Content (blobs by
+ * sha256 digest, OCI layout) and unpacked layers (by chain ID) live under
+ * <data_root>/images; the reference index maps names to image ids.
+ *
+ * An image id is the digest of its config blob ("sha256:<64 hex>"), as with
+ * containerd and the kubelet. Every call is safe from several threads;
+ * concurrent pulls of one image share one download.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct img_store;
+
+struct img_registry_auth {
+        const char *username, *password;
+        const char *auth; /* base64 "user:password" */
+        const char *identity_token, *registry_token;
+};
+
+struct img_options {
+        const char *root;                 /* <data_root>/images */
+        char *const *insecure_registries; /* plain HTTP allowed; NULL-terminated */
+        /* "registry=mirror1,mirror2" entries, NULL-terminated */
+        char *const *mirrors;
+        unsigned pull_timeout_ms;
+};
+
+int img_store_new(const struct img_options *o, struct img_store **ret, struct uvm_error **err);
+struct img_store *img_store_free(struct img_store *s);
+
+/* What CreateContainer needs from an image. */
+struct img_config {
+        char **entrypoint, **cmd, **env; /* NULL-terminated, may be NULL */
+        char *working_dir, *user, *stop_signal;
+        char **exposed_ports, **volumes; /* "80/tcp", "/data" */
+};
+
+struct img_info {
+        char *id;                         /* sha256:<64 hex> of the config */
+        char **repo_tags, **repo_digests; /* NULL-terminated */
+        uint64_t size;                    /* compressed layers + config + manifest */
+        struct img_config config;
+        bool has_uid;
+        int64_t uid;                  /* from config.user when numeric */
+        char *username;               /* from config.user when a name */
+        char *pinned_or_verbose_json; /* the image config JSON, for verbose */
+};
+
+void img_config_clear(struct img_config *c);
+void img_info_clear(struct img_info *i);
+
+/* Pull ref (docker-style reference) and unpack its layers. *ret_id is the
+ * image id. Errors: -EINVAL bad reference, -ENOENT unknown image,
+ * -EKEYREJECTED unauthorized, -EAGAIN registry unreachable, -EBADMSG digest
+ * mismatch, -ENOTSUP unsupported media type, -ENOSPC disk full. */
+int img_pull(struct img_store *s, const char *ref, const struct img_registry_auth *auth,
+             char **ret_id, struct uvm_error **err);
+
+/* Import an OCI or docker-save archive; each image in it gets its tags.
+ * *ret_ids: NULL-terminated list of image ids. */
+int img_import(struct img_store *s, const char *archive_path, char ***ret_ids,
+               struct uvm_error **err);
+
+/* Look an image up by id, id prefix, tag (name:tag, short names resolved as
+ * docker does) or digest (name@sha256:...). -ENOENT when absent. */
+int img_status(struct img_store *s, const char *ref, struct img_info *ret, struct uvm_error **err);
+
+/* Every image; filter_ref (may be NULL/"") selects like img_status does. */
+int img_list(struct img_store *s, const char *filter_ref, struct img_info **ret, size_t *ret_n,
+             struct uvm_error **err);
+
+/* Remove an image by id, tag or digest: removing a tag of an image with
+ * other tags drops only that tag; a missing image is success; an image in
+ * use (img_use) is -EBUSY. Unreferenced blobs and layers are freed. */
+int img_remove(struct img_store *s, const char *ref, struct uvm_error **err);
+
+/* For container creation: the image's unpacked layer directories, lowest
+ * first (NULL-terminated), its config, and its id; marks the image in use
+ * by user (a container id) until img_release. */
+int img_use(struct img_store *s, const char *ref, const char *user, char **ret_id,
+            char ***ret_layers, struct img_config *ret_config, struct uvm_error **err);
+void img_release(struct img_store *s, const char *image_id, const char *user);
+
+/* Usage of the store's filesystem for ImageFsInfo. */
+struct img_fs_usage {
+        char *mountpoint; /* the store root */
+        uint64_t used_bytes, inodes_used;
+        int64_t timestamp_ns;
+};
+int img_fs_usage(struct img_store *s, struct img_fs_usage *ret, struct uvm_error **err);
