@@ -443,6 +443,10 @@ void srv_stop(struct srv *s, unsigned grace_ms)
         pthread_mutex_lock(&s->lock);
         s->draining = true;
         pthread_mutex_unlock(&s->lock);
+        /* Unlink first: a client that connects while we drain would otherwise
+         * sit in the listen backlog until its deadline instead of failing fast. */
+        if (s->socket_path)
+                unlink(s->socket_path);
         if (s->on_drain)
                 s->on_drain(s->on_drain_data);
         grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
@@ -462,8 +466,6 @@ void srv_stop(struct srv *s, unsigned grace_ms)
                 /* A handler is stuck in blocking work: shutting the queue down
                  * now could abort the process when it finally answers. */
                 log_error("calls did not finish after cancellation; leaving them");
-                if (s->socket_path)
-                        unlink(s->socket_path);
                 return;
         }
         for (unsigned i = 0; s->workers && i < s->opts.workers; i++)
@@ -473,7 +475,5 @@ void srv_stop(struct srv *s, unsigned grace_ms)
         for (unsigned i = 0; s->io_threads && i < s->opts.io_threads; i++)
                 if (s->io_threads[i])
                         pthread_join(s->io_threads[i], NULL);
-        if (s->socket_path)
-                unlink(s->socket_path);
         srv_free(s);
 }
