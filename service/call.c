@@ -385,6 +385,26 @@ void call_mark_done(struct srv_call *c)
                 fn(data);
 }
 
+/* Ask a streaming handler to finish because the server is stopping. Unlike
+ * call_mark_done, sends still work, so a last message (health's NOT_SERVING)
+ * reaches the peer before the status. */
+void call_mark_draining(struct srv_call *c)
+{
+        void (*fn)(void *) = NULL;
+        void *data = NULL;
+
+        pthread_mutex_lock(&c->lock);
+        if (!c->done && !c->draining) {
+                c->draining = true;
+                fn = c->on_done;
+                data = c->on_done_data;
+        }
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        if (fn)
+                fn(data);
+}
+
 void call_close_done(struct srv_call *c)
 {
         /* The call is over (status sent) or was cancelled by the peer or by
@@ -430,6 +450,19 @@ bool srv_ctx_done(struct srv_ctx *ctx)
         bool done;
 
         pthread_mutex_lock(&c->lock);
+        done = c->done || c->draining;
+        pthread_mutex_unlock(&c->lock);
+        return done || srv_ctx_remaining_ms(ctx) <= 0;
+}
+
+/* Only a cancelled or closed call refuses sends; a draining one still takes
+ * its last messages. */
+static bool call_cancelled(struct srv_ctx *ctx)
+{
+        struct srv_call *c = ctx->call;
+        bool done;
+
+        pthread_mutex_lock(&c->lock);
         done = c->done;
         pthread_mutex_unlock(&c->lock);
         return done || srv_ctx_remaining_ms(ctx) <= 0;
@@ -443,7 +476,7 @@ void srv_ctx_on_done(struct srv_ctx *ctx, void (*fn)(void *), void *data)
         pthread_mutex_lock(&c->lock);
         c->on_done = fn;
         c->on_done_data = data;
-        already = c->done;
+        already = c->done || c->draining;
         pthread_mutex_unlock(&c->lock);
         if (already && fn)
                 fn(data);
@@ -482,7 +515,7 @@ int srv_stream_send(struct srv_ctx *ctx, const ProtobufCMessage *msg)
         bool ok;
         int r;
 
-        if (srv_ctx_done(ctx))
+        if (call_cancelled(ctx))
                 return -ECANCELED;
         r = call_pack(msg, c->srv->opts.max_message_bytes, &bb);
         if (r < 0)

@@ -56,7 +56,8 @@ struct srv_call {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         bool sync_done, sync_ok;
-        bool done; /* cancelled, closed, or draining */
+        bool done;     /* cancelled or closed: nothing more can be sent */
+        bool draining; /* server stopping: the handler should finish, but may still send */
         void (*on_done)(void *);
         void *on_done_data;
 
@@ -111,6 +112,7 @@ void call_finish(struct srv_call *c, grpc_status_code code, const char *msg,
                  grpc_byte_buffer *last_msg);
 void call_finish_errno(struct srv_call *c, int r, struct uvm_error *err);
 void call_mark_done(struct srv_call *c);
+void call_mark_draining(struct srv_call *c);
 int call_pack(const ProtobufCMessage *msg, size_t max, grpc_byte_buffer **ret_bb);
 ProtobufCMessage *call_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
 

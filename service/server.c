@@ -417,7 +417,7 @@ static void notify_streams(struct srv *s)
                 for (c = s->live_list; c; c = c->next_live) {
                         bool done;
                         pthread_mutex_lock(&c->lock);
-                        done = c->done;
+                        done = c->done || c->draining;
                         pthread_mutex_unlock(&c->lock);
                         if (!done && c->entry && c->entry->binding &&
                             c->entry->binding->kind != SRV_UNARY) {
@@ -429,7 +429,7 @@ static void notify_streams(struct srv *s)
                 pthread_mutex_unlock(&s->lock);
                 if (!pick)
                         return;
-                call_mark_done(pick);
+                call_mark_draining(pick);
                 call_unref(pick);
         }
 }
