@@ -25,9 +25,9 @@ struct reg_client;
 
 struct reg_options {
         char *const *insecure_registries; /* hosts ("127.0.0.1:5000"), NULL-terminated */
-        char *const *mirrors; /* "registry=https://m1,http://m2", NULL-terminated */
-        unsigned timeout_ms;  /* per request, 0 = 10 minutes */
-        unsigned retries;     /* transient retries, 0 = 3 */
+        char *const *mirrors;             /* "registry=https://m1,http://m2", NULL-terminated */
+        unsigned timeout_ms;              /* per request, 0 = 10 minutes */
+        unsigned retries;                 /* transient retries, 0 = 3 */
 };
 
 int reg_client_new(const struct reg_options *o, struct reg_client **ret, struct uvm_error **err);
@@ -43,6 +43,6 @@ int reg_get_manifest(struct reg_client *c, const struct img_ref *ref, const char
 
 /* GET /v2/<path>/blobs/<digest> into dest_path (created, 0644), verifying
  * size and digest as it streams; on any failure dest_path is removed. */
-int reg_get_blob(struct reg_client *c, const struct img_ref *ref, const char *digest,
-                 int64_t size, const struct img_registry_auth *auth, const char *dest_path,
+int reg_get_blob(struct reg_client *c, const struct img_ref *ref, const char *digest, int64_t size,
+                 const struct img_registry_auth *auth, const char *dest_path,
                  struct uvm_error **err);

@@ -11,14 +11,19 @@
 
 #include "common/macros.h"
 #include "network/cni_conf.h"
+#include "network/cni_exec.h"
+#include "network/net-internal.h"
 #include "network/net.h"
 
 struct net {
+        /* set by net_new, read-only afterwards */
         char *conf_dir;
         char **bin_dirs;
         char *state_dir;
         unsigned plugin_timeout_ms;
-        pthread_mutex_t lock;
+        const struct cni_exec_ops *exec_ops; /* cni_exec_spawn unless a test swaps it */
+        void *exec_data;
+        pthread_mutex_t lock;    /* guards the fields below */
         int inotify_fd;          /* -1 when the dir could not be watched */
         bool dirty;              /* rescan on the next net_ready */
         struct cni_conf *conf;   /* cached valid config, or NULL */
@@ -96,6 +101,7 @@ int net_new(const struct net_options *o, struct net **ret, struct uvm_error **er
         if (!n->conf_dir || !n->state_dir || !n->bin_dirs)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         n->plugin_timeout_ms = o->plugin_timeout_ms ? o->plugin_timeout_ms : 10000;
+        n->exec_ops = &cni_exec_spawn;
         n->dirty = true;
         watch_dir(n);
         *ret = TAKE_PTR(n);
@@ -162,4 +168,50 @@ bool net_ready(struct net *n, char **ret_message)
                 *ret_message = !ready && n->not_ready_message ? strdup(n->not_ready_message) : NULL;
         pthread_mutex_unlock(&n->lock);
         return ready;
+}
+
+int net_conf_snapshot(struct net *n, struct cni_conf **ret_conf, struct uvm_error **err)
+{
+        _cleanup_free_ char *why = NULL;
+        struct cni_conf *c = NULL;
+        int r = 0;
+
+        pthread_mutex_lock(&n->lock);
+        drain_events(n);
+        if (n->dirty)
+                rescan(n);
+        /* a copy, so a rescan cannot free it under a running CNI call */
+        if (n->conf)
+                r = cni_conf_parse(n->conf->file, n->conf->json, &c, err);
+        else
+                why = strdup(n->not_ready_message ? n->not_ready_message : "no valid CNI config");
+        pthread_mutex_unlock(&n->lock);
+        if (r < 0)
+                return r;
+        if (!c)
+                return uvm_error_set(err, ENOENT, "network not ready: %s",
+                                     why ? why : "out of memory");
+        *ret_conf = c;
+        return 0;
+}
+
+void net_exec(struct net *n, struct cni_exec *ret)
+{
+        *ret = (struct cni_exec){
+                .ops = n->exec_ops,
+                .data = n->exec_data,
+                .bin_dirs = n->bin_dirs,
+                .timeout_ms = n->plugin_timeout_ms,
+        };
+}
+
+const char *net_state_dir(struct net *n)
+{
+        return n->state_dir;
+}
+
+void net_set_cni_exec(struct net *n, const struct cni_exec_ops *ops, void *data)
+{
+        n->exec_ops = ops ? ops : &cni_exec_spawn;
+        n->exec_data = ops ? data : NULL;
 }

@@ -5,9 +5,11 @@
  * executor. The pods layer calls this from RunPodSandbox / StopPodSandbox /
  * RemovePodSandbox; Status calls net_ready.
  *
- * Status: net_new/net_free/net_ready (network/net.c) and net_pod_write_files
- * (network/pod_files.c) are implemented; net_pod_setup/load/teardown and
- * net_pod_result_clear are the agreed interface, not yet defined.
+ * net_new/net_free/net_ready are in network/net.c, the pod attachment
+ * (net_pod_setup/load/teardown) in network/pod.c, the DNS files in
+ * network/pod_files.c. The caller serialises calls for one pod (pod lock);
+ * calls for different pods run in parallel, and no lock is held while CNI
+ * plugins run.
  */
 
 #include <stdbool.h>
@@ -27,6 +29,11 @@ struct net_options {
 
 int net_new(const struct net_options *o, struct net **ret, struct uvm_error **err);
 struct net *net_free(struct net *n);
+
+struct cni_exec_ops;
+/* Run CNI plugins through ops instead of posix_spawn (a fake executor in
+ * tests); NULL restores the real one. Call before any pod is set up. */
+void net_set_cni_exec(struct net *n, const struct cni_exec_ops *ops, void *data);
 
 /* NetworkReady for Status: false + a message until a valid config exists; the
  * config dir is watched so a config installed later flips it without restart. */

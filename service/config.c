@@ -11,7 +11,17 @@
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
-enum field_type { F_PATH, F_WORD, F_UINT, F_PATHS, F_LOG_LEVEL, F_LOG_FORMAT, F_HANDLERS };
+enum field_type {
+        F_PATH,
+        F_WORD,
+        F_UINT,
+        F_PATHS,
+        F_LOG_LEVEL,
+        F_LOG_FORMAT,
+        F_HANDLERS,
+        F_HOSTS,
+        F_MIRRORS
+};
 
 struct field {
         const char *name;
@@ -37,6 +47,9 @@ static const struct field fields[] = {
         {"oci_runtime", F_WORD, OFF(oci_runtime), 0, 0, NULL},
         {"default_driver", F_WORD, OFF(default_driver), 0, 0, drivers},
         {"runtime_handlers", F_HANDLERS, 0, 0, 0, NULL},
+        {"insecure_registries", F_HOSTS, OFF(insecure_registries), 0, 0, NULL},
+        {"registry_mirrors", F_MIRRORS, OFF(registry_mirrors), 0, 0, NULL},
+        {"image_pull_timeout_ms", F_UINT, OFF(image_pull_timeout_ms), 1000, 3600000, NULL},
         {"io_threads", F_UINT, OFF(io_threads), 1, 16, NULL},
         {"workers", F_UINT, OFF(workers), 1, 256, NULL},
         {"queue_limit", F_UINT, OFF(queue_limit), 1, 100000, NULL},
@@ -99,6 +112,8 @@ void config_init_defaults(struct uvmd_config *c)
         c->default_driver = strdup(kvm ? "qemu" : "ns");
         add_handler(c, "runc", "ns");
         add_handler(c, "uvm", "qemu");
+        c->insecure_registries = calloc(1, sizeof(char *));
+        c->registry_mirrors = calloc(1, sizeof(char *));
         c->io_threads = 1;
         c->workers = 16;
         c->queue_limit = 1024;
@@ -117,6 +132,8 @@ void config_free(struct uvmd_config *c)
         free(c->cgroup_driver);
         free(c->oci_runtime);
         free(c->default_driver);
+        strv_free(c->insecure_registries);
+        strv_free(c->registry_mirrors);
         for (size_t i = 0; i < c->n_handlers; i++) {
                 free(c->handlers[i].name);
                 free(c->handlers[i].driver);
@@ -219,6 +236,108 @@ static int parse_handlers(struct uvmd_config *c, const char *src, json_object *v
         return 0;
 }
 
+/* A registry host: "name[:port]" of letters, digits, '.', '-', '[', ']', ':'. */
+static bool is_host(const char *s)
+{
+        return *s && strlen(s) <= 255 &&
+               strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") ==
+                       strlen(s);
+}
+
+static bool is_url(const char *s)
+{
+        return (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) &&
+               strlen(s) <= 1024 && !strpbrk(s, " ,\t\n\"");
+}
+
+static int parse_hosts(const char *src, const char *name, json_object *v, char ***dst,
+                       struct uvm_error **err)
+{
+        size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
+        char **out;
+
+        if (!json_object_is_type(v, json_type_array) || n > 64)
+                return uvm_error_set(err, EINVAL,
+                                     "%s: field \"%s\": expected an array of up to 64 hosts", src,
+                                     name);
+        out = calloc(n + 1, sizeof(char *));
+        if (!out)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(v, i);
+                const char *h = json_object_get_string(e);
+                if (!json_object_is_type(e, json_type_string) || !is_host(h)) {
+                        strv_free(out);
+                        return uvm_error_set(err, EINVAL,
+                                             "%s: field \"%s\": \"%s\" is not a host[:port]", src,
+                                             name, h ? h : "");
+                }
+                out[i] = strdup(h);
+        }
+        strv_free(*dst);
+        *dst = out;
+        return 0;
+}
+
+/* {"docker.io": ["https://mirror.example"]} → "docker.io=https://mirror.example" */
+static int parse_mirrors(const char *src, const char *name, json_object *v, char ***dst,
+                         struct uvm_error **err)
+{
+        size_t n = 0,
+               cap = json_object_is_type(v, json_type_object) ? json_object_object_length(v) : 0;
+        char **out;
+
+        if (!json_object_is_type(v, json_type_object) || cap > 64)
+                return uvm_error_set(
+                        err, EINVAL,
+                        "%s: field \"%s\": expected an object mapping up to 64 registries "
+                        "to lists of mirror URLs",
+                        src, name);
+        out = calloc(cap + 1, sizeof(char *));
+        if (!out)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        json_object_object_foreach (v, key, val) {
+                size_t m = json_object_is_type(val, json_type_array) ? json_object_array_length(val)
+                                                                     : 0;
+                char *line = NULL;
+                size_t len = 0;
+                FILE *f;
+
+                if (!is_host(key) || m == 0 || m > 8) {
+                        strv_free(out);
+                        return uvm_error_set(
+                                err, EINVAL,
+                                "%s: field \"%s.%s\": expected a registry host and 1 to 8 "
+                                "mirror URLs",
+                                src, name, key);
+                }
+                f = open_memstream(&line, &len);
+                if (!f) {
+                        strv_free(out);
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                }
+                fprintf(f, "%s=", key);
+                for (size_t i = 0; i < m; i++) {
+                        const char *u = json_object_get_string(json_object_array_get_idx(val, i));
+                        if (!u || !is_url(u)) {
+                                fclose(f);
+                                free(line);
+                                strv_free(out);
+                                return uvm_error_set(
+                                        err, EINVAL,
+                                        "%s: field \"%s.%s\": \"%s\" is not an http(s) URL", src,
+                                        name, key, u ? u : "");
+                        }
+                        fprintf(f, "%s%s", i ? "," : "", u);
+                }
+                fclose(f);
+                out[n++] = line;
+        }
+        strv_free(*dst);
+        *dst = out;
+        return 0;
+}
+
 static int parse_field(struct uvmd_config *c, const char *src, const struct field *f,
                        json_object *v, struct uvm_error **err)
 {
@@ -267,6 +386,10 @@ static int parse_field(struct uvmd_config *c, const char *src, const struct fiel
                 return 0;
         case F_HANDLERS:
                 return parse_handlers(c, src, v, err);
+        case F_HOSTS:
+                return parse_hosts(src, f->name, v, dst, err);
+        case F_MIRRORS:
+                return parse_mirrors(src, f->name, v, dst, err);
         }
         return uvm_error_set(err, EINVAL, "%s: field \"%s\": unsupported", src, f->name);
 }

@@ -35,6 +35,10 @@ struct uvmd_config {
         struct uvmd_handler handlers[UVMD_MAX_HANDLERS];
         size_t n_handlers;
 
+        char **insecure_registries;     /* hosts pulled from over plain HTTP, NULL-terminated */
+        char **registry_mirrors;        /* "registry=url1,url2", NULL-terminated */
+        unsigned image_pull_timeout_ms; /* per registry request; 0 = the client's default */
+
         unsigned io_threads;
         unsigned workers;
         unsigned queue_limit;

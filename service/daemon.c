@@ -8,6 +8,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "image/image.h"
 #include "network/net.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
@@ -28,6 +29,7 @@ static const struct srv_binding *const bindings[] = {
         health_bindings,
         reflection_bindings,
         cri_runtime_bindings,
+        cri_image_bindings,
 };
 
 static int net_init(struct uvmd *d, struct uvm_error **err)
@@ -39,6 +41,21 @@ static int net_init(struct uvmd *d, struct uvm_error **err)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         o.state_dir = state;
         return net_new(&o, &d->net, err);
+}
+
+static int images_init(struct uvmd *d, struct uvm_error **err)
+{
+        _cleanup_free_ char *root = NULL;
+        struct img_options o = {
+                .insecure_registries = d->cfg.insecure_registries,
+                .mirrors = d->cfg.registry_mirrors,
+                .pull_timeout_ms = d->cfg.image_pull_timeout_ms,
+        };
+
+        if (asprintf(&root, "%s/images", d->cfg.data_root) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        o.root = root;
+        return img_store_new(&o, &d->images, err);
 }
 
 int uvmd_init(struct uvmd *d, struct uvm_error **err)
@@ -56,6 +73,9 @@ int uvmd_init(struct uvmd *d, struct uvm_error **err)
                 return uvm_error_set(err, -r, "create data root '%s': %s", d->cfg.data_root,
                                      strerror(-r));
         r = net_init(d, err);
+        if (r < 0)
+                return r;
+        r = images_init(d, err);
         if (r < 0)
                 return r;
         r = rt_load(d, err);
@@ -108,6 +128,7 @@ void uvmd_fini(struct uvmd *d)
         d->table = dispatch_table_free(d->table);
         d->descdb = descdb_free(d->descdb);
         d->net = net_free(d->net);
+        d->images = img_store_free(d->images);
         free(d->pod_cidr);
         d->pod_cidr = NULL;
         config_free(&d->cfg);

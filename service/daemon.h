@@ -11,6 +11,8 @@
 #include "service/dispatch.h"
 #include "service/server.h"
 
+struct img_store;
+
 #define UVMD_NAME "uvmd"
 #define UVMD_VERSION "0.1.0"
 #define CRI_API_VERSION "v1"
@@ -20,7 +22,8 @@ struct uvmd {
         struct dispatch_table *table; /* read-only after start-up */
         struct descdb *descdb;        /* read-only after start-up */
         struct srv *srv;
-        struct net *net; /* pod networking (network/net.h) */
+        struct net *net;          /* pod networking (network/net.h) */
+        struct img_store *images; /* image store (image/image.h) */
 
         pthread_mutex_t lock;       /* guards the fields below */
         pthread_cond_t health_cond; /* serving or pod_cidr changed */
@@ -33,6 +36,7 @@ struct uvmd {
 extern const struct srv_binding health_bindings[];
 extern const struct srv_binding reflection_bindings[];
 extern const struct srv_binding cri_runtime_bindings[];
+extern const struct srv_binding cri_image_bindings[];
 
 void uvmd_set_serving(struct uvmd *d, bool serving);
 

@@ -8,13 +8,18 @@
 #include <grpc/grpc.h>
 
 #include "common/log.h"
+#include "image/image.h"
 #include "service/daemon.h"
 
 static void usage(FILE *f)
 {
         fprintf(f,
                 "Usage: uvmd [OPTIONS]\n"
+                "       uvmd [OPTIONS] image import ARCHIVE...\n"
                 "A Kubernetes CRI runtime: every pod sandbox is a utility VM.\n\n"
+                "image import loads OCI or docker-save archives into the image store\n"
+                "(under --data-root), for nodes without a registry; it works whether\n"
+                "or not the daemon is running.\n\n"
                 "  -c, --config FILE      JSON config (default %s; optional unless given)\n"
                 "  -s, --socket PATH      CRI socket (default /run/uvmd/uvmd.sock)\n"
                 "      --state-root DIR   runtime state (default /run/uvmd)\n"
@@ -51,8 +56,9 @@ static int set_path(char **dst, const char *flag, const char *v)
         return 0;
 }
 
-/* Flags override the config file, so the file is loaded first. */
-static int parse_args(int argc, char **argv, struct uvmd_config *cfg)
+/* Flags override the config file, so the file is loaded first. Positional
+ * arguments (a sub-command) are left for the caller from *ret_optind. */
+static int parse_args(int argc, char **argv, struct uvmd_config *cfg, int *ret_optind)
 {
         const char *config = UVMD_DEFAULT_CONFIG;
         bool explicit_config = false;
@@ -74,10 +80,7 @@ static int parse_args(int argc, char **argv, struct uvmd_config *cfg)
                         return -EINVAL;
                 }
         }
-        if (optind < argc) {
-                fprintf(stderr, "uvmd: unexpected argument '%s'\n", argv[optind]);
-                return -EINVAL;
-        }
+        *ret_optind = optind;
         if (config_load(cfg, config, explicit_config, &err) < 0) {
                 fprintf(stderr, "uvmd: %s\n", err->msg);
                 uvm_error_free(err);
@@ -109,17 +112,68 @@ static int parse_args(int argc, char **argv, struct uvmd_config *cfg)
         return r;
 }
 
+/* uvmd image import ARCHIVE...: straight into the store; a running daemon
+ * sees the result through the store's shared index. */
+static int image_import(const struct uvmd_config *cfg, char **files, int n)
+{
+        struct img_options o = {
+                .insecure_registries = cfg->insecure_registries,
+                .mirrors = cfg->registry_mirrors,
+        };
+        _cleanup_free_ char *root = NULL;
+        struct img_store *s = NULL;
+        struct uvm_error *err = NULL;
+        int rc = 0;
+
+        if (asprintf(&root, "%s/images", cfg->data_root) < 0)
+                return 1;
+        o.root = root;
+        if (img_store_new(&o, &s, &err) < 0) {
+                fprintf(stderr, "uvmd: %s\n", err->msg);
+                uvm_error_free(err);
+                return 1;
+        }
+        for (int i = 0; i < n; i++) {
+                char **ids = NULL;
+                if (img_import(s, files[i], &ids, &err) < 0) {
+                        fprintf(stderr, "uvmd: %s\n", err->msg);
+                        err = uvm_error_free(err);
+                        rc = 1;
+                        continue;
+                }
+                for (char **id = ids; *id; id++)
+                        printf("%s\n", *id);
+                strv_free(ids);
+        }
+        img_store_free(s);
+        return rc;
+}
+
+static int sub_command(const struct uvmd_config *cfg, int argc, char **argv)
+{
+        if (argc >= 3 && STR_EQ(argv[0], "image") && STR_EQ(argv[1], "import"))
+                return image_import(cfg, argv + 2, argc - 2);
+        fprintf(stderr, "uvmd: unknown command '%s'%s\n", argv[0],
+                STR_EQ(argv[0], "image") ? " (try: image import ARCHIVE...)" : "");
+        return 2;
+}
+
 int main(int argc, char **argv)
 {
         static struct uvmd d;
         struct uvm_error *err = NULL;
         sigset_t set;
-        int sig = 0;
+        int sig = 0, first_arg = argc;
 
         config_init_defaults(&d.cfg);
-        if (parse_args(argc, argv, &d.cfg) < 0)
+        if (parse_args(argc, argv, &d.cfg, &first_arg) < 0)
                 return 2;
         log_setup(d.cfg.log_level, d.cfg.log_format);
+        if (first_arg < argc) {
+                int rc = sub_command(&d.cfg, argc - first_arg, argv + first_arg);
+                config_free(&d.cfg);
+                return rc;
+        }
 
         /* gRPC's threads inherit this mask: signals reach only sigwait. */
         sigemptyset(&set);

@@ -1,0 +1,929 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "agent/conn.h"
+#include "common/log.h"
+
+#define READ_CHUNK (64u << 10)
+
+static void json_putp(json_object **o)
+{
+        json_object_put(*o);
+}
+
+struct pending_call {
+        uint64_t id;
+        uint32_t rpc;
+        pthread_cond_t cond;
+        bool done;
+        int rc;                /* <0: the reader rejected the response */
+        json_object *response; /* owned once done */
+        struct pending_call *next;
+};
+
+struct out_frame {
+        uint8_t *buf;
+        size_t len;
+        struct out_frame *next;
+};
+
+struct send_stream {
+        uint64_t id;
+        uint32_t outstanding; /* sent and not yet credited, <= AGENT_STREAM_WINDOW */
+        struct send_stream *next;
+};
+
+struct recv_stream {
+        uint64_t id;
+        uint32_t unacked;   /* received and not yet drained by the consumer */
+        uint32_t to_credit; /* drained and not yet credited back */
+        struct recv_stream *next;
+};
+
+struct agent_conn {
+        int fd;      /* owned; O_NONBLOCK, read by the reader, written by the writer */
+        int wake_fd; /* eventfd, readable once the connection is closed */
+        bool is_socket;
+        struct agent_conn_ops ops;
+        void *userdata;
+        pthread_t reader, writer;
+        bool reader_started, writer_started;
+
+        pthread_mutex_t lock;        /* guards every field below */
+        pthread_cond_t out_cond;     /* frames queued, or closed */
+        pthread_cond_t credit_cond;  /* credit arrived, or closed */
+        pthread_cond_t workers_cond; /* a worker finished */
+        bool closed;
+        int close_code; /* negative errno */
+        char *close_msg;
+        uint64_t next_id;
+        struct pending_call *calls;
+        struct out_frame *out_head, *out_tail;
+        struct send_stream *send;
+        struct recv_stream *recv;
+        unsigned n_recv;
+        unsigned n_workers;
+};
+
+static int cond_init_monotonic(pthread_cond_t *c)
+{
+        pthread_condattr_t a;
+        int r;
+
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        r = pthread_cond_init(c, &a);
+        pthread_condattr_destroy(&a);
+        return -r;
+}
+
+/* Absolute CLOCK_MONOTONIC deadline timeout_ms from now. */
+static struct timespec deadline_after(int timeout_ms)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        return ts;
+}
+
+/* Wait on c (with conn->lock held); returns false once the deadline passed. */
+static bool wait_until(struct agent_conn *conn, pthread_cond_t *c, int timeout_ms,
+                       const struct timespec *deadline)
+{
+        if (timeout_ms < 0) {
+                pthread_cond_wait(c, &conn->lock);
+                return true;
+        }
+        return pthread_cond_timedwait(c, &conn->lock, deadline) != ETIMEDOUT;
+}
+
+/* Mark the connection down (first reason wins) and wake everyone. Lock held. */
+static void shutdown_locked(struct agent_conn *conn, int code, const char *msg)
+{
+        uint64_t one = 1;
+
+        if (conn->closed)
+                return;
+        conn->closed = true;
+        conn->close_code = code;
+        conn->close_msg = strdup(msg ? msg : "connection closed");
+        if (write(conn->wake_fd, &one, sizeof(one)) < 0)
+                log_debug("agent conn: waking threads failed: %m, ignoring");
+        if (conn->is_socket)
+                (void) shutdown(conn->fd, SHUT_RDWR);
+        for (struct pending_call *p = conn->calls; p; p = p->next)
+                pthread_cond_signal(&p->cond);
+        pthread_cond_broadcast(&conn->out_cond);
+        pthread_cond_broadcast(&conn->credit_cond);
+}
+
+static void conn_shutdown(struct agent_conn *conn, int code, const char *msg)
+{
+        pthread_mutex_lock(&conn->lock);
+        shutdown_locked(conn, code, msg);
+        pthread_mutex_unlock(&conn->lock);
+}
+
+void agent_conn_close(struct agent_conn *conn)
+{
+        if (conn)
+                conn_shutdown(conn, -ECONNRESET, "connection closed locally");
+}
+
+static int closed_error(struct agent_conn *conn, struct uvm_error **err)
+{
+        return uvm_error_set(err, ECONNRESET, "agent connection is closed: %s",
+                             conn->close_msg ? conn->close_msg : "closed");
+}
+
+/* Queue an encoded frame (ownership of buf passes) for the writer thread. */
+static int enqueue(struct agent_conn *conn, uint8_t *buf, size_t len, struct uvm_error **err)
+{
+        struct out_frame *o = calloc(1, sizeof(*o));
+        int r = 0;
+
+        if (!o) {
+                free(buf);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        o->buf = buf;
+        o->len = len;
+        pthread_mutex_lock(&conn->lock);
+        if (conn->closed) {
+                r = closed_error(conn, err);
+                free(buf);
+                free(o);
+        } else {
+                if (conn->out_tail)
+                        conn->out_tail->next = o;
+                else
+                        conn->out_head = o;
+                conn->out_tail = o;
+                pthread_cond_signal(&conn->out_cond);
+        }
+        pthread_mutex_unlock(&conn->lock);
+        return r;
+}
+
+static int send_json(struct agent_conn *conn, uint32_t type, uint64_t id, json_object *obj,
+                     struct uvm_error **err)
+{
+        uint8_t *buf = NULL;
+        size_t len;
+        int r;
+
+        r = agent_frame_encode_json(type, id, obj, &buf, &len, err);
+        if (r < 0)
+                return r;
+        return enqueue(conn, buf, len, err);
+}
+
+static int send_data(struct agent_conn *conn, uint32_t type, uint64_t stream, const void *data,
+                     size_t len, struct uvm_error **err)
+{
+        uint8_t *buf = NULL;
+        size_t n;
+        int r;
+
+        r = agent_frame_encode_data(type, stream, data, len, &buf, &n, err);
+        if (r < 0)
+                return r;
+        return enqueue(conn, buf, n, err);
+}
+
+/* Write all of buf, waiting for POLLOUT; -ECONNRESET once the wake fd fires. */
+static int write_all(struct agent_conn *conn, const uint8_t *buf, size_t len)
+{
+        while (len > 0) {
+                struct pollfd p[2] = {{conn->fd, POLLOUT, 0}, {conn->wake_fd, POLLIN, 0}};
+                ssize_t n;
+
+                if (conn->is_socket)
+                        n = send(conn->fd, buf, len, MSG_NOSIGNAL);
+                else
+                        n = write(conn->fd, buf, len);
+                if (n > 0) {
+                        buf += n;
+                        len -= (size_t) n;
+                        continue;
+                }
+                if (n < 0 && errno != EAGAIN && errno != EINTR)
+                        return -errno;
+                if (poll(p, 2, -1) < 0 && errno != EINTR)
+                        return -errno;
+                if (p[1].revents)
+                        return -ECONNRESET;
+        }
+        return 0;
+}
+
+static void *writer_main(void *arg)
+{
+        struct agent_conn *conn = arg;
+
+        for (;;) {
+                struct out_frame *o;
+                int r;
+
+                pthread_mutex_lock(&conn->lock);
+                while (!conn->out_head && !conn->closed)
+                        pthread_cond_wait(&conn->out_cond, &conn->lock);
+                if (conn->closed) {
+                        pthread_mutex_unlock(&conn->lock);
+                        return NULL;
+                }
+                o = conn->out_head;
+                conn->out_head = o->next;
+                if (!conn->out_head)
+                        conn->out_tail = NULL;
+                pthread_mutex_unlock(&conn->lock);
+
+                r = write_all(conn, o->buf, o->len);
+                free(o->buf);
+                free(o);
+                if (r < 0) {
+                        char msg[128];
+
+                        snprintf(msg, sizeof(msg), "write to agent connection failed: %s",
+                                 strerror(-r));
+                        conn_shutdown(conn, r, msg);
+                        return NULL;
+                }
+        }
+}
+
+/* Responses. */
+
+static struct pending_call *call_find(struct agent_conn *conn, uint64_t id)
+{
+        for (struct pending_call *p = conn->calls; p; p = p->next)
+                if (p->id == id)
+                        return p;
+        return NULL;
+}
+
+static void call_unlink(struct agent_conn *conn, struct pending_call *call)
+{
+        for (struct pending_call **p = &conn->calls; *p; p = &(*p)->next)
+                if (*p == call) {
+                        *p = call->next;
+                        return;
+                }
+}
+
+static void on_response(struct agent_conn *conn, struct agent_frame *f)
+{
+        struct pending_call *p;
+
+        pthread_mutex_lock(&conn->lock);
+        p = call_find(conn, f->id);
+        if (!p) {
+                /* Most likely the answer to a call that timed out. */
+                log_debug("agent conn: response %s id %" PRIu64 " matches no call, ignoring",
+                          agent_rpc_name(f->type), f->id);
+        } else if (!p->done) {
+                p->done = true;
+                if ((f->type & AGENT_RPC_MASK) != p->rpc)
+                        p->rc = -EBADMSG;
+                else
+                        p->response = TAKE_PTR(f->json);
+                pthread_cond_signal(&p->cond);
+        }
+        pthread_mutex_unlock(&conn->lock);
+}
+
+/* Requests. */
+
+struct work {
+        struct agent_conn *conn;
+        struct agent_frame *frame;
+};
+
+static json_object *error_response(int code, const char *msg)
+{
+        json_object *o = json_object_new_object();
+
+        if (code >= 0 || code < -AGENT_MAX_ERRNO)
+                code = -EIO;
+        json_object_object_add(o, "Result", json_object_new_int(code));
+        json_object_object_add(o, "ErrorMessage", json_object_new_string(msg ? msg : ""));
+        return o;
+}
+
+/* Answer request f with the handler's response, or an error if it has none. */
+static void respond(struct agent_conn *conn, const struct agent_frame *f, int rc, json_object *resp,
+                    struct uvm_error *herr)
+{
+        uint32_t type = AGENT_CLASS_RESPONSE | (f->type & AGENT_RPC_MASK);
+        _cleanup_error_ struct uvm_error *err = NULL;
+
+        if (rc < 0) {
+                json_object_put(resp);
+                resp = error_response(rc, herr && herr->msg ? herr->msg : strerror(-rc));
+        } else {
+                if (!resp)
+                        resp = json_object_new_object();
+                if (json_object_is_type(resp, json_type_object)) {
+                        json_object_object_add(resp, "Result", json_object_new_int(0));
+                        if (!json_object_object_get_ex(resp, "ErrorMessage", NULL))
+                                json_object_object_add(resp, "ErrorMessage",
+                                                       json_object_new_string(""));
+                }
+        }
+        if (send_json(conn, type, f->id, resp, &err) < 0 && uvm_error_code(err) != -ECONNRESET) {
+                /* The handler's answer cannot be sent (too big, not an object): say so. */
+                json_object_put(resp);
+                resp = error_response(uvm_error_code(err), err->msg);
+                err = uvm_error_free(err);
+                if (send_json(conn, type, f->id, resp, &err) < 0)
+                        log_debug("agent conn: answering %s id %" PRIu64 " failed: %s, ignoring",
+                                  agent_rpc_name(f->type), f->id, err->msg);
+        }
+        json_object_put(resp);
+}
+
+static void *worker_main(void *arg)
+{
+        struct work *w = arg;
+        struct agent_conn *conn = w->conn;
+        _cleanup_error_ struct uvm_error *herr = NULL;
+        json_object *resp = NULL;
+        int rc;
+
+        rc = conn->ops.request(conn, w->frame->type & AGENT_RPC_MASK, w->frame->json, &resp,
+                               conn->userdata, &herr);
+        respond(conn, w->frame, rc, rc < 0 ? NULL : resp, herr);
+        if (rc < 0)
+                json_object_put(resp);
+        agent_frame_free(w->frame);
+        free(w);
+        pthread_mutex_lock(&conn->lock);
+        conn->n_workers--;
+        pthread_cond_broadcast(&conn->workers_cond);
+        pthread_mutex_unlock(&conn->lock);
+        return NULL;
+}
+
+/* Run the request handler on a detached worker; f is consumed. */
+static void on_request(struct agent_conn *conn, struct agent_frame *f)
+{
+        struct work *w;
+        pthread_attr_t attr;
+        pthread_t t;
+        bool busy;
+
+        if (!conn->ops.request) {
+                respond(conn, f, -ENOSYS, NULL, NULL);
+                agent_frame_free(f);
+                return;
+        }
+        pthread_mutex_lock(&conn->lock);
+        busy = conn->n_workers >= AGENT_CONN_MAX_WORKERS;
+        if (!busy)
+                conn->n_workers++;
+        pthread_mutex_unlock(&conn->lock);
+        w = busy ? NULL : calloc(1, sizeof(*w));
+        if (w) {
+                w->conn = conn;
+                w->frame = f;
+                pthread_attr_init(&attr);
+                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                if (pthread_create(&t, &attr, worker_main, w) == 0) {
+                        pthread_attr_destroy(&attr);
+                        return;
+                }
+                pthread_attr_destroy(&attr);
+                free(w);
+        }
+        if (!busy) {
+                pthread_mutex_lock(&conn->lock);
+                conn->n_workers--;
+                pthread_cond_broadcast(&conn->workers_cond);
+                pthread_mutex_unlock(&conn->lock);
+        }
+        respond(conn, f, -EBUSY, NULL, NULL);
+        agent_frame_free(f);
+}
+
+/* Streams. */
+
+static struct send_stream *send_stream_get(struct agent_conn *conn, uint64_t id, bool create)
+{
+        struct send_stream *s;
+
+        for (s = conn->send; s; s = s->next)
+                if (s->id == id)
+                        return s;
+        if (!create)
+                return NULL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return NULL;
+        s->id = id;
+        s->next = conn->send;
+        conn->send = s;
+        return s;
+}
+
+static struct recv_stream *recv_stream_find(struct agent_conn *conn, uint64_t id,
+                                            struct recv_stream ***ret_link)
+{
+        for (struct recv_stream **p = &conn->recv; *p; p = &(*p)->next)
+                if ((*p)->id == id) {
+                        if (ret_link)
+                                *ret_link = p;
+                        return *p;
+                }
+        return NULL;
+}
+
+/* The receive state of stream, created on first data. Lock held. */
+static int recv_stream_get(struct agent_conn *conn, uint64_t id, struct recv_stream **ret_stream,
+                           struct uvm_error **err)
+{
+        struct recv_stream *s = recv_stream_find(conn, id, NULL);
+
+        if (!s) {
+                if (conn->n_recv >= AGENT_CONN_MAX_STREAMS)
+                        return uvm_error_set(err, EPROTO, "peer opened more than %d streams",
+                                             AGENT_CONN_MAX_STREAMS);
+                s = calloc(1, sizeof(*s));
+                if (!s)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                s->id = id;
+                s->next = conn->recv;
+                conn->recv = s;
+                conn->n_recv++;
+        }
+        *ret_stream = s;
+        return 0;
+}
+
+/* Account for len received bytes on stream; -EPROTO if the peer overran. */
+static int recv_account(struct agent_conn *conn, uint64_t id, size_t len, struct uvm_error **err)
+{
+        struct recv_stream *s = NULL;
+        int r;
+
+        pthread_mutex_lock(&conn->lock);
+        r = recv_stream_get(conn, id, &s, err);
+        if (r >= 0 && len > AGENT_STREAM_WINDOW - s->unacked - s->to_credit)
+                r = uvm_error_set(err, EPROTO, "peer overran the %u-byte window of stream %" PRIu64,
+                                  AGENT_STREAM_WINDOW, id);
+        else if (r >= 0)
+                s->unacked += (uint32_t) len;
+        pthread_mutex_unlock(&conn->lock);
+        return r;
+}
+
+static void recv_forget(struct agent_conn *conn, uint64_t id)
+{
+        struct recv_stream **link = NULL, *s;
+
+        pthread_mutex_lock(&conn->lock);
+        s = recv_stream_find(conn, id, &link);
+        if (s) {
+                *link = s->next;
+                conn->n_recv--;
+                free(s);
+        }
+        pthread_mutex_unlock(&conn->lock);
+}
+
+int agent_conn_stream_consumed(struct agent_conn *conn, uint64_t stream, size_t n,
+                               struct uvm_error **err)
+{
+        _cleanup_(json_putp) json_object *o = NULL;
+        struct recv_stream *s;
+        uint32_t credit = 0;
+
+        pthread_mutex_lock(&conn->lock);
+        s = recv_stream_find(conn, stream, NULL);
+        if (!s) {
+                /* The peer closed the stream; nobody waits for the credit. */
+                pthread_mutex_unlock(&conn->lock);
+                return 0;
+        }
+        if (n > s->unacked) {
+                pthread_mutex_unlock(&conn->lock);
+                return uvm_error_set(err, EINVAL,
+                                     "stream %" PRIu64 ": consumed %zu bytes, only %" PRIu32
+                                     " outstanding",
+                                     stream, n, s->unacked);
+        }
+        s->unacked -= (uint32_t) n;
+        s->to_credit += (uint32_t) n;
+        /* Batch small credits, but never leave a drained stream's writer waiting. */
+        if (s->to_credit > 0 && (s->to_credit >= AGENT_STREAM_WINDOW / 4 || s->unacked == 0)) {
+                credit = s->to_credit;
+                s->to_credit = 0;
+        }
+        pthread_mutex_unlock(&conn->lock);
+        if (credit == 0)
+                return 0;
+        o = json_object_new_object();
+        json_object_object_add(o, "Credit", json_object_new_int64(credit));
+        return send_json(conn, AGENT_CLASS_DATA | AGENT_DATA_CREDIT, stream, o, err);
+}
+
+static int on_credit(struct agent_conn *conn, const struct agent_frame *f, struct uvm_error **err)
+{
+        struct send_stream *s;
+        int r = 0;
+
+        pthread_mutex_lock(&conn->lock);
+        s = send_stream_get(conn, f->id, false);
+        if (!s)
+                log_debug("agent conn: credit for closed stream %" PRIu64 ", ignoring", f->id);
+        else if (f->credit > s->outstanding)
+                r = uvm_error_set(err, EPROTO,
+                                  "peer credited %" PRIu32 " bytes on stream %" PRIu64
+                                  " with only %" PRIu32 " outstanding",
+                                  f->credit, f->id, s->outstanding);
+        else
+                s->outstanding -= f->credit;
+        pthread_cond_broadcast(&conn->credit_cond);
+        pthread_mutex_unlock(&conn->lock);
+        return r;
+}
+
+static int on_data(struct agent_conn *conn, const struct agent_frame *f, struct uvm_error **err)
+{
+        uint32_t rpc = f->type & AGENT_RPC_MASK;
+        int r;
+
+        if (rpc == AGENT_DATA_CREDIT)
+                return on_credit(conn, f, err);
+        if (rpc == AGENT_DATA_CLOSE) {
+                recv_forget(conn, f->id);
+                if (conn->ops.data)
+                        conn->ops.data(conn, f->id, NULL, 0, conn->userdata);
+                return 0;
+        }
+        if (f->len == 0)
+                return 0;
+        r = recv_account(conn, f->id, f->len, err);
+        if (r < 0)
+                return r;
+        if (!conn->ops.data)
+                return agent_conn_stream_consumed(conn, f->id, f->len, err);
+        conn->ops.data(conn, f->id, f->data, f->len, conn->userdata);
+        return 0;
+}
+
+/* Reader. */
+
+/* Handle one decoded frame (consumed); <0 drops the connection. */
+static int dispatch(struct agent_conn *conn, struct agent_frame *f, struct uvm_error **err)
+{
+        int r = 0;
+
+        switch (f->type & AGENT_CLASS_MASK) {
+        case AGENT_CLASS_REQUEST:
+                on_request(conn, f);
+                return 0;
+        case AGENT_CLASS_RESPONSE:
+                on_response(conn, f);
+                break;
+        case AGENT_CLASS_NOTIFY:
+                if (conn->ops.notify)
+                        conn->ops.notify(conn, f->type, f->json, conn->userdata);
+                break;
+        case AGENT_CLASS_DATA:
+                r = on_data(conn, f, err);
+                break;
+        }
+        agent_frame_free(f);
+        return r;
+}
+
+/* Read and dispatch until EOF, an error, or a local close; returns why. */
+static int read_loop(struct agent_conn *conn, struct agent_decoder *d, uint8_t *buf,
+                     struct uvm_error **err)
+{
+        for (;;) {
+                struct pollfd p[2] = {{conn->fd, POLLIN, 0}, {conn->wake_fd, POLLIN, 0}};
+                struct agent_frame *f = NULL;
+                ssize_t n;
+                int r;
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return uvm_error_set(err, errno, "poll on agent connection: %m");
+                }
+                if (p[1].revents)
+                        return -ECONNRESET;
+                n = read(conn->fd, buf, READ_CHUNK);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
+                if (n < 0)
+                        return uvm_error_set(err, errno, "read from agent connection: %m");
+                if (n == 0)
+                        return uvm_error_set(err, ECONNRESET,
+                                             agent_decoder_partial(d)
+                                                     ? "peer closed the connection mid-frame"
+                                                     : "peer closed the connection");
+                r = agent_decoder_feed(d, buf, (size_t) n, err);
+                while (r >= 0 && (r = agent_decoder_pop(d, &f, err)) > 0)
+                        r = dispatch(conn, f, err);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static void *reader_main(void *arg)
+{
+        struct agent_conn *conn = arg;
+        _cleanup_(agent_decoder_freep) struct agent_decoder *d = agent_decoder_new();
+        _cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
+        _cleanup_error_ struct uvm_error *err = NULL;
+        int r;
+
+        if (!d || !buf)
+                r = uvm_error_set(&err, ENOMEM, "out of memory");
+        else
+                r = read_loop(conn, d, buf, &err);
+        if (err)
+                log_debug("agent conn: dropping the connection: %s", err->msg);
+        conn_shutdown(conn, r, err ? err->msg : NULL);
+        if (conn->ops.closed)
+                conn->ops.closed(conn, conn->close_code, conn->close_msg, conn->userdata);
+        return NULL;
+}
+
+/* Setup and teardown. */
+
+static int conn_alloc(int fd, struct agent_conn **ret_conn, struct uvm_error **err)
+{
+        struct agent_conn *conn = calloc(1, sizeof(*conn));
+        int type, flags;
+        socklen_t len = sizeof(type);
+
+        if (!conn)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        conn->fd = fd;
+        conn->next_id = 1;
+        conn->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+        pthread_mutex_init(&conn->lock, NULL);
+        pthread_cond_init(&conn->out_cond, NULL);
+        cond_init_monotonic(&conn->credit_cond);
+        pthread_cond_init(&conn->workers_cond, NULL);
+        conn->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        *ret_conn = conn;
+        if (conn->wake_fd < 0)
+                return uvm_error_set(err, errno, "eventfd: %m");
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return uvm_error_set(err, errno, "agent connection fd %d: %m", fd);
+        return 0;
+}
+
+int agent_conn_new(int fd, const struct agent_conn_ops *ops, void *userdata,
+                   struct agent_conn **ret_conn, struct uvm_error **err)
+{
+        struct agent_conn *conn = NULL;
+        int r;
+
+        r = conn_alloc(fd, &conn, err);
+        if (r < 0) {
+                if (!conn)
+                        close(fd);
+                agent_conn_free(conn);
+                return r;
+        }
+        if (ops)
+                conn->ops = *ops;
+        conn->userdata = userdata;
+        r = -pthread_create(&conn->writer, NULL, writer_main, conn);
+        conn->writer_started = r == 0;
+        if (r == 0) {
+                r = -pthread_create(&conn->reader, NULL, reader_main, conn);
+                conn->reader_started = r == 0;
+        }
+        if (r < 0) {
+                agent_conn_free(conn);
+                return uvm_error_set(err, -r, "starting agent connection threads: %s",
+                                     strerror(-r));
+        }
+        *ret_conn = conn;
+        return 0;
+}
+
+struct agent_conn *agent_conn_free(struct agent_conn *conn)
+{
+        if (!conn)
+                return NULL;
+        agent_conn_close(conn);
+        if (conn->reader_started)
+                pthread_join(conn->reader, NULL);
+        if (conn->writer_started)
+                pthread_join(conn->writer, NULL);
+        pthread_mutex_lock(&conn->lock);
+        while (conn->n_workers > 0)
+                pthread_cond_wait(&conn->workers_cond, &conn->lock);
+        pthread_mutex_unlock(&conn->lock);
+        while (conn->out_head) {
+                struct out_frame *o = conn->out_head;
+
+                conn->out_head = o->next;
+                free(o->buf);
+                free(o);
+        }
+        while (conn->send) {
+                struct send_stream *s = conn->send;
+
+                conn->send = s->next;
+                free(s);
+        }
+        while (conn->recv) {
+                struct recv_stream *s = conn->recv;
+
+                conn->recv = s->next;
+                free(s);
+        }
+        pthread_cond_destroy(&conn->out_cond);
+        pthread_cond_destroy(&conn->credit_cond);
+        pthread_cond_destroy(&conn->workers_cond);
+        pthread_mutex_destroy(&conn->lock);
+        if (conn->wake_fd >= 0)
+                close(conn->wake_fd);
+        close(conn->fd);
+        free(conn->close_msg);
+        free(conn);
+        return NULL;
+}
+
+/* Calls. */
+
+/* Turn the matched response into the call's result. */
+static int call_result(struct pending_call *p, json_object **ret_response, struct uvm_error **err)
+{
+        json_object *v;
+        int result;
+
+        if (p->rc < 0)
+                return uvm_error_set(err, -p->rc,
+                                     "agent answered %s id %" PRIu64
+                                     " with a response of another rpc",
+                                     agent_rpc_name(p->rpc), p->id);
+        result = json_object_get_int(json_object_object_get(p->response, "Result"));
+        if (result != 0) {
+                v = json_object_object_get(p->response, "ErrorMessage");
+                return uvm_error_set(err, -result, "agent %s failed: %s", agent_rpc_name(p->rpc),
+                                     v && json_object_get_string_len(v) > 0
+                                             ? json_object_get_string(v)
+                                             : strerror(-result));
+        }
+        *ret_response = TAKE_PTR(p->response);
+        return 0;
+}
+
+/* Wait for p's response; lock held. */
+static int call_wait(struct agent_conn *conn, struct pending_call *p, int timeout_ms,
+                     struct uvm_error **err)
+{
+        struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+
+        while (!p->done && !conn->closed)
+                if (!wait_until(conn, &p->cond, timeout_ms, &deadline))
+                        break;
+        if (p->done)
+                return 0;
+        if (conn->closed)
+                return closed_error(conn, err);
+        return uvm_error_set(err, ETIMEDOUT, "agent %s id %" PRIu64 " timed out after %d ms",
+                             agent_rpc_name(p->rpc), p->id, timeout_ms);
+}
+
+int agent_conn_call(struct agent_conn *conn, uint32_t rpc, json_object *request, int timeout_ms,
+                    json_object **ret_response, struct uvm_error **err)
+{
+        struct pending_call p = {.rpc = rpc};
+        int r;
+
+        if ((rpc & AGENT_CLASS_MASK) || !agent_type_is_valid(AGENT_CLASS_REQUEST | rpc))
+                return uvm_error_set(err, EINVAL, "unknown agent rpc 0x%08" PRIx32, rpc);
+        r = cond_init_monotonic(&p.cond);
+        if (r < 0)
+                return uvm_error_set(err, -r, "pthread_cond_init: %s", strerror(-r));
+        pthread_mutex_lock(&conn->lock);
+        p.id = conn->next_id++;
+        p.next = conn->calls;
+        conn->calls = &p;
+        pthread_mutex_unlock(&conn->lock);
+
+        r = send_json(conn, AGENT_CLASS_REQUEST | rpc, p.id, request, err);
+        pthread_mutex_lock(&conn->lock);
+        if (r >= 0)
+                r = call_wait(conn, &p, timeout_ms, err);
+        call_unlink(conn, &p);
+        pthread_mutex_unlock(&conn->lock);
+        if (r >= 0)
+                r = call_result(&p, ret_response, err);
+        json_object_put(p.response);
+        pthread_cond_destroy(&p.cond);
+        return r;
+}
+
+int agent_conn_notify(struct agent_conn *conn, json_object *payload, struct uvm_error **err)
+{
+        return send_json(conn, AGENT_CLASS_NOTIFY | AGENT_NOTIFY_CONTAINER, 0, payload, err);
+}
+
+/* Reserve up to want bytes of stream's window, waiting for credit; returns the
+ * bytes granted (> 0) or -errno. */
+static int window_reserve(struct agent_conn *conn, uint64_t stream, size_t want, int timeout_ms,
+                          const struct timespec *deadline, struct uvm_error **err)
+{
+        struct send_stream *s;
+        size_t n;
+        int r;
+
+        pthread_mutex_lock(&conn->lock);
+        for (;;) {
+                if (conn->closed) {
+                        r = closed_error(conn, err);
+                        break;
+                }
+                s = send_stream_get(conn, stream, true);
+                if (!s) {
+                        r = uvm_error_set(err, ENOMEM, "out of memory");
+                        break;
+                }
+                if (s->outstanding < AGENT_STREAM_WINDOW) {
+                        n = AGENT_STREAM_WINDOW - s->outstanding;
+                        n = n < want ? n : want;
+                        s->outstanding += (uint32_t) n;
+                        r = (int) n;
+                        break;
+                }
+                if (!wait_until(conn, &conn->credit_cond, timeout_ms, deadline)) {
+                        r = uvm_error_set(err, ETIMEDOUT,
+                                          "stream %" PRIu64 ": no credit from the peer in %d ms",
+                                          stream, timeout_ms);
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&conn->lock);
+        return r;
+}
+
+int agent_conn_write_stream(struct agent_conn *conn, uint64_t stream, const void *buf, size_t len,
+                            int timeout_ms, struct uvm_error **err)
+{
+        struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+        const uint8_t *p = buf;
+
+        while (len > 0) {
+                size_t want = len < AGENT_MAX_DATA ? len : AGENT_MAX_DATA;
+                int n, r;
+
+                n = window_reserve(conn, stream, want, timeout_ms, &deadline, err);
+                if (n < 0)
+                        return n;
+                r = send_data(conn, AGENT_CLASS_DATA | AGENT_DATA_WRITE, stream, p, (size_t) n,
+                              err);
+                if (r < 0)
+                        return r;
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+int agent_conn_close_stream(struct agent_conn *conn, uint64_t stream, struct uvm_error **err)
+{
+        struct send_stream **link;
+
+        pthread_mutex_lock(&conn->lock);
+        for (link = &conn->send; *link; link = &(*link)->next)
+                if ((*link)->id == stream) {
+                        struct send_stream *s = *link;
+
+                        *link = s->next;
+                        free(s);
+                        break;
+                }
+        pthread_cond_broadcast(&conn->credit_cond);
+        pthread_mutex_unlock(&conn->lock);
+        return send_data(conn, AGENT_CLASS_DATA | AGENT_DATA_CLOSE, stream, NULL, 0, err);
+}

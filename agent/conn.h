@@ -1,0 +1,96 @@
+#pragma once
+
+/*
+ * A bridge connection over one connected stream fd (unix socket, socketpair or
+ * virtio-serial chardev), used the same way by uvmd and by the in-sandbox agent.
+ *
+ * Threads: a reader thread decodes frames and dispatches them; a writer thread
+ * owns the fd for writing and sends queued frames whole, one at a time, so
+ * frames never interleave and the reader never blocks on a write (two peers
+ * each pushing bulk stdio at the other cannot deadlock). Each incoming request
+ * runs on its own worker thread, so a slow handler (WaitForProcess) does not
+ * stall the bridge.
+ *
+ * Stdio streams are data frames keyed by stream id. A writer may have at most
+ * AGENT_STREAM_WINDOW bytes per stream that the receiver has not credited back;
+ * the receiver credits bytes as its consumer drains them
+ * (agent_conn_stream_consumed), so a slow consumer slows only its own stream.
+ * A peer that overruns a window is a protocol error and drops the connection.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "agent/frame.h"
+#include "common/error.h"
+
+#define AGENT_CONN_MAX_WORKERS 64   /* concurrent requests served; more get -EBUSY */
+#define AGENT_CONN_MAX_STREAMS 1024 /* receive streams a peer may open */
+
+struct agent_conn;
+
+/* All callbacks are optional (NULL). Payloads passed in are borrowed. */
+struct agent_conn_ops {
+        /* On a worker thread, one per request. Return 0 and optionally an object
+         * in *ret_response (ownership passes; "Result" and "ErrorMessage" are set
+         * by the connection), or -errno with a message in err: the peer gets it as
+         * Result/ErrorMessage. NULL answers every request with -ENOSYS. */
+        int (*request)(struct agent_conn *conn, uint32_t rpc, json_object *request,
+                       json_object **ret_response, void *userdata, struct uvm_error **err);
+        /* On the reader thread; must not block for long. */
+        void (*notify)(struct agent_conn *conn, uint32_t type, json_object *payload,
+                       void *userdata);
+        /* On the reader thread; must not block: hand the bytes to a consumer that
+         * calls agent_conn_stream_consumed() as it drains them. data == NULL and
+         * len == 0 means the peer closed the stream. Without this callback data
+         * is discarded and credited at once. */
+        void (*data)(struct agent_conn *conn, uint64_t stream, const void *data, size_t len,
+                     void *userdata);
+        /* On the reader thread, once, when the connection goes down: code is a
+         * negative errno (-ECONNRESET for EOF or a local close). */
+        void (*closed)(struct agent_conn *conn, int code, const char *msg, void *userdata);
+};
+
+/* Take ownership of fd (closed on failure too) and start the threads. */
+int agent_conn_new(int fd, const struct agent_conn_ops *ops, void *userdata,
+                   struct agent_conn **ret_conn, struct uvm_error **err);
+
+/* Stop the connection: shut the fd down, fail waiting calls and stream writers
+ * with -ECONNRESET, drop unsent frames. Safe from any thread, callbacks included,
+ * and more than once. */
+void agent_conn_close(struct agent_conn *conn);
+
+/* Close, join the threads, wait for running request handlers, free. Must not be
+ * called from a callback or while other threads still use conn. */
+struct agent_conn *agent_conn_free(struct agent_conn *conn);
+static inline void agent_conn_freep(struct agent_conn **c)
+{
+        agent_conn_free(*c);
+}
+
+/* Send request (an object with ContainerId and ActivityId strings) as rpc and
+ * wait up to timeout_ms (< 0: forever) for the matching response. A non-zero
+ * Result becomes an error with that code and the peer's ErrorMessage. On
+ * success *ret_response is the response object (owned by the caller). */
+int agent_conn_call(struct agent_conn *conn, uint32_t rpc, json_object *request, int timeout_ms,
+                    json_object **ret_response, struct uvm_error **err);
+
+/* Send a container notification (an object with a ContainerId string). */
+int agent_conn_notify(struct agent_conn *conn, json_object *payload, struct uvm_error **err);
+
+/* Queue len bytes on stream, in frames of at most AGENT_MAX_DATA, waiting for
+ * credit while the stream's window is used up. -ETIMEDOUT if timeout_ms (< 0:
+ * forever) passes first; part of buf may have been sent then, so close the
+ * stream. */
+int agent_conn_write_stream(struct agent_conn *conn, uint64_t stream, const void *buf, size_t len,
+                            int timeout_ms, struct uvm_error **err);
+
+/* Tell the peer this side will write no more on stream. */
+int agent_conn_close_stream(struct agent_conn *conn, uint64_t stream, struct uvm_error **err);
+
+/* The consumer of a receive stream drained n more bytes: credit them back to the
+ * writer (batched, but always once everything received is drained). */
+int agent_conn_stream_consumed(struct agent_conn *conn, uint64_t stream, size_t n,
+                               struct uvm_error **err);

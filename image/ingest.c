@@ -1,0 +1,307 @@
+/* Bringing an image into the store: blobs, unpacked layers, the record. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "image/manifest.h"
+#include "image/store-internal.h"
+#include "image/unpack.h"
+
+#define INGEST_WORKERS 4
+
+static int blob_present(const char *path, int64_t size)
+{
+        struct stat st;
+
+        return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (size < 0 || st.st_size == size);
+}
+
+/* Make sure the blob is in the store, fetching it from src when not. */
+static int ensure_blob(struct img_store *s, const char *digest, int64_t size,
+                       const struct img_blob_source *src, struct uvm_error **err)
+{
+        _cleanup_free_ char *path = img_blob_path(s, digest), *tmp = img_tmp_path(s, "blob");
+        int r;
+
+        if (!path || !tmp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (blob_present(path, size))
+                return 0;
+        r = src->fetch(src->data, digest, size, tmp, err);
+        if (r < 0) {
+                unlink(tmp);
+                return r;
+        }
+        /* Only verified content ever carries its digest's name. */
+        if (rename(tmp, path) < 0) {
+                r = uvm_error_set(err, errno, "store blob %s: %m", digest);
+                unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+int img_put_blob(struct img_store *s, const char *data, size_t len,
+                 char ret_digest[IMG_DIGEST_LEN + 1], struct uvm_error **err)
+{
+        char digest[IMG_DIGEST_LEN + 1];
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        img_digest_buf(data, len, digest);
+        path = img_blob_path(s, digest);
+        if (!path)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (!blob_present(path, (int64_t) len)) {
+                r = fs_write_atomic(path, data, len, 0644);
+                if (r < 0)
+                        return uvm_error_set(err, -r, "store blob %s: %s", digest, strerror(-r));
+        }
+        memcpy(ret_digest, digest, sizeof(digest));
+        return 0;
+}
+
+/* Unpack one layer under its chain id, unless it is there already. */
+static int ensure_layer(struct img_store *s, const char *blob_digest, const char *diff_id,
+                        const char *chain, struct uvm_error **err)
+{
+        _cleanup_free_ char *final = img_layer_path(s, chain), *tmp = img_tmp_path(s, "layer"),
+                            *blob = img_blob_path(s, blob_digest);
+        char got[IMG_DIGEST_LEN + 1];
+        struct stat st;
+        int r;
+
+        if (!final || !tmp || !blob)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (stat(final, &st) == 0)
+                return 0;
+        if (mkdir(tmp, 0755) < 0)
+                return uvm_error_set(err, errno, "create %s: %m", tmp);
+        r = img_unpack_layer(blob, tmp, got, err);
+        if (r >= 0 && strcmp(got, diff_id) != 0)
+                r = uvm_error_set(err, EBADMSG,
+                                  "layer %s: uncompressed content is %s, the image config says %s",
+                                  blob_digest, got, diff_id);
+        if (r >= 0 && rename(tmp, final) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+                r = uvm_error_set(err, errno, "store layer %s: %m", chain);
+        /* Unpacked concurrently by another pull, or failed: drop ours. */
+        (void) fs_rm_rf(tmp);
+        return r < 0 ? uvm_error_wrap(err, "layer %s", blob_digest) : 0;
+}
+
+struct layer_job {
+        struct img_store *s;
+        const struct img_manifest *m;
+        const struct img_blob_source *src;
+        char **diff_ids, **chains;
+        pthread_mutex_t lock;
+        size_t next;
+        int result; /* first failure */
+        struct uvm_error *err;
+};
+
+static void *layer_worker(void *arg)
+{
+        struct layer_job *j = arg;
+
+        for (;;) {
+                struct uvm_error *err = NULL;
+                const struct img_descriptor *d;
+                size_t i;
+                int r;
+
+                pthread_mutex_lock(&j->lock);
+                i = j->next++;
+                r = j->result;
+                pthread_mutex_unlock(&j->lock);
+                if (r < 0 || i >= j->m->n_layers)
+                        return NULL;
+                d = &j->m->layers[i];
+                r = ensure_blob(j->s, d->digest, d->size, j->src, &err);
+                if (r >= 0)
+                        r = ensure_layer(j->s, d->digest, j->diff_ids[i], j->chains[i], &err);
+                if (r < 0) {
+                        pthread_mutex_lock(&j->lock);
+                        if (j->result >= 0) {
+                                j->result = r;
+                                j->err = TAKE_PTR(err);
+                        }
+                        pthread_mutex_unlock(&j->lock);
+                }
+                uvm_error_free(err);
+        }
+}
+
+/* Layers are fetched and unpacked by a few workers at once: downloads overlap
+ * with unpacking, and each layer's directory is independent. */
+static int fetch_layers(struct layer_job *j, struct uvm_error **err)
+{
+        pthread_t t[INGEST_WORKERS];
+        size_t n = j->m->n_layers < INGEST_WORKERS ? j->m->n_layers : INGEST_WORKERS, started = 0;
+
+        pthread_mutex_init(&j->lock, NULL);
+        for (; started < n; started++)
+                if (pthread_create(&t[started], NULL, layer_worker, j) != 0)
+                        break;
+        if (started == 0 && n > 0)
+                layer_worker(j); /* no thread to spare: do it here */
+        for (size_t i = 0; i < started; i++)
+                pthread_join(t[i], NULL);
+        pthread_mutex_destroy(&j->lock);
+        if (j->result < 0) {
+                uvm_error_set(err, j->err ? j->err->code : -j->result, "%s",
+                              j->err && j->err->msg ? j->err->msg : "layer fetch failed");
+                uvm_error_free(j->err);
+                return j->result;
+        }
+        return 0;
+}
+
+static int check_media(const struct img_manifest *m, struct uvm_error **err)
+{
+        enum img_media k = img_media_classify(m->config.media_type);
+
+        if (k != IMG_MEDIA_OCI_CONFIG && k != IMG_MEDIA_DOCKER_CONFIG)
+                return uvm_error_set(err, ENOTSUP, "unsupported config media type \"%s\"",
+                                     m->config.media_type);
+        for (size_t i = 0; i < m->n_layers; i++) {
+                k = img_media_classify(m->layers[i].media_type);
+                if (k != IMG_MEDIA_LAYER_TAR && k != IMG_MEDIA_LAYER_GZIP &&
+                    k != IMG_MEDIA_LAYER_ZSTD)
+                        return uvm_error_set(err, ENOTSUP, "unsupported layer media type \"%s\"",
+                                             m->layers[i].media_type);
+        }
+        return 0;
+}
+
+static int load_diff_ids(struct img_store *s, const struct img_manifest *m, char ***ret,
+                         struct uvm_error **err)
+{
+        _cleanup_free_ char *path = img_blob_path(s, m->config.digest), *json = NULL;
+        struct img_config cfg = {0};
+        char **diff_ids = NULL;
+        size_t len, n = 0;
+        int r;
+
+        if (!path)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = fs_read_file(path, IMG_MAX_JSON, &json, &len);
+        if (r < 0)
+                return uvm_error_set(err, -r, "read config %s: %s", m->config.digest, strerror(-r));
+        r = img_config_parse(json, len, &cfg, &diff_ids, err);
+        img_config_clear(&cfg);
+        if (r < 0)
+                return uvm_error_wrap(err, "config %s", m->config.digest);
+        while (diff_ids && diff_ids[n])
+                n++;
+        if (n != m->n_layers) {
+                strv_free(diff_ids);
+                return uvm_error_set(err, EBADMSG, "config %s lists %zu layers, the manifest %zu",
+                                     m->config.digest, n, m->n_layers);
+        }
+        *ret = diff_ids;
+        return 0;
+}
+
+static struct img_rec *new_rec(const struct img_manifest *m, const char *manifest_digest,
+                               size_t manifest_len, char **chains, char *const *tags,
+                               char *const *digests)
+{
+        struct img_rec *rec = calloc(1, sizeof(*rec));
+        bool ok;
+
+        if (!rec)
+                return NULL;
+        rec->id = strdup(m->config.digest);
+        rec->manifest = strdup(manifest_digest);
+        rec->tags = calloc(1, sizeof(char *));
+        rec->digests = calloc(1, sizeof(char *));
+        rec->users = calloc(1, sizeof(char *));
+        rec->layers = calloc(m->n_layers + 1, sizeof(*rec->layers));
+        ok = rec->id && rec->manifest && rec->tags && rec->digests && rec->users && rec->layers;
+        rec->size = manifest_len + (uint64_t) m->config.size;
+        for (size_t i = 0; ok && i < m->n_layers; i++, rec->n_layers++) {
+                rec->layers[i].digest = strdup(m->layers[i].digest);
+                rec->layers[i].chain = strdup(chains[i]);
+                rec->layers[i].size = m->layers[i].size;
+                rec->size += (uint64_t) m->layers[i].size;
+                ok = rec->layers[i].digest && rec->layers[i].chain;
+        }
+        for (size_t i = 0; ok && tags && tags[i]; i++)
+                ok = img_strv_add(&rec->tags, tags[i]) >= 0;
+        for (size_t i = 0; ok && digests && digests[i]; i++)
+                ok = img_strv_add(&rec->digests, digests[i]) >= 0;
+        return ok ? rec : img_rec_free(rec);
+}
+
+static int ingest(struct img_store *s, const struct img_manifest *m, const char *manifest_digest,
+                  size_t manifest_len, const struct img_blob_source *src, char *const *tags,
+                  char *const *digests, struct uvm_error **err)
+{
+        _cleanup_strv_ char **diff_ids = NULL, **chains = NULL;
+        struct layer_job job = {.s = s, .m = m, .src = src};
+        struct img_rec *rec;
+        int r;
+
+        r = check_media(m, err);
+        if (r >= 0)
+                r = ensure_blob(s, m->config.digest, m->config.size, src, err);
+        if (r >= 0)
+                r = load_diff_ids(s, m, &diff_ids, err);
+        if (r >= 0 && img_chain_ids(diff_ids, &chains) < 0)
+                r = uvm_error_set(err, ENOMEM, "out of memory");
+        if (r < 0)
+                return r;
+        job.diff_ids = diff_ids;
+        job.chains = chains;
+        r = fetch_layers(&job, err);
+        if (r < 0)
+                return r;
+        rec = new_rec(m, manifest_digest, manifest_len, chains, tags, digests);
+        if (!rec)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        pthread_mutex_lock(&s->lock);
+        r = img_rec_commit_locked(s, rec, err);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int img_ingest(struct img_store *s, const char *manifest_json, size_t manifest_len,
+               const char *manifest_digest, const struct img_blob_source *src, char *const *tags,
+               char *const *digests, char **ret_id, struct uvm_error **err)
+{
+        struct img_manifest m = {0};
+        char stored[IMG_DIGEST_LEN + 1];
+        char *id;
+        int r;
+
+        r = img_manifest_parse(manifest_json, manifest_len, &m, err);
+        if (r < 0)
+                return r;
+        img_ingest_begin(s);
+        r = img_put_blob(s, manifest_json, manifest_len, stored, err);
+        if (r >= 0 && manifest_digest && strcmp(stored, manifest_digest) != 0)
+                r = uvm_error_set(err, EBADMSG, "manifest digest is %s, expected %s", stored,
+                                  manifest_digest);
+        if (r >= 0)
+                r = ingest(s, &m, stored, manifest_len, src, tags, digests, err);
+        /* A failed ingest leaves nothing behind: what it fetched is collected
+         * once no other ingest is running. */
+        img_ingest_end(s, r < 0);
+        if (r >= 0) {
+                id = strdup(m.config.digest);
+                if (!id)
+                        r = uvm_error_set(err, ENOMEM, "out of memory");
+                else
+                        *ret_id = id;
+        }
+        img_manifest_clear(&m);
+        return r;
+}
