@@ -910,6 +910,18 @@ int agent_conn_write_stream(struct agent_conn *conn, uint64_t stream, const void
         return 0;
 }
 
+uint32_t agent_conn_stream_outstanding(struct agent_conn *conn, uint64_t stream)
+{
+        struct send_stream *s;
+        uint32_t n;
+
+        pthread_mutex_lock(&conn->lock);
+        s = send_stream_get(conn, stream, false);
+        n = s ? s->outstanding : 0;
+        pthread_mutex_unlock(&conn->lock);
+        return n;
+}
+
 int agent_conn_close_stream(struct agent_conn *conn, uint64_t stream, struct uvm_error **err)
 {
         struct send_stream **link;

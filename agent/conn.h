@@ -87,6 +87,12 @@ int agent_conn_notify(struct agent_conn *conn, json_object *payload, struct uvm_
 int agent_conn_write_stream(struct agent_conn *conn, uint64_t stream, const void *buf, size_t len,
                             int timeout_ms, struct uvm_error **err);
 
+/* Bytes written on stream that the peer has not credited back yet (0 for a
+ * stream never written or closed). A writer that keeps its bytes until they
+ * are credited can resend exactly those after the connection is replaced;
+ * AGENT_STREAM_WINDOW minus this is what write_stream accepts without waiting. */
+uint32_t agent_conn_stream_outstanding(struct agent_conn *conn, uint64_t stream);
+
 /* Tell the peer this side will write no more on stream. */
 int agent_conn_close_stream(struct agent_conn *conn, uint64_t stream, struct uvm_error **err);
 

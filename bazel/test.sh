@@ -83,7 +83,7 @@ if ! bazel build //... 2>&1 | tail -n 3; then
 fi
 bazel_tests default
 bazel_tests asan --config=asan
-if ! bazel build --config=asan //service:uvmd 2>&1 | tail -n 3; then
+if ! bazel build --config=asan //service:uvmd //agent:uvmd-agent 2>&1 | tail -n 3; then
         failed=$((failed + 1))
         failures+=("build (asan)")
 fi

@@ -447,15 +447,19 @@ int img_import(struct img_store *s, const char *archive_path, char ***ret_ids,
 
         if (!dir || !ids || asprintf(&docker, "%s/manifest.json", dir) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        if (mkdir(dir, 0700) < 0)
-                return uvm_error_set(err, errno, "create %s: %m", dir);
-        r = extract(archive_path, dir, err);
+        /* Counted as an ingest from the start: the extracted files live in
+         * tmp/, which a starting uvmd empties only when no ingest runs. */
+        img_ingest_begin(s);
+        r = mkdir(dir, 0700) < 0 ? uvm_error_set(err, errno, "create %s: %m", dir) : 0;
+        if (r >= 0)
+                r = extract(archive_path, dir, err);
         /* docker save archives may carry an index.json too; manifest.json
          * is the one that names their tags. */
         if (r >= 0)
                 r = access(docker, F_OK) == 0 ? import_docker(s, dir, &ids, err)
                                               : import_oci(s, dir, &ids, err);
         (void) fs_rm_rf(dir);
+        img_ingest_end(s, r < 0);
         if (r < 0)
                 return uvm_error_wrap(err, "import %s", archive_path);
         *ret_ids = TAKE_PTR(ids);

@@ -567,9 +567,6 @@ int img_store_new(const struct img_options *o, struct img_store **ret, struct uv
                         img_store_free(s);
                         return uvm_error_set(err, ENOMEM, "out of memory");
                 }
-                /* Whatever was in flight when uvmd stopped is discarded. */
-                if (i == 2)
-                        (void) fs_rm_rf(p);
                 r = fs_mkdir_p(p, 0700);
                 if (r < 0) {
                         img_store_free(s);
@@ -586,9 +583,19 @@ int img_store_new(const struct img_options *o, struct img_store **ret, struct uv
                 img_store_free(s);
                 return uvm_error_wrap(err, "image store %s", o->root);
         }
-        pthread_mutex_lock(&s->lock);
-        gc_locked(s); /* blobs of a pull cut short by a crash */
-        pthread_mutex_unlock(&s->lock);
+        /* What a crash cut short (temp files, blobs without a record) goes,
+         * unless another process (the daemon, an import) is ingesting. */
+        if (flock(s->ingest_fd, LOCK_EX | LOCK_NB) == 0) {
+                _cleanup_free_ char *tmp = NULL;
+                if (asprintf(&tmp, "%s/tmp", s->root) >= 0) {
+                        (void) fs_rm_rf(tmp);
+                        (void) fs_mkdir_p(tmp, 0700);
+                }
+                (void) flock(s->ingest_fd, LOCK_UN);
+                pthread_mutex_lock(&s->lock);
+                gc_locked(s);
+                pthread_mutex_unlock(&s->lock);
+        }
         *ret = s;
         return 0;
 }

@@ -29,6 +29,8 @@ void pod_record_clear(struct pod_record *r)
         free(r->hostname);
         free(r->log_directory);
         free(r->netns_path);
+        for (size_t i = 0; i < r->n_ips && i < 2; i++)
+                free(r->ips[i]);
         kv_free(r->labels, r->n_labels);
         kv_free(r->annotations, r->n_annotations);
         memset(r, 0, sizeof(*r));
@@ -68,6 +70,12 @@ int pod_record_save(const char *pod_dir, const struct pod_record *r, struct uvm_
         add_str(o, "hostname", r->hostname);
         add_str(o, "logDirectory", r->log_directory);
         add_str(o, "netnsPath", r->netns_path);
+        if (r->n_ips > 0) {
+                json_object *ips = json_object_new_array();
+                for (size_t i = 0; i < r->n_ips && i < 2; i++)
+                        json_object_array_add(ips, json_object_new_string(r->ips[i]));
+                json_object_object_add(o, "ips", ips);
+        }
         json_object_object_add(o, "hostIPC", json_object_new_boolean(r->host_ipc));
         json_object_object_add(o, "hostPID", json_object_new_boolean(r->host_pid));
         json_object_object_add(o, "sharePID", json_object_new_boolean(r->share_pid));
@@ -157,6 +165,26 @@ static int get_kv(struct loader *l, const char *k, struct record_kv **ret, size_
         return 0;
 }
 
+static int get_ips(struct loader *l, struct pod_record *p)
+{
+        json_object *a;
+
+        if (!json_object_object_get_ex(l->root, "ips", &a))
+                return 0;
+        if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) > 2)
+                return bad(l, "ips", "expected an array of at most 2 addresses");
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                json_object *v = json_object_array_get_idx(a, i);
+                if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > 64)
+                        return bad(l, "ips", "expected address strings");
+                p->ips[i] = strdup(json_object_get_string(v));
+                if (!p->ips[i])
+                        return -ENOMEM;
+                p->n_ips = i + 1;
+        }
+        return 0;
+}
+
 static int load_fields(struct loader *l, struct pod_record *p)
 {
         _cleanup_free_ char *state = NULL;
@@ -175,7 +203,8 @@ static int load_fields(struct loader *l, struct pod_record *p)
             (r = get_str(l, "logDirectory", false, &p->log_directory)) < 0 ||
             (r = get_str(l, "netnsPath", false, &p->netns_path)) < 0 ||
             (r = get_kv(l, "labels", &p->labels, &p->n_labels)) < 0 ||
-            (r = get_kv(l, "annotations", &p->annotations, &p->n_annotations)) < 0)
+            (r = get_kv(l, "annotations", &p->annotations, &p->n_annotations)) < 0 ||
+            (r = get_ips(l, p)) < 0)
                 return r;
         if (!sbx_id_valid(p->id))
                 return bad(l, "id", "not a 64-digit hex id");

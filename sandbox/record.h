@@ -30,6 +30,8 @@ struct pod_record {
         char *runtime_handler, *driver;
         char *hostname, *log_directory;
         char *netns_path; /* NULL: host network */
+        char *ips[2];     /* from CNI: the primary first (dual stack: one per family) */
+        size_t n_ips;
         bool host_ipc, host_pid, share_pid;
         struct drv_uvm_options uvm;
         struct record_kv *labels, *annotations;

@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,28 +7,9 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "network/net.h"
 #include "sandbox/ids.h"
-#include "sandbox/sandbox.h"
-
-#define SBX_MAX_PODS 4096
-
-struct sbx_pod {
-        int refs;                  /* atomic */
-        pthread_mutex_t op_lock;   /* serialises driver calls for this pod */
-        pthread_mutex_t lock;      /* guards rec and drv below; never held across blocking work */
-        struct pod_record rec;     /* lock */
-        struct drv_pod *drv;       /* lock (written under op_lock too) */
-        const struct drv_ops *ops; /* immutable */
-        char *dir;                 /* immutable */
-        struct drv_events events;  /* immutable */
-};
-
-struct sbx {
-        pthread_mutex_t lock; /* guards pods/n_pods */
-        struct sbx_pod **pods;
-        size_t n_pods;
-        char *state_root, *oci_runtime; /* immutable */
-};
+#include "sandbox/sandbox-internal.h"
 
 static char *xstrdup(const char *s)
 {
@@ -63,6 +45,10 @@ static int rec_copy(const struct pod_record *src, struct pod_record *dst)
         r.hostname = xstrdup(src->hostname);
         r.log_directory = xstrdup(src->log_directory);
         r.netns_path = xstrdup(src->netns_path);
+        for (size_t i = 0; i < src->n_ips && i < 2; i++) {
+                r.ips[i] = xstrdup(src->ips[i]);
+                ok = ok && r.ips[i];
+        }
         if (!ok || !r.name || !r.namespace_ || !r.uid || !r.driver || (src->id && !r.id)) {
                 pod_record_clear(&r);
                 memset(dst, 0, sizeof(*dst));
@@ -72,7 +58,7 @@ static int rec_copy(const struct pod_record *src, struct pod_record *dst)
         return 0;
 }
 
-static void pod_unref(struct sbx_pod *p)
+void pod_unref(struct sbx_pod *p)
 {
         if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
@@ -85,7 +71,7 @@ static void pod_unref(struct sbx_pod *p)
         free(p);
 }
 
-static void pod_unrefp(struct sbx_pod **p)
+void pod_unrefp(struct sbx_pod **p)
 {
         pod_unref(*p);
 }
@@ -100,9 +86,13 @@ int sbx_new(const struct sbx_options *o, struct sbx **ret, struct uvm_error **er
                 return uvm_error_set(err, ENOMEM, "out of memory");
         s->state_root = strdup(o->state_root);
         s->oci_runtime = strdup(o->oci_runtime ? o->oci_runtime : "runc");
+        s->net = o->net;
+        s->images = o->images;
+        s->systemd_cgroups = o->systemd_cgroups;
+        s->ctrs = calloc(16384, sizeof(*s->ctrs));
         s->pods = calloc(SBX_MAX_PODS, sizeof(*s->pods));
         pthread_mutex_init(&s->lock, NULL);
-        if (!s->state_root || !s->oci_runtime || !s->pods ||
+        if (!s->state_root || !s->oci_runtime || !s->pods || !s->ctrs ||
             asprintf(&pods, "%s/pods", o->state_root) < 0) {
                 sbx_free(s);
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -122,8 +112,11 @@ struct sbx *sbx_free(struct sbx *s)
                 return NULL;
         for (size_t i = 0; i < s->n_pods; i++)
                 pod_unref(s->pods[i]);
+        while (s->n_ctrs > 0)
+                sbx_ctr_forget(s, s->ctrs[s->n_ctrs - 1]);
         pthread_mutex_destroy(&s->lock);
         free(s->pods);
+        free(s->ctrs);
         free(s->state_root);
         free(s->oci_runtime);
         free(s);
@@ -150,8 +143,7 @@ static int find_locked(struct sbx *s, const char *id_prefix, struct uvm_error **
         return sbx_id_match(ids, s->n_pods, id_prefix, "pod", err);
 }
 
-static int pod_get_ref(struct sbx *s, const char *id_prefix, struct sbx_pod **ret,
-                       struct uvm_error **err)
+int pod_get_ref(struct sbx *s, const char *id_prefix, struct sbx_pod **ret, struct uvm_error **err)
 {
         int i;
 
@@ -203,13 +195,17 @@ static void on_pod_died(void *data, const char *reason)
 
 static void on_ctr_exited(void *data, const char *ctr_id, int code, int64_t ns, bool oom)
 {
-        log_debug("container %s exited %d (containers are not tracked yet), ignoring", ctr_id,
-                  code);
+        struct sbx_pod *p = data;
+
+        sbx_ctr_on_exit(p->sbx, ctr_id, code, ns, oom);
 }
 
 static void on_ctr_output(void *data, const char *ctr_id, enum drv_stream s, const char *b,
                           size_t n)
 {
+        struct sbx_pod *p = data;
+
+        sbx_ctr_on_output(p->sbx, ctr_id, s, b, n);
 }
 
 static bool same_name(const struct pod_record *a, const struct pod_record *b)
@@ -251,6 +247,8 @@ static int pod_new(struct sbx *s, const struct pod_record *rec, const struct drv
                 return uvm_error_set(err, ENOMEM, "out of memory");
         p->refs = 1;
         p->ops = ops;
+        p->net = s->net;
+        p->sbx = s;
         pthread_mutex_init(&p->op_lock, NULL);
         pthread_mutex_init(&p->lock, NULL);
         p->events = (struct drv_events){p, on_ctr_exited, on_ctr_output, on_pod_died};
@@ -288,8 +286,44 @@ static void fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spe
         };
 }
 
+/* The pod's network namespace and CNI ADD; the IPs go into the record. */
+static int pod_network(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *cfg,
+                       struct uvm_error **err)
+{
+        struct net_pod_config c = *cfg;
+        struct net_pod_result res = {0};
+        int r;
+
+        c.pod_id = p->rec.id;
+        r = net_pod_setup(s->net, &c, &res, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "pod network");
+        pthread_mutex_lock(&p->lock);
+        p->rec.netns_path = TAKE_PTR(res.netns_path);
+        for (size_t i = 0; i < res.n_ips && i < 2; i++)
+                p->rec.ips[p->rec.n_ips++] = TAKE_PTR(res.ips[i]);
+        r = pod_record_save(p->dir, &p->rec, err);
+        pthread_mutex_unlock(&p->lock);
+        net_pod_result_clear(&res);
+        return r;
+}
+
+static int pod_files(struct sbx_pod *p, const struct net_pod_config *cfg, struct uvm_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        struct net_pod_config c = *cfg;
+
+        if (asprintf(&dir, "%s/files", p->dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (mkdir(dir, 0755) < 0)
+                return uvm_error_set(err, errno, "create %s: %m", dir);
+        c.pod_id = p->rec.id;
+        return net_pod_write_files(dir, &c, p->rec.n_ips > 0 ? p->rec.ips[0] : NULL, err);
+}
+
 /* Steps after the name is reserved; on failure undo them in reverse. */
-static int pod_create_steps(struct sbx *s, struct sbx_pod *p, struct uvm_error **err)
+static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
+                            bool host_network, struct uvm_error **err)
 {
         _cleanup_free_ char *cg = NULL;
         struct drv_pod_spec spec;
@@ -299,6 +333,10 @@ static int pod_create_steps(struct sbx *s, struct sbx_pod *p, struct uvm_error *
         if (mkdir(p->dir, 0700) < 0)
                 return uvm_error_set(err, errno, "create %s: %s", p->dir, strerror(errno));
         r = pod_record_save(p->dir, &p->rec, err);
+        if (r >= 0 && !host_network && s->net)
+                r = pod_network(s, p, net, err);
+        if (r >= 0)
+                r = pod_files(p, net, err);
         if (r < 0)
                 goto fail;
         if (asprintf(&cg, "/uvmd/%s", p->rec.id) < 0) {
@@ -324,11 +362,15 @@ static int pod_create_steps(struct sbx *s, struct sbx_pod *p, struct uvm_error *
         pthread_mutex_unlock(&p->lock);
         p->ops->pod_free(drv);
 fail:
+        if (s->net && net_pod_teardown(s->net, p->rec.id, NULL) < 0)
+                log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: network teardown failed, ignoring",
+                        p->rec.id);
         fs_rm_rf(p->dir);
         return r;
 }
 
-int sbx_pod_run(struct sbx *s, const struct pod_record *rec, char **ret_id, struct uvm_error **err)
+int sbx_pod_run(struct sbx *s, const struct pod_record *rec, const struct net_pod_config *net,
+                bool host_network, char **ret_id, struct uvm_error **err)
 {
         const struct drv_ops *ops = drv_lookup(rec->driver);
         _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
@@ -350,7 +392,7 @@ int sbx_pod_run(struct sbx *s, const struct pod_record *rec, char **ret_id, stru
                 return r;
         }
         pthread_mutex_lock(&p->op_lock);
-        r = pod_create_steps(s, p, err);
+        r = pod_create_steps(s, p, net, host_network, err);
         pthread_mutex_unlock(&p->op_lock);
         if (r < 0) {
                 registry_drop(s, p);
@@ -371,6 +413,13 @@ static int pod_stop_locked(struct sbx_pod *p, uint32_t timeout_ms, struct uvm_er
         pthread_mutex_unlock(&p->lock);
         if (drv) {
                 r = p->ops->pod_stop(drv, timeout_ms, err);
+                if (r < 0)
+                        return uvm_error_wrap(err, "stop pod %s", p->rec.id);
+        }
+        sbx_ctr_pod_stopped(p->sbx, p->rec.id);
+        /* As containerd does: a stopped pod gives its IP back. */
+        if (p->net && p->rec.netns_path) {
+                r = net_pod_teardown(p->net, p->rec.id, err);
                 if (r < 0)
                         return uvm_error_wrap(err, "stop pod %s", p->rec.id);
         }
@@ -414,6 +463,9 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 uvm_error_free(e);
                 return r;
         }
+        r = sbx_ctr_remove_pod(s, p->rec.id, err);
+        if (r < 0)
+                return r;
         pthread_mutex_lock(&p->op_lock);
         r = pod_stop_locked(p, 0, err); /* the kubelet stops first; be safe anyway */
         if (r == 0) {
@@ -444,4 +496,172 @@ int sbx_pod_get(struct sbx *s, const char *id_prefix, struct pod_record *ret,
         r = rec_copy(&p->rec, ret);
         pthread_mutex_unlock(&p->lock);
         return r < 0 ? uvm_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+int sbx_pod_list(struct sbx *s, struct pod_record **ret, size_t *ret_n, struct uvm_error **err)
+{
+        struct sbx_pod **pods;
+        struct pod_record *v;
+        size_t n;
+        int r = 0;
+
+        /* Take references, then copy each under its own lock only. */
+        pthread_mutex_lock(&s->lock);
+        n = s->n_pods;
+        pods = calloc(n + 1, sizeof(*pods));
+        for (size_t i = 0; pods && i < n; i++) {
+                pods[i] = s->pods[i];
+                __atomic_add_fetch(&pods[i]->refs, 1, __ATOMIC_ACQ_REL);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!pods)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        v = calloc(n + 1, sizeof(*v));
+        for (size_t i = 0; i < n; i++) {
+                if (v && r == 0) {
+                        pthread_mutex_lock(&pods[i]->lock);
+                        r = rec_copy(&pods[i]->rec, &v[i]);
+                        pthread_mutex_unlock(&pods[i]->lock);
+                }
+                pod_unref(pods[i]);
+        }
+        free(pods);
+        if (!v || r < 0) {
+                sbx_pod_list_free(v, n);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+void sbx_pod_list_free(struct pod_record *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++)
+                pod_record_clear(&v[i]);
+        free(v);
+}
+
+char *sbx_pod_files_dir(struct sbx *s, const char *pod_id)
+{
+        char *p = NULL;
+
+        if (asprintf(&p, "%s/pods/%s/files", s->state_root, pod_id) < 0)
+                return NULL;
+        return p;
+}
+
+/* --- after a uvmd restart --- */
+
+/* A pod from its record on disk, registered as it was; the driver is
+ * reattached by the caller. */
+static int pod_load(struct sbx *s, const char *dir, struct sbx_pod **ret, struct uvm_error **err)
+{
+        struct sbx_pod *p = calloc(1, sizeof(*p));
+        int r;
+
+        if (!p)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        p->refs = 1;
+        p->net = s->net;
+        p->sbx = s;
+        pthread_mutex_init(&p->op_lock, NULL);
+        pthread_mutex_init(&p->lock, NULL);
+        p->events = (struct drv_events){p, on_ctr_exited, on_ctr_output, on_pod_died};
+        p->dir = strdup(dir);
+        r = p->dir ? pod_record_load(dir, &p->rec, err) : -ENOMEM;
+        if (r >= 0 && !(p->ops = drv_lookup(p->rec.driver)))
+                r = uvm_error_set(err, EOPNOTSUPP, "driver '%s' is not available", p->rec.driver);
+        if (r < 0) {
+                pod_unref(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+static void pod_recover(struct sbx *s, struct sbx_pod *p)
+{
+        struct drv_pod_spec spec;
+        struct drv_pod *drv = NULL;
+        struct uvm_error *e = NULL;
+        _cleanup_free_ char *cg = NULL;
+
+        if (p->rec.state == POD_CREATING) {
+                /* uvmd died inside RunPodSandbox: finish the failure. */
+                log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: creation was cut short, removing it",
+                        p->rec.id);
+                if (p->ops->pod_reattach) {
+                        fill_spec(s, p, &spec);
+                        if (p->ops->pod_reattach(&spec, &drv, NULL) >= 0) {
+                                p->ops->pod_stop(drv, 0, NULL);
+                                p->ops->pod_free(drv);
+                        }
+                }
+                if (s->net)
+                        (void) net_pod_teardown(s->net, p->rec.id, NULL);
+                (void) fs_rm_rf(p->dir);
+                registry_drop(s, p);
+                return;
+        }
+        if (p->rec.state == POD_READY) {
+                fill_spec(s, p, &spec);
+                if (asprintf(&cg, "/uvmd/%s", p->rec.id) >= 0)
+                        spec.cgroup_parent = cg;
+                if (p->ops->pod_reattach && p->ops->pod_reattach(&spec, &drv, &e) >= 0) {
+                        pthread_mutex_lock(&p->lock);
+                        p->drv = drv;
+                        pthread_mutex_unlock(&p->lock);
+                        log_pod(LOG_LEVEL_INFO, p->rec.id, "pod %s: reattached", p->rec.id);
+                } else {
+                        log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: sandbox gone (%s)", p->rec.id,
+                                e && e->msg ? e->msg : "no reattach");
+                        (void) pod_set_state(p, POD_NOTREADY, NULL);
+                }
+                uvm_error_free(e);
+        }
+        sbx_ctr_reconcile_pod(s, p);
+}
+
+int sbx_recover(struct sbx *s, struct uvm_error **err)
+{
+        _cleanup_free_ char *root = NULL;
+        struct dirent *de;
+        DIR *d;
+
+        if (asprintf(&root, "%s/pods", s->state_root) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        d = opendir(root);
+        if (!d)
+                return errno == ENOENT ? 0 : uvm_error_set(err, errno, "open %s: %m", root);
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *dir = NULL;
+                struct sbx_pod *p = NULL;
+                struct uvm_error *e = NULL;
+
+                if (!sbx_id_valid(de->d_name) || asprintf(&dir, "%s/%s", root, de->d_name) < 0)
+                        continue;
+                if (pod_load(s, dir, &p, &e) < 0) {
+                        log_warn("%s: %s, skipping", dir, e && e->msg ? e->msg : "unreadable");
+                        uvm_error_free(e);
+                        continue;
+                }
+                pthread_mutex_lock(&s->lock);
+                if (s->n_pods < SBX_MAX_PODS) {
+                        s->pods[s->n_pods++] = p;
+                        p = NULL;
+                }
+                pthread_mutex_unlock(&s->lock);
+                if (p) {
+                        pod_unref(p);
+                        continue;
+                }
+                p = s->pods[s->n_pods - 1];
+                /* Containers first, so what the agent replays on reconnect
+                 * (exits, buffered output) finds them. */
+                sbx_ctr_recover_pod(s, p);
+                pod_recover(s, p);
+        }
+        closedir(d);
+        return 0;
 }

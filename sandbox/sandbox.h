@@ -18,17 +18,38 @@
 
 struct sbx;
 
+struct net;
+struct img_store;
+struct net_pod_config;
+
 struct sbx_options {
         const char *state_root; /* pods live in <state_root>/pods/<id> */
         const char *oci_runtime;
+        struct net *net;          /* pod networking; NULL: pods get no network namespace */
+        struct img_store *images; /* container images; NULL: no containers */
+        bool systemd_cgroups;
 };
 
 int sbx_new(const struct sbx_options *o, struct sbx **ret, struct uvm_error **err);
 struct sbx *sbx_free(struct sbx *s);
 
 /* Run a pod from rec (id filled in here, state ignored). Name uniqueness:
- * name+namespace+uid+attempt -> -EEXIST. On failure nothing is left. */
-int sbx_pod_run(struct sbx *s, const struct pod_record *rec, char **ret_id, struct uvm_error **err);
+ * name+namespace+uid+attempt -> -EEXIST. net (pod_id ignored) says how to
+ * network it and what goes in its resolv.conf/hosts/hostname; host_network
+ * skips the namespace and CNI. On failure nothing is left. */
+int sbx_pod_run(struct sbx *s, const struct pod_record *rec, const struct net_pod_config *net,
+                bool host_network, char **ret_id, struct uvm_error **err);
+
+/* Copies of every pod's record (never waits on a busy pod). */
+int sbx_pod_list(struct sbx *s, struct pod_record **ret, size_t *ret_n, struct uvm_error **err);
+void sbx_pod_list_free(struct pod_record *v, size_t n);
+
+/* After a restart: reload every pod and container record, reattach to the
+ * live sandboxes, mark what died as exited / not ready. */
+int sbx_recover(struct sbx *s, struct uvm_error **err);
+
+/* The directory holding the pod's resolv.conf, hosts and hostname. */
+char *sbx_pod_files_dir(struct sbx *s, const char *pod_id);
 /* Idempotent: a missing pod is success. */
 int sbx_pod_stop(struct sbx *s, const char *id_prefix, uint32_t timeout_ms, struct uvm_error **err);
 int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err);

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "image/image.h"
 #include "network/net.h"
+#include "sandbox/sandbox.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
 
@@ -26,10 +27,8 @@ static const ProtobufCServiceDescriptor *const services[] = {
 };
 
 static const struct srv_binding *const bindings[] = {
-        health_bindings,
-        reflection_bindings,
-        cri_runtime_bindings,
-        cri_image_bindings,
+        health_bindings,    reflection_bindings, cri_runtime_bindings,
+        cri_image_bindings, cri_pod_bindings,    cri_container_bindings,
 };
 
 static int net_init(struct uvmd *d, struct uvm_error **err)
@@ -58,6 +57,24 @@ static int images_init(struct uvmd *d, struct uvm_error **err)
         return img_store_new(&o, &d->images, err);
 }
 
+static int sbx_init(struct uvmd *d, struct uvm_error **err)
+{
+        _cleanup_free_ char *runtime = NULL;
+        int r;
+        struct sbx_options o = {
+                .state_root = d->cfg.state_root,
+                .net = d->net,
+                .images = d->images,
+                .systemd_cgroups = rt_cgroup_driver_is_systemd(&d->cfg),
+        };
+
+        /* A missing runtime is reported by Status (RuntimeReady), not fatal here. */
+        o.oci_runtime = rt_find_oci_runtime(d->cfg.oci_runtime, &runtime) >= 0 ? runtime
+                                                                               : d->cfg.oci_runtime;
+        r = sbx_new(&o, &d->sbx, err);
+        return r < 0 ? r : sbx_recover(d->sbx, err);
+}
+
 int uvmd_init(struct uvmd *d, struct uvm_error **err)
 {
         int r;
@@ -79,6 +96,9 @@ int uvmd_init(struct uvmd *d, struct uvm_error **err)
         if (r < 0)
                 return r;
         r = rt_load(d, err);
+        if (r < 0)
+                return r;
+        r = sbx_init(d, err);
         if (r < 0)
                 return r;
         r = descdb_new(uvmd_descriptor_set, uvmd_descriptor_set_len, &d->descdb, err);
@@ -127,6 +147,7 @@ void uvmd_fini(struct uvmd *d)
 {
         d->table = dispatch_table_free(d->table);
         d->descdb = descdb_free(d->descdb);
+        d->sbx = sbx_free(d->sbx);
         d->net = net_free(d->net);
         d->images = img_store_free(d->images);
         free(d->pod_cidr);

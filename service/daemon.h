@@ -12,6 +12,7 @@
 #include "service/server.h"
 
 struct img_store;
+struct sbx;
 
 #define UVMD_NAME "uvmd"
 #define UVMD_VERSION "0.1.0"
@@ -24,6 +25,7 @@ struct uvmd {
         struct srv *srv;
         struct net *net;          /* pod networking (network/net.h) */
         struct img_store *images; /* image store (image/image.h) */
+        struct sbx *sbx;          /* pods and containers (sandbox/sandbox.h) */
 
         pthread_mutex_t lock;       /* guards the fields below */
         pthread_cond_t health_cond; /* serving or pod_cidr changed */
@@ -37,6 +39,8 @@ extern const struct srv_binding health_bindings[];
 extern const struct srv_binding reflection_bindings[];
 extern const struct srv_binding cri_runtime_bindings[];
 extern const struct srv_binding cri_image_bindings[];
+extern const struct srv_binding cri_pod_bindings[];
+extern const struct srv_binding cri_container_bindings[];
 
 void uvmd_set_serving(struct uvmd *d, bool serving);
 

@@ -112,7 +112,8 @@ def workdir():
     # Short paths: unix socket paths are limited to 108 bytes.
     d = tempfile.mkdtemp(prefix="uvmd-", dir="/tmp")
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    if not os.environ.get("UVMD_KEEP"):
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

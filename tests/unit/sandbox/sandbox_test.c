@@ -12,6 +12,7 @@
 
 #include "common/fs.h"
 #include "sandbox/driver-internal.h"
+#include "network/net.h"
 #include "sandbox/sandbox.h"
 
 struct drv_pod {
@@ -106,7 +107,9 @@ static void test_lifecycle(void **state)
         struct uvm_error *err = NULL;
         char *id = NULL, *id2 = NULL;
 
-        assert_int_equal(sbx_pod_run(sbx, &r, &id, NULL), 0);
+        assert_int_equal(sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "pod-h"}, true,
+                                     &id, NULL),
+                         0);
         assert_int_equal(strlen(id), 64);
         assert_int_equal(live_pods, 1);
         assert_int_equal(pod_dirs(), 1);
@@ -115,7 +118,9 @@ static void test_lifecycle(void **state)
         assert_string_equal(got.name, "web");
         pod_record_clear(&got);
         /* The same name+namespace+uid+attempt is refused; another attempt is fine. */
-        assert_int_equal(sbx_pod_run(sbx, &r, &id2, &err), -EEXIST);
+        assert_int_equal(sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "pod-h"}, true,
+                                     &id2, &err),
+                         -EEXIST);
         assert_non_null(strstr(err->msg, "already exists"));
         uvm_error_free(err);
         err = NULL;
@@ -144,7 +149,9 @@ static void test_driver_failure_leaves_nothing(void **state)
         char *id = NULL;
 
         fail_create = true;
-        assert_int_equal(sbx_pod_run(sbx, &r, &id, &err), -EIO);
+        assert_int_equal(sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "pod-h"}, true,
+                                     &id, &err),
+                         -EIO);
         fail_create = false;
         assert_null(id);
         assert_non_null(strstr(err->msg, "create the fake sandbox: injected failure"));
@@ -153,7 +160,9 @@ static void test_driver_failure_leaves_nothing(void **state)
         assert_int_equal(pod_dirs(), 0);
         assert_int_equal(sbx_pod_count(sbx), 0);
         /* The name was released: the same pod can be run now. */
-        assert_int_equal(sbx_pod_run(sbx, &r, &id, NULL), 0);
+        assert_int_equal(sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "pod-h"}, true,
+                                     &id, NULL),
+                         0);
         assert_int_equal(sbx_pod_remove(sbx, id, NULL), 0);
         free(id);
 }
@@ -165,7 +174,9 @@ static void test_unknown_driver(void **state)
         char *id = NULL;
 
         r.driver = "qemu";
-        assert_int_equal(sbx_pod_run(sbx, &r, &id, &err), -EOPNOTSUPP);
+        assert_int_equal(sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "pod-h"}, true,
+                                     &id, &err),
+                         -EOPNOTSUPP);
         assert_non_null(strstr(err->msg, "driver 'qemu' is not available"));
         uvm_error_free(err);
         assert_int_equal(pod_dirs(), 0);
@@ -189,7 +200,9 @@ static void test_pod_died(void **state)
 
         ops.pod_create = grab_create;
         drv_register_extra(&ops);
-        assert_int_equal(sbx_pod_run(sbx, &r, &id, NULL), 0);
+        assert_int_equal(sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "pod-h"}, true,
+                                     &id, NULL),
+                         0);
         grab->ev->pod_died(grab->ev->data, "agent gone");
         assert_int_equal(sbx_pod_get(sbx, id, &got, NULL), 0);
         assert_int_equal(got.state, POD_NOTREADY);

@@ -129,12 +129,218 @@ static void test_load(void **state)
         config_free(&c);
 }
 
+/* Parse doc into fresh defaults; the caller checks and frees c. */
+static void parse_ok(struct uvmd_config *c, const char *doc)
+{
+        struct uvm_error *err = NULL;
+
+        config_init_defaults(c);
+        if (config_parse(c, "t.json", doc, &err) < 0)
+                fail_msg("unexpected error: %s", err->msg);
+        assert_null(err);
+}
+
+static size_t strv_len(char **v)
+{
+        size_t n = 0;
+
+        while (v[n])
+                n++;
+        return n;
+}
+
+static void test_registry_defaults(void **state)
+{
+        struct uvmd_config c;
+
+        config_init_defaults(&c);
+        assert_non_null(c.insecure_registries);
+        assert_null(c.insecure_registries[0]);
+        assert_non_null(c.registry_mirrors);
+        assert_null(c.registry_mirrors[0]);
+        assert_int_equal(c.image_pull_timeout_ms, 0);
+        config_free(&c);
+}
+
+static void test_insecure_registries_good(void **state)
+{
+        struct uvmd_config c;
+
+        parse_ok(&c, "{\"insecure_registries\": [\"127.0.0.1:5000\", \"reg.local\","
+                     " \"[::1]:5001\", \"My-Registry.example.com\"]}");
+        assert_int_equal(strv_len(c.insecure_registries), 4);
+        assert_string_equal(c.insecure_registries[0], "127.0.0.1:5000");
+        assert_string_equal(c.insecure_registries[1], "reg.local");
+        assert_string_equal(c.insecure_registries[2], "[::1]:5001");
+        assert_string_equal(c.insecure_registries[3], "My-Registry.example.com");
+        config_free(&c);
+
+        /* A later document replaces the list rather than appending to it. */
+        parse_ok(&c, "{\"insecure_registries\": [\"a:1\", \"b:2\"]}");
+        assert_int_equal(config_parse(&c, "u.json", "{\"insecure_registries\": [\"c:3\"]}", NULL),
+                         0);
+        assert_int_equal(strv_len(c.insecure_registries), 1);
+        assert_string_equal(c.insecure_registries[0], "c:3");
+        /* An empty list clears it. */
+        assert_int_equal(config_parse(&c, "v.json", "{\"insecure_registries\": []}", NULL), 0);
+        assert_null(c.insecure_registries[0]);
+        config_free(&c);
+}
+
+static void test_insecure_registries_bad(void **state)
+{
+        const char *f = "field \"insecure_registries\"";
+
+        expect_error("{\"insecure_registries\": \"127.0.0.1:5000\"}",
+                     "field \"insecure_registries\": expected an array of up to 64 hosts");
+        expect_error("{\"insecure_registries\": {\"127.0.0.1:5000\": true}}", f);
+        expect_error("{\"insecure_registries\": null}", f);
+        expect_error("{\"insecure_registries\": [\"http://127.0.0.1:5000\"]}",
+                     "\"http://127.0.0.1:5000\" is not a host[:port]");
+        expect_error("{\"insecure_registries\": [\"reg.local/path\"]}", "is not a host[:port]");
+        expect_error("{\"insecure_registries\": [\"bad host\"]}", "\"bad host\" is not a host");
+        expect_error("{\"insecure_registries\": [\"\"]}", "is not a host[:port]");
+        expect_error("{\"insecure_registries\": [5000]}", "is not a host[:port]");
+        expect_error("{\"insecure_registries\": [\"ok:1\", [\"nested\"]]}", "is not a host[:port]");
+}
+
+static void test_insecure_registries_limits(void **state)
+{
+        char doc[8192];
+        size_t off = 0;
+        struct uvmd_config c;
+
+        /* 64 hosts are accepted, 65 are not; a 256-byte host is too long. */
+        off += (size_t) snprintf(doc + off, sizeof(doc) - off, "{\"insecure_registries\": [");
+        for (int i = 0; i < 64; i++)
+                off += (size_t) snprintf(doc + off, sizeof(doc) - off, "%s\"h%d:1\"", i ? "," : "",
+                                         i);
+        snprintf(doc + off, sizeof(doc) - off, "]}");
+        parse_ok(&c, doc);
+        assert_int_equal(strv_len(c.insecure_registries), 64);
+        assert_string_equal(c.insecure_registries[63], "h63:1");
+        config_free(&c);
+        snprintf(doc + off, sizeof(doc) - off, ",\"h64:1\"]}");
+        expect_error(doc, "expected an array of up to 64 hosts");
+
+        off = (size_t) snprintf(doc, sizeof(doc), "{\"insecure_registries\": [\"");
+        memset(doc + off, 'a', 256);
+        snprintf(doc + off + 256, sizeof(doc) - off - 256, "\"]}");
+        expect_error(doc, "is not a host[:port]");
+}
+
+static void test_registry_mirrors_good(void **state)
+{
+        struct uvmd_config c;
+
+        parse_ok(&c, "{\"registry_mirrors\": {\"docker.io\": [\"https://a\", \"http://b\"],"
+                     " \"quay.io:443\": [\"https://mirror.example/quay/\"]}}");
+        assert_int_equal(strv_len(c.registry_mirrors), 2);
+        assert_string_equal(c.registry_mirrors[0], "docker.io=https://a,http://b");
+        assert_string_equal(c.registry_mirrors[1], "quay.io:443=https://mirror.example/quay/");
+        config_free(&c);
+
+        /* An empty object clears the mirrors. */
+        parse_ok(&c, "{\"registry_mirrors\": {\"docker.io\": [\"https://a\"]}}");
+        assert_int_equal(config_parse(&c, "u.json", "{\"registry_mirrors\": {}}", NULL), 0);
+        assert_null(c.registry_mirrors[0]);
+        config_free(&c);
+}
+
+static void test_registry_mirrors_bad(void **state)
+{
+        const char *obj = "field \"registry_mirrors\": expected an object mapping up to 64 "
+                          "registries";
+
+        expect_error("{\"registry_mirrors\": [\"https://a\"]}", obj);
+        expect_error("{\"registry_mirrors\": \"docker.io=https://a\"}", obj);
+        expect_error("{\"registry_mirrors\": null}", obj);
+        /* Empty list, non-list, too many mirrors, bad registry key. */
+        expect_error("{\"registry_mirrors\": {\"docker.io\": []}}",
+                     "field \"registry_mirrors.docker.io\": expected a registry host and 1 to 8 "
+                     "mirror URLs");
+        expect_error("{\"registry_mirrors\": {\"docker.io\": \"https://a\"}}",
+                     "registry_mirrors.docker.io");
+        expect_error("{\"registry_mirrors\": {\"docker.io\": [\"https://1\", \"https://2\","
+                     " \"https://3\", \"https://4\", \"https://5\", \"https://6\", \"https://7\","
+                     " \"https://8\", \"https://9\"]}}",
+                     "1 to 8 mirror URLs");
+        expect_error("{\"registry_mirrors\": {\"docker io\": [\"https://a\"]}}",
+                     "registry_mirrors.docker io");
+        expect_error("{\"registry_mirrors\": {\"\": [\"https://a\"]}}", "expected a registry host");
+        /* Bad URLs: scheme, separators that would break the "a,b" encoding. */
+        expect_error("{\"registry_mirrors\": {\"docker.io\": [\"ftp://a\"]}}",
+                     "\"ftp://a\" is not an http(s) URL");
+        expect_error("{\"registry_mirrors\": {\"docker.io\": [\"mirror.example\"]}}",
+                     "is not an http(s) URL");
+        expect_error("{\"registry_mirrors\": {\"docker.io\": [\"https://a,https://b\"]}}",
+                     "is not an http(s) URL");
+        expect_error("{\"registry_mirrors\": {\"docker.io\": [\"https://a b\"]}}",
+                     "is not an http(s) URL");
+        expect_error("{\"registry_mirrors\": {\"docker.io\": [\"https://ok\", 7]}}",
+                     "\"7\" is not an http(s) URL");
+        /* A good entry before a bad one does not leak or survive. */
+        expect_error("{\"registry_mirrors\": {\"a.io\": [\"https://a\"], \"b.io\": [\"x\"]}}",
+                     "registry_mirrors.b.io");
+}
+
+static void test_registry_mirrors_error_keeps_old(void **state)
+{
+        struct uvmd_config c;
+        struct uvm_error *err = NULL;
+
+        parse_ok(&c, "{\"registry_mirrors\": {\"docker.io\": [\"https://a\"]}}");
+        assert_true(config_parse(&c, "u.json",
+                                 "{\"registry_mirrors\": {\"docker.io\": [\"gopher://a\"]}}",
+                                 &err) < 0);
+        assert_int_equal(err->code, EINVAL);
+        uvm_error_free(err);
+        assert_string_equal(c.registry_mirrors[0], "docker.io=https://a");
+        assert_null(c.registry_mirrors[1]);
+        config_free(&c);
+}
+
+static void test_image_pull_timeout(void **state)
+{
+        struct uvmd_config c;
+        const char *range = "field \"image_pull_timeout_ms\": expected an integer from 1000 to "
+                            "3600000";
+
+        parse_ok(&c, "{\"image_pull_timeout_ms\": 1000}");
+        assert_int_equal(c.image_pull_timeout_ms, 1000);
+        config_free(&c);
+        parse_ok(&c, "{\"image_pull_timeout_ms\": 3600000}");
+        assert_int_equal(c.image_pull_timeout_ms, 3600000);
+        config_free(&c);
+        parse_ok(&c, "{\"image_pull_timeout_ms\": 120000}");
+        assert_int_equal(c.image_pull_timeout_ms, 120000);
+        config_free(&c);
+
+        expect_error("{\"image_pull_timeout_ms\": 999}", range);
+        expect_error("{\"image_pull_timeout_ms\": 0}", range);
+        expect_error("{\"image_pull_timeout_ms\": -1}", range);
+        expect_error("{\"image_pull_timeout_ms\": 3600001}", range);
+        expect_error("{\"image_pull_timeout_ms\": 4294968296}", range); /* 2^32 + 1000 */
+        expect_error("{\"image_pull_timeout_ms\": \"60000\"}", range);
+        expect_error("{\"image_pull_timeout_ms\": 60000.5}", range);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults), cmocka_unit_test(test_good),
-                cmocka_unit_test(test_bad),      cmocka_unit_test(test_empty_is_no_settings),
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_good),
+                cmocka_unit_test(test_bad),
+                cmocka_unit_test(test_empty_is_no_settings),
                 cmocka_unit_test(test_load),
+                cmocka_unit_test(test_registry_defaults),
+                cmocka_unit_test(test_insecure_registries_good),
+                cmocka_unit_test(test_insecure_registries_bad),
+                cmocka_unit_test(test_insecure_registries_limits),
+                cmocka_unit_test(test_registry_mirrors_good),
+                cmocka_unit_test(test_registry_mirrors_bad),
+                cmocka_unit_test(test_registry_mirrors_error_keeps_old),
+                cmocka_unit_test(test_image_pull_timeout),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,121 @@
+#pragma once
+
+/*
+ * Private declarations shared by the files of the in-sandbox agent binary
+ * (uvmd-agent). The agent is one process per pod, so each module keeps its
+ * state in file-level statics guarded by its own lock.
+ *
+ * Lock order: out conn lock -> ctr lock -> out stream lock -> reaper lock.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include "agent/conn.h"
+#include "common/error.h"
+
+/* The same values as AGENT_PROTOCOL_VERSION and AGENT_EXEC_MAX_OUTPUT in
+ * agent/client.h, which the agent cannot include (it pulls in the sandbox
+ * driver types). */
+#define AGENT_SERVED_VERSION 1
+#define AGENT_EXEC_OUTPUT_BOUND (256u << 10)
+
+#define AGENT_THREAD_STACK (128u << 10)  /* our own threads: keep RSS small */
+#define AGENT_OUT_BUFFER (1u << 20)      /* per stream, while the host is away or slow */
+#define AGENT_RUNC_TIMEOUT_MS 60000      /* one runc invocation */
+#define AGENT_RUN_MAX_OUTPUT (64u << 10) /* captured output of a helper command */
+
+/* Read-only after start-up. */
+struct agent_config {
+        char *state_dir;
+        char *runtime;
+        char *runc_root; /* <state_dir>/runc */
+        char *ctr_root;  /* <state_dir>/ctr */
+};
+
+extern struct agent_config agent_cfg;
+
+static inline void agent_json_putp(json_object **o)
+{
+        json_object_put(*o);
+}
+#define _cleanup_json_ _cleanup_(agent_json_putp)
+
+/* agent_proc.c: the reaper, spawning and helper commands. */
+
+/* Called on the reaper thread for every reaped pid; return true if the pid was
+ * yours (a container init) so no waiter is woken for it. */
+typedef bool (*agent_reap_hook_fn)(pid_t pid, int status);
+
+/* SIGCHLD must already be blocked in every thread. */
+int agent_reap_start(agent_reap_hook_fn hook, struct uvm_error **err);
+/* Wait for pid's exit status (timeout_ms < 0: forever); -ETIMEDOUT. */
+int agent_reap_wait(pid_t pid, int timeout_ms, int *ret_status);
+/* 128 + signal for a killed process, else the exit status. */
+int agent_exit_code(int status);
+int64_t agent_now_realtime_ns(void);
+int agent_thread_start(void *(*fn)(void *), void *arg, struct uvm_error **err);
+
+/* posix_spawnp argv with fds[0..2] as stdin/out/err (-1: /dev/null), default
+ * signal dispositions and an empty signal mask. */
+int agent_spawn(char *const argv[], const int fds[3], pid_t *ret_pid, struct uvm_error **err);
+
+/* `<runtime> --root R --log <bundle>/runtime.log --log-format json args...`.
+ * With fds NULL the output (stdout and stderr) is captured into *ret_out (may
+ * be NULL); a non-zero exit is an error carrying the last "msg" of the log. */
+int agent_runc(const char *bundle, const char *const *args, const int fds[3], char **ret_out,
+               struct uvm_error **err);
+/* The argv of a runc invocation (NULL-terminated, malloc'd strings). */
+char **agent_runc_argv(const char *bundle, const char *const *args);
+/* The last "msg" of <bundle>/runtime.log, or NULL. */
+char *agent_runc_log_msg(const char *bundle);
+
+/* agent_out.c: container output buffering and everything sent to the host
+ * asynchronously (output, exit notifications). */
+
+int agent_out_start(struct uvm_error **err);
+/* Watch fd (ownership passes) as send stream id. */
+int agent_out_add(uint64_t id, int fd, struct uvm_error **err);
+/* Stop watching, drop what is buffered. */
+void agent_out_remove(uint64_t id);
+uint64_t agent_out_dropped(uint64_t id);
+/* Install a new host connection (NULL: none); returns the old one to free. */
+struct agent_conn *agent_out_set_conn(struct agent_conn *conn);
+/* The host negotiated on conn: flush buffered output and unsent exits. */
+void agent_out_negotiated(struct agent_conn *conn);
+/* Something new to send (an exit). */
+void agent_out_kick(void);
+void agent_out_stop(void);
+
+/* agent_ctr.c: containers. */
+
+int agent_ctr_create(json_object *req, json_object **ret, struct uvm_error **err);
+int agent_ctr_start(const char *id, json_object **ret, struct uvm_error **err);
+int agent_ctr_signal(json_object *req, struct uvm_error **err);
+int agent_ctr_delete(const char *id, struct uvm_error **err);
+int agent_ctr_properties(const char *id, json_object **ret, struct uvm_error **err);
+/* The bundle dir of a running or created container, for exec/update/stats. */
+int agent_ctr_bundle(const char *id, bool need_running, char **ret_bundle, struct uvm_error **err);
+bool agent_ctr_reap_hook(pid_t pid, int status);
+/* Notify every exit not yet sent on conn (conn lock held by the caller). */
+void agent_ctr_send_exits(struct agent_conn *conn);
+/* Kill, delete and unmount every container (shutdown). */
+void agent_ctr_destroy_all(void);
+bool agent_ctr_id_valid(const char *id);
+
+/* agent_cgroup.c */
+
+/* True if the memory cgroup at cgroup_path (linux.cgroupsPath) saw an OOM kill. */
+bool agent_cgroup_oom_killed(const char *cgroup_path);
+
+/* agent_exec.c: exec, update, stats. */
+
+int agent_exec(json_object *req, json_object **ret, struct uvm_error **err);
+int agent_update(json_object *req, struct uvm_error **err);
+int agent_stats(const char *id, json_object **ret, struct uvm_error **err);
+/* Base64 (RFC 4648, padded) of len bytes; NULL on OOM. */
+char *agent_base64(const uint8_t *data, size_t len);

@@ -1,0 +1,625 @@
+/* Containers: the registry (id -> container), their rootfs mounts and bundles
+ * under <state-dir>/ctr/<id>/, runc create/start/kill/delete, and the exit of
+ * each container's init, which the reaper hands to us by pid. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent-internal.h"
+#include "common/fs.h"
+#include "common/log.h"
+
+#define MAX_LAYERS 128
+#define MAX_ID 128
+
+enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_EXITED, _CTR_STATE_MAX };
+
+static const char *const state_names[_CTR_STATE_MAX] = {
+        [CTR_CREATING] = "creating",
+        [CTR_CREATED] = "created",
+        [CTR_RUNNING] = "running",
+        [CTR_EXITED] = "exited",
+};
+
+/* allowed[from][to] */
+static const bool allowed[_CTR_STATE_MAX][_CTR_STATE_MAX] = {
+        [CTR_CREATING][CTR_CREATED] = true,
+        [CTR_CREATED][CTR_RUNNING] = true,
+        [CTR_CREATED][CTR_EXITED] = true,
+        [CTR_RUNNING][CTR_EXITED] = true,
+};
+
+struct ctr {
+        char *id;                      /* immutable */
+        char *dir;                     /* immutable: bundle dir <ctr_root>/<id> */
+        char *cgroup;                  /* immutable: linux.cgroupsPath, or NULL */
+        uint64_t stdout_id, stderr_id; /* immutable */
+        /* The rest under registry.lock. */
+        enum ctr_state state;
+        bool deleting;
+        int pid, exit_code;
+        int64_t finished_ns;
+        bool oom_killed, exit_unsent;
+        struct ctr *next;
+};
+
+static struct {
+        pthread_mutex_t lock; /* guards list, next_stream and the ctr fields noted */
+        struct ctr *list;
+        uint64_t next_stream;
+} registry = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_stream = 1};
+
+static void ctr_set_state(struct ctr *c, enum ctr_state to)
+{
+        if (!allowed[c->state][to]) {
+                log_debug("container '%s': ignoring %s -> %s", c->id, state_names[c->state],
+                          state_names[to]);
+                return;
+        }
+        log_info("container '%s': %s -> %s", c->id, state_names[c->state], state_names[to]);
+        c->state = to;
+}
+
+static struct ctr *ctr_free(struct ctr *c)
+{
+        if (!c)
+                return NULL;
+        free(c->id);
+        free(c->dir);
+        free(c->cgroup);
+        free(c);
+        return NULL;
+}
+
+static struct ctr *ctr_find(const char *id, struct ctr ***ret_link)
+{
+        for (struct ctr **p = &registry.list; *p; p = &(*p)->next)
+                if (STR_EQ((*p)->id, id)) {
+                        if (ret_link)
+                                *ret_link = p;
+                        return *p;
+                }
+        return NULL;
+}
+
+static void ctr_unlink(struct ctr *c)
+{
+        struct ctr **link = NULL;
+
+        pthread_mutex_lock(&registry.lock);
+        if (ctr_find(c->id, &link) == c)
+                *link = c->next;
+        pthread_mutex_unlock(&registry.lock);
+}
+
+bool agent_ctr_id_valid(const char *id)
+{
+        size_t n = strlen(id);
+
+        if (n == 0 || n > MAX_ID || id[0] == '.' || id[0] == '-')
+                return false;
+        return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+/* The container id (validated), locked lookups and a busy flag. */
+static int ctr_get(const char *id, struct ctr **ret, struct uvm_error **err)
+{
+        struct ctr *c;
+
+        if (!agent_ctr_id_valid(id))
+                return uvm_error_set(err, EINVAL, "invalid container id '%.64s'", id);
+        c = ctr_find(id, NULL);
+        if (!c || c->state == CTR_CREATING)
+                return uvm_error_set(err, ENOENT, "container '%s' not found", id);
+        if (c->deleting)
+                return uvm_error_set(err, EBUSY, "container '%s' is being deleted", id);
+        *ret = c;
+        return 0;
+}
+
+/* Layers (lowest first) and rootfs mount. */
+
+static int check_layers(json_object *layers, struct uvm_error **err)
+{
+        size_t n;
+
+        if (!layers || !json_object_is_type(layers, json_type_array))
+                return uvm_error_set(err, EINVAL, "Layers must be an array of directories");
+        n = json_object_array_length(layers);
+        if (n == 0 || n > MAX_LAYERS)
+                return uvm_error_set(err, EINVAL, "Layers: %zu layers, need 1 to %d", n,
+                                     MAX_LAYERS);
+        for (size_t i = 0; i < n; i++) {
+                json_object *l = json_object_array_get_idx(layers, i);
+                const char *p = json_object_get_string(l);
+                struct stat st;
+
+                if (!json_object_is_type(l, json_type_string) || p[0] != '/' ||
+                    strpbrk(p, ":,\n") || strlen(p) > 1024)
+                        return uvm_error_set(err, EINVAL,
+                                             "Layers[%zu]: need an absolute path without ':' "
+                                             "or ','",
+                                             i);
+                if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return uvm_error_set(err, ENOENT, "layer '%s' is not a directory", p);
+        }
+        return 0;
+}
+
+/* overlayfs wants the topmost lower dir first; the request lists lowest first. */
+static int mount_rootfs(const char *dir, json_object *layers, bool readonly, struct uvm_error **err)
+{
+        _cleanup_free_ char *rootfs = NULL, *opts = NULL;
+        size_t n = json_object_array_length(layers), len = 0;
+        char buf[4096];
+        int w;
+
+        if (asprintf(&rootfs, "%s/rootfs", dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (n == 1 && readonly) {
+                const char *l = json_object_get_string(json_object_array_get_idx(layers, 0));
+
+                if (mount(l, rootfs, NULL, MS_BIND, NULL) < 0)
+                        return uvm_error_set(err, errno, "bind mount '%s': %m", l);
+                if (mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+                        int r = uvm_error_set(err, errno, "remount '%s' read-only: %m", rootfs);
+                        umount2(rootfs, MNT_DETACH);
+                        return r;
+                }
+                return 0;
+        }
+        w = snprintf(buf, sizeof(buf), "lowerdir=");
+        len = (size_t) w;
+        for (size_t i = n; i-- > 0 && len < sizeof(buf);)
+                len += (size_t) snprintf(
+                        buf + len, sizeof(buf) - len, "%s%s",
+                        json_object_get_string(json_object_array_get_idx(layers, i)), i ? ":" : "");
+        if (!readonly && len < sizeof(buf))
+                len += (size_t) snprintf(buf + len, sizeof(buf) - len,
+                                         ",upperdir=%s/upper,workdir=%s/work", dir, dir);
+        if (len >= sizeof(buf) - 1)
+                return uvm_error_set(err, E2BIG,
+                                     "overlay options exceed %zu bytes: too many "
+                                     "layers",
+                                     sizeof(buf) - 1);
+        if (mount("overlay", rootfs, "overlay", readonly ? MS_RDONLY : 0, buf) < 0)
+                return uvm_error_set(err, errno, "mount overlay on '%s': %m", rootfs);
+        return 0;
+}
+
+static int make_dirs(const char *dir, bool readonly, struct uvm_error **err)
+{
+        const char *subs[] = {"", "/rootfs", "/upper", "/work"};
+
+        for (size_t i = 0; i < (readonly ? 2u : ARRAY_SIZE(subs)); i++) {
+                _cleanup_free_ char *p = NULL;
+
+                if (asprintf(&p, "%s%s", dir, subs[i]) < 0)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                if (mkdir(p, 0700) < 0)
+                        return uvm_error_set(err, errno, "mkdir '%s': %m", p);
+        }
+        return 0;
+}
+
+/* Unmount and remove a container dir; errors are logged (cleanup paths). */
+static void remove_dir(const char *dir)
+{
+        _cleanup_free_ char *rootfs = NULL;
+        int r;
+
+        if (asprintf(&rootfs, "%s/rootfs", dir) < 0)
+                return;
+        if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+                log_warn("umount '%s': %m, ignoring", rootfs);
+        r = fs_rm_rf(dir);
+        if (r < 0 && r != -ENOENT)
+                log_warn("removing '%s': %s, ignoring", dir, strerror(-r));
+}
+
+/* config.json: the host's spec with root.path pointed at our rootfs. */
+static int write_config(struct ctr *c, json_object *spec, bool readonly, struct uvm_error **err)
+{
+        _cleanup_free_ char *path = NULL, *rootfs = NULL;
+        json_object *root, *linux_, *cg;
+        const char *s;
+        size_t len;
+        int r;
+
+        if (!json_object_object_get_ex(spec, "root", &root) ||
+            !json_object_is_type(root, json_type_object)) {
+                root = json_object_new_object();
+                json_object_object_add(spec, "root", root);
+        }
+        if (asprintf(&rootfs, "%s/rootfs", c->dir) < 0 ||
+            asprintf(&path, "%s/config.json", c->dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        json_object_object_add(root, "path", json_object_new_string(rootfs));
+        if (readonly)
+                json_object_object_add(root, "readonly", json_object_new_boolean(true));
+        if (json_object_object_get_ex(spec, "linux", &linux_) &&
+            json_object_object_get_ex(linux_, "cgroupsPath", &cg) &&
+            json_object_is_type(cg, json_type_string) &&
+            !strstr(json_object_get_string(cg), "..")) {
+                c->cgroup = strdup(json_object_get_string(cg));
+                if (!c->cgroup)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        s = json_object_to_json_string_length(spec, JSON_C_TO_STRING_PLAIN, &len);
+        r = fs_write_atomic(path, s, len, 0600);
+        if (r < 0)
+                return uvm_error_set(err, -r, "writing '%s': %s", path, strerror(-r));
+        return 0;
+}
+
+static int read_pid(const char *dir, int *ret_pid, struct uvm_error **err)
+{
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        char *end;
+        long v;
+        int r;
+
+        if (asprintf(&path, "%s/pid", dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = fs_read_file(path, 32, &buf, NULL);
+        if (r < 0)
+                return uvm_error_set(err, -r, "reading '%s': %s", path, strerror(-r));
+        errno = 0;
+        v = strtol(buf, &end, 10);
+        if (errno || end == buf || v <= 1 || v > 4194304)
+                return uvm_error_set(err, EBADMSG, "'%s' holds no pid", path);
+        *ret_pid = (int) v;
+        return 0;
+}
+
+/* runc create with the container's stdout/stderr pipes; the read ends go to
+ * the output thread once the container exists. */
+static int runc_create(struct ctr *c, struct uvm_error **err)
+{
+        _cleanup_free_ char *pidfile = NULL;
+        _cleanup_close_ int out_r = -1, out_w = -1, err_r = -1, err_w = -1;
+        int p[2], q[2], r;
+
+        if (asprintf(&pidfile, "%s/pid", c->dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return uvm_error_set(err, errno, "pipe: %m");
+        out_r = p[0];
+        out_w = p[1];
+        if (pipe2(q, O_CLOEXEC) < 0)
+                return uvm_error_set(err, errno, "pipe: %m");
+        err_r = q[0];
+        err_w = q[1];
+        r = agent_runc(
+                c->dir,
+                (const char *[]){"create", "--bundle", c->dir, "--pid-file", pidfile, c->id, NULL},
+                (int[3]){-1, out_w, err_w}, NULL, err);
+        if (r < 0)
+                return r;
+        r = read_pid(c->dir, &c->pid, err);
+        if (r < 0)
+                return r;
+        fcntl(out_r, F_SETFL, O_NONBLOCK);
+        fcntl(err_r, F_SETFL, O_NONBLOCK);
+        r = agent_out_add(c->stdout_id, TAKE_FD(out_r), err);
+        if (r >= 0)
+                r = agent_out_add(c->stderr_id, TAKE_FD(err_r), err);
+        return r;
+}
+
+static int ctr_setup(struct ctr *c, json_object *spec, json_object *layers, bool ro,
+                     struct uvm_error **err)
+{
+        int r;
+
+        r = make_dirs(c->dir, ro, err);
+        if (r >= 0)
+                r = mount_rootfs(c->dir, layers, ro, err);
+        if (r >= 0)
+                r = write_config(c, spec, ro, err);
+        if (r >= 0)
+                r = runc_create(c, err);
+        return r;
+}
+
+/* Register a placeholder so a concurrent Create of the same id fails. */
+static int ctr_reserve(const char *id, struct ctr **ret, struct uvm_error **err)
+{
+        struct ctr *c = calloc(1, sizeof(*c));
+
+        if (!c || !(c->id = strdup(id)) || asprintf(&c->dir, "%s/%s", agent_cfg.ctr_root, id) < 0) {
+                ctr_free(c);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        pthread_mutex_lock(&registry.lock);
+        if (ctr_find(id, NULL)) {
+                pthread_mutex_unlock(&registry.lock);
+                ctr_free(c);
+                return uvm_error_set(err, EEXIST, "container '%s' already exists", id);
+        }
+        c->stdout_id = registry.next_stream++;
+        c->stderr_id = registry.next_stream++;
+        c->next = registry.list;
+        registry.list = c;
+        pthread_mutex_unlock(&registry.lock);
+        *ret = c;
+        return 0;
+}
+
+int agent_ctr_create(json_object *req, json_object **ret, struct uvm_error **err)
+{
+        const char *id = json_object_get_string(json_object_object_get(req, "ContainerId"));
+        json_object *spec_s, *layers = json_object_object_get(req, "Layers");
+        _cleanup_json_ json_object *spec = NULL, *resp = NULL;
+        bool ro = json_object_get_boolean(json_object_object_get(req, "ReadonlyRootfs"));
+        struct ctr *c = NULL;
+        int r;
+
+        if (!agent_ctr_id_valid(id))
+                return uvm_error_set(err, EINVAL, "invalid container id '%.64s'", id);
+        if (!json_object_object_get_ex(req, "Spec", &spec_s) ||
+            !json_object_is_type(spec_s, json_type_string))
+                return uvm_error_set(err, EINVAL, "Spec must be a string (an OCI config.json)");
+        spec = json_tokener_parse(json_object_get_string(spec_s));
+        if (!spec || !json_object_is_type(spec, json_type_object))
+                return uvm_error_set(err, EINVAL, "Spec is not a JSON object");
+        r = check_layers(layers, err);
+        if (r < 0)
+                return r;
+        r = ctr_reserve(id, &c, err);
+        if (r < 0)
+                return r;
+        r = ctr_setup(c, spec, layers, ro, err);
+        if (r < 0) {
+                _cleanup_error_ struct uvm_error *tmp = NULL;
+
+                agent_out_remove(c->stdout_id);
+                agent_out_remove(c->stderr_id);
+                if (c->pid > 0)
+                        agent_runc(c->dir, (const char *[]){"delete", "--force", id, NULL}, NULL,
+                                   NULL, &tmp);
+                remove_dir(c->dir);
+                ctr_unlink(c);
+                ctr_free(c);
+                return uvm_error_wrap(err, "create container '%s'", id);
+        }
+        pthread_mutex_lock(&registry.lock);
+        ctr_set_state(c, CTR_CREATED);
+        pthread_mutex_unlock(&registry.lock);
+        resp = json_object_new_object();
+        json_object_object_add(resp, "StdoutStream", json_object_new_uint64(c->stdout_id));
+        json_object_object_add(resp, "StderrStream", json_object_new_uint64(c->stderr_id));
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+int agent_ctr_start(const char *id, json_object **ret, struct uvm_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        struct ctr *c;
+        int r, pid;
+
+        pthread_mutex_lock(&registry.lock);
+        r = ctr_get(id, &c, err);
+        if (r >= 0 && c->state != CTR_CREATED)
+                r = uvm_error_set(err, EBUSY, "container '%s' is %s, not created", id,
+                                  state_names[c->state]);
+        if (r >= 0 && !(dir = strdup(c->dir)))
+                r = uvm_error_set(err, ENOMEM, "out of memory");
+        pid = r >= 0 ? c->pid : 0;
+        pthread_mutex_unlock(&registry.lock);
+        if (r < 0)
+                return r;
+        r = agent_runc(dir, (const char *[]){"start", id, NULL}, NULL, NULL, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "start container '%s'", id);
+        pthread_mutex_lock(&registry.lock);
+        c = ctr_find(id, NULL);
+        if (c)
+                ctr_set_state(c, CTR_RUNNING); /* unless it already exited */
+        pthread_mutex_unlock(&registry.lock);
+        *ret = json_object_new_object();
+        json_object_object_add(*ret, "Pid", json_object_new_int(pid));
+        return 0;
+}
+
+int agent_ctr_signal(json_object *req, struct uvm_error **err)
+{
+        const char *id = json_object_get_string(json_object_object_get(req, "ContainerId"));
+        json_object *sig_o = json_object_object_get(req, "Signal");
+        bool all = json_object_get_boolean(json_object_object_get(req, "All"));
+        _cleanup_free_ char *dir = NULL;
+        char sig[16];
+        bool exited = false;
+        struct ctr *c;
+        int r, s;
+
+        if (!json_object_is_type(sig_o, json_type_int) || (s = json_object_get_int(sig_o)) < 1 ||
+            s > 64)
+                return uvm_error_set(err, EINVAL, "Signal must be a number from 1 to 64");
+        pthread_mutex_lock(&registry.lock);
+        r = ctr_get(id, &c, err);
+        if (r >= 0) {
+                exited = c->state == CTR_EXITED;
+                if (!(dir = strdup(c->dir)))
+                        r = uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        pthread_mutex_unlock(&registry.lock);
+        if (r < 0 || exited) /* nothing left to signal */
+                return r;
+        snprintf(sig, sizeof(sig), "%d", s);
+        r = agent_runc(dir,
+                       all ? (const char *[]){"kill", "--all", id, sig, NULL}
+                           : (const char *[]){"kill", id, sig, NULL},
+                       NULL, NULL, err);
+        return r < 0 ? uvm_error_wrap(err, "signal container '%s'", id) : 0;
+}
+
+int agent_ctr_delete(const char *id, struct uvm_error **err)
+{
+        struct ctr *c;
+        int r;
+
+        pthread_mutex_lock(&registry.lock);
+        r = ctr_get(id, &c, err);
+        if (r >= 0)
+                c->deleting = true;
+        pthread_mutex_unlock(&registry.lock);
+        if (r < 0)
+                return r;
+        r = agent_runc(c->dir, (const char *[]){"delete", "--force", id, NULL}, NULL, NULL, err);
+        if (r < 0) {
+                pthread_mutex_lock(&registry.lock);
+                c->deleting = false;
+                pthread_mutex_unlock(&registry.lock);
+                return uvm_error_wrap(err, "delete container '%s'", id);
+        }
+        agent_out_remove(c->stdout_id);
+        agent_out_remove(c->stderr_id);
+        remove_dir(c->dir);
+        ctr_unlink(c);
+        log_info("container '%s': deleted", id);
+        ctr_free(c);
+        return 0;
+}
+
+static json_object *ctr_to_json(const struct ctr *c)
+{
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "Id", json_object_new_string(c->id));
+        json_object_object_add(o, "State", json_object_new_string(state_names[c->state]));
+        json_object_object_add(o, "Pid", json_object_new_int(c->pid));
+        json_object_object_add(o, "ExitCode", json_object_new_int(c->exit_code));
+        json_object_object_add(o, "FinishedNs", json_object_new_int64(c->finished_ns));
+        json_object_object_add(o, "OomKilled", json_object_new_boolean(c->oom_killed));
+        json_object_object_add(o, "StdoutStream", json_object_new_uint64(c->stdout_id));
+        json_object_object_add(o, "StderrStream", json_object_new_uint64(c->stderr_id));
+        json_object_object_add(o, "DroppedBytes",
+                               json_object_new_uint64(agent_out_dropped(c->stdout_id) +
+                                                      agent_out_dropped(c->stderr_id)));
+        return o;
+}
+
+int agent_ctr_properties(const char *id, json_object **ret, struct uvm_error **err)
+{
+        _cleanup_json_ json_object *resp = json_object_new_object();
+        json_object *arr = json_object_new_array();
+        struct ctr *c;
+        int r = 0;
+
+        json_object_object_add(resp, "Containers", arr);
+        pthread_mutex_lock(&registry.lock);
+        if (*id) {
+                r = ctr_get(id, &c, err);
+                if (r >= 0)
+                        json_object_array_add(arr, ctr_to_json(c));
+        } else {
+                for (c = registry.list; c; c = c->next)
+                        if (c->state != CTR_CREATING)
+                                json_object_array_add(arr, ctr_to_json(c));
+        }
+        pthread_mutex_unlock(&registry.lock);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+int agent_ctr_bundle(const char *id, bool need_running, char **ret_bundle, struct uvm_error **err)
+{
+        struct ctr *c;
+        int r;
+
+        pthread_mutex_lock(&registry.lock);
+        r = ctr_get(id, &c, err);
+        if (r >= 0 && need_running && c->state != CTR_RUNNING)
+                r = uvm_error_set(err, EBUSY, "container '%s' is %s, not running", id,
+                                  state_names[c->state]);
+        if (r >= 0 && !(*ret_bundle = strdup(c->dir)))
+                r = uvm_error_set(err, ENOMEM, "out of memory");
+        pthread_mutex_unlock(&registry.lock);
+        return r;
+}
+
+bool agent_ctr_reap_hook(pid_t pid, int status)
+{
+        struct ctr *c;
+
+        pthread_mutex_lock(&registry.lock);
+        for (c = registry.list; c; c = c->next)
+                if (c->pid == pid && (c->state == CTR_CREATED || c->state == CTR_RUNNING))
+                        break;
+        if (c) {
+                c->exit_code = agent_exit_code(status);
+                c->finished_ns = agent_now_realtime_ns();
+                /* Read before DeleteContainerState removes the cgroup. */
+                c->oom_killed = c->cgroup && agent_cgroup_oom_killed(c->cgroup);
+                c->exit_unsent = true;
+                ctr_set_state(c, CTR_EXITED);
+                log_info("container '%s': init %d exited with %d%s", c->id, (int) pid, c->exit_code,
+                         c->oom_killed ? " (OOM killed)" : "");
+        }
+        pthread_mutex_unlock(&registry.lock);
+        if (c)
+                agent_out_kick();
+        return c != NULL;
+}
+
+void agent_ctr_send_exits(struct agent_conn *conn)
+{
+        pthread_mutex_lock(&registry.lock);
+        for (struct ctr *c = registry.list; c; c = c->next) {
+                _cleanup_json_ json_object *o = NULL;
+                _cleanup_error_ struct uvm_error *err = NULL;
+
+                if (!c->exit_unsent)
+                        continue;
+                o = json_object_new_object();
+                json_object_object_add(o, "ContainerId", json_object_new_string(c->id));
+                json_object_object_add(o, "ExitCode", json_object_new_int(c->exit_code));
+                json_object_object_add(o, "FinishedNs", json_object_new_int64(c->finished_ns));
+                json_object_object_add(o, "OomKilled", json_object_new_boolean(c->oom_killed));
+                if (agent_conn_notify(conn, o, &err) < 0) {
+                        log_debug("container '%s': exit notification: %s", c->id, err->msg);
+                        break;
+                }
+                c->exit_unsent = false;
+        }
+        pthread_mutex_unlock(&registry.lock);
+}
+
+void agent_ctr_destroy_all(void)
+{
+        for (;;) {
+                _cleanup_free_ char *id = NULL;
+                _cleanup_error_ struct uvm_error *err = NULL;
+
+                pthread_mutex_lock(&registry.lock);
+                for (struct ctr *c = registry.list; c && !id; c = c->next)
+                        if (c->state != CTR_CREATING && !c->deleting)
+                                id = strdup(c->id);
+                pthread_mutex_unlock(&registry.lock);
+                if (!id)
+                        return;
+                if (agent_ctr_delete(id, &err) < 0) {
+                        log_error("shutdown: %s", err->msg);
+                        /* Do not spin on it: forget it, the mounts go with the sandbox. */
+                        pthread_mutex_lock(&registry.lock);
+                        struct ctr *c = ctr_find(id, NULL);
+                        if (c)
+                                c->deleting = true;
+                        pthread_mutex_unlock(&registry.lock);
+                }
+        }
+}

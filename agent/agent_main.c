@@ -1,0 +1,445 @@
+/* uvmd-agent: the in-sandbox agent. Serves one host connection at a time on a
+ * unix socket (a new connection replaces the old: uvmd restarted) and runs the
+ * pod's containers with runc. See docs/agent.md and agent/client.h. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent/agent-internal.h"
+#include "common/fs.h"
+#include "common/log.h"
+
+struct agent_config agent_cfg;
+
+static struct {
+        const char *socket, *netns, *hostname;
+        bool new_ipc, new_uts;
+        enum log_level level;
+} opts = {.level = LOG_LEVEL_INFO};
+
+static int main_wake_fd = -1;                  /* eventfd: shutdown requested, or the host left */
+static atomic_bool shutdown_requested;         /* by ShutdownForced */
+static struct agent_conn *_Atomic closed_conn; /* the last connection that went down */
+
+static void main_wake(void)
+{
+        uint64_t one = 1;
+
+        if (write(main_wake_fd, &one, sizeof(one)) < 0)
+                log_debug("waking the main thread: %m, ignoring");
+}
+
+/* Requests. */
+
+static int negotiate(struct agent_conn *conn, json_object *req, json_object **ret,
+                     struct uvm_error **err)
+{
+        json_object *lo = json_object_object_get(req, "MinimumVersion");
+        json_object *hi = json_object_object_get(req, "MaximumVersion");
+        int64_t min = lo ? json_object_get_int64(lo) : AGENT_SERVED_VERSION;
+        int64_t max = hi ? json_object_get_int64(hi) : AGENT_SERVED_VERSION;
+
+        if (min > AGENT_SERVED_VERSION || max < AGENT_SERVED_VERSION)
+                return uvm_error_set(err, EPROTONOSUPPORT,
+                                     "protocol versions %lld..%lld requested, agent speaks %d",
+                                     (long long) min, (long long) max, AGENT_SERVED_VERSION);
+        *ret = json_object_new_object();
+        json_object_object_add(*ret, "Version", json_object_new_int(AGENT_SERVED_VERSION));
+        json_object_object_add(*ret, "Capabilities", json_object_new_object());
+        agent_out_negotiated(conn);
+        log_info("host negotiated protocol version %d", AGENT_SERVED_VERSION);
+        return 0;
+}
+
+static int on_request(struct agent_conn *conn, uint32_t rpc, json_object *req, json_object **ret,
+                      void *userdata, struct uvm_error **err)
+{
+        const char *id = json_object_get_string(json_object_object_get(req, "ContainerId"));
+        int r;
+
+        log_debug("request %s for '%.64s'", agent_rpc_name(rpc), id);
+        switch (rpc) {
+        case AGENT_RPC_NEGOTIATE_PROTOCOL:
+                return negotiate(conn, req, ret, err);
+        case AGENT_RPC_CREATE:
+                return agent_ctr_create(req, ret, err);
+        case AGENT_RPC_START:
+                return agent_ctr_start(id, ret, err);
+        case AGENT_RPC_SIGNAL_PROCESS:
+                return agent_ctr_signal(req, err);
+        case AGENT_RPC_DELETE_CONTAINER_STATE:
+                return agent_ctr_delete(id, err);
+        case AGENT_RPC_GET_PROPERTIES:
+                return agent_ctr_properties(id, ret, err);
+        case AGENT_RPC_EXECUTE_PROCESS:
+                return agent_exec(req, ret, err);
+        case AGENT_RPC_UPDATE_CONTAINER:
+                return agent_update(req, err);
+        case AGENT_RPC_MODIFY_SETTINGS:
+                if (!json_object_get_boolean(json_object_object_get(req, "Stats")))
+                        return uvm_error_set(err, EINVAL, "ModifySettings supports Stats only");
+                return agent_stats(id, ret, err);
+        case AGENT_RPC_SHUTDOWN_FORCED:
+                log_info("host asked for shutdown");
+                agent_ctr_destroy_all();
+                shutdown_requested = true;
+                main_wake();
+                return 0;
+        default:
+                r = uvm_error_set(err, ENOSYS, "%s is not supported by this agent",
+                                  agent_rpc_name(rpc));
+                return r;
+        }
+}
+
+static void on_closed(struct agent_conn *conn, int code, const char *msg, void *userdata)
+{
+        log_info("host connection closed: %s", msg ? msg : strerror(-code));
+        closed_conn = conn;
+        main_wake();
+}
+
+static const struct agent_conn_ops conn_ops = {
+        .request = on_request,
+        .closed = on_closed,
+};
+
+/* Start-up (single-threaded). */
+
+static void usage(FILE *f)
+{
+        fprintf(f, "usage: uvmd-agent --socket PATH --state-dir DIR --runtime PATH [--netns PATH]\n"
+                   "       [--hostname NAME] [--new-ipc] [--new-uts]\n"
+                   "       [--log-level debug|info|warn|error]\n");
+}
+
+static int parse_args(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                {"socket", required_argument, NULL, 's'},
+                {"state-dir", required_argument, NULL, 'd'},
+                {"runtime", required_argument, NULL, 'r'},
+                {"netns", required_argument, NULL, 'n'},
+                {"hostname", required_argument, NULL, 'H'},
+                {"new-ipc", no_argument, NULL, 'I'},
+                {"new-uts", no_argument, NULL, 'U'},
+                {"log-level", required_argument, NULL, 'l'},
+                {"help", no_argument, NULL, 'h'},
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        opts.socket = optarg;
+                        break;
+                case 'd':
+                        agent_cfg.state_dir = optarg;
+                        break;
+                case 'r':
+                        agent_cfg.runtime = optarg;
+                        break;
+                case 'n':
+                        opts.netns = optarg;
+                        break;
+                case 'H':
+                        opts.hostname = optarg;
+                        break;
+                case 'I':
+                        opts.new_ipc = true;
+                        break;
+                case 'U':
+                        opts.new_uts = true;
+                        break;
+                case 'l':
+                        if (log_parse_level(optarg, &opts.level) < 0) {
+                                fprintf(stderr, "uvmd-agent: bad log level '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(0);
+                default:
+                        usage(stderr);
+                        return -EINVAL;
+                }
+        }
+        if (optind != argc || !opts.socket || !agent_cfg.state_dir || !agent_cfg.runtime) {
+                usage(stderr);
+                return -EINVAL;
+        }
+        if (strlen(opts.socket) >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
+                fprintf(stderr, "uvmd-agent: socket path too long\n");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int setup_namespaces(struct uvm_error **err)
+{
+        int flags = (opts.new_ipc ? CLONE_NEWIPC : 0) | (opts.new_uts ? CLONE_NEWUTS : 0);
+
+        if (opts.netns) {
+                _cleanup_close_ int fd = open(opts.netns, O_RDONLY | O_CLOEXEC);
+
+                if (fd < 0)
+                        return uvm_error_set(err, errno, "open netns '%s': %m", opts.netns);
+                if (setns(fd, CLONE_NEWNET) < 0)
+                        return uvm_error_set(err, errno, "setns '%s': %m", opts.netns);
+        }
+        if (flags && unshare(flags) < 0)
+                return uvm_error_set(err, errno, "unshare: %m");
+        if (opts.hostname && sethostname(opts.hostname, strlen(opts.hostname)) < 0)
+                return uvm_error_set(err, errno, "sethostname '%s': %m", opts.hostname);
+        if (setsid() < 0)
+                log_debug("setsid: %m, ignoring (already a group leader)");
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                return uvm_error_set(err, errno, "PR_SET_CHILD_SUBREAPER: %m");
+        return 0;
+}
+
+/* Block what signalfds handle, in every thread to come; returns SIGTERM's fd. */
+static int setup_signals(struct uvm_error **err)
+{
+        sigset_t set;
+        int fd;
+
+        signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&set);
+        sigaddset(&set, SIGCHLD);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        sigdelset(&set, SIGCHLD);
+        fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (fd < 0)
+                return uvm_error_set(err, errno, "signalfd: %m");
+        return fd;
+}
+
+static int setup_dirs(struct uvm_error **err)
+{
+        int r;
+
+        if (asprintf(&agent_cfg.runc_root, "%s/runc", agent_cfg.state_dir) < 0 ||
+            asprintf(&agent_cfg.ctr_root, "%s/ctr", agent_cfg.state_dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = fs_mkdir_p(agent_cfg.runc_root, 0700);
+        if (r >= 0)
+                r = fs_mkdir_p(agent_cfg.ctr_root, 0700);
+        if (r < 0)
+                return uvm_error_set(err, -r, "creating dirs under '%s': %s", agent_cfg.state_dir,
+                                     strerror(-r));
+        return 0;
+}
+
+static void closedirp(DIR **d)
+{
+        if (*d)
+                closedir(*d);
+}
+
+/* Containers left by an agent that died: runc forgets them, we unmount. */
+static void cleanup_stale(void)
+{
+        _cleanup_(closedirp) DIR *d = opendir(agent_cfg.ctr_root);
+        struct dirent *e;
+
+        while (d && (e = readdir(d))) {
+                _cleanup_free_ char *dir = NULL, *rootfs = NULL;
+                _cleanup_error_ struct uvm_error *err = NULL;
+
+                if (!agent_ctr_id_valid(e->d_name) ||
+                    asprintf(&dir, "%s/%s", agent_cfg.ctr_root, e->d_name) < 0 ||
+                    asprintf(&rootfs, "%s/rootfs", dir) < 0)
+                        continue;
+                log_warn("removing container '%s' left by an earlier agent", e->d_name);
+                if (agent_runc(dir, (const char *[]){"delete", "--force", e->d_name, NULL}, NULL,
+                               NULL, &err) < 0)
+                        log_debug("%s, ignoring", err->msg);
+                umount2(rootfs, MNT_DETACH);
+                fs_rm_rf(dir);
+        }
+}
+
+static int listen_socket(struct uvm_error **err)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        mode_t old;
+        int r;
+
+        if (fd < 0)
+                return uvm_error_set(err, errno, "socket: %m");
+        strcpy(sa.sun_path, opts.socket);
+        if (unlink(opts.socket) < 0 && errno != ENOENT)
+                return uvm_error_set(err, errno, "removing stale socket '%s': %m", opts.socket);
+        old = umask(0077); /* 0600 from birth; still single-threaded here */
+        r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+        umask(old);
+        if (r < 0)
+                return uvm_error_set(err, errno, "bind '%s': %m", opts.socket);
+        if (listen(fd, 4) < 0)
+                return uvm_error_set(err, errno, "listen: %m");
+        return TAKE_FD(fd);
+}
+
+static int write_pid_file(struct uvm_error **err)
+{
+        _cleanup_free_ char *path = NULL;
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid()), r;
+
+        if (asprintf(&path, "%s/agent.pid", agent_cfg.state_dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = fs_write_atomic(path, buf, (size_t) n, 0644);
+        if (r < 0)
+                return uvm_error_set(err, -r, "writing '%s': %s", path, strerror(-r));
+        return 0;
+}
+
+static int startup(int *ret_listen, int *ret_sigfd, struct uvm_error **err)
+{
+        int r, lfd, sfd;
+
+        r = setup_namespaces(err);
+        if (r < 0)
+                return r;
+        sfd = setup_signals(err);
+        if (sfd < 0)
+                return sfd;
+        *ret_sigfd = sfd;
+        main_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (main_wake_fd < 0)
+                return uvm_error_set(err, errno, "eventfd: %m");
+        r = setup_dirs(err);
+        if (r < 0)
+                return r;
+        lfd = listen_socket(err);
+        if (lfd < 0)
+                return lfd;
+        *ret_listen = lfd;
+        r = agent_reap_start(agent_ctr_reap_hook, err);
+        if (r >= 0)
+                r = agent_out_start(err);
+        if (r < 0)
+                return r;
+        cleanup_stale();
+        return write_pid_file(err);
+}
+
+/* Serving. */
+
+static void replace_conn(int fd)
+{
+        _cleanup_error_ struct uvm_error *err = NULL;
+        struct agent_conn *conn = NULL;
+
+        /* Drop the old host first: its frames must not interleave with the new one's. */
+        agent_conn_free(agent_out_set_conn(NULL));
+        if (agent_conn_new(fd, &conn_ops, NULL, &conn, &err) < 0) {
+                log_error("accepting host connection: %s", err->msg);
+                return;
+        }
+        log_info("host connected");
+        agent_out_set_conn(conn);
+}
+
+/* After ShutdownForced, give the response a moment to reach the host. */
+static void wait_host_gone(int ms)
+{
+        struct agent_conn *conn = agent_out_set_conn(NULL);
+
+        for (int waited = 0; conn && closed_conn != conn && waited < ms; waited += 10)
+                usleep(10000);
+        agent_conn_free(conn);
+}
+
+static void serve(int lfd, int sfd)
+{
+        for (;;) {
+                struct pollfd p[3] = {
+                        {lfd, POLLIN, 0}, {sfd, POLLIN, 0}, {main_wake_fd, POLLIN, 0}};
+                struct signalfd_siginfo si;
+                uint64_t v;
+                int fd;
+
+                if (poll(p, 3, -1) < 0 && errno != EINTR) {
+                        log_error("poll: %m");
+                        sleep(1);
+                        continue;
+                }
+                if (p[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                        log_info("signal %u: shutting down", si.ssi_signo);
+                        agent_ctr_destroy_all();
+                        wait_host_gone(0);
+                        return;
+                }
+                if (p[2].revents && read(main_wake_fd, &v, sizeof(v)) > 0 && shutdown_requested) {
+                        wait_host_gone(1000);
+                        return;
+                }
+                if (p[0].revents) {
+                        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                        if (fd >= 0)
+                                replace_conn(fd);
+                        else if (errno != EINTR && errno != EAGAIN)
+                                log_warn("accept: %m, ignoring");
+                }
+        }
+}
+
+static void remove_state(void)
+{
+        _cleanup_free_ char *pidfile = NULL;
+
+        unlink(opts.socket);
+        if (asprintf(&pidfile, "%s/agent.pid", agent_cfg.state_dir) >= 0)
+                unlink(pidfile);
+        fs_rm_rf(agent_cfg.runc_root);
+        fs_rm_rf(agent_cfg.ctr_root);
+}
+
+int main(int argc, char **argv)
+{
+        _cleanup_error_ struct uvm_error *err = NULL;
+        int lfd = -1, sfd = -1;
+
+        /* One malloc arena: per-thread arenas would each keep pages resident, and
+         * the agent allocates little. */
+        mallopt(M_ARENA_MAX, 1);
+        if (parse_args(argc, argv) < 0)
+                return 2;
+        log_setup(opts.level, LOG_FORMAT_TEXT);
+        if (startup(&lfd, &sfd, &err) < 0) {
+                log_error("uvmd-agent: %s", err->msg);
+                return 1;
+        }
+        log_info("uvmd-agent %d listening on '%s'", (int) getpid(), opts.socket);
+        serve(lfd, sfd);
+        close(lfd);
+        agent_out_stop();
+        remove_state();
+        log_info("uvmd-agent exiting");
+        return 0;
+}

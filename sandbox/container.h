@@ -1,0 +1,68 @@
+#pragma once
+
+/*
+ * Workload containers: created in a READY pod from a CRI ContainerConfig
+ * and an image, placed in the pod's UVM by its driver, their output written
+ * to the CRI log. Each has one record, <pod dir>/containers/<id>.json,
+ * written atomically on every state change.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/api.pb-c.h"
+
+#include "common/error.h"
+#include "sandbox/driver.h"
+#include "sandbox/record.h"
+#include "sandbox/state.h"
+
+struct sbx;
+struct sbx_ctr;
+
+struct ctr_record {
+        char *id, *pod_id, *name;
+        uint32_t attempt;
+        char *image;    /* as the kubelet asked for it */
+        char *image_id; /* sha256:... */
+        char *log_path; /* absolute, or NULL when the pod has no log directory */
+        enum ctr_state state;
+        int64_t created_ns, started_ns, finished_ns;
+        int exit_code;
+        char *reason, *message; /* for ContainerStatus */
+        struct record_kv *labels, *annotations;
+        size_t n_labels, n_annotations;
+};
+
+void ctr_record_clear(struct ctr_record *r);
+
+/* Create a container in pod_id from c (the CRI config: metadata, image,
+ * command, mounts, security...). -EBUSY when the pod is not ready, -EEXIST
+ * for a second container of the same name and attempt, -ENOENT for an
+ * unknown image. On failure nothing is left. */
+int sbx_ctr_create(struct sbx *s, const char *pod_id, const Runtime__V1__ContainerConfig *c,
+                   char **ret_id, struct uvm_error **err);
+int sbx_ctr_start(struct sbx *s, const char *id_prefix, struct uvm_error **err);
+/* Stop signal, then SIGKILL after timeout_s. A stopped or missing container
+ * is success. */
+int sbx_ctr_stop(struct sbx *s, const char *id_prefix, int64_t timeout_s, struct uvm_error **err);
+/* Kills it if needed; a missing container is success. */
+int sbx_ctr_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err);
+int sbx_ctr_get(struct sbx *s, const char *id_prefix, struct ctr_record *ret,
+                struct uvm_error **err);
+int sbx_ctr_list(struct sbx *s, struct ctr_record **ret, size_t *ret_n, struct uvm_error **err);
+void sbx_ctr_list_free(struct ctr_record *v, size_t n);
+int sbx_ctr_exec_sync(struct sbx *s, const char *id_prefix, const struct drv_exec_spec *spec,
+                      struct drv_exec_result *ret, struct uvm_error **err);
+int sbx_ctr_reopen_log(struct sbx *s, const char *id_prefix, struct uvm_error **err);
+
+/* Driver events, routed by the pod layer. */
+void sbx_ctr_on_exit(struct sbx *s, const char *ctr_id, int exit_code, int64_t finished_ns,
+                     bool oom_killed);
+void sbx_ctr_on_output(struct sbx *s, const char *ctr_id, enum drv_stream stream, const char *buf,
+                       size_t len);
+/* The pod's UVM is gone: its running containers have exited. */
+void sbx_ctr_pod_stopped(struct sbx *s, const char *pod_id);
+/* Containers of a pod (for RemovePodSandbox), removed one by one. */
+int sbx_ctr_remove_pod(struct sbx *s, const char *pod_id, struct uvm_error **err);

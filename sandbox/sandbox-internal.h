@@ -1,0 +1,44 @@
+#pragma once
+
+/* The registry's insides, shared by sandbox.c (pods) and container.c. */
+
+#include <pthread.h>
+
+#include "sandbox/container.h"
+#include "sandbox/sandbox.h"
+
+#define SBX_MAX_PODS 4096
+
+struct sbx_pod {
+        int refs;                  /* atomic */
+        pthread_mutex_t op_lock;   /* serialises driver calls for this pod */
+        pthread_mutex_t lock;      /* guards rec and drv below; never held across blocking work */
+        struct pod_record rec;     /* lock */
+        struct drv_pod *drv;       /* lock (written under op_lock too) */
+        const struct drv_ops *ops; /* immutable */
+        char *dir;                 /* immutable */
+        struct drv_events events;  /* immutable */
+        struct net *net;           /* immutable, may be NULL */
+        struct sbx *sbx;           /* immutable: the registry it belongs to */
+};
+
+struct sbx {
+        pthread_mutex_t lock; /* guards pods/n_pods */
+        struct sbx_pod **pods;
+        size_t n_pods;
+        char *state_root, *oci_runtime; /* immutable */
+        struct net *net;                /* immutable, may be NULL */
+        struct img_store *images;       /* immutable, may be NULL */
+        bool systemd_cgroups;           /* immutable */
+
+        /* containers: guarded by lock too (lock order: registry -> pod -> container) */
+        struct sbx_ctr **ctrs;
+        size_t n_ctrs;
+};
+
+void pod_unref(struct sbx_pod *p);
+void pod_unrefp(struct sbx_pod **p);
+int pod_get_ref(struct sbx *s, const char *id_prefix, struct sbx_pod **ret, struct uvm_error **err);
+void sbx_ctr_forget(struct sbx *s, struct sbx_ctr *c);
+void sbx_ctr_recover_pod(struct sbx *s, struct sbx_pod *p);
+void sbx_ctr_reconcile_pod(struct sbx *s, struct sbx_pod *p);

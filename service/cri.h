@@ -1,0 +1,20 @@
+#pragma once
+
+/* Helpers shared by the CRI handlers (cri_pod.c, cri_container.c). */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "common/error.h"
+#include "sandbox/record.h"
+#include "service/handler.h"
+
+/* protoc-c map entries (labels, annotations) to records and back. */
+int cri_kv_from(void *const *entries, size_t n, const char *field, struct record_kv **ret,
+                size_t *ret_n, struct uvm_error **err);
+void *cri_kv_to(struct srv_ctx *ctx, const struct record_kv *kv, size_t n,
+                const ProtobufCMessageDescriptor *desc, size_t *ret_n);
+/* Every selector entry is among kv. */
+bool cri_labels_match(const struct record_kv *kv, size_t n, void *const *sel, size_t n_sel);

@@ -1,0 +1,321 @@
+/* CRI RuntimeService, containers: decode, validate, call the sandbox layer
+ * (sandbox/container.h), encode. */
+
+#include <string.h>
+
+#include "proto/api.pb-c.h"
+
+#include "sandbox/container.h"
+#include "sandbox/ids.h"
+#include "service/cri.h"
+#include "service/daemon.h"
+#include "service/validate.h"
+
+#define EXEC_MAX_OUTPUT (16u << 20) /* the kubelet's own cap on probe output */
+#define EXEC_MAX_ARGS 1024
+
+static int ctr_id_arg(const char *id, struct uvm_error **err)
+{
+        return validate_string("container_id", id, SBX_ID_LEN, err);
+}
+
+static int cri_create_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                          struct uvm_error **err)
+{
+        const Runtime__V1__CreateContainerRequest *req = (const void *) m;
+        Runtime__V1__CreateContainerResponse *resp =
+                srv_new(ctx, Runtime__V1__CreateContainerResponse);
+        _cleanup_free_ char *id = NULL;
+        int r;
+
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = validate_string("pod_sandbox_id", req->pod_sandbox_id, SBX_ID_LEN, err);
+        if (r < 0)
+                return r;
+        if (!req->config)
+                return uvm_error_set(err, EINVAL, "config is required");
+        r = sbx_ctr_create(ctx->daemon->sbx, req->pod_sandbox_id, req->config, &id, err);
+        if (r < 0)
+                return r;
+        runtime__v1__create_container_response__init(resp);
+        resp->container_id = srv_strdup(ctx, id);
+        *ret = &resp->base;
+        return 0;
+}
+
+/* Start, Remove and ReopenContainerLog: an id in, an empty message out. */
+static int id_call(struct srv_ctx *ctx, const char *id, ProtobufCMessage **ret,
+                   const ProtobufCMessageDescriptor *desc,
+                   int (*fn)(struct sbx *, const char *, struct uvm_error **),
+                   struct uvm_error **err)
+{
+        ProtobufCMessage *resp = srv_alloc(ctx, desc->sizeof_message);
+        int r = ctr_id_arg(id, err);
+
+        if (r < 0)
+                return r;
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = fn(ctx->daemon->sbx, id, err);
+        if (r < 0)
+                return r;
+        protobuf_c_message_init(desc, resp);
+        *ret = resp;
+        return 0;
+}
+
+static int cri_start_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                         struct uvm_error **err)
+{
+        const Runtime__V1__StartContainerRequest *req = (const void *) m;
+
+        return id_call(ctx, req->container_id, ret,
+                       &runtime__v1__start_container_response__descriptor, sbx_ctr_start, err);
+}
+
+static int cri_remove_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                          struct uvm_error **err)
+{
+        const Runtime__V1__RemoveContainerRequest *req = (const void *) m;
+
+        return id_call(ctx, req->container_id, ret,
+                       &runtime__v1__remove_container_response__descriptor, sbx_ctr_remove, err);
+}
+
+static int cri_reopen_log(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                          struct uvm_error **err)
+{
+        const Runtime__V1__ReopenContainerLogRequest *req = (const void *) m;
+
+        return id_call(ctx, req->container_id, ret,
+                       &runtime__v1__reopen_container_log_response__descriptor, sbx_ctr_reopen_log,
+                       err);
+}
+
+static int cri_stop_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                        struct uvm_error **err)
+{
+        const Runtime__V1__StopContainerRequest *req = (const void *) m;
+        Runtime__V1__StopContainerResponse *resp = srv_new(ctx, Runtime__V1__StopContainerResponse);
+        int r = ctr_id_arg(req->container_id, err);
+
+        if (r < 0)
+                return r;
+        if (req->timeout < 0 || req->timeout > 86400)
+                return uvm_error_set(err, EINVAL, "timeout %lld: 0 to 86400 seconds",
+                                     (long long) req->timeout);
+        r = sbx_ctr_stop(ctx->daemon->sbx, req->container_id, req->timeout, err);
+        if (r < 0)
+                return r;
+        runtime__v1__stop_container_response__init(resp);
+        *ret = &resp->base;
+        return 0;
+}
+
+static Runtime__V1__ContainerState ctr_state(enum ctr_state s)
+{
+        switch (s) {
+        case CTR_CREATED:
+                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
+        case CTR_RUNNING:
+                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+        case CTR_EXITED:
+                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+        default:
+                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
+        }
+}
+
+static Runtime__V1__ContainerMetadata *ctr_meta(struct srv_ctx *ctx, const struct ctr_record *r)
+{
+        Runtime__V1__ContainerMetadata *m = srv_new(ctx, Runtime__V1__ContainerMetadata);
+
+        if (m) {
+                runtime__v1__container_metadata__init(m);
+                m->name = srv_strdup(ctx, r->name);
+                m->attempt = r->attempt;
+        }
+        return m;
+}
+
+static Runtime__V1__ImageSpec *ctr_image(struct srv_ctx *ctx, const struct ctr_record *r)
+{
+        Runtime__V1__ImageSpec *s = srv_new(ctx, Runtime__V1__ImageSpec);
+
+        if (s) {
+                runtime__v1__image_spec__init(s);
+                s->image = srv_strdup(ctx, r->image);
+        }
+        return s;
+}
+
+static int cri_ctr_status(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                          struct uvm_error **err)
+{
+        const Runtime__V1__ContainerStatusRequest *req = (const void *) m;
+        Runtime__V1__ContainerStatusResponse *resp =
+                srv_new(ctx, Runtime__V1__ContainerStatusResponse);
+        Runtime__V1__ContainerStatus *st = srv_new(ctx, Runtime__V1__ContainerStatus);
+        struct ctr_record r = {0};
+        int rc = ctr_id_arg(req->container_id, err);
+
+        if (rc < 0)
+                return rc;
+        if (!resp || !st)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        rc = sbx_ctr_get(ctx->daemon->sbx, req->container_id, &r, err);
+        if (rc < 0)
+                return rc;
+        runtime__v1__container_status_response__init(resp);
+        runtime__v1__container_status__init(st);
+        st->id = srv_strdup(ctx, r.id);
+        st->metadata = ctr_meta(ctx, &r);
+        st->state = ctr_state(r.state);
+        st->created_at = r.created_ns;
+        st->started_at = r.started_ns;
+        st->finished_at = r.finished_ns;
+        st->exit_code = r.exit_code;
+        st->image = ctr_image(ctx, &r);
+        st->image_ref = srv_strdup(ctx, r.image_id ? r.image_id : "");
+        st->image_id = st->image_ref;
+        st->reason = srv_strdup(ctx, r.reason ? r.reason : "");
+        st->message = srv_strdup(ctx, r.message ? r.message : "");
+        st->log_path = srv_strdup(ctx, r.log_path ? r.log_path : "");
+        st->labels =
+                cri_kv_to(ctx, r.labels, r.n_labels,
+                          &runtime__v1__container_status__labels_entry__descriptor, &st->n_labels);
+        st->annotations = cri_kv_to(ctx, r.annotations, r.n_annotations,
+                                    &runtime__v1__container_status__annotations_entry__descriptor,
+                                    &st->n_annotations);
+        ctr_record_clear(&r);
+        resp->status = st;
+        *ret = &resp->base;
+        return 0;
+}
+
+static bool ctr_matches(const struct ctr_record *r, const Runtime__V1__ContainerFilter *f)
+{
+        if (!f)
+                return true;
+        if (!STR_EMPTY(f->id) && strncmp(r->id, f->id, strlen(f->id)) != 0)
+                return false;
+        if (!STR_EMPTY(f->pod_sandbox_id) &&
+            strncmp(r->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
+                return false;
+        if (f->state && ctr_state(r->state) != f->state->state)
+                return false;
+        return cri_labels_match(r->labels, r->n_labels, (void *const *) f->label_selector,
+                                f->n_label_selector);
+}
+
+static int cri_list_ctrs(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                         struct uvm_error **err)
+{
+        const Runtime__V1__ListContainersRequest *req = (const void *) m;
+        Runtime__V1__ListContainersResponse *resp =
+                srv_new(ctx, Runtime__V1__ListContainersResponse);
+        struct ctr_record *v = NULL;
+        size_t n = 0;
+        int rc;
+
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        rc = sbx_ctr_list(ctx->daemon->sbx, &v, &n, err);
+        if (rc < 0)
+                return rc;
+        runtime__v1__list_containers_response__init(resp);
+        resp->containers = srv_new_array(ctx, Runtime__V1__Container *, n);
+        for (size_t i = 0; resp->containers && i < n; i++) {
+                Runtime__V1__Container *c;
+                if (!ctr_matches(&v[i], req->filter))
+                        continue;
+                c = srv_new(ctx, Runtime__V1__Container);
+                if (!c)
+                        break;
+                runtime__v1__container__init(c);
+                c->id = srv_strdup(ctx, v[i].id);
+                c->pod_sandbox_id = srv_strdup(ctx, v[i].pod_id);
+                c->metadata = ctr_meta(ctx, &v[i]);
+                c->image = ctr_image(ctx, &v[i]);
+                c->image_ref = srv_strdup(ctx, v[i].image_id ? v[i].image_id : "");
+                c->image_id = c->image_ref;
+                c->state = ctr_state(v[i].state);
+                c->created_at = v[i].created_ns;
+                c->labels =
+                        cri_kv_to(ctx, v[i].labels, v[i].n_labels,
+                                  &runtime__v1__container__labels_entry__descriptor, &c->n_labels);
+                c->annotations = cri_kv_to(ctx, v[i].annotations, v[i].n_annotations,
+                                           &runtime__v1__container__annotations_entry__descriptor,
+                                           &c->n_annotations);
+                resp->containers[resp->n_containers++] = c;
+        }
+        sbx_ctr_list_free(v, n);
+        *ret = &resp->base;
+        return 0;
+}
+
+static int cri_exec_sync(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                         struct uvm_error **err)
+{
+        const Runtime__V1__ExecSyncRequest *req = (const void *) m;
+        Runtime__V1__ExecSyncResponse *resp = srv_new(ctx, Runtime__V1__ExecSyncResponse);
+        struct drv_exec_result res = {0};
+        struct drv_exec_spec spec = {0};
+        char **argv;
+        int r = ctr_id_arg(req->container_id, err);
+
+        if (r < 0)
+                return r;
+        if (req->n_cmd == 0 || req->n_cmd > EXEC_MAX_ARGS || STR_EMPTY(req->cmd[0]))
+                return uvm_error_set(err, EINVAL, "cmd: 1 to %d arguments, the first non-empty",
+                                     EXEC_MAX_ARGS);
+        if (req->timeout < 0 || req->timeout > 86400)
+                return uvm_error_set(err, EINVAL, "timeout %lld: 0 to 86400 seconds",
+                                     (long long) req->timeout);
+        argv = srv_new_array(ctx, char *, req->n_cmd + 1);
+        if (!resp || !argv)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < req->n_cmd; i++)
+                argv[i] = req->cmd[i];
+        spec.argv = argv;
+        spec.timeout_ms = req->timeout * 1000;
+        spec.max_output = EXEC_MAX_OUTPUT;
+        r = sbx_ctr_exec_sync(ctx->daemon->sbx, req->container_id, &spec, &res, err);
+        if (r < 0)
+                return r;
+        if (res.timed_out) {
+                drv_exec_result_clear(&res);
+                return uvm_error_set(err, ETIMEDOUT, "command timed out after %llds",
+                                     (long long) req->timeout);
+        }
+        runtime__v1__exec_sync_response__init(resp);
+        resp->exit_code = res.exit_code;
+        resp->stdout.data = srv_alloc(ctx, res.out_len + 1);
+        resp->stderr.data = srv_alloc(ctx, res.err_len + 1);
+        if (!resp->stdout.data || !resp->stderr.data) {
+                drv_exec_result_clear(&res);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        if (res.out_len)
+                memcpy(resp->stdout.data, res.out, res.out_len);
+        if (res.err_len)
+                memcpy(resp->stderr.data, res.errout, res.err_len);
+        resp->stdout.len = res.out_len;
+        resp->stderr.len = res.err_len;
+        drv_exec_result_clear(&res);
+        *ret = &resp->base;
+        return 0;
+}
+
+const struct srv_binding cri_container_bindings[] = {
+        {"runtime.v1.RuntimeService", "CreateContainer", SRV_UNARY, false, cri_create_ctr, NULL},
+        {"runtime.v1.RuntimeService", "StartContainer", SRV_UNARY, false, cri_start_ctr, NULL},
+        {"runtime.v1.RuntimeService", "StopContainer", SRV_UNARY, false, cri_stop_ctr, NULL},
+        {"runtime.v1.RuntimeService", "RemoveContainer", SRV_UNARY, false, cri_remove_ctr, NULL},
+        {"runtime.v1.RuntimeService", "ContainerStatus", SRV_UNARY, false, cri_ctr_status, NULL},
+        {"runtime.v1.RuntimeService", "ListContainers", SRV_UNARY, false, cri_list_ctrs, NULL},
+        {"runtime.v1.RuntimeService", "ExecSync", SRV_UNARY, false, cri_exec_sync, NULL},
+        {"runtime.v1.RuntimeService", "ReopenContainerLog", SRV_UNARY, false, cri_reopen_log, NULL},
+        {0},
+};

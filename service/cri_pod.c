@@ -1,0 +1,480 @@
+/* CRI RuntimeService, pod sandboxes: decode, validate, call the sandbox
+ * layer (sandbox/sandbox.h), encode. */
+
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "proto/api.pb-c.h"
+
+#include "network/net.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/uvm_options.h"
+#include "service/cri.h"
+#include "service/daemon.h"
+#include "service/validate.h"
+
+/* As containerd: the kubelet has already stopped the containers with their
+ * grace periods; what is left is killed at once. */
+#define POD_STOP_TIMEOUT_MS 0
+#define MAX_KV 256
+#define MAX_PORTS 64
+
+/* Map entries (protoc-c generates one struct per map; they share a shape). */
+struct kv_entry {
+        ProtobufCMessage base;
+        char *key, *value;
+};
+
+int cri_kv_from(void *const *entries, size_t n, const char *field, struct record_kv **ret,
+                size_t *ret_n, struct uvm_error **err)
+{
+        struct record_kv *v;
+
+        if (n > MAX_KV)
+                return uvm_error_set(err, EINVAL, "%s: more than %d entries", field, MAX_KV);
+        v = calloc(n + 1, sizeof(*v));
+        if (!v)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                const struct kv_entry *e = entries[i];
+                if (STR_EMPTY(e->key) || strlen(e->key) > 1024 || !e->value ||
+                    strlen(e->value) > 256 * 1024) {
+                        for (size_t j = 0; j < i; j++) {
+                                free(v[j].key);
+                                free(v[j].value);
+                        }
+                        free(v);
+                        return uvm_error_set(err, EINVAL, "%s: bad key or value at %zu", field, i);
+                }
+                v[i].key = strdup(e->key);
+                v[i].value = strdup(e->value);
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+void *cri_kv_to(struct srv_ctx *ctx, const struct record_kv *kv, size_t n,
+                const ProtobufCMessageDescriptor *desc, size_t *ret_n)
+{
+        void **v = srv_new_array(ctx, void *, n);
+
+        for (size_t i = 0; v && i < n; i++) {
+                struct kv_entry *e = srv_alloc(ctx, desc->sizeof_message);
+                if (!e)
+                        return NULL;
+                protobuf_c_message_init(desc, e);
+                e->key = srv_strdup(ctx, kv[i].key);
+                e->value = srv_strdup(ctx, kv[i].value);
+                v[i] = e;
+        }
+        *ret_n = n;
+        return v;
+}
+
+static const Runtime__V1__NamespaceOption *ns_options(const Runtime__V1__PodSandboxConfig *c)
+{
+        if (c->linux && c->linux->security_context)
+                return c->linux->security_context->namespace_options;
+        return NULL;
+}
+
+static int uvm_opts(const Runtime__V1__PodSandboxConfig *c, struct drv_uvm_options *ret,
+                    struct uvm_error **err)
+{
+        struct uvm_kv kv[MAX_KV];
+        struct uvm_options_input in = {.annotations = kv};
+        const Runtime__V1__LinuxContainerResources *res = c->linux ? c->linux->resources : NULL;
+
+        for (size_t i = 0; i < c->n_annotations && i < MAX_KV; i++)
+                kv[in.n_annotations++] =
+                        (struct uvm_kv){c->annotations[i]->key, c->annotations[i]->value};
+        if (res) {
+                in.memory_limit_bytes = res->memory_limit_in_bytes;
+                in.cpu_quota = res->cpu_quota;
+                in.cpu_period = res->cpu_period;
+        }
+        return uvm_options_resolve(&in, ret, err);
+}
+
+/* The pod record from the request (strings borrowed except kv copies). */
+static int pod_rec_from(struct uvmd *d, const Runtime__V1__RunPodSandboxRequest *req,
+                        struct pod_record *rec, bool *ret_host_net, struct uvm_error **err)
+{
+        const Runtime__V1__PodSandboxConfig *c = req->config;
+        const Runtime__V1__NamespaceOption *ns;
+        const char *driver;
+        int r;
+
+        if (!c || !c->metadata)
+                return uvm_error_set(err, EINVAL, "config.metadata is required");
+        if ((r = validate_string("metadata.name", c->metadata->name, 253, err)) < 0 ||
+            (r = validate_string("metadata.namespace", c->metadata->namespace_, 253, err)) < 0 ||
+            (r = validate_string("metadata.uid", c->metadata->uid, 253, err)) < 0)
+                return r;
+        if (!STR_EMPTY(c->log_directory) &&
+            (r = validate_absolute_path("log_directory", c->log_directory, err)) < 0)
+                return r;
+        driver = config_driver_for(&d->cfg, req->runtime_handler ? req->runtime_handler : "");
+        if (!driver)
+                return uvm_error_set(err, EINVAL, "runtime handler \"%s\" is not configured",
+                                     req->runtime_handler);
+        ns = ns_options(c);
+        *ret_host_net = ns && ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE;
+        *rec = (struct pod_record){
+                .name = c->metadata->name,
+                .namespace_ = c->metadata->namespace_,
+                .uid = c->metadata->uid,
+                .attempt = c->metadata->attempt,
+                .runtime_handler = req->runtime_handler,
+                .driver = (char *) driver,
+                .hostname = !STR_EMPTY(c->hostname) ? c->hostname : c->metadata->name,
+                .log_directory = STR_EMPTY(c->log_directory) ? NULL : c->log_directory,
+                .host_ipc = ns && ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE,
+                .host_pid = ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE,
+                .share_pid = ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__POD,
+        };
+        r = uvm_opts(c, &rec->uvm, err);
+        if (r >= 0)
+                r = cri_kv_from((void *const *) c->labels, c->n_labels, "labels", &rec->labels,
+                                &rec->n_labels, err);
+        if (r >= 0)
+                r = cri_kv_from((void *const *) c->annotations, c->n_annotations, "annotations",
+                                &rec->annotations, &rec->n_annotations, err);
+        return r;
+}
+
+/* protoc-c arrays carry a count; the network module wants NULL-terminated. */
+static char **strv0(struct srv_ctx *ctx, char **v, size_t n)
+{
+        char **out;
+
+        if (n == 0)
+                return NULL;
+        out = srv_new_array(ctx, char *, n + 1);
+        for (size_t i = 0; out && i < n; i++)
+                out[i] = v[i];
+        return out;
+}
+
+static int net_cfg_from(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig *c,
+                        struct net_port *ports, struct net_pod_config *ret, struct uvm_error **err)
+{
+        *ret = (struct net_pod_config){
+                .name = c->metadata->name,
+                .namespace_ = c->metadata->namespace_,
+                .uid = c->metadata->uid,
+                .hostname = !STR_EMPTY(c->hostname) ? c->hostname : c->metadata->name,
+                .ports = ports,
+        };
+        if (c->n_port_mappings > MAX_PORTS)
+                return uvm_error_set(err, EINVAL, "more than %d port_mappings", MAX_PORTS);
+        for (size_t i = 0; i < c->n_port_mappings; i++) {
+                const Runtime__V1__PortMapping *p = c->port_mappings[i];
+                if (p->container_port <= 0 || p->container_port > 65535 || p->host_port < 0 ||
+                    p->host_port > 65535 || (int) p->protocol < 0 || p->protocol > 2)
+                        return uvm_error_set(err, EINVAL,
+                                             "port_mappings[%zu]: bad port or protocol", i);
+                if (p->host_port == 0)
+                        continue; /* only hostPorts need the portmap plugin */
+                ports[ret->n_ports++] = (struct net_port){p->protocol, (uint16_t) p->container_port,
+                                                          (uint16_t) p->host_port, p->host_ip};
+        }
+        if (c->dns_config) {
+                const Runtime__V1__DNSConfig *d = c->dns_config;
+                ret->dns_servers = strv0(ctx, d->servers, d->n_servers);
+                ret->dns_searches = strv0(ctx, d->searches, d->n_searches);
+                ret->dns_options = strv0(ctx, d->options, d->n_options);
+        }
+        return 0;
+}
+
+static int cri_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                       struct uvm_error **err)
+{
+        const Runtime__V1__RunPodSandboxRequest *req = (const void *) m;
+        Runtime__V1__RunPodSandboxResponse *resp = srv_new(ctx, Runtime__V1__RunPodSandboxResponse);
+        struct pod_record rec = {0};
+        struct net_port ports[MAX_PORTS];
+        struct net_pod_config net;
+        _cleanup_free_ char *id = NULL;
+        bool host_net = false;
+        int r;
+
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = pod_rec_from(ctx->daemon, req, &rec, &host_net, err);
+        if (r >= 0)
+                r = net_cfg_from(ctx, req->config, ports, &net, err);
+        if (r >= 0)
+                r = sbx_pod_run(ctx->daemon->sbx, &rec, &net, host_net, &id, err);
+        /* Only the label/annotation copies are owned by rec. */
+        for (size_t i = 0; i < rec.n_labels; i++) {
+                free(rec.labels[i].key);
+                free(rec.labels[i].value);
+        }
+        for (size_t i = 0; i < rec.n_annotations; i++) {
+                free(rec.annotations[i].key);
+                free(rec.annotations[i].value);
+        }
+        free(rec.labels);
+        free(rec.annotations);
+        if (r < 0)
+                return r;
+        runtime__v1__run_pod_sandbox_response__init(resp);
+        resp->pod_sandbox_id = srv_strdup(ctx, id);
+        *ret = &resp->base;
+        return 0;
+}
+
+static int pod_id_arg(const char *id, struct uvm_error **err)
+{
+        return validate_string("pod_sandbox_id", id, 64, err);
+}
+
+static int cri_stop_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                        struct uvm_error **err)
+{
+        const Runtime__V1__StopPodSandboxRequest *req = (const void *) m;
+        Runtime__V1__StopPodSandboxResponse *resp =
+                srv_new(ctx, Runtime__V1__StopPodSandboxResponse);
+        int r = pod_id_arg(req->pod_sandbox_id, err);
+
+        if (r >= 0)
+                r = sbx_pod_stop(ctx->daemon->sbx, req->pod_sandbox_id, POD_STOP_TIMEOUT_MS, err);
+        if (r < 0)
+                return r;
+        runtime__v1__stop_pod_sandbox_response__init(resp);
+        *ret = &resp->base;
+        return 0;
+}
+
+static int cri_remove_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                          struct uvm_error **err)
+{
+        const Runtime__V1__RemovePodSandboxRequest *req = (const void *) m;
+        Runtime__V1__RemovePodSandboxResponse *resp =
+                srv_new(ctx, Runtime__V1__RemovePodSandboxResponse);
+        int r = pod_id_arg(req->pod_sandbox_id, err);
+
+        if (r >= 0)
+                r = sbx_pod_remove(ctx->daemon->sbx, req->pod_sandbox_id, err);
+        if (r < 0)
+                return r;
+        runtime__v1__remove_pod_sandbox_response__init(resp);
+        *ret = &resp->base;
+        return 0;
+}
+
+static Runtime__V1__PodSandboxMetadata *pod_meta(struct srv_ctx *ctx, const struct pod_record *r)
+{
+        Runtime__V1__PodSandboxMetadata *m = srv_new(ctx, Runtime__V1__PodSandboxMetadata);
+
+        if (m) {
+                runtime__v1__pod_sandbox_metadata__init(m);
+                m->name = srv_strdup(ctx, r->name);
+                m->namespace_ = srv_strdup(ctx, r->namespace_);
+                m->uid = srv_strdup(ctx, r->uid);
+                m->attempt = r->attempt;
+        }
+        return m;
+}
+
+static Runtime__V1__PodSandboxState pod_state(const struct pod_record *r)
+{
+        return r->state == POD_READY ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
+                                     : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
+}
+
+static Runtime__V1__PodSandboxNetworkStatus *pod_net(struct srv_ctx *ctx,
+                                                     const struct pod_record *r)
+{
+        Runtime__V1__PodSandboxNetworkStatus *n =
+                srv_new(ctx, Runtime__V1__PodSandboxNetworkStatus);
+
+        if (!n)
+                return NULL;
+        runtime__v1__pod_sandbox_network_status__init(n);
+        n->ip = srv_strdup(ctx, r->n_ips > 0 ? r->ips[0] : "");
+        n->additional_ips = srv_new_array(ctx, Runtime__V1__PodIP *, r->n_ips);
+        for (size_t i = 1; n->additional_ips && i < r->n_ips; i++) {
+                Runtime__V1__PodIP *ip = srv_new(ctx, Runtime__V1__PodIP);
+                if (!ip)
+                        return NULL;
+                runtime__v1__pod_ip__init(ip);
+                ip->ip = srv_strdup(ctx, r->ips[i]);
+                n->additional_ips[n->n_additional_ips++] = ip;
+        }
+        return n;
+}
+
+static Runtime__V1__LinuxPodSandboxStatus *pod_linux(struct srv_ctx *ctx,
+                                                     const struct pod_record *r)
+{
+        Runtime__V1__LinuxPodSandboxStatus *l = srv_new(ctx, Runtime__V1__LinuxPodSandboxStatus);
+        Runtime__V1__Namespace *ns = srv_new(ctx, Runtime__V1__Namespace);
+        Runtime__V1__NamespaceOption *o = srv_new(ctx, Runtime__V1__NamespaceOption);
+
+        if (!l || !ns || !o)
+                return NULL;
+        runtime__v1__linux_pod_sandbox_status__init(l);
+        runtime__v1__namespace__init(ns);
+        runtime__v1__namespace_option__init(o);
+        o->network = r->netns_path || r->n_ips ? RUNTIME__V1__NAMESPACE_MODE__POD
+                                               : RUNTIME__V1__NAMESPACE_MODE__NODE;
+        o->ipc = r->host_ipc ? RUNTIME__V1__NAMESPACE_MODE__NODE : RUNTIME__V1__NAMESPACE_MODE__POD;
+        o->pid = r->host_pid    ? RUNTIME__V1__NAMESPACE_MODE__NODE
+                 : r->share_pid ? RUNTIME__V1__NAMESPACE_MODE__POD
+                                : RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+        ns->options = o;
+        l->namespaces = ns;
+        return l;
+}
+
+static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *r)
+{
+        json_object *o = json_object_new_object(), *u = json_object_new_object();
+        char *s;
+
+        json_object_object_add(o, "driver", json_object_new_string(r->driver));
+        if (r->netns_path)
+                json_object_object_add(o, "netns", json_object_new_string(r->netns_path));
+        json_object_object_add(u, "memoryMB", json_object_new_int64(r->uvm.memory_mb));
+        json_object_object_add(u, "processors", json_object_new_int64(r->uvm.processors));
+        json_object_object_add(u, "allowOvercommit",
+                               json_object_new_boolean(r->uvm.allow_overcommit));
+        json_object_object_add(o, "uvm", u);
+        s = srv_strdup(ctx, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        return s;
+}
+
+static int cri_pod_status(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                          struct uvm_error **err)
+{
+        const Runtime__V1__PodSandboxStatusRequest *req = (const void *) m;
+        Runtime__V1__PodSandboxStatusResponse *resp =
+                srv_new(ctx, Runtime__V1__PodSandboxStatusResponse);
+        Runtime__V1__PodSandboxStatus *st = srv_new(ctx, Runtime__V1__PodSandboxStatus);
+        struct pod_record r = {0};
+        int rc = pod_id_arg(req->pod_sandbox_id, err);
+
+        if (rc < 0)
+                return rc;
+        if (!resp || !st)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        rc = sbx_pod_get(ctx->daemon->sbx, req->pod_sandbox_id, &r, err);
+        if (rc < 0)
+                return rc;
+        runtime__v1__pod_sandbox_status_response__init(resp);
+        runtime__v1__pod_sandbox_status__init(st);
+        st->id = srv_strdup(ctx, r.id);
+        st->metadata = pod_meta(ctx, &r);
+        st->state = pod_state(&r);
+        st->created_at = r.created_ns;
+        st->network = pod_net(ctx, &r);
+        st->linux = pod_linux(ctx, &r);
+        st->runtime_handler = srv_strdup(ctx, r.runtime_handler ? r.runtime_handler : "");
+        st->labels = cri_kv_to(ctx, r.labels, r.n_labels,
+                               &runtime__v1__pod_sandbox_status__labels_entry__descriptor,
+                               &st->n_labels);
+        st->annotations = cri_kv_to(ctx, r.annotations, r.n_annotations,
+                                    &runtime__v1__pod_sandbox_status__annotations_entry__descriptor,
+                                    &st->n_annotations);
+        if (req->verbose) {
+                Runtime__V1__PodSandboxStatusResponse__InfoEntry *e =
+                        srv_new(ctx, Runtime__V1__PodSandboxStatusResponse__InfoEntry);
+                resp->info =
+                        srv_new_array(ctx, Runtime__V1__PodSandboxStatusResponse__InfoEntry *, 1);
+                if (e && resp->info) {
+                        runtime__v1__pod_sandbox_status_response__info_entry__init(e);
+                        e->key = "info";
+                        e->value = pod_info_json(ctx, &r);
+                        resp->info[0] = e;
+                        resp->n_info = 1;
+                }
+        }
+        pod_record_clear(&r);
+        resp->status = st;
+        *ret = &resp->base;
+        return 0;
+}
+
+bool cri_labels_match(const struct record_kv *kv, size_t n, void *const *sel, size_t n_sel)
+{
+        for (size_t i = 0; i < n_sel; i++) {
+                const struct kv_entry *want = sel[i];
+                bool found = false;
+                for (size_t k = 0; k < n && !found; k++)
+                        found = STR_EQ(kv[k].key, want->key) && STR_EQ(kv[k].value, want->value);
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
+static bool pod_matches(const struct pod_record *r, const Runtime__V1__PodSandboxFilter *f)
+{
+        if (!f)
+                return true;
+        if (!STR_EMPTY(f->id) && strncmp(r->id, f->id, strlen(f->id)) != 0)
+                return false;
+        if (f->state && pod_state(r) != f->state->state)
+                return false;
+        return cri_labels_match(r->labels, r->n_labels, (void *const *) f->label_selector,
+                                f->n_label_selector);
+}
+
+static int cri_list_pods(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                         struct uvm_error **err)
+{
+        const Runtime__V1__ListPodSandboxRequest *req = (const void *) m;
+        Runtime__V1__ListPodSandboxResponse *resp =
+                srv_new(ctx, Runtime__V1__ListPodSandboxResponse);
+        struct pod_record *v = NULL;
+        size_t n = 0;
+        int rc;
+
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        rc = sbx_pod_list(ctx->daemon->sbx, &v, &n, err);
+        if (rc < 0)
+                return rc;
+        runtime__v1__list_pod_sandbox_response__init(resp);
+        resp->items = srv_new_array(ctx, Runtime__V1__PodSandbox *, n);
+        for (size_t i = 0; resp->items && i < n; i++) {
+                Runtime__V1__PodSandbox *p;
+                if (!pod_matches(&v[i], req->filter) || v[i].state == POD_CREATING)
+                        continue;
+                p = srv_new(ctx, Runtime__V1__PodSandbox);
+                if (!p)
+                        break;
+                runtime__v1__pod_sandbox__init(p);
+                p->id = srv_strdup(ctx, v[i].id);
+                p->metadata = pod_meta(ctx, &v[i]);
+                p->state = pod_state(&v[i]);
+                p->created_at = v[i].created_ns;
+                p->runtime_handler =
+                        srv_strdup(ctx, v[i].runtime_handler ? v[i].runtime_handler : "");
+                p->labels = cri_kv_to(ctx, v[i].labels, v[i].n_labels,
+                                      &runtime__v1__pod_sandbox__labels_entry__descriptor,
+                                      &p->n_labels);
+                p->annotations = cri_kv_to(ctx, v[i].annotations, v[i].n_annotations,
+                                           &runtime__v1__pod_sandbox__annotations_entry__descriptor,
+                                           &p->n_annotations);
+                resp->items[resp->n_items++] = p;
+        }
+        sbx_pod_list_free(v, n);
+        *ret = &resp->base;
+        return 0;
+}
+
+const struct srv_binding cri_pod_bindings[] = {
+        {"runtime.v1.RuntimeService", "RunPodSandbox", SRV_UNARY, false, cri_run_pod, NULL},
+        {"runtime.v1.RuntimeService", "StopPodSandbox", SRV_UNARY, false, cri_stop_pod, NULL},
+        {"runtime.v1.RuntimeService", "RemovePodSandbox", SRV_UNARY, false, cri_remove_pod, NULL},
+        {"runtime.v1.RuntimeService", "PodSandboxStatus", SRV_UNARY, false, cri_pod_status, NULL},
+        {"runtime.v1.RuntimeService", "ListPodSandbox", SRV_UNARY, false, cri_list_pods, NULL},
+        {0},
+};

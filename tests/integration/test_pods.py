@@ -1,0 +1,228 @@
+"""Pods and containers through the CRI: the ns driver, the agent, real runc,
+real CNI plugins (bridge + host-local on a private test subnet), images
+imported from archives the tests build from busybox-static."""
+import json
+import os
+import re
+import subprocess
+import time
+
+import grpc
+import pytest
+
+from imagelib import image_dir, image_single  # noqa: F401 (fixtures)
+from uvmdlib import pb
+
+SUBNET = "10.88.66"
+BRIDGE = "uvmdtp0"
+
+
+def _conflist(dirpath, ipam_dir):
+    return {"cniVersion": "1.0.0", "name": "uvmd-test", "plugins": [
+        {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False,
+         "ipam": {"type": "host-local", "subnet": SUBNET + ".0/24", "dataDir": ipam_dir,
+                  "routes": [{"dst": "0.0.0.0/0"}]}},
+        {"type": "portmap", "capabilities": {"portMappings": True}}]}
+
+
+@pytest.fixture
+def pods(daemon_factory, workdir, image_single):
+    if not os.path.exists("/usr/lib/cni/bridge"):
+        pytest.skip("CNI plugins missing")
+    cni = os.path.join(workdir, "cni")
+    ipam = os.path.join(workdir, "ipam")
+    os.makedirs(cni)
+    with open(os.path.join(cni, "10-test.conflist"), "w") as f:
+        json.dump(_conflist(cni, ipam), f)
+    d = daemon_factory(config={"cni_conf_dir": cni, "cni_bin_dirs": ["/usr/lib/cni"]})
+    r = subprocess.run([d.args()[0], "--config", os.path.join(d.workdir, "config.json"),
+                        "--data-root", d.data, "image", "import", image_single.archive],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d.image = image_single.config_digest
+    d.ipam = ipam
+    d.logs = os.path.join(workdir, "logs")
+    yield d
+    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+
+
+def _pod_config(d, name="p1", **kw):
+    m = pb()
+    cfg = m.PodSandboxConfig(
+        metadata=m.PodSandboxMetadata(name=name, namespace="default", uid="uid-" + name, attempt=0),
+        hostname=name + "-host", log_directory=os.path.join(d.logs, name),
+        dns_config=m.DNSConfig(servers=["10.96.0.10"], searches=["default.svc.cluster.local"],
+                               options=["ndots:5"]),
+        labels={"app": name})
+    for k, v in kw.items():
+        getattr(cfg, k).CopyFrom(v)
+    return cfg
+
+
+def _run_pod(c, cfg):
+    return c.rt("RunPodSandbox", config=cfg, timeout=120).pod_sandbox_id
+
+
+def _ctr_config(d, name, args, log=True):
+    m = pb()
+    return m.ContainerConfig(metadata=m.ContainerMetadata(name=name), image=m.ImageSpec(image=d.image),
+                             command=["/bin/sh", "-c"], args=[args],
+                             log_path=(name + ".log") if log else "", labels={"ctr": name})
+
+
+def _create(c, pod_id, cfg, pod_cfg):
+    return c.rt("CreateContainer", pod_sandbox_id=pod_id, config=cfg, sandbox_config=pod_cfg,
+                timeout=120).container_id
+
+
+def _exec(c, cid, cmd, timeout=10):
+    r = c.rt("ExecSync", pb().ExecSyncRequest(container_id=cid, cmd=cmd, timeout=timeout),
+             timeout=timeout + 30)
+    return r.exit_code, r.stdout.decode(), r.stderr.decode()
+
+
+def _status(c, cid):
+    return c.rt("ContainerStatus", container_id=cid).status
+
+
+def _wait_state(c, cid, state, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        st = _status(c, cid)
+        if st.state == state:
+            return st
+        time.sleep(0.1)
+    raise AssertionError("container %s not in state %s: %s" % (cid, state, st))
+
+
+def _code(fn):
+    with pytest.raises(grpc.RpcError) as e:
+        fn()
+    return e.value.code(), e.value.details()
+
+
+def _mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [ln for ln in f if path in ln]
+
+
+def test_pod_lifecycle_two_containers(pods):
+    d, c, m = pods, pods.client(), pb()
+    pod_cfg = _pod_config(d)
+    pod = _run_pod(c, pod_cfg)
+    st = c.rt("PodSandboxStatus", pod_sandbox_id=pod, verbose=True).status
+    assert st.state == m.SANDBOX_READY and st.metadata.name == "p1"
+    assert st.network.ip.startswith(SUBNET + "."), st.network.ip
+    assert dict(st.labels) == {"app": "p1"}
+    items = c.rt("ListPodSandbox").items
+    assert [p.id for p in items] == [pod]
+
+    a = _create(c, pod, _ctr_config(d, "a", "echo hello; echo oops >&2; printf partial; sleep 1000"),
+                pod_cfg)
+    b = _create(c, pod, _ctr_config(d, "b", "sleep 1000"), pod_cfg)
+    assert _status(c, a).state == m.CONTAINER_CREATED
+    c.rt("StartContainer", container_id=a)
+    c.rt("StartContainer", container_id=b)
+    assert _status(c, a).state == m.CONTAINER_RUNNING
+
+    # Pod identity files and shared namespaces.
+    assert _exec(c, a, ["cat", "/etc/hostname"])[1].strip() == "p1-host"
+    resolv = _exec(c, a, ["cat", "/etc/resolv.conf"])[1]
+    assert "10.96.0.10" in resolv and "ndots:5" in resolv and "default.svc.cluster.local" in resolv
+    assert st.network.ip in _exec(c, a, ["cat", "/etc/hosts"])[1]
+    for ns in ("net", "ipc", "uts"):
+        na = _exec(c, a, ["/bin/busybox", "readlink", "/proc/self/ns/" + ns])[1]
+        nb = _exec(c, b, ["/bin/busybox", "readlink", "/proc/self/ns/" + ns])[1]
+        assert na == nb and na, ns
+    assert _exec(c, a, ["sh", "-c", "exit 7"])[0] == 7
+    code, msg = _code(lambda: _exec(c, a, ["sleep", "10"], timeout=1))
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED, msg
+
+    # The CRI log: full lines as F, the partial line as P on exit.
+    log = os.path.join(d.logs, "p1", "a.log")
+    end = time.time() + 10
+    while time.time() < end and "oops" not in open(log).read():
+        time.sleep(0.1)
+    text = open(log).read()
+    assert re.search(r"^\S+ stdout F hello$", text, re.M), text
+    assert re.search(r"^\S+ stderr F oops$", text, re.M), text
+
+    # sh as PID 1 ignores SIGTERM: StopContainer escalates to SIGKILL.
+    c.rt("StopContainer", container_id=a, timeout=1)
+    sa = _status(c, a)
+    assert sa.state == m.CONTAINER_EXITED and sa.exit_code == 137 and sa.reason == "Error"
+    assert re.search(r"^\S+ stdout P partial$", open(log).read(), re.M)
+    listed = {x.id: x.state for x in c.rt("ListContainers").containers}
+    assert listed == {a: m.CONTAINER_EXITED, b: m.CONTAINER_RUNNING}
+    f = m.ContainerFilter(pod_sandbox_id=pod, state=m.ContainerStateValue(state=m.CONTAINER_RUNNING))
+    assert [x.id for x in c.rt("ListContainers", filter=f).containers] == [b]
+
+    c.rt("RemoveContainer", container_id=a)
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    assert c.rt("PodSandboxStatus", pod_sandbox_id=pod).status.state == m.SANDBOX_NOTREADY
+    assert _status(c, b).state == m.CONTAINER_EXITED
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+    assert list(c.rt("ListPodSandbox").items) == [] and list(c.rt("ListContainers").containers) == []
+    # Idempotent.
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+    c.rt("RemoveContainer", container_id=a)
+    # Nothing left: mounts, netns, IP allocations, agent processes.
+    assert _mounts_under(d.state) == []
+    ipfiles = [f for f in os.listdir(os.path.join(d.ipam, "uvmd-test"))
+               if re.match(r"^\d+\.\d+\.\d+\.\d+$", f)] if os.path.exists(
+        os.path.join(d.ipam, "uvmd-test")) else []
+    assert ipfiles == []
+    out = subprocess.run(["pgrep", "-f", "uvmd-agent.*" + d.state], capture_output=True, text=True)
+    assert out.stdout.strip() == ""
+
+
+def test_container_exit_codes(pods):
+    d, c, m = pods, pods.client(), pb()
+    pod_cfg = _pod_config(d, "p2")
+    pod = _run_pod(c, pod_cfg)
+    ok = _create(c, pod, _ctr_config(d, "ok", "exit 0"), pod_cfg)
+    bad = _create(c, pod, _ctr_config(d, "bad", "exit 3"), pod_cfg)
+    c.rt("StartContainer", container_id=ok)
+    c.rt("StartContainer", container_id=bad)
+    s = _wait_state(c, ok, m.CONTAINER_EXITED)
+    assert s.exit_code == 0 and s.reason == "Completed" and s.finished_at >= s.started_at > 0
+    s = _wait_state(c, bad, m.CONTAINER_EXITED)
+    assert s.exit_code == 3 and s.reason == "Error"
+    code, _ = _code(lambda: c.rt("StartContainer", container_id=bad))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def test_bad_requests(pods):
+    d, c, m = pods, pods.client(), pb()
+    code, msg = _code(lambda: c.rt("RunPodSandbox", config=m.PodSandboxConfig()))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "metadata" in msg
+    code, msg = _code(lambda: c.rt("RunPodSandbox", config=_pod_config(d), runtime_handler="nope"))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "nope" in msg
+    code, _ = _code(lambda: _create(c, "f" * 64, _ctr_config(d, "x", "true"), _pod_config(d)))
+    assert code == grpc.StatusCode.NOT_FOUND
+    pod_cfg = _pod_config(d, "p3")
+    pod = _run_pod(c, pod_cfg)
+    code, msg = _code(lambda: c.rt("RunPodSandbox", config=pod_cfg))
+    assert code == grpc.StatusCode.ALREADY_EXISTS, msg
+    evil = _ctr_config(d, "evil", "true")
+    evil.log_path = "../../escape.log"
+    code, msg = _code(lambda: _create(c, pod, evil, pod_cfg))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "log_path" in msg
+    noimg = _ctr_config(d, "noimg", "true")
+    noimg.image.image = "sha256:" + "0" * 64
+    code, _ = _code(lambda: _create(c, pod, noimg, pod_cfg))
+    assert code == grpc.StatusCode.NOT_FOUND
+    x = _create(c, pod, _ctr_config(d, "x", "sleep 100"), pod_cfg)
+    code, _ = _code(lambda: _create(c, pod, _ctr_config(d, "x", "true"), pod_cfg))
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+    # The image is in use while the container exists.
+    code, msg = _code(lambda: c.img("RemoveImage", image=m.ImageSpec(image=d.image)))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and x in msg
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    code, msg = _code(lambda: _create(c, pod, _ctr_config(d, "y", "true"), pod_cfg))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "not ready" in msg
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+    c.img("RemoveImage", image=m.ImageSpec(image=d.image))
