@@ -1057,5 +1057,8 @@ int agent_client_shutdown(struct agent_client *c, struct uvm_error **err)
 {
         int r = call_simple(c, AGENT_RPC_SHUTDOWN_FORCED, req_new(c, ""), err);
 
+        /* The agent lingers until the host hangs up (so its answer is not
+         * lost): hang up now rather than make it wait. */
+        agent_conn_close(c->conn);
         return r < 0 ? uvm_error_wrap(err, "shut the agent down") : 0;
 }

@@ -85,5 +85,5 @@ int agent_client_update(struct agent_client *c, const char *ctr_id, const char *
                         struct uvm_error **err);
 int agent_client_stats(struct agent_client *c, const char *ctr_id, struct drv_ctr_stats *ret,
                        struct uvm_error **err);
-/* Kill everything and make the agent exit. */
+/* Kill everything and make the agent exit; the connection is closed after. */
 int agent_client_shutdown(struct agent_client *c, struct uvm_error **err);

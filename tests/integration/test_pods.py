@@ -226,3 +226,59 @@ def test_bad_requests(pods):
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "not ready" in msg
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
     c.img("RemoveImage", image=m.ImageSpec(image=d.image))
+
+
+def test_uvmd_killed_pods_keep_running(pods):
+    d, c, m = pods, pods.client(), pb()
+    pod_cfg = _pod_config(d, "p4")
+    pod = _run_pod(c, pod_cfg)
+    ip = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status.network.ip
+    ticker = _create(c, pod, _ctr_config(d, "t", "i=0; while true; do echo tick $i; i=$((i+1)); "
+                                                  "sleep 0.2; done"), pod_cfg)
+    quitter = _create(c, pod, _ctr_config(d, "q", "sleep 2; exit 5"), pod_cfg)
+    c.rt("StartContainer", container_id=ticker)
+    c.rt("StartContainer", container_id=quitter)
+    time.sleep(0.5)
+    d.proc.kill()  # SIGKILL: no chance to clean up
+    d.proc.wait()
+    time.sleep(2.5)  # "q" exits and "t" prints while uvmd is away
+    d.start()
+    c = d.client()
+    st = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status
+    assert st.state == m.SANDBOX_READY and st.network.ip == ip
+    assert _status(c, ticker).state == m.CONTAINER_RUNNING
+    q = _wait_state(c, quitter, m.CONTAINER_EXITED)
+    assert q.exit_code == 5
+    assert _exec(c, ticker, ["echo", "still here"])[1] == "still here\n"
+    # The log has every tick, in order, across the restart.
+    time.sleep(1)
+    lines = [ln.split(" ", 3)[3] for ln in open(os.path.join(d.logs, "p4", "t.log")).read().splitlines()]
+    ticks = [int(x.split()[1]) for x in lines if x.startswith("tick")]
+    assert ticks == list(range(len(ticks))) and len(ticks) > 15, ticks
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+    assert _mounts_under(d.state) == []
+
+
+def test_create_delete_cycles_leave_nothing(pods):
+    d, c, m = pods, pods.client(), pb()
+    pid = d.proc.pid
+    fds_before = len(os.listdir("/proc/%d/fd" % pid))
+    n = int(os.environ.get("UVMD_CYCLES", "100"))
+    for i in range(n):
+        pod_cfg = _pod_config(d, "cyc%d" % i)
+        pod = _run_pod(c, pod_cfg)
+        cid = _create(c, pod, _ctr_config(d, "c", "sleep 100"), pod_cfg)
+        c.rt("StartContainer", container_id=cid)
+        c.rt("StopPodSandbox", pod_sandbox_id=pod)
+        c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+    assert list(c.rt("ListPodSandbox").items) == []
+    assert _mounts_under(d.state) == []
+    assert os.listdir(os.path.join(d.state, "pods")) == []
+    assert len(os.listdir("/proc/%d/fd" % pid)) <= fds_before + 2
+    out = subprocess.run(["pgrep", "-f", "uvmd-agent.*" + d.state], capture_output=True, text=True)
+    assert out.stdout.strip() == ""
+    netns = os.path.join(d.state, "network", "netns")
+    assert not os.path.exists(netns) or os.listdir(netns) == []
+    ipam = os.path.join(d.ipam, "uvmd-test")
+    assert not os.path.exists(ipam) or [f for f in os.listdir(ipam) if f.startswith(SUBNET)] == []
