@@ -27,6 +27,7 @@
 #define AGENT_THREAD_STACK (128u << 10)  /* our own threads: keep RSS small */
 #define AGENT_OUT_BUFFER (1u << 20)      /* per stream, while the host is away or slow */
 #define AGENT_RUNC_TIMEOUT_MS 60000      /* one runc invocation */
+#define AGENT_EXIT_HOLD_MS 2000          /* an exit waits this long for its output */
 #define AGENT_RUN_MAX_OUTPUT (64u << 10) /* captured output of a helper command */
 
 /* Read-only after start-up. */
@@ -83,6 +84,8 @@ int agent_out_add(uint64_t id, int fd, struct uvm_error **err);
 /* Stop watching, drop what is buffered. */
 void agent_out_remove(uint64_t id);
 uint64_t agent_out_dropped(uint64_t id);
+/* True once the stream hit EOF and everything in it was sent and closed. */
+bool agent_out_drained(uint64_t id);
 /* Install a new host connection (NULL: none); returns the old one to free. */
 struct agent_conn *agent_out_set_conn(struct agent_conn *conn);
 /* The host negotiated on conn: flush buffered output and unsent exits. */
@@ -101,11 +104,22 @@ int agent_ctr_properties(const char *id, json_object **ret, struct uvm_error **e
 /* The bundle dir of a running or created container, for exec/update/stats. */
 int agent_ctr_bundle(const char *id, bool need_running, char **ret_bundle, struct uvm_error **err);
 bool agent_ctr_reap_hook(pid_t pid, int status);
-/* Notify every exit not yet sent on conn (conn lock held by the caller). */
-void agent_ctr_send_exits(struct agent_conn *conn);
+/* Notify the exits not yet sent on conn (the caller holds the out conn
+ * lock). An exit waits until the container's output was all sent, for at most
+ * AGENT_EXIT_HOLD_MS; returns true while some exit is held back. */
+bool agent_ctr_send_exits(struct agent_conn *conn);
 /* Kill, delete and unmount every container (shutdown). */
 void agent_ctr_destroy_all(void);
 bool agent_ctr_id_valid(const char *id);
+
+/* agent_rootfs.c: <ctr_root>/<id>/{rootfs,upper,work} and the rootfs mount. */
+
+/* Layers: a JSON array of 1..128 absolute directory paths, lowest first. */
+int agent_rootfs_check_layers(json_object *layers, struct uvm_error **err);
+int agent_rootfs_make_dirs(const char *dir, bool readonly, struct uvm_error **err);
+int agent_rootfs_mount(const char *dir, json_object *layers, bool readonly, struct uvm_error **err);
+/* Unmount and remove dir; failures are logged (cleanup paths). */
+void agent_rootfs_remove(const char *dir);
 
 /* agent_cgroup.c */
 

@@ -19,7 +19,6 @@
 #include "common/fs.h"
 #include "common/log.h"
 
-#define MAX_LAYERS 128
 #define MAX_ID 128
 
 enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_EXITED, _CTR_STATE_MAX };
@@ -127,106 +126,6 @@ static int ctr_get(const char *id, struct ctr **ret, struct uvm_error **err)
         return 0;
 }
 
-/* Layers (lowest first) and rootfs mount. */
-
-static int check_layers(json_object *layers, struct uvm_error **err)
-{
-        size_t n;
-
-        if (!layers || !json_object_is_type(layers, json_type_array))
-                return uvm_error_set(err, EINVAL, "Layers must be an array of directories");
-        n = json_object_array_length(layers);
-        if (n == 0 || n > MAX_LAYERS)
-                return uvm_error_set(err, EINVAL, "Layers: %zu layers, need 1 to %d", n,
-                                     MAX_LAYERS);
-        for (size_t i = 0; i < n; i++) {
-                json_object *l = json_object_array_get_idx(layers, i);
-                const char *p = json_object_get_string(l);
-                struct stat st;
-
-                if (!json_object_is_type(l, json_type_string) || p[0] != '/' ||
-                    strpbrk(p, ":,\n") || strlen(p) > 1024)
-                        return uvm_error_set(err, EINVAL,
-                                             "Layers[%zu]: need an absolute path without ':' "
-                                             "or ','",
-                                             i);
-                if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return uvm_error_set(err, ENOENT, "layer '%s' is not a directory", p);
-        }
-        return 0;
-}
-
-/* overlayfs wants the topmost lower dir first; the request lists lowest first. */
-static int mount_rootfs(const char *dir, json_object *layers, bool readonly, struct uvm_error **err)
-{
-        _cleanup_free_ char *rootfs = NULL, *opts = NULL;
-        size_t n = json_object_array_length(layers), len = 0;
-        char buf[4096];
-        int w;
-
-        if (asprintf(&rootfs, "%s/rootfs", dir) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (n == 1 && readonly) {
-                const char *l = json_object_get_string(json_object_array_get_idx(layers, 0));
-
-                if (mount(l, rootfs, NULL, MS_BIND, NULL) < 0)
-                        return uvm_error_set(err, errno, "bind mount '%s': %m", l);
-                if (mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
-                        int r = uvm_error_set(err, errno, "remount '%s' read-only: %m", rootfs);
-                        umount2(rootfs, MNT_DETACH);
-                        return r;
-                }
-                return 0;
-        }
-        w = snprintf(buf, sizeof(buf), "lowerdir=");
-        len = (size_t) w;
-        for (size_t i = n; i-- > 0 && len < sizeof(buf);)
-                len += (size_t) snprintf(
-                        buf + len, sizeof(buf) - len, "%s%s",
-                        json_object_get_string(json_object_array_get_idx(layers, i)), i ? ":" : "");
-        if (!readonly && len < sizeof(buf))
-                len += (size_t) snprintf(buf + len, sizeof(buf) - len,
-                                         ",upperdir=%s/upper,workdir=%s/work", dir, dir);
-        if (len >= sizeof(buf) - 1)
-                return uvm_error_set(err, E2BIG,
-                                     "overlay options exceed %zu bytes: too many "
-                                     "layers",
-                                     sizeof(buf) - 1);
-        if (mount("overlay", rootfs, "overlay", readonly ? MS_RDONLY : 0, buf) < 0)
-                return uvm_error_set(err, errno, "mount overlay on '%s': %m", rootfs);
-        return 0;
-}
-
-static int make_dirs(const char *dir, bool readonly, struct uvm_error **err)
-{
-        const char *subs[] = {"", "/rootfs", "/upper", "/work"};
-
-        for (size_t i = 0; i < (readonly ? 2u : ARRAY_SIZE(subs)); i++) {
-                _cleanup_free_ char *p = NULL;
-
-                if (asprintf(&p, "%s%s", dir, subs[i]) < 0)
-                        return uvm_error_set(err, ENOMEM, "out of memory");
-                if (mkdir(p, 0700) < 0)
-                        return uvm_error_set(err, errno, "mkdir '%s': %m", p);
-        }
-        return 0;
-}
-
-/* Unmount and remove a container dir; errors are logged (cleanup paths). */
-static void remove_dir(const char *dir)
-{
-        _cleanup_free_ char *rootfs = NULL;
-        int r;
-
-        if (asprintf(&rootfs, "%s/rootfs", dir) < 0)
-                return;
-        if (umount2(rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-                log_warn("umount '%s': %m, ignoring", rootfs);
-        r = fs_rm_rf(dir);
-        if (r < 0 && r != -ENOENT)
-                log_warn("removing '%s': %s, ignoring", dir, strerror(-r));
-}
-
 /* config.json: the host's spec with root.path pointed at our rootfs. */
 static int write_config(struct ctr *c, json_object *spec, bool readonly, struct uvm_error **err)
 {
@@ -322,14 +221,34 @@ static int ctr_setup(struct ctr *c, json_object *spec, json_object *layers, bool
 {
         int r;
 
-        r = make_dirs(c->dir, ro, err);
+        r = agent_rootfs_make_dirs(c->dir, ro, err);
         if (r >= 0)
-                r = mount_rootfs(c->dir, layers, ro, err);
+                r = agent_rootfs_mount(c->dir, layers, ro, err);
         if (r >= 0)
                 r = write_config(c, spec, ro, err);
         if (r >= 0)
                 r = runc_create(c, err);
         return r;
+}
+
+/* Without its own mount namespace runc would set up the container's mounts
+ * (and root propagation) in the agent's namespace: refuse such a spec. */
+static int check_spec(json_object *spec, struct uvm_error **err)
+{
+        json_object *linux_, *ns;
+
+        if (json_object_object_get_ex(spec, "linux", &linux_) &&
+            json_object_object_get_ex(linux_, "namespaces", &ns) &&
+            json_object_is_type(ns, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(ns); i++) {
+                        json_object *type =
+                                json_object_object_get(json_object_array_get_idx(ns, i), "type");
+
+                        if (json_object_is_type(type, json_type_string) &&
+                            STR_EQ(json_object_get_string(type), "mount"))
+                                return 0;
+                }
+        return uvm_error_set(err, EINVAL, "Spec: linux.namespaces must include \"mount\"");
 }
 
 /* Register a placeholder so a concurrent Create of the same id fails. */
@@ -373,7 +292,9 @@ int agent_ctr_create(json_object *req, json_object **ret, struct uvm_error **err
         spec = json_tokener_parse(json_object_get_string(spec_s));
         if (!spec || !json_object_is_type(spec, json_type_object))
                 return uvm_error_set(err, EINVAL, "Spec is not a JSON object");
-        r = check_layers(layers, err);
+        r = check_spec(spec, err);
+        if (r >= 0)
+                r = agent_rootfs_check_layers(layers, err);
         if (r < 0)
                 return r;
         r = ctr_reserve(id, &c, err);
@@ -385,10 +306,11 @@ int agent_ctr_create(json_object *req, json_object **ret, struct uvm_error **err
 
                 agent_out_remove(c->stdout_id);
                 agent_out_remove(c->stderr_id);
-                if (c->pid > 0)
-                        agent_runc(c->dir, (const char *[]){"delete", "--force", id, NULL}, NULL,
-                                   NULL, &tmp);
-                remove_dir(c->dir);
+                /* runc may have left state behind even without a pid file. */
+                if (agent_runc(c->dir, (const char *[]){"delete", "--force", id, NULL}, NULL, NULL,
+                               &tmp) < 0)
+                        log_debug("container '%s': %s, ignoring", id, tmp->msg);
+                agent_rootfs_remove(c->dir);
                 ctr_unlink(c);
                 ctr_free(c);
                 return uvm_error_wrap(err, "create container '%s'", id);
@@ -433,12 +355,25 @@ int agent_ctr_start(const char *id, json_object **ret, struct uvm_error **err)
         return 0;
 }
 
+static bool ctr_exited(const char *id)
+{
+        struct ctr *c;
+        bool exited;
+
+        pthread_mutex_lock(&registry.lock);
+        c = ctr_find(id, NULL);
+        exited = !c || c->state == CTR_EXITED;
+        pthread_mutex_unlock(&registry.lock);
+        return exited;
+}
+
 int agent_ctr_signal(json_object *req, struct uvm_error **err)
 {
         const char *id = json_object_get_string(json_object_object_get(req, "ContainerId"));
         json_object *sig_o = json_object_object_get(req, "Signal");
         bool all = json_object_get_boolean(json_object_object_get(req, "All"));
         _cleanup_free_ char *dir = NULL;
+        _cleanup_error_ struct uvm_error *tmp = NULL;
         char sig[16];
         bool exited = false;
         struct ctr *c;
@@ -461,8 +396,14 @@ int agent_ctr_signal(json_object *req, struct uvm_error **err)
         r = agent_runc(dir,
                        all ? (const char *[]){"kill", "--all", id, sig, NULL}
                            : (const char *[]){"kill", id, sig, NULL},
-                       NULL, NULL, err);
-        return r < 0 ? uvm_error_wrap(err, "signal container '%s'", id) : 0;
+                       NULL, NULL, &tmp);
+        if (r < 0 && ctr_exited(id)) /* it exited meanwhile: nothing left to signal */
+                return 0;
+        if (r < 0) {
+                uvm_error_set(err, tmp->code, "%s", tmp->msg);
+                return uvm_error_wrap(err, "signal container '%s'", id);
+        }
+        return 0;
 }
 
 int agent_ctr_delete(const char *id, struct uvm_error **err)
@@ -486,7 +427,7 @@ int agent_ctr_delete(const char *id, struct uvm_error **err)
         }
         agent_out_remove(c->stdout_id);
         agent_out_remove(c->stderr_id);
-        remove_dir(c->dir);
+        agent_rootfs_remove(c->dir);
         ctr_unlink(c);
         log_info("container '%s': deleted", id);
         ctr_free(c);
@@ -576,8 +517,22 @@ bool agent_ctr_reap_hook(pid_t pid, int status)
         return c != NULL;
 }
 
-void agent_ctr_send_exits(struct agent_conn *conn)
+static json_object *exit_json(const struct ctr *c)
 {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "ContainerId", json_object_new_string(c->id));
+        json_object_object_add(o, "ExitCode", json_object_new_int(c->exit_code));
+        json_object_object_add(o, "FinishedNs", json_object_new_int64(c->finished_ns));
+        json_object_object_add(o, "OomKilled", json_object_new_boolean(c->oom_killed));
+        return o;
+}
+
+bool agent_ctr_send_exits(struct agent_conn *conn)
+{
+        int64_t now = agent_now_realtime_ns();
+        bool held = false;
+
         pthread_mutex_lock(&registry.lock);
         for (struct ctr *c = registry.list; c; c = c->next) {
                 _cleanup_json_ json_object *o = NULL;
@@ -585,11 +540,12 @@ void agent_ctr_send_exits(struct agent_conn *conn)
 
                 if (!c->exit_unsent)
                         continue;
-                o = json_object_new_object();
-                json_object_object_add(o, "ContainerId", json_object_new_string(c->id));
-                json_object_object_add(o, "ExitCode", json_object_new_int(c->exit_code));
-                json_object_object_add(o, "FinishedNs", json_object_new_int64(c->finished_ns));
-                json_object_object_add(o, "OomKilled", json_object_new_boolean(c->oom_killed));
+                if ((!agent_out_drained(c->stdout_id) || !agent_out_drained(c->stderr_id)) &&
+                    now - c->finished_ns < (int64_t) AGENT_EXIT_HOLD_MS * 1000000) {
+                        held = true;
+                        continue;
+                }
+                o = exit_json(c);
                 if (agent_conn_notify(conn, o, &err) < 0) {
                         log_debug("container '%s': exit notification: %s", c->id, err->msg);
                         break;
@@ -597,6 +553,7 @@ void agent_ctr_send_exits(struct agent_conn *conn)
                 c->exit_unsent = false;
         }
         pthread_mutex_unlock(&registry.lock);
+        return held;
 }
 
 void agent_ctr_destroy_all(void)

@@ -357,6 +357,9 @@ static void replace_conn(int fd)
 
         /* Drop the old host first: its frames must not interleave with the new one's. */
         agent_conn_free(agent_out_set_conn(NULL));
+        /* A late Negotiate of the old connection may have been served while it
+         * was freed; forget it before its address can be reused. */
+        agent_out_set_conn(NULL);
         if (agent_conn_new(fd, &conn_ops, NULL, &conn, &err) < 0) {
                 log_error("accepting host connection: %s", err->msg);
                 return;
@@ -430,6 +433,11 @@ int main(int argc, char **argv)
         mallopt(M_ARENA_MAX, 1);
         if (parse_args(argc, argv) < 0)
                 return 2;
+        /* A closed 0-2 would let a pipe land there and be clobbered by a
+         * child's dup2 onto its stdio. */
+        for (int fd = 0; fd < 3; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+                        return 1;
         log_setup(opts.level, LOG_FORMAT_TEXT);
         if (startup(&lfd, &sfd, &err) < 0) {
                 log_error("uvmd-agent: %s", err->msg);

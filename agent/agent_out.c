@@ -38,9 +38,12 @@ struct stream {
 };
 
 static struct {
-        pthread_mutex_t conn_lock; /* guards conn, negotiated, send_after */
+        pthread_mutex_t conn_lock; /* guards conn, negotiated, negotiated_conn, send_after */
         struct agent_conn *conn;
         bool negotiated;
+        /* A connection's Negotiate may be served before the main thread
+         * installs it: remember which one negotiated. */
+        struct agent_conn *negotiated_conn;
         long send_after; /* CLOCK_MONOTONIC ms */
 
         pthread_mutex_t lock; /* guards streams and every stream's fields */
@@ -141,6 +144,18 @@ uint64_t agent_out_dropped(uint64_t id)
         n = s ? s->dropped : 0;
         pthread_mutex_unlock(&out.lock);
         return n;
+}
+
+bool agent_out_drained(uint64_t id)
+{
+        struct stream *s;
+        bool drained;
+
+        pthread_mutex_lock(&out.lock);
+        s = stream_find(id, NULL);
+        drained = !s || (s->eof && s->close_sent);
+        pthread_mutex_unlock(&out.lock);
+        return drained;
 }
 
 /* Keep what fits in the stream's bound; count the rest as dropped. */
@@ -250,11 +265,12 @@ static bool flush_all(void)
         if (out.conn && out.negotiated && mono_ms() < out.send_after) {
                 retry = true;
         } else if (out.conn && out.negotiated) {
-                agent_ctr_send_exits(out.conn);
+                /* Output first: the host sees a container's exit after its output. */
                 pthread_mutex_lock(&out.lock);
                 for (struct stream *s = out.streams; s; s = s->next)
                         retry |= stream_flush(s, out.conn);
                 pthread_mutex_unlock(&out.lock);
+                retry |= agent_ctr_send_exits(out.conn);
         }
         pthread_mutex_unlock(&out.conn_lock);
         return retry;
@@ -317,7 +333,9 @@ struct agent_conn *agent_out_set_conn(struct agent_conn *conn)
         pthread_mutex_lock(&out.conn_lock);
         old = out.conn;
         out.conn = conn;
-        out.negotiated = false;
+        if (!conn)
+                out.negotiated_conn = NULL; /* the old one is freed next: no stale match */
+        out.negotiated = conn && out.negotiated_conn == conn;
         /* The new host has seen nothing: everything the old one did not
          * credit is sent again. */
         pthread_mutex_lock(&out.lock);
@@ -334,10 +352,10 @@ struct agent_conn *agent_out_set_conn(struct agent_conn *conn)
 void agent_out_negotiated(struct agent_conn *conn)
 {
         pthread_mutex_lock(&out.conn_lock);
-        if (out.conn == conn) {
+        out.negotiated_conn = conn;
+        out.send_after = mono_ms() + NEGOTIATE_GRACE_MS;
+        if (out.conn == conn)
                 out.negotiated = true;
-                out.send_after = mono_ms() + NEGOTIATE_GRACE_MS;
-        }
         pthread_mutex_unlock(&out.conn_lock);
         agent_out_kick();
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -148,6 +149,24 @@ static bool wait_output(uint64_t id, const char *want)
         return ok;
 }
 
+/* Until the agent closed stream id; false after WAIT_MS. */
+static bool wait_closed(uint64_t id)
+{
+        long end = now_ms() + WAIT_MS;
+        bool ok = false;
+
+        pthread_mutex_lock(&t.mu);
+        while (!ok && now_ms() < end) {
+                struct out_buf *b = out_get(id);
+
+                ok = b && b->closed;
+                if (!ok)
+                        wait_tick();
+        }
+        pthread_mutex_unlock(&t.mu);
+        return ok;
+}
+
 /* The exit code notified for id, or -1 after WAIT_MS. */
 static int wait_exit(const char *id)
 {
@@ -234,7 +253,9 @@ static const char *spec_fmt =
         "{\"ociVersion\":\"1.0.2\",\"process\":{\"terminal\":false,\"user\":{\"uid\":0,"
         "\"gid\":0},\"args\":[\"sh\",\"-c\",\"%s\"],\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},"
         "\"root\":{\"path\":\"rootfs\",\"readonly\":false},\"hostname\":\"t\","
-        "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"}],"
+        "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+        "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":"
+        "[\"nosuid\",\"mode=755\",\"size=1024k\"]}],"
         "\"linux\":{\"cgroupsPath\":\"/uvmd-test/%s\",\"namespaces\":[{\"type\":\"pid\"},"
         "{\"type\":\"ipc\"},{\"type\":\"uts\"},{\"type\":\"mount\"}]}}";
 
@@ -375,6 +396,22 @@ static void dump_log(void)
                 fprintf(stderr, "no agent log\n");
 }
 
+static void unmount_leftovers(void)
+{
+        char line[4096], mnt[1024];
+
+        for (int pass = 0; pass < 8 && mounted_under(t.dir); pass++) {
+                FILE *f = fopen("/proc/self/mountinfo", "re");
+
+                while (f && fgets(line, sizeof(line), f))
+                        if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) == 1 &&
+                            strncmp(mnt, t.dir, strlen(t.dir)) == 0)
+                                umount2(mnt, MNT_DETACH);
+                if (f)
+                        fclose(f);
+        }
+}
+
 static int teardown(void **state)
 {
         DIR *d;
@@ -383,10 +420,15 @@ static int teardown(void **state)
         if (t.skip)
                 return 0;
         if (t.agent > 0) {
+                /* A failed test may leave containers: SIGTERM deletes them. */
+                kill(t.agent, SIGTERM);
+                for (int i = 0; i < 1000 && waitpid(t.agent, NULL, WNOHANG) == 0; i++)
+                        usleep(10000);
                 dump_log();
-                kill(t.agent, SIGKILL);
-                waitpid(t.agent, NULL, 0);
+                if (kill(t.agent, SIGKILL) == 0)
+                        waitpid(t.agent, NULL, 0);
         }
+        unmount_leftovers();
         agent_conn_free(t.conn);
         d = opendir("/sys/fs/cgroup");
         while (d && (e = readdir(d))) {
@@ -490,7 +532,7 @@ static void test_exec_and_signal(void **state)
 
 static void test_delete(void **state)
 {
-        char dir[160];
+        char dir[160], msg[256];
 
         if (t.skip)
                 skip();
@@ -501,12 +543,14 @@ static void test_delete(void **state)
         assert_int_equal(access(dir, F_OK), -1);
         snprintf(dir, sizeof(dir), "%s/ctr/c2", t.state);
         assert_int_equal(access(dir, F_OK), -1);
-        assert_null(call(AGENT_RPC_DELETE_CONTAINER_STATE, req_new("c1"))); /* gone */
+        assert_int_equal(
+                call_err(AGENT_RPC_DELETE_CONTAINER_STATE, req_new("c1"), msg, sizeof(msg)),
+                -ENOENT); /* gone */
 }
 
 static void test_reconnect_keeps_output(void **state)
 {
-        char want[512] = "";
+        char want[512] = "", *got;
         uint64_t out, err;
         struct out_buf *b;
 
@@ -524,10 +568,13 @@ static void test_reconnect_keeps_output(void **state)
         host_connect();
         assert_int_equal(wait_exit("c3"), 0);
         assert_true(wait_output(out, "line29\n"));
+        assert_true(wait_closed(out));
         pthread_mutex_lock(&t.mu);
         b = out_get(out);
-        assert_string_equal(b->data, want);
+        got = strdup(b->data ? b->data : "");
         pthread_mutex_unlock(&t.mu);
+        assert_string_equal(got, want);
+        free(got);
         call_ok(AGENT_RPC_DELETE_CONTAINER_STATE, req_new("c3"));
 }
 
@@ -543,6 +590,12 @@ static void test_bad_requests(void **state)
         req = create_req("bad", "true", false);
         json_object_object_add(req, "Spec", json_object_new_string("{not json"));
         assert_int_equal(call_err(AGENT_RPC_CREATE, req, msg, sizeof(msg)), -EINVAL);
+        req = create_req("bad", "true", false); /* no mount namespace */
+        json_object_object_add(req, "Spec",
+                               json_object_new_string("{\"process\":{\"args\":[\"sh\"]},"
+                                                      "\"linux\":{}}"));
+        assert_int_equal(call_err(AGENT_RPC_CREATE, req, msg, sizeof(msg)), -EINVAL);
+        assert_non_null(strstr(msg, "mount"));
         req = create_req("bad", "true", false);
         json_object_object_add(req, "Layers", json_object_new_array());
         assert_int_equal(call_err(AGENT_RPC_CREATE, req, msg, sizeof(msg)), -EINVAL);
@@ -555,7 +608,8 @@ static void test_bad_requests(void **state)
         json_object_object_add(req, "Spec",
                                json_object_new_string("{\"ociVersion\":\"1.0.2\",\"process\":"
                                                       "{\"args\":[\"/no/such/binary\"],"
-                                                      "\"cwd\":\"/\"},\"linux\":{}}"));
+                                                      "\"cwd\":\"/\"},\"linux\":{\"namespaces\":"
+                                                      "[{\"type\":\"mount\"}]}}"));
         assert_true(call_err(AGENT_RPC_CREATE, req, msg, sizeof(msg)) < 0);
         print_message("runc create failure: %s\n", msg);
         assert_non_null(strstr(msg, "runc create failed"));
@@ -600,6 +654,7 @@ static void test_buffer_bound_and_replace(void **state)
         uint64_t out, err;
         json_object *resp, *c;
         struct out_buf *b;
+        size_t len;
         int raw;
 
         if (t.skip)
@@ -618,24 +673,59 @@ static void test_buffer_bound_and_replace(void **state)
         assert_int_equal(json_object_get_int64(json_object_object_get(c, "DroppedBytes")),
                          1500000 - (1 << 20));
         json_object_put(resp);
+        assert_true(wait_closed(out));
         pthread_mutex_lock(&t.mu);
         b = out_get(out);
-        assert_int_equal(b->len, 1 << 20);
+        len = b->len;
         pthread_mutex_unlock(&t.mu);
+        assert_int_equal(len, 1 << 20);
         call_ok(AGENT_RPC_DELETE_CONTAINER_STATE, req_new("c6"));
+}
+
+/* A container over its memory limit: the OOM kill is reported with the exit. */
+static void test_oom_killed(void **state)
+{
+        json_object *req, *spec, *linux_, *res, *resp, *c;
+        char spec_s[2048];
+        uint64_t out, err;
+
+        if (t.skip)
+                skip();
+        req = create_req("c7", "x=$(head -c 200000000 /dev/urandom); echo survived", false);
+        spec = json_tokener_parse(json_object_get_string(json_object_object_get(req, "Spec")));
+        linux_ = json_object_object_get(spec, "linux");
+        res = json_tokener_parse("{\"memory\":{\"limit\":33554432}}");
+        json_object_object_add(linux_, "resources", res);
+        snprintf(spec_s, sizeof(spec_s), "%s", json_object_to_json_string(spec));
+        json_object_object_add(req, "Spec", json_object_new_string(spec_s));
+        json_object_put(spec);
+        resp = call(AGENT_RPC_CREATE, req);
+        assert_non_null(resp);
+        out = json_object_get_uint64(json_object_object_get(resp, "StdoutStream"));
+        err = json_object_get_uint64(json_object_object_get(resp, "StderrStream"));
+        json_object_put(resp);
+        call_ok(AGENT_RPC_START, req_new("c7"));
+        assert_int_equal(wait_exit("c7"), 137);
+        assert_true(wait_closed(out) && wait_closed(err));
+        resp = props("c7", &c);
+        assert_true(json_object_get_boolean(json_object_object_get(c, "OomKilled")));
+        json_object_put(resp);
+        call_ok(AGENT_RPC_DELETE_CONTAINER_STATE, req_new("c7"));
 }
 
 static void test_shutdown_forced(void **state)
 {
         uint64_t out, err;
-        int status;
+        int status = -1;
         char path[160];
 
         if (t.skip)
                 skip();
         ctr_run("c4", "sleep 30", &out, &err);
         call_ok(AGENT_RPC_SHUTDOWN_FORCED, req_new(""));
-        assert_int_equal(waitpid(t.agent, &status, 0), t.agent);
+        for (int i = 0; i < 1500 && waitpid(t.agent, &status, WNOHANG) == 0; i++)
+                usleep(10000);
+        assert_int_equal(kill(t.agent, 0), -1); /* exited and reaped within 15 s */
         dump_log();
         t.agent = 0;
         assert_true(WIFEXITED(status));
@@ -656,6 +746,7 @@ int main(void)
                 cmocka_unit_test(test_bad_requests),
                 cmocka_unit_test(test_readonly_rootfs_and_update),
                 cmocka_unit_test(test_buffer_bound_and_replace),
+                cmocka_unit_test(test_oom_killed),
                 cmocka_unit_test(test_shutdown_forced),
         };
 
