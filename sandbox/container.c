@@ -185,15 +185,44 @@ static int save_locked(struct sbx_ctr *c, struct uvm_error **err)
         return 0;
 }
 
+/* --- events --- */
+
+static struct {
+        pthread_mutex_t lock; /* guards fn and data; taken after any container lock */
+        ctr_event_fn fn;
+        void *data;
+} event_sink = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void sbx_ctr_set_event_sink(ctr_event_fn fn, void *data)
+{
+        pthread_mutex_lock(&event_sink.lock);
+        event_sink.fn = fn;
+        event_sink.data = data;
+        pthread_mutex_unlock(&event_sink.lock);
+}
+
+/* c->lock held. */
+static void emit_locked(struct sbx_ctr *c, enum ctr_event ev)
+{
+        pthread_mutex_lock(&event_sink.lock);
+        if (event_sink.fn)
+                event_sink.fn(event_sink.data, ev, &c->rec, now_ns());
+        pthread_mutex_unlock(&event_sink.lock);
+}
+
 /* The only place a container's state changes: checked, logged, persisted,
- * and waiters (StopContainer) woken. c->lock held. */
+ * and waiters (StopContainer) and event subscribers told. c->lock held. */
 static int set_state_locked(struct sbx_ctr *c, enum ctr_state to, struct uvm_error **err)
 {
+        enum ctr_state from = c->rec.state;
         int r = ctr_state_change(c->rec.pod_id, c->rec.id, &c->rec.state, to, err);
 
         if (r == 0)
                 r = save_locked(c, err);
         pthread_cond_broadcast(&c->cond);
+        /* Told even when the save failed: the state did change in memory. */
+        if (c->rec.state != from && (to == CTR_RUNNING || to == CTR_EXITED))
+                emit_locked(c, to == CTR_RUNNING ? CTR_EVENT_STARTED : CTR_EVENT_STOPPED);
         return r;
 }
 
@@ -642,6 +671,9 @@ int sbx_ctr_create(struct sbx *s, const char *pod_id, const Runtime__V1__Contain
         if (!id)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         log_pod(LOG_LEVEL_INFO, p->rec.id, "container %s (%s) created", c->rec.name, id);
+        pthread_mutex_lock(&c->lock);
+        emit_locked(c, CTR_EVENT_CREATED);
+        pthread_mutex_unlock(&c->lock);
         *ret_id = id;
         return 0;
 }
@@ -693,6 +725,10 @@ int sbx_ctr_start(struct sbx *s, const char *id_prefix, struct uvm_error **err)
         if (r >= 0 && c->rec.state == CTR_CREATED) {
                 c->rec.started_ns = now_ns();
                 r = set_state_locked(c, CTR_RUNNING, err);
+        } else if (r >= 0 && c->rec.started_ns == 0) {
+                /* It ran and exited before start returned: the exit came first. */
+                c->rec.started_ns = c->rec.finished_ns;
+                (void) save_locked(c, NULL);
         } else if (r < 0 && c->rec.state == CTR_CREATED) {
                 /* A failed start leaves an exited container, as runc does. */
                 c->rec.finished_ns = now_ns();
@@ -805,6 +841,9 @@ static int remove_ctr(struct sbx *s, struct sbx_ctr *c, struct uvm_error **err)
                 log_warn("remove %s: %m, ignoring", c->path);
         registry_drop(s, c);
         log_pod(LOG_LEVEL_INFO, c->rec.pod_id, "container %s removed", c->rec.id);
+        pthread_mutex_lock(&c->lock);
+        emit_locked(c, CTR_EVENT_DELETED);
+        pthread_mutex_unlock(&c->lock);
         return 0;
 }
 
@@ -915,10 +954,12 @@ int sbx_ctr_exec_sync(struct sbx *s, const char *id_prefix, const struct drv_exe
                                      ctr_state_to_string(st));
         /* Not under the pod's op_lock: a long exec must not hold up the
          * pod's other containers (the driver's exec is thread-safe). */
+        pthread_rwlock_rdlock(&c->pod->drv_rw);
         drv = pod_drv(c->pod);
-        if (!drv)
-                return uvm_error_set(err, EBUSY, "pod %s is not running", c->rec.pod_id);
-        return c->pod->ops->ctr_exec_sync(drv, c->rec.id, spec, ret, err);
+        r = drv ? c->pod->ops->ctr_exec_sync(drv, c->rec.id, spec, ret, err)
+                : uvm_error_set(err, EBUSY, "pod %s is not running", c->rec.pod_id);
+        pthread_rwlock_unlock(&c->pod->drv_rw);
+        return r;
 }
 
 int sbx_ctr_reopen_log(struct sbx *s, const char *id_prefix, struct uvm_error **err)
@@ -1189,4 +1230,124 @@ void sbx_ctr_reconcile_pod(struct sbx *s, struct sbx_pod *p)
                 reconcile(c, drv);
                 ctr_unref(c);
         }
+}
+
+/* --- stats, resources --- */
+
+int ctr_record_copy(const struct ctr_record *src, struct ctr_record *ret)
+{
+        return rec_copy(src, ret);
+}
+
+/* Take the pod's op_lock, waiting at most ms: stats must not queue behind a
+ * stuck pod for longer than their caller is willing to wait. */
+static int op_lock_within(struct sbx_pod *p, int64_t ms)
+{
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+        }
+        return -pthread_mutex_timedlock(&p->op_lock, &until);
+}
+
+static enum ctr_state state_of(struct sbx_ctr *c)
+{
+        enum ctr_state st;
+
+        pthread_mutex_lock(&c->lock);
+        st = c->rec.state;
+        pthread_mutex_unlock(&c->lock);
+        return st;
+}
+
+/* Under op_lock, because pod_free (RemovePodSandbox) runs under it too. */
+static int usage_from_driver(struct sbx_ctr *c, int64_t wait_ms, struct drv_ctr_stats *ret,
+                             struct uvm_error **err)
+{
+        struct drv_pod *drv;
+        int r;
+
+        if (!c->pod->ops->ctr_stats)
+                return uvm_error_set(err, EOPNOTSUPP, "the %s driver has no container stats",
+                                     c->pod->ops->name);
+        if (op_lock_within(c->pod, wait_ms < 0 ? 0 : wait_ms) < 0)
+                return uvm_error_set(err, EAGAIN,
+                                     "pod %s is busy: no stats for container %s within %lld ms",
+                                     c->rec.pod_id, c->rec.id, (long long) wait_ms);
+        drv = pod_drv(c->pod);
+        /* No sandbox: the container went with it, and uses nothing. */
+        r = drv ? c->pod->ops->ctr_stats(drv, c->rec.id, ret, err) : 0;
+        pthread_mutex_unlock(&c->pod->op_lock);
+        return r;
+}
+
+int sbx_ctr_usage(struct sbx *s, const char *id_prefix, int64_t wait_ms, struct ctr_record *ret_rec,
+                  struct drv_ctr_stats *ret, struct uvm_error **err)
+{
+        _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
+        struct drv_ctr_stats st = {0};
+        struct ctr_record rec = {0};
+        struct uvm_error *e = NULL;
+        int r = find_ref(s, id_prefix, &c, err);
+
+        if (r < 0)
+                return r;
+        if (state_of(c) == CTR_RUNNING) {
+                r = usage_from_driver(c, wait_ms, &st, &e);
+                /* It may have exited while we asked: then it uses nothing. */
+                if (r < 0 && state_of(c) == CTR_RUNNING) {
+                        uvm_error_set(err, e ? e->code : -r, "%s",
+                                      e ? e->msg : "container stats failed");
+                        uvm_error_free(e);
+                        return r;
+                }
+                uvm_error_free(e);
+                if (r < 0)
+                        st = (struct drv_ctr_stats){0};
+        }
+        if (st.timestamp_ns == 0)
+                st.timestamp_ns = now_ns();
+        if (ret_rec) {
+                pthread_mutex_lock(&c->lock);
+                r = rec_copy(&c->rec, &rec);
+                pthread_mutex_unlock(&c->lock);
+                if (r < 0)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                *ret_rec = rec;
+        }
+        *ret = st;
+        return 0;
+}
+
+int sbx_ctr_update(struct sbx *s, const char *id_prefix, const char *resources_json,
+                   struct uvm_error **err)
+{
+        _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
+        enum ctr_state st;
+        struct drv_pod *drv;
+        int r = find_ref(s, id_prefix, &c, err);
+
+        if (r < 0)
+                return r;
+        st = state_of(c);
+        if (st != CTR_RUNNING)
+                return uvm_error_set(err, EBUSY, "container %s is %s, not running", c->rec.id,
+                                     ctr_state_to_string(st));
+        if (!c->pod->ops->ctr_update)
+                return uvm_error_set(err, EOPNOTSUPP, "the %s driver cannot update resources",
+                                     c->pod->ops->name);
+        pthread_mutex_lock(&c->pod->op_lock);
+        drv = pod_drv(c->pod);
+        r = drv ? c->pod->ops->ctr_update(drv, c->rec.id, resources_json, err)
+                : uvm_error_set(err, EBUSY, "pod %s is not running", c->rec.pod_id);
+        pthread_mutex_unlock(&c->pod->op_lock);
+        if (r < 0)
+                return uvm_error_wrap(err, "update container %s", c->rec.id);
+        log_pod(LOG_LEVEL_INFO, c->rec.pod_id, "container %s: resources updated", c->rec.id);
+        return 0;
 }

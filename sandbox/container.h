@@ -66,3 +66,38 @@ void sbx_ctr_on_output(struct sbx *s, const char *ctr_id, enum drv_stream stream
 void sbx_ctr_pod_stopped(struct sbx *s, const char *pod_id);
 /* Containers of a pod (for RemovePodSandbox), removed one by one. */
 int sbx_ctr_remove_pod(struct sbx *s, const char *pod_id, struct uvm_error **err);
+
+/* A deep copy of src (for event sinks that keep a record past the call). */
+int ctr_record_copy(const struct ctr_record *src, struct ctr_record *ret);
+
+/* Usage of a container now: from the driver while it runs, zeros (stamped
+ * with the time of the call) when it is created or exited. Waits at most
+ * wait_ms for a pod busy with another driver call (-EAGAIN after that), so a
+ * stuck pod holds up no caller for long. ret_rec (may be NULL) gets a copy of
+ * the record as of the call. */
+int sbx_ctr_usage(struct sbx *s, const char *id_prefix, int64_t wait_ms, struct ctr_record *ret_rec,
+                  struct drv_ctr_stats *ret, struct uvm_error **err);
+
+/* Apply resources_json (an OCI linux.resources object) to a running
+ * container: -EBUSY when it is not running, -EOPNOTSUPP when the pod's
+ * driver cannot update. */
+int sbx_ctr_update(struct sbx *s, const char *id_prefix, const char *resources_json,
+                   struct uvm_error **err);
+
+/* Container life-cycle events, for GetContainerEvents. */
+enum ctr_event {
+        CTR_EVENT_CREATED,
+        CTR_EVENT_STARTED,
+        CTR_EVENT_STOPPED,
+        CTR_EVENT_DELETED,
+};
+
+/* Called with the container's lock held (and possibly the registry's): it
+ * must copy what it needs and return without blocking or calling back into
+ * the sandbox layer. rec is the record after the change. */
+typedef void (*ctr_event_fn)(void *data, enum ctr_event ev, const struct ctr_record *rec,
+                             int64_t at_ns);
+
+/* The one process-wide event sink (fn NULL: none). Process-wide rather than
+ * per registry because the daemon has exactly one registry. */
+void sbx_ctr_set_event_sink(ctr_event_fn fn, void *data);

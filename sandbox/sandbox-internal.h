@@ -10,11 +10,14 @@
 #define SBX_MAX_PODS 4096
 
 struct sbx_pod {
-        int refs;                  /* atomic */
-        pthread_mutex_t op_lock;   /* serialises driver calls for this pod */
-        pthread_mutex_t lock;      /* guards rec and drv below; never held across blocking work */
-        struct pod_record rec;     /* lock */
-        struct drv_pod *drv;       /* lock (written under op_lock too) */
+        int refs;                /* atomic */
+        pthread_mutex_t op_lock; /* serialises driver calls for this pod */
+        pthread_mutex_t lock;    /* guards rec and drv below; never held across blocking work */
+        struct pod_record rec;   /* lock */
+        struct drv_pod *drv;     /* lock (written under op_lock too) */
+        /* Held for reading by driver calls made outside op_lock (ExecSync),
+         * for writing while drv is freed. */
+        pthread_rwlock_t drv_rw;
         const struct drv_ops *ops; /* immutable */
         char *dir;                 /* immutable */
         struct drv_events events;  /* immutable */

@@ -66,6 +66,7 @@ void pod_unref(struct sbx_pod *p)
                 p->ops->pod_free(p->drv);
         pod_record_clear(&p->rec);
         pthread_mutex_destroy(&p->op_lock);
+        pthread_rwlock_destroy(&p->drv_rw);
         pthread_mutex_destroy(&p->lock);
         free(p->dir);
         free(p);
@@ -250,6 +251,7 @@ static int pod_new(struct sbx *s, const struct pod_record *rec, const struct drv
         p->net = s->net;
         p->sbx = s;
         pthread_mutex_init(&p->op_lock, NULL);
+        pthread_rwlock_init(&p->drv_rw, NULL);
         pthread_mutex_init(&p->lock, NULL);
         p->events = (struct drv_events){p, on_ctr_exited, on_ctr_output, on_pod_died};
         if (sbx_id_new(id) < 0 || rec_copy(rec, &p->rec) < 0) {
@@ -469,11 +471,13 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
         pthread_mutex_lock(&p->op_lock);
         r = pod_stop_locked(p, 0, err); /* the kubelet stops first; be safe anyway */
         if (r == 0) {
+                pthread_rwlock_wrlock(&p->drv_rw);
                 pthread_mutex_lock(&p->lock);
                 drv = TAKE_PTR(p->drv);
                 pthread_mutex_unlock(&p->lock);
                 if (drv)
                         p->ops->pod_free(drv);
+                pthread_rwlock_unlock(&p->drv_rw);
                 r = fs_rm_rf(p->dir);
                 if (r < 0)
                         uvm_error_set(err, -r, "remove %s: %s", p->dir, strerror(-r));
@@ -566,6 +570,7 @@ static int pod_load(struct sbx *s, const char *dir, struct sbx_pod **ret, struct
         p->net = s->net;
         p->sbx = s;
         pthread_mutex_init(&p->op_lock, NULL);
+        pthread_rwlock_init(&p->drv_rw, NULL);
         pthread_mutex_init(&p->lock, NULL);
         p->events = (struct drv_events){p, on_ctr_exited, on_ctr_output, on_pod_died};
         p->dir = strdup(dir);

@@ -27,8 +27,8 @@ static const ProtobufCServiceDescriptor *const services[] = {
 };
 
 static const struct srv_binding *const bindings[] = {
-        health_bindings,    reflection_bindings, cri_runtime_bindings,
-        cri_image_bindings, cri_pod_bindings,    cri_container_bindings,
+        health_bindings,  reflection_bindings,    cri_runtime_bindings, cri_image_bindings,
+        cri_pod_bindings, cri_container_bindings, cri_stats_bindings,   cri_events_bindings,
 };
 
 static int net_init(struct uvmd *d, struct uvm_error **err)

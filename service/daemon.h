@@ -41,6 +41,8 @@ extern const struct srv_binding cri_runtime_bindings[];
 extern const struct srv_binding cri_image_bindings[];
 extern const struct srv_binding cri_pod_bindings[];
 extern const struct srv_binding cri_container_bindings[];
+extern const struct srv_binding cri_stats_bindings[];
+extern const struct srv_binding cri_events_bindings[];
 
 void uvmd_set_serving(struct uvmd *d, bool serving);
 

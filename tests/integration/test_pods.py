@@ -43,6 +43,16 @@ def pods(daemon_factory, workdir, image_single):
     d.ipam = ipam
     d.logs = os.path.join(workdir, "logs")
     yield d
+    # A failed test must not leave pods behind: they outlive uvmd by design.
+    if d.proc and d.proc.poll() is None:
+        try:
+            c = d.client()
+            for p in c.rt("ListPodSandbox").items:
+                c.rt("StopPodSandbox", pod_sandbox_id=p.id)
+                c.rt("RemovePodSandbox", pod_sandbox_id=p.id)
+        except grpc.RpcError:
+            pass
+    subprocess.run(["pkill", "-f", "uvmd-agent.*" + d.state], capture_output=True)
     subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
 
 

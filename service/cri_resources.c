@@ -1,0 +1,246 @@
+/* LinuxContainerResources -> OCI linux.resources, every field checked first. */
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "service/cri_resources.h"
+
+#define MAX_CPU_ID 65535 /* well above any kernel's NR_CPUS/MAX_NUMNODES */
+#define MAX_UNIFIED_VALUE 4096
+
+/* One "N" or "N-M" item of a cpuset list, N <= M; *p moves past it. */
+static bool cpuset_item(const char **p)
+{
+        long a, b;
+        char *end;
+
+        if (!isdigit((unsigned char) **p))
+                return false;
+        a = strtol(*p, &end, 10);
+        b = a;
+        if (*end == '-') {
+                if (!isdigit((unsigned char) end[1]))
+                        return false;
+                b = strtol(end + 1, &end, 10);
+        }
+        *p = end;
+        return a <= b && b <= MAX_CPU_ID;
+}
+
+int cri_cpuset_check(const char *field, const char *s, struct uvm_error **err)
+{
+        const char *p = s;
+
+        if (strlen(s) > CRI_MAX_CPUSET_LEN)
+                return uvm_error_set(err, EINVAL, "%s: longer than %d bytes", field,
+                                     CRI_MAX_CPUSET_LEN);
+        for (;;) {
+                if (!cpuset_item(&p))
+                        break;
+                if (*p == '\0')
+                        return 0;
+                if (*p++ != ',')
+                        break;
+        }
+        return uvm_error_set(err, EINVAL,
+                             "%s \"%.64s\": want a list of CPU or node numbers and ranges "
+                             "(\"0-3,8\"), each at most %d",
+                             field, s, MAX_CPU_ID);
+}
+
+static int check_cpu(const Runtime__V1__LinuxContainerResources *r, struct uvm_error **err)
+{
+        if (r->cpu_shares < 0 || r->cpu_shares > CRI_MAX_CPU_SHARES)
+                return uvm_error_set(err, EINVAL, "cpu_shares %lld: 0 to %d",
+                                     (long long) r->cpu_shares, CRI_MAX_CPU_SHARES);
+        if (r->cpu_quota < -1 || (r->cpu_quota > 0 && r->cpu_quota < CRI_MIN_CPU_QUOTA))
+                return uvm_error_set(err, EINVAL, "cpu_quota %lld: -1 (none), 0 (unset) or >= %d",
+                                     (long long) r->cpu_quota, CRI_MIN_CPU_QUOTA);
+        if (r->cpu_period != 0 &&
+            (r->cpu_period < CRI_MIN_CPU_PERIOD || r->cpu_period > CRI_MAX_CPU_PERIOD))
+                return uvm_error_set(err, EINVAL, "cpu_period %lld: 0 (unset) or %d to %d",
+                                     (long long) r->cpu_period, CRI_MIN_CPU_PERIOD,
+                                     CRI_MAX_CPU_PERIOD);
+        if (!STR_EMPTY(r->cpuset_cpus) && cri_cpuset_check("cpuset_cpus", r->cpuset_cpus, err) < 0)
+                return -EINVAL;
+        if (!STR_EMPTY(r->cpuset_mems) && cri_cpuset_check("cpuset_mems", r->cpuset_mems, err) < 0)
+                return -EINVAL;
+        return 0;
+}
+
+static int check_memory(const Runtime__V1__LinuxContainerResources *r, struct uvm_error **err)
+{
+        int64_t lim = r->memory_limit_in_bytes, swap = r->memory_swap_limit_in_bytes;
+
+        if (lim < 0 || (lim > 0 && lim < CRI_MIN_MEMORY_LIMIT))
+                return uvm_error_set(err, EINVAL,
+                                     "memory_limit_in_bytes %lld: 0 (unset) or at least 4 MiB",
+                                     (long long) lim);
+        /* The swap limit counts memory plus swap, as cgroup v1's memsw does. */
+        if (swap < -1 || (swap > 0 && swap < CRI_MIN_MEMORY_LIMIT) || (swap > 0 && swap < lim))
+                return uvm_error_set(err, EINVAL,
+                                     "memory_swap_limit_in_bytes %lld: -1 (unlimited), 0 (unset) "
+                                     "or at least 4 MiB and the memory limit",
+                                     (long long) swap);
+        if (r->oom_score_adj < -1000 || r->oom_score_adj > 1000)
+                return uvm_error_set(err, EINVAL, "oom_score_adj %lld: -1000 to 1000",
+                                     (long long) r->oom_score_adj);
+        return 0;
+}
+
+/* "2MB", "1GB", "64KB": what the kernel's hugetlb controller names sizes. */
+static bool page_size_ok(const char *s)
+{
+        size_t n = 0;
+
+        if (STR_EMPTY(s) || *s == '0')
+                return false;
+        while (isdigit((unsigned char) s[n]) && n < 8)
+                n++;
+        return n > 0 && (STR_EQ(s + n, "KB") || STR_EQ(s + n, "MB") || STR_EQ(s + n, "GB"));
+}
+
+static int check_hugepages(const Runtime__V1__LinuxContainerResources *r, struct uvm_error **err)
+{
+        if (r->n_hugepage_limits > CRI_MAX_HUGEPAGE_LIMITS)
+                return uvm_error_set(err, EINVAL, "hugepage_limits: at most %d entries",
+                                     CRI_MAX_HUGEPAGE_LIMITS);
+        for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+                const char *ps = r->hugepage_limits[i]->page_size;
+                if (!page_size_ok(ps))
+                        return uvm_error_set(err, EINVAL,
+                                             "hugepage_limits[%zu].page_size \"%.32s\": want a "
+                                             "size such as 2MB or 1GB",
+                                             i, ps ? ps : "");
+                for (size_t k = 0; k < i; k++)
+                        if (STR_EQ(r->hugepage_limits[k]->page_size, ps))
+                                return uvm_error_set(err, EINVAL,
+                                                     "hugepage_limits: page size %s given twice",
+                                                     ps);
+        }
+        return 0;
+}
+
+/* cgroup v2 file names ("memory.high"): lower-case words joined by dots. */
+static bool unified_key_ok(const char *k)
+{
+        size_t n = strlen(k);
+
+        if (n == 0 || n > 64 || !strchr(k, '.') || k[0] == '.' || k[n - 1] == '.')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!islower((unsigned char) k[i]) && !isdigit((unsigned char) k[i]) &&
+                    k[i] != '.' && k[i] != '_')
+                        return false;
+        return true;
+}
+
+static int check_unified(const Runtime__V1__LinuxContainerResources *r, struct uvm_error **err)
+{
+        if (r->n_unified > CRI_MAX_UNIFIED)
+                return uvm_error_set(err, EINVAL, "unified: at most %d entries", CRI_MAX_UNIFIED);
+        for (size_t i = 0; i < r->n_unified; i++) {
+                const char *k = r->unified[i]->key, *v = r->unified[i]->value;
+                if (!k || !unified_key_ok(k))
+                        return uvm_error_set(err, EINVAL,
+                                             "unified key \"%.64s\": want a cgroup file name "
+                                             "such as memory.high",
+                                             k ? k : "");
+                if (!v || strlen(v) > MAX_UNIFIED_VALUE || strpbrk(v, "\n\r"))
+                        return uvm_error_set(err, EINVAL,
+                                             "unified[%s]: one line of at most %d bytes", k,
+                                             MAX_UNIFIED_VALUE);
+        }
+        return 0;
+}
+
+static void add_i64(json_object *o, const char *k, int64_t v)
+{
+        if (v)
+                json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static void add_str(json_object *o, const char *k, const char *v)
+{
+        if (!STR_EMPTY(v))
+                json_object_object_add(o, k, json_object_new_string(v));
+}
+
+/* Add sub under key unless it stayed empty. */
+static void add_obj(json_object *o, const char *k, json_object *sub)
+{
+        if (json_object_object_length(sub) > 0)
+                json_object_object_add(o, k, sub);
+        else
+                json_object_put(sub);
+}
+
+static json_object *build(const Runtime__V1__LinuxContainerResources *r)
+{
+        json_object *o = json_object_new_object(), *cpu = json_object_new_object();
+        json_object *mem = json_object_new_object(), *hp, *uni;
+
+        add_i64(cpu, "shares", r->cpu_shares);
+        add_i64(cpu, "quota", r->cpu_quota);
+        add_i64(cpu, "period", r->cpu_period);
+        add_str(cpu, "cpus", r->cpuset_cpus);
+        add_str(cpu, "mems", r->cpuset_mems);
+        add_obj(o, "cpu", cpu);
+        add_i64(mem, "limit", r->memory_limit_in_bytes);
+        /* No swap limit given: none beyond the memory limit, as the kubelet
+         * asks when swap is off; otherwise a lowered limit would let the
+         * container spill into swap. */
+        add_i64(mem, "swap",
+                r->memory_swap_limit_in_bytes ? r->memory_swap_limit_in_bytes
+                                              : r->memory_limit_in_bytes);
+        add_obj(o, "memory", mem);
+        if (r->n_hugepage_limits) {
+                hp = json_object_new_array();
+                for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+                        json_object *e = json_object_new_object();
+                        json_object_object_add(
+                                e, "pageSize",
+                                json_object_new_string(r->hugepage_limits[i]->page_size));
+                        json_object_object_add(
+                                e, "limit", json_object_new_uint64(r->hugepage_limits[i]->limit));
+                        json_object_array_add(hp, e);
+                }
+                json_object_object_add(o, "hugepageLimits", hp);
+        }
+        if (r->n_unified) {
+                uni = json_object_new_object();
+                for (size_t i = 0; i < r->n_unified; i++)
+                        json_object_object_add(uni, r->unified[i]->key,
+                                               json_object_new_string(r->unified[i]->value));
+                json_object_object_add(o, "unified", uni);
+        }
+        return o;
+}
+
+int cri_resources_json(const Runtime__V1__LinuxContainerResources *r, char **ret_json,
+                       struct uvm_error **err)
+{
+        json_object *o;
+        char *s;
+        int rc = check_cpu(r, err);
+
+        if (rc >= 0)
+                rc = check_memory(r, err);
+        if (rc >= 0)
+                rc = check_hugepages(r, err);
+        if (rc >= 0)
+                rc = check_unified(r, err);
+        if (rc < 0)
+                return rc;
+        o = build(r);
+        s = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
+        json_object_put(o);
+        if (!s)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        *ret_json = s;
+        return 0;
+}

@@ -1,0 +1,507 @@
+/* CRI RuntimeService, usage and resources: ContainerStats, ListContainerStats,
+ * PodSandboxStats, ListPodSandboxStats and UpdateContainerResources. Usage
+ * comes from the pod's driver (sandbox/container.h sbx_ctr_usage). */
+
+#include <string.h>
+#include <time.h>
+
+#include "proto/api.pb-c.h"
+
+#include "common/log.h"
+#include "sandbox/container.h"
+#include "sandbox/ids.h"
+#include "sandbox/sandbox.h"
+#include "service/cri.h"
+#include "service/cri_resources.h"
+#include "service/daemon.h"
+#include "service/validate.h"
+
+/* How long one container's stats may wait for its busy pod. A list call
+ * gives up on a pod after one such wait (see struct busy_pods). */
+#define STATS_WAIT_MS 2000
+
+/* One container's record and usage; has_usage false when the driver could
+ * not say (busy pod, agent error): the kubelet then shows no numbers rather
+ * than wrong ones. */
+struct usage {
+        struct ctr_record rec;
+        struct drv_ctr_stats st;
+        bool has_usage;
+};
+
+static void usage_clear(struct usage *u, size_t n)
+{
+        for (size_t i = 0; u && i < n; i++)
+                ctr_record_clear(&u[i].rec);
+        free(u);
+}
+
+/* Pods found busy during one list call: their other containers are not
+ * asked again, so one stuck pod costs the call one wait, not one per
+ * container. */
+struct busy_pods {
+        const char *ids[16];
+        size_t n;
+};
+
+static bool is_busy(const struct busy_pods *b, const char *pod_id)
+{
+        for (size_t i = 0; i < b->n; i++)
+                if (STR_EQ(b->ids[i], pod_id))
+                        return true;
+        return b->n == ARRAY_SIZE(b->ids); /* too many stuck pods: stop asking */
+}
+
+static int64_t wait_ms(struct srv_ctx *ctx)
+{
+        int64_t left = srv_ctx_remaining_ms(ctx);
+
+        return left < STATS_WAIT_MS ? (left > 0 ? left : 0) : STATS_WAIT_MS;
+}
+
+/* Usage of one listed container (u->rec already filled); failures are
+ * logged and leave has_usage false. */
+static void usage_fill(struct srv_ctx *ctx, struct usage *u, struct busy_pods *busy)
+{
+        _cleanup_error_ struct uvm_error *e = NULL;
+        int r;
+
+        if (u->rec.state != CTR_RUNNING) {
+                u->has_usage = true; /* a stopped container uses nothing */
+                return;
+        }
+        if (is_busy(busy, u->rec.pod_id))
+                return;
+        r = sbx_ctr_usage(ctx->daemon->sbx, u->rec.id, wait_ms(ctx), NULL, &u->st, &e);
+        if (r == -ENOENT) /* removed meanwhile */
+                return;
+        if (r < 0) {
+                log_warn("container %s: no stats: %s, ignoring", u->rec.id, e ? e->msg : "");
+                if ((r == -EAGAIN || r == -ETIMEDOUT) && busy->n < ARRAY_SIZE(busy->ids))
+                        busy->ids[busy->n++] = u->rec.pod_id;
+                return;
+        }
+        u->has_usage = true;
+}
+
+/* The containers passing keep(), with their usage. */
+static int usage_list(struct srv_ctx *ctx, bool (*keep)(const struct ctr_record *, const void *),
+                      const void *arg, struct usage **ret, size_t *ret_n, struct uvm_error **err)
+{
+        struct busy_pods busy = {.n = 0};
+        struct ctr_record *v = NULL;
+        struct usage *out;
+        size_t n = 0, k = 0;
+        int r = sbx_ctr_list(ctx->daemon->sbx, &v, &n, err);
+
+        if (r < 0)
+                return r;
+        out = calloc(n + 1, sizeof(*out));
+        if (!out) {
+                sbx_ctr_list_free(v, n);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!keep(&v[i], arg))
+                        continue;
+                out[k].rec = v[i]; /* moved */
+                memset(&v[i], 0, sizeof(v[i]));
+                usage_fill(ctx, &out[k++], &busy);
+        }
+        sbx_ctr_list_free(v, n);
+        *ret = out;
+        *ret_n = k;
+        return 0;
+}
+
+/* --- encoding --- */
+
+static Runtime__V1__UInt64Value *u64(struct srv_ctx *ctx, uint64_t v)
+{
+        Runtime__V1__UInt64Value *m = srv_new(ctx, Runtime__V1__UInt64Value);
+
+        if (m) {
+                runtime__v1__uint64_value__init(m);
+                m->value = v;
+        }
+        return m;
+}
+
+static Runtime__V1__CpuUsage *cpu_msg(struct srv_ctx *ctx, const struct drv_ctr_stats *st)
+{
+        Runtime__V1__CpuUsage *m = srv_new(ctx, Runtime__V1__CpuUsage);
+
+        if (m) {
+                runtime__v1__cpu_usage__init(m);
+                m->timestamp = st->timestamp_ns;
+                m->usage_core_nano_seconds = u64(ctx, st->cpu_usage_ns);
+        }
+        return m;
+}
+
+static Runtime__V1__MemoryUsage *mem_msg(struct srv_ctx *ctx, const struct drv_ctr_stats *st)
+{
+        Runtime__V1__MemoryUsage *m = srv_new(ctx, Runtime__V1__MemoryUsage);
+
+        if (m) {
+                runtime__v1__memory_usage__init(m);
+                m->timestamp = st->timestamp_ns;
+                m->working_set_bytes = u64(ctx, st->memory_working_set_bytes);
+                m->usage_bytes = u64(ctx, st->memory_usage_bytes);
+                m->rss_bytes = u64(ctx, st->memory_rss_bytes);
+                m->page_faults = u64(ctx, st->page_faults);
+                m->major_page_faults = u64(ctx, st->major_page_faults);
+        }
+        return m;
+}
+
+static Runtime__V1__ContainerAttributes *ctr_attrs(struct srv_ctx *ctx, const struct ctr_record *r)
+{
+        Runtime__V1__ContainerAttributes *a = srv_new(ctx, Runtime__V1__ContainerAttributes);
+        Runtime__V1__ContainerMetadata *m = srv_new(ctx, Runtime__V1__ContainerMetadata);
+
+        if (!a || !m)
+                return NULL;
+        runtime__v1__container_attributes__init(a);
+        runtime__v1__container_metadata__init(m);
+        m->name = srv_strdup(ctx, r->name);
+        m->attempt = r->attempt;
+        a->id = srv_strdup(ctx, r->id);
+        a->metadata = m;
+        a->labels = cri_kv_to(ctx, r->labels, r->n_labels,
+                              &runtime__v1__container_attributes__labels_entry__descriptor,
+                              &a->n_labels);
+        a->annotations =
+                cri_kv_to(ctx, r->annotations, r->n_annotations,
+                          &runtime__v1__container_attributes__annotations_entry__descriptor,
+                          &a->n_annotations);
+        return a;
+}
+
+static Runtime__V1__ContainerStats *ctr_stats_msg(struct srv_ctx *ctx, const struct usage *u)
+{
+        Runtime__V1__ContainerStats *s = srv_new(ctx, Runtime__V1__ContainerStats);
+
+        if (!s)
+                return NULL;
+        runtime__v1__container_stats__init(s);
+        s->attributes = ctr_attrs(ctx, &u->rec);
+        if (u->has_usage) {
+                s->cpu = cpu_msg(ctx, &u->st);
+                s->memory = mem_msg(ctx, &u->st);
+        }
+        return s->attributes ? s : NULL;
+}
+
+/* --- containers --- */
+
+static int cri_ctr_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                         struct uvm_error **err)
+{
+        const Runtime__V1__ContainerStatsRequest *req = (const void *) m;
+        Runtime__V1__ContainerStatsResponse *resp =
+                srv_new(ctx, Runtime__V1__ContainerStatsResponse);
+        struct usage u = {.has_usage = true};
+        int r = validate_string("container_id", req->container_id, SBX_ID_LEN, err);
+
+        if (r < 0)
+                return r;
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = sbx_ctr_usage(ctx->daemon->sbx, req->container_id, wait_ms(ctx), &u.rec, &u.st, err);
+        if (r < 0)
+                return r;
+        runtime__v1__container_stats_response__init(resp);
+        resp->stats = ctr_stats_msg(ctx, &u);
+        ctr_record_clear(&u.rec);
+        if (!resp->stats)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        *ret = &resp->base;
+        return 0;
+}
+
+static bool prefix_ok(const char *s, const char *prefix)
+{
+        return STR_EMPTY(prefix) || strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool ctr_filter_keep(const struct ctr_record *r, const void *arg)
+{
+        const Runtime__V1__ContainerStatsFilter *f = arg;
+
+        return !f || (prefix_ok(r->id, f->id) && prefix_ok(r->pod_id, f->pod_sandbox_id) &&
+                      cri_labels_match(r->labels, r->n_labels, (void *const *) f->label_selector,
+                                       f->n_label_selector));
+}
+
+static int check_filter_ids(const char *id, const char *pod_id, struct uvm_error **err)
+{
+        if (id && strlen(id) > SBX_ID_LEN)
+                return uvm_error_set(err, EINVAL, "filter.id: longer than %d bytes", SBX_ID_LEN);
+        if (pod_id && strlen(pod_id) > SBX_ID_LEN)
+                return uvm_error_set(err, EINVAL, "filter.pod_sandbox_id: longer than %d bytes",
+                                     SBX_ID_LEN);
+        return 0;
+}
+
+static int cri_list_ctr_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
+                              ProtobufCMessage **ret, struct uvm_error **err)
+{
+        const Runtime__V1__ListContainerStatsRequest *req = (const void *) m;
+        Runtime__V1__ListContainerStatsResponse *resp =
+                srv_new(ctx, Runtime__V1__ListContainerStatsResponse);
+        struct usage *v = NULL;
+        size_t n = 0;
+        int r = req->filter ? check_filter_ids(req->filter->id, req->filter->pod_sandbox_id, err)
+                            : 0;
+
+        if (r < 0)
+                return r;
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = usage_list(ctx, ctr_filter_keep, req->filter, &v, &n, err);
+        if (r < 0)
+                return r;
+        runtime__v1__list_container_stats_response__init(resp);
+        resp->stats = srv_new_array(ctx, Runtime__V1__ContainerStats *, n);
+        for (size_t i = 0; resp->stats && i < n; i++)
+                if ((resp->stats[resp->n_stats] = ctr_stats_msg(ctx, &v[i])))
+                        resp->n_stats++;
+        usage_clear(v, n);
+        if (!resp->stats || resp->n_stats != n)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        *ret = &resp->base;
+        return 0;
+}
+
+/* --- pods --- */
+
+static Runtime__V1__PodSandboxAttributes *pod_attrs(struct srv_ctx *ctx, const struct pod_record *p)
+{
+        Runtime__V1__PodSandboxAttributes *a = srv_new(ctx, Runtime__V1__PodSandboxAttributes);
+        Runtime__V1__PodSandboxMetadata *m = srv_new(ctx, Runtime__V1__PodSandboxMetadata);
+
+        if (!a || !m)
+                return NULL;
+        runtime__v1__pod_sandbox_attributes__init(a);
+        runtime__v1__pod_sandbox_metadata__init(m);
+        m->name = srv_strdup(ctx, p->name);
+        m->namespace_ = srv_strdup(ctx, p->namespace_);
+        m->uid = srv_strdup(ctx, p->uid);
+        m->attempt = p->attempt;
+        a->id = srv_strdup(ctx, p->id);
+        a->metadata = m;
+        a->labels = cri_kv_to(ctx, p->labels, p->n_labels,
+                              &runtime__v1__pod_sandbox_attributes__labels_entry__descriptor,
+                              &a->n_labels);
+        a->annotations =
+                cri_kv_to(ctx, p->annotations, p->n_annotations,
+                          &runtime__v1__pod_sandbox_attributes__annotations_entry__descriptor,
+                          &a->n_annotations);
+        return a;
+}
+
+/* The pod's usage: its containers' summed. Left out when any running
+ * container's usage is unknown, since a partial sum would under-report. */
+static int pod_linux(struct srv_ctx *ctx, const char *pod_id, const struct usage *v, size_t n,
+                     Runtime__V1__LinuxPodSandboxStats *ret)
+{
+        struct drv_ctr_stats sum = {0};
+        bool complete = true;
+
+        runtime__v1__linux_pod_sandbox_stats__init(ret);
+        ret->containers = srv_new_array(ctx, Runtime__V1__ContainerStats *, n);
+        if (!ret->containers)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const struct drv_ctr_stats *st = &v[i].st;
+                if (!STR_EQ(v[i].rec.pod_id, pod_id))
+                        continue;
+                ret->containers[ret->n_containers] = ctr_stats_msg(ctx, &v[i]);
+                if (!ret->containers[ret->n_containers++])
+                        return -ENOMEM;
+                complete = complete && v[i].has_usage;
+                if (st->timestamp_ns > sum.timestamp_ns)
+                        sum.timestamp_ns = st->timestamp_ns;
+                sum.cpu_usage_ns += st->cpu_usage_ns;
+                sum.memory_usage_bytes += st->memory_usage_bytes;
+                sum.memory_working_set_bytes += st->memory_working_set_bytes;
+                sum.memory_rss_bytes += st->memory_rss_bytes;
+                sum.page_faults += st->page_faults;
+                sum.major_page_faults += st->major_page_faults;
+        }
+        if (!complete)
+                return 0;
+        if (sum.timestamp_ns == 0) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                sum.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+        }
+        ret->cpu = cpu_msg(ctx, &sum);
+        ret->memory = mem_msg(ctx, &sum);
+        return ret->cpu && ret->memory ? 0 : -ENOMEM;
+}
+
+static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const struct pod_record *p,
+                                                   const struct usage *v, size_t n)
+{
+        Runtime__V1__PodSandboxStats *s = srv_new(ctx, Runtime__V1__PodSandboxStats);
+        Runtime__V1__LinuxPodSandboxStats *l = srv_new(ctx, Runtime__V1__LinuxPodSandboxStats);
+
+        if (!s || !l)
+                return NULL;
+        runtime__v1__pod_sandbox_stats__init(s);
+        s->attributes = pod_attrs(ctx, p);
+        s->linux = l;
+        return s->attributes && pod_linux(ctx, p->id, v, n, l) == 0 ? s : NULL;
+}
+
+/* Pods whose ids are in a NULL-terminated list (the pod_id of each kept
+ * container must be one of them). */
+static bool pod_set_keep(const struct ctr_record *r, const void *arg)
+{
+        for (const char *const *id = arg; *id; id++)
+                if (STR_EQ(*id, r->pod_id))
+                        return true;
+        return false;
+}
+
+static int cri_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                         struct uvm_error **err)
+{
+        const Runtime__V1__PodSandboxStatsRequest *req = (const void *) m;
+        Runtime__V1__PodSandboxStatsResponse *resp =
+                srv_new(ctx, Runtime__V1__PodSandboxStatsResponse);
+        struct pod_record p = {0};
+        struct usage *v = NULL;
+        size_t n = 0;
+        int r = validate_string("pod_sandbox_id", req->pod_sandbox_id, SBX_ID_LEN, err);
+
+        if (r < 0)
+                return r;
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = sbx_pod_get(ctx->daemon->sbx, req->pod_sandbox_id, &p, err);
+        if (r < 0)
+                return r;
+        r = usage_list(ctx, pod_set_keep, (const char *const[]){p.id, NULL}, &v, &n, err);
+        if (r >= 0) {
+                runtime__v1__pod_sandbox_stats_response__init(resp);
+                resp->stats = pod_stats_msg(ctx, &p, v, n);
+                if (!resp->stats)
+                        r = uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        usage_clear(v, n);
+        pod_record_clear(&p);
+        if (r < 0)
+                return r;
+        *ret = &resp->base;
+        return 0;
+}
+
+static bool pod_filter_keep(const struct pod_record *p, const Runtime__V1__PodSandboxStatsFilter *f)
+{
+        return !f || (prefix_ok(p->id, f->id) &&
+                      cri_labels_match(p->labels, p->n_labels, (void *const *) f->label_selector,
+                                       f->n_label_selector));
+}
+
+/* The records of the pods passing f (moved out of all[]) and their ids. */
+static int pick_pods(struct srv_ctx *ctx, struct pod_record *all, size_t n_all,
+                     const Runtime__V1__PodSandboxStatsFilter *f, struct pod_record ***ret,
+                     const char ***ret_ids, size_t *ret_n)
+{
+        struct pod_record **pods = srv_new_array(ctx, struct pod_record *, n_all);
+        const char **ids = srv_new_array(ctx, const char *, n_all + 1);
+        size_t k = 0;
+
+        if (!pods || !ids)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_all; i++)
+                if (pod_filter_keep(&all[i], f)) {
+                        pods[k] = &all[i];
+                        ids[k++] = all[i].id;
+                }
+        *ret = pods;
+        *ret_ids = ids;
+        *ret_n = k;
+        return 0;
+}
+
+static int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
+                              ProtobufCMessage **ret, struct uvm_error **err)
+{
+        const Runtime__V1__ListPodSandboxStatsRequest *req = (const void *) m;
+        Runtime__V1__ListPodSandboxStatsResponse *resp =
+                srv_new(ctx, Runtime__V1__ListPodSandboxStatsResponse);
+        struct pod_record *all = NULL, **pods = NULL;
+        const char **ids = NULL;
+        struct usage *v = NULL;
+        size_t n_all = 0, n_pods = 0, n = 0;
+        int r = req->filter ? check_filter_ids(req->filter->id, NULL, err) : 0;
+
+        if (r < 0)
+                return r;
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = sbx_pod_list(ctx->daemon->sbx, &all, &n_all, err);
+        if (r < 0)
+                return r;
+        if (pick_pods(ctx, all, n_all, req->filter, &pods, &ids, &n_pods) < 0)
+                r = uvm_error_set(err, ENOMEM, "out of memory");
+        if (r >= 0)
+                r = usage_list(ctx, pod_set_keep, ids, &v, &n, err);
+        runtime__v1__list_pod_sandbox_stats_response__init(resp);
+        resp->stats = r >= 0 ? srv_new_array(ctx, Runtime__V1__PodSandboxStats *, n_pods) : NULL;
+        for (size_t i = 0; resp->stats && i < n_pods; i++)
+                if ((resp->stats[resp->n_stats] = pod_stats_msg(ctx, pods[i], v, n)))
+                        resp->n_stats++;
+        if (r >= 0 && (!resp->stats || resp->n_stats != n_pods))
+                r = uvm_error_set(err, ENOMEM, "out of memory");
+        usage_clear(v, n);
+        sbx_pod_list_free(all, n_all);
+        if (r < 0)
+                return r;
+        *ret = &resp->base;
+        return 0;
+}
+
+/* --- resources --- */
+
+static int cri_update_resources(struct srv_ctx *ctx, const ProtobufCMessage *m,
+                                ProtobufCMessage **ret, struct uvm_error **err)
+{
+        const Runtime__V1__UpdateContainerResourcesRequest *req = (const void *) m;
+        Runtime__V1__UpdateContainerResourcesResponse *resp =
+                srv_new(ctx, Runtime__V1__UpdateContainerResourcesResponse);
+        _cleanup_free_ char *json = NULL;
+        int r = validate_string("container_id", req->container_id, SBX_ID_LEN, err);
+
+        if (r < 0)
+                return r;
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (!req->linux)
+                return uvm_error_set(err, EINVAL, "linux resources are required on this runtime");
+        r = cri_resources_json(req->linux, &json, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "linux");
+        r = sbx_ctr_update(ctx->daemon->sbx, req->container_id, json, err);
+        if (r < 0)
+                return r;
+        runtime__v1__update_container_resources_response__init(resp);
+        *ret = &resp->base;
+        return 0;
+}
+
+const struct srv_binding cri_stats_bindings[] = {
+        {"runtime.v1.RuntimeService", "ContainerStats", SRV_UNARY, false, cri_ctr_stats, NULL},
+        {"runtime.v1.RuntimeService", "ListContainerStats", SRV_UNARY, false, cri_list_ctr_stats,
+         NULL},
+        {"runtime.v1.RuntimeService", "PodSandboxStats", SRV_UNARY, false, cri_pod_stats, NULL},
+        {"runtime.v1.RuntimeService", "ListPodSandboxStats", SRV_UNARY, false, cri_list_pod_stats,
+         NULL},
+        {"runtime.v1.RuntimeService", "UpdateContainerResources", SRV_UNARY, false,
+         cri_update_resources, NULL},
+        {0},
+};
