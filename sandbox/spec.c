@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 
 #include "common/macros.h"
+#include "sandbox/seccomp.h"
 #include "sandbox/spec.h"
 
 #define SPEC_MAX_ARGS 4096
@@ -525,6 +526,14 @@ static int build_linux(const Runtime__V1__ContainerConfig *c, const struct spec_
                 return r;
         json_object_object_add(linux_o, "cgroupsPath", json_object_new_string(cg));
         json_object_object_add(linux_o, "namespaces", build_namespaces(pod));
+        {
+                json_object *sec = NULL;
+                r = seccomp_profile(sc, &sec, err);
+                if (r < 0)
+                        return r;
+                if (sec)
+                        json_object_object_add(linux_o, "seccomp", sec);
+        }
         if (!sc->privileged) {
                 json_object_object_add(linux_o, "maskedPaths",
                                        sc->n_masked_paths

@@ -2,8 +2,9 @@
 
 /*
  * The OCI runtime spec (config.json) for a workload container, from the CRI
- * ContainerConfig, the image config and the pod. Pure: no files are touched
- * (the rootfs /etc/passwd lookup for user names is done by the caller).
+ * ContainerConfig, the image config and the pod. Pure but for one read: a
+ * Localhost seccomp profile (sandbox/seccomp.c); the rootfs /etc/passwd
+ * lookup for user names is done by the caller.
  */
 
 #include <stdbool.h>

@@ -292,3 +292,39 @@ def test_create_delete_cycles_leave_nothing(pods):
     assert not os.path.exists(netns) or os.listdir(netns) == []
     ipam = os.path.join(d.ipam, "uvmd-test")
     assert not os.path.exists(ipam) or [f for f in os.listdir(ipam) if f.startswith(SUBNET)] == []
+
+
+def test_seccomp_profiles(pods, workdir):
+    d, c, m = pods, pods.client(), pb()
+    pod_cfg = _pod_config(d, "sec")
+    pod = _run_pod(c, pod_cfg)
+    profile = os.path.join(workdir, "no-mkdir.json")
+    with open(profile, "w") as f:
+        json.dump({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}, f)
+    kinds = {"default": m.SecurityProfile(profile_type=m.SecurityProfile.RuntimeDefault),
+             "none": m.SecurityProfile(profile_type=m.SecurityProfile.Unconfined),
+             "local": m.SecurityProfile(profile_type=m.SecurityProfile.Localhost,
+                                        localhost_ref=profile)}
+    ids = {}
+    for name, prof in kinds.items():
+        cfg = _ctr_config(d, name, "sleep 1000")
+        cfg.linux.security_context.seccomp.CopyFrom(prof)
+        ids[name] = _create(c, pod, cfg, pod_cfg)
+        c.rt("StartContainer", container_id=ids[name])
+
+    def mode(cid):
+        status = _exec(c, cid, ["cat", "/proc/self/status"])[1]
+        return [ln.split()[1] for ln in status.splitlines() if ln.startswith("Seccomp:")][0]
+
+    assert mode(ids["default"]) == "2" and mode(ids["local"]) == "2" and mode(ids["none"]) == "0"
+    assert _exec(c, ids["local"], ["/bin/busybox", "mkdir", "/tmp/x"])[0] != 0
+    assert _exec(c, ids["none"], ["/bin/busybox", "mkdir", "/tmp/x"])[0] == 0
+    assert _exec(c, ids["default"], ["/bin/busybox", "mkdir", "/tmp/x"])[0] == 0
+    bad = _ctr_config(d, "bad", "true")
+    bad.linux.security_context.seccomp.CopyFrom(
+        m.SecurityProfile(profile_type=m.SecurityProfile.Localhost, localhost_ref="/nonexistent.json"))
+    code, msg = _code(lambda: _create(c, pod, bad, pod_cfg))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "/nonexistent.json" in msg
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
