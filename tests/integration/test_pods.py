@@ -158,7 +158,7 @@ def test_pod_lifecycle_two_containers(pods):
     assert re.search(r"^\S+ stderr F oops$", text, re.M), text
 
     # sh as PID 1 ignores SIGTERM: StopContainer escalates to SIGKILL.
-    c.rt("StopContainer", container_id=a, timeout=1)
+    c.rt("StopContainer", pb().StopContainerRequest(container_id=a, timeout=1))
     sa = _status(c, a)
     assert sa.state == m.CONTAINER_EXITED and sa.exit_code == 137 and sa.reason == "Error"
     assert re.search(r"^\S+ stdout P partial$", open(log).read(), re.M)
@@ -326,5 +326,29 @@ def test_seccomp_profiles(pods, workdir):
         m.SecurityProfile(profile_type=m.SecurityProfile.Localhost, localhost_ref="/nonexistent.json"))
     code, msg = _code(lambda: _create(c, pod, bad, pod_cfg))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "/nonexistent.json" in msg
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def test_reopen_container_log(pods):
+    d, c = pods, pods.client()
+    pod_cfg = _pod_config(d, "rot")
+    pod = _run_pod(c, pod_cfg)
+    cid = _create(c, pod, _ctr_config(d, "w", "i=0; while true; do echo line $i; i=$((i+1)); "
+                                              "sleep 0.05; done"), pod_cfg)
+    c.rt("StartContainer", container_id=cid)
+    log = os.path.join(d.logs, "rot", "w.log")
+    time.sleep(0.5)
+    os.rename(log, log + ".1")  # what the kubelet's rotation does
+    c.rt("ReopenContainerLog", container_id=cid)
+    time.sleep(0.5)
+    c.rt("StopContainer", pb().StopContainerRequest(container_id=cid, timeout=0))
+    nums = []
+    for path in (log + ".1", log):
+        for ln in open(path).read().splitlines():
+            nums.append(int(ln.split(" ", 3)[3].split()[1]))
+    # Every line is in one of the two files, once, in order.
+    assert nums == list(range(len(nums))) and len(nums) > 10
+    assert os.path.getsize(log) > 0
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
