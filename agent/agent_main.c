@@ -188,8 +188,11 @@ static int parse_args(int argc, char **argv)
                 usage(stderr);
                 return -EINVAL;
         }
-        if (strlen(opts.socket) >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
-                fprintf(stderr, "uvmd-agent: socket path too long\n");
+        /* A long path is bound through its directory (see listen_socket);
+         * only the file name itself must fit. */
+        if (!strrchr(opts.socket, '/') || strlen(strrchr(opts.socket, '/')) + 32 >=
+                                                  sizeof(((struct sockaddr_un *) 0)->sun_path)) {
+                fprintf(stderr, "uvmd-agent: --socket must be an absolute path\n");
                 return -EINVAL;
         }
         return 0;
@@ -285,13 +288,27 @@ static void cleanup_stale(void)
 static int listen_socket(struct uvm_error **err)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), dirfd = -1;
         mode_t old;
         int r;
 
         if (fd < 0)
                 return uvm_error_set(err, errno, "socket: %m");
-        strcpy(sa.sun_path, opts.socket);
+        if (strlen(opts.socket) < sizeof(sa.sun_path)) {
+                strcpy(sa.sun_path, opts.socket);
+        } else {
+                /* Past the 108-byte limit: name it through an fd of its
+                 * directory, as the host side does to connect. */
+                _cleanup_free_ char *dir =
+                        strndup(opts.socket, strrchr(opts.socket, '/') - opts.socket + 1);
+                dirfd = dir ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+                if (dirfd < 0)
+                        return uvm_error_set(err, errno ? errno : ENOMEM,
+                                             "open the socket's "
+                                             "directory: %m");
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd,
+                         strrchr(opts.socket, '/') + 1);
+        }
         if (unlink(opts.socket) < 0 && errno != ENOENT)
                 return uvm_error_set(err, errno, "removing stale socket '%s': %m", opts.socket);
         old = umask(0077); /* 0600 from birth; still single-threaded here */

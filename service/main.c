@@ -1,6 +1,7 @@
 /* uvmd: the CRI runtime daemon. Parses flags, then serves until SIGTERM. */
 
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -165,6 +166,10 @@ int main(int argc, char **argv)
         sigset_t set;
         int sig = 0, first_arg = argc;
 
+        /* Each call's arena is freed at its end; without this glibc hands
+         * the pages back after every large call and faults them in again on
+         * the next (ListContainers at 330 containers: ~4x the CPU). */
+        mallopt(M_TRIM_THRESHOLD, 16 << 20);
         config_init_defaults(&d.cfg);
         if (parse_args(argc, argv, &d.cfg, &first_arg) < 0)
                 return 2;
