@@ -33,6 +33,7 @@ struct sbx {
         struct net *net;                /* immutable, may be NULL */
         struct img_store *images;       /* immutable, may be NULL */
         bool systemd_cgroups;           /* immutable */
+        struct sbx_hooks hooks;         /* immutable */
 
         /* containers: guarded by lock too (lock order: registry -> pod -> container) */
         struct sbx_ctr **ctrs;

@@ -90,6 +90,8 @@ int sbx_new(const struct sbx_options *o, struct sbx **ret, struct uvm_error **er
         s->net = o->net;
         s->images = o->images;
         s->systemd_cgroups = o->systemd_cgroups;
+        if (o->hooks)
+                s->hooks = *o->hooks;
         s->ctrs = calloc(16384, sizeof(*s->ctrs));
         s->pods = calloc(SBX_MAX_PODS, sizeof(*s->pods));
         pthread_mutex_init(&s->lock, NULL);
@@ -168,6 +170,18 @@ static void registry_drop(struct sbx *s, struct sbx_pod *p)
                         break;
                 }
         pthread_mutex_unlock(&s->lock);
+}
+
+static void hook_ready(struct sbx *s, struct sbx_pod *p)
+{
+        if (s->hooks.pod_ready)
+                s->hooks.pod_ready(s->hooks.data, p->rec.id, p->dir, p->rec.netns_path);
+}
+
+static void hook_stopped(struct sbx *s, struct sbx_pod *p)
+{
+        if (s->hooks.pod_stopped)
+                s->hooks.pod_stopped(s->hooks.data, p->rec.id, p->dir, p->rec.netns_path);
 }
 
 /* The only place a pod's state changes: checked, logged, persisted. */
@@ -356,8 +370,10 @@ static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_p
         p->drv = drv;
         pthread_mutex_unlock(&p->lock);
         r = pod_set_state(p, POD_READY, err);
-        if (r >= 0)
+        if (r >= 0) {
+                hook_ready(s, p);
                 return 0;
+        }
         p->ops->pod_stop(drv, 0, NULL);
         pthread_mutex_lock(&p->lock);
         p->drv = NULL;
@@ -419,6 +435,8 @@ static int pod_stop_locked(struct sbx_pod *p, uint32_t timeout_ms, struct uvm_er
                         return uvm_error_wrap(err, "stop pod %s", p->rec.id);
         }
         sbx_ctr_pod_stopped(p->sbx, p->rec.id);
+        /* Per-pod services and what they added go before the network does. */
+        hook_stopped(p->sbx, p);
         /* As containerd does: a stopped pod gives its IP back. */
         if (p->net && p->rec.netns_path) {
                 r = net_pod_teardown(p->net, p->rec.id, err);
@@ -618,6 +636,7 @@ static void pod_recover(struct sbx *s, struct sbx_pod *p)
                         p->drv = drv;
                         pthread_mutex_unlock(&p->lock);
                         log_pod(LOG_LEVEL_INFO, p->rec.id, "pod %s: reattached", p->rec.id);
+                        hook_ready(s, p);
                 } else {
                         log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: sandbox gone (%s)", p->rec.id,
                                 e && e->msg ? e->msg : "no reattach");

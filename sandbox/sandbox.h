@@ -22,12 +22,29 @@ struct net;
 struct img_store;
 struct net_pod_config;
 
+/* Calls into the layer above at points of a pod's life, so per-pod services
+ * (the ComputeAgent endpoint) follow the pod without the sandbox layer
+ * knowing them. Entries may be NULL. They are called under the pod's
+ * op_lock, must not call back into sbx for the same pod, and report their
+ * own failures (the pod goes on). netns_path is NULL for host-network pods. */
+struct sbx_hooks {
+        /* The pod became READY: created, or reattached after a restart. */
+        void (*pod_ready)(void *data, const char *pod_id, const char *pod_dir,
+                          const char *netns_path);
+        /* The pod is being stopped, before its network is torn down; may be
+         * called again for a pod already stopped. */
+        void (*pod_stopped)(void *data, const char *pod_id, const char *pod_dir,
+                            const char *netns_path);
+        void *data;
+};
+
 struct sbx_options {
         const char *state_root; /* pods live in <state_root>/pods/<id> */
         const char *oci_runtime;
         struct net *net;          /* pod networking; NULL: pods get no network namespace */
         struct img_store *images; /* container images; NULL: no containers */
         bool systemd_cgroups;
+        const struct sbx_hooks *hooks; /* copied; may be NULL */
 };
 
 int sbx_new(const struct sbx_options *o, struct sbx **ret, struct uvm_error **err);

@@ -35,6 +35,7 @@ struct srv_call *call_new(struct srv *s, const struct srv_method *m)
         pthread_cond_init(&c->cond, NULL);
         c->ctx.call = c;
         c->ctx.daemon = s->opts.daemon;
+        c->ctx.data = s->opts.data;
         c->ctx.deadline_ms = INT64_MAX;
         return c;
 }

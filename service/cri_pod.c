@@ -10,6 +10,7 @@
 #include "network/net.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/uvm_options.h"
+#include "service/compute_agent.h"
 #include "service/cri.h"
 #include "service/daemon.h"
 #include "service/validate.h"
@@ -332,7 +333,7 @@ static Runtime__V1__LinuxPodSandboxStatus *pod_linux(struct srv_ctx *ctx,
         return l;
 }
 
-static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *r)
+static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *r, const char *agent)
 {
         json_object *o = json_object_new_object(), *u = json_object_new_object();
         char *s;
@@ -340,6 +341,8 @@ static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *r)
         json_object_object_add(o, "driver", json_object_new_string(r->driver));
         if (r->netns_path)
                 json_object_object_add(o, "netns", json_object_new_string(r->netns_path));
+        if (agent)
+                json_object_object_add(o, "computeAgent", json_object_new_string(agent));
         json_object_object_add(u, "memoryMB", json_object_new_int64(r->uvm.memory_mb));
         json_object_object_add(u, "processors", json_object_new_int64(r->uvm.processors));
         json_object_object_add(u, "allowOvercommit",
@@ -350,6 +353,27 @@ static char *pod_info_json(struct srv_ctx *ctx, const struct pod_record *r)
         return s;
 }
 
+/* Announced, not stored: the endpoint exists only while uvmd serves it. */
+static void status_add_agent(struct srv_ctx *ctx, Runtime__V1__PodSandboxStatus *st,
+                             const char *agent)
+{
+        Runtime__V1__PodSandboxStatus__AnnotationsEntry **v, *e;
+
+        v = srv_new_array(ctx, Runtime__V1__PodSandboxStatus__AnnotationsEntry *,
+                          st->n_annotations + 1);
+        e = srv_new(ctx, Runtime__V1__PodSandboxStatus__AnnotationsEntry);
+        if (!v || !e)
+                return;
+        runtime__v1__pod_sandbox_status__annotations_entry__init(e);
+        e->key = CAGENT_ANNOTATION;
+        e->value = srv_strdup(ctx, agent);
+        for (size_t i = 0; i < st->n_annotations; i++)
+                v[i] = st->annotations[i];
+        v[st->n_annotations] = e;
+        st->annotations = v;
+        st->n_annotations++;
+}
+
 static int cri_pod_status(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                           struct uvm_error **err)
 {
@@ -358,6 +382,7 @@ static int cri_pod_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
                 srv_new(ctx, Runtime__V1__PodSandboxStatusResponse);
         Runtime__V1__PodSandboxStatus *st = srv_new(ctx, Runtime__V1__PodSandboxStatus);
         struct pod_record r = {0};
+        _cleanup_free_ char *agent = NULL;
         int rc = pod_id_arg(req->pod_sandbox_id, err);
 
         if (rc < 0)
@@ -382,6 +407,9 @@ static int cri_pod_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
         st->annotations = cri_kv_to(ctx, r.annotations, r.n_annotations,
                                     &runtime__v1__pod_sandbox_status__annotations_entry__descriptor,
                                     &st->n_annotations);
+        agent = cagent_address(ctx->daemon->cagent, r.id);
+        if (agent)
+                status_add_agent(ctx, st, agent);
         if (req->verbose) {
                 Runtime__V1__PodSandboxStatusResponse__InfoEntry *e =
                         srv_new(ctx, Runtime__V1__PodSandboxStatusResponse__InfoEntry);
@@ -390,7 +418,7 @@ static int cri_pod_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
                 if (e && resp->info) {
                         runtime__v1__pod_sandbox_status_response__info_entry__init(e);
                         e->key = "info";
-                        e->value = pod_info_json(ctx, &r);
+                        e->value = pod_info_json(ctx, &r, agent);
                         resp->info[0] = e;
                         resp->n_info = 1;
                 }

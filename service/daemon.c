@@ -11,6 +11,7 @@
 #include "image/image.h"
 #include "network/net.h"
 #include "sandbox/sandbox.h"
+#include "service/compute_agent.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
 
@@ -60,13 +61,21 @@ static int images_init(struct uvmd *d, struct uvm_error **err)
 static int sbx_init(struct uvmd *d, struct uvm_error **err)
 {
         _cleanup_free_ char *runtime = NULL;
+        struct sbx_hooks hooks;
         int r;
         struct sbx_options o = {
                 .state_root = d->cfg.state_root,
                 .net = d->net,
                 .images = d->images,
                 .systemd_cgroups = rt_cgroup_driver_is_systemd(&d->cfg),
+                .hooks = &hooks,
         };
+
+        /* Before recovery: READY pods get their endpoints back. */
+        r = cagent_new(d, &d->cagent, err);
+        if (r < 0)
+                return r;
+        cagent_hooks(d->cagent, &hooks);
 
         /* A missing runtime is reported by Status (RuntimeReady), not fatal here. */
         o.oci_runtime = rt_find_oci_runtime(d->cfg.oci_runtime, &runtime) >= 0 ? runtime
@@ -147,6 +156,7 @@ void uvmd_fini(struct uvmd *d)
 {
         d->table = dispatch_table_free(d->table);
         d->descdb = descdb_free(d->descdb);
+        d->cagent = cagent_free(d->cagent);
         d->sbx = sbx_free(d->sbx);
         d->net = net_free(d->net);
         d->images = img_store_free(d->images);

@@ -11,6 +11,7 @@
 #include "service/dispatch.h"
 #include "service/server.h"
 
+struct cagent;
 struct img_store;
 struct sbx;
 
@@ -26,6 +27,7 @@ struct uvmd {
         struct net *net;          /* pod networking (network/net.h) */
         struct img_store *images; /* image store (image/image.h) */
         struct sbx *sbx;          /* pods and containers (sandbox/sandbox.h) */
+        struct cagent *cagent;    /* per-pod ComputeAgent endpoints (compute_agent.h) */
 
         pthread_mutex_t lock;       /* guards the fields below */
         pthread_cond_t health_cond; /* serving or pod_cidr changed */

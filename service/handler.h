@@ -25,6 +25,7 @@ enum srv_kind {
 struct srv_ctx {
         struct srv_call *call;
         struct uvmd *daemon;
+        void *data;          /* srv_options.data of the serving instance */
         int64_t deadline_ms; /* CLOCK_MONOTONIC ms; INT64_MAX = none */
 };
 

@@ -27,6 +27,7 @@ struct srv_options {
         unsigned max_streams;     /* concurrent streaming calls */
         size_t max_message_bytes; /* request and response bound */
         struct uvmd *daemon;      /* handed to handlers in srv_ctx */
+        void *data;               /* handed to handlers in srv_ctx (per-instance state) */
 };
 
 /* Binds the address (a unix socket gets mode 0660; a busy or stale socket
