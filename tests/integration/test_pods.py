@@ -265,9 +265,13 @@ def test_uvmd_killed_pods_keep_running(pods):
     lines = [ln.split(" ", 3)[3] for ln in open(os.path.join(d.logs, "p4", "t.log")).read().splitlines()]
     ticks = [int(x.split()[1]) for x in lines if x.startswith("tick")]
     assert ticks == list(range(len(ticks))) and len(ticks) > 15, ticks
+    ipam = os.path.join(d.ipam, "uvmd-test")
+    assert ip in os.listdir(ipam)
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
     assert _mounts_under(d.state) == []
+    # The restarted uvmd still released the address the first one took.
+    assert ip not in os.listdir(ipam)
 
 
 def test_create_delete_cycles_leave_nothing(pods):
