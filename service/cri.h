@@ -4,11 +4,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
 
 #include "common/error.h"
+#include "proto/api.pb-c.h"
+
 #include "sandbox/record.h"
+#include "sandbox/state.h"
 #include "service/handler.h"
 
 /* protoc-c map entries (labels, annotations) to records and back. */
@@ -18,3 +22,6 @@ void *cri_kv_to(struct srv_ctx *ctx, const struct record_kv *kv, size_t n,
                 const ProtobufCMessageDescriptor *desc, size_t *ret_n);
 /* Every selector entry is among kv. */
 bool cri_labels_match(const struct record_kv *kv, size_t n, void *const *sel, size_t n_sel);
+
+Runtime__V1__UInt64Value *cri_u64(struct srv_ctx *ctx, uint64_t v);
+Runtime__V1__ContainerState cri_ctr_state(enum ctr_state s);

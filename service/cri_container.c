@@ -113,20 +113,6 @@ static int cri_stop_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobuf
         return 0;
 }
 
-static Runtime__V1__ContainerState ctr_state(enum ctr_state s)
-{
-        switch (s) {
-        case CTR_CREATED:
-                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
-        case CTR_RUNNING:
-                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
-        case CTR_EXITED:
-                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
-        default:
-                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
-        }
-}
-
 static Runtime__V1__ContainerMetadata *ctr_meta(struct srv_ctx *ctx, const struct ctr_record *r)
 {
         Runtime__V1__ContainerMetadata *m = srv_new(ctx, Runtime__V1__ContainerMetadata);
@@ -171,7 +157,7 @@ static int cri_ctr_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
         runtime__v1__container_status__init(st);
         st->id = srv_strdup(ctx, r.id);
         st->metadata = ctr_meta(ctx, &r);
-        st->state = ctr_state(r.state);
+        st->state = cri_ctr_state(r.state);
         st->created_at = r.created_ns;
         st->started_at = r.started_ns;
         st->finished_at = r.finished_ns;
@@ -203,7 +189,7 @@ static bool ctr_matches(const struct ctr_record *r, const Runtime__V1__Container
         if (!STR_EMPTY(f->pod_sandbox_id) &&
             strncmp(r->pod_id, f->pod_sandbox_id, strlen(f->pod_sandbox_id)) != 0)
                 return false;
-        if (f->state && ctr_state(r->state) != f->state->state)
+        if (f->state && cri_ctr_state(r->state) != f->state->state)
                 return false;
         return cri_labels_match(r->labels, r->n_labels, (void *const *) f->label_selector,
                                 f->n_label_selector);
@@ -240,7 +226,7 @@ static int cri_list_ctrs(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
                 c->image = ctr_image(ctx, &v[i]);
                 c->image_ref = srv_strdup(ctx, v[i].image_id ? v[i].image_id : "");
                 c->image_id = c->image_ref;
-                c->state = ctr_state(v[i].state);
+                c->state = cri_ctr_state(v[i].state);
                 c->created_at = v[i].created_ns;
                 c->labels =
                         cri_kv_to(ctx, v[i].labels, v[i].n_labels,

@@ -17,6 +17,7 @@
 #include "sandbox/container.h"
 #include "sandbox/sandbox.h"
 #include "service/arena.h"
+#include "service/cri.h"
 #include "service/daemon.h"
 
 #define EVENTS_QUEUE_MAX 256 /* per subscriber */
@@ -189,20 +190,6 @@ static void *kv_to(struct arena *a, const struct record_kv *kv, size_t n,
         return v;
 }
 
-static Runtime__V1__ContainerState ctr_state_cri(enum ctr_state s)
-{
-        switch (s) {
-        case CTR_CREATED:
-                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
-        case CTR_RUNNING:
-                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
-        case CTR_EXITED:
-                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
-        default:
-                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
-        }
-}
-
 static Runtime__V1__ContainerStatus *ctr_status(struct arena *a, const struct ctr_record *r)
 {
         Runtime__V1__ContainerStatus *st = arena_alloc(a, sizeof(*st));
@@ -219,7 +206,7 @@ static Runtime__V1__ContainerStatus *ctr_status(struct arena *a, const struct ct
         img->image = arena_strdup(a, r->image);
         st->id = arena_strdup(a, r->id);
         st->metadata = m;
-        st->state = ctr_state_cri(r->state);
+        st->state = cri_ctr_state(r->state);
         st->created_at = r->created_ns;
         st->started_at = r->started_ns;
         st->finished_at = r->finished_ns;

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "image/image.h"
+#include "service/cri.h"
 #include "service/daemon.h"
 #include "service/validate.h"
 
@@ -212,17 +213,6 @@ static int cri_remove_image(struct srv_ctx *ctx, const ProtobufCMessage *m, Prot
         return 0;
 }
 
-static Runtime__V1__UInt64Value *u64(struct srv_ctx *ctx, uint64_t v)
-{
-        Runtime__V1__UInt64Value *m = srv_new(ctx, Runtime__V1__UInt64Value);
-
-        if (m) {
-                runtime__v1__uint64_value__init(m);
-                m->value = v;
-        }
-        return m;
-}
-
 static int cri_image_fs_info(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                              struct uvm_error **err)
 {
@@ -245,8 +235,8 @@ static int cri_image_fs_info(struct srv_ctx *ctx, const ProtobufCMessage *m, Pro
         free(usage.mountpoint);
         u->fs_id = id;
         u->timestamp = usage.timestamp_ns;
-        u->used_bytes = u64(ctx, usage.used_bytes);
-        u->inodes_used = u64(ctx, usage.inodes_used);
+        u->used_bytes = cri_u64(ctx, usage.used_bytes);
+        u->inodes_used = cri_u64(ctx, usage.inodes_used);
         r->image_filesystems = srv_new_array(ctx, Runtime__V1__FilesystemUsage *, 1);
         if (!r->image_filesystems || !u->used_bytes || !u->inodes_used)
                 return uvm_error_set(err, ENOMEM, "out of memory");

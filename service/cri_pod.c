@@ -21,59 +21,6 @@
 #define MAX_KV 256
 #define MAX_PORTS 64
 
-/* Map entries (protoc-c generates one struct per map; they share a shape). */
-struct kv_entry {
-        ProtobufCMessage base;
-        char *key, *value;
-};
-
-int cri_kv_from(void *const *entries, size_t n, const char *field, struct record_kv **ret,
-                size_t *ret_n, struct uvm_error **err)
-{
-        struct record_kv *v;
-
-        if (n > MAX_KV)
-                return uvm_error_set(err, EINVAL, "%s: more than %d entries", field, MAX_KV);
-        v = calloc(n + 1, sizeof(*v));
-        if (!v)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < n; i++) {
-                const struct kv_entry *e = entries[i];
-                if (STR_EMPTY(e->key) || strlen(e->key) > 1024 || !e->value ||
-                    strlen(e->value) > 256 * 1024) {
-                        for (size_t j = 0; j < i; j++) {
-                                free(v[j].key);
-                                free(v[j].value);
-                        }
-                        free(v);
-                        return uvm_error_set(err, EINVAL, "%s: bad key or value at %zu", field, i);
-                }
-                v[i].key = strdup(e->key);
-                v[i].value = strdup(e->value);
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
-void *cri_kv_to(struct srv_ctx *ctx, const struct record_kv *kv, size_t n,
-                const ProtobufCMessageDescriptor *desc, size_t *ret_n)
-{
-        void **v = srv_new_array(ctx, void *, n);
-
-        for (size_t i = 0; v && i < n; i++) {
-                struct kv_entry *e = srv_alloc(ctx, desc->sizeof_message);
-                if (!e)
-                        return NULL;
-                protobuf_c_message_init(desc, e);
-                e->key = srv_strdup(ctx, kv[i].key);
-                e->value = srv_strdup(ctx, kv[i].value);
-                v[i] = e;
-        }
-        *ret_n = n;
-        return v;
-}
-
 static const Runtime__V1__NamespaceOption *ns_options(const Runtime__V1__PodSandboxConfig *c)
 {
         if (c->linux && c->linux->security_context)
@@ -427,19 +374,6 @@ static int cri_pod_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
         resp->status = st;
         *ret = &resp->base;
         return 0;
-}
-
-bool cri_labels_match(const struct record_kv *kv, size_t n, void *const *sel, size_t n_sel)
-{
-        for (size_t i = 0; i < n_sel; i++) {
-                const struct kv_entry *want = sel[i];
-                bool found = false;
-                for (size_t k = 0; k < n && !found; k++)
-                        found = STR_EQ(kv[k].key, want->key) && STR_EQ(kv[k].value, want->value);
-                if (!found)
-                        return false;
-        }
-        return true;
 }
 
 static bool pod_matches(const struct pod_record *r, const Runtime__V1__PodSandboxFilter *f)

@@ -116,17 +116,6 @@ static int usage_list(struct srv_ctx *ctx, bool (*keep)(const struct ctr_record 
 
 /* --- encoding --- */
 
-static Runtime__V1__UInt64Value *u64(struct srv_ctx *ctx, uint64_t v)
-{
-        Runtime__V1__UInt64Value *m = srv_new(ctx, Runtime__V1__UInt64Value);
-
-        if (m) {
-                runtime__v1__uint64_value__init(m);
-                m->value = v;
-        }
-        return m;
-}
-
 static Runtime__V1__CpuUsage *cpu_msg(struct srv_ctx *ctx, const struct drv_ctr_stats *st)
 {
         Runtime__V1__CpuUsage *m = srv_new(ctx, Runtime__V1__CpuUsage);
@@ -134,7 +123,7 @@ static Runtime__V1__CpuUsage *cpu_msg(struct srv_ctx *ctx, const struct drv_ctr_
         if (m) {
                 runtime__v1__cpu_usage__init(m);
                 m->timestamp = st->timestamp_ns;
-                m->usage_core_nano_seconds = u64(ctx, st->cpu_usage_ns);
+                m->usage_core_nano_seconds = cri_u64(ctx, st->cpu_usage_ns);
         }
         return m;
 }
@@ -146,11 +135,11 @@ static Runtime__V1__MemoryUsage *mem_msg(struct srv_ctx *ctx, const struct drv_c
         if (m) {
                 runtime__v1__memory_usage__init(m);
                 m->timestamp = st->timestamp_ns;
-                m->working_set_bytes = u64(ctx, st->memory_working_set_bytes);
-                m->usage_bytes = u64(ctx, st->memory_usage_bytes);
-                m->rss_bytes = u64(ctx, st->memory_rss_bytes);
-                m->page_faults = u64(ctx, st->page_faults);
-                m->major_page_faults = u64(ctx, st->major_page_faults);
+                m->working_set_bytes = cri_u64(ctx, st->memory_working_set_bytes);
+                m->usage_bytes = cri_u64(ctx, st->memory_usage_bytes);
+                m->rss_bytes = cri_u64(ctx, st->memory_rss_bytes);
+                m->page_faults = cri_u64(ctx, st->page_faults);
+                m->major_page_faults = cri_u64(ctx, st->major_page_faults);
         }
         return m;
 }

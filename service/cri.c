@@ -1,0 +1,99 @@
+/* Helpers shared by the CRI handlers (see cri.h). */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/cri.h"
+
+#define MAX_KV 256
+
+/* Map entries (protoc-c generates one struct per map; they share a shape). */
+struct kv_entry {
+        ProtobufCMessage base;
+        char *key, *value;
+};
+
+int cri_kv_from(void *const *entries, size_t n, const char *field, struct record_kv **ret,
+                size_t *ret_n, struct uvm_error **err)
+{
+        struct record_kv *v;
+
+        if (n > MAX_KV)
+                return uvm_error_set(err, EINVAL, "%s: more than %d entries", field, MAX_KV);
+        v = calloc(n + 1, sizeof(*v));
+        if (!v)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                const struct kv_entry *e = entries[i];
+                if (STR_EMPTY(e->key) || strlen(e->key) > 1024 || !e->value ||
+                    strlen(e->value) > 256 * 1024) {
+                        for (size_t j = 0; j < i; j++) {
+                                free(v[j].key);
+                                free(v[j].value);
+                        }
+                        free(v);
+                        return uvm_error_set(err, EINVAL, "%s: bad key or value at %zu", field, i);
+                }
+                v[i].key = strdup(e->key);
+                v[i].value = strdup(e->value);
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+void *cri_kv_to(struct srv_ctx *ctx, const struct record_kv *kv, size_t n,
+                const ProtobufCMessageDescriptor *desc, size_t *ret_n)
+{
+        void **v = srv_new_array(ctx, void *, n);
+
+        for (size_t i = 0; v && i < n; i++) {
+                struct kv_entry *e = srv_alloc(ctx, desc->sizeof_message);
+                if (!e)
+                        return NULL;
+                protobuf_c_message_init(desc, e);
+                e->key = srv_strdup(ctx, kv[i].key);
+                e->value = srv_strdup(ctx, kv[i].value);
+                v[i] = e;
+        }
+        *ret_n = n;
+        return v;
+}
+
+bool cri_labels_match(const struct record_kv *kv, size_t n, void *const *sel, size_t n_sel)
+{
+        for (size_t i = 0; i < n_sel; i++) {
+                const struct kv_entry *want = sel[i];
+                bool found = false;
+                for (size_t k = 0; k < n && !found; k++)
+                        found = STR_EQ(kv[k].key, want->key) && STR_EQ(kv[k].value, want->value);
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
+Runtime__V1__UInt64Value *cri_u64(struct srv_ctx *ctx, uint64_t v)
+{
+        Runtime__V1__UInt64Value *m = srv_new(ctx, Runtime__V1__UInt64Value);
+
+        if (m) {
+                runtime__v1__uint64_value__init(m);
+                m->value = v;
+        }
+        return m;
+}
+
+Runtime__V1__ContainerState cri_ctr_state(enum ctr_state s)
+{
+        switch (s) {
+        case CTR_CREATED:
+                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED;
+        case CTR_RUNNING:
+                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
+        case CTR_EXITED:
+                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+        default:
+                return RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
+        }
+}
