@@ -44,6 +44,7 @@ struct drv_pod {
         bool host_ipc, host_pid, share_pid;                                  /* immutable */
         const struct drv_events *events;                                     /* immutable */
         pid_t agent_pid;                                                     /* immutable */
+        pid_t pidns_pid;             /* immutable: holder of the shared PID namespace, or 0 */
         int pidfd;                   /* immutable; readable once the agent exited */
         bool is_child;               /* immutable: we spawned it, so we reap it */
         struct agent_client *client; /* immutable once create/reattach returned */
@@ -236,6 +237,8 @@ static int agent_argv(const struct drv_pod_spec *spec, const struct drv_pod *p, 
         }
         if (!spec->host_ipc)
                 argv[n++] = "--new-ipc";
+        if (spec->share_pid && !spec->host_pid)
+                argv[n++] = "--pid-ns";
         argv[n] = NULL;
         return n;
 }
@@ -327,6 +330,24 @@ static int read_pid_file(const char *path, pid_t *ret, struct uvm_error **err)
         return 1;
 }
 
+/* share_pid pods: the agent's PID namespace holder, from pidns.pid. */
+static int read_pidns(struct drv_pod *p, struct uvm_error **err)
+{
+        _cleanup_free_ char *path = NULL;
+        pid_t pid = 0;
+        int r;
+
+        if (!p->share_pid || p->host_pid)
+                return 0;
+        if (asprintf(&path, "%s/pidns.pid", p->state_dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = read_pid_file(path, &pid, err);
+        if (r <= 0)
+                return r < 0 ? r : uvm_error_set(err, EPROTO, "%s is missing", path);
+        p->pidns_pid = pid;
+        return 0;
+}
+
 /* The end of agent.log, for error messages (never NULL). */
 static char *log_tail(const char *path)
 {
@@ -375,7 +396,7 @@ static int agent_wait_ready(struct drv_pod *p, struct uvm_error **err)
                         return uvm_error_set(err, EPROTO, "%s names pid %d, the agent is %d",
                                              p->pid_path, pid, p->agent_pid);
                 if (r > 0)
-                        return 0;
+                        return read_pidns(p, err);
                 if (now_ms() >= end)
                         return uvm_error_set(err, ETIMEDOUT,
                                              "agent did not become ready in %d ms (no %s)",
@@ -521,7 +542,9 @@ static int ns_pod_reattach(const struct drv_pod_spec *spec, struct drv_pod **ret
         p->pidfd = pidfd_open_(pid);
         if (p->pidfd < 0 || !is_our_agent(pid, p->sock_path) || agent_exited(p))
                 return uvm_error_set(err, ESRCH, "pod %s: agent %d is gone", spec->id, pid);
-        r = client_connect(p, err);
+        r = read_pidns(p, err);
+        if (r >= 0)
+                r = client_connect(p, err);
         if (r < 0)
                 return uvm_error_wrap(err, "reattach to the agent of pod %s", spec->id);
         pod_go_live(p);
@@ -702,12 +725,15 @@ static int patch_namespaces(struct drv_pod *p, json_object *spec, struct uvm_err
                 r = ns_entry(nss, "uts", uts, !p->netns_path, err);
         if (r >= 0)
                 r = ns_entry(nss, "mount", NULL, false, err);
-        /* TODO(share_pid): the agent does not own a PID namespace (it runs in
-         * the host's), so /proc/<agent>/ns/pid would be the host's. Until the
-         * agent (or a pod init) gets one, share_pid pods give each container
-         * its own, like the default. */
-        if (r >= 0)
-                r = ns_entry(nss, "pid", NULL, p->host_pid, err);
+        /* share_pid: the agent keeps a holder process as PID 1 of the pod's
+         * PID namespace; every container joins it. */
+        if (r >= 0 && p->share_pid && !p->host_pid && p->pidns_pid <= 0)
+                r = uvm_error_set(err, EPROTO, "pod %s: no shared PID namespace", p->id);
+        if (r >= 0) {
+                char pidns[64];
+                snprintf(pidns, sizeof(pidns), "/proc/%d/ns/pid", p->pidns_pid);
+                r = ns_entry(nss, "pid", p->share_pid ? pidns : NULL, p->host_pid, err);
+        }
         return r;
 }
 

@@ -356,3 +356,26 @@ def test_reopen_container_log(pods):
     assert os.path.getsize(log) > 0
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def test_shared_pid_namespace(pods):
+    d, c, m = pods, pods.client(), pb()
+    for share in (True, False):
+        pod_cfg = _pod_config(d, "pid%d" % share)
+        if share:
+            pod_cfg.linux.security_context.namespace_options.pid = m.POD
+        pod = _run_pod(c, pod_cfg)
+        a = _create(c, pod, _ctr_config(d, "a", "sleep 1000"), pod_cfg)
+        b = _create(c, pod, _ctr_config(d, "b", "sleep 2000"), pod_cfg)
+        c.rt("StartContainer", container_id=a)
+        c.rt("StartContainer", container_id=b)
+        ps = _exec(c, a, ["/bin/busybox", "ps", "-o", "args"])[1]
+        if share:
+            # b's process is visible from a; the namespace has its own PID 1.
+            assert "sleep 2000" in ps and "sleep 1000" in ps, ps
+        else:
+            assert "sleep 2000" not in ps, ps
+        c.rt("StopPodSandbox", pod_sandbox_id=pod)
+        c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+    out = subprocess.run(["pgrep", "-f", "uvmd-agent.*" + d.state], capture_output=True, text=True)
+    assert out.stdout.strip() == ""
