@@ -225,6 +225,13 @@ def test_bad_requests(pods):
     noimg.image.image = "sha256:" + "0" * 64
     code, _ = _code(lambda: _create(c, pod, noimg, pod_cfg))
     assert code == grpc.StatusCode.NOT_FOUND
+    # The runtime refuses it: nothing of the container is left.
+    nobin = _ctr_config(d, "nobin", "true")
+    nobin.command[:] = ["/no/such/binary"]
+    code, msg = _code(lambda: _create(c, pod, nobin, pod_cfg))
+    assert code != grpc.StatusCode.OK and "no/such/binary" in msg, msg
+    assert list(c.rt("ListContainers").containers) == []
+    assert not [ln for ln in _mounts_under(d.state) if "/ctr/" in ln]
     x = _create(c, pod, _ctr_config(d, "x", "sleep 100"), pod_cfg)
     code, _ = _code(lambda: _create(c, pod, _ctr_config(d, "x", "true"), pod_cfg))
     assert code == grpc.StatusCode.ALREADY_EXISTS
