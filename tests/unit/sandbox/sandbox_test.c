@@ -167,6 +167,32 @@ static void test_driver_failure_leaves_nothing(void **state)
         free(id);
 }
 
+/* The step before the driver: the pod's identity files (a hostname that
+ * cannot go in /etc/hostname). The driver is never asked. */
+static void test_pod_files_failure_leaves_nothing(void **state)
+{
+        struct pod_record r = rec("files", 0);
+        struct uvm_error *err = NULL;
+        char *id = NULL;
+
+        fail_create = true; /* would fail the test's message check if reached */
+        assert_int_equal(sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "bad host!"},
+                                     true, &id, &err),
+                         -EINVAL);
+        fail_create = false;
+        assert_null(id);
+        assert_non_null(strstr(err->msg, "hostname"));
+        uvm_error_free(err);
+        assert_int_equal(live_pods, 0);
+        assert_int_equal(pod_dirs(), 0);
+        assert_int_equal(sbx_pod_count(sbx), 0);
+        assert_int_equal(
+                sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "good"}, true, &id, NULL),
+                0);
+        assert_int_equal(sbx_pod_remove(sbx, id, NULL), 0);
+        free(id);
+}
+
 static void test_unknown_driver(void **state)
 {
         struct pod_record r = rec("x", 0);
@@ -225,6 +251,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_lifecycle),
                 cmocka_unit_test(test_driver_failure_leaves_nothing),
+                cmocka_unit_test(test_pod_files_failure_leaves_nothing),
                 cmocka_unit_test(test_unknown_driver),
                 cmocka_unit_test(test_pod_died),
         };
