@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "network/net.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/ids.h"
 #include "sandbox/sandbox-internal.h"
 
@@ -499,6 +500,11 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 r = fs_rm_rf(p->dir);
                 if (r < 0)
                         uvm_error_set(err, -r, "remove %s: %s", p->dir, strerror(-r));
+                if (!s->systemd_cgroups) {
+                        _cleanup_free_ char *cg = NULL;
+                        if (asprintf(&cg, "uvmd/%s", p->rec.id) >= 0)
+                                sbx_cgroup_remove(cg);
+                }
         }
         pthread_mutex_unlock(&p->op_lock);
         if (r == 0)

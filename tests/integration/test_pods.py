@@ -286,9 +286,11 @@ def test_create_delete_cycles_leave_nothing(pods):
     pid = d.proc.pid
     fds_before = len(os.listdir("/proc/%d/fd" % pid))
     n = int(os.environ.get("UVMD_CYCLES", "100"))
+    pods_made = []
     for i in range(n):
         pod_cfg = _pod_config(d, "cyc%d" % i)
         pod = _run_pod(c, pod_cfg)
+        pods_made.append(pod)
         cid = _create(c, pod, _ctr_config(d, "c", "sleep 100"), pod_cfg)
         c.rt("StartContainer", container_id=cid)
         c.rt("StopPodSandbox", pod_sandbox_id=pod)
@@ -296,6 +298,11 @@ def test_create_delete_cycles_leave_nothing(pods):
     assert list(c.rt("ListPodSandbox").items) == []
     assert _mounts_under(d.state) == []
     assert os.listdir(os.path.join(d.state, "pods")) == []
+    # No pod cgroup left in any hierarchy.
+    left = [os.path.join(root, h, "uvmd", p) for root in ("/sys/fs/cgroup",)
+            for h in os.listdir(root) for p in pods_made
+            if os.path.isdir(os.path.join(root, h, "uvmd", p))]
+    assert left == [], left[:3]
     assert len(os.listdir("/proc/%d/fd" % pid)) <= fds_before + 2
     out = subprocess.run(["pgrep", "-f", "uvmd-agent.*" + d.state], capture_output=True, text=True)
     assert out.stdout.strip() == ""
