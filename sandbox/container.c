@@ -59,37 +59,9 @@ void ctr_record_clear(struct ctr_record *r)
         free(r->log_path);
         free(r->reason);
         free(r->message);
-        for (size_t i = 0; i < r->n_labels; i++) {
-                free(r->labels[i].key);
-                free(r->labels[i].value);
-        }
-        for (size_t i = 0; i < r->n_annotations; i++) {
-                free(r->annotations[i].key);
-                free(r->annotations[i].value);
-        }
-        free(r->labels);
-        free(r->annotations);
+        record_kv_free(r->labels, r->n_labels);
+        record_kv_free(r->annotations, r->n_annotations);
         memset(r, 0, sizeof(*r));
-}
-
-static int kv_copy(const struct record_kv *src, size_t n, struct record_kv **ret)
-{
-        struct record_kv *v = calloc(n + 1, sizeof(*v));
-
-        for (size_t i = 0; v && i < n; i++) {
-                v[i].key = strdup(src[i].key);
-                v[i].value = strdup(src[i].value);
-                if (!v[i].key || !v[i].value) {
-                        for (size_t j = 0; j <= i; j++) {
-                                free(v[j].key);
-                                free(v[j].value);
-                        }
-                        free(v);
-                        return -ENOMEM;
-                }
-        }
-        *ret = v;
-        return v ? 0 : -ENOMEM;
 }
 
 static int rec_copy(const struct ctr_record *src, struct ctr_record *dst)
@@ -106,9 +78,9 @@ static int rec_copy(const struct ctr_record *src, struct ctr_record *dst)
         r.message = xstrdup(src->message);
         r.labels = r.annotations = NULL;
         r.n_labels = r.n_annotations = 0;
-        if (kv_copy(src->labels, src->n_labels, &r.labels) == 0)
+        if (record_kv_copy(src->labels, src->n_labels, &r.labels) == 0)
                 r.n_labels = src->n_labels;
-        if (kv_copy(src->annotations, src->n_annotations, &r.annotations) == 0)
+        if (record_kv_copy(src->annotations, src->n_annotations, &r.annotations) == 0)
                 r.n_annotations = src->n_annotations;
         if (!r.id || !r.pod_id || !r.name || !r.labels || !r.annotations) {
                 ctr_record_clear(&r);
@@ -138,15 +110,6 @@ static void ctr_unrefp(struct sbx_ctr **c)
 
 /* --- the record file --- */
 
-static json_object *kv_json(const struct record_kv *kv, size_t n)
-{
-        json_object *o = json_object_new_object();
-
-        for (size_t i = 0; i < n; i++)
-                json_object_object_add(o, kv[i].key, json_object_new_string(kv[i].value));
-        return o;
-}
-
 static void add_str(json_object *o, const char *k, const char *v)
 {
         if (v)
@@ -175,8 +138,9 @@ static int save_locked(struct sbx_ctr *c, struct uvm_error **err)
         json_object_object_add(o, "exitCode", json_object_new_int(r->exit_code));
         add_str(o, "reason", r->reason);
         add_str(o, "message", r->message);
-        json_object_object_add(o, "labels", kv_json(r->labels, r->n_labels));
-        json_object_object_add(o, "annotations", kv_json(r->annotations, r->n_annotations));
+        json_object_object_add(o, "labels", record_kv_to_json(r->labels, r->n_labels));
+        json_object_object_add(o, "annotations",
+                               record_kv_to_json(r->annotations, r->n_annotations));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         rc = fs_write_atomic(c->path, text, strlen(text), 0600);
         json_object_put(o);
@@ -292,6 +256,38 @@ static int find_or_gone(struct sbx *s, const char *id_prefix, struct sbx_ctr **r
                 uvm_error_free(e);
         }
         return r < 0 ? r : 1;
+}
+
+static enum ctr_state state_of(struct sbx_ctr *c)
+{
+        enum ctr_state st;
+
+        pthread_mutex_lock(&c->lock);
+        st = c->rec.state;
+        pthread_mutex_unlock(&c->lock);
+        return st;
+}
+
+/* The container id_prefix names, which must be in state want (-EBUSY,
+ * naming both states, when not). */
+static int find_in_state(struct sbx *s, const char *id_prefix, enum ctr_state want,
+                         struct sbx_ctr **ret, struct uvm_error **err)
+{
+        struct sbx_ctr *c = NULL;
+        enum ctr_state st;
+        int r = find_ref(s, id_prefix, &c, err);
+
+        if (r < 0)
+                return r;
+        st = state_of(c);
+        if (st != want) {
+                r = uvm_error_set(err, EBUSY, "container %s is %s, not %s", c->rec.id,
+                                  ctr_state_to_string(st), ctr_state_to_string(want));
+                ctr_unref(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
 }
 
 /* --- create --- */
@@ -704,18 +700,11 @@ static bool pod_ready(struct sbx_pod *p)
 int sbx_ctr_start(struct sbx *s, const char *id_prefix, struct uvm_error **err)
 {
         _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
-        enum ctr_state st;
         struct drv_pod *drv;
-        int r = find_ref(s, id_prefix, &c, err);
+        int r = find_in_state(s, id_prefix, CTR_CREATED, &c, err);
 
         if (r < 0)
                 return r;
-        pthread_mutex_lock(&c->lock);
-        st = c->rec.state;
-        pthread_mutex_unlock(&c->lock);
-        if (st != CTR_CREATED)
-                return uvm_error_set(err, EBUSY, "container %s is %s, not created", c->rec.id,
-                                     ctr_state_to_string(st));
         pthread_mutex_lock(&c->pod->op_lock);
         drv = pod_drv(c->pod);
         r = drv ? c->pod->ops->ctr_start(drv, c->rec.id, err)
@@ -779,13 +768,9 @@ static int signal_ctr(struct sbx_ctr *c, int sig, struct uvm_error **err)
 
 static int stop_ctr(struct sbx_ctr *c, int64_t timeout_s, struct uvm_error **err)
 {
-        enum ctr_state st;
         int r;
 
-        pthread_mutex_lock(&c->lock);
-        st = c->rec.state;
-        pthread_mutex_unlock(&c->lock);
-        if (st == CTR_EXITED)
+        if (state_of(c) == CTR_EXITED)
                 return 0;
         if (timeout_s > 0) {
                 r = signal_ctr(c, c->stop_signal, err);
@@ -817,13 +802,9 @@ int sbx_ctr_stop(struct sbx *s, const char *id_prefix, int64_t timeout_s, struct
 static int remove_ctr(struct sbx *s, struct sbx_ctr *c, struct uvm_error **err)
 {
         struct drv_pod *drv;
-        enum ctr_state st;
         int r;
 
-        pthread_mutex_lock(&c->lock);
-        st = c->rec.state;
-        pthread_mutex_unlock(&c->lock);
-        if (st == CTR_RUNNING && (r = stop_ctr(c, 0, err)) < 0)
+        if (state_of(c) == CTR_RUNNING && (r = stop_ctr(c, 0, err)) < 0)
                 return r;
         pthread_mutex_lock(&c->pod->op_lock);
         drv = pod_drv(c->pod);
@@ -941,17 +922,10 @@ int sbx_ctr_exec_sync(struct sbx *s, const char *id_prefix, const struct drv_exe
 {
         _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
         struct drv_pod *drv;
-        enum ctr_state st;
-        int r = find_ref(s, id_prefix, &c, err);
+        int r = find_in_state(s, id_prefix, CTR_RUNNING, &c, err);
 
         if (r < 0)
                 return r;
-        pthread_mutex_lock(&c->lock);
-        st = c->rec.state;
-        pthread_mutex_unlock(&c->lock);
-        if (st != CTR_RUNNING)
-                return uvm_error_set(err, EBUSY, "container %s is %s, not running", c->rec.id,
-                                     ctr_state_to_string(st));
         /* Not under the pod's op_lock: a long exec must not hold up the
          * pod's other containers (the driver's exec is thread-safe). */
         pthread_rwlock_rdlock(&c->pod->drv_rw);
@@ -1054,29 +1028,17 @@ void sbx_ctr_forget(struct sbx *s, struct sbx_ctr *c)
 
 /* --- after a uvmd restart --- */
 
+/* A container record's labels or annotations: required. */
 static int load_kv(json_object *o, const char *key, struct record_kv **ret, size_t *ret_n)
 {
+        const char *why;
         json_object *m;
-        size_t n = 0;
 
         *ret = NULL;
         *ret_n = 0;
-        if (!json_object_object_get_ex(o, key, &m) || !json_object_is_type(m, json_type_object) ||
-            json_object_object_length(m) > RECORD_MAX_KV)
+        if (!json_object_object_get_ex(o, key, &m))
                 return -EINVAL;
-        *ret = calloc((size_t) json_object_object_length(m) + 1, sizeof(**ret));
-        if (!*ret)
-                return -ENOMEM;
-        json_object_object_foreach (m, k, v) {
-                if (!json_object_is_type(v, json_type_string))
-                        return -EINVAL;
-                (*ret)[n].key = strdup(k);
-                (*ret)[n].value = strdup(json_object_get_string(v));
-                *ret_n = ++n;
-                if (!(*ret)[n - 1].key || !(*ret)[n - 1].value)
-                        return -ENOMEM;
-        }
-        return 0;
+        return record_kv_from_json(m, ret, ret_n, &why);
 }
 
 static char *get_s(json_object *o, const char *key, bool *ok, bool required)
@@ -1255,16 +1217,6 @@ static int op_lock_within(struct sbx_pod *p, int64_t ms)
         return -pthread_mutex_timedlock(&p->op_lock, &until);
 }
 
-static enum ctr_state state_of(struct sbx_ctr *c)
-{
-        enum ctr_state st;
-
-        pthread_mutex_lock(&c->lock);
-        st = c->rec.state;
-        pthread_mutex_unlock(&c->lock);
-        return st;
-}
-
 /* Under op_lock, because pod_free (RemovePodSandbox) runs under it too. */
 static int usage_from_driver(struct sbx_ctr *c, int64_t wait_ms, struct drv_ctr_stats *ret,
                              struct uvm_error **err)
@@ -1328,16 +1280,11 @@ int sbx_ctr_update(struct sbx *s, const char *id_prefix, const char *resources_j
                    struct uvm_error **err)
 {
         _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
-        enum ctr_state st;
         struct drv_pod *drv;
-        int r = find_ref(s, id_prefix, &c, err);
+        int r = find_in_state(s, id_prefix, CTR_RUNNING, &c, err);
 
         if (r < 0)
                 return r;
-        st = state_of(c);
-        if (st != CTR_RUNNING)
-                return uvm_error_set(err, EBUSY, "container %s is %s, not running", c->rec.id,
-                                     ctr_state_to_string(st));
         if (!c->pod->ops->ctr_update)
                 return uvm_error_set(err, EOPNOTSUPP, "the %s driver cannot update resources",
                                      c->pod->ops->name);

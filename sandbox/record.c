@@ -7,13 +7,72 @@
 #include "sandbox/ids.h"
 #include "sandbox/record.h"
 
-static void kv_free(struct record_kv *kv, size_t n)
+void record_kv_free(struct record_kv *kv, size_t n)
 {
         for (size_t i = 0; kv && i < n; i++) {
                 free(kv[i].key);
                 free(kv[i].value);
         }
         free(kv);
+}
+
+int record_kv_copy(const struct record_kv *src, size_t n, struct record_kv **ret)
+{
+        struct record_kv *v = calloc(n + 1, sizeof(*v));
+
+        for (size_t i = 0; v && i < n; i++) {
+                v[i].key = strdup(src[i].key);
+                v[i].value = strdup(src[i].value);
+                if (!v[i].key || !v[i].value) {
+                        record_kv_free(v, i + 1);
+                        return -ENOMEM;
+                }
+        }
+        if (!v)
+                return -ENOMEM;
+        *ret = v;
+        return 0;
+}
+
+json_object *record_kv_to_json(const struct record_kv *kv, size_t n)
+{
+        json_object *o = json_object_new_object();
+
+        for (size_t i = 0; i < n; i++)
+                json_object_object_add(o, kv[i].key, json_object_new_string(kv[i].value));
+        return o;
+}
+
+int record_kv_from_json(json_object *o, struct record_kv **ret, size_t *ret_n, const char **ret_why)
+{
+        struct record_kv *v;
+        size_t n = 0;
+
+        if (!json_object_is_type(o, json_type_object) ||
+            json_object_object_length(o) > RECORD_MAX_KV) {
+                *ret_why = "expected an object of at most 256 strings";
+                return -EINVAL;
+        }
+        v = calloc((size_t) json_object_object_length(o) + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        json_object_object_foreach (o, key, val) {
+                if (!json_object_is_type(val, json_type_string)) {
+                        record_kv_free(v, n);
+                        *ret_why = "values must be strings";
+                        return -EINVAL;
+                }
+                v[n].key = strdup(key);
+                v[n].value = strdup(json_object_get_string(val));
+                if (!v[n].key || !v[n].value) {
+                        record_kv_free(v, n + 1);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
 }
 
 void pod_record_clear(struct pod_record *r)
@@ -31,18 +90,9 @@ void pod_record_clear(struct pod_record *r)
         free(r->netns_path);
         for (size_t i = 0; i < r->n_ips && i < 2; i++)
                 free(r->ips[i]);
-        kv_free(r->labels, r->n_labels);
-        kv_free(r->annotations, r->n_annotations);
+        record_kv_free(r->labels, r->n_labels);
+        record_kv_free(r->annotations, r->n_annotations);
         memset(r, 0, sizeof(*r));
-}
-
-static json_object *kv_obj(const struct record_kv *kv, size_t n)
-{
-        json_object *o = json_object_new_object();
-
-        for (size_t i = 0; i < n; i++)
-                json_object_object_add(o, kv[i].key, json_object_new_string(kv[i].value));
-        return o;
 }
 
 static void add_str(json_object *o, const char *k, const char *v)
@@ -86,8 +136,9 @@ int pod_record_save(const char *pod_dir, const struct pod_record *r, struct uvm_
         json_object_object_add(u, "deferredCommit",
                                json_object_new_boolean(r->uvm.deferred_commit));
         json_object_object_add(o, "uvm", u);
-        json_object_object_add(o, "labels", kv_obj(r->labels, r->n_labels));
-        json_object_object_add(o, "annotations", kv_obj(r->annotations, r->n_annotations));
+        json_object_object_add(o, "labels", record_kv_to_json(r->labels, r->n_labels));
+        json_object_object_add(o, "annotations",
+                               record_kv_to_json(r->annotations, r->n_annotations));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         rc = asprintf(&path, "%s/pod.json", pod_dir) < 0
                      ? -ENOMEM
@@ -142,27 +193,14 @@ static bool get_bool(json_object *o, const char *k)
 
 static int get_kv(struct loader *l, const char *k, struct record_kv **ret, size_t *ret_n)
 {
+        const char *why = NULL;
         json_object *o;
-        size_t n = 0;
+        int r;
 
         if (!json_object_object_get_ex(l->root, k, &o))
                 return 0;
-        if (!json_object_is_type(o, json_type_object) ||
-            json_object_object_length(o) > RECORD_MAX_KV)
-                return bad(l, k, "expected an object of at most 256 strings");
-        *ret = calloc((size_t) json_object_object_length(o) + 1, sizeof(**ret));
-        if (!*ret)
-                return -ENOMEM;
-        json_object_object_foreach (o, key, val) {
-                if (!json_object_is_type(val, json_type_string))
-                        return bad(l, k, "values must be strings");
-                (*ret)[n].key = strdup(key);
-                (*ret)[n].value = strdup(json_object_get_string(val));
-                *ret_n = ++n;
-                if (!(*ret)[n - 1].key || !(*ret)[n - 1].value)
-                        return -ENOMEM;
-        }
-        return 0;
+        r = record_kv_from_json(o, ret, ret_n, &why);
+        return r == -EINVAL ? bad(l, k, why) : r;
 }
 
 static int get_ips(struct loader *l, struct pod_record *p)

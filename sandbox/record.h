@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "common/error.h"
 #include "sandbox/driver.h"
 #include "sandbox/state.h"
@@ -39,6 +41,16 @@ struct pod_record {
 };
 
 void pod_record_clear(struct pod_record *r);
+
+/* Labels and annotations, as pod and container records keep them. */
+void record_kv_free(struct record_kv *kv, size_t n);
+/* A deep copy (-ENOMEM; *ret untouched on failure). */
+int record_kv_copy(const struct record_kv *src, size_t n, struct record_kv **ret);
+json_object *record_kv_to_json(const struct record_kv *kv, size_t n);
+/* From a JSON object of at most RECORD_MAX_KV strings; -EINVAL with *ret_why
+ * saying what is wrong, or -ENOMEM. *ret untouched on failure. */
+int record_kv_from_json(json_object *o, struct record_kv **ret, size_t *ret_n,
+                        const char **ret_why);
 
 /* Write <pod_dir>/pod.json. */
 int pod_record_save(const char *pod_dir, const struct pod_record *r, struct uvm_error **err);

@@ -21,22 +21,15 @@ static char *xstrdup(const char *s)
 static int rec_copy(const struct pod_record *src, struct pod_record *dst)
 {
         struct pod_record r = *src;
-        struct record_kv *kvs[2] = {NULL, NULL};
-        const struct record_kv *from[2] = {src->labels, src->annotations};
-        size_t n[2] = {src->n_labels, src->n_annotations};
-        bool ok = true;
+        bool ok;
 
-        for (int k = 0; k < 2; k++) {
-                kvs[k] = calloc(n[k] + 1, sizeof(struct record_kv));
-                ok = ok && kvs[k];
-                for (size_t i = 0; kvs[k] && i < n[k]; i++) {
-                        kvs[k][i].key = xstrdup(from[k][i].key);
-                        kvs[k][i].value = xstrdup(from[k][i].value);
-                        ok = ok && kvs[k][i].key && kvs[k][i].value;
-                }
-        }
-        r.labels = kvs[0];
-        r.annotations = kvs[1];
+        r.labels = r.annotations = NULL;
+        r.n_labels = r.n_annotations = 0;
+        if (record_kv_copy(src->labels, src->n_labels, &r.labels) == 0)
+                r.n_labels = src->n_labels;
+        if (record_kv_copy(src->annotations, src->n_annotations, &r.annotations) == 0)
+                r.n_annotations = src->n_annotations;
+        ok = r.labels && r.annotations;
         r.id = xstrdup(src->id);
         r.name = xstrdup(src->name);
         r.namespace_ = xstrdup(src->namespace_);
