@@ -36,6 +36,7 @@ struct agent_config {
         char *runtime;
         char *runc_root; /* <state_dir>/runc */
         char *ctr_root;  /* <state_dir>/ctr */
+        bool own_netns;  /* in the pod's network namespace (not the host's) */
 };
 
 extern struct agent_config agent_cfg;
@@ -112,13 +113,16 @@ bool agent_ctr_send_exits(struct agent_conn *conn);
 void agent_ctr_destroy_all(void);
 bool agent_ctr_id_valid(const char *id);
 
-/* agent_rootfs.c: <ctr_root>/<id>/{rootfs,upper,work} and the rootfs mount. */
-
-/* Layers: a JSON array of 1..128 absolute directory paths, lowest first. */
+/* agent_rootfs.c: <ctr_root>/<id>/{rootfs,upper,work,vol-N}, the rootfs
+ * mount (always writable: a read-only rootfs is the runtime's root.readonly)
+ * and image volumes. */
 int agent_rootfs_check_layers(json_object *layers, struct uvm_error **err);
-int agent_rootfs_make_dirs(const char *dir, bool readonly, struct uvm_error **err);
-int agent_rootfs_mount(const char *dir, json_object *layers, bool readonly, struct uvm_error **err);
-/* Unmount and remove dir; failures are logged (cleanup paths). */
+int agent_rootfs_make_dirs(const char *dir, json_object *layers, struct uvm_error **err);
+int agent_rootfs_mount(const char *dir, json_object *layers, struct uvm_error **err);
+/* Mount each of vols ([{Destination, Layers, SubPath}]) read-only and make
+ * it the source of spec's mount at Destination. */
+int agent_rootfs_volumes(const char *dir, json_object *vols, json_object *spec,
+                         struct uvm_error **err);
 void agent_rootfs_remove(const char *dir);
 
 /* agent_cgroup.c */
@@ -131,5 +135,7 @@ bool agent_cgroup_oom_killed(const char *cgroup_path);
 int agent_exec(json_object *req, json_object **ret, struct uvm_error **err);
 int agent_update(json_object *req, struct uvm_error **err);
 int agent_stats(const char *id, json_object **ret, struct uvm_error **err);
+/* The pod's usage: {Interfaces: [...]} (agent_stats.c). */
+int agent_pod_stats(json_object **ret, struct uvm_error **err);
 /* Base64 (RFC 4648, padded) of len bytes; NULL on OOM. */
 char *agent_base64(const uint8_t *data, size_t len);

@@ -216,14 +216,16 @@ static int runc_create(struct ctr *c, struct uvm_error **err)
         return r;
 }
 
-static int ctr_setup(struct ctr *c, json_object *spec, json_object *layers, bool ro,
-                     struct uvm_error **err)
+static int ctr_setup(struct ctr *c, json_object *spec, json_object *layers, json_object *vols,
+                     bool ro, struct uvm_error **err)
 {
         int r;
 
-        r = agent_rootfs_make_dirs(c->dir, ro, err);
+        r = agent_rootfs_make_dirs(c->dir, layers, err);
         if (r >= 0)
-                r = agent_rootfs_mount(c->dir, layers, ro, err);
+                r = agent_rootfs_mount(c->dir, layers, err);
+        if (r >= 0)
+                r = agent_rootfs_volumes(c->dir, vols, spec, err);
         if (r >= 0)
                 r = write_config(c, spec, ro, err);
         if (r >= 0)
@@ -300,7 +302,7 @@ int agent_ctr_create(json_object *req, json_object **ret, struct uvm_error **err
         r = ctr_reserve(id, &c, err);
         if (r < 0)
                 return r;
-        r = ctr_setup(c, spec, layers, ro, err);
+        r = ctr_setup(c, spec, layers, json_object_object_get(req, "ImageVolumes"), ro, err);
         if (r < 0) {
                 _cleanup_error_ struct uvm_error *tmp = NULL;
 

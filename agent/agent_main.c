@@ -31,8 +31,12 @@
 
 struct agent_config agent_cfg;
 
+#define MAX_SYSCTLS 64
+
 static struct {
         const char *socket, *netns, *hostname;
+        const char *sysctls[MAX_SYSCTLS]; /* "name=value", set in the pod's namespaces */
+        size_t n_sysctls;
         bool new_ipc, new_uts;
         bool pid_ns; /* hold a PID namespace the pod's containers share */
         enum log_level level;
@@ -99,7 +103,7 @@ static int on_request(struct agent_conn *conn, uint32_t rpc, json_object *req, j
         case AGENT_RPC_MODIFY_SETTINGS:
                 if (!json_object_get_boolean(json_object_object_get(req, "Stats")))
                         return uvm_error_set(err, EINVAL, "ModifySettings supports Stats only");
-                return agent_stats(id, ret, err);
+                return STR_EMPTY(id) ? agent_pod_stats(ret, err) : agent_stats(id, ret, err);
         case AGENT_RPC_SHUTDOWN_FORCED:
                 log_info("host asked for shutdown");
                 agent_ctr_destroy_all();
@@ -131,6 +135,7 @@ static void usage(FILE *f)
 {
         fprintf(f, "usage: uvmd-agent --socket PATH --state-dir DIR --runtime PATH [--netns PATH]\n"
                    "       [--hostname NAME] [--new-ipc] [--new-uts] [--pid-ns]\n"
+                   "       [--sysctl NAME=VALUE]...\n"
                    "       [--log-level debug|info|warn|error]\n");
 }
 
@@ -145,6 +150,7 @@ static int parse_args(int argc, char **argv)
                 {"new-ipc", no_argument, NULL, 'I'},
                 {"new-uts", no_argument, NULL, 'U'},
                 {"pid-ns", no_argument, NULL, 'P'},
+                {"sysctl", required_argument, NULL, 'S'},
                 {"log-level", required_argument, NULL, 'l'},
                 {"help", no_argument, NULL, 'h'},
                 {},
@@ -177,6 +183,14 @@ static int parse_args(int argc, char **argv)
                 case 'P':
                         opts.pid_ns = true;
                         break;
+                case 'S':
+                        if (opts.n_sysctls == MAX_SYSCTLS || !strchr(optarg, '=')) {
+                                fprintf(stderr, "uvmd-agent: --sysctl NAME=VALUE, at most %d\n",
+                                        MAX_SYSCTLS);
+                                return -EINVAL;
+                        }
+                        opts.sysctls[opts.n_sysctls++] = optarg;
+                        break;
                 case 'l':
                         if (log_parse_level(optarg, &opts.level) < 0) {
                                 fprintf(stderr, "uvmd-agent: bad log level '%s'\n", optarg);
@@ -205,6 +219,29 @@ static int parse_args(int argc, char **argv)
         return 0;
 }
 
+/* "net.ipv4.conf.eth0/100.rp_filter" is /proc/sys/net/ipv4/conf/eth0.100/rp_filter:
+ * dots separate, a slash stands for a dot inside one part (as runc reads it). */
+static int apply_sysctl(const char *kv, struct uvm_error **err)
+{
+        const char *eq = strchr(kv, '=');
+        size_t n = (size_t) (eq - kv);
+        char path[256] = "/proc/sys/";
+        size_t len = strlen(path);
+        _cleanup_close_ int fd = -1;
+
+        if (n == 0 || n + len >= sizeof(path) || strstr(kv, "..") || kv[0] == '.' || kv[0] == '/')
+                return uvm_error_set(err, EINVAL, "sysctl '%.*s': bad name", (int) n, kv);
+        for (size_t i = 0; i < n; i++)
+                path[len++] = kv[i] == '.' ? '/' : kv[i] == '/' ? '.' : kv[i];
+        path[len] = '\0';
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return uvm_error_set(err, errno, "sysctl %.*s: open %s: %m", (int) n, kv, path);
+        if (write(fd, eq + 1, strlen(eq + 1)) < 0)
+                return uvm_error_set(err, errno, "sysctl %.*s = '%s': %m", (int) n, kv, eq + 1);
+        return 0;
+}
+
 static int setup_namespaces(struct uvm_error **err)
 {
         int flags = (opts.new_ipc ? CLONE_NEWIPC : 0) | (opts.new_uts ? CLONE_NEWUTS : 0);
@@ -216,11 +253,16 @@ static int setup_namespaces(struct uvm_error **err)
                         return uvm_error_set(err, errno, "open netns '%s': %m", opts.netns);
                 if (setns(fd, CLONE_NEWNET) < 0)
                         return uvm_error_set(err, errno, "setns '%s': %m", opts.netns);
+                agent_cfg.own_netns = true;
         }
         if (flags && unshare(flags) < 0)
                 return uvm_error_set(err, errno, "unshare: %m");
         if (opts.hostname && sethostname(opts.hostname, strlen(opts.hostname)) < 0)
                 return uvm_error_set(err, errno, "sethostname '%s': %m", opts.hostname);
+        /* In the pod's namespaces now: /proc/sys/{net,kernel/shm*,...} are theirs. */
+        for (size_t i = 0; i < opts.n_sysctls; i++)
+                if (apply_sysctl(opts.sysctls[i], err) < 0)
+                        return -EINVAL;
         if (setsid() < 0)
                 log_debug("setsid: %m, ignoring (already a group leader)");
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)

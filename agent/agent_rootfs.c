@@ -1,19 +1,34 @@
-/* A container's directories and root filesystem: overlayfs of the image
- * layers with a private upper/work dir, or a read-only stack (a read-only bind
- * mount when there is a single layer). */
+/* A container's directories, its root filesystem and its image volumes.
+ *
+ * The rootfs is always an overlayfs with a private upper/work dir, also for
+ * a read-only rootfs: the runtime must be able to create mount points for
+ * the CRI mounts whatever the image holds, and makes the rootfs read-only
+ * for the process afterwards (root.readonly). The upper dir takes the mode
+ * and owner of the image's root, which is what the container sees as "/".
+ *
+ * An image volume is the image's layers mounted read-only at vol-<n> (an
+ * overlayfs, or a read-only bind mount of a single layer: overlayfs needs
+ * two lower dirs when it has no upper one). */
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "agent/agent-internal.h"
 #include "common/fs.h"
 #include "common/log.h"
 
 #define MAX_LAYERS 128
+#define MAX_VOLUMES 64
+#define VOL_PREFIX "vol-"
 
 int agent_rootfs_check_layers(json_object *layers, struct uvm_error **err)
 {
@@ -42,78 +57,235 @@ int agent_rootfs_check_layers(json_object *layers, struct uvm_error **err)
         return 0;
 }
 
-/* overlayfs wants the topmost lower dir first; the request lists lowest first. */
-int agent_rootfs_mount(const char *dir, json_object *layers, bool readonly, struct uvm_error **err)
+static const char *layer_at(json_object *layers, size_t i)
 {
-        _cleanup_free_ char *rootfs = NULL, *opts = NULL;
-        size_t n = json_object_array_length(layers), len = 0;
-        char buf[4096];
-        int w;
+        return json_object_get_string(json_object_array_get_idx(layers, i));
+}
+
+/* "lowerdir=top:...:bottom[,upperdir=D/upper,workdir=D/work]" */
+static int overlay_options(json_object *layers, const char *upper_of, char *buf, size_t size,
+                           struct uvm_error **err)
+{
+        size_t n = json_object_array_length(layers), len;
+
+        len = (size_t) snprintf(buf, size, "lowerdir=");
+        for (size_t i = n; i-- > 0 && len < size;)
+                len += (size_t) snprintf(buf + len, size - len, "%s%s", layer_at(layers, i),
+                                         i ? ":" : "");
+        if (upper_of && len < size)
+                len += (size_t) snprintf(buf + len, size - len,
+                                         ",upperdir=%s/upper,workdir=%s/work", upper_of, upper_of);
+        if (len >= size - 1)
+                return uvm_error_set(err, E2BIG,
+                                     "overlay options exceed %zu bytes: too many layers", size - 1);
+        return 0;
+}
+
+/* The writable rootfs (overlayfs of layers, topmost first, over upper). */
+int agent_rootfs_mount(const char *dir, json_object *layers, struct uvm_error **err)
+{
+        _cleanup_free_ char *rootfs = NULL;
+        char opts[4096];
+        int r;
 
         if (asprintf(&rootfs, "%s/rootfs", dir) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        if (n == 1 && readonly) {
-                const char *l = json_object_get_string(json_object_array_get_idx(layers, 0));
-
-                if (mount(l, rootfs, NULL, MS_BIND, NULL) < 0)
-                        return uvm_error_set(err, errno, "bind mount '%s': %m", l);
-                if (mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
-                        int r = uvm_error_set(err, errno, "remount '%s' read-only: %m", rootfs);
-                        umount2(rootfs, MNT_DETACH);
-                        return r;
-                }
-                return 0;
-        }
-        w = snprintf(buf, sizeof(buf), "lowerdir=");
-        len = (size_t) w;
-        for (size_t i = n; i-- > 0 && len < sizeof(buf);)
-                len += (size_t) snprintf(
-                        buf + len, sizeof(buf) - len, "%s%s",
-                        json_object_get_string(json_object_array_get_idx(layers, i)), i ? ":" : "");
-        if (!readonly && len < sizeof(buf))
-                len += (size_t) snprintf(buf + len, sizeof(buf) - len,
-                                         ",upperdir=%s/upper,workdir=%s/work", dir, dir);
-        if (len >= sizeof(buf) - 1)
-                return uvm_error_set(err, E2BIG,
-                                     "overlay options exceed %zu bytes: too many "
-                                     "layers",
-                                     sizeof(buf) - 1);
-        if (mount("overlay", rootfs, "overlay", readonly ? MS_RDONLY : 0, buf) < 0)
+        r = overlay_options(layers, dir, opts, sizeof(opts), err);
+        if (r < 0)
+                return r;
+        if (mount("overlay", rootfs, "overlay", 0, opts) < 0)
                 return uvm_error_set(err, errno, "mount overlay on '%s': %m", rootfs);
         return 0;
 }
 
-int agent_rootfs_make_dirs(const char *dir, bool readonly, struct uvm_error **err)
+/* upper/ is what "/" looks like: give it the image root's mode and owner. */
+static int upper_like_image_root(const char *upper, json_object *layers, struct uvm_error **err)
+{
+        const char *top = layer_at(layers, json_object_array_length(layers) - 1);
+        struct stat st;
+
+        if (stat(top, &st) < 0)
+                return uvm_error_set(err, errno, "stat layer '%s': %m", top);
+        if (chown(upper, st.st_uid, st.st_gid) < 0 || chmod(upper, st.st_mode & 07777) < 0)
+                return uvm_error_set(err, errno, "set mode of '%s': %m", upper);
+        return 0;
+}
+
+int agent_rootfs_make_dirs(const char *dir, json_object *layers, struct uvm_error **err)
 {
         const char *subs[] = {"", "/rootfs", "/upper", "/work"};
 
-        for (size_t i = 0; i < (readonly ? 2u : ARRAY_SIZE(subs)); i++) {
+        for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
                 _cleanup_free_ char *p = NULL;
 
                 if (asprintf(&p, "%s%s", dir, subs[i]) < 0)
                         return uvm_error_set(err, ENOMEM, "out of memory");
                 if (mkdir(p, 0700) < 0)
                         return uvm_error_set(err, errno, "mkdir '%s': %m", p);
+                if (STR_EQ(subs[i], "/upper") && upper_like_image_root(p, layers, err) < 0)
+                        return -EIO;
         }
         return 0;
+}
+
+static int mount_image_readonly(const char *target, json_object *layers, struct uvm_error **err)
+{
+        char opts[4096];
+        int r;
+
+        if (json_object_array_length(layers) == 1) {
+                if (mount(layer_at(layers, 0), target, NULL, MS_BIND, NULL) < 0)
+                        return uvm_error_set(err, errno, "bind mount '%s': %m",
+                                             layer_at(layers, 0));
+                if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+                        r = uvm_error_set(err, errno, "remount '%s' read-only: %m", target);
+                        umount2(target, MNT_DETACH);
+                        return r;
+                }
+                return 0;
+        }
+        r = overlay_options(layers, NULL, opts, sizeof(opts), err);
+        if (r >= 0 && mount("overlay", target, "overlay", MS_RDONLY, opts) < 0)
+                r = uvm_error_set(err, errno, "mount overlay on '%s': %m", target);
+        return r;
+}
+
+/* sub_path inside the volume at vol, resolved there (a symlink in the image
+ * cannot lead out of it): the absolute path to bind. */
+static int resolve_sub_path(const char *vol, const char *sub, char **ret, struct uvm_error **err)
+{
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int root = -1, fd = -1;
+        char link[64], real[4096];
+        ssize_t n;
+
+        if (STR_EMPTY(sub))
+                return (*ret = strdup(vol)) ? 0 : uvm_error_set(err, ENOMEM, "out of memory");
+        root = open(vol, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root >= 0)
+                fd = (int) syscall(SYS_openat2, root, sub, &how, sizeof(how));
+        if (fd < 0)
+                return uvm_error_set(err, errno == ENOENT ? ENOENT : errno,
+                                     "image sub path '%s': %m", sub);
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, real, sizeof(real) - 1);
+        if (n < 0)
+                return uvm_error_set(err, errno, "image sub path '%s': %m", sub);
+        real[n] = '\0';
+        if (strncmp(real, vol, strlen(vol)) != 0 || real[strlen(vol)] != '/')
+                return uvm_error_set(err, EINVAL, "image sub path '%s' leaves the image", sub);
+        return (*ret = strdup(real)) ? 0 : uvm_error_set(err, ENOMEM, "out of memory");
+}
+
+/* The spec mount at dest whose source was left empty for us. */
+static json_object *volume_mount(json_object *spec, const char *dest)
+{
+        json_object *mounts = json_object_object_get(spec, "mounts");
+
+        for (size_t i = 0;
+             json_object_is_type(mounts, json_type_array) && i < json_object_array_length(mounts);
+             i++) {
+                json_object *m = json_object_array_get_idx(mounts, i);
+                const char *d = json_object_get_string(json_object_object_get(m, "destination"));
+                const char *s = json_object_get_string(json_object_object_get(m, "source"));
+
+                if (d && s && STR_EQ(d, dest) && !*s)
+                        return m;
+        }
+        return NULL;
+}
+
+static int one_volume(const char *dir, size_t k, json_object *v, json_object *spec,
+                      struct uvm_error **err)
+{
+        json_object *layers = json_object_object_get(v, "Layers");
+        const char *dest = json_object_get_string(json_object_object_get(v, "Destination"));
+        const char *sub = json_object_get_string(json_object_object_get(v, "SubPath"));
+        _cleanup_free_ char *target = NULL, *source = NULL;
+        json_object *m;
+        int r;
+
+        if (!dest || !(m = volume_mount(spec, dest)))
+                return uvm_error_set(err, EINVAL,
+                                     "ImageVolumes[%zu]: no spec mount with an empty source at "
+                                     "'%.256s'",
+                                     k, dest ? dest : "");
+        if (sub && (sub[0] == '/' || strstr(sub, "..")))
+                return uvm_error_set(err, EINVAL,
+                                     "ImageVolumes[%zu].SubPath '%.256s': must be "
+                                     "relative, without '..'",
+                                     k, sub);
+        r = agent_rootfs_check_layers(layers, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "ImageVolumes[%zu]", k);
+        if (asprintf(&target, "%s/" VOL_PREFIX "%zu", dir, k) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (mkdir(target, 0700) < 0)
+                return uvm_error_set(err, errno, "mkdir '%s': %m", target);
+        r = mount_image_readonly(target, layers, err);
+        if (r >= 0)
+                r = resolve_sub_path(target, sub, &source, err);
+        if (r < 0)
+                return r;
+        json_object_object_add(m, "source", json_object_new_string(source));
+        return 0;
+}
+
+int agent_rootfs_volumes(const char *dir, json_object *vols, json_object *spec,
+                         struct uvm_error **err)
+{
+        size_t n;
+
+        if (!vols)
+                return 0;
+        if (!json_object_is_type(vols, json_type_array) ||
+            (n = json_object_array_length(vols)) > MAX_VOLUMES)
+                return uvm_error_set(err, EINVAL, "ImageVolumes: need an array of at most %d",
+                                     MAX_VOLUMES);
+        for (size_t k = 0; k < n; k++) {
+                json_object *v = json_object_array_get_idx(vols, k);
+                int r = json_object_is_type(v, json_type_object)
+                                ? one_volume(dir, k, v, spec, err)
+                                : uvm_error_set(err, EINVAL, "ImageVolumes[%zu]: not an object", k);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Mounts may be stacked (a runtime that bind-mounts the rootfs onto itself
+ * outside a mount namespace): peel until none is left. */
+static void unmount_all(const char *path)
+{
+        for (int i = 0; i < 16; i++)
+                if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
+                        if (errno != EINVAL && errno != ENOENT)
+                                log_warn("umount '%s': %m, ignoring", path);
+                        break;
+                }
 }
 
 /* Unmount and remove a container dir; errors are logged (cleanup paths). */
 void agent_rootfs_remove(const char *dir)
 {
         _cleanup_free_ char *rootfs = NULL;
+        DIR *d = opendir(dir);
+        struct dirent *e;
         int r;
 
+        while (d && (e = readdir(d))) {
+                _cleanup_free_ char *p = NULL;
+
+                if (strncmp(e->d_name, VOL_PREFIX, strlen(VOL_PREFIX)) == 0 &&
+                    asprintf(&p, "%s/%s", dir, e->d_name) >= 0)
+                        unmount_all(p);
+        }
+        if (d)
+                closedir(d);
         if (asprintf(&rootfs, "%s/rootfs", dir) < 0)
                 return;
-        /* Mounts may be stacked (a runtime that bind-mounts the rootfs onto
-         * itself outside a mount namespace): peel until none is left. */
-        for (int i = 0; i < 16; i++)
-                if (umount2(rootfs, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
-                        if (errno != EINVAL && errno != ENOENT)
-                                log_warn("umount '%s': %m, ignoring", rootfs);
-                        break;
-                }
+        unmount_all(rootfs);
         r = fs_rm_rf(dir);
         if (r < 0 && r != -ENOENT)
                 log_warn("removing '%s': %s, ignoring", dir, strerror(-r));

@@ -124,20 +124,33 @@ static int field_int(json_object *o, const char *what, const char *name, int64_t
 }
 
 /* A non-negative integer up to UINT64_MAX (counters). */
-static int field_u64(json_object *o, const char *what, const char *name, uint64_t *ret,
-                     struct uvm_error **err)
+static int field_u64_req(json_object *o, const char *what, const char *name, bool required,
+                         uint64_t *ret, struct uvm_error **err)
 {
         json_object *v;
         int r;
 
-        r = field_get(o, what, name, json_type_int, true, &v, err);
-        if (r < 0)
+        r = field_get(o, what, name, json_type_int, required, &v, err);
+        if (r < 0 || !v)
                 return r;
         if (json_object_get_int64(v) < 0)
                 return uvm_error_set(err, EBADMSG, "agent %s: field \"%s\" is negative", what,
                                      name);
         *ret = json_object_get_uint64(v);
         return 0;
+}
+
+static int field_u64(json_object *o, const char *what, const char *name, uint64_t *ret,
+                     struct uvm_error **err)
+{
+        return field_u64_req(o, what, name, true, ret, err);
+}
+
+/* Absent: *ret untouched. */
+static int field_u64_opt(json_object *o, const char *what, const char *name, uint64_t *ret,
+                         struct uvm_error **err)
+{
+        return field_u64_req(o, what, name, false, ret, err);
 }
 
 static int field_bool(json_object *o, const char *what, const char *name, bool *ret,
@@ -688,6 +701,33 @@ struct agent_client *agent_client_free(struct agent_client *c)
 
 /* Typed calls. */
 
+static json_object *strings_json(char *const *v)
+{
+        json_object *a = json_object_new_array();
+
+        for (; a && v && *v; v++)
+                json_object_array_add(a, json_object_new_string(*v));
+        return a;
+}
+
+/* [{Destination, Layers, SubPath}]: the agent mounts each image read-only
+ * and makes it the source of the spec's mount at Destination. */
+static json_object *image_volumes_json(const struct drv_ctr_spec *spec)
+{
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; a && i < spec->n_image_volumes; i++) {
+                const struct drv_image_volume *v = &spec->image_volumes[i];
+                json_object *o = json_object_new_object();
+
+                json_object_object_add(o, "Destination", json_object_new_string(v->destination));
+                json_object_object_add(o, "Layers", strings_json(v->layers));
+                json_object_object_add(o, "SubPath", json_object_new_string(v->sub_path ?: ""));
+                json_object_array_add(a, o);
+        }
+        return a;
+}
+
 int agent_client_create(struct agent_client *c, const struct drv_ctr_spec *spec,
                         struct uvm_error **err)
 {
@@ -705,13 +745,10 @@ int agent_client_create(struct agent_client *c, const struct drv_ctr_spec *spec,
         req = req_new(c, spec->id);
         if (!req)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        layers = json_object_new_array();
-        if (req_add(req, "Layers", layers, err) < 0)
-                return -ENOMEM;
-        for (char *const *l = spec->layers; l && *l; l++)
-                if (json_object_array_add(layers, json_object_new_string(*l)) < 0)
-                        return uvm_error_set(err, ENOMEM, "out of memory");
-        if (req_add(req, "Spec", json_object_new_string(spec->oci_spec_json), err) < 0 ||
+        layers = strings_json(spec->layers);
+        if (req_add(req, "Layers", layers, err) < 0 ||
+            req_add(req, "ImageVolumes", image_volumes_json(spec), err) < 0 ||
+            req_add(req, "Spec", json_object_new_string(spec->oci_spec_json), err) < 0 ||
             req_add(req, "ReadonlyRootfs", json_object_new_boolean(spec->readonly_rootfs), err) < 0)
                 return -ENOMEM;
         r = call(c, AGENT_RPC_CREATE, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
@@ -1045,8 +1082,64 @@ int agent_client_stats(struct agent_client *c, const char *ctr_id, struct drv_ct
                 r = field_u64(resp, what, "PageFaults", &s.page_faults, err);
         if (r >= 0)
                 r = field_u64(resp, what, "MajorPageFaults", &s.major_page_faults, err);
+        /* Newer fields: an older agent leaves them out. */
+        if (r >= 0)
+                r = field_u64_opt(resp, what, "Pids", &s.process_count, err);
+        if (r >= 0)
+                r = field_u64_opt(resp, what, "WritableBytes", &s.writable_bytes, err);
+        if (r >= 0)
+                r = field_u64_opt(resp, what, "WritableInodes", &s.writable_inodes, err);
         if (r < 0)
                 return uvm_error_wrap(err, "stats of container %s", ctr_id);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+        *ret = s;
+        return 0;
+}
+
+static int interface_from(json_object *o, struct drv_interface_stats *ret, struct uvm_error **err)
+{
+        const char *what = "ModifySettings (pod stats) interface";
+        const char *name = json_object_get_string(json_object_object_get(o, "Name"));
+        int r;
+
+        if (!json_object_is_type(o, json_type_object) || !name || !*name ||
+            strlen(name) >= sizeof(ret->name))
+                return uvm_error_set(err, EBADMSG, "agent %s: bad Name", what);
+        snprintf(ret->name, sizeof(ret->name), "%s", name);
+        r = field_u64(o, what, "RxBytes", &ret->rx_bytes, err);
+        if (r >= 0)
+                r = field_u64(o, what, "RxErrors", &ret->rx_errors, err);
+        if (r >= 0)
+                r = field_u64(o, what, "TxBytes", &ret->tx_bytes, err);
+        if (r >= 0)
+                r = field_u64(o, what, "TxErrors", &ret->tx_errors, err);
+        return r;
+}
+
+int agent_client_pod_stats(struct agent_client *c, struct drv_pod_stats *ret,
+                           struct uvm_error **err)
+{
+        _cleanup_json_ json_object *req = req_new(c, ""), *resp = NULL;
+        struct drv_pod_stats s = {0};
+        struct timespec ts;
+        json_object *a;
+        int r;
+
+        if (!req || req_add(req, "Stats", json_object_new_boolean(true), err) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = call(c, AGENT_RPC_MODIFY_SETTINGS, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "pod stats");
+        if (!json_object_object_get_ex(resp, "Interfaces", &a) ||
+            !json_object_is_type(a, json_type_array))
+                return uvm_error_set(err, EBADMSG, "agent pod stats: Interfaces is not an array");
+        for (size_t i = 0; i < json_object_array_length(a) && i < DRV_MAX_INTERFACES; i++) {
+                r = interface_from(json_object_array_get_idx(a, i), &s.interfaces[i], err);
+                if (r < 0)
+                        return r;
+                s.n_interfaces = i + 1;
+        }
         clock_gettime(CLOCK_REALTIME, &ts);
         s.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
         *ret = s;

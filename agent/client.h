@@ -10,7 +10,11 @@
  * request carries ContainerId ("" for pod-wide calls) and ActivityId):
  *   NegotiateProtocol {MinimumVersion, MaximumVersion} -> {Version, Capabilities{}}
  *   Create      {ContainerId, Spec (OCI config.json as a string), Layers [dirs,
- *                lowest first], ReadonlyRootfs} -> {StdoutStream, StderrStream}
+ *                lowest first], ReadonlyRootfs (the runtime makes the rootfs read-only
+ *                once its mount points exist), ImageVolumes [{Destination, Layers,
+ *                SubPath}] (each image mounted read-only by the agent and made the
+ *                source of the spec mount at Destination, whose source is "")}
+ *                -> {StdoutStream, StderrStream}
  *   Start       {ContainerId} -> {Pid}
  *   SignalProcess {ContainerId, Signal, All} -> {}
  *   DeleteContainerState {ContainerId} -> {}           (after exit)
@@ -21,7 +25,10 @@
  *                {ExitCode, TimedOut, Stdout (base64), Stderr (base64)}
  *   UpdateContainer {ContainerId, Resources (OCI linux.resources object)} -> {}
  *   ModifySettings {ContainerId, Stats: true} -> {CpuUsageNs, MemoryUsageBytes,
- *                MemoryWorkingSetBytes, MemoryRssBytes, PageFaults, MajorPageFaults}
+ *                MemoryWorkingSetBytes, MemoryRssBytes, PageFaults, MajorPageFaults,
+ *                Pids, WritableBytes, WritableInodes (the overlay upper dir)}
+ *   ModifySettings {ContainerId: "", Stats: true} -> {Interfaces [{Name, RxBytes,
+ *                RxErrors, TxBytes, TxErrors}]} (the pod's, loopback left out)
  *   ShutdownForced {} -> {}   (kill every container, then the agent exits)
  * Notification 0x30100101 {ContainerId, ExitCode, FinishedNs, OomKilled}.
  * Container output: data frames on the container's StdoutStream/StderrStream.
@@ -85,5 +92,8 @@ int agent_client_update(struct agent_client *c, const char *ctr_id, const char *
                         struct uvm_error **err);
 int agent_client_stats(struct agent_client *c, const char *ctr_id, struct drv_ctr_stats *ret,
                        struct uvm_error **err);
+/* The pod's network interfaces (ModifySettings Stats with no container). */
+int agent_client_pod_stats(struct agent_client *c, struct drv_pod_stats *ret,
+                           struct uvm_error **err);
 /* Kill everything and make the agent exit; the connection is closed after. */
 int agent_client_shutdown(struct agent_client *c, struct uvm_error **err);

@@ -1,6 +1,8 @@
 #include <dirent.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -176,4 +178,27 @@ int fs_rm_rf(const char *path)
         if (lstat(path, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
         return rm_rf_at(AT_FDCWD, path, st.st_dev);
+}
+
+static __thread uint64_t du_bytes, du_inodes;
+
+static int du_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void) path;
+        (void) flag;
+        (void) ftw;
+        du_bytes += (uint64_t) st->st_blocks * 512;
+        du_inodes++;
+        return 0;
+}
+
+int fs_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes)
+{
+        du_bytes = du_inodes = 0;
+        /* FTW_PHYS: never follow symlinks; FTW_MOUNT: stay on path's filesystem. */
+        if (nftw(path, du_one, 32, FTW_PHYS | FTW_MOUNT) < 0)
+                return -errno;
+        *ret_bytes = du_bytes;
+        *ret_inodes = du_inodes;
+        return 0;
 }

@@ -3,6 +3,7 @@
 /* Small file helpers: atomic writes, bounded reads, directory creation. */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Write data to path atomically: temp file in the same directory, fsync,
@@ -18,3 +19,7 @@ int fs_mkdir_p(const char *path, mode_t mode);
 
 /* rm -rf that never crosses into another mount (one_file_system). */
 int fs_rm_rf(const char *path);
+
+/* du: bytes allocated and inodes below path, on path's filesystem only,
+ * symlinks not followed. -errno when the walk fails. */
+int fs_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes);

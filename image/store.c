@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -845,33 +844,18 @@ void img_release(struct img_store *s, const char *image_id, const char *user)
         pthread_mutex_unlock(&s->lock);
 }
 
-static __thread uint64_t walk_bytes, walk_inodes;
-
-static int walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void) path;
-        (void) flag;
-        (void) ftw;
-        walk_bytes += (uint64_t) st->st_blocks * 512;
-        walk_inodes++;
-        return 0;
-}
-
 int img_fs_usage(struct img_store *s, struct img_fs_usage *ret, struct uvm_error **err)
 {
         struct timespec ts;
 
-        walk_bytes = walk_inodes = 0;
-        /* FTW_PHYS: never follow a layer's symlinks; FTW_MOUNT: stay on the
-         * store's filesystem. */
-        if (nftw(s->root, walk_one, 32, FTW_PHYS | FTW_MOUNT) < 0)
-                return uvm_error_set(err, errno, "walk %s: %m", s->root);
+        int r = fs_usage(s->root, &ret->used_bytes, &ret->inodes_used);
+
+        if (r < 0)
+                return uvm_error_set(err, -r, "walk %s: %s", s->root, strerror(-r));
         clock_gettime(CLOCK_REALTIME, &ts);
         ret->mountpoint = strdup(s->root);
         if (!ret->mountpoint)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        ret->used_bytes = walk_bytes;
-        ret->inodes_used = walk_inodes;
         ret->timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
         return 0;
 }

@@ -197,15 +197,16 @@ static const char *json_str(json_object *o, const char *key)
         return json_object_get_string(v);
 }
 
-/* Everything DEL needs, in memory and on disk. */
-struct pod_record {
+/* A pod's CNI attachment: everything DEL needs, in memory and on disk
+ * (not to be confused with the sandbox layer's pod record). */
+struct cni_attachment {
         char *pod_id, *netns, *ifname, *args;
         char *runtime_config; /* JSON object text */
         struct cni_conf *conf;
         char *result; /* JSON text of the ADD result, NULL until ADD succeeded */
 };
 
-static void pod_record_clear(struct pod_record *r)
+static void cni_attachment_clear(struct cni_attachment *r)
 {
         free(r->pod_id);
         free(r->netns);
@@ -239,7 +240,7 @@ static json_object *parse_object(const char *text)
         return o;
 }
 
-static int record_write(const char *path, const struct pod_record *rec, struct uvm_error **err)
+static int record_write(const char *path, const struct cni_attachment *rec, struct uvm_error **err)
 {
         _cleanup_json_ json_object *o = json_object_new_object();
         json_object *list = parse_object(rec->conf->json);
@@ -272,7 +273,7 @@ static int record_write(const char *path, const struct pod_record *rec, struct u
 /* The fields of a parsed record; every one is checked, and the namespace
  * must be the one this pod id maps to (teardown unmounts and unlinks it). */
 static int record_decode(json_object *o, const char *pod_id, const char *netns_path,
-                         struct pod_record *rec, struct uvm_error **err)
+                         struct cni_attachment *rec, struct uvm_error **err)
 {
         json_object *list, *rc, *res, *ver;
         const char *netns = json_str(o, "netns"), *ifname = json_str(o, "ifname");
@@ -306,11 +307,11 @@ static int record_decode(json_object *o, const char *pod_id, const char *netns_p
 
 /* -ENOENT without recording an error when there is no record. */
 static int record_read(const char *path, const char *pod_id, const char *netns_path,
-                       struct pod_record *ret, struct uvm_error **err)
+                       struct cni_attachment *ret, struct uvm_error **err)
 {
         _cleanup_free_ char *text = NULL;
         _cleanup_json_ json_object *o = NULL;
-        struct pod_record rec = {0};
+        struct cni_attachment rec = {0};
         struct uvm_error *e = NULL;
         int r = fs_read_file(path, POD_RECORD_MAX, &text, NULL);
 
@@ -322,7 +323,7 @@ static int record_read(const char *path, const char *pod_id, const char *netns_p
         o = parse_object(text);
         r = o ? record_decode(o, pod_id, netns_path, &rec, &e) : -EINVAL;
         if (r < 0) {
-                pod_record_clear(&rec);
+                cni_attachment_clear(&rec);
                 uvm_error_set(err, -r, "pod %s: network record '%s' is corrupt%s%s", pod_id, path,
                               e ? ": " : "", e && e->msg ? e->msg : "");
                 uvm_error_free(e);
@@ -332,7 +333,7 @@ static int record_read(const char *path, const char *pod_id, const char *netns_p
         return 0;
 }
 
-static void invocation_of(const struct pod_record *rec, bool alive, struct cni_invocation *ret)
+static void invocation_of(const struct cni_attachment *rec, bool alive, struct cni_invocation *ret)
 {
         *ret = (struct cni_invocation){
                 .container_id = rec->pod_id,
@@ -345,7 +346,7 @@ static void invocation_of(const struct pod_record *rec, bool alive, struct cni_i
         };
 }
 
-static int result_fill(const struct pod_record *rec, const struct cni_result *cr,
+static int result_fill(const struct cni_attachment *rec, const struct cni_result *cr,
                        struct net_pod_result *ret, struct uvm_error **err)
 {
         struct net_pod_result r = {0};
@@ -364,7 +365,7 @@ static int result_fill(const struct pod_record *rec, const struct cni_result *cr
 }
 
 /* Undo a partial setup; the caller's first error stays the one reported. */
-static void setup_rollback(struct net *n, const struct pod_record *rec, const char *record_path,
+static void setup_rollback(struct net *n, const struct cni_attachment *rec, const char *record_path,
                            bool added)
 {
         struct uvm_error *e = NULL;
@@ -387,7 +388,7 @@ static void setup_rollback(struct net *n, const struct pod_record *rec, const ch
 }
 
 static int record_new(struct net *n, const struct net_pod_config *cfg, const char *netns,
-                      struct pod_record *rec, struct uvm_error **err)
+                      struct cni_attachment *rec, struct uvm_error **err)
 {
         _cleanup_json_ json_object *rc = runtime_config(cfg);
         int r = net_conf_snapshot(n, &rec->conf, err);
@@ -425,7 +426,7 @@ static int make_dirs(struct net *n, struct uvm_error **err)
 }
 
 /* Namespace and ADD, with the record already on disk. */
-static int attach(struct net *n, struct pod_record *rec, const char *record_path,
+static int attach(struct net *n, struct cni_attachment *rec, const char *record_path,
                   struct net_pod_result *ret, struct uvm_error **err)
 {
         struct cni_result cr = {0};
@@ -456,7 +457,7 @@ int net_pod_setup(struct net *n, const struct net_pod_config *cfg, struct net_po
                   struct uvm_error **err)
 {
         _cleanup_free_ char *netns = NULL, *record = NULL;
-        struct pod_record rec = {0};
+        struct cni_attachment rec = {0};
         int r = check_config(cfg, err);
 
         if (r < 0)
@@ -475,7 +476,7 @@ int net_pod_setup(struct net *n, const struct net_pod_config *cfg, struct net_po
                 r = record_write(record, &rec, err);
         if (r >= 0)
                 r = attach(n, &rec, record, ret, err);
-        pod_record_clear(&rec);
+        cni_attachment_clear(&rec);
         if (r < 0) {
                 uvm_error_wrap(err, "set up network of pod %s", cfg->pod_id);
                 return r;
@@ -489,7 +490,7 @@ int net_pod_load(struct net *n, const char *pod_id, struct net_pod_result *ret,
                  struct uvm_error **err)
 {
         _cleanup_free_ char *netns = NULL, *record = NULL;
-        struct pod_record rec = {0};
+        struct cni_attachment rec = {0};
         struct cni_result cr = {0};
         int r;
 
@@ -513,14 +514,14 @@ int net_pod_load(struct net *n, const char *pod_id, struct net_pod_result *ret,
         if (r >= 0)
                 r = result_fill(&rec, &cr, ret, err);
         cni_result_clear(&cr);
-        pod_record_clear(&rec);
+        cni_attachment_clear(&rec);
         return r;
 }
 
 int net_pod_teardown(struct net *n, const char *pod_id, struct uvm_error **err)
 {
         _cleanup_free_ char *netns = NULL, *record = NULL;
-        struct pod_record rec = {0};
+        struct cni_attachment rec = {0};
         struct cni_invocation inv;
         struct cni_exec x;
         int r;
@@ -545,7 +546,7 @@ int net_pod_teardown(struct net *n, const char *pod_id, struct uvm_error **err)
         if (r >= 0 && unlink(record) < 0 && errno != ENOENT)
                 r = uvm_error_set(err, errno, "pod %s: remove network record: %s", pod_id,
                                   strerror(errno));
-        pod_record_clear(&rec);
+        cni_attachment_clear(&rec);
         if (r < 0) {
                 uvm_error_wrap(err, "tear down network of pod %s", pod_id);
                 return r;

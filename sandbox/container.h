@@ -17,9 +17,28 @@
 #include "sandbox/driver.h"
 #include "sandbox/record.h"
 #include "sandbox/state.h"
+#include "sandbox/user.h"
 
 struct sbx;
 struct sbx_ctr;
+
+/* A CRI mount as the container got it (ContainerStatus reports these). */
+struct ctr_mount {
+        char *container_path, *host_path; /* host_path NULL for an image volume */
+        char *image, *image_id;           /* image volume: as asked for, and the image held */
+        char *image_sub_path;
+        bool readonly, recursive_read_only;
+        int propagation; /* Runtime__V1__MountPropagation */
+};
+
+/* The container's current Linux resources: from CreateContainer, with
+ * each field UpdateContainerResources sets replaced. */
+struct ctr_resources {
+        int64_t cpu_period, cpu_quota, cpu_shares;
+        int64_t memory_limit_in_bytes, memory_swap_limit_in_bytes;
+        int64_t oom_score_adj;
+        char *cpuset_cpus, *cpuset_mems;
+};
 
 struct ctr_record {
         char *id, *pod_id, *name;
@@ -33,9 +52,15 @@ struct ctr_record {
         char *reason, *message; /* for ContainerStatus */
         struct record_kv *labels, *annotations;
         size_t n_labels, n_annotations;
+        struct ctr_mount *mounts;
+        size_t n_mounts;
+        struct ctr_user user;
+        struct ctr_resources res;
 };
 
 void ctr_record_clear(struct ctr_record *r);
+void ctr_mounts_free(struct ctr_mount *m, size_t n);
+void ctr_resources_clear(struct ctr_resources *r);
 
 /* Create a container in pod_id from c (the CRI config: metadata, image,
  * command, mounts, security...). -EBUSY when the pod is not ready, -EEXIST
@@ -79,10 +104,11 @@ int sbx_ctr_usage(struct sbx *s, const char *id_prefix, int64_t wait_ms, struct 
                   struct drv_ctr_stats *ret, struct uvm_error **err);
 
 /* Apply resources_json (an OCI linux.resources object) to a running
- * container: -EBUSY when it is not running, -EOPNOTSUPP when the pod's
- * driver cannot update. */
-int sbx_ctr_update(struct sbx *s, const char *id_prefix, const char *resources_json,
-                   struct uvm_error **err);
+ * container, and merge res (its fields that are set) into the record:
+ * -EBUSY when it is not running, -EOPNOTSUPP when the pod's driver cannot
+ * update. */
+int sbx_ctr_update(struct sbx *s, const char *id_prefix, const struct ctr_resources *res,
+                   const char *resources_json, struct uvm_error **err);
 
 /* Container life-cycle events, for GetContainerEvents. */
 enum ctr_event {

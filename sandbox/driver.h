@@ -42,6 +42,8 @@ struct drv_uvm_options {
         bool deferred_commit;
 };
 
+#define DRV_MAX_SYSCTLS 64
+
 struct drv_pod_spec {
         const char *id; /* pod id (64 hex) */
         const char *hostname;
@@ -51,15 +53,27 @@ struct drv_pod_spec {
         bool host_pid;
         bool share_pid;            /* containers share one pod PID namespace */
         const char *cgroup_parent; /* per-pod parent cgroup (relative to the hierarchy) */
-        const char *oci_runtime;   /* path of runc or crun */
+        /* "name=value", NULL-terminated (at most DRV_MAX_SYSCTLS): namespaced
+         * sysctls, already checked, set in the pod's namespaces. */
+        char *const *sysctls;
+        const char *oci_runtime; /* path of runc or crun */
         struct drv_uvm_options uvm;
         const struct drv_events *events;
+};
+
+/* An image mounted read-only into a container (the ImageVolume feature). */
+struct drv_image_volume {
+        const char *destination; /* the spec mount with this destination and an empty source */
+        char *const *layers;     /* the image's layer dirs, lowest first; NULL-terminated */
+        const char *sub_path;    /* relative, without ".."; "" is the image's root */
 };
 
 struct drv_ctr_spec {
         const char *id;
         char *const *layers; /* read-only layer dirs, lowest first; NULL-terminated */
         bool readonly_rootfs;
+        const struct drv_image_volume *image_volumes;
+        size_t n_image_volumes;
         /* The OCI runtime spec (config.json) built by the sandbox layer. The
          * driver sets root.path and the pod's namespace paths. */
         const char *oci_spec_json;
@@ -83,16 +97,52 @@ void drv_exec_result_clear(struct drv_exec_result *r);
 struct drv_ctr_stats {
         int64_t timestamp_ns;
         uint64_t cpu_usage_ns;
+        uint64_t cpu_nano_cores; /* the rate since the last sample; set by the sandbox layer */
         uint64_t memory_usage_bytes;
         uint64_t memory_working_set_bytes;
         uint64_t memory_rss_bytes;
         uint64_t page_faults, major_page_faults;
+        uint64_t process_count;
+        /* The writable layer: what the container wrote, and the host
+         * directory on the filesystem holding it (empty: unknown). */
+        uint64_t writable_bytes, writable_inodes;
+        char writable_fs[256];
+};
+
+#define DRV_MAX_INTERFACES 16
+
+/* A pod's own usage, beyond its containers'. */
+struct drv_pod_stats {
+        int64_t timestamp_ns;
+        struct drv_interface_stats {
+                char name[16];
+                uint64_t rx_bytes, rx_errors, tx_bytes, tx_errors;
+        } interfaces[DRV_MAX_INTERFACES];
+        size_t n_interfaces;
 };
 
 enum drv_ctr_state { DRV_CTR_CREATED, DRV_CTR_RUNNING, DRV_CTR_EXITED, DRV_CTR_UNKNOWN };
 
+/* What a probe may look at: the node's devices and tools, as configured. */
+struct drv_probe_env {
+        const char *oci_runtime; /* path of runc or crun */
+        const char *kvm_device;  /* "/dev/kvm" unless the config moves (or hides) it */
+};
+
+/* What a driver can do on this node, found by trying it (never by the mere
+ * existence of a device node). */
+struct drv_probe {
+        bool usable;      /* it can run pods here */
+        bool accelerated; /* a hypervisor was seen running a guest: the default's first choice */
+        bool rro_mounts;  /* recursive read-only mounts work */
+        bool user_namespaces;
+        char reason[256]; /* why (not) usable / (not) accelerated, for logs and Status */
+};
+
 struct drv_ops {
         const char *name;
+        /* Optional (NULL: usable, nothing more). Run once at start-up. */
+        void (*probe)(const struct drv_probe_env *env, struct drv_probe *ret);
         /* Make and start the UVM. On failure nothing it took is left. */
         int (*pod_create)(const struct drv_pod_spec *spec, struct drv_pod **ret_pod,
                           struct uvm_error **err);
@@ -124,6 +174,8 @@ struct drv_ops {
         /* Optional (NULL). */
         int (*ctr_stats)(struct drv_pod *pod, const char *ctr_id, struct drv_ctr_stats *ret,
                          struct uvm_error **err);
+        /* Optional (NULL): the pod's network interfaces, seen from inside. */
+        int (*pod_stats)(struct drv_pod *pod, struct drv_pod_stats *ret, struct uvm_error **err);
 };
 
 /* The driver registered under name, or NULL. */

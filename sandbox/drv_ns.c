@@ -29,6 +29,7 @@
 #include "agent/frame.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/run.h"
 #include "sandbox/drivers/ns.h"
 
 #define READY_TIMEOUT_MS 10000  /* agent.pid must appear within this */
@@ -213,8 +214,10 @@ static int agent_binary(char **ret, struct uvm_error **err)
 }
 
 /* The agent's command line for spec. */
+#define AGENT_MAX_ARGS (16 + 2 * DRV_MAX_SYSCTLS)
+
 static int agent_argv(const struct drv_pod_spec *spec, const struct drv_pod *p, char *bin,
-                      char *argv[16])
+                      char *argv[AGENT_MAX_ARGS])
 {
         int n = 0;
 
@@ -239,6 +242,10 @@ static int agent_argv(const struct drv_pod_spec *spec, const struct drv_pod *p, 
                 argv[n++] = "--new-ipc";
         if (spec->share_pid && !spec->host_pid)
                 argv[n++] = "--pid-ns";
+        for (size_t i = 0; spec->sysctls && spec->sysctls[i] && i < DRV_MAX_SYSCTLS; i++) {
+                argv[n++] = "--sysctl";
+                argv[n++] = spec->sysctls[i];
+        }
         argv[n] = NULL;
         return n;
 }
@@ -276,7 +283,7 @@ static int agent_spawn(struct drv_pod *p, const struct drv_pod_spec *spec, struc
         _cleanup_free_ char *bin = NULL;
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t at;
-        char *argv[16];
+        char *argv[AGENT_MAX_ARGS];
         pid_t pid;
         int r;
 
@@ -831,11 +838,68 @@ static int ns_ctr_stats(struct drv_pod *p, const char *ctr_id, struct drv_ctr_st
 {
         int r = need_client(p, err);
 
-        return r < 0 ? r : agent_client_stats(p->client, ctr_id, ret, err);
+        if (r >= 0)
+                r = agent_client_stats(p->client, ctr_id, ret, err);
+        /* The upper dirs live under the agent's state dir, on the host. */
+        if (r >= 0)
+                snprintf(ret->writable_fs, sizeof(ret->writable_fs), "%s/ctr", p->state_dir);
+        return r;
+}
+
+static int ns_pod_stats(struct drv_pod *p, struct drv_pod_stats *ret, struct uvm_error **err)
+{
+        int r = need_client(p, err);
+
+        return r < 0 ? r : agent_client_pod_stats(p->client, ret, err);
+}
+
+/* mount_setattr (Linux 5.12) is what makes a recursive read-only mount. */
+static bool kernel_has_mount_setattr(void)
+{
+        return !(syscall(SYS_mount_setattr, -1, "", 0, NULL, 0) < 0 && errno == ENOSYS);
+}
+
+/* Whether the OCI runtime lists the "rro" mount option in its features. */
+static bool runtime_knows_rro(const char *runtime)
+{
+        char *argv[] = {(char *) runtime, "features", NULL};
+        _cleanup_free_ char *out = NULL;
+        json_object *o, *opts;
+        bool found = false;
+        int status = 1;
+
+        if (!runtime || runtime[0] != '/' ||
+            run_capture(argv, 5000, 256 << 10, &out, &status) < 0 || status != 0)
+                return false;
+        o = json_tokener_parse(out);
+        if (o && json_object_object_get_ex(o, "mountOptions", &opts) &&
+            json_object_is_type(opts, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(opts) && !found; i++)
+                        found = STR_EQ(json_object_get_string(json_object_array_get_idx(opts, i))
+                                               ?: "",
+                                       "rro");
+        json_object_put(o);
+        return found;
+}
+
+/* Namespaces need no hypervisor: usable wherever uvmd runs. User namespaces
+ * for pods are not implemented by this driver. */
+static void ns_probe(const struct drv_probe_env *env, struct drv_probe *ret)
+{
+        bool setattr = kernel_has_mount_setattr(),
+             rro = setattr && runtime_knows_rro(env->oci_runtime);
+
+        *ret = (struct drv_probe){.usable = true, .rro_mounts = rro};
+        snprintf(ret->reason, sizeof(ret->reason), "Linux namespaces with %s%s",
+                 env->oci_runtime ? env->oci_runtime : "the OCI runtime",
+                 rro       ? ""
+                 : setattr ? " (no recursive read-only mounts: the runtime lacks \"rro\")"
+                           : " (no recursive read-only mounts: the kernel lacks mount_setattr)");
 }
 
 const struct drv_ops drv_ns_ops = {
         .name = "ns",
+        .probe = ns_probe,
         .pod_create = ns_pod_create,
         .pod_reattach = ns_pod_reattach,
         .pod_stop = ns_pod_stop,
@@ -849,4 +913,5 @@ const struct drv_ops drv_ns_ops = {
         .ctr_exec_sync = ns_ctr_exec_sync,
         .ctr_update = ns_ctr_update,
         .ctr_stats = ns_ctr_stats,
+        .pod_stats = ns_pod_stats,
 };

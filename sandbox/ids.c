@@ -1,6 +1,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/macros.h"
 #include "sandbox/ids.h"
 
 static bool is_hex(const char *s, size_t max)
@@ -40,9 +41,12 @@ int sbx_id_match(const char *const *ids, size_t n, const char *prefix, const cha
         size_t len;
         int found = -1;
 
-        if (!prefix || !is_hex(prefix, SBX_ID_LEN))
-                return uvm_error_set(err, EINVAL, "%s id '%s' is not 1 to %d hex digits", what,
-                                     prefix ? prefix : "", SBX_ID_LEN);
+        if (STR_EMPTY(prefix))
+                return uvm_error_set(err, EINVAL, "%s id is required", what);
+        /* Not an id uvmd could have made: nothing has it (and the CRI's
+         * idempotent stop/remove calls then succeed). */
+        if (!is_hex(prefix, SBX_ID_LEN))
+                return uvm_error_set(err, ENOENT, "%s '%.80s' not found", what, prefix);
         len = strlen(prefix);
         for (size_t i = 0; i < n; i++) {
                 if (strncmp(ids[i], prefix, len) != 0)

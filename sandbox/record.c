@@ -92,6 +92,7 @@ void pod_record_clear(struct pod_record *r)
                 free(r->ips[i]);
         record_kv_free(r->labels, r->n_labels);
         record_kv_free(r->annotations, r->n_annotations);
+        strv_free(r->sysctls);
         memset(r, 0, sizeof(*r));
 }
 
@@ -129,6 +130,12 @@ int pod_record_save(const char *pod_dir, const struct pod_record *r, struct uvm_
         json_object_object_add(o, "hostIPC", json_object_new_boolean(r->host_ipc));
         json_object_object_add(o, "hostPID", json_object_new_boolean(r->host_pid));
         json_object_object_add(o, "sharePID", json_object_new_boolean(r->share_pid));
+        if (r->sysctls) {
+                json_object *a = json_object_new_array();
+                for (char **kv = r->sysctls; *kv; kv++)
+                        json_object_array_add(a, json_object_new_string(*kv));
+                json_object_object_add(o, "sysctls", a);
+        }
         json_object_object_add(u, "memoryMB", json_object_new_int64(r->uvm.memory_mb));
         json_object_object_add(u, "processors", json_object_new_int64(r->uvm.processors));
         json_object_object_add(u, "allowOvercommit",
@@ -223,6 +230,28 @@ static int get_ips(struct loader *l, struct pod_record *p)
         return 0;
 }
 
+static int get_sysctls(struct loader *l, struct pod_record *p)
+{
+        json_object *a;
+        size_t n;
+
+        if (!json_object_object_get_ex(l->root, "sysctls", &a))
+                return 0;
+        if (!json_object_is_type(a, json_type_array) ||
+            (n = json_object_array_length(a)) > DRV_MAX_SYSCTLS)
+                return bad(l, "sysctls", "expected an array of at most 64 strings");
+        p->sysctls = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; p->sysctls && i < n; i++) {
+                json_object *v = json_object_array_get_idx(a, i);
+                if (!json_object_is_type(v, json_type_string) ||
+                    !strchr(json_object_get_string(v), '='))
+                        return bad(l, "sysctls", "expected \"name=value\" strings");
+                if (!(p->sysctls[i] = strdup(json_object_get_string(v))))
+                        return -ENOMEM;
+        }
+        return p->sysctls ? 0 : -ENOMEM;
+}
+
 static int load_fields(struct loader *l, struct pod_record *p)
 {
         _cleanup_free_ char *state = NULL;
@@ -242,7 +271,7 @@ static int load_fields(struct loader *l, struct pod_record *p)
             (r = get_str(l, "netnsPath", false, &p->netns_path)) < 0 ||
             (r = get_kv(l, "labels", &p->labels, &p->n_labels)) < 0 ||
             (r = get_kv(l, "annotations", &p->annotations, &p->n_annotations)) < 0 ||
-            (r = get_ips(l, p)) < 0)
+            (r = get_ips(l, p)) < 0 || (r = get_sysctls(l, p)) < 0)
                 return r;
         if (!sbx_id_valid(p->id))
                 return bad(l, "id", "not a 64-digit hex id");

@@ -35,6 +35,7 @@ struct pod_record {
         char *ips[2];     /* from CNI: the primary first (dual stack: one per family) */
         size_t n_ips;
         bool host_ipc, host_pid, share_pid;
+        char **sysctls; /* "name=value", NULL-terminated, checked; NULL: none */
         struct drv_uvm_options uvm;
         struct record_kv *labels, *annotations;
         size_t n_labels, n_annotations;

@@ -3,6 +3,7 @@
 /* The registry's insides, shared by sandbox.c (pods) and container.c. */
 
 #include <pthread.h>
+#include <time.h>
 
 #include "sandbox/container.h"
 #include "sandbox/sandbox.h"
@@ -29,16 +30,29 @@ struct sbx {
         pthread_mutex_t lock; /* guards pods/n_pods */
         struct sbx_pod **pods;
         size_t n_pods;
-        char *state_root, *oci_runtime; /* immutable */
-        struct net *net;                /* immutable, may be NULL */
-        struct img_store *images;       /* immutable, may be NULL */
-        bool systemd_cgroups;           /* immutable */
-        struct sbx_hooks hooks;         /* immutable */
+        char *state_root, *oci_runtime;                       /* immutable */
+        struct net *net;                                      /* immutable, may be NULL */
+        struct img_store *images;                             /* immutable, may be NULL */
+        bool systemd_cgroups;                                 /* immutable */
+        struct sbx_hooks hooks;                               /* immutable */
+        struct sbx_driver_features features[SBX_MAX_DRIVERS]; /* immutable (names borrowed) */
+        size_t n_features;
 
         /* containers: guarded by lock too (lock order: registry -> pod -> container) */
         struct sbx_ctr **ctrs;
         size_t n_ctrs;
 };
+
+/* The features of a driver on this node (none when unlisted). */
+struct sbx_driver_features sbx_features_of(const struct sbx *s, const char *driver);
+
+/* CLOCK_REALTIME ms from now, for timed waits. */
+struct timespec sbx_realtime_in(int64_t ms);
+
+/* Take p->op_lock, waiting at most ms (-ETIMEDOUT after that): usage
+ * queries must not queue behind a stuck pod for longer than their caller
+ * is willing to wait. */
+int pod_op_lock_within(struct sbx_pod *p, int64_t ms);
 
 void pod_unref(struct sbx_pod *p);
 void pod_unrefp(struct sbx_pod **p);

@@ -43,6 +43,16 @@ static int rec_copy(const struct pod_record *src, struct pod_record *dst)
                 r.ips[i] = xstrdup(src->ips[i]);
                 ok = ok && r.ips[i];
         }
+        r.sysctls = NULL;
+        if (src->sysctls) {
+                size_t n = 0;
+                while (src->sysctls[n])
+                        n++;
+                r.sysctls = calloc(n + 1, sizeof(char *));
+                for (size_t i = 0; r.sysctls && i < n; i++)
+                        ok = ok && (r.sysctls[i] = strdup(src->sysctls[i]));
+                ok = ok && r.sysctls;
+        }
         if (!ok || !r.name || !r.namespace_ || !r.uid || !r.driver || (src->id && !r.id)) {
                 pod_record_clear(&r);
                 memset(dst, 0, sizeof(*dst));
@@ -86,6 +96,8 @@ int sbx_new(const struct sbx_options *o, struct sbx **ret, struct uvm_error **er
         s->systemd_cgroups = o->systemd_cgroups;
         if (o->hooks)
                 s->hooks = *o->hooks;
+        for (size_t i = 0; i < o->n_features && i < SBX_MAX_DRIVERS; i++)
+                s->features[s->n_features++] = o->features[i];
         s->ctrs = calloc(16384, sizeof(*s->ctrs));
         s->pods = calloc(SBX_MAX_PODS, sizeof(*s->pods));
         pthread_mutex_init(&s->lock, NULL);
@@ -118,6 +130,14 @@ struct sbx *sbx_free(struct sbx *s)
         free(s->oci_runtime);
         free(s);
         return NULL;
+}
+
+struct sbx_driver_features sbx_features_of(const struct sbx *s, const char *driver)
+{
+        for (size_t i = 0; i < s->n_features; i++)
+                if (STR_EQ(s->features[i].driver, driver))
+                        return s->features[i];
+        return (struct sbx_driver_features){.driver = driver};
 }
 
 size_t sbx_pod_count(struct sbx *s)
@@ -290,6 +310,7 @@ static void fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spe
                 .host_ipc = p->rec.host_ipc,
                 .host_pid = p->rec.host_pid,
                 .share_pid = p->rec.share_pid,
+                .sysctls = p->rec.sysctls,
                 .oci_runtime = s->oci_runtime,
                 .uvm = p->rec.uvm,
                 .events = &p->events,
@@ -561,6 +582,51 @@ void sbx_pod_list_free(struct pod_record *v, size_t n)
         for (size_t i = 0; v && i < n; i++)
                 pod_record_clear(&v[i]);
         free(v);
+}
+
+struct timespec sbx_realtime_in(int64_t ms)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += ms / 1000;
+        t.tv_nsec += (ms % 1000) * 1000000;
+        if (t.tv_nsec >= 1000000000) {
+                t.tv_sec++;
+                t.tv_nsec -= 1000000000;
+        }
+        return t;
+}
+
+int pod_op_lock_within(struct sbx_pod *p, int64_t ms)
+{
+        struct timespec until = sbx_realtime_in(ms);
+
+        return -pthread_mutex_timedlock(&p->op_lock, &until);
+}
+
+int sbx_pod_usage(struct sbx *s, const char *id_prefix, int64_t wait_ms, struct drv_pod_stats *ret,
+                  struct uvm_error **err)
+{
+        _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
+        struct drv_pod *drv;
+        int r = pod_get_ref(s, id_prefix, &p, err);
+
+        if (r < 0)
+                return r;
+        *ret = (struct drv_pod_stats){0};
+        if (!p->ops->pod_stats)
+                return 0;
+        if (pod_op_lock_within(p, wait_ms < 0 ? 0 : wait_ms) < 0)
+                return uvm_error_set(err, EAGAIN, "pod %s is busy: no stats within %lld ms",
+                                     p->rec.id, (long long) wait_ms);
+        pthread_mutex_lock(&p->lock);
+        drv = p->rec.state == POD_READY ? p->drv : NULL;
+        pthread_mutex_unlock(&p->lock);
+        /* A stopped pod has no interfaces left to count. */
+        r = drv ? p->ops->pod_stats(drv, ret, err) : 0;
+        pthread_mutex_unlock(&p->op_lock);
+        return r;
 }
 
 char *sbx_pod_files_dir(struct sbx *s, const char *pod_id)

@@ -38,13 +38,24 @@ struct sbx_hooks {
         void *data;
 };
 
+/* What a driver can do on this node (its start-up probe), for checks the
+ * sandbox layer makes per container. */
+struct sbx_driver_features {
+        const char *driver;
+        bool rro_mounts;
+};
+
+#define SBX_MAX_DRIVERS 8
+
 struct sbx_options {
         const char *state_root; /* pods live in <state_root>/pods/<id> */
         const char *oci_runtime;
         struct net *net;          /* pod networking; NULL: pods get no network namespace */
         struct img_store *images; /* container images; NULL: no containers */
         bool systemd_cgroups;
-        const struct sbx_hooks *hooks; /* copied; may be NULL */
+        const struct sbx_hooks *hooks;              /* copied; may be NULL */
+        const struct sbx_driver_features *features; /* copied; drivers not listed have none */
+        size_t n_features;                          /* at most SBX_MAX_DRIVERS */
 };
 
 int sbx_new(const struct sbx_options *o, struct sbx **ret, struct uvm_error **err);
@@ -75,3 +86,9 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
 int sbx_pod_get(struct sbx *s, const char *id_prefix, struct pod_record *ret,
                 struct uvm_error **err);
 size_t sbx_pod_count(struct sbx *s);
+
+/* The pod's own usage (its network interfaces) from its driver: zeros when
+ * it is not ready or the driver cannot say; -EAGAIN when the pod stayed busy
+ * for wait_ms. */
+int sbx_pod_usage(struct sbx *s, const char *id_prefix, int64_t wait_ms, struct drv_pod_stats *ret,
+                  struct uvm_error **err);

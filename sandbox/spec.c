@@ -1,5 +1,7 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -125,73 +127,145 @@ static int build_env(const Runtime__V1__ContainerConfig *c, const struct spec_im
         return 0;
 }
 
-static bool cap_name_ok(const char *s)
-{
-        if (STR_EMPTY(s) || strlen(s) > 40)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' ||
-                      (*p >= '0' && *p <= '9')))
-                        return false;
-        return true;
-}
+/* Capability names by number (linux/capability.h), as OCI runtimes spell them. */
+static const char *const cap_names[] = {
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+};
 
-/* "net_admin" and "CAP_NET_ADMIN" name the same capability. */
-static char *cap_norm(const char *s)
-{
-        char *out = NULL;
+#define CAP_BIT(n) ((uint64_t) 1 << (n))
 
-        if (asprintf(&out, "%s%s", strncasecmp(s, "CAP_", 4) == 0 ? "" : "CAP_", s) < 0)
-                return NULL;
-        for (char *p = out; *p; p++)
-                if (*p >= 'a' && *p <= 'z')
-                        *p = (char) (*p - 'a' + 'A');
-        return out;
-}
-
-static bool caps_has(json_object *arr, const char *cap)
+uint64_t spec_caps_held(void)
 {
-        for (size_t i = 0; i < json_object_array_length(arr); i++)
-                if (STR_EQ(json_object_get_string(json_object_array_get_idx(arr, i)), cap))
-                        return true;
-        return false;
-}
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/status", "re");
+        char line[256];
+        unsigned long long v;
 
-static int caps_drop(json_object *arr, const char *cap)
-{
-        for (size_t i = json_object_array_length(arr); i-- > 0;)
-                if (STR_EQ(cap, "CAP_ALL") ||
-                    STR_EQ(json_object_get_string(json_object_array_get_idx(arr, i)), cap))
-                        json_object_array_del_idx(arr, i, 1);
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "CapBnd: %llx", &v) == 1)
+                        return (uint64_t) v;
         return 0;
 }
 
-static int build_caps(const Runtime__V1__Capability *c, json_object *arr, struct uvm_error **err)
+/* "net_admin", "NET_ADMIN" and "CAP_NET_ADMIN" name one capability: its
+ * number, CAPS_ALL for "ALL", -1 when unknown. */
+#define CAPS_ALL 64
+static int cap_number(const char *s)
 {
-        for (size_t i = 0; i < ARRAY_SIZE(default_caps); i++)
-                json_object_array_add(arr, json_object_new_string(default_caps[i]));
-        for (size_t i = 0; c && i < c->n_drop_capabilities + c->n_add_capabilities; i++) {
-                bool drop = i < c->n_drop_capabilities;
-                const char *s = drop ? c->drop_capabilities[i]
-                                     : c->add_capabilities[i - c->n_drop_capabilities];
-                _cleanup_free_ char *cap = NULL;
+        const char *n;
 
-                if (!cap_name_ok(s))
-                        return uvm_error_set(err, EINVAL, "capabilities: invalid name '%s'",
-                                             s ? s : "");
-                cap = cap_norm(s);
-                if (!cap)
-                        return uvm_error_set(err, ENOMEM, "out of memory");
-                if (drop)
-                        caps_drop(arr, cap);
-                else if (STR_EQ(cap, "CAP_ALL"))
+        if (STR_EMPTY(s) || strlen(s) > 40)
+                return -1;
+        n = strncasecmp(s, "CAP_", 4) == 0 ? s + 4 : s;
+        if (strcasecmp(n, "ALL") == 0)
+                return CAPS_ALL;
+        for (size_t i = 0; i < ARRAY_SIZE(cap_names); i++)
+                if (strcasecmp(n, cap_names[i] + 4) == 0)
+                        return (int) i;
+        return -1;
+}
+
+static int caps_named(char *const *names, size_t n, const char *field, bool *all, uint64_t *bits,
+                      struct uvm_error **err)
+{
+        for (size_t i = 0; i < n; i++) {
+                int c = cap_number(names[i]);
+
+                if (c < 0)
                         return uvm_error_set(err, EINVAL,
-                                             "capabilities: add ALL is only for privileged "
-                                             "containers");
-                else if (!caps_has(arr, cap))
-                        json_object_array_add(arr, json_object_new_string(cap));
+                                             "capabilities.%s[%zu]: unknown capability '%.40s'",
+                                             field, i, names[i] ? names[i] : "");
+                if (c == CAPS_ALL)
+                        *all = true;
+                else
+                        *bits |= CAP_BIT(c);
         }
         return 0;
+}
+
+/* containerd's defaults, then add ALL, drop ALL, the named adds, the named
+ * drops. Nothing uvmd itself lacks can be given: asked for by name, it is an
+ * error; by default or ALL, it is left out. */
+static int build_caps(const Runtime__V1__Capability *c, uint64_t held, uint64_t *ret,
+                      struct uvm_error **err)
+{
+        uint64_t set = 0, add = 0, drop = 0;
+        bool add_all = false, drop_all = false;
+        int r;
+
+        for (size_t i = 0; i < ARRAY_SIZE(default_caps); i++)
+                set |= CAP_BIT(cap_number(default_caps[i]));
+        set &= held;
+        if (c) {
+                r = caps_named(c->add_capabilities, c->n_add_capabilities, "add_capabilities",
+                               &add_all, &add, err);
+                if (r == 0)
+                        r = caps_named(c->drop_capabilities, c->n_drop_capabilities,
+                                       "drop_capabilities", &drop_all, &drop, err);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(cap_names); i++)
+                if ((add & CAP_BIT(i)) && !(held & CAP_BIT(i)))
+                        return uvm_error_set(err, EINVAL,
+                                             "capabilities.add_capabilities: %s is not in uvmd's "
+                                             "capability bounding set on this node",
+                                             cap_names[i]);
+        if (add_all)
+                set = held;
+        if (drop_all)
+                set = 0;
+        *ret = ((set | add) & ~drop) & held;
+        return 0;
+}
+
+static json_object *caps_json(uint64_t bits)
+{
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < ARRAY_SIZE(cap_names); i++)
+                if (bits & CAP_BIT(i))
+                        json_object_array_add(a, json_object_new_string(cap_names[i]));
+        return a;
 }
 
 static json_object *strings(const char *const *v, size_t n)
@@ -247,35 +321,108 @@ static void default_mounts(json_object *arr)
         json_object_array_add(arr, mount_obj("/sys", "sysfs", "sysfs", sys, 4));
 }
 
-static int build_mounts(const Runtime__V1__ContainerConfig *c, json_object *arr,
-                        struct uvm_error **err)
+bool spec_mount_is_image(const Runtime__V1__Mount *m)
 {
+        return m->image && !STR_EMPTY(m->image->image);
+}
+
+static int mount_error(size_t i, const char *field, const char *value, const char *why,
+                       struct uvm_error **err)
+{
+        return uvm_error_set(err, EINVAL, "mounts[%zu].%s '%.256s': %s", i, field,
+                             value ? value : "", why);
+}
+
+/* A relative path inside the image, without "..": "" is the image's root. */
+static bool sub_path_ok(const char *p)
+{
+        _cleanup_free_ char *abs = NULL;
+
+        if (STR_EMPTY(p))
+                return true;
+        return p[0] != '/' && asprintf(&abs, "/%s", p) >= 0 && path_ok(abs);
+}
+
+/* The options of one CRI mount; *rootfs_prop is raised to what its
+ * propagation needs ("" < "rslave" < "rshared"). */
+static int mount_options(const Runtime__V1__Mount *m, size_t i, const struct spec_pod *pod,
+                         const char **opts, const char **rootfs_prop, struct uvm_error **err)
+{
+        opts[0] = "rbind";
+        opts[1] = m->readonly ? "ro" : "rw";
+        opts[2] = "rprivate";
+        switch (m->propagation) {
+        case RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE:
+                break;
+        case RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER:
+                opts[2] = "rslave";
+                if (!**rootfs_prop)
+                        *rootfs_prop = "rslave";
+                break;
+        case RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL:
+                opts[2] = "rshared";
+                *rootfs_prop = "rshared";
+                break;
+        default:
+                return uvm_error_set(err, EINVAL, "mounts[%zu].propagation %d is unknown", i,
+                                     m->propagation);
+        }
+        if (!m->recursive_read_only)
+                return 0;
+        if (!m->readonly || m->propagation != RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE)
+                return uvm_error_set(err, EINVAL,
+                                     "mounts[%zu].recursive_read_only needs readonly and "
+                                     "PROPAGATION_PRIVATE",
+                                     i);
+        if (!pod->rro_mounts)
+                return uvm_error_set(err, EINVAL,
+                                     "mounts[%zu].recursive_read_only: this runtime handler "
+                                     "cannot make recursive read-only mounts here",
+                                     i);
+        opts[1] = "rro";
+        return 0;
+}
+
+static int build_mounts(const Runtime__V1__ContainerConfig *c, const struct spec_pod *pod,
+                        json_object *arr, json_object *linux_o, struct uvm_error **err)
+{
+        const char *rootfs_prop = "";
+        int r;
+
         default_mounts(arr);
         for (size_t i = 0; i < c->n_mounts; i++) {
                 const Runtime__V1__Mount *m = c->mounts[i];
-                const char *opts[3] = {"rbind", m->readonly ? "ro" : "rw", "rprivate"};
+                bool image = spec_mount_is_image(m);
+                const char *opts[3];
 
                 if (!path_ok(m->container_path))
-                        return uvm_error_set(err, EINVAL,
-                                             "mounts[%zu].container_path '%s': must be an "
-                                             "absolute path without '..'",
-                                             i, m->container_path ? m->container_path : "");
-                if (!path_ok(m->host_path))
-                        return uvm_error_set(err, EINVAL,
-                                             "mounts[%zu].host_path '%s': must be an absolute "
-                                             "path without '..'",
-                                             i, m->host_path ? m->host_path : "");
-                if (m->propagation == RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER)
-                        opts[2] = "rslave";
-                else if (m->propagation ==
-                         RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL)
-                        opts[2] = "rshared";
-                else if (m->propagation != RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE)
-                        return uvm_error_set(err, EINVAL, "mounts[%zu].propagation %d is unknown",
-                                             i, m->propagation);
-                json_object_array_add(arr,
-                                      mount_obj(m->container_path, "bind", m->host_path, opts, 3));
+                        return mount_error(i, "container_path", m->container_path,
+                                           "must be an absolute path without '..'", err);
+                if (image && !STR_EMPTY(m->host_path))
+                        return mount_error(i, "host_path", m->host_path,
+                                           "must be empty for an image volume", err);
+                if (!image && !path_ok(m->host_path))
+                        return mount_error(i, "host_path", m->host_path,
+                                           "must be an absolute path without '..'", err);
+                if (!image && !STR_EMPTY(m->image_sub_path))
+                        return mount_error(i, "image_sub_path", m->image_sub_path,
+                                           "is only for image volumes", err);
+                if (!sub_path_ok(m->image_sub_path))
+                        return mount_error(i, "image_sub_path", m->image_sub_path,
+                                           "must be relative, without '..'", err);
+                r = mount_options(m, i, pod, opts, &rootfs_prop, err);
+                if (r < 0)
+                        return r;
+                /* An image volume is always read-only; its source is the
+                 * driver's mount of the image. */
+                if (image && STR_EQ(opts[1], "rw"))
+                        opts[1] = "ro";
+                json_object_array_add(arr, mount_obj(m->container_path, "bind",
+                                                     image ? "" : m->host_path, opts, 3));
         }
+        if (*rootfs_prop)
+                json_object_object_add(linux_o, "rootfsPropagation",
+                                       json_object_new_string(rootfs_prop));
         return 0;
 }
 
@@ -367,34 +514,27 @@ secctx(const Runtime__V1__ContainerConfig *c)
         return c->linux && c->linux->security_context ? c->linux->security_context : &none;
 }
 
-static int build_user(const Runtime__V1__LinuxContainerSecurityContext *sc, unsigned uid,
-                      unsigned gid, json_object *proc, struct uvm_error **err)
+static void build_user(const struct ctr_user *u, json_object *proc)
 {
-        json_object *u = json_object_new_object(), *groups = json_object_new_array();
+        json_object *o = json_object_new_object(), *groups = json_object_new_array();
 
-        json_object_object_add(proc, "user", u);
-        json_object_object_add(u, "uid", json_object_new_int64(uid));
-        json_object_object_add(u, "gid", json_object_new_int64(gid));
-        json_object_object_add(u, "additionalGids", groups);
-        if (sc->n_supplemental_groups > 64)
-                return uvm_error_set(err, EINVAL, "more than 64 supplemental_groups");
-        for (size_t i = 0; i < sc->n_supplemental_groups; i++) {
-                if (sc->supplemental_groups[i] < 0 || sc->supplemental_groups[i] > 0xfffffffe)
-                        return uvm_error_set(err, EINVAL, "supplemental_groups[%zu] %lld: invalid",
-                                             i, (long long) sc->supplemental_groups[i]);
-                json_object_array_add(groups, json_object_new_int64(sc->supplemental_groups[i]));
-        }
-        return 0;
+        json_object_object_add(proc, "user", o);
+        json_object_object_add(o, "uid", json_object_new_int64(u->uid));
+        json_object_object_add(o, "gid", json_object_new_int64(u->gid));
+        for (size_t i = 0; i < u->n_groups; i++)
+                json_object_array_add(groups, json_object_new_int64(u->groups[i]));
+        json_object_object_add(o, "additionalGids", groups);
 }
 
 static int build_process(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,
-                         const struct spec_pod *pod, unsigned uid, unsigned gid, json_object *proc,
+                         const struct spec_pod *pod, const struct ctr_user *user, json_object *proc,
                          struct uvm_error **err)
 {
         const Runtime__V1__LinuxContainerSecurityContext *sc = secctx(c);
         const Runtime__V1__LinuxContainerResources *res = c->linux ? c->linux->resources : NULL;
         json_object *env = json_object_new_array(), *args = json_object_new_array();
-        json_object *caps = json_object_new_array(), *capo = json_object_new_object();
+        json_object *capo = json_object_new_object();
+        uint64_t caps = pod->caps_held;
         _cleanup_strv_ char **argv = NULL;
         const char *cwd = !STR_EMPTY(c->working_dir) ? c->working_dir : img->working_dir;
         int64_t oom = res ? res->oom_score_adj : 0;
@@ -403,7 +543,6 @@ static int build_process(const Runtime__V1__ContainerConfig *c, const struct spe
         json_object_object_add(proc, "args", args);
         json_object_object_add(proc, "env", env);
         json_object_object_add(proc, "capabilities", capo);
-        json_object_object_add(capo, "bounding", caps);
         r = spec_args(c, img, &argv, err);
         if (r < 0)
                 return r;
@@ -417,13 +556,13 @@ static int build_process(const Runtime__V1__ContainerConfig *c, const struct spe
         if (!path_ok(cwd))
                 return uvm_error_set(err, EINVAL, "working_dir '%s': must be absolute", cwd);
         json_object_object_add(proc, "cwd", json_object_new_string(cwd));
-        r = build_user(sc, uid, gid, proc, err);
-        if (r < 0)
+        build_user(user, proc);
+        /* Privileged: every capability uvmd holds, as containerd gives. */
+        if (!sc->privileged && (r = build_caps(sc->capabilities, pod->caps_held, &caps, err)) < 0)
                 return r;
-        if (!sc->privileged && (r = build_caps(sc->capabilities, caps, err)) < 0)
-                return r;
-        json_object_object_add(capo, "effective", json_object_get(caps));
-        json_object_object_add(capo, "permitted", json_object_get(caps));
+        json_object_object_add(capo, "bounding", caps_json(caps));
+        json_object_object_add(capo, "effective", caps_json(caps));
+        json_object_object_add(capo, "permitted", caps_json(caps));
         json_object_object_add(proc, "noNewPrivileges", json_object_new_boolean(sc->no_new_privs));
         if (oom < -1000 || oom > 1000)
                 return uvm_error_set(err, EINVAL, "resources.oom_score_adj %lld: -1000 to 1000",
@@ -435,47 +574,6 @@ static int build_process(const Runtime__V1__ContainerConfig *c, const struct spe
         json_object_object_add(proc, "terminal", json_object_new_boolean(c->tty));
         return 0;
 }
-
-static const char *const all_caps[] = {
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_DAC_READ_SEARCH",
-        "CAP_FOWNER",
-        "CAP_FSETID",
-        "CAP_KILL",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETPCAP",
-        "CAP_LINUX_IMMUTABLE",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST",
-        "CAP_NET_ADMIN",
-        "CAP_NET_RAW",
-        "CAP_IPC_LOCK",
-        "CAP_IPC_OWNER",
-        "CAP_SYS_MODULE",
-        "CAP_SYS_RAWIO",
-        "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE",
-        "CAP_SYS_PACCT",
-        "CAP_SYS_ADMIN",
-        "CAP_SYS_BOOT",
-        "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE",
-        "CAP_SYS_TIME",
-        "CAP_SYS_TTY_CONFIG",
-        "CAP_MKNOD",
-        "CAP_LEASE",
-        "CAP_AUDIT_WRITE",
-        "CAP_AUDIT_CONTROL",
-        "CAP_SETFCAP",
-        "CAP_MAC_OVERRIDE",
-        "CAP_MAC_ADMIN",
-        "CAP_SYSLOG",
-        "CAP_WAKE_ALARM",
-        "CAP_BLOCK_SUSPEND",
-        "CAP_AUDIT_READ",
-};
 
 static int build_devices(const Runtime__V1__ContainerConfig *c, json_object *linux_o,
                          struct uvm_error **err)
@@ -549,18 +647,8 @@ static int build_linux(const Runtime__V1__ContainerConfig *c, const struct spec_
         return build_devices(c, linux_o, err);
 }
 
-static void privileged_caps(json_object *proc)
-{
-        json_object *capo = json_object_object_get(proc, "capabilities");
-        json_object *caps = strings(all_caps, ARRAY_SIZE(all_caps));
-
-        json_object_object_add(capo, "bounding", caps);
-        json_object_object_add(capo, "effective", json_object_get(caps));
-        json_object_object_add(capo, "permitted", json_object_get(caps));
-}
-
 int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,
-               const struct spec_pod *pod, const char *ctr_id, unsigned uid, unsigned gid,
+               const struct spec_pod *pod, const char *ctr_id, const struct ctr_user *user,
                char **ret_json, struct uvm_error **err)
 {
         const Runtime__V1__LinuxContainerSecurityContext *sc = secctx(c);
@@ -579,11 +667,9 @@ int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *i
         json_object_object_add(root, "readonly", json_object_new_boolean(sc->readonly_rootfs));
         if (!pod->host_network && !STR_EMPTY(pod->hostname))
                 json_object_object_add(spec, "hostname", json_object_new_string(pod->hostname));
-        r = build_process(c, img, pod, uid, gid, proc, err);
-        if (r == 0 && sc->privileged)
-                privileged_caps(proc);
+        r = build_process(c, img, pod, user, proc, err);
         if (r == 0)
-                r = build_mounts(c, mounts, err);
+                r = build_mounts(c, pod, mounts, linux_o, err);
         if (r == 0)
                 r = build_linux(c, pod, ctr_id, linux_o, err);
         if (r == 0) {

@@ -8,10 +8,12 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "proto/api.pb-c.h"
 
 #include "common/error.h"
+#include "sandbox/user.h"
 
 struct spec_image {
         char *const *entrypoint; /* NULL-terminated or NULL */
@@ -28,13 +30,23 @@ struct spec_pod {
         bool share_pid;
         const char *hostname;
         int oom_score_adj_floor; /* the lowest value this process may set */
+        uint64_t caps_held;      /* capability bits uvmd holds (its bounding set) */
+        bool rro_mounts;         /* the pod's handler can make recursive read-only mounts */
 };
 
-/* Build the spec as JSON text (malloc'd). uid/gid come from the caller's
- * user resolution. -EINVAL naming the field for bad input. */
+/* The capability bits in this process's bounding set. */
+uint64_t spec_caps_held(void);
+
+/* Build the spec as JSON text (malloc'd). user comes from the caller's user
+ * resolution (sandbox/user.h). An image volume (a mount with image set) gets
+ * an empty source: the driver mounts the image and fills it in. -EINVAL
+ * naming the field for bad input. */
 int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,
-               const struct spec_pod *pod, const char *ctr_id, unsigned uid, unsigned gid,
+               const struct spec_pod *pod, const char *ctr_id, const struct ctr_user *user,
                char **ret_json, struct uvm_error **err);
+
+/* Whether a CRI mount is an image volume (ImageVolume: image set, no host_path). */
+bool spec_mount_is_image(const Runtime__V1__Mount *m);
 
 /* The kubelet's rule: command replaces the entrypoint (and drops the image
  * cmd); args replace the cmd. Returns a NULL-terminated copy. */

@@ -203,6 +203,9 @@ void call_finish_errno(struct srv_call *c, int r, struct uvm_error *err)
 
         if (code == GRPC_STATUS_OK)
                 code = GRPC_STATUS_INTERNAL;
+        /* Given up because the time ran out, not because the peer left. */
+        if (code == GRPC_STATUS_CANCELLED && srv_ctx_remaining_ms(&c->ctx) <= 0)
+                code = GRPC_STATUS_DEADLINE_EXCEEDED;
         log_emit(code == GRPC_STATUS_NOT_FOUND ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, NULL, NULL,
                  "%s: %s: %s", c->entry->path, status_code_name(code), msg);
         call_finish(c, code, msg, NULL);
@@ -351,8 +354,16 @@ void call_run_unary(struct srv_call *c)
         grpc_byte_buffer *bb = NULL;
         int r;
 
-        if (srv_ctx_done(&c->ctx)) {
-                call_finish(c, GRPC_STATUS_CANCELLED, "call cancelled before it ran", NULL);
+        if (srv_ctx_remaining_ms(&c->ctx) <= 0 || srv_ctx_done(&c->ctx)) {
+                bool late = srv_ctx_remaining_ms(&c->ctx) <= 0;
+
+                log_debug("%s: %s before it ran", c->entry->path,
+                          late ? "DEADLINE_EXCEEDED: deadline passed"
+                               : "CANCELLED: call cancelled");
+                call_finish(c, late ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED,
+                            late ? "deadline exceeded before the call ran"
+                                 : "call cancelled before it ran",
+                            NULL);
                 return;
         }
         r = c->entry->binding->unary(&c->ctx, c->req, &resp, &err);

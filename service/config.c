@@ -32,7 +32,7 @@ struct field {
 };
 
 static const char *const cgroup_drivers[] = {"", "cgroupfs", "systemd", NULL};
-static const char *const drivers[] = {"ns", "qemu", "hcs", NULL};
+static const char *const drivers[] = {"auto", "ns", "qemu", "hcs", NULL};
 
 #define OFF(f) offsetof(struct uvmd_config, f)
 static const struct field fields[] = {
@@ -47,6 +47,7 @@ static const struct field fields[] = {
         {"oci_runtime", F_WORD, OFF(oci_runtime), 0, 0, NULL},
         {"default_driver", F_WORD, OFF(default_driver), 0, 0, drivers},
         {"runtime_handlers", F_HANDLERS, 0, 0, 0, NULL},
+        {"kvm_device", F_PATH, OFF(kvm_device), 0, 0, NULL},
         {"insecure_registries", F_HOSTS, OFF(insecure_registries), 0, 0, NULL},
         {"registry_mirrors", F_MIRRORS, OFF(registry_mirrors), 0, 0, NULL},
         {"image_pull_timeout_ms", F_UINT, OFF(image_pull_timeout_ms), 1000, 3600000, NULL},
@@ -96,8 +97,6 @@ static int add_handler(struct uvmd_config *c, const char *name, const char *driv
 
 void config_init_defaults(struct uvmd_config *c)
 {
-        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0;
-
         memset(c, 0, sizeof(*c));
         c->socket = strdup("/run/uvmd/uvmd.sock");
         c->state_root = strdup("/run/uvmd");
@@ -109,7 +108,9 @@ void config_init_defaults(struct uvmd_config *c)
         c->cgroup_driver = strdup("");
         /* crun refuses hybrid cgroup hierarchies; runc handles v1, v2 and hybrid. */
         c->oci_runtime = strdup("runc");
-        c->default_driver = strdup(kvm ? "qemu" : "ns");
+        /* Chosen at start-up from what the drivers' probes find (service/handlers.c). */
+        c->default_driver = strdup("auto");
+        c->kvm_device = strdup("/dev/kvm");
         add_handler(c, "runc", "ns");
         add_handler(c, "uvm", "qemu");
         c->insecure_registries = calloc(1, sizeof(char *));
@@ -132,6 +133,7 @@ void config_free(struct uvmd_config *c)
         free(c->cgroup_driver);
         free(c->oci_runtime);
         free(c->default_driver);
+        free(c->kvm_device);
         strv_free(c->insecure_registries);
         strv_free(c->registry_mirrors);
         for (size_t i = 0; i < c->n_handlers; i++) {
@@ -457,7 +459,7 @@ int config_load(struct uvmd_config *c, const char *path, bool required, struct u
 int config_validate(const struct uvmd_config *c, struct uvm_error **err)
 {
         if (!c->socket || !c->state_root || !c->data_root || !c->cni_conf_dir || !c->oci_runtime ||
-            !c->default_driver || !c->cni_bin_dirs)
+            !c->default_driver || !c->cni_bin_dirs || !c->kvm_device)
                 return uvm_error_set(err, ENOMEM, "out of memory building the configuration");
         if (c->socket[0] != '/' || strlen(c->socket) >= 108)
                 return uvm_error_set(err, EINVAL,
@@ -466,14 +468,4 @@ int config_validate(const struct uvmd_config *c, struct uvm_error **err)
         if (c->state_root[0] != '/' || c->data_root[0] != '/')
                 return uvm_error_set(err, EINVAL, "state and data roots must be absolute paths");
         return 0;
-}
-
-const char *config_driver_for(const struct uvmd_config *c, const char *handler)
-{
-        if (STR_EMPTY(handler))
-                return c->default_driver;
-        for (size_t i = 0; i < c->n_handlers; i++)
-                if (STR_EQ(c->handlers[i].name, handler))
-                        return c->handlers[i].driver;
-        return NULL;
 }

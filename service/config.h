@@ -28,10 +28,11 @@ struct uvmd_config {
         enum log_format log_format;
 
         char *cni_conf_dir;
-        char **cni_bin_dirs; /* NULL-terminated */
-        char *cgroup_driver; /* "" = detect, "cgroupfs", "systemd" */
-        char *oci_runtime;   /* "runc" or "crun" (a name on PATH or a path) */
-        char *default_driver;
+        char **cni_bin_dirs;  /* NULL-terminated */
+        char *cgroup_driver;  /* "" = detect, "cgroupfs", "systemd" */
+        char *oci_runtime;    /* "runc" or "crun" (a name on PATH or a path) */
+        char *default_driver; /* "auto": chosen at start-up (service/handlers.h) */
+        char *kvm_device;     /* what the qemu driver probes; tests hide it */
         struct uvmd_handler handlers[UVMD_MAX_HANDLERS];
         size_t n_handlers;
 
@@ -59,6 +60,3 @@ int config_load(struct uvmd_config *c, const char *path, bool required, struct u
 
 /* Cross-field checks after everything is merged. */
 int config_validate(const struct uvmd_config *c, struct uvm_error **err);
-
-/* The driver for a RuntimeClass handler name; NULL when unknown. */
-const char *config_driver_for(const struct uvmd_config *c, const char *handler);

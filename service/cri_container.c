@@ -14,6 +14,10 @@
 #define EXEC_MAX_OUTPUT (16u << 20) /* the kubelet's own cap on probe output */
 #define EXEC_MAX_ARGS 1024
 
+/* Stop and Remove take any id the kubelet may retry with (one that names
+ * nothing is success); the others, ids uvmd could have made. */
+#define ANY_ID_MAX 1024
+
 static int ctr_id_arg(const char *id, struct uvm_error **err)
 {
         return validate_string("container_id", id, SBX_ID_LEN, err);
@@ -45,13 +49,13 @@ static int cri_create_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
 }
 
 /* Start, Remove and ReopenContainerLog: an id in, an empty message out. */
-static int id_call(struct srv_ctx *ctx, const char *id, ProtobufCMessage **ret,
+static int id_call(struct srv_ctx *ctx, const char *id, size_t id_max, ProtobufCMessage **ret,
                    const ProtobufCMessageDescriptor *desc,
                    int (*fn)(struct sbx *, const char *, struct uvm_error **),
                    struct uvm_error **err)
 {
         ProtobufCMessage *resp = srv_alloc(ctx, desc->sizeof_message);
-        int r = ctr_id_arg(id, err);
+        int r = validate_string("container_id", id, id_max, err);
 
         if (r < 0)
                 return r;
@@ -70,7 +74,7 @@ static int cri_start_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
 {
         const Runtime__V1__StartContainerRequest *req = (const void *) m;
 
-        return id_call(ctx, req->container_id, ret,
+        return id_call(ctx, req->container_id, SBX_ID_LEN, ret,
                        &runtime__v1__start_container_response__descriptor, sbx_ctr_start, err);
 }
 
@@ -79,7 +83,7 @@ static int cri_remove_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
 {
         const Runtime__V1__RemoveContainerRequest *req = (const void *) m;
 
-        return id_call(ctx, req->container_id, ret,
+        return id_call(ctx, req->container_id, ANY_ID_MAX, ret,
                        &runtime__v1__remove_container_response__descriptor, sbx_ctr_remove, err);
 }
 
@@ -88,7 +92,7 @@ static int cri_reopen_log(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
 {
         const Runtime__V1__ReopenContainerLogRequest *req = (const void *) m;
 
-        return id_call(ctx, req->container_id, ret,
+        return id_call(ctx, req->container_id, SBX_ID_LEN, ret,
                        &runtime__v1__reopen_container_log_response__descriptor, sbx_ctr_reopen_log,
                        err);
 }
@@ -98,7 +102,7 @@ static int cri_stop_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobuf
 {
         const Runtime__V1__StopContainerRequest *req = (const void *) m;
         Runtime__V1__StopContainerResponse *resp = srv_new(ctx, Runtime__V1__StopContainerResponse);
-        int r = ctr_id_arg(req->container_id, err);
+        int r = validate_string("container_id", req->container_id, ANY_ID_MAX, err);
 
         if (r < 0)
                 return r;
@@ -134,6 +138,85 @@ static Runtime__V1__ImageSpec *ctr_image(struct srv_ctx *ctx, const struct ctr_r
                 s->image = srv_strdup(ctx, r->image);
         }
         return s;
+}
+
+static Runtime__V1__Mount *status_mount(struct srv_ctx *ctx, const struct ctr_mount *x)
+{
+        Runtime__V1__Mount *m = srv_new(ctx, Runtime__V1__Mount);
+        Runtime__V1__ImageSpec *img;
+
+        if (!m)
+                return NULL;
+        runtime__v1__mount__init(m);
+        m->container_path = srv_strdup(ctx, x->container_path);
+        m->host_path = srv_strdup(ctx, x->host_path ? x->host_path : "");
+        m->readonly = x->readonly;
+        m->recursive_read_only = x->recursive_read_only;
+        m->propagation = x->propagation;
+        if (!x->image)
+                return m;
+        /* An image volume: the image as resolved, by its id (digest). */
+        img = srv_new(ctx, Runtime__V1__ImageSpec);
+        if (!img)
+                return NULL;
+        runtime__v1__image_spec__init(img);
+        img->image = srv_strdup(ctx, x->image_id ? x->image_id : x->image);
+        img->user_specified_image = srv_strdup(ctx, x->image);
+        m->image = img;
+        m->image_sub_path = srv_strdup(ctx, x->image_sub_path ? x->image_sub_path : "");
+        return m;
+}
+
+static int status_mounts(struct srv_ctx *ctx, const struct ctr_record *r,
+                         Runtime__V1__ContainerStatus *st)
+{
+        st->mounts = srv_new_array(ctx, Runtime__V1__Mount *, r->n_mounts);
+        for (size_t i = 0; st->mounts && i < r->n_mounts; i++)
+                if (!(st->mounts[st->n_mounts++] = status_mount(ctx, &r->mounts[i])))
+                        return -ENOMEM;
+        return st->mounts ? 0 : -ENOMEM;
+}
+
+/* What the container runs with now (in-place resize reads it). */
+static Runtime__V1__ContainerResources *status_resources(struct srv_ctx *ctx,
+                                                         const struct ctr_resources *x)
+{
+        Runtime__V1__ContainerResources *cr = srv_new(ctx, Runtime__V1__ContainerResources);
+        Runtime__V1__LinuxContainerResources *l =
+                srv_new(ctx, Runtime__V1__LinuxContainerResources);
+
+        if (!cr || !l)
+                return NULL;
+        runtime__v1__container_resources__init(cr);
+        runtime__v1__linux_container_resources__init(l);
+        l->cpu_period = x->cpu_period;
+        l->cpu_quota = x->cpu_quota;
+        l->cpu_shares = x->cpu_shares;
+        l->memory_limit_in_bytes = x->memory_limit_in_bytes;
+        l->memory_swap_limit_in_bytes = x->memory_swap_limit_in_bytes;
+        l->oom_score_adj = x->oom_score_adj;
+        l->cpuset_cpus = srv_strdup(ctx, x->cpuset_cpus ? x->cpuset_cpus : "");
+        l->cpuset_mems = srv_strdup(ctx, x->cpuset_mems ? x->cpuset_mems : "");
+        cr->linux = l;
+        return cr;
+}
+
+static Runtime__V1__ContainerUser *status_user(struct srv_ctx *ctx, const struct ctr_user *u)
+{
+        Runtime__V1__ContainerUser *cu = srv_new(ctx, Runtime__V1__ContainerUser);
+        Runtime__V1__LinuxContainerUser *l = srv_new(ctx, Runtime__V1__LinuxContainerUser);
+
+        if (!cu || !l)
+                return NULL;
+        runtime__v1__container_user__init(cu);
+        runtime__v1__linux_container_user__init(l);
+        l->uid = u->uid;
+        l->gid = u->gid;
+        l->supplemental_groups = srv_new_array(ctx, int64_t, u->n_groups);
+        for (size_t i = 0; l->supplemental_groups && i < u->n_groups; i++)
+                l->supplemental_groups[l->n_supplemental_groups++] = u->groups[i];
+        cu->linux = l;
+        return l->supplemental_groups ? cu : NULL;
 }
 
 static int cri_ctr_status(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
@@ -174,7 +257,12 @@ static int cri_ctr_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
         st->annotations = cri_kv_to(ctx, r.annotations, r.n_annotations,
                                     &runtime__v1__container_status__annotations_entry__descriptor,
                                     &st->n_annotations);
+        rc = status_mounts(ctx, &r, st);
+        st->resources = status_resources(ctx, &r.res);
+        st->user = status_user(ctx, &r.user);
         ctr_record_clear(&r);
+        if (rc < 0 || !st->resources || !st->user)
+                return uvm_error_set(err, ENOMEM, "out of memory");
         resp->status = st;
         *ret = &resp->base;
         return 0;

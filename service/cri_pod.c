@@ -1,7 +1,9 @@
 /* CRI RuntimeService, pod sandboxes: decode, validate, call the sandbox
  * layer (sandbox/sandbox.h), encode. */
 
+#include <errno.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include <json-c/json.h>
 
@@ -9,6 +11,7 @@
 
 #include "network/net.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/sysctl.h"
 #include "sandbox/uvm_options.h"
 #include "service/compute_agent.h"
 #include "service/cri.h"
@@ -46,13 +49,63 @@ static int uvm_opts(const Runtime__V1__PodSandboxConfig *c, struct drv_uvm_optio
         return uvm_options_resolve(&in, ret, err);
 }
 
+/* An empty hostname means the node's, as containerd does; one the kernel
+ * would refuse is refused here, before anything exists. */
+static int pod_hostname(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig *c,
+                        const char **ret, struct uvm_error **err)
+{
+        struct utsname u;
+
+        if (!STR_EMPTY(c->hostname)) {
+                *ret = c->hostname;
+                return validate_hostname("hostname", c->hostname, err);
+        }
+        if (uname(&u) < 0)
+                return uvm_error_set(err, errno, "uname: %m");
+        *ret = srv_strdup(ctx, u.nodename);
+        return *ret ? 0 : uvm_error_set(err, ENOMEM, "out of memory");
+}
+
+/* "name=value" for each of linux.sysctls, checked: namespaced, in a
+ * namespace the pod owns. */
+static int pod_sysctls(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig *c, bool host_net,
+                       bool host_ipc, char ***ret, struct uvm_error **err)
+{
+        size_t n = c->linux ? c->linux->n_sysctls : 0;
+        char **v;
+        int r;
+
+        *ret = NULL;
+        if (n == 0)
+                return 0;
+        if (n > DRV_MAX_SYSCTLS)
+                return uvm_error_set(err, EINVAL, "linux.sysctls: more than %d", DRV_MAX_SYSCTLS);
+        v = srv_new_array(ctx, char *, n + 1);
+        if (!v)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                const char *k = c->linux->sysctls[i]->key, *val = c->linux->sysctls[i]->value;
+
+                if ((r = validate_sysctl(k, val, err)) < 0 ||
+                    (r = sysctl_check_for_pod(k, host_net, host_ipc, err)) < 0)
+                        return uvm_error_wrap(err, "linux.sysctls");
+                v[i] = srv_printf(ctx, "%s=%s", k, val);
+                if (!v[i])
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        *ret = v;
+        return 0;
+}
+
 /* The pod record from the request (strings borrowed except kv copies). */
-static int pod_rec_from(struct uvmd *d, const Runtime__V1__RunPodSandboxRequest *req,
+static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxRequest *req,
                         struct pod_record *rec, bool *ret_host_net, struct uvm_error **err)
 {
         const Runtime__V1__PodSandboxConfig *c = req->config;
         const Runtime__V1__NamespaceOption *ns;
-        const char *driver;
+        struct uvmd *d = ctx->daemon;
+        const char *driver, *hostname = NULL;
+        char **sysctls = NULL;
         int r;
 
         if (!c || !c->metadata)
@@ -64,12 +117,17 @@ static int pod_rec_from(struct uvmd *d, const Runtime__V1__RunPodSandboxRequest 
         if (!STR_EMPTY(c->log_directory) &&
             (r = validate_absolute_path("log_directory", c->log_directory, err)) < 0)
                 return r;
-        driver = config_driver_for(&d->cfg, req->runtime_handler ? req->runtime_handler : "");
-        if (!driver)
-                return uvm_error_set(err, EINVAL, "runtime handler \"%s\" is not configured",
-                                     req->runtime_handler);
+        r = handlers_driver_for(&d->handlers, req->runtime_handler, &driver, err);
+        if (r < 0)
+                return r;
         ns = ns_options(c);
         *ret_host_net = ns && ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE;
+        r = pod_hostname(ctx, c, &hostname, err);
+        if (r >= 0)
+                r = pod_sysctls(ctx, c, *ret_host_net,
+                                ns && ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE, &sysctls, err);
+        if (r < 0)
+                return r;
         *rec = (struct pod_record){
                 .name = c->metadata->name,
                 .namespace_ = c->metadata->namespace_,
@@ -77,7 +135,8 @@ static int pod_rec_from(struct uvmd *d, const Runtime__V1__RunPodSandboxRequest 
                 .attempt = c->metadata->attempt,
                 .runtime_handler = req->runtime_handler,
                 .driver = (char *) driver,
-                .hostname = !STR_EMPTY(c->hostname) ? c->hostname : c->metadata->name,
+                .hostname = (char *) hostname,
+                .sysctls = sysctls,
                 .log_directory = STR_EMPTY(c->log_directory) ? NULL : c->log_directory,
                 .host_ipc = ns && ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE,
                 .host_pid = ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE,
@@ -107,13 +166,14 @@ static char **strv0(struct srv_ctx *ctx, char **v, size_t n)
 }
 
 static int net_cfg_from(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig *c,
-                        struct net_port *ports, struct net_pod_config *ret, struct uvm_error **err)
+                        const char *hostname, struct net_port *ports, struct net_pod_config *ret,
+                        struct uvm_error **err)
 {
         *ret = (struct net_pod_config){
                 .name = c->metadata->name,
                 .namespace_ = c->metadata->namespace_,
                 .uid = c->metadata->uid,
-                .hostname = !STR_EMPTY(c->hostname) ? c->hostname : c->metadata->name,
+                .hostname = hostname,
                 .ports = ports,
         };
         if (c->n_port_mappings > MAX_PORTS)
@@ -152,9 +212,9 @@ static int cri_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
 
         if (!resp)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        r = pod_rec_from(ctx->daemon, req, &rec, &host_net, err);
+        r = pod_rec_from(ctx, req, &rec, &host_net, err);
         if (r >= 0)
-                r = net_cfg_from(ctx, req->config, ports, &net, err);
+                r = net_cfg_from(ctx, req->config, rec.hostname, ports, &net, err);
         if (r >= 0)
                 r = sbx_pod_run(ctx->daemon->sbx, &rec, &net, host_net, &id, err);
         /* Only the label/annotation copies are owned by rec. */
@@ -181,13 +241,20 @@ static int pod_id_arg(const char *id, struct uvm_error **err)
         return validate_string("pod_sandbox_id", id, 64, err);
 }
 
+/* Stop and Remove: any id the kubelet may retry with; one that names
+ * nothing is success. */
+static int any_pod_id_arg(const char *id, struct uvm_error **err)
+{
+        return validate_string("pod_sandbox_id", id, 1024, err);
+}
+
 static int cri_stop_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                         struct uvm_error **err)
 {
         const Runtime__V1__StopPodSandboxRequest *req = (const void *) m;
         Runtime__V1__StopPodSandboxResponse *resp =
                 srv_new(ctx, Runtime__V1__StopPodSandboxResponse);
-        int r = pod_id_arg(req->pod_sandbox_id, err);
+        int r = any_pod_id_arg(req->pod_sandbox_id, err);
 
         if (r >= 0)
                 r = sbx_pod_stop(ctx->daemon->sbx, req->pod_sandbox_id, POD_STOP_TIMEOUT_MS, err);
@@ -204,7 +271,7 @@ static int cri_remove_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
         const Runtime__V1__RemovePodSandboxRequest *req = (const void *) m;
         Runtime__V1__RemovePodSandboxResponse *resp =
                 srv_new(ctx, Runtime__V1__RemovePodSandboxResponse);
-        int r = pod_id_arg(req->pod_sandbox_id, err);
+        int r = any_pod_id_arg(req->pod_sandbox_id, err);
 
         if (r >= 0)
                 r = sbx_pod_remove(ctx->daemon->sbx, req->pod_sandbox_id, err);

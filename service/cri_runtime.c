@@ -76,10 +76,27 @@ static Runtime__V1__RuntimeCondition *network_ready(struct srv_ctx *ctx)
         return condition(ctx, "NetworkReady", true, NULL, NULL);
 }
 
+static json_object *verbose_handlers(const struct handlers *hs)
+{
+        json_object *o = json_object_new_object();
+
+        for (size_t i = 0; i < hs->n; i++) {
+                const struct handler_entry *e = &hs->v[i];
+                json_object *h = json_object_new_object();
+
+                json_object_object_add(h, "driver", json_object_new_string(e->driver));
+                json_object_object_add(h, "usable", json_object_new_boolean(e->usable));
+                json_object_object_add(h, "reason", json_object_new_string(e->reason));
+                json_object_object_add(o, e->name, h);
+        }
+        return o;
+}
+
 static char *verbose_config(struct srv_ctx *ctx)
 {
         const struct uvmd_config *cfg = &ctx->daemon->cfg;
-        json_object *o = json_object_new_object(), *h = json_object_new_object();
+        const struct handlers *hs = &ctx->daemon->handlers;
+        json_object *o = json_object_new_object();
         _cleanup_free_ char *cidr = rt_pod_cidr(ctx->daemon);
         char *s;
 
@@ -88,11 +105,9 @@ static char *verbose_config(struct srv_ctx *ctx)
         json_object_object_add(o, "dataRoot", json_object_new_string(cfg->data_root));
         json_object_object_add(o, "cniConfDir", json_object_new_string(cfg->cni_conf_dir));
         json_object_object_add(o, "ociRuntime", json_object_new_string(cfg->oci_runtime));
-        json_object_object_add(o, "defaultDriver", json_object_new_string(cfg->default_driver));
-        for (size_t i = 0; i < cfg->n_handlers; i++)
-                json_object_object_add(h, cfg->handlers[i].name,
-                                       json_object_new_string(cfg->handlers[i].driver));
-        json_object_object_add(o, "runtimeHandlers", h);
+        json_object_object_add(o, "defaultDriver", json_object_new_string(hs->v[0].driver));
+        json_object_object_add(o, "defaultDriverReason", json_object_new_string(hs->v[0].reason));
+        json_object_object_add(o, "runtimeHandlers", verbose_handlers(hs));
         json_object_object_add(o, "podCIDR", json_object_new_string(cidr ? cidr : ""));
         s = srv_strdup(ctx, json_object_to_json_string_ext(
                                     o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -100,23 +115,30 @@ static char *verbose_config(struct srv_ctx *ctx)
         return s;
 }
 
+/* Only handlers that can run pods here: the kubelet trusts what is listed. */
 static int add_handlers(struct srv_ctx *ctx, Runtime__V1__StatusResponse *r)
 {
-        const struct uvmd_config *cfg = &ctx->daemon->cfg;
-        size_t n = cfg->n_handlers + 1;
+        const struct handlers *hs = &ctx->daemon->handlers;
 
-        r->runtime_handlers = srv_new_array(ctx, Runtime__V1__RuntimeHandler *, n);
+        r->runtime_handlers = srv_new_array(ctx, Runtime__V1__RuntimeHandler *, hs->n);
         if (!r->runtime_handlers)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                Runtime__V1__RuntimeHandler *h = srv_new(ctx, Runtime__V1__RuntimeHandler);
-                Runtime__V1__RuntimeHandlerFeatures *f =
-                        srv_new(ctx, Runtime__V1__RuntimeHandlerFeatures);
+        for (size_t i = 0; i < hs->n; i++) {
+                const struct handler_entry *e = &hs->v[i];
+                Runtime__V1__RuntimeHandler *h;
+                Runtime__V1__RuntimeHandlerFeatures *f;
+
+                if (!e->usable)
+                        continue;
+                h = srv_new(ctx, Runtime__V1__RuntimeHandler);
+                f = srv_new(ctx, Runtime__V1__RuntimeHandlerFeatures);
                 if (!h || !f)
                         return -ENOMEM;
                 runtime__v1__runtime_handler__init(h);
                 runtime__v1__runtime_handler_features__init(f);
-                h->name = i == 0 ? "" : cfg->handlers[i - 1].name;
+                h->name = e->name;
+                f->recursive_read_only_mounts = e->rro_mounts;
+                f->user_namespaces = e->user_namespaces;
                 h->features = f;
                 r->runtime_handlers[r->n_runtime_handlers++] = h;
         }
@@ -143,6 +165,12 @@ static int cri_status(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCM
         st->conditions = conds;
         st->n_conditions = 2;
         r->status = st;
+        r->features = srv_new(ctx, Runtime__V1__RuntimeFeatures);
+        if (!r->features)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        runtime__v1__runtime_features__init(r->features);
+        /* run_as_user's groups follow supplemental_groups_policy (sandbox/user.c). */
+        r->features->supplemental_groups_policy = true;
         if (req->verbose) {
                 Runtime__V1__StatusResponse__InfoEntry *e =
                         srv_new(ctx, Runtime__V1__StatusResponse__InfoEntry);

@@ -124,17 +124,25 @@ static Runtime__V1__CpuUsage *cpu_msg(struct srv_ctx *ctx, const struct drv_ctr_
                 runtime__v1__cpu_usage__init(m);
                 m->timestamp = st->timestamp_ns;
                 m->usage_core_nano_seconds = cri_u64(ctx, st->cpu_usage_ns);
+                m->usage_nano_cores = cri_u64(ctx, st->cpu_nano_cores);
         }
         return m;
 }
 
-static Runtime__V1__MemoryUsage *mem_msg(struct srv_ctx *ctx, const struct drv_ctr_stats *st)
+/* limit: the memory limit (0: none, and then nothing is "available"). */
+static Runtime__V1__MemoryUsage *mem_msg(struct srv_ctx *ctx, const struct drv_ctr_stats *st,
+                                         uint64_t limit)
 {
         Runtime__V1__MemoryUsage *m = srv_new(ctx, Runtime__V1__MemoryUsage);
 
         if (m) {
                 runtime__v1__memory_usage__init(m);
                 m->timestamp = st->timestamp_ns;
+                if (limit)
+                        m->available_bytes =
+                                cri_u64(ctx, limit > st->memory_working_set_bytes
+                                                     ? limit - st->memory_working_set_bytes
+                                                     : 0);
                 m->working_set_bytes = cri_u64(ctx, st->memory_working_set_bytes);
                 m->usage_bytes = cri_u64(ctx, st->memory_usage_bytes);
                 m->rss_bytes = cri_u64(ctx, st->memory_rss_bytes);
@@ -167,9 +175,29 @@ static Runtime__V1__ContainerAttributes *ctr_attrs(struct srv_ctx *ctx, const st
         return a;
 }
 
+/* What the container wrote, and where: ephemeral-storage eviction reads it. */
+static Runtime__V1__FilesystemUsage *writable_msg(struct srv_ctx *ctx,
+                                                  const struct drv_ctr_stats *st)
+{
+        Runtime__V1__FilesystemUsage *m = srv_new(ctx, Runtime__V1__FilesystemUsage);
+        Runtime__V1__FilesystemIdentifier *id = srv_new(ctx, Runtime__V1__FilesystemIdentifier);
+
+        if (!m || !id || !st->writable_fs[0])
+                return NULL;
+        runtime__v1__filesystem_usage__init(m);
+        runtime__v1__filesystem_identifier__init(id);
+        id->mountpoint = srv_strdup(ctx, st->writable_fs);
+        m->timestamp = st->timestamp_ns;
+        m->fs_id = id;
+        m->used_bytes = cri_u64(ctx, st->writable_bytes);
+        m->inodes_used = cri_u64(ctx, st->writable_inodes);
+        return m;
+}
+
 static Runtime__V1__ContainerStats *ctr_stats_msg(struct srv_ctx *ctx, const struct usage *u)
 {
         Runtime__V1__ContainerStats *s = srv_new(ctx, Runtime__V1__ContainerStats);
+        int64_t limit = u->rec.res.memory_limit_in_bytes;
 
         if (!s)
                 return NULL;
@@ -177,7 +205,8 @@ static Runtime__V1__ContainerStats *ctr_stats_msg(struct srv_ctx *ctx, const str
         s->attributes = ctr_attrs(ctx, &u->rec);
         if (u->has_usage) {
                 s->cpu = cpu_msg(ctx, &u->st);
-                s->memory = mem_msg(ctx, &u->st);
+                s->memory = mem_msg(ctx, &u->st, limit > 0 ? (uint64_t) limit : 0);
+                s->writable_layer = writable_msg(ctx, &u->st);
         }
         return s->attributes ? s : NULL;
 }
@@ -290,6 +319,54 @@ static Runtime__V1__PodSandboxAttributes *pod_attrs(struct srv_ctx *ctx, const s
         return a;
 }
 
+static Runtime__V1__NetworkInterfaceUsage *iface_msg(struct srv_ctx *ctx,
+                                                     const struct drv_interface_stats *i)
+{
+        Runtime__V1__NetworkInterfaceUsage *m = srv_new(ctx, Runtime__V1__NetworkInterfaceUsage);
+
+        if (m) {
+                runtime__v1__network_interface_usage__init(m);
+                m->name = srv_strdup(ctx, i->name);
+                m->rx_bytes = cri_u64(ctx, i->rx_bytes);
+                m->rx_errors = cri_u64(ctx, i->rx_errors);
+                m->tx_bytes = cri_u64(ctx, i->tx_bytes);
+                m->tx_errors = cri_u64(ctx, i->tx_errors);
+        }
+        return m;
+}
+
+/* The pod's interfaces; the default one is CNI's eth0 (else the first). */
+static Runtime__V1__NetworkUsage *net_msg(struct srv_ctx *ctx, const struct drv_pod_stats *ps)
+{
+        Runtime__V1__NetworkUsage *m = srv_new(ctx, Runtime__V1__NetworkUsage);
+
+        if (!m || !ps || ps->n_interfaces == 0)
+                return NULL;
+        runtime__v1__network_usage__init(m);
+        m->timestamp = ps->timestamp_ns;
+        m->interfaces = srv_new_array(ctx, Runtime__V1__NetworkInterfaceUsage *, ps->n_interfaces);
+        for (size_t i = 0; m->interfaces && i < ps->n_interfaces; i++) {
+                if (!(m->interfaces[i] = iface_msg(ctx, &ps->interfaces[i])))
+                        return NULL;
+                m->n_interfaces++;
+                if (STR_EQ(ps->interfaces[i].name, "eth0") || !m->default_interface)
+                        m->default_interface = m->interfaces[i];
+        }
+        return m->interfaces ? m : NULL;
+}
+
+static Runtime__V1__ProcessUsage *process_msg(struct srv_ctx *ctx, int64_t ts, uint64_t count)
+{
+        Runtime__V1__ProcessUsage *m = srv_new(ctx, Runtime__V1__ProcessUsage);
+
+        if (m) {
+                runtime__v1__process_usage__init(m);
+                m->timestamp = ts;
+                m->process_count = cri_u64(ctx, count);
+        }
+        return m;
+}
+
 /* The pod's usage: its containers' summed. Left out when any running
  * container's usage is unknown, since a partial sum would under-report. */
 static int pod_linux(struct srv_ctx *ctx, const char *pod_id, const struct usage *v, size_t n,
@@ -318,6 +395,8 @@ static int pod_linux(struct srv_ctx *ctx, const char *pod_id, const struct usage
                 sum.memory_rss_bytes += st->memory_rss_bytes;
                 sum.page_faults += st->page_faults;
                 sum.major_page_faults += st->major_page_faults;
+                sum.cpu_nano_cores += st->cpu_nano_cores;
+                sum.process_count += st->process_count;
         }
         if (!complete)
                 return 0;
@@ -327,12 +406,34 @@ static int pod_linux(struct srv_ctx *ctx, const char *pod_id, const struct usage
                 sum.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
         }
         ret->cpu = cpu_msg(ctx, &sum);
-        ret->memory = mem_msg(ctx, &sum);
-        return ret->cpu && ret->memory ? 0 : -ENOMEM;
+        ret->memory = mem_msg(ctx, &sum, 0);
+        ret->process = process_msg(ctx, sum.timestamp_ns, sum.process_count);
+        return ret->cpu && ret->memory && ret->process ? 0 : -ENOMEM;
+}
+
+/* The pod's own usage (interfaces); NULL when it cannot be had. */
+static const struct drv_pod_stats *pod_usage(struct srv_ctx *ctx, const struct pod_record *p,
+                                             struct busy_pods *busy)
+{
+        struct drv_pod_stats *ps = srv_new(ctx, struct drv_pod_stats);
+        _cleanup_error_ struct uvm_error *e = NULL;
+        int r;
+
+        if (!ps || p->state != POD_READY || is_busy(busy, p->id))
+                return NULL;
+        r = sbx_pod_usage(ctx->daemon->sbx, p->id, wait_ms(ctx), ps, &e);
+        if (r < 0) {
+                log_warn("pod %s: no network stats: %s, ignoring", p->id, e ? e->msg : "");
+                if (r == -EAGAIN && busy->n < ARRAY_SIZE(busy->ids))
+                        busy->ids[busy->n++] = p->id;
+                return NULL;
+        }
+        return ps;
 }
 
 static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const struct pod_record *p,
-                                                   const struct usage *v, size_t n)
+                                                   const struct usage *v, size_t n,
+                                                   struct busy_pods *busy)
 {
         Runtime__V1__PodSandboxStats *s = srv_new(ctx, Runtime__V1__PodSandboxStats);
         Runtime__V1__LinuxPodSandboxStats *l = srv_new(ctx, Runtime__V1__LinuxPodSandboxStats);
@@ -342,7 +443,10 @@ static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const st
         runtime__v1__pod_sandbox_stats__init(s);
         s->attributes = pod_attrs(ctx, p);
         s->linux = l;
-        return s->attributes && pod_linux(ctx, p->id, v, n, l) == 0 ? s : NULL;
+        if (!s->attributes || pod_linux(ctx, p->id, v, n, l) < 0)
+                return NULL;
+        l->network = net_msg(ctx, pod_usage(ctx, p, busy));
+        return s;
 }
 
 /* Pods whose ids are in a NULL-terminated list (the pod_id of each kept
@@ -375,8 +479,9 @@ static int cri_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
                 return r;
         r = usage_list(ctx, pod_set_keep, (const char *const[]){p.id, NULL}, &v, &n, err);
         if (r >= 0) {
+                struct busy_pods busy = {.n = 0};
                 runtime__v1__pod_sandbox_stats_response__init(resp);
-                resp->stats = pod_stats_msg(ctx, &p, v, n);
+                resp->stats = pod_stats_msg(ctx, &p, v, n, &busy);
                 if (!resp->stats)
                         r = uvm_error_set(err, ENOMEM, "out of memory");
         }
@@ -427,6 +532,7 @@ static int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
         const char **ids = NULL;
         struct usage *v = NULL;
         size_t n_all = 0, n_pods = 0, n = 0;
+        struct busy_pods busy = {.n = 0};
         int r = req->filter ? check_filter_ids(req->filter->id, NULL, err) : 0;
 
         if (r < 0)
@@ -443,7 +549,7 @@ static int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
         runtime__v1__list_pod_sandbox_stats_response__init(resp);
         resp->stats = r >= 0 ? srv_new_array(ctx, Runtime__V1__PodSandboxStats *, n_pods) : NULL;
         for (size_t i = 0; resp->stats && i < n_pods; i++)
-                if ((resp->stats[resp->n_stats] = pod_stats_msg(ctx, pods[i], v, n)))
+                if ((resp->stats[resp->n_stats] = pod_stats_msg(ctx, pods[i], v, n, &busy)))
                         resp->n_stats++;
         if (r >= 0 && (!resp->stats || resp->n_stats != n_pods))
                 r = uvm_error_set(err, ENOMEM, "out of memory");
@@ -464,6 +570,7 @@ static int cri_update_resources(struct srv_ctx *ctx, const ProtobufCMessage *m,
         Runtime__V1__UpdateContainerResourcesResponse *resp =
                 srv_new(ctx, Runtime__V1__UpdateContainerResourcesResponse);
         _cleanup_free_ char *json = NULL;
+        struct ctr_resources res;
         int r = validate_string("container_id", req->container_id, SBX_ID_LEN, err);
 
         if (r < 0)
@@ -472,10 +579,21 @@ static int cri_update_resources(struct srv_ctx *ctx, const ProtobufCMessage *m,
                 return uvm_error_set(err, ENOMEM, "out of memory");
         if (!req->linux)
                 return uvm_error_set(err, EINVAL, "linux resources are required on this runtime");
+        /* What ContainerStatus reports from now on (the runtime cannot change
+         * oom_score_adj of a running process: it stays as created). */
+        res = (struct ctr_resources){
+                .cpu_period = req->linux->cpu_period,
+                .cpu_quota = req->linux->cpu_quota,
+                .cpu_shares = req->linux->cpu_shares,
+                .memory_limit_in_bytes = req->linux->memory_limit_in_bytes,
+                .memory_swap_limit_in_bytes = req->linux->memory_swap_limit_in_bytes,
+                .cpuset_cpus = req->linux->cpuset_cpus,
+                .cpuset_mems = req->linux->cpuset_mems,
+        };
         r = cri_resources_json(req->linux, &json, err);
         if (r < 0)
                 return uvm_error_wrap(err, "linux");
-        r = sbx_ctr_update(ctx->daemon->sbx, req->container_id, json, err);
+        r = sbx_ctr_update(ctx->daemon->sbx, req->container_id, &res, json, err);
         if (r < 0)
                 return r;
         runtime__v1__update_container_resources_response__init(resp);

@@ -58,9 +58,25 @@ static int images_init(struct uvmd *d, struct uvm_error **err)
         return img_store_new(&o, &d->images, err);
 }
 
+/* One entry per usable driver, from the handlers' probes. */
+static size_t driver_features(const struct handlers *h, struct sbx_driver_features *v)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < h->n; i++) {
+                bool seen = false;
+                for (size_t k = 0; k < n; k++)
+                        seen = seen || STR_EQ(v[k].driver, h->v[i].driver);
+                if (!seen && h->v[i].usable && n < SBX_MAX_DRIVERS)
+                        v[n++] = (struct sbx_driver_features){h->v[i].driver, h->v[i].rro_mounts};
+        }
+        return n;
+}
+
 static int sbx_init(struct uvmd *d, struct uvm_error **err)
 {
         _cleanup_free_ char *runtime = NULL;
+        struct sbx_driver_features features[SBX_MAX_DRIVERS];
         struct sbx_hooks hooks;
         int r;
         struct sbx_options o = {
@@ -69,6 +85,7 @@ static int sbx_init(struct uvmd *d, struct uvm_error **err)
                 .images = d->images,
                 .systemd_cgroups = rt_cgroup_driver_is_systemd(&d->cfg),
                 .hooks = &hooks,
+                .features = features,
         };
 
         /* Before recovery: READY pods get their endpoints back. */
@@ -76,12 +93,31 @@ static int sbx_init(struct uvmd *d, struct uvm_error **err)
         if (r < 0)
                 return r;
         cagent_hooks(d->cagent, &hooks);
+        o.n_features = driver_features(&d->handlers, features);
 
         /* A missing runtime is reported by Status (RuntimeReady), not fatal here. */
         o.oci_runtime = rt_find_oci_runtime(d->cfg.oci_runtime, &runtime) >= 0 ? runtime
                                                                                : d->cfg.oci_runtime;
         r = sbx_new(&o, &d->sbx, err);
         return r < 0 ? r : sbx_recover(d->sbx, err);
+}
+
+/* Which handlers this node serves, and the default's driver, from probes. */
+static int handlers_init(struct uvmd *d, struct uvm_error **err)
+{
+        _cleanup_free_ char *runtime = NULL;
+        struct drv_probe_env env = {.kvm_device = d->cfg.kvm_device};
+        const struct handlers_probe_ops ops = {.lookup = drv_lookup};
+        int r;
+
+        env.oci_runtime = rt_find_oci_runtime(d->cfg.oci_runtime, &runtime) >= 0
+                                  ? runtime
+                                  : d->cfg.oci_runtime;
+        r = handlers_resolve(&d->cfg, &env, &ops, &d->handlers, err);
+        if (r < 0)
+                return r;
+        handlers_log(&d->handlers);
+        return 0;
 }
 
 int uvmd_init(struct uvmd *d, struct uvm_error **err)
@@ -105,6 +141,9 @@ int uvmd_init(struct uvmd *d, struct uvm_error **err)
         if (r < 0)
                 return r;
         r = rt_load(d, err);
+        if (r < 0)
+                return r;
+        r = handlers_init(d, err);
         if (r < 0)
                 return r;
         r = sbx_init(d, err);
@@ -162,6 +201,7 @@ void uvmd_fini(struct uvmd *d)
         d->images = img_store_free(d->images);
         free(d->pod_cidr);
         d->pod_cidr = NULL;
+        handlers_clear(&d->handlers);
         config_free(&d->cfg);
         pthread_mutex_destroy(&d->lock);
         pthread_cond_destroy(&d->health_cond);

@@ -9,6 +9,7 @@
 #include "service/config.h"
 #include "service/descdb.h"
 #include "service/dispatch.h"
+#include "service/handlers.h"
 #include "service/server.h"
 
 struct cagent;
@@ -23,6 +24,7 @@ struct uvmd {
         struct uvmd_config cfg;       /* read-only after start-up */
         struct dispatch_table *table; /* read-only after start-up */
         struct descdb *descdb;        /* read-only after start-up */
+        struct handlers handlers;     /* read-only after start-up */
         struct srv *srv;
         struct net *net;          /* pod networking (network/net.h) */
         struct img_store *images; /* image store (image/image.h) */

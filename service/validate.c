@@ -95,3 +95,44 @@ int validate_absolute_path(const char *field, const char *s, struct uvm_error **
                 return uvm_error_set(err, EINVAL, "%s: \"%s\" must be an absolute path", field, s);
         return check_components(field, s, err);
 }
+
+#define HOSTNAME_MAX 64 /* the kernel's __NEW_UTS_LEN */
+
+int validate_hostname(const char *field, const char *s, struct uvm_error **err)
+{
+        size_t n = s ? strnlen(s, HOSTNAME_MAX + 1) : 0;
+
+        if (n == 0)
+                return uvm_error_set(err, EINVAL, "%s is empty", field);
+        if (n > HOSTNAME_MAX)
+                return uvm_error_set(err, EINVAL,
+                                     "%s '%.64s...': longer than %d bytes (the kernel's limit)",
+                                     field, s, HOSTNAME_MAX);
+        if (s[0] == '-' || s[0] == '.' ||
+            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != n)
+                return uvm_error_set(err, EINVAL,
+                                     "%s '%s': only letters, digits, '-' and '.', not first '-' "
+                                     "or '.'",
+                                     field, s);
+        return 0;
+}
+
+#define SYSCTL_NAME_MAX 128
+#define SYSCTL_VALUE_MAX 4096
+
+int validate_sysctl(const char *name, const char *value, struct uvm_error **err)
+{
+        size_t n = name ? strnlen(name, SYSCTL_NAME_MAX + 1) : 0;
+
+        if (n == 0 || n > SYSCTL_NAME_MAX || name[0] == '.' || name[0] == '/' ||
+            strstr(name, "..") || strstr(name, "//") ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./") != n)
+                return uvm_error_set(err, EINVAL, "sysctl name '%.128s' is not valid",
+                                     name ? name : "");
+        if (!value || strnlen(value, SYSCTL_VALUE_MAX + 1) > SYSCTL_VALUE_MAX ||
+            strpbrk(value, "\n"))
+                return uvm_error_set(err, EINVAL,
+                                     "sysctl %s: value must be one line of at most %d bytes", name,
+                                     SYSCTL_VALUE_MAX);
+        return 0;
+}

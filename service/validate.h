@@ -17,3 +17,10 @@ int validate_relative_path(const char *field, const char *s, struct uvm_error **
 
 /* An absolute path with no ".." component. */
 int validate_absolute_path(const char *field, const char *s, struct uvm_error **err);
+
+/* A hostname the kernel takes (at most 64 bytes) and resolv/hosts files can
+ * hold: letters, digits, '-' and '.', not starting with '-' or '.'. */
+int validate_hostname(const char *field, const char *s, struct uvm_error **err);
+
+/* A sysctl name ("net.ipv4.ip_forward", "/" accepted for ".") and value. */
+int validate_sysctl(const char *name, const char *value, struct uvm_error **err);

@@ -7,7 +7,8 @@ kind twice gives byte-identical blobs, so manifest digests are stable.
 
 Kinds (build_image):
   single  one gzip layer: busybox with applet symlinks, /etc/passwd with root
-          and app (uid 1000), /etc/group, /tmp.
+          and app (uid 1000, home /home/app owned by it), /etc/group (app also
+          in wheel, gid 10), /tmp.
   multi   three layers: the base above; /data/a, /data/b, a hard link
           /data/hl -> /data/a, /data/gone and /data/opq/old; then a whiteout
           for /data/gone, /data/opq made opaque (holding only "new") and
@@ -64,7 +65,7 @@ REF_NAME = "org.opencontainers.image.ref.name"
 APPLETS = ("sh", "ls", "cat", "echo", "sleep", "ping", "httpd", "true", "false", "id", "env",
            "wc", "head", "yes", "dd")
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"
-GROUP = b"root:x:0:\napp:x:1000:\n"
+GROUP = b"root:x:0:\nwheel:x:10:app\napp:x:1000:\n"
 BIG_SEED = 20240501
 BIG_LAYER_BYTES = 16 << 20
 
@@ -99,8 +100,8 @@ class Entry:
         self.uid, self.gid = uid, gid
 
 
-def d(path, mode=0o755):
-    return Entry(path, "dir", mode=mode)
+def d(path, mode=0o755, uid=0, gid=0):
+    return Entry(path, "dir", mode=mode, uid=uid, gid=gid)
 
 
 def f(path, data, mode=0o644, uid=0, gid=0):
@@ -153,7 +154,7 @@ def _busybox():
 
 def base_entries():
     es = [d("bin"), f("bin/busybox", _busybox(), 0o755), d("etc"), f("etc/passwd", PASSWD),
-          f("etc/group", GROUP), d("tmp", 0o1777), d("home"), d("home/app"), d("root", 0o700)]
+          f("etc/group", GROUP), d("tmp", 0o1777), d("home"), d("home/app", 0o755, 1000, 1000), d("root", 0o700)]
     es += [sym("bin/" + a, "busybox") for a in APPLETS]
     return es
 

@@ -140,7 +140,7 @@ def test_broken_plugin_leaves_nothing(daemon_factory, workdir, image_single):  #
                              hostname="x")
     import grpc
     with pytest.raises(grpc.RpcError) as e:
-        c.rt("RunPodSandbox", config=cfg)
+        c.rt("RunPodSandbox", config=cfg, runtime_handler="runc")
     assert "no addresses left in the test pool" in e.value.details()
     assert list(c.rt("ListPodSandbox").items) == []
     assert os.listdir(os.path.join(d.state, "pods")) == []

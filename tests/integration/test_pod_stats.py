@@ -10,7 +10,7 @@ import time
 import grpc
 
 from imagelib import image_dir, image_single  # noqa: F401 (fixtures)
-from test_pods import (_code, _create, _ctr_config, _pod_config, _run_pod, _status,  # noqa: F401
+from test_pods import (_code, _create, _ctr_config, _exec, _pod_config, _run_pod, _status,  # noqa: F401
                        _wait_state, pods)
 from uvmdlib import pb
 
@@ -118,6 +118,61 @@ def test_container_and_pod_stats(pods):
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     _cleanup(c, pod)
     _cleanup(c, pod2)
+
+
+def test_status_and_stats_the_kubelet_reads(pods):
+    """What containerd reports and the kubelet reads: current resources in
+    ContainerStatus, the CPU rate, available memory, the writable layer, and
+    the pod's interfaces and process count."""
+    d, c, m = pods, pods.client(), pb()
+    pod_cfg = _pod_config(d, "k1")
+    pod = _run_pod(c, pod_cfg)
+    busy_cfg = _ctr_config(d, "busy", "dd if=/dev/zero of=/big bs=1024 count=2048; "
+                           "while :; do :; done")
+    res = busy_cfg.linux.resources
+    res.cpu_period, res.cpu_quota, res.cpu_shares = 100000, 90000, 512
+    res.memory_limit_in_bytes, res.cpuset_cpus, res.oom_score_adj = 256 * MiB, "0", 100
+    busy = _create(c, pod, busy_cfg, pod_cfg)
+    idle = _create(c, pod, _ctr_config(d, "idle", "sleep 1000"), pod_cfg)
+    for cid in (busy, idle):
+        c.rt("StartContainer", container_id=cid)
+
+    lin = _status(c, busy).resources.linux
+    assert (lin.cpu_period, lin.cpu_quota, lin.cpu_shares, lin.memory_limit_in_bytes,
+            lin.cpuset_cpus, lin.oom_score_adj) == (100000, 90000, 512, 256 * MiB, "0", 100)
+    # An update replaces what it sets and keeps the rest.
+    c.rt("UpdateContainerResources", container_id=busy,
+         linux=m.LinuxContainerResources(memory_limit_in_bytes=300 * MiB, cpu_quota=80000))
+    lin = _status(c, busy).resources.linux
+    assert (lin.memory_limit_in_bytes, lin.cpu_quota, lin.cpu_shares) == (300 * MiB, 80000, 512)
+
+    # The CPU rate: a spinning container near a core, an idle one near zero.
+    _ctr_stats(c, busy)
+    time.sleep(2)
+    st = _ctr_stats(c, busy)
+    assert 0.3e9 < st.cpu.usage_nano_cores.value <= 1.2e9, st.cpu
+    _ctr_stats(c, idle)
+    time.sleep(1)
+    assert _ctr_stats(c, idle).cpu.usage_nano_cores.value < 0.05e9
+    # Available memory is the limit less the working set.
+    assert st.memory.available_bytes.value == 300 * MiB - st.memory.working_set_bytes.value
+    # The writable layer holds the 2 MiB it wrote, on a host filesystem.
+    wl = st.writable_layer
+    assert wl.used_bytes.value >= 2 * MiB and wl.inodes_used.value >= 1, wl
+    assert os.path.isdir(wl.fs_id.mountpoint), wl
+    assert _ctr_stats(c, idle).writable_layer.used_bytes.value < 64 * 1024
+
+    # The pod: its interfaces (traffic to the bridge shows) and processes.
+    assert _exec(c, idle, ["ping", "-c", "2", "-W", "2", "10.88.66.1"])[0] == 0
+    ps = c.rt("PodSandboxStats", pod_sandbox_id=pod).stats.linux
+    ifs = {i.name: i for i in ps.network.interfaces}
+    assert "eth0" in ifs and "lo" not in ifs, ifs
+    assert ps.network.default_interface.name == "eth0"
+    assert ifs["eth0"].rx_bytes.value > 0 and ifs["eth0"].tx_bytes.value > 0
+    assert ps.process.process_count.value >= 2
+    listed = {s.attributes.id: s for s in c.rt("ListPodSandboxStats").stats}
+    assert listed[pod].linux.network.default_interface.name == "eth0"
+    _cleanup(c, pod)
 
 
 def test_update_container_resources(pods):

@@ -25,25 +25,36 @@ def _conflist(dirpath, ipam_dir):
         {"type": "portmap", "capabilities": {"portMappings": True}}]}
 
 
-@pytest.fixture
-def pods(daemon_factory, workdir, image_single):
+def pods_daemon(daemon_factory, workdir, image_single, extra_config=None, sub=None):
+    """A uvmd with the test CNI network and the busybox image imported."""
     if not os.path.exists("/usr/lib/cni/bridge"):
         pytest.skip("CNI plugins missing")
-    cni = os.path.join(workdir, "cni")
-    ipam = os.path.join(workdir, "ipam")
+    top = os.path.join(workdir, sub) if sub else workdir
+    cni = os.path.join(top, "cni")
+    ipam = os.path.join(top, "ipam")
     os.makedirs(cni)
     with open(os.path.join(cni, "10-test.conflist"), "w") as f:
         json.dump(_conflist(cni, ipam), f)
-    d = daemon_factory(config={"cni_conf_dir": cni, "cni_bin_dirs": ["/usr/lib/cni"]})
-    r = subprocess.run([d.args()[0], "--config", os.path.join(d.workdir, "config.json"),
-                        "--data-root", d.data, "image", "import", image_single.archive],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    config = {"cni_conf_dir": cni, "cni_bin_dirs": ["/usr/lib/cni"]}
+    config.update(extra_config or {})
+    d = daemon_factory(config=config, sub=sub)
+    import_archive(d, image_single.archive)
     d.image = image_single.config_digest
     d.ipam = ipam
-    d.logs = os.path.join(workdir, "logs")
-    yield d
-    # A failed test must not leave pods behind: they outlive uvmd by design.
+    d.logs = os.path.join(top, "logs")
+    return d
+
+
+def import_archive(d, archive):
+    """`uvmd image import` into d's store (the daemon may be running)."""
+    r = subprocess.run([d.args()[0], "--config", os.path.join(d.workdir, "config.json"),
+                        "--data-root", d.data, "image", "import", archive],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def pods_cleanup(d):
+    """A failed test must not leave pods behind: they outlive uvmd by design."""
     if d.proc and d.proc.poll() is None:
         try:
             c = d.client()
@@ -54,6 +65,13 @@ def pods(daemon_factory, workdir, image_single):
             pass
     subprocess.run(["pkill", "-f", "uvmd-agent.*" + d.state], capture_output=True)
     subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+
+
+@pytest.fixture
+def pods(daemon_factory, workdir, image_single):
+    d = pods_daemon(daemon_factory, workdir, image_single)
+    yield d
+    pods_cleanup(d)
 
 
 def _pod_config(d, name="p1", **kw):
@@ -69,8 +87,9 @@ def _pod_config(d, name="p1", **kw):
     return cfg
 
 
-def _run_pod(c, cfg):
-    return c.rt("RunPodSandbox", config=cfg, timeout=120).pod_sandbox_id
+def _run_pod(c, cfg, handler="runc"):
+    # Tests name their handler: the default's driver depends on the node.
+    return c.rt("RunPodSandbox", config=cfg, runtime_handler=handler, timeout=120).pod_sandbox_id
 
 
 def _ctr_config(d, name, args, log=True):
@@ -215,7 +234,7 @@ def test_bad_requests(pods):
     assert code == grpc.StatusCode.NOT_FOUND
     pod_cfg = _pod_config(d, "p3")
     pod = _run_pod(c, pod_cfg)
-    code, msg = _code(lambda: c.rt("RunPodSandbox", config=pod_cfg))
+    code, msg = _code(lambda: c.rt("RunPodSandbox", config=pod_cfg, runtime_handler="runc"))
     assert code == grpc.StatusCode.ALREADY_EXISTS, msg
     evil = _ctr_config(d, "evil", "true")
     evil.log_path = "../../escape.log"

@@ -368,7 +368,8 @@ def run_pods(u, top, prefix, n, host_network):
     for i in range(n):
         cfg = pod_config(top, "%s%d" % (prefix, i), host_network)
         start = time.time()
-        dt, resp = timed(u.client.rt, "RunPodSandbox", config=cfg, timeout=120)
+        dt, resp = timed(u.client.rt, "RunPodSandbox", config=cfg, runtime_handler="runc",
+                         timeout=120)
         out.append((resp.pod_sandbox_id, cfg, start, dt))
     return out
 

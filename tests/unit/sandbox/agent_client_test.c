@@ -302,7 +302,10 @@ static void test_connect_timeout(void **state)
 static void create(struct agent_client *c, const char *id, struct uvm_error **err, int want)
 {
         char *layers[] = {"/l/0", "/l/1", NULL};
-        struct drv_ctr_spec spec = {id, layers, true, "{\"ociVersion\":\"1.0.2\"}"};
+        struct drv_ctr_spec spec = {.id = id,
+                                    .layers = layers,
+                                    .readonly_rootfs = true,
+                                    .oci_spec_json = "{\"ociVersion\":\"1.0.2\"}"};
 
         assert_int_equal(agent_client_create(c, &spec, err), want);
 }

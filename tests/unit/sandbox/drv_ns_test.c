@@ -203,7 +203,8 @@ static void ctr_create(struct fixture *f, struct drv_pod *pod, const char *id, c
 {
         char *layers[] = {f->rootfs, NULL};
         char *json = oci_spec(script);
-        struct drv_ctr_spec spec = {id, layers, readonly, json};
+        struct drv_ctr_spec spec = {
+                .id = id, .layers = layers, .readonly_rootfs = readonly, .oci_spec_json = json};
         struct uvm_error *err = NULL;
         int r = f->ops->ctr_create(pod, &spec, &err);
 

@@ -40,8 +40,13 @@ static void test_match(void **state)
         assert_string_equal(err->msg, "container '0' not found");
         uvm_error_free(err);
         err = NULL;
-        assert_int_equal(sbx_id_match(ids, 3, "../x", "pod", &err), -EINVAL);
-        assert_non_null(strstr(err->msg, "hex digits"));
+        /* Not hex: no such object (stop/remove of it succeed). */
+        assert_int_equal(sbx_id_match(ids, 3, "../x", "pod", &err), -ENOENT);
+        assert_string_equal(err->msg, "pod '../x' not found");
+        uvm_error_free(err);
+        err = NULL;
+        assert_int_equal(sbx_id_match(ids, 3, "2c9a4e1f-7b3d-4c2a-9e8f-0123456789ab", "pod", &err),
+                         -ENOENT);
         uvm_error_free(err);
         assert_int_equal(sbx_id_match(ids, 3, "", "pod", NULL), -EINVAL);
         assert_int_equal(sbx_id_match(ids, 0, "a", "pod", NULL), -ENOENT);

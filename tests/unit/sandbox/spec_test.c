@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +16,15 @@ static char *img_ep[] = {"/bin/sh", "-c", NULL};
 static char *img_cmd[] = {"echo hi", NULL};
 static char *img_env[] = {"PATH=/bin", "A=image", NULL};
 static const struct spec_image img = {img_ep, img_cmd, img_env, "/work"};
-static const struct spec_pod pod = {
-        .id = "p1", .cgroup_parent = "/uvmd/p1", .hostname = "web", .oom_score_adj_floor = -500};
+/* This machine's kind: every capability but CAP_SYS_RESOURCE (24). */
+#define HELD (((uint64_t) 1 << 41) - 1 - ((uint64_t) 1 << 24))
+static const struct spec_pod pod = {.id = "p1",
+                                    .cgroup_parent = "/uvmd/p1",
+                                    .hostname = "web",
+                                    .oom_score_adj_floor = -500,
+                                    .caps_held = HELD,
+                                    .rro_mounts = true};
+static const struct ctr_user user = {.uid = 1000, .gid = 1000, .groups = {1000, 10}, .n_groups = 2};
 
 static json_object *build(const Runtime__V1__ContainerConfig *c, const struct spec_pod *p,
                           const char *want_err)
@@ -24,7 +32,7 @@ static json_object *build(const Runtime__V1__ContainerConfig *c, const struct sp
         struct uvm_error *err = NULL;
         char *s = NULL;
         json_object *o;
-        int r = spec_build(c, &img, p ? p : &pod, "c1", 1000, 1000, &s, &err);
+        int r = spec_build(c, &img, p ? p : &pod, "c1", &user, &s, &err);
 
         if (want_err) {
                 assert_int_equal(r, -EINVAL);
@@ -165,6 +173,82 @@ static void test_mounts(void **state)
         build(&c, NULL, "propagation 9");
 }
 
+static void test_mount_propagation_and_rro(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        Runtime__V1__Mount a = RUNTIME__V1__MOUNT__INIT, b = RUNTIME__V1__MOUNT__INIT;
+        Runtime__V1__Mount *ms[] = {&a, &b};
+        struct spec_pod no_rro = pod;
+        json_object *o;
+
+        a.container_path = "/a";
+        a.host_path = "/srv/a";
+        b.container_path = "/b";
+        b.host_path = "/srv/b";
+        c.mounts = ms;
+        c.n_mounts = 2;
+        o = build(&c, NULL, NULL);
+        assert_null(at(o, "linux.rootfsPropagation")); /* all private */
+        assert_true(has_string(at(o, "mounts.6.options"), "rprivate"));
+        json_object_put(o);
+        a.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER;
+        o = build(&c, NULL, NULL);
+        assert_string_equal(str_at(o, "linux.rootfsPropagation"), "rslave");
+        json_object_put(o);
+        b.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL;
+        o = build(&c, NULL, NULL);
+        assert_string_equal(str_at(o, "linux.rootfsPropagation"), "rshared");
+        json_object_put(o);
+
+        /* Recursive read-only: "rro", only read-only and private, only
+         * where the handler can. */
+        a.propagation = b.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE;
+        a.recursive_read_only = true;
+        build(&c, NULL, "needs readonly and PROPAGATION_PRIVATE");
+        a.readonly = true;
+        o = build(&c, NULL, NULL);
+        assert_true(has_string(at(o, "mounts.6.options"), "rro"));
+        assert_false(has_string(at(o, "mounts.6.options"), "ro"));
+        assert_true(has_string(at(o, "mounts.7.options"), "rw"));
+        json_object_put(o);
+        a.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER;
+        build(&c, NULL, "needs readonly and PROPAGATION_PRIVATE");
+        a.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE;
+        no_rro.rro_mounts = false;
+        build(&c, &no_rro, "cannot make recursive read-only mounts");
+}
+
+static void test_image_volume(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        Runtime__V1__Mount m = RUNTIME__V1__MOUNT__INIT;
+        Runtime__V1__ImageSpec is = RUNTIME__V1__IMAGE_SPEC__INIT;
+        Runtime__V1__Mount *ms[] = {&m};
+        json_object *o;
+
+        is.image = "example.com/data:1";
+        m.image = &is;
+        m.container_path = "/data";
+        m.image_sub_path = "sub/dir";
+        c.mounts = ms;
+        c.n_mounts = 1;
+        o = build(&c, NULL, NULL);
+        assert_string_equal(str_at(o, "mounts.6.destination"), "/data");
+        assert_string_equal(str_at(o, "mounts.6.source"), "");    /* the driver's mount */
+        assert_true(has_string(at(o, "mounts.6.options"), "ro")); /* always */
+        json_object_put(o);
+        m.image_sub_path = "../escape";
+        build(&c, NULL, "image_sub_path");
+        m.image_sub_path = "/abs";
+        build(&c, NULL, "image_sub_path");
+        m.image_sub_path = "";
+        m.host_path = "/srv";
+        build(&c, NULL, "must be empty for an image volume");
+        m.image = NULL;
+        m.image_sub_path = "x";
+        build(&c, NULL, "only for image volumes");
+}
+
 static void test_security(void **state)
 {
         Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
@@ -192,19 +276,64 @@ static void test_security(void **state)
         assert_false(has_string(at(o, "process.capabilities.effective"), "CAP_CHOWN"));
         assert_true(json_object_get_boolean(at(o, "process.noNewPrivileges")));
         assert_true(json_object_get_boolean(at(o, "root.readonly")));
-        assert_int_equal(json_object_get_int(at(o, "process.user.additionalGids.1")), 20);
+        /* The user as resolved (sandbox/user.c), groups as given. */
+        assert_int_equal(json_object_get_int(at(o, "process.user.uid")), 1000);
+        assert_int_equal(json_object_get_int(at(o, "process.user.additionalGids.1")), 10);
         json_object_put(o);
-        drop[0] = "ALL";
+        drop[0] = "ALL"; /* then the named add */
         o = build(&c, NULL, NULL);
         assert_int_equal(json_object_array_length(at(o, "process.capabilities.bounding")), 1);
+        assert_true(has_string(at(o, "process.capabilities.permitted"), "CAP_NET_ADMIN"));
         json_object_put(o);
         cap.add_capabilities = bad;
-        build(&c, NULL, "invalid name 'CAP_$'");
+        build(&c, NULL, "unknown capability 'CAP_$'");
         sc.capabilities = NULL;
         sc.privileged = true;
         o = build(&c, NULL, NULL);
         assert_true(has_string(at(o, "process.capabilities.bounding"), "CAP_SYS_ADMIN"));
+        assert_true(has_string(at(o, "process.capabilities.bounding"), "CAP_BPF"));
+        assert_false(has_string(at(o, "process.capabilities.bounding"), "CAP_SYS_RESOURCE"));
         assert_null(at(o, "linux.maskedPaths"));
+        json_object_put(o);
+}
+
+/* Only what uvmd holds: add ALL means all of that; a named capability it
+ * lacks is an error; the defaults lose what it lacks. */
+static void test_capabilities_held(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        Runtime__V1__LinuxContainerConfig l = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+        Runtime__V1__LinuxContainerSecurityContext sc =
+                RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
+        Runtime__V1__Capability cap = RUNTIME__V1__CAPABILITY__INIT;
+        char *all[] = {"ALL"}, *res[] = {"SYS_RESOURCE"}, *kill[] = {"KILL"};
+        struct spec_pod few = pod;
+        json_object *o;
+
+        c.linux = &l;
+        l.security_context = &sc;
+        sc.capabilities = &cap;
+        cap.add_capabilities = all;
+        cap.n_add_capabilities = 1;
+        o = build(&c, NULL, NULL);
+        assert_int_equal(json_object_array_length(at(o, "process.capabilities.bounding")), 40);
+        assert_true(has_string(at(o, "process.capabilities.effective"), "CAP_SYS_ADMIN"));
+        assert_false(has_string(at(o, "process.capabilities.effective"), "CAP_SYS_RESOURCE"));
+        json_object_put(o);
+        cap.drop_capabilities = kill; /* add ALL, drop one */
+        cap.n_drop_capabilities = 1;
+        o = build(&c, NULL, NULL);
+        assert_int_equal(json_object_array_length(at(o, "process.capabilities.bounding")), 39);
+        assert_false(has_string(at(o, "process.capabilities.bounding"), "CAP_KILL"));
+        json_object_put(o);
+        cap.n_drop_capabilities = 0;
+        cap.add_capabilities = res;
+        build(&c, NULL, "CAP_SYS_RESOURCE is not in uvmd's capability bounding set");
+        cap.n_add_capabilities = 0;
+        few.caps_held = (uint64_t) 1 << 5; /* CAP_KILL only */
+        o = build(&c, &few, NULL);
+        assert_int_equal(json_object_array_length(at(o, "process.capabilities.bounding")), 1);
+        assert_string_equal(str_at(o, "process.capabilities.bounding.0"), "CAP_KILL");
         json_object_put(o);
 }
 
@@ -268,7 +397,7 @@ static void test_no_command(void **state)
         struct uvm_error *err = NULL;
         char *s = NULL;
 
-        assert_int_equal(spec_build(&c, &empty, &pod, "c1", 0, 0, &s, &err), -EINVAL);
+        assert_int_equal(spec_build(&c, &empty, &pod, "c1", &user, &s, &err), -EINVAL);
         assert_null(s);
         assert_non_null(strstr(err->msg, "no command"));
         uvm_error_free(err);
@@ -280,7 +409,10 @@ int main(void)
                 cmocka_unit_test(test_defaults_from_image),
                 cmocka_unit_test(test_command_args_env),
                 cmocka_unit_test(test_mounts),
+                cmocka_unit_test(test_mount_propagation_and_rro),
+                cmocka_unit_test(test_image_volume),
                 cmocka_unit_test(test_security),
+                cmocka_unit_test(test_capabilities_held),
                 cmocka_unit_test(test_resources),
                 cmocka_unit_test(test_pod_namespaces_and_cgroups),
                 cmocka_unit_test(test_no_command),

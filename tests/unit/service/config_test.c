@@ -25,10 +25,14 @@ static void test_defaults(void **state)
         assert_null(c.cni_bin_dirs[2]);
         assert_string_equal(c.oci_runtime, "runc");
         assert_int_equal(c.max_message_bytes, 16 << 20);
-        assert_string_equal(config_driver_for(&c, "uvm"), "qemu");
-        assert_string_equal(config_driver_for(&c, "runc"), "ns");
-        assert_string_equal(config_driver_for(&c, ""), c.default_driver);
-        assert_null(config_driver_for(&c, "nope"));
+        /* The default handler's driver is chosen at start-up from probes. */
+        assert_string_equal(c.default_driver, "auto");
+        assert_string_equal(c.kvm_device, "/dev/kvm");
+        assert_int_equal(c.n_handlers, 2);
+        assert_string_equal(c.handlers[0].name, "runc");
+        assert_string_equal(c.handlers[0].driver, "ns");
+        assert_string_equal(c.handlers[1].name, "uvm");
+        assert_string_equal(c.handlers[1].driver, "qemu");
         assert_int_equal(config_validate(&c, NULL), 0);
         config_free(&c);
 }
@@ -51,8 +55,10 @@ static void test_good(void **state)
         assert_int_equal(c.log_format, LOG_FORMAT_JSON);
         assert_int_equal(c.workers, 4);
         assert_string_equal(c.cni_bin_dirs[2], "/c");
-        assert_string_equal(config_driver_for(&c, "kata"), "qemu");
-        assert_string_equal(config_driver_for(&c, "uvm"), "qemu"); /* defaults kept */
+        assert_int_equal(c.n_handlers, 3); /* runc and uvm kept, kata added */
+        assert_string_equal(c.handlers[1].name, "uvm");
+        assert_string_equal(c.handlers[2].name, "kata");
+        assert_string_equal(c.handlers[2].driver, "qemu");
         assert_string_equal(c.cgroup_driver, "systemd");
         assert_string_equal(c.oci_runtime, "crun");
         config_free(&c);

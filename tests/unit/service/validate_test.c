@@ -66,12 +66,45 @@ static void test_paths(void **state)
         bad(validate_absolute_path("host_path", "/a/../etc", &err), &err, "..");
 }
 
+static void test_hostname(void **state)
+{
+        struct uvm_error *err = NULL;
+        char longest[65], too_long[66];
+
+        memset(longest, 'a', 64);
+        longest[64] = '\0';
+        memset(too_long, 'a', 65);
+        too_long[65] = '\0';
+        ok(validate_hostname("hostname", "web-0.svc", &err));
+        ok(validate_hostname("hostname", longest, &err));
+        bad(validate_hostname("hostname", too_long, &err), &err, "longer than 64 bytes");
+        bad(validate_hostname("hostname", "a b", &err), &err, "only letters");
+        bad(validate_hostname("hostname", "a_b", &err), &err, "only letters");
+        bad(validate_hostname("hostname", "-a", &err), &err, "not first");
+        bad(validate_hostname("hostname", "", &err), &err, "empty");
+}
+
+static void test_sysctl(void **state)
+{
+        struct uvm_error *err = NULL;
+
+        ok(validate_sysctl("net.ipv4.ip_forward", "1", &err));
+        ok(validate_sysctl("net.ipv4.conf.eth0/100.rp_filter", "2", &err));
+        ok(validate_sysctl("net.ipv4.ip_local_port_range", "1024 65000", &err));
+        bad(validate_sysctl("net..x", "1", &err), &err, "not valid");
+        bad(validate_sysctl("../../etc", "1", &err), &err, "not valid");
+        bad(validate_sysctl("/net/x", "1", &err), &err, "not valid");
+        bad(validate_sysctl("net.x y", "1", &err), &err, "not valid");
+        bad(validate_sysctl("", "1", &err), &err, "not valid");
+        bad(validate_sysctl("net.x", "1\nkernel.y=2", &err), &err, "one line");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_string),
-                cmocka_unit_test(test_cidrs),
-                cmocka_unit_test(test_paths),
+                cmocka_unit_test(test_string), cmocka_unit_test(test_cidrs),
+                cmocka_unit_test(test_paths),  cmocka_unit_test(test_hostname),
+                cmocka_unit_test(test_sysctl),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

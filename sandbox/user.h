@@ -1,0 +1,34 @@
+#pragma once
+
+/*
+ * Who a container's first process runs as: the CRI security context
+ * (run_as_user, run_as_username, run_as_group, supplemental_groups and their
+ * policy) over the image's USER, with names and group memberships looked up
+ * in the image's own /etc/passwd and /etc/group (never the host's).
+ */
+
+#include <stddef.h>
+
+#include "proto/api.pb-c.h"
+
+#include "common/error.h"
+
+#define CTR_USER_MAX_GROUPS 128
+
+struct ctr_user {
+        unsigned uid, gid;
+        /* setgroups(): the primary gid first, then image memberships (Merge
+         * policy) and the request's supplemental_groups, without repeats. */
+        unsigned groups[CTR_USER_MAX_GROUPS];
+        size_t n_groups;
+};
+
+/* layers: the image's layer directories, lowest first (NULL-terminated).
+ * -EINVAL naming the field for a bad or unresolvable user. */
+int ctr_user_resolve(const Runtime__V1__LinuxContainerSecurityContext *sc, const char *image_user,
+                     char *const *layers, struct ctr_user *ret, struct uvm_error **err);
+
+/* The file at rel (say "etc/passwd") in the topmost layer that has it,
+ * resolved inside that layer: a symlink cannot lead out to the host.
+ * -ENOENT when no layer has it. */
+int ctr_image_file(char *const *layers, const char *rel, size_t max, char **ret_text);

@@ -1,0 +1,74 @@
+"""Runtime handlers and the default driver, through the CRI: only handlers
+whose driver can run pods on this node are advertised, the default handler
+runs pods on a node with or without /dev/kvm, and every other handler is
+refused with a message naming it and the reason."""
+import json
+import os
+
+import grpc
+import pytest
+
+from conftest import Daemon
+from imagelib import image_dir, image_single  # noqa: F401 (fixtures)
+from test_pods import _code, _pod_config, pods_cleanup, pods_daemon
+from uvmdlib import pb
+
+
+@pytest.fixture(params=["node", "no-kvm"])
+def node(request, daemon_factory, workdir, image_single):
+    # "no-kvm" hides the device from uvmd: the answers must not change,
+    # since a device node alone proves nothing.
+    extra = {} if request.param == "node" else {"kvm_device": "/nonexistent/kvm"}
+    d = pods_daemon(daemon_factory, workdir, image_single, extra)
+    yield d
+    pods_cleanup(d)
+
+
+def test_default_handler_runs_pods_anywhere(node):
+    d, c, m = node, node.client(), pb()
+    st = c.rt("Status", verbose=True)
+    handlers = {h.name: h for h in st.runtime_handlers}
+    # This build has no qemu driver: "uvm" is not offered.
+    assert set(handlers) == {"", "runc"}, handlers
+    info = json.loads(st.info["config"])
+    assert info["defaultDriver"] == "ns"
+    assert "qemu" in info["defaultDriverReason"] and "not built" in info["defaultDriverReason"]
+    assert info["runtimeHandlers"]["uvm"]["usable"] is False
+    assert info["runtimeHandlers"]["runc"] == {"driver": "ns", "usable": True,
+                                               "reason": info["runtimeHandlers"]["runc"]["reason"]}
+    assert "default runtime handler: driver \"ns\"" in d.log()
+
+    # No handler: the default driver runs it.
+    cfg = _pod_config(d, "dflt")
+    pod = c.rt("RunPodSandbox", config=cfg, timeout=120).pod_sandbox_id
+    st = c.rt("PodSandboxStatus", pod_sandbox_id=pod, verbose=True)
+    assert st.status.state == m.SANDBOX_READY
+    assert json.loads(st.info["info"])["driver"] == "ns"
+    assert st.status.runtime_handler == ""
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def test_other_handlers_refused_with_reason(node):
+    d, c = node, node.client()
+    code, msg = _code(lambda: c.rt("RunPodSandbox", config=_pod_config(d, "u"),
+                                   runtime_handler="uvm"))
+    assert code == grpc.StatusCode.UNIMPLEMENTED, msg
+    assert '"uvm"' in msg and 'driver "qemu" is not built' in msg, msg
+    code, msg = _code(lambda: c.rt("RunPodSandbox", config=_pod_config(d, "k"),
+                                   runtime_handler="kata-fc"))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and '"kata-fc" is not configured' in msg, msg
+    # Nothing was made for either.
+    assert list(c.rt("ListPodSandbox").items) == []
+    assert os.listdir(os.path.join(d.state, "pods")) == []
+
+
+def test_explicit_default_the_node_cannot_run(workdir):
+    d = Daemon(workdir, config={"default_driver": "qemu"}).start(wait=False)
+    try:
+        assert d.proc.wait(timeout=30) != 0
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    assert 'default_driver "qemu" cannot run pods here' in d.log(), d.log()

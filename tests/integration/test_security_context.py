@@ -1,0 +1,197 @@
+"""Who a container runs as and what it may do, through the CRI against a real
+uvmd, agent and runc: non-root users (request and image USER, names and
+numbers, groups and their policy), privileged containers and capabilities
+bounded by what uvmd holds, and a read-only root filesystem with the
+kubelet's usual mounts."""
+import os
+
+import grpc
+import pytest
+
+import imagelib
+from imagelib import image_dir, image_multi, image_single  # noqa: F401 (fixtures)
+from test_pods import (_code, _create, _ctr_config, _exec, _pod_config, _run_pod,  # noqa: F401
+                       _status, _wait_state, import_archive, pods)
+from uvmdlib import pb
+
+CAP_SYS_RESOURCE = 24
+
+
+@pytest.fixture(scope="session")
+def user_images(image_dir):
+    """Single-layer busybox images whose config USER is "1000:1000" and
+    "app:wheel"; {user: image id}."""
+    out = {}
+    for tag, user in (("uidgid", "1000:1000"), ("namegroup", "app:wheel")):
+        layout = os.path.join(image_dir, "user-" + tag)
+        img = imagelib.build_layout(layout, [imagelib.make_tar(imagelib.base_entries())],
+                                    {"User": user}, tag=tag)
+        img.archive = layout + ".tar"
+        imagelib.write_oci_archive(layout, img.archive)
+        out[user] = img
+    return out
+
+
+def _start(c, pod, pod_cfg, cfg):
+    cid = _create(c, pod, cfg, pod_cfg)
+    c.rt("StartContainer", container_id=cid)
+    return cid
+
+
+def _sleeper(d, name, **sc):
+    """A container that sleeps, with security_context fields from sc."""
+    cfg = _ctr_config(d, name, "sleep 1000")
+    for k, v in sc.items():
+        f = getattr(cfg.linux.security_context, k)
+        if hasattr(f, "CopyFrom") and not isinstance(v, (list, tuple)):
+            f.value = v  # Int64Value
+        elif isinstance(v, (list, tuple)):
+            f.extend(v)
+        else:
+            setattr(cfg.linux.security_context, k, v)
+    return cfg
+
+
+def _ids(c, cid):
+    rc, out, err = _exec(c, cid, ["sh", "-c", "id -u; id -g; id -G"])
+    assert rc == 0, err
+    u, g, groups = out.split("\n")[:3]
+    return int(u), int(g), [int(x) for x in groups.split()]
+
+
+def _writes(c, cid, path):
+    return _exec(c, cid, ["sh", "-c", "echo x > %s && cat %s" % (path, path)])
+
+
+def _caps(c, cid, which="CapEff"):
+    out = _exec(c, cid, ["cat", "/proc/self/status"])[1]
+    return int([ln for ln in out.splitlines() if ln.startswith(which + ":")][0].split()[1], 16)
+
+
+def _uvmd_bounding(d):
+    with open("/proc/%d/status" % d.proc.pid) as f:
+        return int([ln for ln in f if ln.startswith("CapBnd:")][0].split()[1], 16)
+
+
+def test_non_root_users(pods, image_multi, user_images):
+    d, c, m = pods, pods.client(), pb()
+    import_archive(d, image_multi.archive)
+    for img in user_images.values():
+        import_archive(d, img.archive)
+    pod_cfg = _pod_config(d, "users")
+    pod = _run_pod(c, pod_cfg)
+
+    # run_as_user: gid and name from the image's /etc/passwd; app is in wheel (10).
+    a = _start(c, pod, pod_cfg, _sleeper(d, "uid", run_as_user=1000))
+    assert _ids(c, a) == (1000, 1000, [1000, 10])
+    assert _writes(c, a, "/tmp/f") == (0, "x\n", "")
+    assert _writes(c, a, "/home/app/f") == (0, "x\n", "")
+    assert _writes(c, a, "/root/f")[0] != 0  # not root any more
+    st = _status(c, a)
+    assert (st.user.linux.uid, st.user.linux.gid) == (1000, 1000)
+    assert list(st.user.linux.supplemental_groups) == [1000, 10]
+
+    # run_as_username, run_as_group and supplemental groups (Merge).
+    b = _start(c, pod, pod_cfg, _sleeper(d, "name", run_as_username="app", run_as_group=2000,
+                                         supplemental_groups=[3000]))
+    assert _ids(c, b) == (1000, 2000, [2000, 10, 3000])
+    # Strict: the image's memberships are left out.
+    s = _start(c, pod, pod_cfg, _sleeper(d, "strict", run_as_user=1000,
+                                         supplemental_groups=[3000],
+                                         supplemental_groups_policy=m.Strict))
+    assert _ids(c, s) == (1000, 1000, [1000, 3000])
+    assert c.rt("Status").features.supplemental_groups_policy is True
+
+    # The image's USER: a name (3-layer image), uid:gid, name:group.
+    for name, image, want in (("imgname", image_multi.id, (1000, 1000, [1000, 10])),
+                              ("imguidgid", user_images["1000:1000"].id, (1000, 1000, [1000, 10])),
+                              ("imgnamegroup", user_images["app:wheel"].id, (1000, 10, [10]))):
+        cfg = _ctr_config(d, name, "sleep 1000")
+        cfg.image.image = image
+        cid = _start(c, pod, pod_cfg, cfg)
+        assert _ids(c, cid) == want, name
+        assert _writes(c, cid, "/home/app/f") == (0, "x\n", ""), name
+        assert _writes(c, cid, "/tmp/f") == (0, "x\n", ""), name
+
+    # A group alone is an error (the CRI), so is a name the image lacks.
+    for name, sc, needle in (("grouponly", {"run_as_group": 5}, "run_as_group is set without"),
+                             ("nouser", {"run_as_username": "nobody"}, "\"nobody\"")):
+        code, msg = _code(lambda: _create(c, pod, _sleeper(d, name, **sc), pod_cfg))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and needle in msg, msg
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def test_read_only_rootfs_with_kubelet_mounts(pods, workdir):
+    d, c = pods, pods.client()
+    m = pb()
+    host = os.path.join(workdir, "kubelet")
+    os.makedirs(os.path.join(host, "secrets"))
+    os.makedirs(os.path.join(host, "scratch"))
+    for name, text in (("hosts", "10.0.0.1 mine\n"), ("termination-log", ""),
+                       ("secrets/token", "t0k3n\n")):
+        with open(os.path.join(host, name), "w") as f:
+            f.write(text)
+    os.chmod(os.path.join(host, "scratch"), 0o777)
+    pod_cfg = _pod_config(d, "ro")
+    pod = _run_pod(c, pod_cfg)
+    for user in (None, 1000):
+        cfg = _sleeper(d, "ro%s" % (user or 0), readonly_rootfs=True)
+        if user:
+            cfg.linux.security_context.run_as_user.value = user
+        # None of these destinations exists in the image.
+        cfg.mounts.extend([
+            m.Mount(container_path="/etc/hosts", host_path=os.path.join(host, "hosts")),
+            m.Mount(container_path="/dev/termination-log",
+                    host_path=os.path.join(host, "termination-log")),
+            m.Mount(container_path="/var/run/secrets/kubernetes.io/serviceaccount",
+                    host_path=os.path.join(host, "secrets"), readonly=True),
+            m.Mount(container_path="/scratch", host_path=os.path.join(host, "scratch"))])
+        cid = _start(c, pod, pod_cfg, cfg)
+        assert _exec(c, cid, ["cat", "/etc/hosts"])[1] == "10.0.0.1 mine\n"
+        assert _exec(c, cid, ["cat", "/var/run/secrets/kubernetes.io/serviceaccount/token"])[1] \
+            == "t0k3n\n"
+        rc, _, err = _exec(c, cid, ["sh", "-c", "echo x > /newfile"])
+        assert rc != 0 and "Read-only file system" in err, err
+        assert _exec(c, cid, ["sh", "-c", "echo x > /tmp/f"])[0] != 0
+        assert _writes(c, cid, "/scratch/f%s" % user) == (0, "x\n", "")
+        paths = {x.container_path for x in _status(c, cid).mounts}
+        assert "/etc/hosts" in paths and "/scratch" in paths
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def test_privileged_and_capabilities(pods):
+    d, c, m = pods, pods.client(), pb()
+    held = _uvmd_bounding(d)
+    pod_cfg = _pod_config(d, "caps")
+    pod = _run_pod(c, pod_cfg)
+
+    # Privileged: every capability uvmd holds, and it runs where uvmd lacks some.
+    p = _start(c, pod, pod_cfg, _sleeper(d, "priv", privileged=True))
+    assert _wait_state(c, p, m.CONTAINER_RUNNING)
+    assert _caps(c, p) == held and _caps(c, p, "CapBnd") == held
+    # With a seccomp profile too (mount propagation tests run such containers).
+    cfg = _sleeper(d, "privsec", privileged=True)
+    cfg.linux.security_context.seccomp.profile_type = m.SecurityProfile.RuntimeDefault
+    ps = _start(c, pod, pod_cfg, cfg)
+    assert _caps(c, ps) == held
+
+    # add ALL on an unprivileged container: the same set.
+    cfg = _sleeper(d, "addall")
+    cfg.linux.security_context.capabilities.add_capabilities.append("ALL")
+    assert _caps(c, _start(c, pod, pod_cfg, cfg)) == held
+    # drop ALL, add one: exactly that one.
+    cfg = _sleeper(d, "one")
+    cfg.linux.security_context.capabilities.drop_capabilities.append("ALL")
+    cfg.linux.security_context.capabilities.add_capabilities.append("NET_ADMIN")
+    assert _caps(c, _start(c, pod, pod_cfg, cfg)) == 1 << 12
+    # Asking by name for one uvmd lacks is refused clearly.
+    if not held & (1 << CAP_SYS_RESOURCE):
+        cfg = _sleeper(d, "noway")
+        cfg.linux.security_context.capabilities.add_capabilities.append("CAP_SYS_RESOURCE")
+        code, msg = _code(lambda: _create(c, pod, cfg, pod_cfg))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, msg
+        assert "CAP_SYS_RESOURCE is not in uvmd's capability bounding set" in msg
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
