@@ -89,6 +89,8 @@ if ! bazel build --config=asan //service:uvmd //agent:uvmd-agent 2>&1 | tail -n 
 fi
 asan_bin=$(bazel info --config=asan bazel-bin 2>/dev/null)/service/uvmd
 normal_bin=$(bazel info bazel-bin 2>/dev/null)/service/uvmd
+export REG_FETCH_BIN
+REG_FETCH_BIN=$(bazel info bazel-bin 2>/dev/null)/tests/unit/image_registry/reg_fetch
 
 # Every integration suite against the normal build.
 mapfile -t suites < <(ls tests/integration/test_*.py)

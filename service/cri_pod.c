@@ -104,7 +104,8 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
         const Runtime__V1__PodSandboxConfig *c = req->config;
         const Runtime__V1__NamespaceOption *ns;
         struct uvmd *d = ctx->daemon;
-        const char *driver, *hostname = NULL;
+        const struct handler_entry *handler;
+        const char *hostname = NULL;
         char **sysctls = NULL;
         int r;
 
@@ -117,10 +118,18 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
         if (!STR_EMPTY(c->log_directory) &&
             (r = validate_absolute_path("log_directory", c->log_directory, err)) < 0)
                 return r;
-        r = handlers_driver_for(&d->handlers, req->runtime_handler, &driver, err);
+        r = handlers_get(&d->handlers, req->runtime_handler, &handler, err);
         if (r < 0)
                 return r;
         ns = ns_options(c);
+        /* Never run a pod without the isolation it asked for. */
+        if (ns && ns->userns_options &&
+            ns->userns_options->mode == RUNTIME__V1__NAMESPACE_MODE__POD &&
+            !handler->user_namespaces)
+                return uvm_error_set(err, EOPNOTSUPP,
+                                     "runtime handler \"%s\" does not support user namespaces "
+                                     "(namespace_options.userns_options.mode POD)",
+                                     handler->name);
         *ret_host_net = ns && ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE;
         r = pod_hostname(ctx, c, &hostname, err);
         if (r >= 0)
@@ -134,7 +143,7 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
                 .uid = c->metadata->uid,
                 .attempt = c->metadata->attempt,
                 .runtime_handler = req->runtime_handler,
-                .driver = (char *) driver,
+                .driver = handler->driver,
                 .hostname = (char *) hostname,
                 .sysctls = sysctls,
                 .log_directory = STR_EMPTY(c->log_directory) ? NULL : c->log_directory,

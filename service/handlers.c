@@ -147,8 +147,8 @@ void handlers_clear(struct handlers *h)
         memset(h, 0, sizeof(*h));
 }
 
-int handlers_driver_for(const struct handlers *h, const char *handler, const char **ret_driver,
-                        struct uvm_error **err)
+int handlers_get(const struct handlers *h, const char *handler, const struct handler_entry **ret,
+                 struct uvm_error **err)
 {
         const char *name = handler ? handler : "";
 
@@ -161,10 +161,21 @@ int handlers_driver_for(const struct handlers *h, const char *handler, const cha
                                              "runtime handler \"%s\" cannot run pods on this "
                                              "node: %s",
                                              name, e->reason);
-                *ret_driver = e->driver;
+                *ret = e;
                 return 0;
         }
         return uvm_error_set(err, EINVAL, "runtime handler \"%.64s\" is not configured", name);
+}
+
+int handlers_driver_for(const struct handlers *h, const char *handler, const char **ret_driver,
+                        struct uvm_error **err)
+{
+        const struct handler_entry *e;
+        int r = handlers_get(h, handler, &e, err);
+
+        if (r >= 0)
+                *ret_driver = e->driver;
+        return r;
 }
 
 void handlers_log(const struct handlers *h)

@@ -42,8 +42,11 @@ int handlers_resolve(const struct uvmd_config *c, const struct drv_probe_env *en
                      struct uvm_error **err);
 void handlers_clear(struct handlers *h);
 
-/* The driver for a handler name (NULL or "" = the default); an unknown or
+/* The usable handler of that name (NULL or "" = the default); an unknown or
  * unusable handler is an error naming it and the reason. */
+int handlers_get(const struct handlers *h, const char *handler, const struct handler_entry **ret,
+                 struct uvm_error **err);
+/* The same, for its driver's name. */
 int handlers_driver_for(const struct handlers *h, const char *handler, const char **ret_driver,
                         struct uvm_error **err);
 

@@ -63,6 +63,19 @@ def test_other_handlers_refused_with_reason(node):
     assert os.listdir(os.path.join(d.state, "pods")) == []
 
 
+def test_user_namespaces_not_advertised_are_refused(node):
+    d, c, m = node, node.client(), pb()
+    assert not any(h.features.user_namespaces for h in c.rt("Status").runtime_handlers)
+    cfg = _pod_config(d, "userns")
+    opts = cfg.linux.security_context.namespace_options
+    opts.userns_options.mode = m.POD
+    opts.userns_options.uids.append(m.IDMapping(host_id=100000, container_id=0, length=65536))
+    opts.userns_options.gids.append(m.IDMapping(host_id=100000, container_id=0, length=65536))
+    code, msg = _code(lambda: c.rt("RunPodSandbox", config=cfg, runtime_handler="runc"))
+    assert code == grpc.StatusCode.UNIMPLEMENTED and "user namespaces" in msg, msg
+    assert list(c.rt("ListPodSandbox").items) == []
+
+
 def test_explicit_default_the_node_cannot_run(workdir):
     d = Daemon(workdir, config={"default_driver": "qemu"}).start(wait=False)
     try:

@@ -46,7 +46,10 @@ def test_layout_is_consistent(image_multi):
     base = _layer_members(img, 0)
     assert base["bin/sh"].issym() and base["bin/sh"].linkname == "busybox"
     assert base["tmp"].mode == 0o1777
-    assert all(x.mtime == 0 and x.uid == 0 and x.gid == 0 for x in base.values())
+    assert all(x.mtime == 0 for x in base.values())
+    # Owned by root but for app's home.
+    assert {n for n, x in base.items() if x.uid or x.gid} == {"home/app"}
+    assert (base["home/app"].uid, base["home/app"].gid) == (1000, 1000)
     l2, l3 = _layer_members(img, 1), _layer_members(img, 2)
     assert l2["data/hl"].islnk() and l2["data/hl"].linkname == "data/a"
     assert "data/.wh.gone" in l3 and "data/opq/.wh..wh..opq" in l3

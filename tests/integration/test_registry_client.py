@@ -16,8 +16,10 @@ from imagelib import (  # noqa: F401 (fixtures)
     OCI_MANIFEST, canonical_json, image_dir, image_multi, image_single, push_corrupt, registry, registry_auth,
     registry_factory)
 
-REG_FETCH = os.environ.get("REG_FETCH_BIN",
-                           "/tmp/bzl-registry/bin/tests/unit/image_registry/reg_fetch")
+# bazel/test.sh passes the path; by hand, the workspace's bazel-bin.
+REG_FETCH = os.environ.get("REG_FETCH_BIN", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "bazel-bin", "tests", "unit",
+    "image_registry", "reg_fetch"))
 
 
 def reg_fetch(ref, out, *args, timeout=60):
