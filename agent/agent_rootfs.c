@@ -173,7 +173,8 @@ static int resolve_sub_path(const char *vol, const char *sub, char **ret, struct
         if (n < 0)
                 return uvm_error_set(err, errno, "image sub path '%s': %m", sub);
         real[n] = '\0';
-        if (strncmp(real, vol, strlen(vol)) != 0 || real[strlen(vol)] != '/')
+        if (strncmp(real, vol, strlen(vol)) != 0 ||
+            (real[strlen(vol)] != '/' && real[strlen(vol)] != '\0'))
                 return uvm_error_set(err, EINVAL, "image sub path '%s' leaves the image", sub);
         return (*ret = strdup(real)) ? 0 : uvm_error_set(err, ENOMEM, "out of memory");
 }
