@@ -30,6 +30,7 @@ grpc_status_code status_from_errno(int err)
                 return GRPC_STATUS_UNAVAILABLE;
         case EBUSY:
         case ENOTEMPTY:
+        case ENODEV: /* a driver that cannot run on this node */
         case ESTALE:
                 return GRPC_STATUS_FAILED_PRECONDITION;
         case EPERM:

@@ -19,6 +19,7 @@ static void test_table(void **state)
         assert_int_equal(status_from_errno(-ETIMEDOUT), GRPC_STATUS_DEADLINE_EXCEEDED);
         assert_int_equal(status_from_errno(-EAGAIN), GRPC_STATUS_UNAVAILABLE);
         assert_int_equal(status_from_errno(-EBUSY), GRPC_STATUS_FAILED_PRECONDITION);
+        assert_int_equal(status_from_errno(-ENODEV), GRPC_STATUS_FAILED_PRECONDITION);
         assert_int_equal(status_from_errno(-EACCES), GRPC_STATUS_PERMISSION_DENIED);
         assert_int_equal(status_from_errno(-ENOSYS), GRPC_STATUS_UNIMPLEMENTED);
         assert_int_equal(status_from_errno(-ENOSPC), GRPC_STATUS_RESOURCE_EXHAUSTED);
