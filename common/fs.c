@@ -2,8 +2,10 @@
 #include <ftw.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -201,4 +203,60 @@ int fs_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes)
         *ret_bytes = du_bytes;
         *ret_inodes = du_inodes;
         return 0;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape(char *s)
+{
+        char *o = s;
+
+        for (; *s; s++) {
+                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+                    s[3] >= '0' && s[3] <= '7') {
+                        *o++ = (char) ((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+                        s += 3;
+                } else
+                        *o++ = *s;
+        }
+        *o = '\0';
+}
+
+static bool under(const char *path, const char *mnt)
+{
+        size_t n = strlen(mnt);
+
+        return STR_EQ(mnt, "/") ||
+               (strncmp(path, mnt, n) == 0 && (path[n] == '/' || path[n] == '\0'));
+}
+
+int fs_mount_of(const char *path, char *ret_mnt, size_t mnt_len, bool *shared, bool *slave)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0, best = 0;
+
+        if (!f)
+                return -errno;
+        while (getline(&line, &cap, f) > 0) {
+                char *save = NULL, *tok[6], *t, *opt;
+                size_t n = 0, len;
+
+                while (n < 6 && (t = strtok_r(n ? NULL : line, " ", &save)))
+                        tok[n++] = t;
+                if (n < 6)
+                        continue;
+                unescape(tok[4]);
+                len = strlen(tok[4]);
+                if (!under(path, tok[4]) || len < best || len >= mnt_len)
+                        continue;
+                best = len;
+                snprintf(ret_mnt, mnt_len, "%s", tok[4]);
+                *shared = *slave = false;
+                /* optional fields after field 6, up to the "-" separator */
+                while ((opt = strtok_r(NULL, " ", &save)) && !STR_EQ(opt, "-")) {
+                        *shared = *shared || strncmp(opt, "shared:", 7) == 0;
+                        *slave = *slave || strncmp(opt, "master:", 7) == 0;
+                }
+        }
+        return best ? 0 : -ENOENT;
 }

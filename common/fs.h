@@ -2,6 +2,7 @@
 
 /* Small file helpers: atomic writes, bounded reads, directory creation. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -23,3 +24,8 @@ int fs_rm_rf(const char *path);
 /* du: bytes allocated and inodes below path, on path's filesystem only,
  * symlinks not followed. -errno when the walk fails. */
 int fs_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes);
+
+/* The mount holding path (absolute, symlinks resolved): its mount point and
+ * whether it is shared or a slave, from our /proc/self/mountinfo. -ENOENT
+ * when none matches. */
+int fs_mount_of(const char *path, char *ret_mnt, size_t mnt_len, bool *shared, bool *slave);

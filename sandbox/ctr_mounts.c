@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "image/image.h"
 #include "sandbox/container-internal.h"
@@ -48,64 +49,6 @@ int ctr_mounts_from(const Runtime__V1__ContainerConfig *cfg, struct ctr_mount **
         return 0;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
-{
-        char *o = s;
-
-        for (; *s; s++) {
-                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-                    s[3] >= '0' && s[3] <= '7') {
-                        *o++ = (char) ((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-                        s += 3;
-                } else
-                        *o++ = *s;
-        }
-        *o = '\0';
-}
-
-static bool under(const char *path, const char *mnt)
-{
-        size_t n = strlen(mnt);
-
-        return STR_EQ(mnt, "/") ||
-               (strncmp(path, mnt, n) == 0 && (path[n] == '/' || path[n] == '\0'));
-}
-
-/* The mount holding path (the last, longest match in our mountinfo): its
- * mount point and whether it is shared / a slave. */
-static int mount_of(const char *path, char *ret_mnt, size_t mnt_len, bool *shared, bool *slave)
-{
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0, best = 0;
-
-        if (!f)
-                return -errno;
-        while (getline(&line, &cap, f) > 0) {
-                char *save = NULL, *tok[6], *t, *opt;
-                size_t n = 0, len;
-
-                while (n < 6 && (t = strtok_r(n ? NULL : line, " ", &save)))
-                        tok[n++] = t;
-                if (n < 6)
-                        continue;
-                unescape(tok[4]);
-                len = strlen(tok[4]);
-                if (!under(path, tok[4]) || len < best || len >= mnt_len)
-                        continue;
-                best = len;
-                snprintf(ret_mnt, mnt_len, "%s", tok[4]);
-                *shared = *slave = false;
-                /* optional fields after field 6, up to the "-" separator */
-                while ((opt = strtok_r(NULL, " ", &save)) && !STR_EQ(opt, "-")) {
-                        *shared = *shared || strncmp(opt, "shared:", 7) == 0;
-                        *slave = *slave || strncmp(opt, "master:", 7) == 0;
-                }
-        }
-        return best ? 0 : -ENOENT;
-}
-
 /* containerd's rule: rshared needs a shared host mount, rslave a shared or
  * slave one; otherwise the propagation asked for could never happen. */
 int ctr_mounts_check_propagation(const struct ctr_mount *m, size_t n, struct uvm_error **err)
@@ -120,7 +63,7 @@ int ctr_mounts_check_propagation(const struct ctr_mount *m, size_t n, struct uvm
                 if (!realpath(m[i].host_path, real))
                         return uvm_error_set(err, errno == ENOENT ? EINVAL : errno,
                                              "mounts[%zu].host_path '%s': %m", i, m[i].host_path);
-                if (mount_of(real, mnt, sizeof(mnt), &shared, &slave) < 0)
+                if (fs_mount_of(real, mnt, sizeof(mnt), &shared, &slave) < 0)
                         return uvm_error_set(err, EINVAL,
                                              "mounts[%zu].host_path '%s': no mount holds it", i,
                                              m[i].host_path);

@@ -833,6 +833,16 @@ static int ns_ctr_update(struct drv_pod *p, const char *ctr_id, const char *reso
         return r < 0 ? r : agent_client_update(p->client, ctr_id, resources_json, err);
 }
 
+static void writable_fs(struct drv_pod *p, char *ret, size_t len)
+{
+        char real[PATH_MAX];
+        bool shared, slave;
+
+        ret[0] = '\0';
+        if (realpath(p->state_dir, real))
+                (void) fs_mount_of(real, ret, len, &shared, &slave);
+}
+
 static int ns_ctr_stats(struct drv_pod *p, const char *ctr_id, struct drv_ctr_stats *ret,
                         struct uvm_error **err)
 {
@@ -840,9 +850,10 @@ static int ns_ctr_stats(struct drv_pod *p, const char *ctr_id, struct drv_ctr_st
 
         if (r >= 0)
                 r = agent_client_stats(p->client, ctr_id, ret, err);
-        /* The upper dirs live under the agent's state dir, on the host. */
+        /* The upper dirs live under the agent's state dir, on the host: the
+         * kubelet is told the mount point of the filesystem holding them. */
         if (r >= 0)
-                snprintf(ret->writable_fs, sizeof(ret->writable_fs), "%s/ctr", p->state_dir);
+                writable_fs(p, ret->writable_fs, sizeof(ret->writable_fs));
         return r;
 }
 
