@@ -54,7 +54,13 @@ static inline void agent_json_putp(json_object **o)
 typedef bool (*agent_reap_hook_fn)(pid_t pid, int status);
 
 /* SIGCHLD must already be blocked in every thread. */
+/* The reaper also traces the pod's PID 1 holder (if any), so nobody else can. */
 int agent_reap_start(agent_reap_hook_fn hook, struct uvm_error **err);
+
+/* agent_pidns.c: the holder of a shared pod PID namespace (pidns.pid). */
+int agent_pidns_start(struct uvm_error **err);
+pid_t agent_pidns_holder(void); /* 0 when there is none */
+void agent_pidns_stop(void);
 /* Wait for pid's exit status (timeout_ms < 0: forever); -ETIMEDOUT. */
 int agent_reap_wait(pid_t pid, int timeout_ms, int *ret_status);
 /* 128 + signal for a killed process, else the exit status. */

@@ -384,65 +384,13 @@ static int write_pid_file(struct uvm_error **err)
         return 0;
 }
 
-/* The holder of a pod's shared PID namespace: PID 1 there, reaping what
- * is orphaned to it, until it is killed at shutdown. Runs as
- * "uvmd-agent --pause <state dir>" (the dir only names it in ps). */
-static int pause_main(void)
-{
-        sigset_t set;
-
-        sigemptyset(&set);
-        sigaddset(&set, SIGCHLD);
-        sigprocmask(SIG_BLOCK, &set, NULL);
-        for (;;) {
-                siginfo_t si;
-                if (sigwaitinfo(&set, &si) < 0 && errno != EINTR)
-                        return 1;
-                while (waitpid(-1, NULL, WNOHANG) > 0)
-                        ;
-        }
-}
-
-static pid_t holder_pid;
-
-/* Still single-threaded: clone into a new PID namespace and exec at once. */
-static int start_pid_holder(struct uvm_error **err)
-{
-        _cleanup_free_ char *path = NULL, *text = NULL;
-        pid_t pid;
-        int r;
-
-        pid = (pid_t) syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
-        if (pid < 0)
-                return uvm_error_set(err, errno, "clone a PID namespace: %m");
-        if (pid == 0) {
-                execl("/proc/self/exe", "uvmd-agent", "--pause", agent_cfg.state_dir,
-                      (char *) NULL);
-                _exit(127);
-        }
-        holder_pid = pid;
-        if (asprintf(&path, "%s/pidns.pid", agent_cfg.state_dir) < 0 ||
-            asprintf(&text, "%d\n", (int) pid) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        r = fs_write_atomic(path, text, strlen(text), 0600);
-        return r < 0 ? uvm_error_set(err, -r, "write %s: %s", path, strerror(-r)) : 0;
-}
-
-static void stop_pid_holder(void)
-{
-        if (holder_pid > 0) {
-                kill(holder_pid, SIGKILL);
-                (void) waitpid(holder_pid, NULL, 0);
-        }
-}
-
 static int startup(int *ret_listen, int *ret_sigfd, struct uvm_error **err)
 {
         int r, lfd, sfd;
 
         r = setup_namespaces(err);
         if (r >= 0 && opts.pid_ns)
-                r = start_pid_holder(err);
+                r = agent_pidns_start(err);
         if (r < 0)
                 return r;
         sfd = setup_signals(err);
@@ -551,8 +499,6 @@ int main(int argc, char **argv)
         /* One malloc arena: per-thread arenas would each keep pages resident, and
          * the agent allocates little. */
         mallopt(M_ARENA_MAX, 1);
-        if (argc >= 2 && strcmp(argv[1], "--pause") == 0)
-                return pause_main();
         if (parse_args(argc, argv) < 0)
                 return 2;
         /* A closed 0-2 would let a pipe land there and be clobbered by a
@@ -569,7 +515,7 @@ int main(int argc, char **argv)
         serve(lfd, sfd);
         close(lfd);
         agent_out_stop();
-        stop_pid_holder();
+        agent_pidns_stop();
         remove_state();
         log_info("uvmd-agent exiting");
         return 0;

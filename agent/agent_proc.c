@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,8 +77,21 @@ static void reap_record(pid_t pid, int status)
         pthread_mutex_unlock(&reap.lock);
 }
 
+/* Only the tracer thread may resume its tracee: the reaper, which also
+ * sees its stops, seizes the holder. A tracer of its own keeps containers
+ * from ptracing it; its signals are blocked, so it stops only for SIGSTOP,
+ * which is swallowed. */
+static void trace_holder(pid_t holder)
+{
+        if (holder > 0 && ptrace(PTRACE_SEIZE, holder, NULL, NULL) < 0)
+                log_warn("reaper: seizing the PID 1 holder %d: %m, ignoring", (int) holder);
+}
+
 static void *reaper_main(void *arg)
 {
+        pid_t holder = agent_pidns_holder();
+
+        trace_holder(holder);
         for (;;) {
                 struct signalfd_siginfo si;
                 int status;
@@ -88,7 +102,12 @@ static void *reaper_main(void *arg)
                         sleep(1);
                 }
                 /* Signals coalesce: one SIGCHLD may stand for many exits. */
-                while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
+                        if (WIFSTOPPED(status)) {
+                                if (pid == holder)
+                                        ptrace(PTRACE_CONT, pid, NULL, NULL);
+                                continue;
+                        }
                         log_debug("reaper: pid %d exited with status 0x%x", (int) pid, status);
                         if (!reap.hook || !reap.hook(pid, status))
                                 reap_record(pid, status);

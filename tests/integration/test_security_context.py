@@ -4,6 +4,7 @@ numbers, groups and their policy), privileged containers and capabilities
 bounded by what uvmd holds, and a read-only root filesystem with the
 kubelet's usual mounts."""
 import os
+import subprocess
 
 import grpc
 import pytest
@@ -195,3 +196,81 @@ def test_privileged_and_capabilities(pods):
         assert "CAP_SYS_RESOURCE is not in uvmd's capability bounding set" in msg
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+PTRACE_PROBE = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+int main(void)
+{
+        if (ptrace(PTRACE_ATTACH, 1, 0, 0) == 0) {
+                waitpid(1, 0, __WALL);
+                ptrace(PTRACE_DETACH, 1, 0, 0);
+                puts("attached");
+                return 0;
+        }
+        printf("refused: %s\n", strerror(errno));
+        return 1;
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def probe_image(image_dir):
+    """busybox plus /bin/ptrace1, a static program that tries to ptrace PID 1."""
+    src = os.path.join(image_dir, "ptrace1.c")
+    exe = os.path.join(image_dir, "ptrace1")
+    with open(src, "w") as f:
+        f.write(PTRACE_PROBE)
+    subprocess.run(["gcc", "-static", "-O2", "-o", exe, src], check=True)
+    with open(exe, "rb") as f:
+        probe = f.read()
+    layout = os.path.join(image_dir, "ptrace-probe")
+    img = imagelib.build_layout(layout, [imagelib.make_tar(
+        imagelib.base_entries() + [imagelib.f("bin/ptrace1", probe, 0o755)])], {}, tag="probe")
+    img.archive = layout + ".tar"
+    imagelib.write_oci_archive(layout, img.archive)
+    return img
+
+
+def test_pod_pid_1_reveals_nothing_of_the_host(pods, probe_image):
+    d, c, m = pods, pods.client(), pb()
+    import_archive(d, probe_image.archive)
+    pod_cfg = _pod_config(d, "pid1")
+    pod_cfg.linux.security_context.namespace_options.pid = m.POD
+    pod = _run_pod(c, pod_cfg)
+    ctrs = {}
+    for name, caps in (("plain", []), ("ptracer", ["SYS_PTRACE"])):
+        cfg = _sleeper(d, name)
+        cfg.image.image = probe_image.id
+        cfg.linux.security_context.capabilities.add_capabilities.extend(caps)
+        ctrs[name] = _start(c, pod, pod_cfg, cfg)
+    host_root = sorted(os.listdir("/"))
+    for name, cid in ctrs.items():
+        # Nothing of the host: not its files, its mounts, its environment.
+        rc, out, _ = _exec(c, cid, ["ls", "-A", "/proc/1/root/"])
+        assert rc != 0 or out.split() == [], (name, out)
+        assert sorted(out.split()) != host_root
+        rc, out, _ = _exec(c, cid, ["ls", "-A", "/proc/1/cwd/"])
+        assert rc != 0 or out.split() == [], (name, out)
+        rc, out, _ = _exec(c, cid, ["cat", "/proc/1/environ"])
+        assert rc != 0 or out == "", (name, out)
+        rc, out, _ = _exec(c, cid, ["cat", "/proc/1/mountinfo"])
+        lines = out.splitlines()
+        assert rc != 0 or (len(lines) == 1 and " - tmpfs " in lines[0]), (name, out)
+        assert d.state not in out and " - ext4 " not in out, (name, out)
+        rc, out, _ = _exec(c, cid, ["/bin/busybox", "readlink", "/proc/1/exe"])
+        assert rc != 0 or out.startswith("/memfd:uvmd-pause"), (name, out)
+        # No ptrace of PID 1, not even with CAP_SYS_PTRACE.
+        rc, out, _ = _exec(c, cid, ["/bin/ptrace1"])
+        assert rc == 1 and out.startswith("refused"), (name, rc, out)
+    # The pod's processes still share one namespace under that PID 1.
+    ps = _exec(c, ctrs["plain"], ["/bin/busybox", "ps", "-o", "pid,args"])[1]
+    assert "sleep 1000" in ps and ps.count("sleep 1000") == 2, ps
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+    out = subprocess.run(["pgrep", "-x", "uvmd-pause"], capture_output=True, text=True)
+    assert out.stdout.strip() == "", "a PID 1 holder outlived its pod"
