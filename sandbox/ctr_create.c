@@ -240,7 +240,9 @@ static int build_spec(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Conta
         if (!files || asprintf(&cg, s->systemd_cgroups ? "uvmd-%s.slice" : "/uvmd/%s", pr->id) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         sp.cgroup_parent = cg;
-        r = ctr_user_resolve(sc, ic->user, layers, &c->rec.user, err);
+        r = ctr_image_check_user_files(layers, err);
+        if (r >= 0)
+                r = ctr_user_resolve(sc, ic->user, layers, &c->rec.user, err);
         if (r >= 0)
                 r = spec_build(cfg, &si, &sp, c->rec.id, &c->rec.user, ret_json, err);
         if (r >= 0)

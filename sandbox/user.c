@@ -65,6 +65,65 @@ int ctr_image_file(char *const *layers, const char *rel, size_t max, char **ret_
         return -ENOENT;
 }
 
+/* What rel is in one layer: -ENOENT when absent (or whited out), else the
+ * file type after following symlinks inside that layer (follow) or not. */
+static int layer_type(const char *layer, const char *rel, bool follow, mode_t *ret)
+{
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW),
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int root = open(layer, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1;
+        struct stat st;
+
+        if (root < 0)
+                return -errno;
+        fd = (int) syscall(SYS_openat2, root, rel, &how, sizeof(how));
+        if (fd < 0)
+                return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISCHR(st.st_mode) && st.st_rdev == 0)
+                return -ENOENT; /* an overlayfs whiteout */
+        *ret = st.st_mode & S_IFMT;
+        return 0;
+}
+
+int ctr_image_check_user_files(char *const *layers, struct uvm_error **err)
+{
+        static const char *const files[] = {"etc/passwd", "etc/group"};
+        size_t n = 0;
+
+        while (layers && layers[n])
+                n++;
+        for (size_t f = 0; f < ARRAY_SIZE(files); f++) {
+                mode_t type = 0;
+                size_t top = n;
+                int r = -ENOENT;
+
+                /* The topmost layer naming the file decides... */
+                while (top-- > 0 &&
+                       (r = layer_type(layers[top], files[f], false, &type)) == -ENOENT)
+                        ;
+                if (r == -ENOENT || (r == 0 && type == S_IFREG))
+                        continue;
+                /* ...and a symlink is followed down the stack as the merged
+                 * view would (approximately: per layer, from there down). */
+                for (size_t i = top + 1; r == 0 && type == S_IFLNK && i-- > 0;) {
+                        r = layer_type(layers[i], files[f], true, &type);
+                        if (r == -ENOENT)
+                                r = 0, type = S_IFLNK;
+                }
+                if (r < 0 && r != -ENOENT)
+                        return uvm_error_set(err, EINVAL, "image /%s cannot be resolved: %s",
+                                             files[f], strerror(-r));
+                if (r == 0 && type != S_IFREG && type != S_IFLNK)
+                        return uvm_error_set(err, EINVAL,
+                                             "image /%s is not a regular file: the runtime "
+                                             "reads it and could block on it",
+                                             files[f]);
+        }
+        return 0;
+}
+
 static bool parse_id(const char *s, unsigned *ret)
 {
         char *end;

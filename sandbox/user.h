@@ -32,3 +32,8 @@ int ctr_user_resolve(const Runtime__V1__LinuxContainerSecurityContext *sc, const
  * resolved inside that layer: a symlink cannot lead out to the host.
  * -ENOENT when no layer has it. */
 int ctr_image_file(char *const *layers, const char *rel, size_t max, char **ret_text);
+
+/* The OCI runtime opens the image's /etc/passwd and /etc/group inside the
+ * container whatever the user: -EINVAL when either is something other than a
+ * regular file (a FIFO or device would block it). */
+int ctr_image_check_user_files(char *const *layers, struct uvm_error **err);

@@ -89,7 +89,7 @@ def gzip_bytes(data, level=GZIP_LEVEL):
 
 
 class Entry:
-    """One tar entry. kind: 'dir', 'file', 'symlink', 'hardlink'."""
+    """One tar entry. kind: 'dir', 'file', 'symlink', 'hardlink', 'fifo'."""
 
     def __init__(self, path, kind, data=b"", link="", mode=None, uid=0, gid=0):
         self.path = path.strip("/") if not path.startswith("..") else path
@@ -110,6 +110,10 @@ def f(path, data, mode=0o644, uid=0, gid=0):
 
 def sym(path, target):
     return Entry(path, "symlink", link=target)
+
+
+def fifo(path):
+    return Entry(path, "fifo", mode=0o644)
 
 
 def hard(path, target):
@@ -141,6 +145,9 @@ def make_tar(entries, sort=True):
                 t.addfile(ti)
             elif e.kind == "hardlink":
                 ti.type, ti.linkname = tarfile.LNKTYPE, e.link
+                t.addfile(ti)
+            elif e.kind == "fifo":
+                ti.type = tarfile.FIFOTYPE
                 t.addfile(ti)
             else:
                 raise ValueError("unknown entry kind %r" % e.kind)

@@ -274,3 +274,49 @@ def test_pod_pid_1_reveals_nothing_of_the_host(pods, probe_image):
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
     out = subprocess.run(["pgrep", "-x", "uvmd-pause"], capture_output=True, text=True)
     assert out.stdout.strip() == "", "a PID 1 holder outlived its pod"
+
+
+@pytest.fixture(scope="session")
+def hostile_user_images(image_dir):
+    """Images whose user databases try to reach the host or to block: one
+    with /etc/passwd a symlink to the host's /etc/passwd, one with /etc/group
+    a FIFO."""
+    e, out = imagelib, {}
+    base = [x for x in e.base_entries() if x.path not in ("etc/passwd", "etc/group")]
+    for tag, extra in (("passwd-link", [e.sym("etc/passwd", "/etc/passwd"),
+                                        e.f("etc/group", e.GROUP)]),
+                       ("group-fifo", [e.f("etc/passwd", e.PASSWD), e.fifo("etc/group")])):
+        layout = os.path.join(image_dir, "hostile-" + tag)
+        img = e.build_layout(layout, [e.make_tar(base + extra)], {}, tag=tag)
+        img.archive = layout + ".tar"
+        e.write_oci_archive(layout, img.archive)
+        out[tag] = img
+    return out
+
+
+def test_user_lookup_stays_in_the_image(pods, hostile_user_images):
+    d, c = pods, pods.client()
+    for img in hostile_user_images.values():
+        import_archive(d, img.archive)
+    pod_cfg = _pod_config(d, "hostile")
+    pod = _run_pod(c, pod_cfg)
+    # "daemon" is in the host's /etc/passwd, not in the image: the symlink
+    # must not lead there.
+    with open("/etc/passwd") as f:
+        assert any(ln.startswith("daemon:") for ln in f)
+    cfg = _sleeper(d, "link", run_as_username="daemon")
+    cfg.image.image = hostile_user_images["passwd-link"].id
+    code, msg = _code(lambda: _create(c, pod, cfg, pod_cfg))
+    # (The link resolves to itself inside the image.)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "image /etc/passwd" in msg, msg
+    # A FIFO as /etc/group blocks nothing: uvmd does not open it, and the
+    # image is refused since runc would (and hang there).
+    cfg = _sleeper(d, "fifo", run_as_user=1000)
+    cfg.image.image = hostile_user_images["group-fifo"].id
+    code, msg = _code(lambda: c.rt("CreateContainer", pod_sandbox_id=pod, config=cfg,
+                                   sandbox_config=pod_cfg, timeout=20))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, msg
+    assert "image /etc/group is not a regular file" in msg, msg
+    assert list(c.rt("ListContainers").containers) == []
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)

@@ -149,12 +149,44 @@ static void test_image_files_stay_in_the_image(void **state)
         assert_int_equal(ctr_image_file(layers, "etc/motd", 4096, &text), -ENOENT);
 }
 
+static void test_user_files_the_runtime_reads(void **state)
+{
+        char path[160];
+        struct uvm_error *err = NULL;
+
+        /* Regular files, a dangling link: fine. */
+        assert_int_equal(ctr_image_check_user_files(layers, NULL), 0);
+        /* A FIFO in the top layer hides the lower regular file: refused. */
+        snprintf(path, sizeof(path), "%s/etc/group", top);
+        unlink(path);
+        assert_int_equal(mkfifo(path, 0644), 0);
+        assert_int_equal(ctr_image_check_user_files(layers, &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "/etc/group is not a regular file"));
+        uvm_error_free(err);
+        err = NULL;
+        /* A symlink to a FIFO elsewhere in the image: refused too. */
+        unlink(path);
+        assert_int_equal(symlink("/etc/motd.fifo", path), 0);
+        snprintf(path, sizeof(path), "%s/etc/motd.fifo", top);
+        assert_int_equal(mkfifo(path, 0644), 0);
+        assert_int_equal(ctr_image_check_user_files(layers, &err), -EINVAL);
+        uvm_error_free(err);
+        err = NULL;
+        /* A symlink to a regular file in a lower layer: fine. */
+        snprintf(path, sizeof(path), "%s/etc/group", top);
+        unlink(path);
+        assert_int_equal(symlink("/etc/group.real", path), 0);
+        put(base, "etc/group.real", "root:x:0:\n");
+        assert_int_equal(ctr_image_check_user_files(layers, NULL), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_image_user),
                 cmocka_unit_test(test_request_user),
                 cmocka_unit_test(test_image_files_stay_in_the_image),
+                cmocka_unit_test(test_user_files_the_runtime_reads),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
