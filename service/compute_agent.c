@@ -33,8 +33,6 @@ struct cagent {
         pthread_mutex_t lock;         /* guards pods, n_pods */
         struct cagent_pod **pods;
         size_t n_pods;
-        /* srv_start changes the process umask while binding: one at a time. */
-        pthread_mutex_t start_lock;
 };
 
 /* --- handlers --- */
@@ -250,9 +248,7 @@ static int serve(struct cagent *ca, struct cagent_pod *p, struct uvm_error **err
         if (r < 0)
                 return r;
         o.address = address;
-        pthread_mutex_lock(&ca->start_lock);
         r = srv_start(&o, ca->table, &p->srv, err);
-        pthread_mutex_unlock(&ca->start_lock);
         if (r < 0)
                 return r;
         /* Only root talks to it; the pod dir (0700) kept others out meanwhile. */
@@ -377,7 +373,6 @@ int cagent_new(struct uvmd *d, struct cagent **ret, struct uvm_error **err)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         ca->daemon = d;
         pthread_mutex_init(&ca->lock, NULL);
-        pthread_mutex_init(&ca->start_lock, NULL);
         r = dispatch_table_new(services, ARRAY_SIZE(services), bindings, ARRAY_SIZE(bindings),
                                &ca->table, err);
         if (r < 0) {
@@ -399,7 +394,6 @@ struct cagent *cagent_free(struct cagent *ca)
         free(ca->pods);
         dispatch_table_free(ca->table);
         pthread_mutex_destroy(&ca->lock);
-        pthread_mutex_destroy(&ca->start_lock);
         free(ca);
         return NULL;
 }

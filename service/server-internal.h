@@ -75,6 +75,7 @@ struct srv {
         struct srv_options opts;
         char *address;
         char *socket_path; /* filesystem socket to remove at stop, or NULL */
+        int bind_dir_fd;   /* the (removed) dir it was bound in; 0: none */
         const struct dispatch_table *table;
         grpc_server *server;
         grpc_completion_queue *cq;

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
@@ -256,34 +258,81 @@ static int prepare_socket_path(const char *path, struct uvm_error **err)
         return 0;
 }
 
+/* A private directory beside path (mode 0700), for binding there first. */
+static int bind_dir_new(const char *path, char **ret_dir, int *ret_fd, struct uvm_error **err)
+{
+        const char *slash = strrchr(path, '/');
+        _cleanup_free_ char *dir = NULL;
+
+        if (!slash)
+                return uvm_error_set(err, EINVAL, "socket path '%s' is not absolute", path);
+        if (asprintf(&dir, "%.*s/.bXXXXXX", (int) (slash - path), path) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (!mkdtemp(dir))
+                return uvm_error_set(err, errno, "create a directory beside '%s': %m", path);
+        *ret_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (*ret_fd < 0) {
+                int e = errno;
+                rmdir(dir);
+                return uvm_error_set(err, e, "open '%s': %s", dir, strerror(e));
+        }
+        *ret_dir = TAKE_PTR(dir);
+        return 0;
+}
+
+/* A filesystem socket is bound in a private directory, given mode 0660
+ * there, then renamed into place: it is never reachable with a wider mode,
+ * and the process umask, shared by every thread, is never touched. gRPC
+ * binds through the directory's fd (so any path length works) and may
+ * unlink that name at shutdown: the fd stays open until then. */
+static int bind_unix(struct srv *s, struct uvm_error **err)
+{
+        _cleanup_free_ char *dir = NULL, *via = NULL, *tmp = NULL;
+        grpc_server_credentials *creds;
+        int port, r;
+
+        r = prepare_socket_path(s->socket_path, err);
+        if (r >= 0)
+                r = bind_dir_new(s->socket_path, &dir, &s->bind_dir_fd, err);
+        if (r < 0)
+                return r;
+        if (asprintf(&via, "unix:/proc/self/fd/%d/s", s->bind_dir_fd) < 0 ||
+            asprintf(&tmp, "%s/s", dir) < 0) {
+                rmdir(dir);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        creds = grpc_insecure_server_credentials_create();
+        port = grpc_server_add_http2_port(s->server, via, creds);
+        grpc_server_credentials_release(creds);
+        if (port == 0)
+                r = uvm_error_set(err, EADDRINUSE, "cannot listen on '%s'", s->address);
+        else if (chmod(tmp, 0660) < 0 || rename(tmp, s->socket_path) < 0)
+                r = uvm_error_set(err, errno, "put the socket at '%s': %s", s->socket_path,
+                                  strerror(errno));
+        unlink(tmp);
+        rmdir(dir);
+        return r;
+}
+
 static int bind_address(struct srv *s, struct uvm_error **err)
 {
         grpc_server_credentials *creds;
-        mode_t old_mask = 0;
-        int port, r;
+        int port;
 
         if (strncmp(s->address, "unix:", 5) == 0) {
                 s->socket_path = strdup(s->address + 5);
-                if (!s->socket_path)
-                        return uvm_error_set(err, ENOMEM, "out of memory");
-                r = prepare_socket_path(s->socket_path, err);
-                if (r < 0)
-                        return r;
-                /* No window in which the socket is wider open than 0660. */
-                old_mask = umask(0117);
-        } else if (strncmp(s->address, "unix-abstract:", 14) != 0)
+                return s->socket_path ? bind_unix(s, err)
+                                      : uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        if (strncmp(s->address, "unix-abstract:", 14) != 0)
                 return uvm_error_set(err, EINVAL,
                                      "address '%s': only unix: and unix-abstract: are served",
                                      s->address);
         creds = grpc_insecure_server_credentials_create();
         port = grpc_server_add_http2_port(s->server, s->address, creds);
         grpc_server_credentials_release(creds);
-        if (s->socket_path)
-                umask(old_mask);
         if (port == 0)
                 return uvm_error_set(err, EADDRINUSE, "cannot listen on '%s'", s->address);
-        if (s->socket_path && chmod(s->socket_path, 0660) < 0)
-                return uvm_error_set(err, errno, "chmod '%s': %s", s->socket_path, strerror(errno));
         return 0;
 }
 
@@ -315,6 +364,8 @@ static void srv_free(struct srv *s)
         free(s->workers);
         free(s->address);
         free(s->socket_path);
+        if (s->bind_dir_fd > 0)
+                close(s->bind_dir_fd);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
         pthread_cond_destroy(&s->q_cond);

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -326,6 +328,83 @@ static void test_deadline_reaches_handler(void **state)
         stop(f, 1000);
 }
 
+static atomic_bool umask_watch, umask_changed;
+
+/* Umask as the kernel reports it: reading it never changes it. */
+static unsigned umask_now(void)
+{
+        FILE *f = fopen("/proc/self/status", "re");
+        char line[128];
+        unsigned v = 0777;
+
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "Umask: %o", &v) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return v;
+}
+
+static void *umask_watcher(void *arg)
+{
+        unsigned want = *(unsigned *) arg;
+
+        while (atomic_load(&umask_watch))
+                if (umask_now() != want)
+                        atomic_store(&umask_changed, true);
+        return NULL;
+}
+
+/* A filesystem socket comes out 0660, nothing is left beside it, and the
+ * process umask (other threads create files meanwhile) never moves. */
+static void test_unix_socket_mode_without_umask(void **state)
+{
+        static const ProtobufCServiceDescriptor *const svc[] = {
+                &grpc__health__v1__health__descriptor};
+        const struct srv_binding *const b[] = {bindings};
+        char dir[] = "/tmp/uvmd-sock-XXXXXX", addr[128], path[96];
+        struct dispatch_table *table = NULL;
+        unsigned want = 022;
+        pthread_t watcher;
+        struct stat st;
+        DIR *d;
+        struct dirent *e;
+        int entries = 0;
+
+        umask(want);
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/x.sock", dir);
+        snprintf(addr, sizeof(addr), "unix:%s", path);
+        assert_int_equal(dispatch_table_new(svc, 1, b, 1, &table, NULL), 0);
+        atomic_store(&umask_watch, true);
+        assert_int_equal(pthread_create(&watcher, NULL, umask_watcher, &want), 0);
+        for (int i = 0; i < 50; i++) {
+                struct srv_options o = {.io_threads = 1,
+                                        .workers = 1,
+                                        .queue_limit = 4,
+                                        .max_streams = 4,
+                                        .max_message_bytes = 1 << 20,
+                                        .address = addr};
+                struct srv *s = NULL;
+
+                assert_int_equal(srv_start(&o, table, &s, NULL), 0);
+                assert_int_equal(stat(path, &st), 0);
+                assert_true(S_ISSOCK(st.st_mode));
+                assert_int_equal(st.st_mode & 0777, 0660);
+                srv_stop(s, 0);
+        }
+        atomic_store(&umask_watch, false);
+        pthread_join(watcher, NULL);
+        assert_false(atomic_load(&umask_changed));
+        d = opendir(dir);
+        while (d && (e = readdir(d)))
+                entries += e->d_name[0] != '.' || strncmp(e->d_name, ".b", 2) == 0;
+        closedir(d);
+        assert_int_equal(entries, 0); /* the socket went at stop; no bind dir left */
+        rmdir(dir);
+        dispatch_table_free(table);
+}
+
 static void test_streams_are_bounded_and_end_at_shutdown(void **state)
 {
         struct fixture *f = start(2, 16, 1);
@@ -378,6 +457,7 @@ int main(void)
                 cmocka_unit_test(test_errors_carry_status_and_message),
                 cmocka_unit_test(test_queue_is_bounded),
                 cmocka_unit_test(test_deadline_reaches_handler),
+                cmocka_unit_test(test_unix_socket_mode_without_umask),
                 cmocka_unit_test(test_streams_are_bounded_and_end_at_shutdown),
                 cmocka_unit_test(test_shutdown_cancels_stuck_handler),
         };
