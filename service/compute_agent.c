@@ -248,16 +248,8 @@ static int serve(struct cagent *ca, struct cagent_pod *p, struct uvm_error **err
         if (r < 0)
                 return r;
         o.address = address;
-        r = srv_start(&o, ca->table, &p->srv, err);
-        if (r < 0)
-                return r;
-        /* Only root talks to it; the pod dir (0700) kept others out meanwhile. */
-        if (chmod(p->socket, 0600) < 0) {
-                r = uvm_error_set(err, errno, "chmod %s: %m", p->socket);
-                srv_stop(p->srv, 0);
-                p->srv = NULL;
-        }
-        return r;
+        o.socket_mode = 0600; /* only root talks to it */
+        return srv_start(&o, ca->table, &p->srv, err);
 }
 
 static struct cagent_pod *take_locked(struct cagent *ca, const char *pod_id)

@@ -280,7 +280,7 @@ static int bind_dir_new(const char *path, char **ret_dir, int *ret_fd, struct uv
         return 0;
 }
 
-/* A filesystem socket is bound in a private directory, given mode 0660
+/* A filesystem socket is bound in a private directory, given its mode
  * there, then renamed into place: it is never reachable with a wider mode,
  * and the process umask, shared by every thread, is never touched. gRPC
  * binds through the directory's fd (so any path length works) and may
@@ -306,7 +306,8 @@ static int bind_unix(struct srv *s, struct uvm_error **err)
         grpc_server_credentials_release(creds);
         if (port == 0)
                 r = uvm_error_set(err, EADDRINUSE, "cannot listen on '%s'", s->address);
-        else if (chmod(tmp, 0660) < 0 || rename(tmp, s->socket_path) < 0)
+        else if (chmod(tmp, s->opts.socket_mode ? s->opts.socket_mode : 0660) < 0 ||
+                 rename(tmp, s->socket_path) < 0)
                 r = uvm_error_set(err, errno, "put the socket at '%s': %s", s->socket_path,
                                   strerror(errno));
         unlink(tmp);

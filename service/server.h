@@ -28,9 +28,10 @@ struct srv_options {
         size_t max_message_bytes; /* request and response bound */
         struct uvmd *daemon;      /* handed to handlers in srv_ctx */
         void *data;               /* handed to handlers in srv_ctx (per-instance state) */
+        unsigned socket_mode;     /* a unix socket's mode; 0 means 0660 */
 };
 
-/* Binds the address (a unix socket gets mode 0660; a busy or stale socket
+/* Binds the address (a unix socket gets socket_mode; a busy or stale socket
  * and a missing directory are clear errors) and starts serving. The server
  * borrows table. */
 int srv_start(const struct srv_options *opts, const struct dispatch_table *table,
