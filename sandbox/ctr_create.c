@@ -27,6 +27,8 @@
 static int add_pod_files(const char *files_dir, const Runtime__V1__ContainerConfig *cfg,
                          char **json, struct uvm_error **err)
 {
+        bool readonly = cfg->linux && cfg->linux->security_context &&
+                        cfg->linux->security_context->readonly_rootfs;
         static const char *const names[] = {"hosts", "resolv.conf", "hostname"};
         json_object *spec = json_tokener_parse(*json), *mounts;
         char *out;
@@ -51,7 +53,9 @@ static int add_pod_files(const char *files_dir, const Runtime__V1__ContainerConf
                 opts = json_object_new_array();
                 json_object_array_add(opts, json_object_new_string("rbind"));
                 json_object_array_add(opts, json_object_new_string("rprivate"));
-                json_object_array_add(opts, json_object_new_string("rw"));
+                /* Shared by the pod's containers: a read-only one must not
+                 * rewrite them for the others (containerd's rule too). */
+                json_object_array_add(opts, json_object_new_string(readonly ? "ro" : "rw"));
                 json_object_object_add(m, "destination", json_object_new_string(dst));
                 json_object_object_add(m, "type", json_object_new_string("bind"));
                 json_object_object_add(m, "source", json_object_new_string(src));

@@ -158,6 +158,10 @@ def test_read_only_rootfs_with_kubelet_mounts(pods, workdir):
         assert _writes(c, cid, "/scratch/f%s" % user) == (0, "x\n", "")
         paths = {x.container_path for x in _status(c, cid).mounts}
         assert "/etc/hosts" in paths and "/scratch" in paths
+        # The pod's own files are read-only for it too: they are shared.
+        for f in ("/etc/resolv.conf", "/etc/hostname"):
+            rc, _, err = _exec(c, cid, ["sh", "-c", "echo x >> " + f])
+            assert rc != 0 and ("Read-only file system" in err or user), (f, err)
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
 
