@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <json-c/json.h>
 
@@ -575,15 +577,55 @@ static int build_process(const Runtime__V1__ContainerConfig *c, const struct spe
         return 0;
 }
 
+/* One device node as the OCI spec wants it: type and numbers from the
+ * host's node (the one read of the host this builder makes besides seccomp
+ * profiles), and the device cgroup rule that lets the container use it. */
+static int device_from_host(const Runtime__V1__Device *d, size_t i, json_object *devs,
+                            json_object *rules, struct uvm_error **err)
+{
+        const char *perm = STR_EMPTY(d->permissions) ? "rwm" : d->permissions;
+        json_object *o, *rule;
+        struct stat st;
+        const char *type;
+
+        if (stat(d->host_path, &st) < 0)
+                return uvm_error_set(err, EINVAL, "devices[%zu].host_path '%s': %m", i,
+                                     d->host_path);
+        if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+                return uvm_error_set(err, EINVAL, "devices[%zu].host_path '%s' is not a device", i,
+                                     d->host_path);
+        type = S_ISCHR(st.st_mode) ? "c" : "b";
+        o = json_object_new_object();
+        json_object_object_add(o, "path", json_object_new_string(d->container_path));
+        json_object_object_add(o, "type", json_object_new_string(type));
+        json_object_object_add(o, "major", json_object_new_int64(major(st.st_rdev)));
+        json_object_object_add(o, "minor", json_object_new_int64(minor(st.st_rdev)));
+        json_object_object_add(o, "fileMode", json_object_new_int64(st.st_mode & 0777));
+        json_object_object_add(o, "uid", json_object_new_int64(0));
+        json_object_object_add(o, "gid", json_object_new_int64(0));
+        json_object_array_add(devs, o);
+        rule = json_object_new_object();
+        json_object_object_add(rule, "allow", json_object_new_boolean(true));
+        json_object_object_add(rule, "type", json_object_new_string(type));
+        json_object_object_add(rule, "major", json_object_new_int64(major(st.st_rdev)));
+        json_object_object_add(rule, "minor", json_object_new_int64(minor(st.st_rdev)));
+        json_object_object_add(rule, "access", json_object_new_string(perm));
+        json_object_array_add(rules, rule);
+        return 0;
+}
+
 static int build_devices(const Runtime__V1__ContainerConfig *c, json_object *linux_o,
                          struct uvm_error **err)
 {
-        json_object *devs = json_object_new_array();
+        json_object *devs = json_object_new_array(), *rules = json_object_new_array();
+        int r;
 
         json_object_object_add(linux_o, "devices", devs);
+        json_object_object_add(json_object_object_get(linux_o, "resources"), "devices", rules);
+        if (c->n_devices > 128)
+                return uvm_error_set(err, EINVAL, "more than 128 devices");
         for (size_t i = 0; i < c->n_devices; i++) {
                 const Runtime__V1__Device *d = c->devices[i];
-                json_object *o;
 
                 if (!path_ok(d->container_path) || !path_ok(d->host_path) ||
                     strncmp(d->host_path, "/dev/", 5) != 0)
@@ -592,18 +634,14 @@ static int build_devices(const Runtime__V1__ContainerConfig *c, json_object *lin
                                              "'..', the host path under /dev",
                                              i);
                 if (!STR_EMPTY(d->permissions) &&
-                    strspn(d->permissions, "rwm") != strlen(d->permissions))
+                    (strlen(d->permissions) > 3 ||
+                     strspn(d->permissions, "rwm") != strlen(d->permissions)))
                         return uvm_error_set(err, EINVAL,
-                                             "devices[%zu].permissions '%s': only r, w, m", i,
+                                             "devices[%zu].permissions '%.8s': only r, w, m", i,
                                              d->permissions);
-                /* The driver stats host_path for type and numbers. */
-                o = json_object_new_object();
-                json_object_object_add(o, "path", json_object_new_string(d->container_path));
-                json_object_object_add(o, "hostPath", json_object_new_string(d->host_path));
-                json_object_object_add(
-                        o, "permissions",
-                        json_object_new_string(STR_EMPTY(d->permissions) ? "rwm" : d->permissions));
-                json_object_array_add(devs, o);
+                r = device_from_host(d, i, devs, rules, err);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

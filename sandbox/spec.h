@@ -2,9 +2,9 @@
 
 /*
  * The OCI runtime spec (config.json) for a workload container, from the CRI
- * ContainerConfig, the image config and the pod. Pure but for one read: a
- * Localhost seccomp profile (sandbox/seccomp.c); the rootfs /etc/passwd
- * lookup for user names is done by the caller.
+ * ContainerConfig, the image config and the pod. Pure but for two reads: a
+ * Localhost seccomp profile (sandbox/seccomp.c) and the host's device nodes
+ * a container asks for; the user is resolved by the caller (sandbox/user.h).
  */
 
 #include <stdbool.h>

@@ -324,3 +324,22 @@ def test_user_lookup_stays_in_the_image(pods, hostile_user_images):
     assert list(c.rt("ListContainers").containers) == []
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def test_devices(pods):
+    d, c, m = pods, pods.client(), pb()
+    pod_cfg = _pod_config(d, "dev")
+    pod = _run_pod(c, pod_cfg)
+    cfg = _sleeper(d, "dev")
+    cfg.devices.append(m.Device(container_path="/dev/xnull", host_path="/dev/null",
+                                permissions="rwm"))
+    cid = _start(c, pod, pod_cfg, cfg)
+    assert _exec(c, cid, ["sh", "-c", "echo hi > /dev/xnull"])[0] == 0
+    out = _exec(c, cid, ["ls", "-l", "/dev/xnull"])[1]
+    assert out.startswith("c") and "1,   3" in out, out
+    cfg = _sleeper(d, "nodev")
+    cfg.devices.append(m.Device(container_path="/dev/x", host_path="/dev/uvmd-none"))
+    code, msg = _code(lambda: _create(c, pod, cfg, pod_cfg))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "/dev/uvmd-none" in msg, msg
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)

@@ -337,6 +337,39 @@ static void test_capabilities_held(void **state)
         json_object_put(o);
 }
 
+static void test_devices(void **state)
+{
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        Runtime__V1__Device d = RUNTIME__V1__DEVICE__INIT;
+        Runtime__V1__Device *ds[] = {&d};
+        json_object *o;
+
+        d.container_path = "/dev/xnull";
+        d.host_path = "/dev/null";
+        d.permissions = "rw";
+        c.devices = ds;
+        c.n_devices = 1;
+        o = build(&c, NULL, NULL);
+        assert_string_equal(str_at(o, "linux.devices.0.path"), "/dev/xnull");
+        assert_string_equal(str_at(o, "linux.devices.0.type"), "c");
+        assert_int_equal(json_object_get_int(at(o, "linux.devices.0.major")), 1);
+        assert_int_equal(json_object_get_int(at(o, "linux.devices.0.minor")), 3);
+        assert_null(at(o, "linux.devices.0.hostPath"));
+        assert_true(json_object_get_boolean(at(o, "linux.resources.devices.0.allow")));
+        assert_string_equal(str_at(o, "linux.resources.devices.0.access"), "rw");
+        assert_int_equal(json_object_get_int(at(o, "linux.resources.devices.0.minor")), 3);
+        json_object_put(o);
+        d.host_path = "/dev/uvmd-no-such-device";
+        build(&c, NULL, "devices[0].host_path '/dev/uvmd-no-such-device'");
+        d.host_path = "/dev/shm";
+        build(&c, NULL, "is not a device");
+        d.host_path = "/etc/passwd";
+        build(&c, NULL, "the host path under /dev");
+        d.host_path = "/dev/null";
+        d.permissions = "rwx";
+        build(&c, NULL, "only r, w, m");
+}
+
 static void test_resources(void **state)
 {
         Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
@@ -413,6 +446,7 @@ int main(void)
                 cmocka_unit_test(test_image_volume),
                 cmocka_unit_test(test_security),
                 cmocka_unit_test(test_capabilities_held),
+                cmocka_unit_test(test_devices),
                 cmocka_unit_test(test_resources),
                 cmocka_unit_test(test_pod_namespaces_and_cgroups),
                 cmocka_unit_test(test_no_command),
