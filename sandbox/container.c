@@ -562,6 +562,51 @@ static void reconcile(struct sbx_ctr *c, struct drv_pod *drv)
         pthread_mutex_unlock(&c->lock);
 }
 
+/* A container whose record cannot be read back: its id (the file name) is
+ * kept so that, once the pod's sandbox is reattached, it is removed rather
+ * than left running unreported. Recovery runs before serving: no lock. */
+static void unreadable_add(struct sbx_pod *p, const char *name, size_t len)
+{
+        char **v;
+        size_t n = 0;
+
+        while (p->unreadable && p->unreadable[n])
+                n++;
+        v = realloc(p->unreadable, (n + 2) * sizeof(char *));
+        if (!v)
+                return;
+        p->unreadable = v;
+        v[n] = strndup(name, len);
+        v[n + 1] = NULL;
+}
+
+static void remove_unreadable(struct sbx_pod *p, struct drv_pod *drv)
+{
+        for (size_t i = 0; p->unreadable && p->unreadable[i]; i++) {
+                const char *id = p->unreadable[i];
+                _cleanup_free_ char *path = NULL;
+
+                if (drv && sbx_id_valid(id)) {
+                        (void) p->ops->ctr_signal(drv, id, SIGKILL, NULL);
+                        for (int t = 0; t < 50; t++) { /* its exit, then its removal */
+                                enum drv_ctr_state st = DRV_CTR_UNKNOWN;
+                                int code;
+                                if (p->ops->ctr_state(drv, id, &st, &code, NULL) < 0 ||
+                                    st == DRV_CTR_EXITED || st == DRV_CTR_CREATED)
+                                        break;
+                                usleep(20000);
+                        }
+                        if (p->ops->ctr_delete(drv, id, NULL) >= 0)
+                                log_pod(LOG_LEVEL_WARN, p->rec.id,
+                                        "container %s: removed (its record was unreadable)", id);
+                }
+                if (asprintf(&path, "%s/containers/%s.json", p->dir, id) >= 0)
+                        unlink(path);
+        }
+        strv_free(p->unreadable);
+        p->unreadable = NULL;
+}
+
 /* Reload the containers of a pod that was just re-registered. */
 void sbx_ctr_recover_pod(struct sbx *s, struct sbx_pod *p)
 {
@@ -589,7 +634,8 @@ void sbx_ctr_recover_pod(struct sbx *s, struct sbx_pod *p)
                 __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
                 c->stop_signal = SIGTERM;
                 if (ctr_record_load(c->path, &c->rec) < 0 || !STR_EQ(c->rec.pod_id, p->rec.id)) {
-                        log_warn("%s: damaged container record, ignoring", c->path);
+                        log_warn("%s: damaged container record: the container goes", c->path);
+                        unreadable_add(p, e->d_name, len - 5);
                         ctr_unref(c);
                         continue;
                 }
@@ -609,6 +655,7 @@ void sbx_ctr_reconcile_pod(struct sbx *s, struct sbx_pod *p)
 {
         struct drv_pod *drv = pod_drv(p);
 
+        remove_unreadable(p, drv);
         for (size_t k = 0;; k++) {
                 struct sbx_ctr *c = NULL;
 

@@ -180,6 +180,13 @@ static int new_ctr(struct sbx_pod *p, const Runtime__V1__ContainerConfig *cfg, s
         if (r < 0 || !c->rec.id || !c->rec.pod_id || !c->rec.name || !c->rec.image || !kv[0] ||
             !kv[1] || asprintf(&c->path, "%s/containers/%s.json", p->dir, id) < 0)
                 goto oom;
+        /* What a restart could not read back is refused now. */
+        if ((r = record_kv_check("labels", c->rec.labels, c->rec.n_labels, err)) < 0 ||
+            (r = record_kv_check("annotations", c->rec.annotations, c->rec.n_annotations, err)) <
+                    0) {
+                ctr_unref(c);
+                return r;
+        }
         *ret = c;
         return 0;
 oom:

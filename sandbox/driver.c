@@ -37,6 +37,13 @@ const struct drv_ops *drv_lookup(const char *name)
         return NULL;
 }
 
+const struct drv_ops *drv_at(size_t i)
+{
+        if (i < ARRAY_SIZE(drivers) - 1)
+                return drivers[i];
+        return i == ARRAY_SIZE(drivers) - 1 ? extra : NULL;
+}
+
 void drv_exec_result_clear(struct drv_exec_result *r)
 {
         if (!r)

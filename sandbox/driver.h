@@ -180,3 +180,6 @@ struct drv_ops {
 
 /* The driver registered under name, or NULL. */
 const struct drv_ops *drv_lookup(const char *name);
+/* The i-th driver built in (and a test's), NULL past the last: for what
+ * must ask every driver, such as cleaning up after an unreadable record. */
+const struct drv_ops *drv_at(size_t i);

@@ -43,6 +43,27 @@ json_object *record_kv_to_json(const struct record_kv *kv, size_t n)
         return o;
 }
 
+int record_kv_check(const char *field, const struct record_kv *kv, size_t n, struct uvm_error **err)
+{
+        size_t bytes = 0;
+
+        if (n > RECORD_MAX_KV)
+                return uvm_error_set(err, EINVAL, "%s: %zu entries, at most %d", field, n,
+                                     RECORD_MAX_KV);
+        for (size_t i = 0; i < n; i++) {
+                size_t k = strlen(kv[i].key);
+
+                if (k == 0 || k > RECORD_MAX_KEY)
+                        return uvm_error_set(err, EINVAL, "%s: key %zu is empty or over %d bytes",
+                                             field, i, RECORD_MAX_KEY);
+                bytes += k + strlen(kv[i].value);
+        }
+        if (bytes > RECORD_MAX_KV_BYTES)
+                return uvm_error_set(err, EINVAL, "%s: %zu bytes of keys and values, at most %d",
+                                     field, bytes, RECORD_MAX_KV_BYTES);
+        return 0;
+}
+
 int record_kv_from_json(json_object *o, struct record_kv **ret, size_t *ret_n, const char **ret_why)
 {
         struct record_kv *v;
@@ -69,6 +90,11 @@ int record_kv_from_json(json_object *o, struct record_kv **ret, size_t *ret_n, c
                         return -ENOMEM;
                 }
                 n++;
+        }
+        if (record_kv_check("", v, n, NULL) < 0) {
+                record_kv_free(v, n);
+                *ret_why = "over the label/annotation limits";
+                return -EINVAL;
         }
         *ret = v;
         *ret_n = n;

@@ -17,8 +17,14 @@
 #include "sandbox/driver.h"
 #include "sandbox/state.h"
 
-#define RECORD_MAX_BYTES (1 << 20)
+/* The one limit on a pod's or container's labels, and on its annotations,
+ * each: checked when the request arrives and again when the record is read
+ * back, so whatever was accepted survives a restart. */
 #define RECORD_MAX_KV 256
+#define RECORD_MAX_KV_BYTES (512 << 10) /* keys and values together */
+#define RECORD_MAX_KEY 1024
+/* A record file: room for the above with every byte JSON-escaped. */
+#define RECORD_MAX_BYTES (4 << 20)
 
 struct record_kv {
         char *key, *value;
@@ -44,6 +50,9 @@ struct pod_record {
 void pod_record_clear(struct pod_record *r);
 
 /* Labels and annotations, as pod and container records keep them. */
+/* -EINVAL naming field when kv is over the limits above. */
+int record_kv_check(const char *field, const struct record_kv *kv, size_t n,
+                    struct uvm_error **err);
 void record_kv_free(struct record_kv *kv, size_t n);
 /* A deep copy (-ENOMEM; *ret untouched on failure). */
 int record_kv_copy(const struct record_kv *src, size_t n, struct record_kv **ret);

@@ -24,6 +24,7 @@ struct sbx_pod {
         struct drv_events events;  /* immutable */
         struct net *net;           /* immutable, may be NULL */
         struct sbx *sbx;           /* immutable: the registry it belongs to */
+        char **unreadable;         /* recovery only: containers whose records were damaged */
 };
 
 struct sbx {

@@ -69,6 +69,7 @@ void pod_unref(struct sbx_pod *p)
         if (p->drv)
                 p->ops->pod_free(p->drv);
         pod_record_clear(&p->rec);
+        strv_free(p->unreadable);
         pthread_mutex_destroy(&p->op_lock);
         pthread_rwlock_destroy(&p->drv_rw);
         pthread_mutex_destroy(&p->lock);
@@ -712,6 +713,35 @@ static void pod_recover(struct sbx *s, struct sbx_pod *p)
         sbx_ctr_reconcile_pod(s, p);
 }
 
+/* A pod directory whose record cannot be read back: nothing it started may
+ * run on unreported. Each driver reattaches to what it may have left there
+ * (it needs only the id and the directory) and stops it; then the pod's
+ * network and directory go. */
+static void pod_destroy_unreadable(struct sbx *s, const char *id, const char *dir)
+{
+        struct drv_events none = {0};
+        struct drv_pod_spec spec = {.id = id, .state_dir = dir, .events = &none};
+        const struct drv_ops *ops;
+
+        for (size_t i = 0; (ops = drv_at(i)); i++) {
+                struct drv_pod *drv = NULL;
+
+                if (!ops->pod_reattach || ops->pod_reattach(&spec, &drv, NULL) < 0)
+                        continue;
+                log_pod(LOG_LEVEL_WARN, id, "pod %s: stopping its %s sandbox", id, ops->name);
+                ops->pod_stop(drv, 0, NULL);
+                ops->pod_free(drv);
+        }
+        if (s->net && net_pod_teardown(s->net, id, NULL) < 0)
+                log_pod(LOG_LEVEL_WARN, id, "pod %s: network teardown failed, ignoring", id);
+        (void) fs_rm_rf(dir);
+        if (!s->systemd_cgroups) {
+                _cleanup_free_ char *cg = NULL;
+                if (asprintf(&cg, "uvmd/%s", id) >= 0)
+                        sbx_cgroup_remove(cg);
+        }
+}
+
 int sbx_recover(struct sbx *s, struct uvm_error **err)
 {
         _cleanup_free_ char *root = NULL;
@@ -731,8 +761,10 @@ int sbx_recover(struct sbx *s, struct uvm_error **err)
                 if (!sbx_id_valid(de->d_name) || asprintf(&dir, "%s/%s", root, de->d_name) < 0)
                         continue;
                 if (pod_load(s, dir, &p, &e) < 0) {
-                        log_warn("%s: %s, skipping", dir, e && e->msg ? e->msg : "unreadable");
+                        log_warn("%s: %s: destroying what it ran", dir,
+                                 e && e->msg ? e->msg : "unreadable");
                         uvm_error_free(e);
+                        pod_destroy_unreadable(s, de->d_name, dir);
                         continue;
                 }
                 pthread_mutex_lock(&s->lock);

@@ -5,8 +5,6 @@
 
 #include "service/cri.h"
 
-#define MAX_KV 256
-
 /* Map entries (protoc-c generates one struct per map; they share a shape). */
 struct kv_entry {
         ProtobufCMessage base;
@@ -17,25 +15,26 @@ int cri_kv_from(void *const *entries, size_t n, const char *field, struct record
                 size_t *ret_n, struct uvm_error **err)
 {
         struct record_kv *v;
+        int r;
 
-        if (n > MAX_KV)
-                return uvm_error_set(err, EINVAL, "%s: more than %d entries", field, MAX_KV);
+        if (n > RECORD_MAX_KV) /* before anything is copied */
+                return record_kv_check(field, NULL, n, err);
         v = calloc(n + 1, sizeof(*v));
         if (!v)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < n; i++) {
                 const struct kv_entry *e = entries[i];
-                if (STR_EMPTY(e->key) || strlen(e->key) > 1024 || !e->value ||
-                    strlen(e->value) > 256 * 1024) {
-                        for (size_t j = 0; j < i; j++) {
-                                free(v[j].key);
-                                free(v[j].value);
-                        }
-                        free(v);
-                        return uvm_error_set(err, EINVAL, "%s: bad key or value at %zu", field, i);
+                v[i].key = strdup(e->key ? e->key : "");
+                v[i].value = strdup(e->value ? e->value : "");
+                if (!v[i].key || !v[i].value) {
+                        record_kv_free(v, i + 1);
+                        return uvm_error_set(err, ENOMEM, "out of memory");
                 }
-                v[i].key = strdup(e->key);
-                v[i].value = strdup(e->value);
+        }
+        r = record_kv_check(field, v, n, err);
+        if (r < 0) {
+                record_kv_free(v, n);
+                return r;
         }
         *ret = v;
         *ret_n = n;

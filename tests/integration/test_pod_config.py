@@ -4,6 +4,7 @@ refuse is refused first), pod sysctls applied in the pod's namespaces,
 idempotent stop/remove of ids that name nothing, and deadlines reported as
 DEADLINE_EXCEEDED."""
 import os
+import subprocess
 import socket
 import threading
 import time
@@ -174,3 +175,91 @@ def test_deadlines_are_deadline_exceeded(daemon_factory):
         assert "PullImage: CANCELLED" not in log
     finally:
         hole.close()
+
+
+def test_label_and_annotation_limits_survive_a_restart(pods):
+    """One limit, enforced when the request arrives and the same as the
+    loader's: what is accepted is there after a restart."""
+    d, c, m = pods, pods.client(), pb()
+    # At the limits: 256 labels; annotations of 512 KiB in all.
+    pod_cfg = _pod_config(d, "big")
+    for i in range(256):
+        pod_cfg.labels["l%03d" % i] = "v"
+    del pod_cfg.labels["l000"]
+    pod_cfg.labels["app"] = "big"
+    for i in range(4):
+        pod_cfg.annotations["a%d" % i] = "x" * (128 * 1024 - 2)
+    pod = _run_pod(c, pod_cfg)
+    ctr_cfg = _ctr_config(d, "big", "sleep 1000")
+    ctr_cfg.labels.clear()
+    for i in range(256):
+        ctr_cfg.labels["c%03d" % i] = "\x01" * 100  # escaped 6x in the record file
+    cid = _start(c, pod, pod_cfg, ctr_cfg)
+    d.proc.kill()
+    d.proc.wait()
+    d.start()
+    c = d.client()
+    st = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status
+    assert st.state == m.SANDBOX_READY and len(st.labels) == 256
+    mine = {k: v for k, v in st.annotations.items() if k.startswith("a")}
+    assert sum(len(v) for v in mine.values()) == 4 * (128 * 1024 - 2)
+    cs = c.rt("ContainerStatus", container_id=cid).status
+    assert cs.state == m.CONTAINER_RUNNING and len(cs.labels) == 256
+
+    # Over them: refused up front, naming what is over.
+    over = _pod_config(d, "over")
+    for i in range(257):
+        over.labels["l%03d" % i] = "v"
+    code, msg = _code(lambda: _run_pod(c, over))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "labels: 258 entries" in msg, msg  # + app
+    over = _pod_config(d, "over")
+    over.annotations["huge"] = "x" * (1280 * 1024)
+    code, msg = _code(lambda: _run_pod(c, over))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "annotations:" in msg, msg
+    bad = _ctr_config(d, "over", "true")
+    for i in range(300):
+        bad.labels["c%03d" % i] = "v"
+    code, msg = _code(lambda: _create(c, pod, bad, pod_cfg))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "labels: 301 entries" in msg, msg  # + ctr
+    assert [x.id for x in c.rt("ListContainers").containers] == [cid]
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def _running(marker):
+    out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    return out.strip() != ""
+
+
+def test_unreadable_records_orphan_nothing(pods):
+    """A record a restarted uvmd cannot read back must not leave what it
+    described running unreported: that pod or container is destroyed."""
+    d, c, m = pods, pods.client(), pb()
+    a_cfg, b_cfg = _pod_config(d, "keepme"), _pod_config(d, "brokenpod")
+    a, b = _run_pod(c, a_cfg), _run_pod(c, b_cfg)
+    keep = _start(c, a, a_cfg, _ctr_config(d, "keep", "sleep 4710"))
+    lost = _start(c, a, a_cfg, _ctr_config(d, "lost", "sleep 4711"))
+    _start(c, b, b_cfg, _ctr_config(d, "gone", "sleep 4712"))
+    b_ip = c.rt("PodSandboxStatus", pod_sandbox_id=b).status.network.ip
+    assert all(_running("sleep %d" % n) for n in (4710, 4711, 4712))
+    d.proc.kill()
+    d.proc.wait()
+    with open(os.path.join(d.state, "pods", a, "containers", lost + ".json"), "w") as f:
+        f.write("{broken")
+    with open(os.path.join(d.state, "pods", b, "pod.json"), "w") as f:
+        f.write("not json")
+    d.start()
+    c = d.client()
+    assert [p.id for p in c.rt("ListPodSandbox").items] == [a]
+    assert [x.id for x in c.rt("ListContainers").containers] == [keep]
+    assert _running("sleep 4710")
+    end = time.time() + 10
+    while time.time() < end and (_running("sleep 4711") or _running("sleep 4712")):
+        time.sleep(0.1)
+    assert not _running("sleep 4711") and not _running("sleep 4712")
+    assert not os.path.exists(os.path.join(d.state, "pods", b))
+    out = subprocess.run(["pgrep", "-f", "uvmd-agent.*" + b], capture_output=True, text=True)
+    assert out.stdout.strip() == ""
+    assert b_ip not in os.listdir(os.path.join(d.ipam, "uvmd-test"))
+    c.rt("StopPodSandbox", pod_sandbox_id=a)
+    c.rt("RemovePodSandbox", pod_sandbox_id=a)
