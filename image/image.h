@@ -22,6 +22,10 @@ struct img_registry_auth {
         const char *username, *password;
         const char *auth; /* base64 "user:password" */
         const char *identity_token, *registry_token;
+        /* The registry these are for ("host[:port]", a URL, or "docker.io"'s
+         * "https://index.docker.io/v1/"); empty: the image's own registry.
+         * Never sent anywhere else: not to mirrors, not to other registries. */
+        const char *server_address;
 };
 
 struct img_options {

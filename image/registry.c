@@ -482,6 +482,41 @@ static int fetch_from(struct reg_client *c, const struct img_ref *ref,
         return r;
 }
 
+/* "https://host:port/path" -> "host:port"; Docker Hub's names are one. */
+static void server_host(const char *s, char *out, size_t n)
+{
+        const char *p = strstr(s, "://");
+        size_t len;
+
+        p = p ? p + 3 : s;
+        len = strcspn(p, "/");
+        snprintf(out, n, "%.*s", (int) len, p);
+        for (char *q = out; *q; q++)
+                *q = (char) tolower((unsigned char) *q);
+        if (STR_EQ(out, "index.docker.io") || STR_EQ(out, "registry-1.docker.io"))
+                snprintf(out, n, "docker.io");
+}
+
+/* The credentials of a pull go to the image's own registry, and only when
+ * they were given for it: a mirror (a pull-through cache, perhaps public)
+ * gets none. */
+static const struct img_registry_auth *auth_for(const struct img_registry_auth *auth,
+                                                const struct img_ref *ref, bool mirror)
+{
+        char want[256], have[256];
+
+        if (!auth || mirror)
+                return NULL;
+        if (STR_EMPTY(auth->server_address))
+                return auth;
+        server_host(auth->server_address, have, sizeof(have));
+        server_host(ref->domain, want, sizeof(want));
+        if (STR_EQ(have, want))
+                return auth;
+        server_host(img_ref_registry_host(ref), want, sizeof(want));
+        return STR_EQ(have, want) ? auth : NULL;
+}
+
 static int fetch(struct reg_client *c, const struct img_ref *ref,
                  const struct img_registry_auth *auth, struct reg_fetch *f, struct uvm_error **err)
 {
@@ -496,7 +531,8 @@ static int fetch(struct reg_client *c, const struct img_ref *ref,
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 _cleanup_error_ struct uvm_error *e = NULL;
 
-                r = fetch_from(c, ref, auth, name, &eps[i], f, &e);
+                /* The registry itself is the last endpoint; mirrors come first. */
+                r = fetch_from(c, ref, auth_for(auth, ref, i + 1 < n), name, &eps[i], f, &e);
                 if (r >= 0 || i + 1 == n || fatal_code(r)) {
                         r = r >= 0 ? r : error_move(err, &e);
                         break;

@@ -93,6 +93,7 @@ static int cri_pull_image(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
                 auth.auth = req->auth->auth;
                 auth.identity_token = req->auth->identity_token;
                 auth.registry_token = req->auth->registry_token;
+                auth.server_address = req->auth->server_address;
         }
         rc = img_pull(store(ctx), ref, &auth, &id, err);
         if (rc < 0)

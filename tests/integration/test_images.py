@@ -335,3 +335,63 @@ def test_import_archives_while_the_daemon_runs(daemon_factory, image_dir, image_
     assert r.returncode == 1 and "../evil" in r.stderr
     assert not os.path.exists(os.path.join(_store(d), "evil"))
     assert os.listdir(os.path.join(_store(d), "tmp")) == []
+
+
+class RecordingMirror:
+    """An HTTP "mirror" on loopback that asks for credentials (Basic), has
+    nothing (404), and remembers every request's Authorization header."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        seen = self.seen = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                authz = self.headers.get("Authorization")
+                seen.append((self.path, authz))
+                self.send_response(404 if authz else 401)
+                if not authz:
+                    self.send_header("WWW-Authenticate", 'Basic realm="mirror"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_HEAD = do_GET
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.host = "127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_credentials_go_only_to_their_registry(daemon_factory, registry_auth, image_single):
+    registry_auth.push(image_single, "test/private", "latest")
+    mirror = RecordingMirror()
+    try:
+        d = daemon_factory(config={"insecure_registries": [registry_auth.host, mirror.host],
+                                   "registry_mirrors": {registry_auth.host:
+                                                        ["http://" + mirror.host]}})
+        c, m = d.client(), pb()
+        ref = "%s/test/private:latest" % registry_auth.host
+        assert _pull(c, ref, m.AuthConfig(username="tester", password="s3cret")) == \
+            image_single.config_digest
+        # The mirror was asked first, and never given the secret.
+        assert mirror.seen and all(a is None for _, a in mirror.seen), mirror.seen
+        c.img("RemoveImage", image=_spec(ref))
+        # Credentials for another registry are not the image registry's.
+        code, msg = _code(lambda: _pull(c, ref, m.AuthConfig(
+            username="tester", password="s3cret", server_address="other.example:5000")))
+        assert code == grpc.StatusCode.UNAUTHENTICATED, msg
+        # Given for this one (as a URL): used.
+        assert _pull(c, ref, m.AuthConfig(username="tester", password="s3cret",
+                                          server_address="http://%s/" % registry_auth.host)) \
+            == image_single.config_digest
+        assert all(a is None for _, a in mirror.seen), mirror.seen
+    finally:
+        mirror.close()
