@@ -50,6 +50,7 @@ struct capture {
         int fd; /* -1 after EOF */
         char *buf;
         size_t len, max;
+        bool cut; /* output beyond max was dropped */
 };
 
 static void capture_read(struct capture *c)
@@ -68,6 +69,8 @@ static void capture_read(struct capture *c)
                 c->fd = -1;
         } else if (c->len < c->max) {
                 c->len += (size_t) n;
+        } else {
+                c->cut = true;
         }
 }
 
@@ -188,6 +191,8 @@ static json_object *exec_response(int status, bool timed_out, struct capture cap
         json_object_object_add(o, "TimedOut", json_object_new_boolean(timed_out));
         json_object_object_add(o, "Stdout", json_object_new_string(out ? out : ""));
         json_object_object_add(o, "Stderr", json_object_new_string(errout ? errout : ""));
+        json_object_object_add(o, "StdoutCut", json_object_new_boolean(cap[0].cut));
+        json_object_object_add(o, "StderrCut", json_object_new_boolean(cap[1].cut));
         return o;
 }
 
@@ -196,7 +201,7 @@ static int exec_run(const char *id, const char *bundle, const char **args, long 
 {
         _cleanup_free_ char *pidfile = NULL, *b0 = malloc(max), *b1 = malloc(max);
         _cleanup_strv_ char **argv = NULL;
-        struct capture cap[2] = {{-1, b0, 0, max}, {-1, b1, 0, max}};
+        struct capture cap[2] = {{-1, b0, 0, max, false}, {-1, b1, 0, max, false}};
         int p[2], q[2], status = 0, r;
         bool timed_out;
         pid_t pid;

@@ -980,6 +980,10 @@ static int exec_parse(json_object *resp, size_t max, struct drv_exec_result *ret
                 r = field_b64(resp, what, "Stdout", max, &res.out, &res.out_len, err);
         if (r >= 0)
                 r = field_b64(resp, what, "Stderr", max, &res.errout, &res.err_len, err);
+        if (r >= 0) /* absent from an older agent: not known to be cut */
+                r = field_bool(resp, what, "StdoutCut", &res.out_cut, err);
+        if (r >= 0)
+                r = field_bool(resp, what, "StderrCut", &res.err_cut, err);
         if (r < 0) {
                 free(res.out);
                 free(res.errout);

@@ -22,7 +22,8 @@
  *                ("created"|"running"|"exited"), Pid, ExitCode, FinishedNs,
  *                OomKilled, StdoutStream, StderrStream, DroppedBytes}]}
  *   ExecuteProcess {ContainerId, Args [..], TimeoutMs, MaxOutput} ->
- *                {ExitCode, TimedOut, Stdout (base64), Stderr (base64)}
+ *                {ExitCode, TimedOut, Stdout (base64), Stderr (base64), StdoutCut,
+ *                StderrCut (output beyond MaxOutput was dropped)}
  *   UpdateContainer {ContainerId, Resources (OCI linux.resources object)} -> {}
  *   ModifySettings {ContainerId, Stats: true} -> {CpuUsageNs, MemoryUsageBytes,
  *                MemoryWorkingSetBytes, MemoryRssBytes, PageFaults, MajorPageFaults,
@@ -42,7 +43,7 @@
 #include "sandbox/driver.h"
 
 #define AGENT_PROTOCOL_VERSION 1
-#define AGENT_EXEC_MAX_OUTPUT (256u << 10) /* per stream: fits one response frame */
+#define AGENT_EXEC_MAX_OUTPUT DRV_EXEC_MAX_OUTPUT /* per stream: fits one response frame */
 
 struct agent_client;
 

@@ -79,6 +79,10 @@ struct drv_ctr_spec {
         const char *oci_spec_json;
 };
 
+/* ExecSync keeps at most this much of each stream (one bridge frame holds
+ * both); what is beyond is dropped and the result says so. */
+#define DRV_EXEC_MAX_OUTPUT (256u << 10)
+
 struct drv_exec_spec {
         char *const *argv;  /* NULL-terminated, argv[0] required */
         int64_t timeout_ms; /* <= 0: none */
@@ -88,7 +92,8 @@ struct drv_exec_spec {
 struct drv_exec_result {
         int exit_code;
         bool timed_out;
-        char *out, *errout; /* malloc'd, may be NULL when empty */
+        bool out_cut, err_cut; /* output beyond max_output was dropped */
+        char *out, *errout;    /* malloc'd, may be NULL when empty */
         size_t out_len, err_len;
 };
 

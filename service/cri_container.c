@@ -11,7 +11,6 @@
 #include "service/daemon.h"
 #include "service/validate.h"
 
-#define EXEC_MAX_OUTPUT (16u << 20) /* the kubelet's own cap on probe output */
 #define EXEC_MAX_ARGS 1024
 
 /* Stop and Remove take any id the kubelet may retry with (one that names
@@ -329,6 +328,19 @@ static int cri_list_ctrs(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         return 0;
 }
 
+static const char cut_notice[] = "\nuvmd: ExecSync %s cut at %u bytes\n";
+
+/* The notice that a stream was cut, written at out (room for cut_notice
+ * plus digits); its length. */
+static size_t cut_note(uint8_t *out, const char *stream, bool cut)
+{
+        int n = cut ? snprintf((char *) out, sizeof(cut_notice) + 16, cut_notice, stream,
+                               DRV_EXEC_MAX_OUTPUT)
+                    : 0;
+
+        return n > 0 ? (size_t) n : 0;
+}
+
 static int cri_exec_sync(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                          struct uvm_error **err)
 {
@@ -354,7 +366,7 @@ static int cri_exec_sync(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
                 argv[i] = req->cmd[i];
         spec.argv = argv;
         spec.timeout_ms = req->timeout * 1000;
-        spec.max_output = EXEC_MAX_OUTPUT;
+        spec.max_output = DRV_EXEC_MAX_OUTPUT;
         r = sbx_ctr_exec_sync(ctx->daemon->sbx, req->container_id, &spec, &res, err);
         if (r < 0)
                 return r;
@@ -366,7 +378,7 @@ static int cri_exec_sync(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         runtime__v1__exec_sync_response__init(resp);
         resp->exit_code = res.exit_code;
         resp->stdout.data = srv_alloc(ctx, res.out_len + 1);
-        resp->stderr.data = srv_alloc(ctx, res.err_len + 1);
+        resp->stderr.data = srv_alloc(ctx, res.err_len + 2 * (sizeof(cut_notice) + 16));
         if (!resp->stdout.data || !resp->stderr.data) {
                 drv_exec_result_clear(&res);
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -377,6 +389,9 @@ static int cri_exec_sync(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
                 memcpy(resp->stderr.data, res.errout, res.err_len);
         resp->stdout.len = res.out_len;
         resp->stderr.len = res.err_len;
+        /* The CRI has no field for it: the caller is told on stderr. */
+        resp->stderr.len += cut_note(resp->stderr.data + resp->stderr.len, "stdout", res.out_cut);
+        resp->stderr.len += cut_note(resp->stderr.data + resp->stderr.len, "stderr", res.err_cut);
         drv_exec_result_clear(&res);
         *ret = &resp->base;
         return 0;

@@ -263,3 +263,20 @@ def test_unreadable_records_orphan_nothing(pods):
     assert b_ip not in os.listdir(os.path.join(d.ipam, "uvmd-test"))
     c.rt("StopPodSandbox", pod_sandbox_id=a)
     c.rt("RemovePodSandbox", pod_sandbox_id=a)
+
+
+def test_exec_sync_output_cut_is_said(pods):
+    d, c = pods, pods.client()
+    pod_cfg = _pod_config(d, "execcut")
+    pod = _run_pod(c, pod_cfg)
+    cid = _start(c, pod, pod_cfg, _ctr_config(d, "x", "sleep 1000"))
+    limit = 256 * 1024
+    rc, out, err = _exec(c, cid, ["sh", "-c", "head -c %d /dev/zero; echo ok >&2" % limit])
+    assert rc == 0 and len(out) == limit and err == "ok\n"  # exactly the limit: whole
+    rc, out, err = _exec(c, cid, ["sh", "-c", "head -c %d /dev/zero; yes e | head -c %d >&2"
+                                  % (limit + 1000, limit + 5)])
+    assert rc == 0 and len(out) == limit
+    assert err.endswith("\nuvmd: ExecSync stdout cut at 262144 bytes\n"
+                        "\nuvmd: ExecSync stderr cut at 262144 bytes\n"), err[-200:]
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
