@@ -477,6 +477,10 @@ static void mark_exited_locked(struct sbx_ctr *c, int code, int64_t finished_ns,
                 return;
         c->rec.exit_code = code;
         c->rec.finished_ns = finished_ns > 0 ? finished_ns : ctr_now_ns();
+        /* started_ns is taken when the start call returns; a process that
+         * exited at once may have finished (by the agent's clock) before. */
+        if (c->rec.started_ns > c->rec.finished_ns)
+                c->rec.started_ns = c->rec.finished_ns;
         free(c->rec.reason);
         c->rec.reason = strdup(oom ? "OOMKilled" : code == 0 ? "Completed" : "Error");
         if (c->log)

@@ -1,92 +1,97 @@
 /* Seccomp profiles for containers (see seccomp.h). */
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/fs.h"
+#include "sandbox/seccomp-internal.h"
 #include "sandbox/seccomp.h"
 
 #define PROFILE_MAX (1u << 20)
 
-/* Not reachable from a RuntimeDefault container: these act on the host
- * (kernel modules, clocks, swap, reboot, accounting), on other processes'
- * memory, or make new namespaces and mounts. */
-static const char *const blocked[] = {
-        "acct",
-        "add_key",
-        "bpf",
-        "clock_adjtime",
-        "clock_settime",
-        "create_module",
-        "delete_module",
-        "finit_module",
-        "fsconfig",
-        "fsmount",
-        "fsopen",
-        "fspick",
-        "get_kernel_syms",
-        "get_mempolicy",
-        "init_module",
-        "ioperm",
-        "iopl",
-        "kcmp",
-        "kexec_file_load",
-        "kexec_load",
-        "keyctl",
-        "lookup_dcookie",
-        "mbind",
-        "mount",
-        "mount_setattr",
-        "move_mount",
-        "move_pages",
-        "name_to_handle_at",
-        "nfsservctl",
-        "open_by_handle_at",
-        "open_tree",
-        "perf_event_open",
-        "pivot_root",
-        "process_vm_readv",
-        "process_vm_writev",
-        "ptrace",
-        "query_module",
-        "quotactl",
-        "reboot",
-        "request_key",
-        "set_mempolicy",
-        "setns",
-        "settimeofday",
-        "stime",
-        "swapoff",
-        "swapon",
-        "sysfs",
-        "_sysctl",
-        "umount",
-        "umount2",
-        "unshare",
-        "uselib",
-        "userfaultfd",
-        "ustat",
-        "vm86",
-        "vm86old",
-};
+static json_object *names_json(const char *const *names)
+{
+        json_object *a = json_object_new_array();
 
-static json_object *runtime_default(void)
+        for (; *names; names++)
+                json_object_array_add(a, json_object_new_string(*names));
+        return a;
+}
+
+static json_object *rule(json_object *names, const char *action)
+{
+        json_object *r = json_object_new_object();
+
+        json_object_object_add(r, "names", names);
+        json_object_object_add(r, "action", json_object_new_string(action));
+        return r;
+}
+
+static json_object *arg(unsigned index, uint64_t value, uint64_t value2, const char *op)
+{
+        json_object *a = json_object_new_object();
+
+        json_object_object_add(a, "index", json_object_new_int64(index));
+        json_object_object_add(a, "value", json_object_new_uint64(value));
+        json_object_object_add(a, "valueTwo", json_object_new_uint64(value2));
+        json_object_object_add(a, "op", json_object_new_string(op));
+        return a;
+}
+
+static json_object *with_args(json_object *r, json_object *a)
+{
+        json_object *args = json_object_new_array();
+
+        json_object_array_add(args, a);
+        json_object_object_add(r, "args", args);
+        return r;
+}
+
+static json_object *one_name(const char *name)
+{
+        return names_json((const char *const[]){name, NULL});
+}
+
+/* Everything not listed is EPERM. caps: the container's bounding set. */
+static json_object *runtime_default(uint64_t caps)
 {
         json_object *p = json_object_new_object(), *arches = json_object_new_array();
-        json_object *rules = json_object_new_array(), *rule = json_object_new_object();
-        json_object *names = json_object_new_array();
+        json_object *rules = json_object_new_array(), *clone3;
+        bool admin = caps & ((uint64_t) 1 << 21);
 
-        json_object_object_add(p, "defaultAction", json_object_new_string("SCMP_ACT_ALLOW"));
+        json_object_object_add(p, "defaultAction", json_object_new_string("SCMP_ACT_ERRNO"));
+        json_object_object_add(p, "defaultErrnoRet", json_object_new_int(EPERM));
+#if defined(__x86_64__)
         json_object_array_add(arches, json_object_new_string("SCMP_ARCH_X86_64"));
         json_object_array_add(arches, json_object_new_string("SCMP_ARCH_X86"));
         json_object_array_add(arches, json_object_new_string("SCMP_ARCH_X32"));
+#elif defined(__aarch64__)
+        json_object_array_add(arches, json_object_new_string("SCMP_ARCH_AARCH64"));
+        json_object_array_add(arches, json_object_new_string("SCMP_ARCH_ARM"));
+#endif
         json_object_object_add(p, "architectures", arches);
-        for (size_t i = 0; i < ARRAY_SIZE(blocked); i++)
-                json_object_array_add(names, json_object_new_string(blocked[i]));
-        json_object_object_add(rule, "names", names);
-        json_object_object_add(rule, "action", json_object_new_string("SCMP_ACT_ERRNO"));
-        json_object_object_add(rule, "errnoRet", json_object_new_int(EPERM));
-        json_object_array_add(rules, rule);
+        json_object_array_add(rules, rule(names_json(seccomp_default_allowed), "SCMP_ACT_ALLOW"));
+        for (size_t i = 0; i < seccomp_default_n_personalities; i++)
+                json_object_array_add(
+                        rules,
+                        with_args(rule(one_name("personality"), "SCMP_ACT_ALLOW"),
+                                  arg(0, seccomp_default_personalities[i], 0, "SCMP_CMP_EQ")));
+        for (const struct seccomp_gate *g = seccomp_default_gates; g->cap >= 0; g++)
+                if (caps & ((uint64_t) 1 << g->cap))
+                        json_object_array_add(rules, rule(names_json(g->names), "SCMP_ACT_ALLOW"));
+        if (!admin) {
+                /* clone only without namespace flags; clone3's flags sit in
+                 * memory a filter cannot read: ENOSYS makes libcs fall back
+                 * to clone. */
+                json_object_array_add(
+                        rules, with_args(rule(one_name("clone"), "SCMP_ACT_ALLOW"),
+                                         arg(0, seccomp_clone_ns_flags, 0, "SCMP_CMP_MASKED_EQ")));
+                clone3 = rule(one_name("clone3"), "SCMP_ACT_ERRNO");
+                json_object_object_add(clone3, "errnoRet", json_object_new_int(ENOSYS));
+                json_object_array_add(rules, clone3);
+        }
         json_object_object_add(p, "syscalls", rules);
         return p;
 }
@@ -141,8 +146,8 @@ static int localhost(const char *path, json_object **ret, struct uvm_error **err
         return 0;
 }
 
-int seccomp_profile(const Runtime__V1__LinuxContainerSecurityContext *sc, json_object **ret,
-                    struct uvm_error **err)
+int seccomp_profile(const Runtime__V1__LinuxContainerSecurityContext *sc, uint64_t caps,
+                    json_object **ret, struct uvm_error **err)
 {
         const Runtime__V1__SecurityProfile *p = sc->seccomp;
         const char *legacy;
@@ -159,7 +164,7 @@ int seccomp_profile(const Runtime__V1__LinuxContainerSecurityContext *sc, json_o
         if (p) {
                 switch (p->profile_type) {
                 case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault:
-                        *ret = runtime_default();
+                        *ret = runtime_default(caps);
                         return 0;
                 case RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined:
                         return 0;
@@ -173,7 +178,7 @@ int seccomp_profile(const Runtime__V1__LinuxContainerSecurityContext *sc, json_o
         if (!legacy || !*legacy || strcmp(legacy, "unconfined") == 0)
                 return 0;
         if (strcmp(legacy, "runtime/default") == 0 || strcmp(legacy, "docker/default") == 0) {
-                *ret = runtime_default();
+                *ret = runtime_default(caps);
                 return 0;
         }
         if (strncmp(legacy, "localhost/", 10) == 0)

@@ -530,7 +530,7 @@ static void build_user(const struct ctr_user *u, json_object *proc)
 
 static int build_process(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,
                          const struct spec_pod *pod, const struct ctr_user *user, json_object *proc,
-                         struct uvm_error **err)
+                         uint64_t *ret_caps, struct uvm_error **err)
 {
         const Runtime__V1__LinuxContainerSecurityContext *sc = secctx(c);
         const Runtime__V1__LinuxContainerResources *res = c->linux ? c->linux->resources : NULL;
@@ -562,6 +562,7 @@ static int build_process(const Runtime__V1__ContainerConfig *c, const struct spe
         /* Privileged: every capability uvmd holds, as containerd gives. */
         if (!sc->privileged && (r = build_caps(sc->capabilities, pod->caps_held, &caps, err)) < 0)
                 return r;
+        *ret_caps = caps;
         json_object_object_add(capo, "bounding", caps_json(caps));
         json_object_object_add(capo, "effective", caps_json(caps));
         json_object_object_add(capo, "permitted", caps_json(caps));
@@ -647,7 +648,8 @@ static int build_devices(const Runtime__V1__ContainerConfig *c, json_object *lin
 }
 
 static int build_linux(const Runtime__V1__ContainerConfig *c, const struct spec_pod *pod,
-                       const char *ctr_id, json_object *linux_o, struct uvm_error **err)
+                       const char *ctr_id, uint64_t caps, json_object *linux_o,
+                       struct uvm_error **err)
 {
         const Runtime__V1__LinuxContainerSecurityContext *sc = secctx(c);
         json_object *res = json_object_new_object();
@@ -664,7 +666,7 @@ static int build_linux(const Runtime__V1__ContainerConfig *c, const struct spec_
         json_object_object_add(linux_o, "namespaces", build_namespaces(pod));
         {
                 json_object *sec = NULL;
-                r = seccomp_profile(sc, &sec, err);
+                r = seccomp_profile(sc, caps, &sec, err);
                 if (r < 0)
                         return r;
                 if (sec)
@@ -693,6 +695,7 @@ int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *i
         json_object *spec = json_object_new_object(), *proc = json_object_new_object();
         json_object *root = json_object_new_object(), *mounts = json_object_new_array();
         json_object *linux_o = json_object_new_object();
+        uint64_t caps = 0;
         char *out;
         int r;
 
@@ -705,11 +708,11 @@ int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *i
         json_object_object_add(root, "readonly", json_object_new_boolean(sc->readonly_rootfs));
         if (!pod->host_network && !STR_EMPTY(pod->hostname))
                 json_object_object_add(spec, "hostname", json_object_new_string(pod->hostname));
-        r = build_process(c, img, pod, user, proc, err);
+        r = build_process(c, img, pod, user, proc, &caps, err);
         if (r == 0)
                 r = build_mounts(c, pod, mounts, linux_o, err);
         if (r == 0)
-                r = build_linux(c, pod, ctr_id, linux_o, err);
+                r = build_linux(c, pod, ctr_id, caps, linux_o, err);
         if (r == 0) {
                 out = strdup(json_object_to_json_string_ext(
                         spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -222,19 +222,68 @@ int main(void)
 """
 
 
-@pytest.fixture(scope="session")
-def probe_image(image_dir):
-    """busybox plus /bin/ptrace1, a static program that tries to ptrace PID 1."""
-    src = os.path.join(image_dir, "ptrace1.c")
-    exe = os.path.join(image_dir, "ptrace1")
+SYSCALL_PROBE = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void say(const char *what, long r)
+{
+        printf("%s=%s\n", what, r < 0 ? strerrorname_np(errno) : "ok");
+}
+int main(void)
+{
+        char params[120] = {0};
+        pid_t child;
+        long r;
+
+        say("unshare_user", unshare(CLONE_NEWUSER));
+        say("io_uring_setup", syscall(SYS_io_uring_setup, 1, params));
+        say("keyctl", syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3, 0));
+        say("bpf", syscall(SYS_bpf, 0, NULL, 0));
+        say("mount", mount("t", "/mnt", "tmpfs", 0, NULL));
+        say("clone3", syscall(SYS_clone3, NULL, 0));
+        child = fork();
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        r = ptrace(PTRACE_ATTACH, child, 0, 0);
+        say("ptrace", r);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, __WALL);
+        return 0;
+}
+"""
+
+
+def _static(image_dir, name, source):
+    src = os.path.join(image_dir, name + ".c")
+    exe = os.path.join(image_dir, name)
     with open(src, "w") as f:
-        f.write(PTRACE_PROBE)
+        f.write(source)
     subprocess.run(["gcc", "-static", "-O2", "-o", exe, src], check=True)
     with open(exe, "rb") as f:
-        probe = f.read()
+        return f.read()
+
+
+@pytest.fixture(scope="session")
+def probe_image(image_dir):
+    """busybox plus static probes: /bin/ptrace1 tries to ptrace PID 1;
+    /bin/sysprobe tries calls a RuntimeDefault container must not make."""
+    extra = [imagelib.f("bin/ptrace1", _static(image_dir, "ptrace1", PTRACE_PROBE), 0o755),
+             imagelib.f("bin/sysprobe", _static(image_dir, "sysprobe", SYSCALL_PROBE), 0o755),
+             imagelib.d("mnt")]
     layout = os.path.join(image_dir, "ptrace-probe")
     img = imagelib.build_layout(layout, [imagelib.make_tar(
-        imagelib.base_entries() + [imagelib.f("bin/ptrace1", probe, 0o755)])], {}, tag="probe")
+        imagelib.base_entries() + extra)], {}, tag="probe")
     img.archive = layout + ".tar"
     imagelib.write_oci_archive(layout, img.archive)
     return img
@@ -341,5 +390,43 @@ def test_devices(pods):
     cfg.devices.append(m.Device(container_path="/dev/x", host_path="/dev/uvmd-none"))
     code, msg = _code(lambda: _create(c, pod, cfg, pod_cfg))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "/dev/uvmd-none" in msg, msg
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def _probe(c, cid):
+    rc, out, err = _exec(c, cid, ["/bin/sysprobe"])
+    assert rc == 0, err
+    return dict(ln.split("=", 1) for ln in out.splitlines())
+
+
+def test_runtime_default_seccomp_is_an_allowlist(pods, probe_image):
+    d, c, m = pods, pods.client(), pb()
+    import_archive(d, probe_image.archive)
+    pod_cfg = _pod_config(d, "seccomp")
+    pod = _run_pod(c, pod_cfg)
+    ctrs = {}
+    for name, profile, caps in (("default", m.SecurityProfile.RuntimeDefault, []),
+                                ("ptracer", m.SecurityProfile.RuntimeDefault, ["SYS_PTRACE"]),
+                                ("unconfined", m.SecurityProfile.Unconfined, [])):
+        cfg = _sleeper(d, name)
+        cfg.image.image = probe_image.id
+        cfg.linux.security_context.seccomp.profile_type = profile
+        cfg.linux.security_context.capabilities.add_capabilities.extend(caps)
+        ctrs[name] = _start(c, pod, pod_cfg, cfg)
+    got = _probe(c, ctrs["default"])
+    assert got == {"unshare_user": "EPERM", "io_uring_setup": "EPERM", "keyctl": "EPERM",
+                   "bpf": "EPERM", "mount": "EPERM", "clone3": "ENOSYS", "ptrace": "EPERM"}, got
+    # The same calls without the filter: what blocked them was the profile.
+    free = _probe(c, ctrs["unconfined"])
+    assert free["unshare_user"] == "ok" and free["ptrace"] == "ok", free
+    assert free["io_uring_setup"] != "EPERM" and free["keyctl"] != "EPERM", free
+    # CAP_SYS_PTRACE unlocks ptrace, and only that.
+    traced = _probe(c, ctrs["ptracer"])
+    assert traced["ptrace"] == "ok" and traced["unshare_user"] == "EPERM", traced
+    # An ordinary workload runs under it.
+    rc, out, _ = _exec(c, ctrs["default"], ["sh", "-c", "echo hi | wc -c; ls / >/dev/null; "
+                                            "id -u; sleep 0.1 & wait"])
+    assert rc == 0 and out.split() == ["3", "0"], out
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
