@@ -9,9 +9,49 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/macros.h"
 #include "sandbox/cgroup.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
+#define PARENT_MAX 1024
+
+int sbx_cgroup_parent_check(const char *parent, bool systemd, struct uvm_error **err)
+{
+        size_t n = strlen(parent);
+
+        if (n == 0 || n > PARENT_MAX)
+                return uvm_error_set(err, EINVAL, "cgroup_parent: 1 to %d bytes", PARENT_MAX);
+        if (systemd) {
+                /* "kubepods-burstable-pod<uid>.slice": a unit name, no path. */
+                if (n < 7 || strcmp(parent + n - 6, ".slice") != 0 ||
+                    strspn(parent, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789_-.:") != n)
+                        return uvm_error_set(err, EINVAL,
+                                             "cgroup_parent \"%.128s\": the systemd cgroup "
+                                             "driver wants a slice name (\"*.slice\")",
+                                             parent);
+                return 0;
+        }
+        if (parent[0] != '/' || strstr(parent, "/../") || strcmp(parent + n - 3, "/..") == 0 ||
+            strspn(parent, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                           "0123456789_-./:") != n)
+                return uvm_error_set(err, EINVAL,
+                                     "cgroup_parent \"%.128s\": the cgroupfs driver wants an "
+                                     "absolute path without \"..\"",
+                                     parent);
+        return 0;
+}
+
+char *sbx_cgroup_parent(const char *kubelet_parent, const char *pod_id, bool systemd)
+{
+        char *s = NULL;
+
+        if (!STR_EMPTY(kubelet_parent))
+                return strdup(kubelet_parent);
+        if (asprintf(&s, systemd ? "uvmd-%s.slice" : "/uvmd/%s", pod_id) < 0)
+                return NULL;
+        return s;
+}
 
 void sbx_cgroup_remove(const char *rel)
 {

@@ -1,5 +1,22 @@
 #pragma once
 
+/* A pod's parent cgroup: the kubelet's (PodSandboxConfig.linux.cgroup_parent,
+ * with its QoS, pod limits and pids limit) when it gives one, else uvmd's
+ * own. Containers' cgroups go below it. */
+
+#include <stdbool.h>
+
+#include "common/error.h"
+
+/* -EINVAL unless parent is usable with the cgroup driver: an absolute path
+ * without ".." (cgroupfs), or a slice name (systemd). */
+int sbx_cgroup_parent_check(const char *parent, bool systemd, struct uvm_error **err);
+
+/* The parent as the OCI runtime's cgroupsPath wants it (malloc'd): the
+ * kubelet's, or "/uvmd/<pod>" (cgroupfs) / "uvmd-<pod>.slice" (systemd). */
+char *sbx_cgroup_parent(const char *kubelet_parent, const char *pod_id, bool systemd);
+
 /* Remove the cgroup rel ("uvmd/<pod id>") from every mounted hierarchy.
- * It must be empty (its containers gone); failures are logged and ignored. */
+ * It must be empty (its containers gone); failures are logged and ignored.
+ * Only uvmd's own parents are removed: the kubelet's are the kubelet's. */
 void sbx_cgroup_remove(const char *rel);

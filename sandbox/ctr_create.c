@@ -16,6 +16,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "image/image.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/container-internal.h"
 #include "sandbox/ids.h"
 #include "sandbox/log.h"
@@ -248,7 +249,8 @@ static int build_spec(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Conta
         };
         int r;
 
-        if (!files || asprintf(&cg, s->systemd_cgroups ? "uvmd-%s.slice" : "/uvmd/%s", pr->id) < 0)
+        cg = sbx_cgroup_parent(pr->cgroup_parent, pr->id, s->systemd_cgroups);
+        if (!files || !cg)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         sp.cgroup_parent = cg;
         r = ctr_image_check_user_files(layers, err);

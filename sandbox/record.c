@@ -119,6 +119,7 @@ void pod_record_clear(struct pod_record *r)
         record_kv_free(r->labels, r->n_labels);
         record_kv_free(r->annotations, r->n_annotations);
         strv_free(r->sysctls);
+        free(r->cgroup_parent);
         memset(r, 0, sizeof(*r));
 }
 
@@ -147,6 +148,7 @@ int pod_record_save(const char *pod_dir, const struct pod_record *r, struct uvm_
         add_str(o, "hostname", r->hostname);
         add_str(o, "logDirectory", r->log_directory);
         add_str(o, "netnsPath", r->netns_path);
+        add_str(o, "cgroupParent", r->cgroup_parent);
         if (r->n_ips > 0) {
                 json_object *ips = json_object_new_array();
                 for (size_t i = 0; i < r->n_ips && i < 2; i++)
@@ -295,6 +297,7 @@ static int load_fields(struct loader *l, struct pod_record *p)
             (r = get_str(l, "hostname", false, &p->hostname)) < 0 ||
             (r = get_str(l, "logDirectory", false, &p->log_directory)) < 0 ||
             (r = get_str(l, "netnsPath", false, &p->netns_path)) < 0 ||
+            (r = get_str(l, "cgroupParent", false, &p->cgroup_parent)) < 0 ||
             (r = get_kv(l, "labels", &p->labels, &p->n_labels)) < 0 ||
             (r = get_kv(l, "annotations", &p->annotations, &p->n_annotations)) < 0 ||
             (r = get_ips(l, p)) < 0 || (r = get_sysctls(l, p)) < 0)

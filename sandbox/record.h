@@ -42,6 +42,7 @@ struct pod_record {
         size_t n_ips;
         bool host_ipc, host_pid, share_pid;
         char **sysctls; /* "name=value", NULL-terminated, checked; NULL: none */
+        char *cgroup_parent; /* the kubelet's, checked; NULL: uvmd's own */
         struct drv_uvm_options uvm;
         struct record_kv *labels, *annotations;
         size_t n_labels, n_annotations;

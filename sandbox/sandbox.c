@@ -39,6 +39,7 @@ static int rec_copy(const struct pod_record *src, struct pod_record *dst)
         r.hostname = xstrdup(src->hostname);
         r.log_directory = xstrdup(src->log_directory);
         r.netns_path = xstrdup(src->netns_path);
+        r.cgroup_parent = xstrdup(src->cgroup_parent);
         for (size_t i = 0; i < src->n_ips && i < 2; i++) {
                 r.ips[i] = xstrdup(src->ips[i]);
                 ok = ok && r.ips[i];
@@ -53,6 +54,7 @@ static int rec_copy(const struct pod_record *src, struct pod_record *dst)
                         ok = ok && (r.sysctls[i] = strdup(src->sysctls[i]));
                 ok = ok && r.sysctls;
         }
+        ok = ok && (r.cgroup_parent || !src->cgroup_parent);
         if (!ok || !r.name || !r.namespace_ || !r.uid || !r.driver || (src->id && !r.id)) {
                 pod_record_clear(&r);
                 memset(dst, 0, sizeof(*dst));
@@ -371,7 +373,8 @@ static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_p
                 r = pod_files(p, net, err);
         if (r < 0)
                 goto fail;
-        if (asprintf(&cg, "/uvmd/%s", p->rec.id) < 0) {
+        cg = sbx_cgroup_parent(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
+        if (!cg) {
                 r = uvm_error_set(err, ENOMEM, "out of memory");
                 goto fail;
         }
@@ -515,7 +518,8 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 r = fs_rm_rf(p->dir);
                 if (r < 0)
                         uvm_error_set(err, -r, "remove %s: %s", p->dir, strerror(-r));
-                if (!s->systemd_cgroups) {
+                /* Only uvmd's own parent: the kubelet's is the kubelet's. */
+                if (!s->systemd_cgroups && !p->rec.cgroup_parent) {
                         _cleanup_free_ char *cg = NULL;
                         if (asprintf(&cg, "uvmd/%s", p->rec.id) >= 0)
                                 sbx_cgroup_remove(cg);
@@ -695,8 +699,8 @@ static void pod_recover(struct sbx *s, struct sbx_pod *p)
         }
         if (p->rec.state == POD_READY) {
                 fill_spec(s, p, &spec);
-                if (asprintf(&cg, "/uvmd/%s", p->rec.id) >= 0)
-                        spec.cgroup_parent = cg;
+                cg = sbx_cgroup_parent(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
+                spec.cgroup_parent = cg;
                 if (p->ops->pod_reattach && p->ops->pod_reattach(&spec, &drv, &e) >= 0) {
                         pthread_mutex_lock(&p->lock);
                         p->drv = drv;

@@ -10,12 +10,14 @@
 #include "proto/api.pb-c.h"
 
 #include "network/net.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sysctl.h"
 #include "sandbox/uvm_options.h"
 #include "service/compute_agent.h"
 #include "service/cri.h"
 #include "service/daemon.h"
+#include "service/runtime_state.h"
 #include "service/validate.h"
 
 /* As containerd: the kubelet has already stopped the containers with their
@@ -46,6 +48,11 @@ static int uvm_opts(const Runtime__V1__PodSandboxConfig *c, struct drv_uvm_optio
                 in.cpu_quota = res->cpu_quota;
                 in.cpu_period = res->cpu_period;
         }
+        /* The pod's overhead (its RuntimeClass's) is the UVM's too. */
+        if (res && res->memory_limit_in_bytes > 0 && c->linux->overhead &&
+            c->linux->overhead->memory_limit_in_bytes > 0 &&
+            c->linux->overhead->memory_limit_in_bytes <= INT64_MAX - in.memory_limit_bytes)
+                in.memory_limit_bytes += c->linux->overhead->memory_limit_in_bytes;
         return uvm_options_resolve(&in, ret, err);
 }
 
@@ -137,6 +144,10 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
                                 ns && ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE, &sysctls, err);
         if (r < 0)
                 return r;
+        if (c->linux && !STR_EMPTY(c->linux->cgroup_parent) &&
+            (r = sbx_cgroup_parent_check(c->linux->cgroup_parent,
+                                         rt_cgroup_driver_is_systemd(&d->cfg), err)) < 0)
+                return r;
         *rec = (struct pod_record){
                 .name = c->metadata->name,
                 .namespace_ = c->metadata->namespace_,
@@ -146,6 +157,9 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
                 .driver = handler->driver,
                 .hostname = (char *) hostname,
                 .sysctls = sysctls,
+                .cgroup_parent = c->linux && !STR_EMPTY(c->linux->cgroup_parent)
+                                         ? c->linux->cgroup_parent
+                                         : NULL,
                 .log_directory = STR_EMPTY(c->log_directory) ? NULL : c->log_directory,
                 .host_ipc = ns && ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE,
                 .host_pid = ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE,

@@ -3,12 +3,13 @@ and the List filters, through the CRI against a real uvmd, agent and runc:
 environment, working directory, no_new_privs, masked and read-only paths,
 host network/IPC/PID pods, label selectors and NOT_FOUND."""
 import os
+import time
 
 import grpc
 
 from imagelib import image_dir, image_single  # noqa: F401 (fixtures)
 from test_pods import (_code, _create, _ctr_config, _exec, _pod_config, _run_pod,  # noqa: F401
-                       pods)
+                       pods, pods_cleanup)
 from uvmdlib import pb
 
 
@@ -110,3 +111,66 @@ def test_list_filters_and_not_found(pods):
     for p in (a, b):
         c.rt("StopPodSandbox", pod_sandbox_id=p)
         c.rt("RemovePodSandbox", pod_sandbox_id=p)
+
+
+CG = "/sys/fs/cgroup"
+
+
+def _hierarchies():
+    """The v1 hierarchies (and the v2 one) where a parent must exist."""
+    return [os.path.join(CG, h) for h in sorted(os.listdir(CG))
+            if os.path.isdir(os.path.join(CG, h)) and not os.path.islink(os.path.join(CG, h))]
+
+
+def test_kubelet_cgroup_parent_and_pids_limit(pods):
+    """The kubelet's pod cgroup (here made by the test, as the kubelet would,
+    with a pids limit) holds the pod's containers, and its limit holds."""
+    d, c, m = pods, pods.client(), pb()
+    parent = "/kubepods-uvmdtest/pod-k1"
+    made = []
+    try:
+        for h in _hierarchies():
+            path = h + parent
+            os.makedirs(path, exist_ok=True)
+            made.append(path)
+        with open(os.path.join(CG, "pids") + parent + "/pids.max", "w") as f:
+            f.write("20")
+        pod_cfg = _pod_config(d, "k1")
+        pod_cfg.linux.cgroup_parent = parent
+        pod = _run_pod(c, pod_cfg)
+        # An inner shell forks until it cannot (and dies of it, as ash
+        # does); the container's init outlives it.
+        cid = _start(c, pod, pod_cfg, _ctr_config(
+            d, "bomb", "sh -c 'i=0; while [ $i -lt 60 ]; do sleep 1000 & i=$((i+1)); done'; "
+                       "sleep 1000"))
+        procs = os.path.join(CG, "pids") + parent + "/" + cid + "/cgroup.procs"
+        end = time.time() + 10
+        while time.time() < end and not os.path.exists(procs):
+            time.sleep(0.05)
+        log = os.path.join(d.logs, "k1", "bomb.log")
+        while time.time() < end and "fork" not in (open(log).read() if os.path.exists(log) else ""):
+            time.sleep(0.05)
+        with open(os.path.join(CG, "pids") + parent + "/pids.current") as f:
+            current = int(f.read())
+        assert 10 < current <= 20, current
+        with open(procs) as f:
+            assert len(f.read().split()) >= 5  # its processes are there
+        text = open(log).read()
+        assert "can't fork" in text or "Resource temporarily unavailable" in text, text[-500:]
+        c.rt("StopPodSandbox", pod_sandbox_id=pod)
+        c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+        # The container's cgroup went; the kubelet's parent stays its own.
+        assert not os.path.exists(os.path.dirname(procs))
+        assert os.path.isdir(os.path.join(CG, "pids") + parent)
+        bad = _pod_config(d, "k2")
+        bad.linux.cgroup_parent = "kubepods/../../escape"
+        code, msg = _code(lambda: _run_pod(c, bad))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "cgroup_parent" in msg, msg
+    finally:
+        pods_cleanup(d)  # a failed assert must not leave the pod in the parent
+        for path in reversed(made):
+            for sub in (path, os.path.dirname(path)):
+                try:
+                    os.rmdir(sub)
+                except OSError:
+                    pass
