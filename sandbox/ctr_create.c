@@ -234,6 +234,7 @@ static int build_spec(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Conta
         const Runtime__V1__LinuxContainerSecurityContext *sc =
                 cfg->linux ? cfg->linux->security_context : NULL;
         _cleanup_free_ char *cg = NULL, *files = sbx_pod_files_dir(s, pr->id);
+        _cleanup_free_ struct spec_device *host_devs = NULL;
         struct spec_image si = {ic->entrypoint, ic->cmd, ic->env, ic->working_dir};
         struct spec_pod sp = {
                 .id = pr->id,
@@ -249,6 +250,9 @@ static int build_spec(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Conta
         };
         int r;
 
+        if (sc && sc->privileged && spec_host_devices(&host_devs, &sp.n_host_devices) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        sp.host_devices = host_devs;
         cg = sbx_cgroup_parent(pr->cgroup_parent, pr->id, s->systemd_cgroups);
         if (!files || !cg)
                 return uvm_error_set(err, ENOMEM, "out of memory");

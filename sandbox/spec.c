@@ -293,6 +293,15 @@ static bool path_ok(const char *p)
         return true;
 }
 
+static const Runtime__V1__LinuxContainerSecurityContext *
+secctx(const Runtime__V1__ContainerConfig *c)
+{
+        static const Runtime__V1__LinuxContainerSecurityContext none =
+                RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
+
+        return c->linux && c->linux->security_context ? c->linux->security_context : &none;
+}
+
 static json_object *mount_obj(const char *dst, const char *type, const char *src,
                               const char *const *opts, size_t n)
 {
@@ -305,7 +314,7 @@ static json_object *mount_obj(const char *dst, const char *type, const char *src
         return m;
 }
 
-static void default_mounts(json_object *arr)
+static void default_mounts(json_object *arr, bool privileged)
 {
         static const char *const proc[] = {"nosuid", "noexec", "nodev"};
         static const char *const dev[] = {"nosuid", "strictatime", "mode=755", "size=65536k"};
@@ -313,7 +322,11 @@ static void default_mounts(json_object *arr)
                                           "ptmxmode=0666", "mode=0620", "gid=5"};
         static const char *const shm[] = {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"};
         static const char *const mq[] = {"nosuid", "noexec", "nodev"};
-        static const char *const sys[] = {"nosuid", "noexec", "nodev", "ro"};
+        /* Privileged containers get /sys and their cgroups writable, as
+         * with containerd. */
+        const char *const sys[] = {"nosuid", "noexec", "nodev", privileged ? "rw" : "ro"};
+        const char *const cg[] = {"nosuid", "noexec", "nodev", "relatime",
+                                  privileged ? "rw" : "ro"};
 
         json_object_array_add(arr, mount_obj("/proc", "proc", "proc", proc, 3));
         json_object_array_add(arr, mount_obj("/dev", "tmpfs", "tmpfs", dev, 4));
@@ -321,6 +334,7 @@ static void default_mounts(json_object *arr)
         json_object_array_add(arr, mount_obj("/dev/shm", "tmpfs", "shm", shm, 5));
         json_object_array_add(arr, mount_obj("/dev/mqueue", "mqueue", "mqueue", mq, 3));
         json_object_array_add(arr, mount_obj("/sys", "sysfs", "sysfs", sys, 4));
+        json_object_array_add(arr, mount_obj("/sys/fs/cgroup", "cgroup", "cgroup", cg, 5));
 }
 
 bool spec_mount_is_image(const Runtime__V1__Mount *m)
@@ -391,7 +405,7 @@ static int build_mounts(const Runtime__V1__ContainerConfig *c, const struct spec
         const char *rootfs_prop = "";
         int r;
 
-        default_mounts(arr);
+        default_mounts(arr, secctx(c)->privileged);
         for (size_t i = 0; i < c->n_mounts; i++) {
                 const Runtime__V1__Mount *m = c->mounts[i];
                 bool image = spec_mount_is_image(m);
@@ -507,15 +521,6 @@ static char *cgroups_path(const struct spec_pod *pod, const char *ctr_id)
         return r < 0 ? NULL : s;
 }
 
-static const Runtime__V1__LinuxContainerSecurityContext *
-secctx(const Runtime__V1__ContainerConfig *c)
-{
-        static const Runtime__V1__LinuxContainerSecurityContext none =
-                RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
-
-        return c->linux && c->linux->security_context ? c->linux->security_context : &none;
-}
-
 static void build_user(const struct ctr_user *u, json_object *proc)
 {
         json_object *o = json_object_new_object(), *groups = json_object_new_array();
@@ -615,14 +620,53 @@ static int device_from_host(const Runtime__V1__Device *d, size_t i, json_object 
         return 0;
 }
 
-static int build_devices(const Runtime__V1__ContainerConfig *c, json_object *linux_o,
-                         struct uvm_error **err)
+static bool requested(const Runtime__V1__ContainerConfig *c, const char *path)
+{
+        for (size_t i = 0; i < c->n_devices; i++)
+                if (c->devices[i]->container_path && STR_EQ(c->devices[i]->container_path, path))
+                        return true;
+        return false;
+}
+
+/* Privileged: the host's devices, and a device cgroup that allows all. */
+static void privileged_devices(const Runtime__V1__ContainerConfig *c, const struct spec_pod *pod,
+                               json_object *devs, json_object *rules)
+{
+        char type[2] = "";
+        json_object *all = json_object_new_object();
+
+        json_object_object_add(all, "allow", json_object_new_boolean(true));
+        json_object_object_add(all, "access", json_object_new_string("rwm"));
+        json_object_array_add(rules, all);
+        for (size_t i = 0; i < pod->n_host_devices; i++) {
+                const struct spec_device *h = &pod->host_devices[i];
+                json_object *o;
+
+                if (requested(c, h->path))
+                        continue;
+                type[0] = h->type;
+                o = json_object_new_object();
+                json_object_object_add(o, "path", json_object_new_string(h->path));
+                json_object_object_add(o, "type", json_object_new_string(type));
+                json_object_object_add(o, "major", json_object_new_int64(h->major));
+                json_object_object_add(o, "minor", json_object_new_int64(h->minor));
+                json_object_object_add(o, "fileMode", json_object_new_int64(h->mode));
+                json_object_object_add(o, "uid", json_object_new_int64(0));
+                json_object_object_add(o, "gid", json_object_new_int64(0));
+                json_object_array_add(devs, o);
+        }
+}
+
+static int build_devices(const Runtime__V1__ContainerConfig *c, const struct spec_pod *pod,
+                         json_object *linux_o, struct uvm_error **err)
 {
         json_object *devs = json_object_new_array(), *rules = json_object_new_array();
         int r;
 
         json_object_object_add(linux_o, "devices", devs);
         json_object_object_add(json_object_object_get(linux_o, "resources"), "devices", rules);
+        if (secctx(c)->privileged)
+                privileged_devices(c, pod, devs, rules);
         if (c->n_devices > 128)
                 return uvm_error_set(err, EINVAL, "more than 128 devices");
         for (size_t i = 0; i < c->n_devices; i++) {
@@ -684,7 +728,7 @@ static int build_linux(const Runtime__V1__ContainerConfig *c, const struct spec_
                                                        sc->n_readonly_paths)
                                              : strings(readonly_paths, ARRAY_SIZE(readonly_paths)));
         }
-        return build_devices(c, linux_o, err);
+        return build_devices(c, pod, linux_o, err);
 }
 
 int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,

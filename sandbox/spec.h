@@ -22,6 +22,17 @@ struct spec_image {
         const char *working_dir;
 };
 
+/* A host device node, for privileged containers. */
+struct spec_device {
+        char path[128];
+        char type; /* 'c' or 'b' */
+        unsigned major, minor, mode;
+};
+
+/* The node's device nodes under /dev (what a privileged container gets),
+ * at most 1024; malloc'd. */
+int spec_host_devices(struct spec_device **ret, size_t *ret_n);
+
 struct spec_pod {
         const char *id;
         const char *cgroup_parent; /* "/uvmd/<pod>" or "uvmd-<pod>.slice" */
@@ -32,6 +43,9 @@ struct spec_pod {
         int oom_score_adj_floor; /* the lowest value this process may set */
         uint64_t caps_held;      /* capability bits uvmd holds (its bounding set) */
         bool rro_mounts;         /* the pod's handler can make recursive read-only mounts */
+        /* Given to privileged containers (with every device allowed). */
+        const struct spec_device *host_devices;
+        size_t n_host_devices;
 };
 
 /* The capability bits in this process's bounding set. */

@@ -4,6 +4,7 @@ numbers, groups and their policy), privileged containers and capabilities
 bounded by what uvmd holds, and a read-only root filesystem with the
 kubelet's usual mounts."""
 import os
+import stat
 import subprocess
 
 import grpc
@@ -181,6 +182,22 @@ def test_privileged_and_capabilities(pods):
     cfg.linux.security_context.seccomp.profile_type = m.SecurityProfile.RuntimeDefault
     ps = _start(c, pod, pod_cfg, cfg)
     assert _caps(c, ps) == held
+
+    # The host's devices and a writable /sys and cgroup mount, as containerd
+    # gives; an unprivileged container has neither.
+    plain = _start(c, pod, pod_cfg, _sleeper(d, "plain"))
+    runc_own = {"null", "zero", "full", "random", "urandom", "tty", "console", "ptmx"}
+    host_dev = sorted(n for n in os.listdir("/dev") if n not in runc_own and
+                      (stat.S_ISCHR(os.lstat("/dev/" + n).st_mode) or
+                       stat.S_ISBLK(os.lstat("/dev/" + n).st_mode)))[0]
+    assert _exec(c, p, ["ls", "/dev/" + host_dev])[0] == 0, host_dev
+    assert _exec(c, plain, ["ls", "/dev/" + host_dev])[0] != 0, host_dev
+    for cid, mode in ((p, "rw"), (plain, "ro")):
+        mounts = _exec(c, cid, ["cat", "/proc/mounts"])[1].splitlines()
+        sysfs = [ln for ln in mounts if ln.split()[1] == "/sys"]
+        cgroups = [ln for ln in mounts if ln.split()[2] == "cgroup"]
+        assert sysfs and sysfs[0].split()[3].startswith(mode), sysfs
+        assert cgroups and all(ln.split()[3].startswith(mode) for ln in cgroups), cgroups
 
     # add ALL on an unprivileged container: the same set.
     cfg = _sleeper(d, "addall")

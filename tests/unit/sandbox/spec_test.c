@@ -149,16 +149,16 @@ static void test_mounts(void **state)
         c.mounts = ms;
         c.n_mounts = 1;
         o = build(&c, NULL, NULL);
-        assert_string_equal(str_at(o, "mounts.6.destination"), "/data");
-        assert_string_equal(str_at(o, "mounts.6.source"), "/srv/data");
-        assert_true(has_string(at(o, "mounts.6.options"), "ro"));
-        assert_true(has_string(at(o, "mounts.6.options"), "rslave"));
+        assert_string_equal(str_at(o, "mounts.7.destination"), "/data");
+        assert_string_equal(str_at(o, "mounts.7.source"), "/srv/data");
+        assert_true(has_string(at(o, "mounts.7.options"), "ro"));
+        assert_true(has_string(at(o, "mounts.7.options"), "rslave"));
         json_object_put(o);
         m.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_BIDIRECTIONAL;
         m.readonly = false;
         o = build(&c, NULL, NULL);
-        assert_true(has_string(at(o, "mounts.6.options"), "rshared"));
-        assert_true(has_string(at(o, "mounts.6.options"), "rw"));
+        assert_true(has_string(at(o, "mounts.7.options"), "rshared"));
+        assert_true(has_string(at(o, "mounts.7.options"), "rw"));
         json_object_put(o);
         m.host_path = "/srv/../etc";
         build(&c, NULL, "mounts[0].host_path");
@@ -189,7 +189,7 @@ static void test_mount_propagation_and_rro(void **state)
         c.n_mounts = 2;
         o = build(&c, NULL, NULL);
         assert_null(at(o, "linux.rootfsPropagation")); /* all private */
-        assert_true(has_string(at(o, "mounts.6.options"), "rprivate"));
+        assert_true(has_string(at(o, "mounts.7.options"), "rprivate"));
         json_object_put(o);
         a.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER;
         o = build(&c, NULL, NULL);
@@ -207,9 +207,9 @@ static void test_mount_propagation_and_rro(void **state)
         build(&c, NULL, "needs readonly and PROPAGATION_PRIVATE");
         a.readonly = true;
         o = build(&c, NULL, NULL);
-        assert_true(has_string(at(o, "mounts.6.options"), "rro"));
-        assert_false(has_string(at(o, "mounts.6.options"), "ro"));
-        assert_true(has_string(at(o, "mounts.7.options"), "rw"));
+        assert_true(has_string(at(o, "mounts.7.options"), "rro"));
+        assert_false(has_string(at(o, "mounts.7.options"), "ro"));
+        assert_true(has_string(at(o, "mounts.8.options"), "rw"));
         json_object_put(o);
         a.propagation = RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER;
         build(&c, NULL, "needs readonly and PROPAGATION_PRIVATE");
@@ -233,9 +233,9 @@ static void test_image_volume(void **state)
         c.mounts = ms;
         c.n_mounts = 1;
         o = build(&c, NULL, NULL);
-        assert_string_equal(str_at(o, "mounts.6.destination"), "/data");
-        assert_string_equal(str_at(o, "mounts.6.source"), "");    /* the driver's mount */
-        assert_true(has_string(at(o, "mounts.6.options"), "ro")); /* always */
+        assert_string_equal(str_at(o, "mounts.7.destination"), "/data");
+        assert_string_equal(str_at(o, "mounts.7.source"), "");    /* the driver's mount */
+        assert_true(has_string(at(o, "mounts.7.options"), "ro")); /* always */
         json_object_put(o);
         m.image_sub_path = "../escape";
         build(&c, NULL, "image_sub_path");
@@ -258,6 +258,8 @@ static void test_security(void **state)
         Runtime__V1__Capability cap = RUNTIME__V1__CAPABILITY__INIT;
         char *add[] = {"net_admin"}, *drop[] = {"CAP_CHOWN"}, *bad[] = {"CAP_$"};
         int64_t groups[] = {10, 20};
+        struct spec_device kvm = {"/dev/kvm", 'c', 10, 232, 0600};
+        struct spec_pod priv_pod = pod;
         json_object *o;
 
         c.linux = &l;
@@ -271,6 +273,8 @@ static void test_security(void **state)
         sc.readonly_rootfs = true;
         sc.supplemental_groups = groups;
         sc.n_supplemental_groups = 2;
+        priv_pod.host_devices = &kvm;
+        priv_pod.n_host_devices = 1;
         o = build(&c, NULL, NULL);
         assert_true(has_string(at(o, "process.capabilities.bounding"), "CAP_NET_ADMIN"));
         assert_false(has_string(at(o, "process.capabilities.effective"), "CAP_CHOWN"));
@@ -279,6 +283,10 @@ static void test_security(void **state)
         /* The user as resolved (sandbox/user.c), groups as given. */
         assert_int_equal(json_object_get_int(at(o, "process.user.uid")), 1000);
         assert_int_equal(json_object_get_int(at(o, "process.user.additionalGids.1")), 10);
+        assert_string_equal(str_at(o, "mounts.5.destination"), "/sys");
+        assert_true(has_string(at(o, "mounts.5.options"), "ro"));
+        assert_string_equal(str_at(o, "mounts.6.type"), "cgroup");
+        assert_true(has_string(at(o, "mounts.6.options"), "ro"));
         json_object_put(o);
         drop[0] = "ALL"; /* then the named add */
         o = build(&c, NULL, NULL);
@@ -289,7 +297,15 @@ static void test_security(void **state)
         build(&c, NULL, "unknown capability 'CAP_$'");
         sc.capabilities = NULL;
         sc.privileged = true;
-        o = build(&c, NULL, NULL);
+        o = build(&c, &priv_pod, NULL);
+        /* The host's devices, all allowed; /sys and cgroups writable. */
+        assert_string_equal(str_at(o, "linux.devices.0.path"), "/dev/kvm");
+        assert_string_equal(str_at(o, "linux.devices.0.type"), "c");
+        assert_int_equal(json_object_get_int(at(o, "linux.devices.0.major")), 10);
+        assert_true(json_object_get_boolean(at(o, "linux.resources.devices.0.allow")));
+        assert_null(at(o, "linux.resources.devices.0.major"));
+        assert_true(has_string(at(o, "mounts.5.options"), "rw"));
+        assert_true(has_string(at(o, "mounts.6.options"), "rw"));
         assert_true(has_string(at(o, "process.capabilities.bounding"), "CAP_SYS_ADMIN"));
         assert_true(has_string(at(o, "process.capabilities.bounding"), "CAP_BPF"));
         assert_false(has_string(at(o, "process.capabilities.bounding"), "CAP_SYS_RESOURCE"));
