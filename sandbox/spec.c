@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "common/macros.h"
+#include "sandbox/apparmor.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/spec.h"
 
@@ -731,6 +732,17 @@ static int build_linux(const Runtime__V1__ContainerConfig *c, const struct spec_
         return build_devices(c, pod, linux_o, err);
 }
 
+static int build_apparmor(const Runtime__V1__LinuxContainerSecurityContext *sc,
+                          const struct spec_pod *pod, json_object *proc, struct uvm_error **err)
+{
+        _cleanup_free_ char *profile = NULL;
+        int r = apparmor_profile(sc, pod->apparmor ? pod->apparmor : &apparmor_host, &profile, err);
+
+        if (r >= 0 && profile)
+                json_object_object_add(proc, "apparmorProfile", json_object_new_string(profile));
+        return r;
+}
+
 int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,
                const struct spec_pod *pod, const char *ctr_id, const struct ctr_user *user,
                char **ret_json, struct uvm_error **err)
@@ -753,6 +765,8 @@ int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *i
         if (!pod->host_network && !STR_EMPTY(pod->hostname))
                 json_object_object_add(spec, "hostname", json_object_new_string(pod->hostname));
         r = build_process(c, img, pod, user, proc, &caps, err);
+        if (r == 0)
+                r = build_apparmor(sc, pod, proc, err);
         if (r == 0)
                 r = build_mounts(c, pod, mounts, linux_o, err);
         if (r == 0)

@@ -2,9 +2,10 @@
 
 /*
  * The OCI runtime spec (config.json) for a workload container, from the CRI
- * ContainerConfig, the image config and the pod. Pure but for two reads: a
- * Localhost seccomp profile (sandbox/seccomp.c) and the host's device nodes
- * a container asks for; the user is resolved by the caller (sandbox/user.h).
+ * ContainerConfig, the image config and the pod. Pure but for reads: a
+ * Localhost seccomp profile (sandbox/seccomp.c), the host's device nodes a
+ * container asks for, and whether AppArmor and a profile are there
+ * (sandbox/apparmor.h); the user is resolved by the caller (sandbox/user.h).
  */
 
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include "proto/api.pb-c.h"
 
 #include "common/error.h"
+#include "sandbox/apparmor.h"
 #include "sandbox/user.h"
 
 struct spec_image {
@@ -43,6 +45,8 @@ struct spec_pod {
         int oom_score_adj_floor; /* the lowest value this process may set */
         uint64_t caps_held;      /* capability bits uvmd holds (its bounding set) */
         bool rro_mounts;         /* the pod's handler can make recursive read-only mounts */
+        /* The node's AppArmor (sandbox/apparmor.h); NULL: the host's. */
+        const struct apparmor_node *apparmor;
         /* Given to privileged containers (with every device allowed). */
         const struct spec_device *host_devices;
         size_t n_host_devices;

@@ -447,3 +447,25 @@ def test_runtime_default_seccomp_is_an_allowlist(pods, probe_image):
     assert rc == 0 and out.split() == ["3", "0"], out
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def test_apparmor_where_the_node_has_none(pods):
+    """This kind of node has no AppArmor: a profile asked for is refused
+    clearly (never silently dropped); Unconfined runs."""
+    d, c, m = pods, pods.client(), pb()
+    assert not os.path.exists("/sys/kernel/security/apparmor")
+    pod_cfg = _pod_config(d, "aa")
+    pod = _run_pod(c, pod_cfg)
+    for kind, ref in ((m.SecurityProfile.RuntimeDefault, ""),
+                      (m.SecurityProfile.Localhost, "my-profile")):
+        cfg = _sleeper(d, "aa%d" % kind)
+        cfg.linux.security_context.apparmor.profile_type = kind
+        cfg.linux.security_context.apparmor.localhost_ref = ref
+        code, msg = _code(lambda: _create(c, pod, cfg, pod_cfg))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, msg
+        assert "AppArmor is not enabled on this node" in msg, msg
+    cfg = _sleeper(d, "free")
+    cfg.linux.security_context.apparmor.profile_type = m.SecurityProfile.Unconfined
+    _start(c, pod, pod_cfg, cfg)
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
