@@ -41,7 +41,7 @@ struct pod_record {
         char *ips[2];     /* from CNI: the primary first (dual stack: one per family) */
         size_t n_ips;
         bool host_ipc, host_pid, share_pid;
-        char **sysctls; /* "name=value", NULL-terminated, checked; NULL: none */
+        char **sysctls;      /* "name=value", NULL-terminated, checked; NULL: none */
         char *cgroup_parent; /* the kubelet's, checked; NULL: uvmd's own */
         struct drv_uvm_options uvm;
         struct record_kv *labels, *annotations;

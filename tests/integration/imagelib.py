@@ -318,6 +318,16 @@ def build_image(out_dir, kind, tag="latest", archive=None, docker_media=False):
     return img
 
 
+def one_layer_archive(image_dir, name, entries, config_overrides=None, tag="latest"):
+    """A single-layer image of entries as an OCI layout and archive under
+    image_dir/name; the Image, with .archive set."""
+    layout = os.path.join(image_dir, name)
+    img = build_layout(layout, [make_tar(entries)], config_overrides or {}, tag=tag)
+    img.archive = layout + ".tar"
+    write_oci_archive(layout, img.archive)
+    return img
+
+
 def _tar_tree(root, path):
     """Tar a directory's contents (relative names, sorted, fixed metadata)."""
     entries = []

@@ -148,11 +148,7 @@ def volume_image(image_dir):
     entries = [e.d("data"), e.f("data/hello", b"from the image\n"), e.d("data/sub"),
                e.f("data/sub/deep", b"deep\n"), e.sym("data/etc", "/etc"), e.d("etc"),
                e.f("etc/passwd", b"image-only:x:7:7::/:/bin/false\n")]
-    layout = os.path.join(image_dir, "volume")
-    img = e.build_layout(layout, [e.make_tar(entries)], {}, tag="vol")
-    img.archive = layout + ".tar"
-    e.write_oci_archive(layout, img.archive)
-    return img
+    return e.one_layer_archive(image_dir, "volume", entries, tag="vol")
 
 
 def test_image_volumes(pods, volume_image):

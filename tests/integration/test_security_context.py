@@ -25,12 +25,8 @@ def user_images(image_dir):
     "app:wheel"; {user: image id}."""
     out = {}
     for tag, user in (("uidgid", "1000:1000"), ("namegroup", "app:wheel")):
-        layout = os.path.join(image_dir, "user-" + tag)
-        img = imagelib.build_layout(layout, [imagelib.make_tar(imagelib.base_entries())],
-                                    {"User": user}, tag=tag)
-        img.archive = layout + ".tar"
-        imagelib.write_oci_archive(layout, img.archive)
-        out[user] = img
+        out[user] = imagelib.one_layer_archive(image_dir, "user-" + tag,
+                                               imagelib.base_entries(), {"User": user}, tag)
     return out
 
 
@@ -298,12 +294,8 @@ def probe_image(image_dir):
     extra = [imagelib.f("bin/ptrace1", _static(image_dir, "ptrace1", PTRACE_PROBE), 0o755),
              imagelib.f("bin/sysprobe", _static(image_dir, "sysprobe", SYSCALL_PROBE), 0o755),
              imagelib.d("mnt")]
-    layout = os.path.join(image_dir, "ptrace-probe")
-    img = imagelib.build_layout(layout, [imagelib.make_tar(
-        imagelib.base_entries() + extra)], {}, tag="probe")
-    img.archive = layout + ".tar"
-    imagelib.write_oci_archive(layout, img.archive)
-    return img
+    return imagelib.one_layer_archive(image_dir, "ptrace-probe", imagelib.base_entries() + extra,
+                                      tag="probe")
 
 
 def test_pod_pid_1_reveals_nothing_of_the_host(pods, probe_image):
@@ -356,11 +348,7 @@ def hostile_user_images(image_dir):
     for tag, extra in (("passwd-link", [e.sym("etc/passwd", "/etc/passwd"),
                                         e.f("etc/group", e.GROUP)]),
                        ("group-fifo", [e.f("etc/passwd", e.PASSWD), e.fifo("etc/group")])):
-        layout = os.path.join(image_dir, "hostile-" + tag)
-        img = e.build_layout(layout, [e.make_tar(base + extra)], {}, tag=tag)
-        img.archive = layout + ".tar"
-        e.write_oci_archive(layout, img.archive)
-        out[tag] = img
+        out[tag] = e.one_layer_archive(image_dir, "hostile-" + tag, base + extra, tag=tag)
     return out
 
 
