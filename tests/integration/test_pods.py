@@ -400,10 +400,10 @@ def test_reopen_container_log(pods):
                                               "sleep 0.05; done"), pod_cfg)
     c.rt("StartContainer", container_id=cid)
     log = os.path.join(d.logs, "rot", "w.log")
-    _wait_for("5 lines before rotation", lambda: len(_lines(log)) >= 5)
+    _wait_for("6 lines before rotation", lambda: len(_lines(log)) >= 6)
     os.rename(log, log + ".1")  # what the kubelet's rotation does
     c.rt("ReopenContainerLog", container_id=cid)
-    _wait_for("5 lines in the new file", lambda: len(_lines(log)) >= 5)
+    _wait_for("6 lines in the new file", lambda: len(_lines(log)) >= 6)
     c.rt("StopContainer", pb().StopContainerRequest(container_id=cid, timeout=0))
     nums = []
     for path in (log + ".1", log):
