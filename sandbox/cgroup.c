@@ -53,11 +53,15 @@ char *sbx_cgroup_parent(const char *kubelet_parent, const char *pod_id, bool sys
         return s;
 }
 
-void sbx_cgroup_remove(const char *rel)
+void sbx_cgroup_remove_own(const char *kubelet_parent, const char *pod_id, bool systemd)
 {
         struct dirent *e;
-        char path[512];
+        char path[512], rel[128];
         DIR *d;
+
+        if (systemd || !STR_EMPTY(kubelet_parent))
+                return;
+        snprintf(rel, sizeof(rel), "uvmd/%s", pod_id);
 
         /* cgroup v2 alone: the root is the hierarchy. */
         snprintf(path, sizeof(path), "%s/%s", CGROUP_ROOT, rel);

@@ -16,7 +16,8 @@ int sbx_cgroup_parent_check(const char *parent, bool systemd, struct uvm_error *
  * kubelet's, or "/uvmd/<pod>" (cgroupfs) / "uvmd-<pod>.slice" (systemd). */
 char *sbx_cgroup_parent(const char *kubelet_parent, const char *pod_id, bool systemd);
 
-/* Remove the cgroup rel ("uvmd/<pod id>") from every mounted hierarchy.
- * It must be empty (its containers gone); failures are logged and ignored.
- * Only uvmd's own parents are removed: the kubelet's are the kubelet's. */
-void sbx_cgroup_remove(const char *rel);
+/* Remove a pod's parent cgroup from every mounted hierarchy when it is
+ * uvmd's own ("/uvmd/<pod>" with cgroupfs; systemd removes its slices, and
+ * the kubelet's parent is the kubelet's). It must be empty (its containers
+ * gone); failures are logged and ignored. */
+void sbx_cgroup_remove_own(const char *kubelet_parent, const char *pod_id, bool systemd);

@@ -518,12 +518,7 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 r = fs_rm_rf(p->dir);
                 if (r < 0)
                         uvm_error_set(err, -r, "remove %s: %s", p->dir, strerror(-r));
-                /* Only uvmd's own parent: the kubelet's is the kubelet's. */
-                if (!s->systemd_cgroups && !p->rec.cgroup_parent) {
-                        _cleanup_free_ char *cg = NULL;
-                        if (asprintf(&cg, "uvmd/%s", p->rec.id) >= 0)
-                                sbx_cgroup_remove(cg);
-                }
+                sbx_cgroup_remove_own(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
         }
         pthread_mutex_unlock(&p->op_lock);
         if (r == 0)
@@ -673,6 +668,42 @@ static int pod_load(struct sbx *s, const char *dir, struct sbx_pod **ret, struct
         return 0;
 }
 
+/* A pod that will not run again and what its drivers may have left in its
+ * directory: each reattaches (it needs only the id and the directory) and
+ * stops it; then the pod's network, directory and own cgroup go. ops: the
+ * pod's driver, or NULL for every driver (its record was unreadable). */
+static void destroy_leftovers(struct sbx *s, const struct drv_ops *ops,
+                              const struct drv_pod_spec *spec, const char *kubelet_parent)
+{
+        const struct drv_ops *only[] = {ops, NULL}, *o;
+
+        for (size_t i = 0; (o = ops ? only[i] : drv_at(i)); i++) {
+                struct drv_pod *drv = NULL;
+
+                if (!o->pod_reattach || o->pod_reattach(spec, &drv, NULL) < 0)
+                        continue;
+                log_pod(LOG_LEVEL_WARN, spec->id, "pod %s: stopping its %s sandbox", spec->id,
+                        o->name);
+                o->pod_stop(drv, 0, NULL);
+                o->pod_free(drv);
+        }
+        if (s->net && net_pod_teardown(s->net, spec->id, NULL) < 0)
+                log_pod(LOG_LEVEL_WARN, spec->id, "pod %s: network teardown failed, ignoring",
+                        spec->id);
+        (void) fs_rm_rf(spec->state_dir);
+        sbx_cgroup_remove_own(kubelet_parent, spec->id, s->systemd_cgroups);
+}
+
+/* A pod directory whose record cannot be read back: nothing it started may
+ * run on unreported. */
+static void pod_destroy_unreadable(struct sbx *s, const char *id, const char *dir)
+{
+        struct drv_events none = {0};
+        struct drv_pod_spec spec = {.id = id, .state_dir = dir, .events = &none};
+
+        destroy_leftovers(s, NULL, &spec, NULL);
+}
+
 static void pod_recover(struct sbx *s, struct sbx_pod *p)
 {
         struct drv_pod_spec spec;
@@ -684,16 +715,8 @@ static void pod_recover(struct sbx *s, struct sbx_pod *p)
                 /* uvmd died inside RunPodSandbox: finish the failure. */
                 log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: creation was cut short, removing it",
                         p->rec.id);
-                if (p->ops->pod_reattach) {
-                        fill_spec(s, p, &spec);
-                        if (p->ops->pod_reattach(&spec, &drv, NULL) >= 0) {
-                                p->ops->pod_stop(drv, 0, NULL);
-                                p->ops->pod_free(drv);
-                        }
-                }
-                if (s->net)
-                        (void) net_pod_teardown(s->net, p->rec.id, NULL);
-                (void) fs_rm_rf(p->dir);
+                fill_spec(s, p, &spec);
+                destroy_leftovers(s, p->ops, &spec, p->rec.cgroup_parent);
                 registry_drop(s, p);
                 return;
         }
@@ -715,35 +738,6 @@ static void pod_recover(struct sbx *s, struct sbx_pod *p)
                 uvm_error_free(e);
         }
         sbx_ctr_reconcile_pod(s, p);
-}
-
-/* A pod directory whose record cannot be read back: nothing it started may
- * run on unreported. Each driver reattaches to what it may have left there
- * (it needs only the id and the directory) and stops it; then the pod's
- * network and directory go. */
-static void pod_destroy_unreadable(struct sbx *s, const char *id, const char *dir)
-{
-        struct drv_events none = {0};
-        struct drv_pod_spec spec = {.id = id, .state_dir = dir, .events = &none};
-        const struct drv_ops *ops;
-
-        for (size_t i = 0; (ops = drv_at(i)); i++) {
-                struct drv_pod *drv = NULL;
-
-                if (!ops->pod_reattach || ops->pod_reattach(&spec, &drv, NULL) < 0)
-                        continue;
-                log_pod(LOG_LEVEL_WARN, id, "pod %s: stopping its %s sandbox", id, ops->name);
-                ops->pod_stop(drv, 0, NULL);
-                ops->pod_free(drv);
-        }
-        if (s->net && net_pod_teardown(s->net, id, NULL) < 0)
-                log_pod(LOG_LEVEL_WARN, id, "pod %s: network teardown failed, ignoring", id);
-        (void) fs_rm_rf(dir);
-        if (!s->systemd_cgroups) {
-                _cleanup_free_ char *cg = NULL;
-                if (asprintf(&cg, "uvmd/%s", id) >= 0)
-                        sbx_cgroup_remove(cg);
-        }
 }
 
 int sbx_recover(struct sbx *s, struct uvm_error **err)

@@ -584,6 +584,22 @@ static int build_process(const Runtime__V1__ContainerConfig *c, const struct spe
         return 0;
 }
 
+/* One entry of linux.devices, owned by root as the host's nodes are. */
+static void add_device(json_object *devs, const char *path, const char *type, int64_t major_nr,
+                       int64_t minor_nr, int64_t mode)
+{
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "path", json_object_new_string(path));
+        json_object_object_add(o, "type", json_object_new_string(type));
+        json_object_object_add(o, "major", json_object_new_int64(major_nr));
+        json_object_object_add(o, "minor", json_object_new_int64(minor_nr));
+        json_object_object_add(o, "fileMode", json_object_new_int64(mode));
+        json_object_object_add(o, "uid", json_object_new_int64(0));
+        json_object_object_add(o, "gid", json_object_new_int64(0));
+        json_object_array_add(devs, o);
+}
+
 /* One device node as the OCI spec wants it: type and numbers from the
  * host's node (the one read of the host this builder makes besides seccomp
  * profiles), and the device cgroup rule that lets the container use it. */
@@ -591,7 +607,7 @@ static int device_from_host(const Runtime__V1__Device *d, size_t i, json_object 
                             json_object *rules, struct uvm_error **err)
 {
         const char *perm = STR_EMPTY(d->permissions) ? "rwm" : d->permissions;
-        json_object *o, *rule;
+        json_object *rule;
         struct stat st;
         const char *type;
 
@@ -602,15 +618,8 @@ static int device_from_host(const Runtime__V1__Device *d, size_t i, json_object 
                 return uvm_error_set(err, EINVAL, "devices[%zu].host_path '%s' is not a device", i,
                                      d->host_path);
         type = S_ISCHR(st.st_mode) ? "c" : "b";
-        o = json_object_new_object();
-        json_object_object_add(o, "path", json_object_new_string(d->container_path));
-        json_object_object_add(o, "type", json_object_new_string(type));
-        json_object_object_add(o, "major", json_object_new_int64(major(st.st_rdev)));
-        json_object_object_add(o, "minor", json_object_new_int64(minor(st.st_rdev)));
-        json_object_object_add(o, "fileMode", json_object_new_int64(st.st_mode & 0777));
-        json_object_object_add(o, "uid", json_object_new_int64(0));
-        json_object_object_add(o, "gid", json_object_new_int64(0));
-        json_object_array_add(devs, o);
+        add_device(devs, d->container_path, type, major(st.st_rdev), minor(st.st_rdev),
+                   st.st_mode & 0777);
         rule = json_object_new_object();
         json_object_object_add(rule, "allow", json_object_new_boolean(true));
         json_object_object_add(rule, "type", json_object_new_string(type));
@@ -641,20 +650,11 @@ static void privileged_devices(const Runtime__V1__ContainerConfig *c, const stru
         json_object_array_add(rules, all);
         for (size_t i = 0; i < pod->n_host_devices; i++) {
                 const struct spec_device *h = &pod->host_devices[i];
-                json_object *o;
 
                 if (requested(c, h->path))
                         continue;
                 type[0] = h->type;
-                o = json_object_new_object();
-                json_object_object_add(o, "path", json_object_new_string(h->path));
-                json_object_object_add(o, "type", json_object_new_string(type));
-                json_object_object_add(o, "major", json_object_new_int64(h->major));
-                json_object_object_add(o, "minor", json_object_new_int64(h->minor));
-                json_object_object_add(o, "fileMode", json_object_new_int64(h->mode));
-                json_object_object_add(o, "uid", json_object_new_int64(0));
-                json_object_object_add(o, "gid", json_object_new_int64(0));
-                json_object_array_add(devs, o);
+                add_device(devs, h->path, type, h->major, h->minor, h->mode);
         }
 }
 

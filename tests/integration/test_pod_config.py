@@ -3,6 +3,7 @@ against a real uvmd: hostnames (empty means the node's; one the kernel would
 refuse is refused first), pod sysctls applied in the pod's namespaces,
 idempotent stop/remove of ids that name nothing, and deadlines reported as
 DEADLINE_EXCEEDED."""
+import json
 import os
 import subprocess
 import socket
@@ -263,6 +264,33 @@ def test_unreadable_records_orphan_nothing(pods):
     assert b_ip not in os.listdir(os.path.join(d.ipam, "uvmd-test"))
     c.rt("StopPodSandbox", pod_sandbox_id=a)
     c.rt("RemovePodSandbox", pod_sandbox_id=a)
+
+
+def test_creation_cut_short_leaves_nothing(pods):
+    """A record still marked creating (uvmd died inside RunPodSandbox) is
+    finished as a failure on restart: its sandbox, address and directory go."""
+    d, c = pods, pods.client()
+    cfg = _pod_config(d, "cutshort")
+    pod = _run_pod(c, cfg)
+    ip = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status.network.ip
+    d.proc.kill()
+    d.proc.wait()
+    path = os.path.join(d.state, "pods", pod, "pod.json")
+    with open(path) as f:
+        rec = json.load(f)
+    assert rec["state"] == "ready"
+    rec["state"] = "creating"
+    with open(path, "w") as f:
+        json.dump(rec, f)
+    d.start()
+    c = d.client()
+    assert [p.id for p in c.rt("ListPodSandbox").items] == []
+    assert not os.path.exists(os.path.join(d.state, "pods", pod))
+    end = time.time() + 10
+    while time.time() < end and _running("uvmd-agent.*" + pod):
+        time.sleep(0.1)
+    assert not _running("uvmd-agent.*" + pod)
+    assert ip not in os.listdir(os.path.join(d.ipam, "uvmd-test"))
 
 
 def test_exec_sync_output_cut_is_said(pods):
