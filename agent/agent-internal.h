@@ -37,6 +37,7 @@ struct agent_config {
         char *runc_root; /* <state_dir>/runc */
         char *ctr_root;  /* <state_dir>/ctr */
         bool own_netns;  /* in the pod's network namespace (not the host's) */
+        int userns_fd;   /* the pod's user namespace (idmapped layers and volumes), or -1 */
 };
 
 extern struct agent_config agent_cfg;
@@ -58,7 +59,12 @@ typedef bool (*agent_reap_hook_fn)(pid_t pid, int status);
 int agent_reap_start(agent_reap_hook_fn hook, struct uvm_error **err);
 
 /* agent_pidns.c: the holder of a shared pod PID namespace (pidns.pid). */
-int agent_pidns_start(struct uvm_error **err);
+/* Start the holder: PID 1 of a new PID namespace when new_pid. With
+ * in_userns (a pod in a user namespace, agent_cfg.userns_fd) the holder is
+ * made inside that namespace, after in_userns made the pod's namespaces
+ * there, so it holds them for the containers. */
+int agent_pidns_start(bool new_pid, int (*in_userns)(struct uvm_error **err),
+                      struct uvm_error **err);
 pid_t agent_pidns_holder(void); /* 0 when there is none */
 void agent_pidns_stop(void);
 /* Wait for pid's exit status (timeout_ms < 0: forever); -ETIMEDOUT. */
@@ -123,12 +129,15 @@ bool agent_ctr_id_valid(const char *id);
  * mount (always writable: a read-only rootfs is the runtime's root.readonly)
  * and image volumes. */
 int agent_rootfs_check_layers(json_object *layers, struct uvm_error **err);
-int agent_rootfs_make_dirs(const char *dir, json_object *layers, struct uvm_error **err);
+int agent_rootfs_make_dirs(const char *dir, struct uvm_error **err);
 int agent_rootfs_mount(const char *dir, json_object *layers, struct uvm_error **err);
 /* Mount each of vols ([{Destination, Layers, SubPath}]) read-only and make
  * it the source of spec's mount at Destination. */
 int agent_rootfs_volumes(const char *dir, json_object *vols, json_object *spec,
                          struct uvm_error **err);
+/* Mounts of the spec carrying uidMappings/gidMappings become idmapped
+ * clones at <dir>/idmap-N (the pod's user namespace), their new source. */
+int agent_rootfs_idmapped_mounts(const char *dir, json_object *spec, struct uvm_error **err);
 void agent_rootfs_remove(const char *dir);
 
 /* agent_cgroup.c */

@@ -221,11 +221,13 @@ static int ctr_setup(struct ctr *c, json_object *spec, json_object *layers, json
 {
         int r;
 
-        r = agent_rootfs_make_dirs(c->dir, layers, err);
+        r = agent_rootfs_make_dirs(c->dir, err);
         if (r >= 0)
                 r = agent_rootfs_mount(c->dir, layers, err);
         if (r >= 0)
                 r = agent_rootfs_volumes(c->dir, vols, spec, err);
+        if (r >= 0)
+                r = agent_rootfs_idmapped_mounts(c->dir, spec, err);
         if (r >= 0)
                 r = write_config(c, spec, ro, err);
         if (r >= 0)

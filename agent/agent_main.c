@@ -34,7 +34,7 @@ struct agent_config agent_cfg;
 #define MAX_SYSCTLS 64
 
 static struct {
-        const char *socket, *netns, *hostname;
+        const char *socket, *netns, *hostname, *userns;
         const char *sysctls[MAX_SYSCTLS]; /* "name=value", set in the pod's namespaces */
         size_t n_sysctls;
         bool new_ipc, new_uts;
@@ -134,7 +134,7 @@ static const struct agent_conn_ops conn_ops = {
 static void usage(FILE *f)
 {
         fprintf(f, "usage: uvmd-agent --socket PATH --state-dir DIR --runtime PATH [--netns PATH]\n"
-                   "       [--hostname NAME] [--new-ipc] [--new-uts] [--pid-ns]\n"
+                   "       [--userns PATH] [--hostname NAME] [--new-ipc] [--new-uts] [--pid-ns]\n"
                    "       [--sysctl NAME=VALUE]...\n"
                    "       [--log-level debug|info|warn|error]\n");
 }
@@ -146,6 +146,7 @@ static int parse_args(int argc, char **argv)
                 {"state-dir", required_argument, NULL, 'd'},
                 {"runtime", required_argument, NULL, 'r'},
                 {"netns", required_argument, NULL, 'n'},
+                {"userns", required_argument, NULL, 'u'},
                 {"hostname", required_argument, NULL, 'H'},
                 {"new-ipc", no_argument, NULL, 'I'},
                 {"new-uts", no_argument, NULL, 'U'},
@@ -170,6 +171,9 @@ static int parse_args(int argc, char **argv)
                         break;
                 case 'n':
                         opts.netns = optarg;
+                        break;
+                case 'u':
+                        opts.userns = optarg;
                         break;
                 case 'H':
                         opts.hostname = optarg;
@@ -242,10 +246,35 @@ static int apply_sysctl(const char *kv, struct uvm_error **err)
         return 0;
 }
 
-static int setup_namespaces(struct uvm_error **err)
+/* The pod's own IPC and UTS namespaces, its hostname and sysctls. Runs in
+ * the agent, or for a pod in a user namespace in the holder's parent once it
+ * joined that namespace, which must own them (agent_pidns.c). */
+static int enter_pod_namespaces(struct uvm_error **err)
 {
         int flags = (opts.new_ipc ? CLONE_NEWIPC : 0) | (opts.new_uts ? CLONE_NEWUTS : 0);
 
+        if (flags && unshare(flags) < 0)
+                return uvm_error_set(err, errno, "unshare: %m");
+        if (opts.hostname && sethostname(opts.hostname, strlen(opts.hostname)) < 0)
+                return uvm_error_set(err, errno, "sethostname '%s': %m", opts.hostname);
+        /* In the pod's namespaces now: /proc/sys/{net,kernel/shm*,...} are theirs. */
+        for (size_t i = 0; i < opts.n_sysctls; i++)
+                if (apply_sysctl(opts.sysctls[i], err) < 0)
+                        return -EINVAL;
+        return 0;
+}
+
+static int setup_namespaces(struct uvm_error **err)
+{
+        int r;
+
+        agent_cfg.userns_fd = -1;
+        if (opts.userns) {
+                agent_cfg.userns_fd = open(opts.userns, O_RDONLY | O_CLOEXEC);
+                if (agent_cfg.userns_fd < 0)
+                        return uvm_error_set(err, errno, "open user namespace '%s': %m",
+                                             opts.userns);
+        }
         if (opts.netns) {
                 _cleanup_close_ int fd = open(opts.netns, O_RDONLY | O_CLOEXEC);
 
@@ -255,16 +284,14 @@ static int setup_namespaces(struct uvm_error **err)
                         return uvm_error_set(err, errno, "setns '%s': %m", opts.netns);
                 agent_cfg.own_netns = true;
         }
-        if (flags && unshare(flags) < 0)
-                return uvm_error_set(err, errno, "unshare: %m");
-        if (opts.hostname && sethostname(opts.hostname, strlen(opts.hostname)) < 0)
-                return uvm_error_set(err, errno, "sethostname '%s': %m", opts.hostname);
-        /* In the pod's namespaces now: /proc/sys/{net,kernel/shm*,...} are theirs. */
-        for (size_t i = 0; i < opts.n_sysctls; i++)
-                if (apply_sysctl(opts.sysctls[i], err) < 0)
-                        return -EINVAL;
+        if (!opts.userns) {
+                r = enter_pod_namespaces(err);
+                if (r < 0)
+                        return r;
+        }
         if (setsid() < 0)
                 log_debug("setsid: %m, ignoring (already a group leader)");
+        /* Before the holder: its parent exits, and it must become ours. */
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
                 return uvm_error_set(err, errno, "PR_SET_CHILD_SUBREAPER: %m");
         return 0;
@@ -297,8 +324,11 @@ static int setup_dirs(struct uvm_error **err)
             asprintf(&agent_cfg.ctr_root, "%s/ctr", agent_cfg.state_dir) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         r = fs_mkdir_p(agent_cfg.runc_root, 0700);
+        /* o+x: a pod's root in a user namespace passes through to its rootfs. */
         if (r >= 0)
-                r = fs_mkdir_p(agent_cfg.ctr_root, 0700);
+                r = fs_mkdir_p(agent_cfg.ctr_root, 0711);
+        if (r >= 0 && chmod(agent_cfg.ctr_root, 0711) < 0)
+                r = -errno;
         if (r < 0)
                 return uvm_error_set(err, -r, "creating dirs under '%s': %s", agent_cfg.state_dir,
                                      strerror(-r));
@@ -389,8 +419,8 @@ static int startup(int *ret_listen, int *ret_sigfd, struct uvm_error **err)
         int r, lfd, sfd;
 
         r = setup_namespaces(err);
-        if (r >= 0 && opts.pid_ns)
-                r = agent_pidns_start(err);
+        if (r >= 0 && (opts.pid_ns || opts.userns))
+                r = agent_pidns_start(opts.pid_ns, opts.userns ? enter_pod_namespaces : NULL, err);
         if (r < 0)
                 return r;
         sfd = setup_signals(err);

@@ -1,6 +1,9 @@
 /* The holder of a pod's shared PID namespace, PID 1 of every container in
- * it. Whatever a container can reach through /proc/1/ must show nothing of
- * the host, so the holder gets:
+ * it; for a pod in a user namespace also the owner of the pod's IPC and UTS
+ * namespaces, which must be made inside that user namespace (the agent
+ * itself stays the host's root, to run the OCI runtime). Whatever a
+ * container can reach through /proc/1/ must show nothing of the host, so the
+ * holder gets:
  *   - its own mount namespace whose root is an empty, read-only tmpfs
  *     (/proc/1/root, cwd and mountinfo show only that);
  *   - no capabilities (bounding set emptied), uid and gid nobody, no
@@ -14,6 +17,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
@@ -62,29 +67,66 @@ static int pause_memfd(struct uvm_error **err)
         return fd;
 }
 
+/* No capability left, for a holder whose user namespace does not map nobody. */
+static int drop_all_caps(void)
+{
+        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct d[2] = {0};
+
+        return (int) syscall(SYS_capset, &h, d);
+}
+
+/* What the holder's root is: an empty tmpfs, read-only from the start. */
+static int empty_root(const char *dir)
+{
+        return mount("tmpfs", dir, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     "size=4k,mode=0555");
+}
+
+/* An empty read-only tmpfs of this mount namespace stacked on the cwd, which
+ * becomes the cwd. Mounts copied from a more privileged namespace are locked
+ * and pivot_root refuses them, so the parent's tmpfs cannot be the root. */
+static int enter_own_tmpfs(void)
+{
+        int fs = (int) syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC), m;
+
+        if (fs < 0 || syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+            syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+            syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return -1;
+        m = (int) syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC,
+                          MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                  MOUNT_ATTR_NOEXEC);
+        if (m < 0 || syscall(SYS_move_mount, m, "", AT_FDCWD, ".", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return -1;
+        return fchdir(m);
+}
+
 /* The child after clone (the agent is still single-threaded): an empty root,
- * nothing held, then uvmd-pause. Exit codes 120.. say which step failed. */
-static void __attribute__((noreturn)) holder_child(int memfd, const char *dir)
+ * nothing held, then uvmd-pause. Exit codes 120.. say which step failed.
+ * have_root: the cwd is already an empty read-only tmpfs, made by a parent
+ * that could still reach dir (see userns_parent). */
+static void __attribute__((noreturn)) holder_child(int memfd, const char *dir, bool have_root)
 {
         char *argv[] = {"uvmd-pause", NULL}, *envp[] = {NULL};
 
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 _exit(120);
-        if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") <
-                    0 ||
-            chdir(dir) < 0)
+        if (have_root ? enter_own_tmpfs() < 0 : empty_root(dir) < 0 || chdir(dir) < 0)
                 _exit(121);
         if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
                 _exit(122);
-        if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  NULL) < 0)
-                _exit(123);
         for (int cap = 0; cap <= 63; cap++)
                 if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
                         _exit(124);
         /* Without KEEPCAPS, leaving uid 0 clears the permitted and effective sets. */
-        if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-            setresuid(NOBODY, NOBODY, NOBODY) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        if (setgroups(0, NULL) < 0)
+                _exit(125);
+        if (setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0) {
+                if (errno != EINVAL || drop_all_caps() < 0)
+                        _exit(125);
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 _exit(125);
         for (int fd = 0; fd < 3; fd++)
                 close(fd); /* the rest are CLOEXEC */
@@ -92,7 +134,79 @@ static void __attribute__((noreturn)) holder_child(int memfd, const char *dir)
         _exit(126);
 }
 
-int agent_pidns_start(struct uvm_error **err)
+/* A pod in a user namespace: this forked child makes the holder's root while
+ * it is still the host's root (the pod's root cannot reach the agent's state
+ * dir), joins the pod's user namespace as its root, makes the pod's
+ * namespaces there (in_userns), then clones the holder and reports its pid
+ * ("<pid>") or what failed ("!<message>") on fd. */
+static void __attribute__((noreturn))
+userns_parent(int memfd, int fd, bool new_pid, int (*in_userns)(struct uvm_error **err))
+{
+        _cleanup_error_ struct uvm_error *e = NULL;
+        const char *dir = agent_cfg.state_dir;
+        char msg[512];
+        pid_t pid;
+
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            empty_root(dir) < 0 || chdir(dir) < 0)
+                snprintf(msg, sizeof(msg), "!the holder's root: %m");
+        else if (setns(agent_cfg.userns_fd, CLONE_NEWUSER) < 0)
+                snprintf(msg, sizeof(msg), "!join the user namespace: %m");
+        else if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+                snprintf(msg, sizeof(msg), "!become root of the user namespace: %m");
+        else if (in_userns(&e) < 0)
+                snprintf(msg, sizeof(msg), "!%s", e->msg);
+        else {
+                pid = (pid_t) syscall(SYS_clone,
+                                      CLONE_NEWNS | (new_pid ? CLONE_NEWPID : 0) | SIGCHLD, NULL,
+                                      NULL, NULL, NULL);
+                if (pid == 0)
+                        holder_child(memfd, dir, true);
+                if (pid < 0)
+                        snprintf(msg, sizeof(msg), "!clone the holder: %m");
+                else
+                        snprintf(msg, sizeof(msg), "%d", (int) pid);
+        }
+        (void) !write(fd, msg, strlen(msg));
+        _exit(0);
+}
+
+/* The holder's pid from userns_parent, which is reaped here. */
+static pid_t holder_in_userns(int memfd, bool new_pid, int (*in_userns)(struct uvm_error **err),
+                              struct uvm_error **err)
+{
+        char msg[512];
+        int p[2], status;
+        ssize_t n;
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return uvm_error_set(err, errno, "pipe: %m");
+        pid = fork();
+        if (pid == 0) {
+                close(p[0]);
+                userns_parent(memfd, p[1], new_pid, in_userns);
+        }
+        close(p[1]);
+        if (pid < 0) {
+                close(p[0]);
+                return uvm_error_set(err, errno, "fork: %m");
+        }
+        do
+                n = read(p[0], msg, sizeof(msg) - 1);
+        while (n < 0 && errno == EINTR);
+        close(p[0]);
+        (void) waitpid(pid, &status, 0);
+        if (n <= 0)
+                return uvm_error_set(err, ECHILD, "the holder's parent died");
+        msg[n] = '\0';
+        if (msg[0] == '!')
+                return uvm_error_set(err, EPERM, "pod user namespace: %s", msg + 1);
+        return (pid_t) atoi(msg);
+}
+
+int agent_pidns_start(bool new_pid, int (*in_userns)(struct uvm_error **err),
+                      struct uvm_error **err)
 {
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_close_ int memfd = pause_memfd(err);
@@ -101,12 +215,18 @@ int agent_pidns_start(struct uvm_error **err)
 
         if (memfd < 0)
                 return memfd;
-        pid = (pid_t) syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL,
-                              NULL);
-        if (pid < 0)
-                return uvm_error_set(err, errno, "clone a PID namespace: %m");
-        if (pid == 0)
-                holder_child(memfd, agent_cfg.state_dir);
+        if (in_userns) {
+                pid = holder_in_userns(memfd, new_pid, in_userns, err);
+                if (pid < 0)
+                        return pid;
+        } else {
+                pid = (pid_t) syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, NULL, NULL,
+                                      NULL, NULL);
+                if (pid < 0)
+                        return uvm_error_set(err, errno, "clone a PID namespace: %m");
+                if (pid == 0)
+                        holder_child(memfd, agent_cfg.state_dir, false);
+        }
         holder_pid = pid;
         if (asprintf(&path, "%s/pidns.pid", agent_cfg.state_dir) < 0 ||
             asprintf(&text, "%d\n", (int) pid) < 0)

@@ -260,3 +260,26 @@ int fs_mount_of(const char *path, char *ret_mnt, size_t mnt_len, bool *shared, b
         }
         return best ? 0 : -ENOENT;
 }
+
+bool fs_searchable_by_all(const char *path, char *ret_dir, size_t len)
+{
+        char buf[4096];
+        struct stat st;
+        size_t n = strlen(path);
+
+        if (path[0] != '/' || n >= sizeof(buf))
+                return false;
+        memcpy(buf, path, n + 1);
+        /* From path up to "/": each prefix ends at a '/'. */
+        for (;;) {
+                if (stat(buf[0] ? buf : "/", &st) < 0 || !S_ISDIR(st.st_mode) ||
+                    !(st.st_mode & S_IXOTH)) {
+                        if (ret_dir)
+                                snprintf(ret_dir, len, "%s", buf[0] ? buf : "/");
+                        return false;
+                }
+                if (!buf[0])
+                        return true;
+                *strrchr(buf, '/') = '\0';
+        }
+}

@@ -29,3 +29,9 @@ int fs_usage(const char *path, uint64_t *ret_bytes, uint64_t *ret_inodes);
  * whether it is shared or a slave, from our /proc/self/mountinfo. -ENOENT
  * when none matches. */
 int fs_mount_of(const char *path, char *ret_mnt, size_t mnt_len, bool *shared, bool *slave);
+
+/* Whether every directory on the way to path (absolute, itself included) can
+ * be searched by anyone (o+x), as a process in a user namespace must to reach
+ * what lies below. On false, ret_dir (may be NULL) names the first one that
+ * cannot. */
+bool fs_searchable_by_all(const char *path, char *ret_dir, size_t len);

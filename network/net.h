@@ -53,6 +53,7 @@ struct net_pod_config {
         char *const *dns_searches;
         char *const *dns_options;
         uint64_t ingress_bps, egress_bps; /* 0 = unlimited */
+        const char *userns_path; /* the pod's pinned user namespace owns its netns; NULL: none */
 };
 
 struct net_pod_result {

@@ -17,11 +17,8 @@
 #include <unistd.h>
 
 #include "common/macros.h"
+#include "common/nsfs.h"
 #include "network/netns.h"
-
-/* Stacked mounts on one path (a crash between two creates) are undone up to
- * this many layers. */
-#define NETNS_MAX_UNMOUNTS 16
 
 /* What a helper thread reports back: the failing step and its errno. */
 struct netns_job {
@@ -111,20 +108,52 @@ int netns_create(const char *path, struct uvm_error **err)
         return 0;
 }
 
-int netns_remove(const char *path, struct uvm_error **err)
+/* In the child (system calls only): join the owner, then a new namespace. */
+static int owned_child(void *data, const char **step)
 {
+        int fd = open(data, O_RDONLY | O_CLOEXEC), r;
+
+        *step = "open the user namespace";
+        if (fd < 0)
+                return -errno;
+        *step = "join the user namespace";
+        r = setns(fd, CLONE_NEWUSER);
+        close(fd);
+        if (r < 0)
+                return -errno;
+        *step = "unshare";
+        if (unshare(CLONE_NEWNET) < 0)
+                return -errno;
+        *step = "bring up loopback";
+        return loopback_up();
+}
+
+int netns_create_owned(const char *path, const char *userns_path, struct uvm_error **err)
+{
+        const char *step = "";
+        int r;
+
+        if (!userns_path)
+                return netns_create(path, err);
         if (STR_EMPTY(path))
                 return uvm_error_set(err, EINVAL, "netns: empty path");
-        for (int i = 0; i < NETNS_MAX_UNMOUNTS; i++) {
-                if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
-                        continue;
-                /* EINVAL: not a mount point (any more) */
-                if (errno == EINVAL || errno == ENOENT)
-                        break;
-                return uvm_error_set(err, errno, "netns '%s': unmount: %s", path, strerror(errno));
-        }
-        if (unlink(path) < 0 && errno != ENOENT)
-                return uvm_error_set(err, errno, "netns '%s': unlink: %s", path, strerror(errno));
+        r = nsfs_pin_child(path, "net", owned_child, NULL, (void *) userns_path, &step);
+        if (r < 0)
+                return uvm_error_set(err, -r, "netns '%s' in user namespace '%s': %s: %s", path,
+                                     userns_path, step, strerror(-r));
+        return 0;
+}
+
+int netns_remove(const char *path, struct uvm_error **err)
+{
+        const char *step;
+        int r;
+
+        if (STR_EMPTY(path))
+                return uvm_error_set(err, EINVAL, "netns: empty path");
+        r = nsfs_unpin(path, &step);
+        if (r < 0)
+                return uvm_error_set(err, -r, "netns '%s': %s: %s", path, step, strerror(-r));
         return 0;
 }
 

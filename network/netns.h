@@ -16,6 +16,11 @@
  * -EEXIST. On failure nothing is left behind. */
 int netns_create(const char *path, struct uvm_error **err);
 
+/* The same, the namespace owned by the user namespace pinned at
+ * userns_path (NULL: the caller's, as netns_create), so that processes in
+ * that user namespace may administer it and mount its sysfs. */
+int netns_create_owned(const char *path, const char *userns_path, struct uvm_error **err);
+
 /* Unmount and unlink path. Idempotent: a missing or unmounted path is fine. */
 int netns_remove(const char *path, struct uvm_error **err);
 

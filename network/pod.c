@@ -427,12 +427,12 @@ static int make_dirs(struct net *n, struct uvm_error **err)
 
 /* Namespace and ADD, with the record already on disk. */
 static int attach(struct net *n, struct cni_attachment *rec, const char *record_path,
-                  struct net_pod_result *ret, struct uvm_error **err)
+                  const char *userns_path, struct net_pod_result *ret, struct uvm_error **err)
 {
         struct cni_result cr = {0};
         struct cni_invocation inv;
         struct cni_exec x;
-        int r = netns_create(rec->netns, err);
+        int r = netns_create_owned(rec->netns, userns_path, err);
 
         if (r < 0) {
                 setup_rollback(n, rec, record_path, false);
@@ -475,7 +475,7 @@ int net_pod_setup(struct net *n, const struct net_pod_config *cfg, struct net_po
         if (r >= 0)
                 r = record_write(record, &rec, err);
         if (r >= 0)
-                r = attach(n, &rec, record, ret, err);
+                r = attach(n, &rec, record, cfg->userns_path, ret, err);
         cni_attachment_clear(&rec);
         if (r < 0) {
                 uvm_error_wrap(err, "set up network of pod %s", cfg->pod_id);

@@ -247,6 +247,7 @@ static int build_spec(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Conta
                 .oom_score_adj_floor = oom_floor(),
                 .caps_held = spec_caps_held(),
                 .rro_mounts = sbx_features_of(s, pr->driver).rro_mounts,
+                .userns = &pr->userns,
         };
         int r;
 

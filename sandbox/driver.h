@@ -49,6 +49,10 @@ struct drv_pod_spec {
         const char *hostname;
         const char *state_dir;  /* <state_root>/pods/<id>: exists, the pod's own */
         const char *netns_path; /* NULL: host network */
+        /* The pod's user namespace, pinned (sandbox/idmap.h), which owns its
+         * network namespace; the pod's IPC, UTS and PID namespaces and its
+         * containers go in it. NULL: the host's. */
+        const char *userns_path;
         bool host_ipc;
         bool host_pid;
         bool share_pid;            /* containers share one pod PID namespace */
@@ -132,6 +136,8 @@ enum drv_ctr_state { DRV_CTR_CREATED, DRV_CTR_RUNNING, DRV_CTR_EXITED, DRV_CTR_U
 struct drv_probe_env {
         const char *oci_runtime; /* path of runc or crun */
         const char *kvm_device;  /* "/dev/kvm" unless the config moves (or hides) it */
+        const char *data_root;   /* where image layers live (a probe may write there) */
+        const char *state_root;  /* where pods' directories live */
 };
 
 /* What a driver can do on this node, found by trying it (never by the mere

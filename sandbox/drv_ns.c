@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "common/run.h"
 #include "sandbox/drivers/ns.h"
+#include "sandbox/idmap.h"
 
 #define READY_TIMEOUT_MS 10000  /* agent.pid must appear within this */
 #define CONNECT_TIMEOUT_MS 5000 /* the socket listens once agent.pid exists */
@@ -42,10 +43,14 @@ extern char **environ;
 
 struct drv_pod {
         char *id, *state_dir, *netns_path, *sock_path, *pid_path, *log_path; /* immutable */
+        char *userns_path;                                                   /* immutable */
         bool host_ipc, host_pid, share_pid;                                  /* immutable */
         const struct drv_events *events;                                     /* immutable */
         pid_t agent_pid;                                                     /* immutable */
-        pid_t pidns_pid;             /* immutable: holder of the shared PID namespace, or 0 */
+        /* immutable: the agent's holder process (agent_pidns.c), or 0: PID 1
+         * of a shared PID namespace and, in a user namespace, the owner of the
+         * pod's IPC and UTS namespaces */
+        pid_t pidns_pid;
         int pidfd;                   /* immutable; readable once the agent exited */
         bool is_child;               /* immutable: we spawned it, so we reap it */
         struct agent_client *client; /* immutable once create/reattach returned */
@@ -214,7 +219,7 @@ static int agent_binary(char **ret, struct uvm_error **err)
 }
 
 /* The agent's command line for spec. */
-#define AGENT_MAX_ARGS (16 + 2 * DRV_MAX_SYSCTLS)
+#define AGENT_MAX_ARGS (24 + 2 * DRV_MAX_SYSCTLS)
 
 static int agent_argv(const struct drv_pod_spec *spec, const struct drv_pod *p, char *bin,
                       char *argv[AGENT_MAX_ARGS])
@@ -228,6 +233,10 @@ static int agent_argv(const struct drv_pod_spec *spec, const struct drv_pod *p, 
         argv[n++] = (char *) spec->state_dir;
         argv[n++] = "--runtime";
         argv[n++] = (char *) (spec->oci_runtime ? spec->oci_runtime : "runc");
+        if (spec->userns_path) {
+                argv[n++] = "--userns";
+                argv[n++] = (char *) spec->userns_path;
+        }
         if (spec->netns_path) {
                 argv[n++] = "--netns";
                 argv[n++] = (char *) spec->netns_path;
@@ -337,14 +346,19 @@ static int read_pid_file(const char *path, pid_t *ret, struct uvm_error **err)
         return 1;
 }
 
-/* share_pid pods: the agent's PID namespace holder, from pidns.pid. */
+static bool has_holder(const struct drv_pod *p)
+{
+        return (p->share_pid && !p->host_pid) || p->userns_path;
+}
+
+/* The agent's holder process (see pidns_pid), from pidns.pid. */
 static int read_pidns(struct drv_pod *p, struct uvm_error **err)
 {
         _cleanup_free_ char *path = NULL;
         pid_t pid = 0;
         int r;
 
-        if (!p->share_pid || p->host_pid)
+        if (!has_holder(p))
                 return 0;
         if (asprintf(&path, "%s/pidns.pid", p->state_dir) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -429,6 +443,7 @@ static struct drv_pod *pod_free_(struct drv_pod *p)
         free(p->id);
         free(p->state_dir);
         free(p->netns_path);
+        free(p->userns_path);
         free(p->sock_path);
         free(p->pid_path);
         free(p->log_path);
@@ -460,7 +475,9 @@ static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, stru
         p->id = strdup(spec->id);
         p->state_dir = strdup(spec->state_dir);
         p->netns_path = spec->netns_path ? strdup(spec->netns_path) : NULL;
+        p->userns_path = spec->userns_path ? strdup(spec->userns_path) : NULL;
         if (!p->id || !p->state_dir || (spec->netns_path && !p->netns_path) ||
+            (spec->userns_path && !p->userns_path) ||
             asprintf(&p->sock_path, "%s/agent.sock", spec->state_dir) < 0 ||
             asprintf(&p->pid_path, "%s/agent.pid", spec->state_dir) < 0 ||
             asprintf(&p->log_path, "%s/agent.log", spec->state_dir) < 0) {
@@ -712,10 +729,13 @@ static json_object *child(json_object *obj, const char *key, json_type type)
         return v;
 }
 
-/* Point the container's namespaces at the pod's. */
+/* Point the container's namespaces at the pod's. In a user namespace the
+ * agent's holder owns the pod's IPC and UTS namespaces (the agent's own
+ * belong to the host's user namespace). */
 static int patch_namespaces(struct drv_pod *p, json_object *spec, struct uvm_error **err)
 {
-        char ipc[64], uts[64];
+        pid_t owner = p->userns_path ? p->pidns_pid : p->agent_pid;
+        char ipc[64], uts[64], pidns[64];
         json_object *linux_, *nss;
         int r;
 
@@ -723,24 +743,24 @@ static int patch_namespaces(struct drv_pod *p, json_object *spec, struct uvm_err
         nss = linux_ ? child(linux_, "namespaces", json_type_array) : NULL;
         if (!nss)
                 return uvm_error_set(err, EINVAL, "OCI spec: linux.namespaces is not an array");
-        snprintf(ipc, sizeof(ipc), "/proc/%d/ns/ipc", p->agent_pid);
-        snprintf(uts, sizeof(uts), "/proc/%d/ns/uts", p->agent_pid);
-        r = ns_entry(nss, "network", p->netns_path, !p->netns_path, err);
+        if (has_holder(p) && p->pidns_pid <= 0)
+                return uvm_error_set(err, EPROTO, "pod %s: the agent has no holder process", p->id);
+        snprintf(ipc, sizeof(ipc), "/proc/%d/ns/ipc", owner);
+        snprintf(uts, sizeof(uts), "/proc/%d/ns/uts", owner);
+        snprintf(pidns, sizeof(pidns), "/proc/%d/ns/pid", p->pidns_pid);
+        r = ns_entry(nss, "user", p->userns_path, !p->userns_path, err);
+        if (r >= 0)
+                r = ns_entry(nss, "network", p->netns_path, !p->netns_path, err);
         if (r >= 0)
                 r = ns_entry(nss, "ipc", ipc, p->host_ipc, err);
         if (r >= 0)
                 r = ns_entry(nss, "uts", uts, !p->netns_path, err);
         if (r >= 0)
                 r = ns_entry(nss, "mount", NULL, false, err);
-        /* share_pid: the agent keeps a holder process as PID 1 of the pod's
-         * PID namespace; every container joins it. */
-        if (r >= 0 && p->share_pid && !p->host_pid && p->pidns_pid <= 0)
-                r = uvm_error_set(err, EPROTO, "pod %s: no shared PID namespace", p->id);
-        if (r >= 0) {
-                char pidns[64];
-                snprintf(pidns, sizeof(pidns), "/proc/%d/ns/pid", p->pidns_pid);
+        /* share_pid: the holder is PID 1 of the pod's PID namespace; every
+         * container joins it. */
+        if (r >= 0)
                 r = ns_entry(nss, "pid", p->share_pid ? pidns : NULL, p->host_pid, err);
-        }
         return r;
 }
 
@@ -893,19 +913,38 @@ static bool runtime_knows_rro(const char *runtime)
         return found;
 }
 
-/* Namespaces need no hypervisor: usable wherever uvmd runs. User namespaces
- * for pods are not implemented by this driver. */
+/* A container's root in a user namespace must reach its rootfs under the
+ * state root (the runtime mounts it from inside), and overlayfs must take
+ * idmapped layers where they live. */
+static bool userns_works(const struct drv_probe_env *env, char *why, size_t len)
+{
+        char dir[96];
+
+        if (env->state_root && !fs_searchable_by_all(env->state_root, dir, sizeof(dir))) {
+                if (snprintf(why, len, "'%s' is not searchable by others (needs o+x)", dir) < 0)
+                        why[0] = '\0';
+                return false;
+        }
+        return userns_probe(env->data_root, why, len);
+}
+
+/* Namespaces need no hypervisor: usable wherever uvmd runs. Pods in user
+ * namespaces need idmapped layers under overlayfs (Linux 5.19), tried. */
 static void ns_probe(const struct drv_probe_env *env, struct drv_probe *ret)
 {
         bool setattr = kernel_has_mount_setattr(),
              rro = setattr && runtime_knows_rro(env->oci_runtime);
+        char why[160] = "no mount_setattr";
+        bool userns = setattr && userns_works(env, why, sizeof(why));
 
-        *ret = (struct drv_probe){.usable = true, .rro_mounts = rro};
-        snprintf(ret->reason, sizeof(ret->reason), "Linux namespaces with %s%s",
+        *ret = (struct drv_probe){.usable = true, .rro_mounts = rro, .user_namespaces = userns};
+        snprintf(ret->reason, sizeof(ret->reason), "Linux namespaces with %s%s%s%s%s",
                  env->oci_runtime ? env->oci_runtime : "the OCI runtime",
                  rro       ? ""
                  : setattr ? " (no recursive read-only mounts: the runtime lacks \"rro\")"
-                           : " (no recursive read-only mounts: the kernel lacks mount_setattr)");
+                           : " (no recursive read-only mounts: the kernel lacks mount_setattr)",
+                 userns ? "" : " (no user namespaces: ",
+                 userns ? "" : (setattr ? why : "no mount_setattr"), userns ? "" : ")");
 }
 
 const struct drv_ops drv_ns_ops = {

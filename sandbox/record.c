@@ -171,6 +171,13 @@ int pod_record_save(const char *pod_dir, const struct pod_record *r, struct uvm_
         json_object_object_add(u, "deferredCommit",
                                json_object_new_boolean(r->uvm.deferred_commit));
         json_object_object_add(o, "uvm", u);
+        if (userns_map_enabled(&r->userns)) {
+                json_object *un = json_object_new_object();
+
+                json_object_object_add(un, "uids", idmap_to_json(&r->userns.uids));
+                json_object_object_add(un, "gids", idmap_to_json(&r->userns.gids));
+                json_object_object_add(o, "userns", un);
+        }
         json_object_object_add(o, "labels", record_kv_to_json(r->labels, r->n_labels));
         json_object_object_add(o, "annotations",
                                record_kv_to_json(r->annotations, r->n_annotations));
@@ -280,6 +287,22 @@ static int get_sysctls(struct loader *l, struct pod_record *p)
         return p->sysctls ? 0 : -ENOMEM;
 }
 
+/* Optional: absent in records of pods in the host's user namespace. */
+static int get_userns(struct loader *l, struct pod_record *p)
+{
+        const char *why = NULL;
+        json_object *u;
+
+        if (!json_object_object_get_ex(l->root, "userns", &u))
+                return 0;
+        if (!json_object_is_type(u, json_type_object) ||
+            idmap_from_json(json_object_object_get(u, "uids"), &p->userns.uids, &why) < 0 ||
+            idmap_from_json(json_object_object_get(u, "gids"), &p->userns.gids, &why) < 0 ||
+            userns_map_check("userns", &p->userns, NULL) < 0)
+                return bad(l, "userns", why ? why : "not valid mappings");
+        return 0;
+}
+
 static int load_fields(struct loader *l, struct pod_record *p)
 {
         _cleanup_free_ char *state = NULL;
@@ -325,7 +348,7 @@ static int load_fields(struct loader *l, struct pod_record *p)
         p->uvm.processors = (uint32_t) v;
         p->uvm.allow_overcommit = get_bool(u, "allowOvercommit");
         p->uvm.deferred_commit = get_bool(u, "deferredCommit");
-        return 0;
+        return get_userns(l, p);
 }
 
 int pod_record_load(const char *pod_dir, struct pod_record *ret, struct uvm_error **err)

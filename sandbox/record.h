@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "sandbox/driver.h"
+#include "sandbox/idmap.h"
 #include "sandbox/state.h"
 
 /* The one limit on a pod's or container's labels, and on its annotations,
@@ -44,6 +45,7 @@ struct pod_record {
         char **sysctls;      /* "name=value", NULL-terminated, checked; NULL: none */
         char *cgroup_parent; /* the kubelet's, checked; NULL: uvmd's own */
         struct drv_uvm_options uvm;
+        struct userns_map userns; /* the kubelet's mappings; none: the host's user namespace */
         struct record_kv *labels, *annotations;
         size_t n_labels, n_annotations;
 };

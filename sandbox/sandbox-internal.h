@@ -21,6 +21,7 @@ struct sbx_pod {
         pthread_rwlock_t drv_rw;
         const struct drv_ops *ops; /* immutable */
         char *dir;                 /* immutable */
+        char *userns_path;         /* immutable: <dir>/userns, pinned when rec.userns is set */
         struct drv_events events;  /* immutable */
         struct net *net;           /* immutable, may be NULL */
         struct sbx *sbx;           /* immutable: the registry it belongs to */

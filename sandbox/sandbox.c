@@ -76,6 +76,7 @@ void pod_unref(struct sbx_pod *p)
         pthread_rwlock_destroy(&p->drv_rw);
         pthread_mutex_destroy(&p->lock);
         free(p->dir);
+        free(p->userns_path);
         free(p);
 }
 
@@ -109,7 +110,11 @@ int sbx_new(const struct sbx_options *o, struct sbx **ret, struct uvm_error **er
                 sbx_free(s);
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
-        r = fs_mkdir_p(pods, 0700);
+        /* o+x (search, no listing): see pod_create_steps; chmod for a state
+         * root made by an older uvmd. */
+        r = fs_mkdir_p(pods, 0711);
+        if (r >= 0 && chmod(pods, 0711) < 0)
+                r = -errno;
         if (r < 0) {
                 sbx_free(s);
                 return uvm_error_set(err, -r, "create %s: %s", pods, strerror(-r));
@@ -294,8 +299,11 @@ static int pod_new(struct sbx *s, const struct pod_record *rec, const struct drv
         clock_gettime(CLOCK_REALTIME, &ts);
         p->rec.created_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
         p->rec.state = POD_CREATING;
-        if (!p->rec.id || asprintf(&p->dir, "%s/pods/%s", s->state_root, id) < 0) {
+        if (!p->rec.id || asprintf(&p->dir, "%s/pods/%s", s->state_root, id) < 0)
                 p->dir = NULL;
+        else if (asprintf(&p->userns_path, "%s/userns", p->dir) < 0)
+                p->userns_path = NULL;
+        if (!p->userns_path) {
                 pod_unref(p);
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
@@ -310,6 +318,7 @@ static void fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spe
                 .hostname = p->rec.hostname,
                 .state_dir = p->dir,
                 .netns_path = p->rec.netns_path,
+                .userns_path = userns_map_enabled(&p->rec.userns) ? p->userns_path : NULL,
                 .host_ipc = p->rec.host_ipc,
                 .host_pid = p->rec.host_pid,
                 .share_pid = p->rec.share_pid,
@@ -329,6 +338,7 @@ static int pod_network(struct sbx *s, struct sbx_pod *p, const struct net_pod_co
         int r;
 
         c.pod_id = p->rec.id;
+        c.userns_path = userns_map_enabled(&p->rec.userns) ? p->userns_path : NULL;
         r = net_pod_setup(s->net, &c, &res, err);
         if (r < 0)
                 return uvm_error_wrap(err, "pod network");
@@ -355,6 +365,22 @@ static int pod_files(struct sbx_pod *p, const struct net_pod_config *cfg, struct
         return net_pod_write_files(dir, &c, p->rec.n_ips > 0 ? p->rec.ips[0] : NULL, err);
 }
 
+/* A pod's directory and the user namespace pinned in it (a mount point that
+ * rm -rf would not cross). Idempotent. */
+static int pod_dir_remove(const char *dir, struct uvm_error **err)
+{
+        _cleanup_free_ char *userns = NULL;
+        int r;
+
+        if (asprintf(&userns, "%s/userns", dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = userns_unpin(userns, err);
+        if (r < 0)
+                return r;
+        r = fs_rm_rf(dir);
+        return r < 0 ? uvm_error_set(err, -r, "remove %s: %s", dir, strerror(-r)) : 0;
+}
+
 /* Steps after the name is reserved; on failure undo them in reverse. */
 static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
                             bool host_network, struct uvm_error **err)
@@ -364,9 +390,13 @@ static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_p
         struct drv_pod *drv = NULL;
         int r;
 
-        if (mkdir(p->dir, 0700) < 0)
+        /* o+x: a pod's root in a user namespace passes through to its rootfs. */
+        if (mkdir(p->dir, 0711) < 0)
                 return uvm_error_set(err, errno, "create %s: %s", p->dir, strerror(errno));
         r = pod_record_save(p->dir, &p->rec, err);
+        /* Before the network: the pod's user namespace owns its netns. */
+        if (r >= 0 && userns_map_enabled(&p->rec.userns))
+                r = userns_pin(p->userns_path, &p->rec.userns, err);
         if (r >= 0 && !host_network && s->net)
                 r = pod_network(s, p, net, err);
         if (r >= 0)
@@ -402,7 +432,7 @@ fail:
         if (s->net && net_pod_teardown(s->net, p->rec.id, NULL) < 0)
                 log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: network teardown failed, ignoring",
                         p->rec.id);
-        fs_rm_rf(p->dir);
+        pod_dir_remove(p->dir, NULL);
         return r;
 }
 
@@ -515,9 +545,7 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 if (drv)
                         p->ops->pod_free(drv);
                 pthread_rwlock_unlock(&p->drv_rw);
-                r = fs_rm_rf(p->dir);
-                if (r < 0)
-                        uvm_error_set(err, -r, "remove %s: %s", p->dir, strerror(-r));
+                r = pod_dir_remove(p->dir, err);
                 sbx_cgroup_remove_own(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
         }
         pthread_mutex_unlock(&p->op_lock);
@@ -657,7 +685,10 @@ static int pod_load(struct sbx *s, const char *dir, struct sbx_pod **ret, struct
         pthread_mutex_init(&p->lock, NULL);
         p->events = (struct drv_events){p, on_ctr_exited, on_ctr_output, on_pod_died};
         p->dir = strdup(dir);
-        r = p->dir ? pod_record_load(dir, &p->rec, err) : -ENOMEM;
+        if (asprintf(&p->userns_path, "%s/userns", dir) < 0)
+                p->userns_path = NULL;
+        r = p->dir && p->userns_path ? pod_record_load(dir, &p->rec, err)
+                                     : uvm_error_set(err, ENOMEM, "out of memory");
         if (r >= 0 && !(p->ops = drv_lookup(p->rec.driver)))
                 r = uvm_error_set(err, EOPNOTSUPP, "driver '%s' is not available", p->rec.driver);
         if (r < 0) {
@@ -690,7 +721,7 @@ static void destroy_leftovers(struct sbx *s, const struct drv_ops *ops,
         if (s->net && net_pod_teardown(s->net, spec->id, NULL) < 0)
                 log_pod(LOG_LEVEL_WARN, spec->id, "pod %s: network teardown failed, ignoring",
                         spec->id);
-        (void) fs_rm_rf(spec->state_dir);
+        (void) pod_dir_remove(spec->state_dir, NULL);
         sbx_cgroup_remove_own(kubelet_parent, spec->id, s->systemd_cgroups);
 }
 

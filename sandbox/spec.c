@@ -411,6 +411,7 @@ static int build_mounts(const Runtime__V1__ContainerConfig *c, const struct spec
                 const Runtime__V1__Mount *m = c->mounts[i];
                 bool image = spec_mount_is_image(m);
                 const char *opts[3];
+                json_object *mo;
 
                 if (!path_ok(m->container_path))
                         return mount_error(i, "container_path", m->container_path,
@@ -434,8 +435,11 @@ static int build_mounts(const Runtime__V1__ContainerConfig *c, const struct spec
                  * driver's mount of the image. */
                 if (image && STR_EQ(opts[1], "rw"))
                         opts[1] = "ro";
-                json_object_array_add(arr, mount_obj(m->container_path, "bind",
-                                                     image ? "" : m->host_path, opts, 3));
+                mo = mount_obj(m->container_path, "bind", image ? "" : m->host_path, opts, 3);
+                json_object_array_add(arr, mo);
+                r = spec_userns_mount(m, i, pod, mo, err);
+                if (r < 0)
+                        return r;
         }
         if (*rootfs_prop)
                 json_object_object_add(linux_o, "rootfsPropagation",
@@ -498,6 +502,8 @@ static json_object *build_namespaces(const struct spec_pod *pod)
         json_object *a = json_object_new_array();
 
         json_object_array_add(a, ns("mount"));
+        if (userns_map_enabled(pod->userns))
+                json_object_array_add(a, ns("user"));
         if (!pod->host_network) {
                 json_object_array_add(a, ns("network"));
                 json_object_array_add(a, ns("uts"));
@@ -709,6 +715,7 @@ static int build_linux(const Runtime__V1__ContainerConfig *c, const struct spec_
                 return r;
         json_object_object_add(linux_o, "cgroupsPath", json_object_new_string(cg));
         json_object_object_add(linux_o, "namespaces", build_namespaces(pod));
+        spec_userns_linux(pod, linux_o);
         {
                 json_object *sec = NULL;
                 r = seccomp_profile(sc, caps, &sec, err);
@@ -764,7 +771,9 @@ int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *i
         json_object_object_add(root, "readonly", json_object_new_boolean(sc->readonly_rootfs));
         if (!pod->host_network && !STR_EMPTY(pod->hostname))
                 json_object_object_add(spec, "hostname", json_object_new_string(pod->hostname));
-        r = build_process(c, img, pod, user, proc, &caps, err);
+        r = spec_userns_check(c, pod, err);
+        if (r == 0)
+                r = build_process(c, img, pod, user, proc, &caps, err);
         if (r == 0)
                 r = build_apparmor(sc, pod, proc, err);
         if (r == 0)

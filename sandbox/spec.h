@@ -11,10 +11,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "proto/api.pb-c.h"
 
 #include "common/error.h"
 #include "sandbox/apparmor.h"
+#include "sandbox/idmap.h"
 #include "sandbox/user.h"
 
 struct spec_image {
@@ -50,6 +53,8 @@ struct spec_pod {
         /* Given to privileged containers (with every device allowed). */
         const struct spec_device *host_devices;
         size_t n_host_devices;
+        /* The pod's user namespace; NULL or no mappings: the host's. */
+        const struct userns_map *userns;
 };
 
 /* The capability bits in this process's bounding set. */
@@ -62,6 +67,18 @@ uint64_t spec_caps_held(void);
 int spec_build(const Runtime__V1__ContainerConfig *c, const struct spec_image *img,
                const struct spec_pod *pod, const char *ctr_id, const struct ctr_user *user,
                char **ret_json, struct uvm_error **err);
+
+/* spec_userns.c. A CRI id mapping list, checked (idmap_check), naming field. */
+int spec_idmap_from_cri(const char *field, Runtime__V1__IDMapping *const *v, size_t n,
+                        struct idmap *ret, struct uvm_error **err);
+/* A container's userns_options must be its pod's. */
+int spec_userns_check(const Runtime__V1__ContainerConfig *c, const struct spec_pod *pod,
+                      struct uvm_error **err);
+/* linux.uidMappings/gidMappings of a pod with its own user namespace. */
+void spec_userns_linux(const struct spec_pod *pod, json_object *linux_o);
+/* A CRI mount's idmap (mounts[i]) onto its OCI mount object. */
+int spec_userns_mount(const Runtime__V1__Mount *m, size_t i, const struct spec_pod *pod,
+                      json_object *mount, struct uvm_error **err);
 
 /* Whether a CRI mount is an image volume (ImageVolume: image set, no host_path). */
 bool spec_mount_is_image(const Runtime__V1__Mount *m);

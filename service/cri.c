@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sandbox/spec.h"
 #include "service/cri.h"
 
 /* Map entries (protoc-c generates one struct per map; they share a shape). */
@@ -95,4 +96,28 @@ Runtime__V1__ContainerState cri_ctr_state(enum ctr_state s)
         default:
                 return RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
         }
+}
+
+int cri_userns_from(const Runtime__V1__UserNamespace *u, struct userns_map *ret,
+                    struct uvm_error **err)
+{
+        const char *f = "namespace_options.userns_options";
+        int r;
+
+        *ret = (struct userns_map){0};
+        if (!u || u->mode == RUNTIME__V1__NAMESPACE_MODE__NODE) {
+                if (u && (u->n_uids || u->n_gids))
+                        return uvm_error_set(err, EINVAL, "%s: mode NODE takes no mappings", f);
+                return 0;
+        }
+        if (u->mode != RUNTIME__V1__NAMESPACE_MODE__POD)
+                return uvm_error_set(err, EINVAL, "%s.mode: only POD and NODE are supported", f);
+        r = spec_idmap_from_cri("namespace_options.userns_options.uids", u->uids, u->n_uids,
+                                &ret->uids, err);
+        if (r >= 0)
+                r = spec_idmap_from_cri("namespace_options.userns_options.gids", u->gids, u->n_gids,
+                                        &ret->gids, err);
+        if (r < 0)
+                *ret = (struct userns_map){0};
+        return r;
 }

@@ -23,5 +23,11 @@ void *cri_kv_to(struct srv_ctx *ctx, const struct record_kv *kv, size_t n,
 /* Every selector entry is among kv. */
 bool cri_labels_match(const struct record_kv *kv, size_t n, void *const *sel, size_t n_sel);
 
+/* namespace_options.userns_options: NULL or mode NODE is the host's user
+ * namespace (ret cleared); POD needs valid uids and gids; other modes are
+ * refused. */
+int cri_userns_from(const Runtime__V1__UserNamespace *u, struct userns_map *ret,
+                    struct uvm_error **err);
+
 Runtime__V1__UInt64Value *cri_u64(struct srv_ctx *ctx, uint64_t v);
 Runtime__V1__ContainerState cri_ctr_state(enum ctr_state s);

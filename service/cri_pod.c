@@ -104,6 +104,30 @@ static int pod_sysctls(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig 
         return 0;
 }
 
+/* The pod's user namespace, checked: never run a pod without the isolation
+ * it asked for, nor with host namespaces it would not own. */
+static int pod_userns(const Runtime__V1__NamespaceOption *ns, const struct handler_entry *handler,
+                      struct userns_map *ret, struct uvm_error **err)
+{
+        int r = cri_userns_from(ns ? ns->userns_options : NULL, ret, err);
+
+        if (r < 0 || !userns_map_enabled(ret))
+                return r;
+        if (!handler->user_namespaces)
+                return uvm_error_set(err, EOPNOTSUPP,
+                                     "runtime handler \"%s\" does not support user namespaces "
+                                     "(namespace_options.userns_options.mode POD)",
+                                     handler->name);
+        if (ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE ||
+            ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE ||
+            ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE)
+                return uvm_error_set(err, EINVAL,
+                                     "namespace_options.userns_options: a pod in its own user "
+                                     "namespace cannot use the node's network, PID or IPC "
+                                     "namespace");
+        return 0;
+}
+
 /* The pod record from the request (strings borrowed except kv copies). */
 static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxRequest *req,
                         struct pod_record *rec, bool *ret_host_net, struct uvm_error **err)
@@ -113,6 +137,7 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
         struct uvmd *d = ctx->daemon;
         const struct handler_entry *handler;
         const char *hostname = NULL;
+        struct userns_map userns;
         char **sysctls = NULL;
         int r;
 
@@ -129,14 +154,9 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
         if (r < 0)
                 return r;
         ns = ns_options(c);
-        /* Never run a pod without the isolation it asked for. */
-        if (ns && ns->userns_options &&
-            ns->userns_options->mode == RUNTIME__V1__NAMESPACE_MODE__POD &&
-            !handler->user_namespaces)
-                return uvm_error_set(err, EOPNOTSUPP,
-                                     "runtime handler \"%s\" does not support user namespaces "
-                                     "(namespace_options.userns_options.mode POD)",
-                                     handler->name);
+        r = pod_userns(ns, handler, &userns, err);
+        if (r < 0)
+                return r;
         *ret_host_net = ns && ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE;
         r = pod_hostname(ctx, c, &hostname, err);
         if (r >= 0)
@@ -164,6 +184,7 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
                 .host_ipc = ns && ns->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE,
                 .host_pid = ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__NODE,
                 .share_pid = ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__POD,
+                .userns = userns,
         };
         r = uvm_opts(c, &rec->uvm, err);
         if (r >= 0)

@@ -106,7 +106,9 @@ static int sbx_init(struct uvmd *d, struct uvm_error **err)
 static int handlers_init(struct uvmd *d, struct uvm_error **err)
 {
         _cleanup_free_ char *runtime = NULL;
-        struct drv_probe_env env = {.kvm_device = d->cfg.kvm_device};
+        struct drv_probe_env env = {.kvm_device = d->cfg.kvm_device,
+                                    .data_root = d->cfg.data_root,
+                                    .state_root = d->cfg.state_root};
         const struct handlers_probe_ops ops = {.lookup = drv_lookup};
         int r;
 

@@ -111,6 +111,8 @@ def stubs():
 def workdir():
     # Short paths: unix socket paths are limited to 108 bytes.
     d = tempfile.mkdtemp(prefix="uvmd-", dir="/tmp")
+    # As /run is: a pod in a user namespace must be able to reach its rootfs.
+    os.chmod(d, 0o711)
     yield d
     if not os.environ.get("UVMD_KEEP"):
         shutil.rmtree(d, ignore_errors=True)

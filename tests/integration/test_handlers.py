@@ -63,17 +63,27 @@ def test_other_handlers_refused_with_reason(node):
     assert os.listdir(os.path.join(d.state, "pods")) == []
 
 
-def test_user_namespaces_not_advertised_are_refused(node):
-    d, c, m = node, node.client(), pb()
-    assert not any(h.features.user_namespaces for h in c.rt("Status").runtime_handlers)
-    cfg = _pod_config(d, "userns")
-    opts = cfg.linux.security_context.namespace_options
-    opts.userns_options.mode = m.POD
-    opts.userns_options.uids.append(m.IDMapping(host_id=100000, container_id=0, length=65536))
-    opts.userns_options.gids.append(m.IDMapping(host_id=100000, container_id=0, length=65536))
-    code, msg = _code(lambda: c.rt("RunPodSandbox", config=cfg, runtime_handler="runc"))
-    assert code == grpc.StatusCode.UNIMPLEMENTED and "user namespaces" in msg, msg
-    assert list(c.rt("ListPodSandbox").items) == []
+def test_user_namespaces_not_advertised_are_refused(daemon_factory, workdir, image_single):
+    # A state root a pod's root could not pass through (mode 0700 on the way):
+    # the probe says so, the feature is not advertised, such pods are refused.
+    os.chmod(workdir, 0o700)
+    d = pods_daemon(daemon_factory, workdir, image_single)
+    try:
+        c, m = d.client(), pb()
+        assert not any(h.features.user_namespaces for h in c.rt("Status").runtime_handlers)
+        info = json.loads(c.rt("Status", verbose=True).info["config"])
+        why = info["runtimeHandlers"]["runc"]["reason"]
+        assert "no user namespaces" in why and "not searchable by others" in why, why
+        cfg = _pod_config(d, "userns")
+        opts = cfg.linux.security_context.namespace_options
+        opts.userns_options.mode = m.POD
+        opts.userns_options.uids.append(m.IDMapping(host_id=100000, container_id=0, length=65536))
+        opts.userns_options.gids.append(m.IDMapping(host_id=100000, container_id=0, length=65536))
+        code, msg = _code(lambda: c.rt("RunPodSandbox", config=cfg, runtime_handler="runc"))
+        assert code == grpc.StatusCode.UNIMPLEMENTED and "user namespaces" in msg, msg
+        assert list(c.rt("ListPodSandbox").items) == []
+    finally:
+        pods_cleanup(d)
 
 
 def test_explicit_default_the_node_cannot_run(workdir):

@@ -113,7 +113,6 @@ def test_read_only_and_recursive_read_only(pods, workdir, host_mounts):
     # The feature is advertised for every handler offered, and it works.
     handlers = {h.name: h.features for h in c.rt("Status").runtime_handlers}
     assert handlers[""].recursive_read_only_mounts and handlers["runc"].recursive_read_only_mounts
-    assert not handlers["runc"].user_namespaces
     pod_cfg = _pod_config(d, "rro")
     pod = _run_pod(c, pod_cfg)
     ro = _start(c, pod, pod_cfg, _with_mount(d, "ro", container_path="/v", host_path=top,

@@ -45,6 +45,8 @@ static void test_round_trip(void **state)
                 .host_pid = true,
                 .share_pid = true,
                 .uvm = {.memory_mb = 512, .processors = 2, .allow_overcommit = true},
+                .userns = {.uids = {2, {{65536, 0, 1000}, {70000, 1000, 10}}},
+                           .gids = {1, {{65536, 0, 65536}}}},
                 .labels = labels,
                 .n_labels = 2,
         };
@@ -66,6 +68,8 @@ static void test_round_trip(void **state)
         assert_int_equal(out.n_labels, 2);
         assert_string_equal(out.labels[1].value, "front");
         assert_int_equal(out.n_annotations, 0);
+        assert_true(idmap_equal(&out.userns.uids, &in.userns.uids));
+        assert_true(idmap_equal(&out.userns.gids, &in.userns.gids));
         pod_record_clear(&out);
 }
 
@@ -103,6 +107,15 @@ static void test_damaged(void **state)
         expect_bad(GOOD_HEAD "\"state\":\"ready\",\"driver\":\"ns\",\"labels\":{\"a\":1}}",
                    "\"labels\": values must be strings");
         expect_bad(GOOD_HEAD "\"state\":\"ready\",\"driver\":7}", "\"driver\": expected a string");
+#define UVM ",\"attempt\":0,\"createdNs\":1,\"uvm\":{\"memoryMB\":1,\"processors\":1}"
+        expect_bad(GOOD_HEAD "\"state\":\"ready\",\"driver\":\"ns\"" UVM ",\"userns\":7}",
+                   "\"userns\"");
+        expect_bad(GOOD_HEAD "\"state\":\"ready\",\"driver\":\"ns\"" UVM
+                             ",\"userns\":{\"uids\":[[0,0,10]],\"gids\":[[5,0,10]]}}",
+                   "\"userns\": not valid mappings");
+        expect_bad(GOOD_HEAD "\"state\":\"ready\",\"driver\":\"ns\"" UVM
+                             ",\"userns\":{\"uids\":[[5,0,-1]],\"gids\":[[5,0,10]]}}",
+                   "not [host, container, length]");
 }
 
 static void test_missing(void **state)

@@ -439,6 +439,68 @@ static void test_pod_namespaces_and_cgroups(void **state)
         json_object_put(o);
 }
 
+static void test_user_namespace(void **state)
+{
+        static const struct userns_map m = {.uids = {1, {{196608, 0, 65536}}},
+                                            .gids = {1, {{196608, 0, 65536}}}};
+        Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
+        Runtime__V1__IDMapping mine = RUNTIME__V1__IDMAPPING__INIT, other = mine, *pm = &mine,
+                               *po = &other;
+        Runtime__V1__Mount mnt = RUNTIME__V1__MOUNT__INIT, *mp = &mnt;
+        Runtime__V1__LinuxContainerConfig lc = RUNTIME__V1__LINUX_CONTAINER_CONFIG__INIT;
+        Runtime__V1__LinuxContainerSecurityContext sc =
+                RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
+        Runtime__V1__NamespaceOption nso = RUNTIME__V1__NAMESPACE_OPTION__INIT;
+        Runtime__V1__UserNamespace un = RUNTIME__V1__USER_NAMESPACE__INIT;
+        struct spec_pod p = pod;
+        json_object *o;
+
+        mine.host_id = 196608;
+        mine.length = 65536;
+        other.host_id = 262144;
+        other.length = 65536;
+        p.userns = &m;
+        /* The pod's: a user namespace (the driver fills the path), the mappings. */
+        o = build(&c, &p, NULL);
+        assert_string_equal(str_at(o, "linux.namespaces.1.type"), "user");
+        assert_string_equal(str_at(o, "linux.uidMappings.0.hostID"), "196608");
+        assert_string_equal(str_at(o, "linux.gidMappings.0.containerID"), "0");
+        assert_string_equal(str_at(o, "linux.uidMappings.0.size"), "65536");
+        json_object_put(o);
+        /* A mount with the pod's mappings is marked for the agent to idmap. */
+        mnt.container_path = "/data";
+        mnt.host_path = "/var/lib/kubelet/x";
+        mnt.n_uidmappings = mnt.n_gidmappings = 1;
+        mnt.uidmappings = mnt.gidmappings = &pm;
+        c.mounts = &mp;
+        c.n_mounts = 1;
+        o = build(&c, &p, NULL);
+        assert_string_equal(str_at(o, "mounts.7.destination"), "/data");
+        assert_string_equal(str_at(o, "mounts.7.uidMappings.0.hostID"), "196608");
+        json_object_put(o);
+        /* ... any other mappings cannot be honoured, nor any without a userns. */
+        mnt.gidmappings = &po;
+        build(&c, &p, "differ from the pod's user namespace");
+        build(&c, NULL, "need a pod with its own user namespace");
+        c.n_mounts = 0;
+        /* The container repeats the pod's userns_options, or leaves them out. */
+        c.linux = &lc;
+        lc.security_context = &sc;
+        sc.namespace_options = &nso;
+        nso.userns_options = &un;
+        un.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
+        un.n_uids = un.n_gids = 1;
+        un.uids = un.gids = &pm;
+        json_object_put(build(&c, &p, NULL));
+        un.gids = &po;
+        build(&c, &p, "differ from the pod's");
+        build(&c, NULL, "the pod runs in the node's user namespace");
+        un.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
+        build(&c, &p, "the pod has its own user namespace");
+        un.mode = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+        build(&c, &p, "only POD and NODE");
+}
+
 static void test_no_command(void **state)
 {
         Runtime__V1__ContainerConfig c = RUNTIME__V1__CONTAINER_CONFIG__INIT;
@@ -465,6 +527,7 @@ int main(void)
                 cmocka_unit_test(test_devices),
                 cmocka_unit_test(test_resources),
                 cmocka_unit_test(test_pod_namespaces_and_cgroups),
+                cmocka_unit_test(test_user_namespace),
                 cmocka_unit_test(test_no_command),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
