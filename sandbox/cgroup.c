@@ -4,10 +4,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "sandbox/cgroup.h"
@@ -80,4 +84,110 @@ void sbx_cgroup_remove_own(const char *kubelet_parent, const char *pod_id, bool 
                         log_debug("rmdir %s: %m, ignoring", path);
         }
         closedir(d);
+}
+
+/* Write value to <dir>/<file>. */
+static int put(const char *dir, const char *file, const char *value, struct uvm_error **err)
+{
+        char path[512];
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return uvm_error_set(err, errno, "cgroup %s: %m", path);
+        n = write(fd, value, strlen(value));
+        close(fd);
+        if (n < 0)
+                return uvm_error_set(err, errno, "cgroup %s = %s: %m", path, value);
+        return 0;
+}
+
+static int own_dir(const char *hierarchy, const char *pod_id, char *ret, size_t len,
+                   struct uvm_error **err)
+{
+        int r;
+
+        snprintf(ret, len, "%s%s%s/uvmd/%s", CGROUP_ROOT, hierarchy ? "/" : "", hierarchy ?: "",
+                 pod_id);
+        r = fs_mkdir_p(ret, 0755);
+        return r < 0 ? uvm_error_set(err, -r, "create cgroup %s: %s", ret, strerror(-r)) : 0;
+}
+
+static int64_t period_of(const struct sbx_pod_limits *l)
+{
+        return l->cpu_period > 0 ? l->cpu_period : 100000;
+}
+
+/* cgroup v1 (alone or with an empty unified hierarchy beside it). */
+static int apply_v1(const char *pod_id, const struct sbx_pod_limits *l, struct uvm_error **err)
+{
+        char dir[512], v[64];
+        int r;
+
+        r = own_dir("memory", pod_id, dir, sizeof(dir), err);
+        snprintf(v, sizeof(v), "%" PRId64, l->memory_bytes > 0 ? l->memory_bytes : -1);
+        if (r >= 0)
+                r = put(dir, "memory.limit_in_bytes", v, err);
+        if (r >= 0)
+                r = own_dir("cpu", pod_id, dir, sizeof(dir), err);
+        snprintf(v, sizeof(v), "%" PRId64, period_of(l));
+        if (r >= 0)
+                r = put(dir, "cpu.cfs_period_us", v, err);
+        snprintf(v, sizeof(v), "%" PRId64, l->cpu_quota > 0 ? l->cpu_quota : -1);
+        if (r >= 0)
+                r = put(dir, "cpu.cfs_quota_us", v, err);
+        snprintf(v, sizeof(v), "%" PRId64, l->cpu_shares > 0 ? l->cpu_shares : 1024);
+        if (r >= 0)
+                r = put(dir, "cpu.shares", v, err);
+        return r;
+}
+
+/* cgroup v2: the controllers must be enabled down to the pod's cgroup. */
+static int apply_v2(const char *pod_id, const struct sbx_pod_limits *l, struct uvm_error **err)
+{
+        char dir[512], v[64];
+        int64_t shares = l->cpu_shares > 0 ? l->cpu_shares : 1024;
+        int r;
+
+        r = put(CGROUP_ROOT, "cgroup.subtree_control", "+cpu +memory", err);
+        if (r >= 0)
+                r = own_dir(NULL, pod_id, dir, sizeof(dir), err);
+        if (r >= 0)
+                r = put(CGROUP_ROOT "/uvmd", "cgroup.subtree_control", "+cpu +memory", err);
+        if (l->memory_bytes > 0)
+                snprintf(v, sizeof(v), "%" PRId64, l->memory_bytes);
+        else
+                snprintf(v, sizeof(v), "max");
+        if (r >= 0)
+                r = put(dir, "memory.max", v, err);
+        if (l->cpu_quota > 0)
+                snprintf(v, sizeof(v), "%" PRId64 " %" PRId64, l->cpu_quota, period_of(l));
+        else
+                snprintf(v, sizeof(v), "max %" PRId64, period_of(l));
+        if (r >= 0)
+                r = put(dir, "cpu.max", v, err);
+        /* The kernel's shares-to-weight mapping, as runc makes it. */
+        snprintf(v, sizeof(v), "%" PRId64, 1 + ((shares - 2) * 9999) / 262142);
+        if (r >= 0)
+                r = put(dir, "cpu.weight", v, err);
+        return r;
+}
+
+int sbx_cgroup_apply_own(const char *kubelet_parent, const char *pod_id, bool systemd,
+                         const struct sbx_pod_limits *l, bool *applied, struct uvm_error **err)
+{
+        struct stat st;
+        int r;
+
+        *applied = false;
+        if (systemd || !STR_EMPTY(kubelet_parent))
+                return 0;
+        r = stat(CGROUP_ROOT "/cgroup.controllers", &st) == 0 ? apply_v2(pod_id, l, err)
+                                                              : apply_v1(pod_id, l, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "pod %s: its own cgroup's limits", pod_id);
+        *applied = true;
+        return 0;
 }

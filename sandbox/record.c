@@ -171,6 +171,18 @@ int pod_record_save(const char *pod_dir, const struct pod_record *r, struct uvm_
         json_object_object_add(u, "deferredCommit",
                                json_object_new_boolean(r->uvm.deferred_commit));
         json_object_object_add(o, "uvm", u);
+        if (sbx_pod_limits_set(&r->limits)) {
+                json_object *li = json_object_new_object();
+
+                json_object_object_add(li, "memoryBytes",
+                                       json_object_new_int64(r->limits.memory_bytes));
+                json_object_object_add(li, "cpuQuota", json_object_new_int64(r->limits.cpu_quota));
+                json_object_object_add(li, "cpuPeriod",
+                                       json_object_new_int64(r->limits.cpu_period));
+                json_object_object_add(li, "cpuShares",
+                                       json_object_new_int64(r->limits.cpu_shares));
+                json_object_object_add(o, "limits", li);
+        }
         if (userns_map_enabled(&r->userns)) {
                 json_object *un = json_object_new_object();
 
@@ -287,6 +299,25 @@ static int get_sysctls(struct loader *l, struct pod_record *p)
         return p->sysctls ? 0 : -ENOMEM;
 }
 
+/* Optional: absent when the pod gave none. */
+static int get_limits(struct loader *l, struct pod_record *p)
+{
+        struct sbx_pod_limits *x = &p->limits;
+        json_object *o;
+        int r;
+
+        if (!json_object_object_get_ex(l->root, "limits", &o))
+                return 0;
+        if (!json_object_is_type(o, json_type_object))
+                return bad(l, "limits", "not an object");
+        if ((r = get_int(o, "memoryBytes", 0, INT64_MAX, &x->memory_bytes, l)) < 0 ||
+            (r = get_int(o, "cpuQuota", 0, INT64_MAX, &x->cpu_quota, l)) < 0 ||
+            (r = get_int(o, "cpuPeriod", 0, 1000000, &x->cpu_period, l)) < 0 ||
+            (r = get_int(o, "cpuShares", 0, 262144, &x->cpu_shares, l)) < 0)
+                return r;
+        return 0;
+}
+
 /* Optional: absent in records of pods in the host's user namespace. */
 static int get_userns(struct loader *l, struct pod_record *p)
 {
@@ -348,7 +379,8 @@ static int load_fields(struct loader *l, struct pod_record *p)
         p->uvm.processors = (uint32_t) v;
         p->uvm.allow_overcommit = get_bool(u, "allowOvercommit");
         p->uvm.deferred_commit = get_bool(u, "deferredCommit");
-        return get_userns(l, p);
+        r = get_limits(l, p);
+        return r < 0 ? r : get_userns(l, p);
 }
 
 int pod_record_load(const char *pod_dir, struct pod_record *ret, struct uvm_error **err)

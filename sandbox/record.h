@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "common/error.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/driver.h"
 #include "sandbox/idmap.h"
 #include "sandbox/state.h"
@@ -45,7 +46,8 @@ struct pod_record {
         char **sysctls;      /* "name=value", NULL-terminated, checked; NULL: none */
         char *cgroup_parent; /* the kubelet's, checked; NULL: uvmd's own */
         struct drv_uvm_options uvm;
-        struct userns_map userns; /* the kubelet's mappings; none: the host's user namespace */
+        struct userns_map userns;     /* the kubelet's mappings; none: the host's user namespace */
+        struct sbx_pod_limits limits; /* pod resources + overhead, as last given */
         struct record_kv *labels, *annotations;
         size_t n_labels, n_annotations;
 };

@@ -381,6 +381,24 @@ static int pod_dir_remove(const char *dir, struct uvm_error **err)
         return r < 0 ? uvm_error_set(err, -r, "remove %s: %s", dir, strerror(-r)) : 0;
 }
 
+/* The pod's own cgroup bounds the pod as a whole (the kubelet's parent, when
+ * given, already does). */
+static int own_cgroup_limits(struct sbx *s, struct sbx_pod *p, const struct sbx_pod_limits *l,
+                             struct uvm_error **err)
+{
+        bool applied = false;
+        int r;
+
+        if (!sbx_pod_limits_set(l) && !sbx_pod_limits_set(&p->rec.limits))
+                return 0;
+        r = sbx_cgroup_apply_own(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups, l, &applied,
+                                 err);
+        if (r >= 0 && !applied)
+                log_pod(LOG_LEVEL_DEBUG, p->rec.id, "pod %s: limits left to the %s", p->rec.id,
+                        p->rec.cgroup_parent ? "kubelet's parent cgroup" : "systemd slice");
+        return r;
+}
+
 /* Steps after the name is reserved; on failure undo them in reverse. */
 static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
                             bool host_network, struct uvm_error **err)
@@ -408,6 +426,9 @@ static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_p
                 r = uvm_error_set(err, ENOMEM, "out of memory");
                 goto fail;
         }
+        r = own_cgroup_limits(s, p, &p->rec.limits, err);
+        if (r < 0)
+                goto fail;
         fill_spec(s, p, &spec);
         spec.cgroup_parent = cg;
         r = p->ops->pod_create(&spec, &drv, err);
@@ -433,6 +454,7 @@ fail:
                 log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: network teardown failed, ignoring",
                         p->rec.id);
         pod_dir_remove(p->dir, NULL);
+        sbx_cgroup_remove_own(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
         return r;
 }
 
@@ -551,6 +573,26 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
         pthread_mutex_unlock(&p->op_lock);
         if (r == 0)
                 registry_drop(s, p);
+        return r;
+}
+
+int sbx_pod_set_limits(struct sbx *s, const char *id_prefix, const struct sbx_pod_limits *l,
+                       struct uvm_error **err)
+{
+        _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
+        int r = pod_get_ref(s, id_prefix, &p, err);
+
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&p->op_lock);
+        r = own_cgroup_limits(s, p, l, err);
+        if (r >= 0) {
+                pthread_mutex_lock(&p->lock);
+                p->rec.limits = *l;
+                r = pod_record_save(p->dir, &p->rec, err);
+                pthread_mutex_unlock(&p->lock);
+        }
+        pthread_mutex_unlock(&p->op_lock);
         return r;
 }
 

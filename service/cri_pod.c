@@ -16,6 +16,7 @@
 #include "sandbox/uvm_options.h"
 #include "service/compute_agent.h"
 #include "service/cri.h"
+#include "service/cri_resources.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
 #include "service/validate.h"
@@ -187,6 +188,8 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
                 .userns = userns,
         };
         r = uvm_opts(c, &rec->uvm, err);
+        if (r >= 0 && c->linux)
+                r = cri_pod_limits(c->linux->resources, c->linux->overhead, &rec->limits, err);
         if (r >= 0)
                 r = cri_kv_from((void *const *) c->labels, c->n_labels, "labels", &rec->labels,
                                 &rec->n_labels, err);
@@ -543,11 +546,37 @@ static int cri_list_pods(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         return 0;
 }
 
+/* The kubelet resized the pod's cgroup (its own parent): remembered, and
+ * set where the pod's cgroup is uvmd's own. */
+static int cri_update_pod_resources(struct srv_ctx *ctx, const ProtobufCMessage *m,
+                                    ProtobufCMessage **ret, struct uvm_error **err)
+{
+        const Runtime__V1__UpdatePodSandboxResourcesRequest *req = (const void *) m;
+        Runtime__V1__UpdatePodSandboxResourcesResponse *resp =
+                srv_new(ctx, Runtime__V1__UpdatePodSandboxResourcesResponse);
+        struct sbx_pod_limits limits;
+        int r = pod_id_arg(req->pod_sandbox_id, err);
+
+        if (r >= 0)
+                r = cri_pod_limits(req->resources, req->overhead, &limits, err);
+        if (r >= 0)
+                r = sbx_pod_set_limits(ctx->daemon->sbx, req->pod_sandbox_id, &limits, err);
+        if (r < 0)
+                return r;
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        runtime__v1__update_pod_sandbox_resources_response__init(resp);
+        *ret = &resp->base;
+        return 0;
+}
+
 const struct srv_binding cri_pod_bindings[] = {
         {"runtime.v1.RuntimeService", "RunPodSandbox", SRV_UNARY, false, cri_run_pod, NULL},
         {"runtime.v1.RuntimeService", "StopPodSandbox", SRV_UNARY, false, cri_stop_pod, NULL},
         {"runtime.v1.RuntimeService", "RemovePodSandbox", SRV_UNARY, false, cri_remove_pod, NULL},
         {"runtime.v1.RuntimeService", "PodSandboxStatus", SRV_UNARY, false, cri_pod_status, NULL},
         {"runtime.v1.RuntimeService", "ListPodSandbox", SRV_UNARY, false, cri_list_pods, NULL},
+        {"runtime.v1.RuntimeService", "UpdatePodSandboxResources", SRV_UNARY, false,
+         cri_update_pod_resources, NULL},
         {0},
 };

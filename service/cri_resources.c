@@ -244,3 +244,58 @@ int cri_resources_json(const Runtime__V1__LinuxContainerResources *r, char **ret
         *ret_json = s;
         return 0;
 }
+
+static int pod_part(const char *field, const Runtime__V1__LinuxContainerResources *r,
+                    struct uvm_error **err)
+{
+        int rc;
+
+        if (!r)
+                return 0;
+        rc = check_cpu(r, err);
+        if (rc >= 0)
+                rc = check_memory(r, err);
+        return rc < 0 ? uvm_error_wrap(err, "%s", field) : 0;
+}
+
+int cri_pod_limits(const Runtime__V1__LinuxContainerResources *res,
+                   const Runtime__V1__LinuxContainerResources *overhead, struct sbx_pod_limits *ret,
+                   struct uvm_error **err)
+{
+        static const Runtime__V1__LinuxContainerResources none =
+                RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+        const Runtime__V1__LinuxContainerResources *o = overhead ? overhead : &none;
+        struct sbx_pod_limits l = {0};
+        int r;
+
+        *ret = l;
+        r = pod_part("linux.resources", res, err);
+        if (r >= 0)
+                r = pod_part("linux.overhead", overhead, err);
+        if (r < 0 || !res)
+                return r;
+        /* Sums that would pass 2^63-1 stay there: unbounded in effect. */
+        if (res->memory_limit_in_bytes > 0 &&
+            __builtin_add_overflow(res->memory_limit_in_bytes,
+                                   o->memory_limit_in_bytes > 0 ? o->memory_limit_in_bytes : 0,
+                                   &l.memory_bytes))
+                l.memory_bytes = INT64_MAX;
+        if (res->cpu_quota > 0) {
+                int64_t period = res->cpu_period > 0 ? res->cpu_period : 100000,
+                        operiod = o->cpu_period > 0 ? o->cpu_period : 100000, extra = 0;
+
+                l.cpu_period = period;
+                if (o->cpu_quota > 0 && __builtin_mul_overflow(o->cpu_quota, period, &extra))
+                        extra = INT64_MAX;
+                extra /= operiod;
+                if (__builtin_add_overflow(res->cpu_quota, extra, &l.cpu_quota))
+                        l.cpu_quota = INT64_MAX;
+        }
+        if (res->cpu_shares > 0) {
+                l.cpu_shares = res->cpu_shares + (o->cpu_shares > 0 ? o->cpu_shares : 0);
+                if (l.cpu_shares > CRI_MAX_CPU_SHARES)
+                        l.cpu_shares = CRI_MAX_CPU_SHARES;
+        }
+        *ret = l;
+        return 0;
+}

@@ -6,6 +6,7 @@
 #include "proto/api.pb-c.h"
 
 #include "common/error.h"
+#include "sandbox/cgroup.h"
 
 #define CRI_MAX_CPU_SHARES 262144
 #define CRI_MIN_CPU_QUOTA 1000
@@ -23,3 +24,11 @@ int cri_cpuset_check(const char *field, const char *s, struct uvm_error **err);
  * linux.resources object holding the fields that were set. */
 int cri_resources_json(const Runtime__V1__LinuxContainerResources *r, char **ret_json,
                        struct uvm_error **err);
+
+/* A pod's limits from PodSandboxConfig.linux (or UpdatePodSandboxResources):
+ * its resources plus its overhead, each checked as a container's are. A
+ * bound is set only where the pod's resources set one (the overhead adds to
+ * it, scaled to the pod's CPU period); NULLs are "none". */
+int cri_pod_limits(const Runtime__V1__LinuxContainerResources *res,
+                   const Runtime__V1__LinuxContainerResources *overhead, struct sbx_pod_limits *ret,
+                   struct uvm_error **err);

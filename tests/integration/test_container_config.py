@@ -174,3 +174,53 @@ def test_kubelet_cgroup_parent_and_pids_limit(pods):
                     os.rmdir(sub)
                 except OSError:
                     pass
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+def test_pod_limits_on_uvmds_own_cgroup(pods):
+    """Without a kubelet parent, the pod's resources plus its overhead bound
+    uvmd's own pod cgroup, and UpdatePodSandboxResources changes them."""
+    d, c, m = pods, pods.client(), pb()
+    pod_cfg = _pod_config(d, "lim")
+    pod_cfg.linux.resources.CopyFrom(m.LinuxContainerResources(
+        memory_limit_in_bytes=64 << 20, cpu_quota=50000, cpu_period=100000, cpu_shares=512))
+    pod_cfg.linux.overhead.CopyFrom(m.LinuxContainerResources(
+        memory_limit_in_bytes=16 << 20, cpu_quota=5000, cpu_period=50000, cpu_shares=128))
+    pod = _run_pod(c, pod_cfg)
+    try:
+        mem = os.path.join(CG, "memory", "uvmd", pod)
+        cpu = os.path.join(CG, "cpu", "uvmd", pod)
+        assert _read(mem + "/memory.limit_in_bytes") == str(80 << 20)
+        # The overhead's 5 ms per 50 ms is 10 ms per the pod's 100 ms.
+        assert _read(cpu + "/cpu.cfs_quota_us") == "60000"
+        assert _read(cpu + "/cpu.cfs_period_us") == "100000"
+        assert _read(cpu + "/cpu.shares") == "640"
+        cid = _start(c, pod, pod_cfg, _ctr_config(d, "in", "sleep 1000"))
+        assert os.path.isdir(os.path.join(mem, cid))  # the container is below the bound
+        # A resize; the overhead stays.
+        c.rt("UpdatePodSandboxResources", pod_sandbox_id=pod,
+             resources=m.LinuxContainerResources(memory_limit_in_bytes=128 << 20),
+             overhead=m.LinuxContainerResources(memory_limit_in_bytes=16 << 20))
+        assert _read(mem + "/memory.limit_in_bytes") == str(144 << 20)
+        assert int(_read(cpu + "/cpu.cfs_quota_us")) == -1  # no quota given now: unbounded
+        code, msg = _code(lambda: c.rt("UpdatePodSandboxResources", pod_sandbox_id="0" * 64,
+                                       resources=m.LinuxContainerResources()))
+        assert code == grpc.StatusCode.NOT_FOUND, msg
+        code, msg = _code(lambda: c.rt("UpdatePodSandboxResources", pod_sandbox_id=pod,
+                                       resources=m.LinuxContainerResources(cpu_quota=5)))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "linux.resources" in msg, msg
+        # A restart keeps what was set, and the pod's record says it.
+        d.proc.kill()
+        d.proc.wait()
+        d.start()
+        c = d.client()
+        assert _read(mem + "/memory.limit_in_bytes") == str(144 << 20)
+        c.rt("StopPodSandbox", pod_sandbox_id=pod)
+        c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+        assert not os.path.exists(mem) and not os.path.exists(cpu)
+    finally:
+        pods_cleanup(d)

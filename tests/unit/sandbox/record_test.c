@@ -45,6 +45,7 @@ static void test_round_trip(void **state)
                 .host_pid = true,
                 .share_pid = true,
                 .uvm = {.memory_mb = 512, .processors = 2, .allow_overcommit = true},
+                .limits = {.memory_bytes = 80 << 20, .cpu_quota = 60000, .cpu_period = 100000},
                 .userns = {.uids = {2, {{65536, 0, 1000}, {70000, 1000, 10}}},
                            .gids = {1, {{65536, 0, 65536}}}},
                 .labels = labels,
@@ -68,6 +69,9 @@ static void test_round_trip(void **state)
         assert_int_equal(out.n_labels, 2);
         assert_string_equal(out.labels[1].value, "front");
         assert_int_equal(out.n_annotations, 0);
+        assert_int_equal(out.limits.memory_bytes, 80 << 20);
+        assert_int_equal(out.limits.cpu_quota, 60000);
+        assert_int_equal(out.limits.cpu_shares, 0);
         assert_true(idmap_equal(&out.userns.uids, &in.userns.uids));
         assert_true(idmap_equal(&out.userns.gids, &in.userns.gids));
         pod_record_clear(&out);
@@ -116,6 +120,10 @@ static void test_damaged(void **state)
         expect_bad(GOOD_HEAD "\"state\":\"ready\",\"driver\":\"ns\"" UVM
                              ",\"userns\":{\"uids\":[[5,0,-1]],\"gids\":[[5,0,10]]}}",
                    "not [host, container, length]");
+        expect_bad(GOOD_HEAD "\"state\":\"ready\",\"driver\":\"ns\"" UVM
+                             ",\"limits\":{\"memoryBytes\":1,\"cpuQuota\":0,\"cpuPeriod\":0,"
+                             "\"cpuShares\":999999}}",
+                   "\"cpuShares\"");
 }
 
 static void test_missing(void **state)

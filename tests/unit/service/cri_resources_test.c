@@ -1,6 +1,7 @@
 /* UpdateContainerResources: checks of LinuxContainerResources and the OCI
  * linux.resources object built from them. */
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -260,6 +261,51 @@ static void test_hugepages_and_unified(void **state)
         json_object_put(build_ok(&r));
 }
 
+static void test_pod_limits(void **state)
+{
+        Runtime__V1__LinuxContainerResources res = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT,
+                                             ovh = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+        struct sbx_pod_limits l;
+        struct uvm_error *err = NULL;
+
+        /* Nothing given, or only an overhead: no bound. */
+        assert_int_equal(cri_pod_limits(NULL, NULL, &l, NULL), 0);
+        assert_false(sbx_pod_limits_set(&l));
+        ovh.memory_limit_in_bytes = 16 << 20;
+        assert_int_equal(cri_pod_limits(&res, &ovh, &l, NULL), 0);
+        assert_false(sbx_pod_limits_set(&l));
+        /* The overhead adds to what the pod bounds, scaled to its period. */
+        res.memory_limit_in_bytes = 64 << 20;
+        res.cpu_quota = 50000;
+        res.cpu_period = 200000;
+        res.cpu_shares = 262000;
+        ovh.cpu_quota = 5000;
+        ovh.cpu_period = 50000;
+        ovh.cpu_shares = 1000;
+        assert_int_equal(cri_pod_limits(&res, &ovh, &l, NULL), 0);
+        assert_int_equal(l.memory_bytes, 80 << 20);
+        assert_int_equal(l.cpu_period, 200000);
+        assert_int_equal(l.cpu_quota, 70000);
+        assert_int_equal(l.cpu_shares, CRI_MAX_CPU_SHARES);
+        /* Sums stop at 2^63-1. */
+        res.memory_limit_in_bytes = INT64_MAX - 1;
+        res.cpu_quota = INT64_MAX - 1;
+        ovh.cpu_quota = INT64_MAX / 2;
+        assert_int_equal(cri_pod_limits(&res, &ovh, &l, NULL), 0);
+        assert_int_equal(l.memory_bytes, INT64_MAX);
+        assert_int_equal(l.cpu_quota, INT64_MAX);
+        /* Each part is checked, and named. */
+        ovh.memory_limit_in_bytes = -5;
+        assert_int_equal(cri_pod_limits(&res, &ovh, &l, &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "linux.overhead"));
+        uvm_error_free(err);
+        err = NULL;
+        res.cpu_period = 5;
+        assert_int_equal(cri_pod_limits(&res, NULL, &l, &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "linux.resources"));
+        uvm_error_free(err);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -269,6 +315,7 @@ int main(void)
                 cmocka_unit_test(test_bounds),
                 cmocka_unit_test(test_cpuset),
                 cmocka_unit_test(test_hugepages_and_unified),
+                cmocka_unit_test(test_pod_limits),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
