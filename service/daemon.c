@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "image/image.h"
 #include "network/net.h"
+#include "sandbox/apparmor.h"
 #include "sandbox/sandbox.h"
 #include "service/compute_agent.h"
 #include "service/daemon.h"
@@ -102,6 +103,28 @@ static int sbx_init(struct uvmd *d, struct uvm_error **err)
         return r < 0 ? r : sbx_recover(d->sbx, err);
 }
 
+/* uvmd's RuntimeDefault AppArmor profile, where the node has AppArmor. A
+ * failure is not fatal: containers asking for it are refused, naming it. */
+static void apparmor_init(struct uvmd *d)
+{
+        _cleanup_error_ struct uvm_error *e = NULL;
+        _cleanup_free_ char *dir = NULL;
+        int r;
+
+        if (!apparmor_host.enabled())
+                return;
+        if (asprintf(&dir, "%s/apparmor", d->cfg.state_root) < 0)
+                return;
+        r = fs_mkdir_p(dir, 0755);
+        if (r >= 0)
+                r = apparmor_load_default(&apparmor_host, dir, &e);
+        if (r < 0)
+                log_warn("AppArmor: %s; containers asking for RuntimeDefault will be refused",
+                         e ? e->msg : strerror(-r));
+        else
+                log_info("AppArmor: profile " APPARMOR_DEFAULT_PROFILE " loaded");
+}
+
 /* Which handlers this node serves, and the default's driver, from probes. */
 static int handlers_init(struct uvmd *d, struct uvm_error **err)
 {
@@ -136,6 +159,7 @@ int uvmd_init(struct uvmd *d, struct uvm_error **err)
         if (r < 0)
                 return uvm_error_set(err, -r, "create data root '%s': %s", d->cfg.data_root,
                                      strerror(-r));
+        apparmor_init(d);
         r = net_init(d, err);
         if (r < 0)
                 return r;

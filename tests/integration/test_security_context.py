@@ -438,22 +438,23 @@ def test_runtime_default_seccomp_is_an_allowlist(pods, probe_image):
 
 
 def test_apparmor_where_the_node_has_none(pods):
-    """This kind of node has no AppArmor: a profile asked for is refused
-    clearly (never silently dropped); Unconfined runs."""
+    """This kind of node has no AppArmor: a named profile is refused clearly
+    (never silently dropped); RuntimeDefault (no profile on such a node, as
+    containerd has it) and Unconfined run."""
     d, c, m = pods, pods.client(), pb()
     assert not os.path.exists("/sys/kernel/security/apparmor")
     pod_cfg = _pod_config(d, "aa")
     pod = _run_pod(c, pod_cfg)
-    for kind, ref in ((m.SecurityProfile.RuntimeDefault, ""),
-                      (m.SecurityProfile.Localhost, "my-profile")):
-        cfg = _sleeper(d, "aa%d" % kind)
+    cfg = _sleeper(d, "aa")
+    cfg.linux.security_context.apparmor.profile_type = m.SecurityProfile.Localhost
+    cfg.linux.security_context.apparmor.localhost_ref = "my-profile"
+    code, msg = _code(lambda: _create(c, pod, cfg, pod_cfg))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, msg
+    assert "AppArmor is not enabled on this node" in msg, msg
+    for kind in (m.SecurityProfile.RuntimeDefault, m.SecurityProfile.Unconfined):
+        cfg = _sleeper(d, "free%d" % kind)
         cfg.linux.security_context.apparmor.profile_type = kind
-        cfg.linux.security_context.apparmor.localhost_ref = ref
-        code, msg = _code(lambda: _create(c, pod, cfg, pod_cfg))
-        assert code == grpc.StatusCode.INVALID_ARGUMENT, msg
-        assert "AppArmor is not enabled on this node" in msg, msg
-    cfg = _sleeper(d, "free")
-    cfg.linux.security_context.apparmor.profile_type = m.SecurityProfile.Unconfined
-    _start(c, pod, pod_cfg, cfg)
+        cid = _start(c, pod, pod_cfg, cfg)
+        assert _exec(c, cid, ["cat", "/proc/self/attr/current"])[1].strip() in ("", "unconfined")
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
