@@ -938,13 +938,15 @@ static void ns_probe(const struct drv_probe_env *env, struct drv_probe *ret)
         bool userns = setattr && userns_works(env, why, sizeof(why));
 
         *ret = (struct drv_probe){.usable = true, .rro_mounts = rro, .user_namespaces = userns};
-        snprintf(ret->reason, sizeof(ret->reason), "Linux namespaces with %s%s%s%s%s",
-                 env->oci_runtime ? env->oci_runtime : "the OCI runtime",
-                 rro       ? ""
-                 : setattr ? " (no recursive read-only mounts: the runtime lacks \"rro\")"
-                           : " (no recursive read-only mounts: the kernel lacks mount_setattr)",
-                 userns ? "" : " (no user namespaces: ",
-                 userns ? "" : (setattr ? why : "no mount_setattr"), userns ? "" : ")");
+        /* A reason cut at its buffer's end is still a reason. */
+        if (snprintf(ret->reason, sizeof(ret->reason), "Linux namespaces with %s%s%s%s%s",
+                     env->oci_runtime ? env->oci_runtime : "the OCI runtime",
+                     rro       ? ""
+                     : setattr ? " (no recursive read-only mounts: the runtime lacks \"rro\")"
+                               : " (no recursive read-only mounts: the kernel lacks mount_setattr)",
+                     userns ? "" : " (no user namespaces: ",
+                     userns ? "" : (setattr ? why : "no mount_setattr"), userns ? "" : ")") < 0)
+                ret->reason[0] = '\0';
 }
 
 const struct drv_ops drv_ns_ops = {
