@@ -38,6 +38,7 @@ struct agent_config {
         char *ctr_root;  /* <state_dir>/ctr */
         bool own_netns;  /* in the pod's network namespace (not the host's) */
         int userns_fd;   /* the pod's user namespace (idmapped layers and volumes), or -1 */
+        bool guest;      /* PID 1 of a VM (guest_boot.c), not a process on the host */
 };
 
 extern struct agent_config agent_cfg;
@@ -57,6 +58,18 @@ typedef bool (*agent_reap_hook_fn)(pid_t pid, int status);
 /* SIGCHLD must already be blocked in every thread. */
 /* The reaper also traces the pod's PID 1 holder (if any), so nobody else can. */
 int agent_reap_start(agent_reap_hook_fn hook, struct uvm_error **err);
+
+/* agent_main.c: "net.ipv4.ip_forward=1" written to /proc/sys. */
+int agent_apply_sysctl(const char *kv, struct uvm_error **err);
+
+/* guest_boot.c: the agent as a VM's PID 1. Mounts, kernel modules, and the
+ * agent's settings for the guest. */
+int agent_guest_boot(struct uvm_error **err);
+/* "/dev/vportNpM" of the virtio-serial port named name; -ENOENT. */
+int agent_guest_port(const char *name, char *ret, size_t len);
+/* guest_settings.c: ModifySettings with a ResourceType (Guest, Network,
+ * Share), only in a guest. */
+int agent_guest_modify(json_object *req, json_object **ret, struct uvm_error **err);
 
 /* agent_pidns.c: the holder of a shared pod PID namespace (pidns.pid). */
 /* Start the holder: PID 1 of a new PID namespace when new_pid. With

@@ -199,10 +199,16 @@ static int runc_create(struct ctr *c, struct uvm_error **err)
                 return uvm_error_set(err, errno, "pipe: %m");
         err_r = q[0];
         err_w = q[1];
-        r = agent_runc(
-                c->dir,
-                (const char *[]){"create", "--bundle", c->dir, "--pid-file", pidfile, c->id, NULL},
-                (int[3]){-1, out_w, err_w}, NULL, err);
+        /* A VM guest's root is its initramfs, which pivot_root cannot leave:
+         * the runtime moves the rootfs over / instead (the VM is the pod's
+         * boundary). */
+        r = agent_runc(c->dir,
+                       agent_cfg.guest
+                               ? (const char *[]){"create", "--no-pivot", "--bundle", c->dir,
+                                                  "--pid-file", pidfile, c->id, NULL}
+                               : (const char *[]){"create", "--bundle", c->dir, "--pid-file",
+                                                  pidfile, c->id, NULL},
+                       (int[3]){-1, out_w, err_w}, NULL, err);
         if (r < 0)
                 return r;
         r = read_pid(c->dir, &c->pid, err);

@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -101,6 +102,8 @@ static int on_request(struct agent_conn *conn, uint32_t rpc, json_object *req, j
         case AGENT_RPC_UPDATE_CONTAINER:
                 return agent_update(req, err);
         case AGENT_RPC_MODIFY_SETTINGS:
+                if (json_object_object_get(req, "ResourceType"))
+                        return agent_guest_modify(req, ret, err);
                 if (!json_object_get_boolean(json_object_object_get(req, "Stats")))
                         return uvm_error_set(err, EINVAL, "ModifySettings supports Stats only");
                 return STR_EMPTY(id) ? agent_pod_stats(ret, err) : agent_stats(id, ret, err);
@@ -225,7 +228,7 @@ static int parse_args(int argc, char **argv)
 
 /* "net.ipv4.conf.eth0/100.rp_filter" is /proc/sys/net/ipv4/conf/eth0.100/rp_filter:
  * dots separate, a slash stands for a dot inside one part (as runc reads it). */
-static int apply_sysctl(const char *kv, struct uvm_error **err)
+int agent_apply_sysctl(const char *kv, struct uvm_error **err)
 {
         const char *eq = strchr(kv, '=');
         size_t n = (size_t) (eq - kv);
@@ -259,7 +262,7 @@ static int enter_pod_namespaces(struct uvm_error **err)
                 return uvm_error_set(err, errno, "sethostname '%s': %m", opts.hostname);
         /* In the pod's namespaces now: /proc/sys/{net,kernel/shm*,...} are theirs. */
         for (size_t i = 0; i < opts.n_sysctls; i++)
-                if (apply_sysctl(opts.sysctls[i], err) < 0)
+                if (agent_apply_sysctl(opts.sysctls[i], err) < 0)
                         return -EINVAL;
         return 0;
 }
@@ -414,16 +417,11 @@ static int write_pid_file(struct uvm_error **err)
         return 0;
 }
 
-static int startup(int *ret_listen, int *ret_sigfd, struct uvm_error **err)
+/* What host and guest agents both do once their namespaces are set. */
+static int common_start(int *ret_sigfd, struct uvm_error **err)
 {
-        int r, lfd, sfd;
+        int r, sfd = setup_signals(err);
 
-        r = setup_namespaces(err);
-        if (r >= 0 && (opts.pid_ns || opts.userns))
-                r = agent_pidns_start(opts.pid_ns, opts.userns ? enter_pod_namespaces : NULL, err);
-        if (r < 0)
-                return r;
-        sfd = setup_signals(err);
         if (sfd < 0)
                 return sfd;
         *ret_sigfd = sfd;
@@ -431,24 +429,36 @@ static int startup(int *ret_listen, int *ret_sigfd, struct uvm_error **err)
         if (main_wake_fd < 0)
                 return uvm_error_set(err, errno, "eventfd: %m");
         r = setup_dirs(err);
+        if (r >= 0)
+                r = agent_reap_start(agent_ctr_reap_hook, err);
+        if (r >= 0)
+                r = agent_out_start(err);
+        if (r < 0)
+                return r;
+        cleanup_stale();
+        return 0;
+}
+
+static int startup(int *ret_listen, int *ret_sigfd, struct uvm_error **err)
+{
+        int r, lfd;
+
+        r = setup_namespaces(err);
+        if (r >= 0 && (opts.pid_ns || opts.userns))
+                r = agent_pidns_start(opts.pid_ns, opts.userns ? enter_pod_namespaces : NULL, err);
         if (r < 0)
                 return r;
         lfd = listen_socket(err);
         if (lfd < 0)
                 return lfd;
         *ret_listen = lfd;
-        r = agent_reap_start(agent_ctr_reap_hook, err);
-        if (r >= 0)
-                r = agent_out_start(err);
-        if (r < 0)
-                return r;
-        cleanup_stale();
-        return write_pid_file(err);
+        r = common_start(ret_sigfd, err);
+        return r < 0 ? r : write_pid_file(err);
 }
 
 /* Serving. */
 
-static void replace_conn(int fd)
+static struct agent_conn *replace_conn(int fd)
 {
         _cleanup_error_ struct uvm_error *err = NULL;
         struct agent_conn *conn = NULL;
@@ -460,10 +470,11 @@ static void replace_conn(int fd)
         agent_out_set_conn(NULL);
         if (agent_conn_new(fd, &conn_ops, NULL, &conn, &err) < 0) {
                 log_error("accepting host connection: %s", err->msg);
-                return;
+                return NULL;
         }
         log_info("host connected");
         agent_out_set_conn(conn);
+        return conn;
 }
 
 /* After ShutdownForced, give the response a moment to reach the host. */
@@ -510,6 +521,50 @@ static void serve(int lfd, int sfd)
         }
 }
 
+/* A VM guest: the host is at the other end of the "agent" virtio-serial
+ * port. While no host is connected (QEMU's socket has no client: uvmd is
+ * starting or restarting) the port hangs up and reads end at once, so a
+ * connection is made only once a host is there; when it goes, the port is
+ * opened afresh (it takes one opener at a time) for the next host. */
+static void serve_guest(int sfd)
+{
+        struct agent_conn *cur = NULL;
+        char port[64];
+        int fd = -1;
+
+        for (;;) {
+                struct pollfd p[2] = {{sfd, POLLIN, 0}, {main_wake_fd, POLLIN, 0}};
+                struct signalfd_siginfo si;
+                uint64_t v;
+
+                if (poll(p, 2, cur ? -1 : 50) < 0 && errno != EINTR)
+                        log_error("poll: %m");
+                if (p[0].revents && read(sfd, &si, sizeof(si)) == sizeof(si))
+                        log_info("signal %u: ignored by PID 1", si.ssi_signo);
+                if (p[1].revents && read(main_wake_fd, &v, sizeof(v)) > 0 && shutdown_requested) {
+                        wait_host_gone(1000);
+                        return;
+                }
+                if (cur && closed_conn == cur) {
+                        agent_conn_free(agent_out_set_conn(NULL));
+                        agent_out_set_conn(NULL);
+                        cur = NULL;
+                }
+                if (cur)
+                        continue;
+                if (fd < 0 && agent_guest_port("agent", port, sizeof(port)) == 0)
+                        fd = open(port, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+                if (fd >= 0) {
+                        struct pollfd h = {fd, POLLIN, 0};
+
+                        if (poll(&h, 1, 0) >= 0 && !(h.revents & POLLHUP)) {
+                                cur = replace_conn(fd);
+                                fd = -1;
+                        }
+                }
+        }
+}
+
 static void remove_state(void)
 {
         _cleanup_free_ char *pidfile = NULL;
@@ -521,6 +576,26 @@ static void remove_state(void)
         fs_rm_rf(agent_cfg.ctr_root);
 }
 
+/* PID 1 of a VM: boot, serve, and power off at the end (PID 1 must not
+ * exit: the kernel would panic). */
+static int __attribute__((noreturn)) guest_main(void)
+{
+        _cleanup_error_ struct uvm_error *err = NULL;
+        int sfd = -1;
+
+        if (agent_guest_boot(&err) < 0 || common_start(&sfd, &err) < 0)
+                log_error("uvmd-agent: guest start-up: %s", err ? err->msg : "?");
+        else {
+                log_info("uvmd-agent: guest ready, serving on the \"agent\" port");
+                serve_guest(sfd);
+        }
+        agent_out_stop();
+        sync();
+        reboot(RB_POWER_OFF);
+        for (;;)
+                pause();
+}
+
 int main(int argc, char **argv)
 {
         _cleanup_error_ struct uvm_error *err = NULL;
@@ -529,6 +604,11 @@ int main(int argc, char **argv)
         /* One malloc arena: per-thread arenas would each keep pages resident, and
          * the agent allocates little. */
         mallopt(M_ARENA_MAX, 1);
+        /* A VM's PID 1 takes no arguments: the kernel starts it bare. */
+        if (getpid() == 1) {
+                log_setup(LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+                guest_main();
+        }
         if (parse_args(argc, argv) < 0)
                 return 2;
         /* A closed 0-2 would let a pipe land there and be clobbered by a

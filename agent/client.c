@@ -536,7 +536,7 @@ static int call_simple(struct agent_client *c, uint32_t rpc, json_object *req,
         return call(c, rpc, req, CALL_TIMEOUT_MS, NULL, err);
 }
 
-static int negotiate(struct agent_client *c, struct uvm_error **err)
+static int negotiate(struct agent_client *c, int timeout_ms, struct uvm_error **err)
 {
         _cleanup_json_ json_object *req = req_new(c, "");
         _cleanup_json_ json_object *resp = NULL;
@@ -550,7 +550,8 @@ static int negotiate(struct agent_client *c, struct uvm_error **err)
         if ((req_add(req, "MinimumVersion", json_object_new_int(AGENT_PROTOCOL_VERSION), err) < 0 ||
              req_add(req, "MaximumVersion", json_object_new_int(AGENT_PROTOCOL_VERSION), err) < 0))
                 return -ENOMEM;
-        r = call(c, AGENT_RPC_NEGOTIATE_PROTOCOL, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
+        r = call(c, AGENT_RPC_NEGOTIATE_PROTOCOL, TAKE_PTR(req),
+                 timeout_ms > CALL_TIMEOUT_MS ? timeout_ms : CALL_TIMEOUT_MS, &resp, err);
         if (r >= 0)
                 r = field_int(resp, what, "Version", INT32_MIN, INT32_MAX, true, 0, &v, err);
         if (r >= 0 && v != AGENT_PROTOCOL_VERSION)
@@ -659,7 +660,7 @@ int agent_client_connect(const char *socket_path, unsigned timeout_ms,
         pthread_mutex_init(&c->out_lock, NULL);
         r = agent_conn_new(fd, &ops, c, &c->conn, err);
         if (r >= 0)
-                r = negotiate(c, err);
+                r = negotiate(c, timeout_ms > INT32_MAX ? INT32_MAX : (int) timeout_ms, err);
         /* Learn every container's streams, so buffered output finds its owner. */
         if (r >= 0) {
                 struct agent_ctr_info *list = NULL;
@@ -1147,6 +1148,26 @@ int agent_client_pod_stats(struct agent_client *c, struct drv_pod_stats *ret,
         clock_gettime(CLOCK_REALTIME, &ts);
         s.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
         *ret = s;
+        return 0;
+}
+
+int agent_client_modify(struct agent_client *c, const char *type, json_object *settings,
+                        json_object **ret, struct uvm_error **err)
+{
+        _cleanup_json_ json_object *req = req_new(c, "");
+        json_object *resp = NULL;
+        int r;
+
+        if (!req || req_add(req, "ResourceType", json_object_new_string(type), err) < 0 ||
+            req_add(req, "Settings", json_object_get(settings), err) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = call(c, AGENT_RPC_MODIFY_SETTINGS, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "guest settings %s", type);
+        if (ret)
+                *ret = resp;
+        else
+                json_object_put(resp);
         return 0;
 }
 

@@ -69,8 +69,9 @@ struct agent_ctr_info {
 void agent_ctr_info_clear(struct agent_ctr_info *i);
 
 /* Connect to the agent's socket (retrying until timeout_ms: it may still be
- * starting) and negotiate. Buffered output and missed exits are delivered
- * through ev from then on. */
+ * starting) and negotiate (waiting up to timeout_ms too, at least 30 s: a
+ * VM's agent answers once the guest has booted). Buffered output and missed
+ * exits are delivered through ev from then on. */
 int agent_client_connect(const char *socket_path, unsigned timeout_ms,
                          const struct agent_client_events *ev, struct agent_client **ret,
                          struct uvm_error **err);
@@ -96,5 +97,9 @@ int agent_client_stats(struct agent_client *c, const char *ctr_id, struct drv_ct
 /* The pod's network interfaces (ModifySettings Stats with no container). */
 int agent_client_pod_stats(struct agent_client *c, struct drv_pod_stats *ret,
                            struct uvm_error **err);
+/* ModifySettings of a VM guest (ResourceType Guest, Network, Share: see
+ * docs/agent.md); *ret (may be NULL) gets the response object. */
+int agent_client_modify(struct agent_client *c, const char *type, json_object *settings,
+                        json_object **ret, struct uvm_error **err);
 /* Kill everything and make the agent exit; the connection is closed after. */
 int agent_client_shutdown(struct agent_client *c, struct uvm_error **err);

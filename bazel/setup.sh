@@ -12,6 +12,8 @@ packages=(
         libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev
         # run: OCI runtimes, CNI plugins, namespaces and mounts
         runc crun containernetworking-plugins iproute2 iptables util-linux
+        # run: QEMU microVM pods; kmod's depmod and cpio build the guest image
+        qemu-system-x86 erofs-utils cpio kmod
         # test: independent gRPC client, images, registry
         python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pytest
         busybox-static skopeo docker-registry apache2-utils
@@ -50,6 +52,13 @@ fi
 if command -v npm >/dev/null && ! cmp -s "$js/package-lock.json" "$js/node_modules/.uvmd-stamp"; then
         (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
                 cp package-lock.json node_modules/.uvmd-stamp)
+fi
+
+# The .debs the QEMU guest image is assembled from (guest/, docs/guest.md).
+if [ "$(id -u)" -eq 0 ]; then
+        "$here/guest/fetch.sh"
+elif [ ! -d /var/cache/uvmd/guest-debs ]; then
+        echo "setup: /var/cache/uvmd/guest-debs is missing (run as root to fetch it)" >&2
 fi
 
 # A default pod network when the node has none (bridge + host-local + portmap).

@@ -138,7 +138,20 @@ int fs_mkdir_p(const char *path, mode_t mode)
         return 0;
 }
 
-static int rm_rf_at(int parent, const char *name, dev_t dev)
+/* Which mount an entry is on: the mount id where the kernel says (a bind
+ * mount of a directory of the same filesystem has the same st_dev), else
+ * the device. */
+static uint64_t mount_key(int parent, const char *name, struct stat *st)
+{
+        struct statx sx;
+
+        if (statx(parent, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, &sx) == 0 &&
+            (sx.stx_mask & STATX_MNT_ID))
+                return sx.stx_mnt_id | (1ull << 63);
+        return (uint64_t) st->st_dev;
+}
+
+static int rm_rf_at(int parent, const char *name, uint64_t mnt)
 {
         struct stat st;
         _cleanup_close_ int fd = -1;
@@ -148,10 +161,10 @@ static int rm_rf_at(int parent, const char *name, dev_t dev)
 
         if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return errno == ENOENT ? 0 : -errno;
+        if (mount_key(parent, name, &st) != mnt)
+                return -EXDEV; /* a mount point (a file one too): never delete into it */
         if (!S_ISDIR(st.st_mode))
                 return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-        if (st.st_dev != dev)
-                return -EXDEV; /* a mount point: never delete into it */
         fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
@@ -163,7 +176,7 @@ static int rm_rf_at(int parent, const char *name, dev_t dev)
                 int q;
                 if (STR_EQ(de->d_name, ".") || STR_EQ(de->d_name, ".."))
                         continue;
-                q = rm_rf_at(dirfd(d), de->d_name, dev);
+                q = rm_rf_at(dirfd(d), de->d_name, mnt);
                 if (q < 0 && r == 0)
                         r = q;
         }
@@ -179,7 +192,7 @@ int fs_rm_rf(const char *path)
 
         if (lstat(path, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
-        return rm_rf_at(AT_FDCWD, path, st.st_dev);
+        return rm_rf_at(AT_FDCWD, path, mount_key(AT_FDCWD, path, &st));
 }
 
 static __thread uint64_t du_bytes, du_inodes;
@@ -282,4 +295,17 @@ bool fs_searchable_by_all(const char *path, char *ret_dir, size_t len)
                         return true;
                 *strrchr(buf, '/') = '\0';
         }
+}
+
+int fs_write_string(const char *path, const char *s)
+{
+        int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
+        size_t n = strlen(s);
+
+        if (fd < 0)
+                return -errno;
+        if (write(fd, s, n) != (ssize_t) n)
+                r = errno ? -errno : -EIO;
+        close(fd);
+        return r;
 }

@@ -15,10 +15,16 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
  * -EFBIG when the file is larger than max. */
 int fs_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
 
+/* Write s to an existing file (a sysfs, procfs or cgroup knob) in one
+ * write. 0 or -errno. */
+int fs_write_string(const char *path, const char *s);
+
 /* mkdir -p with the given mode for created directories. */
 int fs_mkdir_p(const char *path, mode_t mode);
 
-/* rm -rf that never crosses into another mount (one_file_system). */
+/* rm -rf that never crosses into another mount, bind mounts of the same
+ * filesystem included (mount ids, Linux 5.8), nor removes a file mounted
+ * over: -EXDEV then, with everything else removed. */
 int fs_rm_rf(const char *path);
 
 /* du: bytes allocated and inodes below path, on path's filesystem only,

@@ -90,18 +90,11 @@ void sbx_cgroup_remove_own(const char *kubelet_parent, const char *pod_id, bool 
 static int put(const char *dir, const char *file, const char *value, struct uvm_error **err)
 {
         char path[512];
-        ssize_t n;
-        int fd;
+        int r;
 
         snprintf(path, sizeof(path), "%s/%s", dir, file);
-        fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return uvm_error_set(err, errno, "cgroup %s: %m", path);
-        n = write(fd, value, strlen(value));
-        close(fd);
-        if (n < 0)
-                return uvm_error_set(err, errno, "cgroup %s = %s: %m", path, value);
-        return 0;
+        r = fs_write_string(path, value);
+        return r < 0 ? uvm_error_set(err, -r, "cgroup %s = %s: %s", path, value, strerror(-r)) : 0;
 }
 
 static int own_dir(const char *hierarchy, const char *pod_id, char *ret, size_t len,

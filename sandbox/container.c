@@ -523,15 +523,24 @@ void sbx_ctr_on_output(struct sbx *s, const char *ctr_id, enum drv_stream stream
 
 void sbx_ctr_pod_stopped(struct sbx *s, const char *pod_id)
 {
+        sbx_ctr_pod_died(s, pod_id, NULL);
+}
+
+void sbx_ctr_pod_died(struct sbx *s, const char *pod_id, const char *why)
+{
         pthread_mutex_lock(&s->lock);
         for (size_t k = 0; k < s->n_ctrs; k++) {
                 struct sbx_ctr *c = s->ctrs[k];
                 if (!STR_EQ(c->rec.pod_id, pod_id))
                         continue;
                 pthread_mutex_lock(&c->lock);
-                if (c->rec.state == CTR_RUNNING || c->rec.state == CTR_UNKNOWN)
+                if (c->rec.state == CTR_RUNNING || c->rec.state == CTR_UNKNOWN) {
                         mark_exited_locked(c, 128 + SIGKILL, 0, false);
-                else if (c->rec.state == CTR_CREATED)
+                        if (why) {
+                                free(c->rec.message);
+                                c->rec.message = strdup(why);
+                        }
+                } else if (c->rec.state == CTR_CREATED)
                         mark_exited_locked(c, 0, 0, false);
                 pthread_mutex_unlock(&c->lock);
         }

@@ -89,6 +89,8 @@ void sbx_ctr_on_output(struct sbx *s, const char *ctr_id, enum drv_stream stream
                        size_t len);
 /* The pod's UVM is gone: its running containers have exited. */
 void sbx_ctr_pod_stopped(struct sbx *s, const char *pod_id);
+/* The same when it died on its own: why becomes their status message. */
+void sbx_ctr_pod_died(struct sbx *s, const char *pod_id, const char *why);
 /* Containers of a pod (for RemovePodSandbox), removed one by one. */
 int sbx_ctr_remove_pod(struct sbx *s, const char *pod_id, struct uvm_error **err);
 

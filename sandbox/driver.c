@@ -9,10 +9,17 @@
 #include "sandbox/drivers/ns.h"
 #define HAVE_DRV_NS 1
 #endif
+#if __has_include("sandbox/drivers/qemu.h")
+#include "sandbox/drivers/qemu.h"
+#define HAVE_DRV_QEMU 1
+#endif
 
 static const struct drv_ops *const drivers[] = {
 #ifdef HAVE_DRV_NS
         &drv_ns_ops,
+#endif
+#ifdef HAVE_DRV_QEMU
+        &drv_qemu_ops,
 #endif
         NULL,
 };

@@ -138,6 +138,9 @@ struct drv_probe_env {
         const char *kvm_device;  /* "/dev/kvm" unless the config moves (or hides) it */
         const char *data_root;   /* where image layers live (a probe may write there) */
         const char *state_root;  /* where pods' directories live */
+        /* The qemu driver's node settings (service/config.h), kept by it. */
+        const char *qemu_binary, *guest_dir, *qemu_accel;
+        unsigned vm_boot_timeout_ms;
 };
 
 /* What a driver can do on this node, found by trying it (never by the mere

@@ -224,10 +224,15 @@ static void on_pod_died(void *data, const char *reason)
         struct sbx_pod *p = data;
         struct uvm_error *e = NULL;
 
+        char why[256];
+
         log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: UVM died: %s", p->rec.id, reason);
         if (pod_set_state(p, POD_NOTREADY, &e) < 0)
                 log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: %s, ignoring", p->rec.id, e->msg);
         uvm_error_free(e);
+        /* The driver's contract: every container in it has exited. */
+        snprintf(why, sizeof(why), "the pod's sandbox died: %s", reason ? reason : "");
+        sbx_ctr_pod_died(p->sbx, p->rec.id, why);
 }
 
 static void on_ctr_exited(void *data, const char *ctr_id, int code, int64_t ns, bool oom)

@@ -33,6 +33,7 @@ struct field {
 
 static const char *const cgroup_drivers[] = {"", "cgroupfs", "systemd", NULL};
 static const char *const drivers[] = {"auto", "ns", "qemu", "hcs", NULL};
+static const char *const accels[] = {"auto", "kvm", "tcg", NULL};
 
 #define OFF(f) offsetof(struct uvmd_config, f)
 static const struct field fields[] = {
@@ -48,6 +49,10 @@ static const struct field fields[] = {
         {"default_driver", F_WORD, OFF(default_driver), 0, 0, drivers},
         {"runtime_handlers", F_HANDLERS, 0, 0, 0, NULL},
         {"kvm_device", F_PATH, OFF(kvm_device), 0, 0, NULL},
+        {"qemu_binary", F_WORD, OFF(qemu_binary), 0, 0, NULL},
+        {"guest_dir", F_PATH, OFF(guest_dir), 0, 0, NULL},
+        {"qemu_accel", F_WORD, OFF(qemu_accel), 0, 0, accels},
+        {"vm_boot_timeout_ms", F_UINT, OFF(vm_boot_timeout_ms), 1000, 600000, NULL},
         {"insecure_registries", F_HOSTS, OFF(insecure_registries), 0, 0, NULL},
         {"registry_mirrors", F_MIRRORS, OFF(registry_mirrors), 0, 0, NULL},
         {"image_pull_timeout_ms", F_UINT, OFF(image_pull_timeout_ms), 1000, 3600000, NULL},
@@ -111,6 +116,11 @@ void config_init_defaults(struct uvmd_config *c)
         /* Chosen at start-up from what the drivers' probes find (service/handlers.c). */
         c->default_driver = strdup("auto");
         c->kvm_device = strdup("/dev/kvm");
+        c->qemu_binary = strdup("qemu-system-x86_64");
+        c->guest_dir = strdup("/usr/lib/uvmd/guest");
+        c->qemu_accel = strdup("auto");
+        /* TCG on a loaded 2-core machine boots in 2-6 s; leave room. */
+        c->vm_boot_timeout_ms = 60000;
         add_handler(c, "runc", "ns");
         add_handler(c, "uvm", "qemu");
         c->insecure_registries = calloc(1, sizeof(char *));
@@ -134,6 +144,9 @@ void config_free(struct uvmd_config *c)
         free(c->oci_runtime);
         free(c->default_driver);
         free(c->kvm_device);
+        free(c->qemu_binary);
+        free(c->guest_dir);
+        free(c->qemu_accel);
         strv_free(c->insecure_registries);
         strv_free(c->registry_mirrors);
         for (size_t i = 0; i < c->n_handlers; i++) {
@@ -459,7 +472,8 @@ int config_load(struct uvmd_config *c, const char *path, bool required, struct u
 int config_validate(const struct uvmd_config *c, struct uvm_error **err)
 {
         if (!c->socket || !c->state_root || !c->data_root || !c->cni_conf_dir || !c->oci_runtime ||
-            !c->default_driver || !c->cni_bin_dirs || !c->kvm_device)
+            !c->default_driver || !c->cni_bin_dirs || !c->kvm_device || !c->qemu_binary ||
+            !c->guest_dir || !c->qemu_accel)
                 return uvm_error_set(err, ENOMEM, "out of memory building the configuration");
         if (c->socket[0] != '/' || strlen(c->socket) >= 108)
                 return uvm_error_set(err, EINVAL,

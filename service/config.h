@@ -33,6 +33,14 @@ struct uvmd_config {
         char *oci_runtime;    /* "runc" or "crun" (a name on PATH or a path) */
         char *default_driver; /* "auto": chosen at start-up (service/handlers.h) */
         char *kvm_device;     /* what the qemu driver probes; tests hide it */
+        /* The qemu driver: the binary (a name on PATH or a path), the guest
+         * image directory (vmlinuz, initrd.img, manifest.json), the
+         * accelerator ("auto": KVM once a guest was seen booting with it,
+         * else TCG; "kvm"; "tcg"), and how long a guest may take to answer. */
+        char *qemu_binary;
+        char *guest_dir;
+        char *qemu_accel;
+        unsigned vm_boot_timeout_ms;
         struct uvmd_handler handlers[UVMD_MAX_HANDLERS];
         size_t n_handlers;
 

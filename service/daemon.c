@@ -131,7 +131,11 @@ static int handlers_init(struct uvmd *d, struct uvm_error **err)
         _cleanup_free_ char *runtime = NULL;
         struct drv_probe_env env = {.kvm_device = d->cfg.kvm_device,
                                     .data_root = d->cfg.data_root,
-                                    .state_root = d->cfg.state_root};
+                                    .state_root = d->cfg.state_root,
+                                    .qemu_binary = d->cfg.qemu_binary,
+                                    .guest_dir = d->cfg.guest_dir,
+                                    .qemu_accel = d->cfg.qemu_accel,
+                                    .vm_boot_timeout_ms = d->cfg.vm_boot_timeout_ms};
         const struct handlers_probe_ops ops = {.lookup = drv_lookup};
         int r;
 

@@ -1,6 +1,6 @@
 #pragma once
 
-/* The "ns" driver (sandbox/drv_ns.c): Linux namespaces, with uvmd-agent as the
+/* The "ns" driver (sandbox/drivers/ns/driver.c): Linux namespaces, with uvmd-agent as the
  * sandbox init. sandbox/driver.c lists it when this header is present. */
 
 #include "sandbox/driver.h"

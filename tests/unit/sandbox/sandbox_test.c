@@ -199,11 +199,11 @@ static void test_unknown_driver(void **state)
         struct uvm_error *err = NULL;
         char *id = NULL;
 
-        r.driver = "qemu";
+        r.driver = "hcs";
         assert_int_equal(sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "pod-h"}, true,
                                      &id, &err),
                          -EOPNOTSUPP);
-        assert_non_null(strstr(err->msg, "driver 'qemu' is not available"));
+        assert_non_null(strstr(err->msg, "driver 'hcs' is not available"));
         uvm_error_free(err);
         assert_int_equal(pod_dirs(), 0);
 }

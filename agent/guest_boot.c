@@ -1,0 +1,125 @@
+/* The agent as a VM's PID 1 (`-kernel ... -initrd` with /init = uvmd-agent):
+ * the mounts a container runtime needs, the kernel modules listed by the
+ * image build (/etc/uvmd/modules, in load order), and the virtio-serial
+ * ports the host talks and listens on. See docs/guest.md. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent/agent-internal.h"
+#include "common/fs.h"
+#include "common/log.h"
+
+#define MODULES_LIST "/etc/uvmd/modules"
+#define PORTS_DIR "/sys/class/virtio-ports"
+
+struct guest_mount {
+        const char *src, *target, *type;
+        unsigned long flags;
+        const char *data;
+};
+
+static const struct guest_mount mounts[] = {
+        {"proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+        {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+        {"devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"},
+        {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+         "newinstance,ptmxmode=0666,mode=620"},
+        {"tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+        {"tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
+        {"tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+        /* cgroup v2 alone: what runc in the guest manages containers with. */
+        {"cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+};
+
+static int mount_all(struct uvm_error **err)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(mounts); i++) {
+                const struct guest_mount *m = &mounts[i];
+
+                if (mkdir(m->target, 0755) < 0 && errno != EEXIST)
+                        return uvm_error_set(err, errno, "mkdir %s: %m", m->target);
+                if (mount(m->src, m->target, m->type, m->flags, m->data) < 0 && errno != EBUSY)
+                        return uvm_error_set(err, errno, "mount %s on %s: %m", m->type, m->target);
+        }
+        /* Let containers' cgroups use every controller the kernel has. */
+        if (fs_write_string("/sys/fs/cgroup/cgroup.subtree_control",
+                            "+cpu +cpuset +io +memory +pids") < 0)
+                log_warn("guest: enabling cgroup controllers: %m, ignoring");
+        return 0;
+}
+
+/* finit_module for each line of the list; a module already there is fine. */
+static int load_modules(struct uvm_error **err)
+{
+        _cleanup_free_ char *list = NULL;
+        char *save = NULL;
+        int r = fs_read_file(MODULES_LIST, 64 << 10, &list, NULL), n = 0;
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return uvm_error_set(err, -r, "read %s: %s", MODULES_LIST, strerror(-r));
+        for (char *l = strtok_r(list, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                _cleanup_close_ int fd = -1;
+
+                if (l[0] != '/')
+                        continue;
+                fd = open(l, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return uvm_error_set(err, errno, "module %s: %m", l);
+                if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+                        return uvm_error_set(err, errno, "load module %s: %m", l);
+                n++;
+        }
+        log_debug("guest: %d modules loaded", n);
+        return 0;
+}
+
+int agent_guest_port(const char *name, char *ret, size_t len)
+{
+        DIR *d = opendir(PORTS_DIR);
+        struct dirent *e;
+        int r = -ENOENT;
+
+        while (d && (e = readdir(d))) {
+                _cleanup_free_ char *path = NULL, *text = NULL;
+
+                if (e->d_name[0] == '.' || asprintf(&path, PORTS_DIR "/%s/name", e->d_name) < 0 ||
+                    fs_read_file(path, 256, &text, NULL) < 0)
+                        continue;
+                text[strcspn(text, "\n")] = '\0';
+                if (STR_EQ(text, name)) {
+                        snprintf(ret, len, "/dev/%s", e->d_name);
+                        r = 0;
+                        break;
+                }
+        }
+        if (d)
+                closedir(d);
+        return r;
+}
+
+int agent_guest_boot(struct uvm_error **err)
+{
+        int r = mount_all(err);
+
+        if (r >= 0)
+                r = load_modules(err);
+        if (r < 0)
+                return r;
+        agent_cfg.state_dir = "/run/uvmd-agent";
+        agent_cfg.runtime = "/usr/sbin/runc";
+        agent_cfg.own_netns = true; /* the VM's one network namespace is the pod's */
+        agent_cfg.userns_fd = -1;
+        agent_cfg.guest = true;
+        return 0;
+}

@@ -1,0 +1,372 @@
+/* ModifySettings with a ResourceType, in a VM guest: what the host tells
+ * the guest once it answered (docs/agent.md, "Guest settings"):
+ *   Guest:   {"TimeNs", "Entropy" (hex), "Hostname", "Sysctls": ["k=v"],
+ *             "SharePid"}: answers {"PidNsHolder": pid} with SharePid
+ *   Network: {"Interfaces": [{"Mac", "Mtu", "Addresses": ["a/p"]}],
+ *             "Routes": [{"Destination": "a/p", "Gateway": "a"}]}
+ *   Share:   {"Tag", "Path"}: the pod's 9p share, mounted at Path.
+ * Every field is checked; the first failure is the answer. */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/random.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent-internal.h"
+#include "common/fs.h"
+#include "common/log.h"
+
+#define MAX_ENTROPY 512
+#define MAX_ADDRS 8
+#define MAX_IFACES 8
+#define MAX_ROUTES 16
+#define NL_BUF 4096
+
+static const char *str_of(json_object *o, const char *k)
+{
+        json_object *v = json_object_object_get(o, k);
+
+        return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static json_object *array_of(json_object *o, const char *k, size_t max)
+{
+        json_object *v = json_object_object_get(o, k);
+
+        if (!v)
+                return json_object_new_array(); /* caller puts it */
+        return json_object_is_type(v, json_type_array) && json_object_array_length(v) <= max
+                       ? json_object_get(v)
+                       : NULL;
+}
+
+static int hexval(char c)
+{
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The host's entropy, credited: a VM booted a moment ago has little. */
+static int add_entropy(const char *hex, struct uvm_error **err)
+{
+        struct {
+                struct rand_pool_info info;
+                unsigned char buf[MAX_ENTROPY];
+        } e = {0};
+        size_t n = strlen(hex) / 2;
+        _cleanup_close_ int fd = -1;
+
+        if (strlen(hex) % 2 || n > MAX_ENTROPY)
+                return uvm_error_set(err, EINVAL,
+                                     "Entropy: an even number of hex digits, at "
+                                     "most 1024");
+        for (size_t i = 0; i < n; i++) {
+                int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+                if (hi < 0 || lo < 0)
+                        return uvm_error_set(err, EINVAL, "Entropy: not lowercase hex");
+                e.buf[i] = (unsigned char) (hi << 4 | lo);
+        }
+        e.info.entropy_count = (int) n * 8;
+        e.info.buf_size = (int) n;
+        fd = open("/dev/random", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || ioctl(fd, RNDADDENTROPY, &e) < 0)
+                return uvm_error_set(err, errno, "RNDADDENTROPY: %m");
+        return 0;
+}
+
+/* A pod sharing one PID namespace: the holder is its PID 1 (agent_pidns.c),
+ * made once; its pid (as the guest sees it) goes back to the host. */
+static int share_pid(json_object *s, json_object **ret, struct uvm_error **err)
+{
+        int r = 0;
+
+        if (!json_object_get_boolean(json_object_object_get(s, "SharePid")))
+                return 0;
+        if (agent_pidns_holder() <= 0)
+                r = agent_pidns_start(true, NULL, err);
+        if (r < 0)
+                return r;
+        *ret = json_object_new_object();
+        json_object_object_add(*ret, "PidNsHolder", json_object_new_int(agent_pidns_holder()));
+        return 0;
+}
+
+static int guest_identity(json_object *s, json_object **ret, struct uvm_error **err)
+{
+        json_object *t = json_object_object_get(s, "TimeNs"), *sysctls;
+        const char *entropy = str_of(s, "Entropy"), *host = str_of(s, "Hostname");
+        int r = 0;
+
+        if (t) {
+                int64_t ns = json_object_get_int64(t);
+                struct timespec ts = {ns / 1000000000, ns % 1000000000};
+
+                if (!json_object_is_type(t, json_type_int) || ns <= 0)
+                        return uvm_error_set(err, EINVAL, "TimeNs: a positive integer");
+                if (clock_settime(CLOCK_REALTIME, &ts) < 0)
+                        return uvm_error_set(err, errno, "clock_settime: %m");
+        }
+        if (entropy && (r = add_entropy(entropy, err)) < 0)
+                return r;
+        if (host && (strlen(host) == 0 || strlen(host) > 64))
+                return uvm_error_set(err, EINVAL, "Hostname: 1 to 64 bytes");
+        if (host && sethostname(host, strlen(host)) < 0)
+                return uvm_error_set(err, errno, "Hostname '%s': %m", host);
+        sysctls = array_of(s, "Sysctls", 64);
+        if (!sysctls)
+                return uvm_error_set(err, EINVAL, "Sysctls: an array of at most 64 strings");
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(sysctls); i++) {
+                const char *kv = json_object_get_string(json_object_array_get_idx(sysctls, i));
+
+                r = kv && strchr(kv, '=') ? agent_apply_sysctl(kv, err)
+                                          : uvm_error_set(err, EINVAL, "Sysctls[%zu]: 'k=v'", i);
+        }
+        json_object_put(sysctls);
+        return r < 0 ? r : share_pid(s, ret, err);
+}
+
+/* --- rtnetlink: just what an interface, its addresses and routes need --- */
+
+struct nl_req {
+        struct nlmsghdr h;
+        union {
+                struct ifinfomsg ifi;
+                struct ifaddrmsg ifa;
+                struct rtmsg rt;
+        };
+        char attrs[256];
+};
+
+static void nl_attr(struct nl_req *q, unsigned short type, const void *data, size_t len)
+{
+        struct rtattr *a = (struct rtattr *) ((char *) q + NLMSG_ALIGN(q->h.nlmsg_len));
+
+        a->rta_type = type;
+        a->rta_len = (unsigned short) RTA_LENGTH(len);
+        memcpy(RTA_DATA(a), data, len);
+        q->h.nlmsg_len = NLMSG_ALIGN(q->h.nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
+/* Send q and wait for the kernel's ack: 0 or -errno. */
+static int nl_talk(struct nl_req *q)
+{
+        _cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+        char buf[NL_BUF];
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        q->h.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+        q->h.nlmsg_seq = 1;
+        if (send(fd, q, q->h.nlmsg_len, 0) < 0)
+                return -errno;
+        n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0)
+                return -errno;
+        for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK(h, (size_t) n);
+             h = NLMSG_NEXT(h, n))
+                if (h->nlmsg_type == NLMSG_ERROR)
+                        return ((struct nlmsgerr *) NLMSG_DATA(h))->error;
+        return -EPROTO;
+}
+
+/* "a/p" into family, address bytes and prefix length. */
+static int parse_cidr(const char *s, int *family, unsigned char addr[16], int *prefix)
+{
+        char ip[64];
+        const char *slash = strchr(s, '/');
+        char *end;
+        long p;
+
+        if (!slash || (size_t) (slash - s) >= sizeof(ip))
+                return -EINVAL;
+        memcpy(ip, s, (size_t) (slash - s));
+        ip[slash - s] = '\0';
+        *family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+        if (inet_pton(*family, ip, addr) != 1)
+                return -EINVAL;
+        p = strtol(slash + 1, &end, 10);
+        if (*end || p < 0 || p > (*family == AF_INET ? 32 : 128))
+                return -EINVAL;
+        *prefix = (int) p;
+        return 0;
+}
+
+/* The interface with this MAC (the host gave the guest NIC the CNI one). */
+static int ifindex_of_mac(const char *mac, char *name, size_t len)
+{
+        struct if_nameindex *ifs = if_nameindex(), *i;
+        int r = -ENODEV;
+
+        for (i = ifs; i && i->if_index; i++) {
+                _cleanup_free_ char *path = NULL, *text = NULL;
+
+                if (asprintf(&path, "/sys/class/net/%s/address", i->if_name) < 0 ||
+                    fs_read_file(path, 64, &text, NULL) < 0)
+                        continue;
+                if (strncasecmp(text, mac, 17) == 0) {
+                        snprintf(name, len, "%s", i->if_name);
+                        r = (int) i->if_index;
+                        break;
+                }
+        }
+        if (ifs)
+                if_freenameindex(ifs);
+        return r;
+}
+
+static int link_up(int index, int mtu, struct uvm_error **err)
+{
+        struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
+                                 .nlmsg_type = RTM_NEWLINK}};
+        int r;
+
+        q.ifi.ifi_family = AF_UNSPEC;
+        q.ifi.ifi_index = index;
+        q.ifi.ifi_flags = IFF_UP;
+        q.ifi.ifi_change = IFF_UP;
+        if (mtu > 0)
+                nl_attr(&q, IFLA_MTU, &mtu, sizeof(mtu));
+        r = nl_talk(&q);
+        return r < 0 ? uvm_error_set(err, -r, "link %d up (mtu %d): %s", index, mtu, strerror(-r))
+                     : 0;
+}
+
+static int add_addr(int index, const char *cidr, struct uvm_error **err)
+{
+        struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
+                                 .nlmsg_type = RTM_NEWADDR,
+                                 .nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL}};
+        unsigned char a[16];
+        int family, prefix, r;
+
+        if (parse_cidr(cidr, &family, a, &prefix) < 0)
+                return uvm_error_set(err, EINVAL, "address '%.64s': not a/prefix", cidr);
+        q.ifa.ifa_family = (unsigned char) family;
+        q.ifa.ifa_prefixlen = (unsigned char) prefix;
+        q.ifa.ifa_index = (unsigned) index;
+        nl_attr(&q, IFA_LOCAL, a, family == AF_INET ? 4 : 16);
+        nl_attr(&q, IFA_ADDRESS, a, family == AF_INET ? 4 : 16);
+        r = nl_talk(&q);
+        return r < 0 && r != -EEXIST ? uvm_error_set(err, -r, "address %s: %s", cidr, strerror(-r))
+                                     : 0;
+}
+
+static int add_route(json_object *rt, struct uvm_error **err)
+{
+        struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)),
+                                 .nlmsg_type = RTM_NEWROUTE,
+                                 .nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL}};
+        const char *dst = str_of(rt, "Destination"), *gw = str_of(rt, "Gateway");
+        unsigned char d[16], g[16];
+        int family, prefix, r;
+
+        if (!dst || parse_cidr(dst, &family, d, &prefix) < 0)
+                return uvm_error_set(err, EINVAL, "route destination '%.64s'", dst ? dst : "");
+        if (gw && inet_pton(family, gw, g) != 1)
+                return uvm_error_set(err, EINVAL, "route gateway '%.64s'", gw);
+        q.rt.rtm_family = (unsigned char) family;
+        q.rt.rtm_dst_len = (unsigned char) prefix;
+        q.rt.rtm_table = RT_TABLE_MAIN;
+        q.rt.rtm_protocol = RTPROT_BOOT;
+        q.rt.rtm_scope = gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+        q.rt.rtm_type = RTN_UNICAST;
+        if (prefix > 0)
+                nl_attr(&q, RTA_DST, d, family == AF_INET ? 4 : 16);
+        if (gw)
+                nl_attr(&q, RTA_GATEWAY, g, family == AF_INET ? 4 : 16);
+        r = nl_talk(&q);
+        return r < 0 && r != -EEXIST ? uvm_error_set(err, -r, "route %s: %s", dst, strerror(-r))
+                                     : 0;
+}
+
+static int one_iface(json_object *ifc, struct uvm_error **err)
+{
+        const char *mac = str_of(ifc, "Mac");
+        json_object *addrs = array_of(ifc, "Addresses", MAX_ADDRS), *mtu_o;
+        int64_t mtu =
+                (mtu_o = json_object_object_get(ifc, "Mtu")) ? json_object_get_int64(mtu_o) : 0;
+        char name[IF_NAMESIZE] = "";
+        int index, r;
+
+        if (!mac || strlen(mac) != 17 || !addrs || mtu < 0 || mtu > 65535) {
+                json_object_put(addrs);
+                return uvm_error_set(err, EINVAL,
+                                     "Interfaces: need Mac, Mtu 0..65535, at most "
+                                     "8 Addresses");
+        }
+        index = ifindex_of_mac(mac, name, sizeof(name));
+        r = index < 0 ? uvm_error_set(err, ENODEV, "no interface with MAC %s", mac)
+                      : link_up(index, (int) mtu, err);
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(addrs); i++)
+                r = add_addr(index, json_object_get_string(json_object_array_get_idx(addrs, i)),
+                             err);
+        json_object_put(addrs);
+        if (r >= 0)
+                log_info("guest: %s (%s) configured", name, mac);
+        return r;
+}
+
+static int guest_network(json_object *s, struct uvm_error **err)
+{
+        json_object *ifcs = array_of(s, "Interfaces", MAX_IFACES),
+                    *routes = array_of(s, "Routes", MAX_ROUTES);
+        int r = ifcs && routes ? link_up((int) if_nametoindex("lo"), 0, err)
+                               : uvm_error_set(err, EINVAL,
+                                               "Interfaces (at most 8) and Routes "
+                                               "(at most 16) must be arrays");
+
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(ifcs); i++)
+                r = one_iface(json_object_array_get_idx(ifcs, i), err);
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(routes); i++)
+                r = add_route(json_object_array_get_idx(routes, i), err);
+        json_object_put(ifcs);
+        json_object_put(routes);
+        return r;
+}
+
+static int guest_share(json_object *s, struct uvm_error **err)
+{
+        const char *tag = str_of(s, "Tag"), *path = str_of(s, "Path");
+
+        if (!tag || !path || strlen(tag) > 31 || path[0] != '/' || strstr(path, ".."))
+                return uvm_error_set(err, EINVAL,
+                                     "Share: Tag (at most 31 bytes) and an absolute "
+                                     "Path");
+        if (fs_mkdir_p(path, 0755) < 0 ||
+            mount(tag, path, "9p", MS_NOSUID | MS_NODEV,
+                  "trans=virtio,version=9p2000.L,msize=262144,cache=none") < 0)
+                return uvm_error_set(err, errno, "mount 9p share '%s' on %s: %m", tag, path);
+        return 0;
+}
+
+int agent_guest_modify(json_object *req, json_object **ret, struct uvm_error **err)
+{
+        const char *type = str_of(req, "ResourceType");
+        json_object *s = json_object_object_get(req, "Settings");
+
+        if (!agent_cfg.guest)
+                return uvm_error_set(err, ENOSYS, "ModifySettings %s: only in a VM guest",
+                                     type ? type : "");
+        if (!json_object_is_type(s, json_type_object))
+                return uvm_error_set(err, EINVAL, "Settings must be an object");
+        *ret = NULL;
+        if (type && STR_EQ(type, "Guest"))
+                return guest_identity(s, ret, err);
+        if (type && STR_EQ(type, "Network"))
+                return guest_network(s, err);
+        if (type && STR_EQ(type, "Share"))
+                return guest_share(s, err);
+        return uvm_error_set(err, EINVAL, "ResourceType '%.32s' is unknown", type ? type : "");
+}

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Checks the built guest image (//guest:image) from the outside:
+#   image_test.sh VMLINUZ INITRD MANIFEST BUILD_SH AGENT DEB...
+# the initramfs format and contents, that every library and module it needs
+# is inside and in a valid order, that manifest.json tells the truth, and
+# that building again from the same inputs gives the same bytes.
+set -euo pipefail
+
+abs() { realpath -s "$1"; } # runfiles are symlinks: keep the names
+vmlinuz=$(abs "$1") initrd=$(abs "$2") manifest=$(abs "$3") build_sh=$(abs "$4") agent=$(abs "$5")
+shift 5
+debs=()
+for d in "$@"; do debs+=("$(abs "$d")"); done
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+root=$tmp/root
+wanted_modules=(virtio_console virtio_blk virtio_net virtio_pci virtio_mmio
+        virtio_rng 9pnet_virtio 9p erofs overlay)
+lib_dirs=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib)
+
+failures=0
+fail() {
+        echo "FAIL: $*" >&2
+        failures=$((failures + 1))
+}
+fatal() {
+        echo "FAIL: $*" >&2
+        exit 1
+}
+
+# --- format -------------------------------------------------------------------
+
+gzip -t "$initrd" || fatal "initrd.img is not a valid gzip stream"
+[ "$(gzip -dc "$initrd" | head -c 6)" = 070701 ] || fatal "initrd.img does not hold a newc cpio archive"
+gzip -dc "$initrd" | cpio -t --quiet >"$tmp/list" || fatal "cpio cannot list initrd.img"
+mkdir -p "$root"
+(cd "$root" && gzip -dc "$initrd" | cpio -idm --quiet) || fatal "cpio cannot unpack initrd.img"
+echo "initrd.img: $(wc -l <"$tmp/list") entries, $(stat -Lc %s "$initrd") bytes"
+
+# inroot PATH: the file a guest path leads to, following symlinks inside the
+# image (absolute targets are relative to its root); empty if it leads nowhere.
+inroot() {
+        local p=${1#/} t n=0
+        while [ -L "$root/$p" ] && [ $n -lt 16 ]; do
+                n=$((n + 1))
+                t=$(readlink "$root/$p")
+                case $t in /*) p=${t#/} ;; *) p=$(dirname "$p")/$t ;; esac
+                p=$(realpath -ms --relative-to=/ "/$p")
+        done
+        [ -f "$root/$p" ] && echo "$p" || true
+}
+
+# --- files --------------------------------------------------------------------
+
+for d in proc sys dev run tmp mnt etc var; do
+        [ -d "$root/$d" ] || fail "/$d is missing"
+done
+for f in init usr/bin/uvmd-agent; do
+        if [ ! -f "$root/$f" ] || [ ! -x "$root/$f" ]; then
+                fail "/$f is missing or not executable"
+        elif ! cmp -s "$root/$f" "$agent"; then
+                fail "/$f is not the uvmd-agent binary"
+        fi
+done
+[ -x "$root/usr/sbin/runc" ] || fail "/usr/sbin/runc is missing or not executable"
+grep -q '^root:x:0:0:' "$root/etc/passwd" || fail "/etc/passwd has no root"
+grep -q '^nobody:x:65534:' "$root/etc/passwd" || fail "/etc/passwd has no nobody"
+if [ -n "$(find "$root" -name busybox -o -name sh -o -name bash)" ]; then
+        fail "the image holds a shell"
+fi
+if [ -n "$(find "$root" ! -user 0 -o ! -group 0)" ]; then
+        fail "files not owned by 0:0"
+fi
+
+# --- libraries ----------------------------------------------------------------
+
+# Every DT_NEEDED of /init and runc, recursively, and their interpreter.
+queue=(init usr/sbin/runc)
+found=()
+declare -A seen=()
+while [ ${#queue[@]} -gt 0 ]; do
+        elf=${queue[0]}
+        queue=("${queue[@]:1}")
+        [ -f "$root/$elf" ] || continue
+        interp=$(readelf -lW "$root/$elf" | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
+        if [ -n "$interp" ]; then
+                p=$(inroot "$interp")
+                [ -n "$p" ] && [ -x "$root/$p" ] || fail "/$elf: interpreter $interp is not in the image (or not executable)"
+        fi
+        for so in $(readelf -dW "$root/$elf" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+                [ -z "${seen[$so]:-}" ] || continue
+                seen[$so]=1
+                p=
+                for d in "${lib_dirs[@]}"; do
+                        p=$(inroot "$d/$so")
+                        [ -z "$p" ] || break
+                done
+                if [ -z "$p" ]; then
+                        fail "/$elf needs $so, which is not in the image"
+                else
+                        queue+=("$p")
+                        found+=("/$p")
+                fi
+        done
+done
+echo "libraries: ${found[*]}"
+
+# --- modules ------------------------------------------------------------------
+
+modinfo_field() { # KO FIELD -> every value of FIELD in the module's .modinfo
+        readelf -p .modinfo "$1" 2>/dev/null | sed -n "s/^ *\[ *[0-9a-f]*\]  $2=//p"
+}
+kver=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["version"])' "$manifest")
+[ -f "$root/etc/uvmd/modules" ] || fatal "/etc/uvmd/modules is missing"
+declare -A loaded=()
+while IFS= read -r m; do
+        ko=$root$m
+        case $m in
+        "/lib/modules/$kver/"*.ko) ;;
+        *) fail "module path $m is not /lib/modules/$kver/...ko" ;;
+        esac
+        if [ ! -f "$ko" ]; then
+                fail "module $m is listed but not in the image"
+                continue
+        fi
+        readelf -h "$ko" 2>/dev/null | grep -q 'REL (Relocatable file)' || fail "module $m is not a plain ELF module"
+        case $(modinfo_field "$ko" vermagic) in
+        "$kver "*) ;;
+        *) fail "module $m was not built for $kver" ;;
+        esac
+        name=$(modinfo_field "$ko" name)
+        deps=$(modinfo_field "$ko" depends)
+        for d in ${deps//,/ }; do
+                [ -n "${loaded[$d]:-}" ] || fail "module $name is listed before its dependency $d"
+        done
+        # softdep=pre: X ... post: Y: some earlier module must be or provide X.
+        for s in $(modinfo_field "$ko" softdep | sed -n 's/^pre: *//p' | sed 's/ *post:.*//'); do
+                [ -n "${loaded[${s//-/_}]:-}" ] || fail "module $name is listed before anything providing $s (softdep)"
+        done
+        loaded[$name]=1
+        for a in $(modinfo_field "$ko" alias); do loaded[${a//-/_}]=1; done
+done <"$root/etc/uvmd/modules"
+builtin=$(/usr/bin/python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["builtin_modules"]))' "$manifest")
+for m in "${wanted_modules[@]}"; do
+        [ -n "${loaded[$m]:-}" ] || [[ " $builtin " == *" $m "* ]] || fail "module $m is neither listed nor built in"
+done
+echo "modules: $(wc -l <"$root/etc/uvmd/modules") in order"
+
+# --- manifest -----------------------------------------------------------------
+
+for d in "${debs[@]}"; do
+        echo "$(dpkg-deb -f "$d" Package) $(dpkg-deb -f "$d" Version) $(basename "$d")"
+done | LC_ALL=C sort >"$tmp/debs.txt"
+/usr/bin/python3 - "$manifest" "$vmlinuz" "$initrd" "$root/etc/uvmd/modules" "$tmp/debs.txt" "$agent" <<'PY' || fail "manifest.json disagrees with the files (above)"
+import hashlib, json, os, sys
+man, vmlinuz, initrd, modules, debs, agent = sys.argv[1:]
+m = json.load(open(man))
+bad = []
+def check(what, got, want):
+    if isinstance(got, list) and isinstance(want, list) and got != want:
+        i = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        got, want = got[i:i + 1], want[i:i + 1]
+        what = "%s (from entry %d)" % (what, i)
+    if got != want:
+        bad.append("%s: manifest says %r, files say %r" % (what, got, want))
+for key, path in (("vmlinuz", vmlinuz), ("initrd", initrd)):
+    check(key + ".sha256", m[key]["sha256"], hashlib.sha256(open(path, "rb").read()).hexdigest())
+    check(key + ".bytes", m[key]["bytes"], os.path.getsize(path))
+check("agent.sha256", m["agent"]["sha256"], hashlib.sha256(open(agent, "rb").read()).hexdigest())
+check("modules", m["modules"], open(modules).read().split())
+check("debs", [[d["package"], d["version"], d["file"]] for d in m["debs"]],
+      [l.split() for l in open(debs).read().splitlines()])
+if not any(d["package"] == m["kernel"]["package"] for d in m["debs"]):
+    bad.append("kernel package %s is not among the debs" % m["kernel"]["package"])
+for b in bad:
+    print("FAIL:", b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+[ -d "$root/lib/modules/$kver" ] || fail "manifest kernel $kver has no /lib/modules/$kver"
+
+# --- reproducibility ----------------------------------------------------------
+
+"$build_sh" --agent "$agent" --out "$tmp/again" "${debs[@]}" || fatal "second build failed"
+for f in vmlinuz initrd.img manifest.json; do
+        case $f in vmlinuz) a=$vmlinuz ;; initrd.img) a=$initrd ;; *) a=$manifest ;; esac
+        cmp "$a" "$tmp/again/$f" || fail "$f differs when built again from the same inputs"
+done
+
+if [ $failures -gt 0 ]; then
+        echo "image_test: $failures failure(s)" >&2
+        exit 1
+fi
+echo "image_test: ok"

@@ -1,0 +1,57 @@
+#pragma once
+
+/*
+ * The QEMU command line of a pod VM: a microvm (-M microvm) with the serial
+ * console, the QMP monitor and the agent's virtio-serial port on unix
+ * sockets where QEMU is the server (a restarted uvmd reconnects), a
+ * virtio-rng, optionally a 9p share, a virtio-net on a tap and PCIe root
+ * ports kept free for hot-plug. Checked against QEMU 7.2.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* Bounds of the VM's size (the same as sandbox/uvm_options.h's). */
+#define QEMU_MIN_MEMORY_MB 64u
+#define QEMU_MAX_MEMORY_MB (1024u * 1024u)
+#define QEMU_MAX_VCPUS_KVM 256u
+#define QEMU_MAX_VCPUS_TCG 255u /* more needs KVM's x2APIC support */
+/* pcie.0 has 32 slots and the host bridge takes slot 0. */
+#define QEMU_MAX_ROOT_PORTS 31u
+/* The 9p mount tag of share_dir in the guest. */
+#define QEMU_SHARE_TAG "uvmdshare"
+/* What the guest kernel command line always starts with. */
+#define QEMU_BASE_APPEND "console=ttyS0 panic=-1 quiet rdinit=/init"
+/* The x86 kernel's COMMAND_LINE_SIZE, less its NUL. */
+#define QEMU_MAX_APPEND 2047u
+
+struct qemu_vm {
+        const char *qemu;   /* binary path */
+        const char *kernel; /* absolute paths, all of them */
+        const char *initrd;
+        const char *append;       /* extra kernel command line, or NULL */
+        const char *agent_sock;   /* virtio-serial port "agent" */
+        const char *qmp_sock;     /* the QMP monitor */
+        const char *console_sock; /* the serial console, ttyS0 (uvmd reads and rotates it) */
+        const char *share_dir;    /* 9p share with tag QEMU_SHARE_TAG, or NULL */
+        const char *pidfile;
+        uint32_t memory_mb, vcpus; /* from the UVM options */
+        bool kvm;                  /* -accel kvm -cpu host, else -accel tcg -cpu max */
+        unsigned root_ports;       /* pcie-root-port rp0..rp<n-1> for hot-plug; 0: no PCIe */
+        /* A virtio-net NIC with MAC address mac (NULL: no NIC), on either the
+         * tap named tap (QEMU opens it: QEMU must run in the tap's network
+         * namespace) or the tap fd tap_fd that QEMU inherits (>= 3). The other
+         * one is NULL / -1 (or 0). */
+        const char *mac;
+        const char *tap;
+        int tap_fd;
+};
+
+/* A NULL-terminated, malloc'd argv for vm; free it with qemu_argv_free.
+ * -EINVAL naming the field that is wrong. */
+int qemu_argv(const struct qemu_vm *vm, char ***ret_argv, struct uvm_error **err);
+
+/* NULL is fine. Returns NULL. */
+char **qemu_argv_free(char **argv);
