@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bazel/setup.sh
-bazel build //service:uvmd //agent/... 2>&1 | tail -n 3
-exec ./bazel-bin/service/uvmd "$@"
+bazel build //service:uvmd //agent/... //guest:image 2>&1 | tail -n 3
+# VM pods (handler "uvm") boot the guest image built here.
+exec ./bazel-bin/service/uvmd --guest-dir "$PWD/bazel-bin/guest" "$@"

@@ -89,7 +89,7 @@ void sbx_cgroup_remove_own(const char *kubelet_parent, const char *pod_id, bool 
 /* Write value to <dir>/<file>. */
 static int put(const char *dir, const char *file, const char *value, struct uvm_error **err)
 {
-        char path[512];
+        char path[1100];
         int r;
 
         snprintf(path, sizeof(path), "%s/%s", dir, file);
@@ -183,4 +183,74 @@ int sbx_cgroup_apply_own(const char *kubelet_parent, const char *pod_id, bool sy
                 return uvm_error_wrap(err, "pod %s: its own cgroup's limits", pod_id);
         *applied = true;
         return 0;
+}
+
+/* Each hierarchy's root: /sys/fs/cgroup itself on cgroup v2, else its
+ * directories (links to combined ones, like cpu -> cpu,cpuacct, skipped). */
+static size_t hierarchies(char roots[][256], size_t max)
+{
+        struct stat st;
+        struct dirent *e;
+        size_t n = 0;
+        DIR *d;
+
+        if (stat(CGROUP_ROOT "/cgroup.controllers", &st) == 0) {
+                snprintf(roots[n++], 256, CGROUP_ROOT);
+                return n;
+        }
+        d = opendir(CGROUP_ROOT);
+        while (d && (e = readdir(d)) && n < max) {
+                char path[256];
+
+                if (e->d_name[0] == '.' ||
+                    snprintf(path, sizeof(path), CGROUP_ROOT "/%s", e->d_name) >=
+                            (int) sizeof(path) ||
+                    lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                snprintf(roots[n++], 256, "%s", path);
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+int sbx_cgroup_place(const char *parent, const char *name, pid_t pid, struct uvm_error **err)
+{
+        char roots[16][256], dir[1024], text[32];
+        size_t n;
+        int r;
+
+        if (STR_EMPTY(parent) || strstr(parent, ".slice") || parent[0] != '/')
+                return 0;
+        n = hierarchies(roots, ARRAY_SIZE(roots));
+        snprintf(text, sizeof(text), "%d", (int) pid);
+        for (size_t i = 0; i < n; i++) {
+                if (snprintf(dir, sizeof(dir), "%s%s/%s", roots[i], parent, name) >=
+                    (int) sizeof(dir))
+                        return uvm_error_set(err, ENAMETOOLONG, "cgroup path too long");
+                r = fs_mkdir_p(dir, 0755);
+                if (r >= 0)
+                        r = put(dir, "cgroup.procs", text, NULL);
+                /* A named hierarchy (name=systemd) takes processes too; one
+                 * that refuses is logged, not fatal: the memory one matters. */
+                if (r < 0)
+                        log_debug("cgroup %s: cannot place %d: %s, ignoring", dir, (int) pid,
+                                  strerror(-r));
+        }
+        return 0;
+}
+
+void sbx_cgroup_unplace(const char *parent, const char *name)
+{
+        char roots[16][256], dir[1024];
+        size_t n;
+
+        if (STR_EMPTY(parent) || strstr(parent, ".slice") || parent[0] != '/')
+                return;
+        n = hierarchies(roots, ARRAY_SIZE(roots));
+        for (size_t i = 0; i < n; i++)
+                if (snprintf(dir, sizeof(dir), "%s%s/%s", roots[i], parent, name) <
+                            (int) sizeof(dir) &&
+                    rmdir(dir) < 0 && errno != ENOENT)
+                        log_debug("rmdir %s: %m, ignoring", dir);
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 
@@ -44,3 +45,11 @@ static inline bool sbx_pod_limits_set(const struct sbx_pod_limits *l)
  * own pod limits, and a systemd slice's properties are systemd's. */
 int sbx_cgroup_apply_own(const char *kubelet_parent, const char *pod_id, bool systemd,
                          const struct sbx_pod_limits *l, bool *applied, struct uvm_error **err);
+
+/* Put pid (with its threads) in "<parent>/<name>" of every mounted
+ * hierarchy (cgroupfs: a VM's QEMU under the pod's parent, so the kubelet's
+ * limits and eviction see its memory). A systemd slice parent is left to
+ * systemd: nothing is done. */
+int sbx_cgroup_place(const char *parent, const char *name, pid_t pid, struct uvm_error **err);
+/* Remove "<parent>/<name>" from every hierarchy (empty by then); logged. */
+void sbx_cgroup_unplace(const char *parent, const char *name);

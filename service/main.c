@@ -25,6 +25,7 @@ static void usage(FILE *f)
                 "  -s, --socket PATH      CRI socket (default /run/uvmd/uvmd.sock)\n"
                 "      --state-root DIR   runtime state (default /run/uvmd)\n"
                 "      --data-root DIR    images and persistent data (default /var/lib/uvmd)\n"
+                "      --guest-dir DIR    VM pods' guest image (default /usr/lib/uvmd/guest)\n"
                 "  -l, --log-level LEVEL  debug, info, warn or error (default info)\n"
                 "      --log-format FMT   text or json (default text)\n"
                 "  -h, --help             show this help\n"
@@ -32,13 +33,14 @@ static void usage(FILE *f)
                 UVMD_DEFAULT_CONFIG);
 }
 
-enum { OPT_STATE = 256, OPT_DATA, OPT_LOG_FORMAT };
+enum { OPT_STATE = 256, OPT_DATA, OPT_LOG_FORMAT, OPT_GUEST };
 
 static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"socket", required_argument, NULL, 's'},
         {"state-root", required_argument, NULL, OPT_STATE},
         {"data-root", required_argument, NULL, OPT_DATA},
+        {"guest-dir", required_argument, NULL, OPT_GUEST},
         {"log-level", required_argument, NULL, 'l'},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"help", no_argument, NULL, 'h'},
@@ -95,6 +97,8 @@ static int parse_args(int argc, char **argv, struct uvmd_config *cfg, int *ret_o
                         r = set_path(&cfg->state_root, "state-root", optarg);
                 else if (c == OPT_DATA)
                         r = set_path(&cfg->data_root, "data-root", optarg);
+                else if (c == OPT_GUEST)
+                        r = set_path(&cfg->guest_dir, "guest-dir", optarg);
                 else if (c == 'l' && log_parse_level(optarg, &cfg->log_level) < 0) {
                         fprintf(stderr,
                                 "uvmd: --log-level: '%s' is not debug, info, warn or error\n",

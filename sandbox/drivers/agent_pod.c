@@ -181,6 +181,19 @@ int agent_pod_adopt(struct agent_pod *ap, pid_t pid, bool (*is_ours)(pid_t pid, 
         return 0;
 }
 
+int agent_pod_adopt_file(struct agent_pod *ap, const char *pid_file,
+                         bool (*is_ours)(pid_t pid, void *data), void *data, struct uvm_error **err)
+{
+        struct uvm_error *e = NULL;
+        pid_t pid = 0;
+        int r = agent_pod_read_pid_file(pid_file, &pid, &e);
+
+        uvm_error_free(e);
+        if (r <= 0)
+                return uvm_error_set(err, ESRCH, "pod %s: no pid in %s", ap->id, pid_file);
+        return agent_pod_adopt(ap, pid, is_ours, data, err);
+}
+
 char *agent_pod_log_tail(struct agent_pod *ap)
 {
         _cleanup_free_ char *buf = NULL;

@@ -52,6 +52,10 @@ int agent_pod_spawn(struct agent_pod *ap, char *const argv[], const int *keep_fd
  * is_ours says it is not ours (checked after the pidfd is open). */
 int agent_pod_adopt(struct agent_pod *ap, pid_t pid, bool (*is_ours)(pid_t pid, void *data),
                     void *data, struct uvm_error **err);
+/* The same with the pid read from pid_file. */
+int agent_pod_adopt_file(struct agent_pod *ap, const char *pid_file,
+                         bool (*is_ours)(pid_t pid, void *data), void *data,
+                         struct uvm_error **err);
 bool agent_pod_exited(struct agent_pod *ap);
 /* Wait up to timeout_ms for the process to exit; true if it did (reaped). */
 bool agent_pod_wait(struct agent_pod *ap, int timeout_ms);

@@ -295,19 +295,11 @@ static int ns_pod_reattach(const struct drv_pod_spec *spec, struct drv_pod **ret
                            struct uvm_error **err)
 {
         _cleanup_(pod_freep) struct drv_pod *p = NULL;
-        struct uvm_error *e = NULL;
-        pid_t pid = 0;
         int r;
 
         r = pod_alloc(spec, &p, err);
-        if (r < 0)
-                return r;
-        r = agent_pod_read_pid_file(p->pid_path, &pid, &e);
-        uvm_error_free(e);
-        if (r <= 0)
-                return uvm_error_set(err, ESRCH, "pod %s: no agent pid in %s", spec->id,
-                                     p->pid_path);
-        r = agent_pod_adopt(&p->ap, pid, is_ours, p->ap.sock_path, err);
+        if (r >= 0)
+                r = agent_pod_adopt_file(&p->ap, p->pid_path, is_ours, p->ap.sock_path, err);
         if (r >= 0)
                 r = read_pidns(p, err);
         if (r >= 0)
@@ -315,7 +307,7 @@ static int ns_pod_reattach(const struct drv_pod_spec *spec, struct drv_pod **ret
         if (r < 0)
                 return uvm_error_wrap(err, "reattach to the agent of pod %s", spec->id);
         agent_pod_go_live(&p->ap);
-        log_pod(LOG_LEVEL_INFO, p->ap.id, "ns pod %s: reattached to agent %d", p->ap.id, pid);
+        log_pod(LOG_LEVEL_INFO, p->ap.id, "ns pod %s: reattached to agent %d", p->ap.id, p->ap.pid);
         *ret = TAKE_PTR(p);
         return 0;
 }

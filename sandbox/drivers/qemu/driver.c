@@ -25,10 +25,12 @@
 #include "common/log.h"
 #include "common/macros.h"
 #include "network/vm.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/drivers/agent_pod.h"
 #include "sandbox/drivers/qemu.h"
 #include "sandbox/drivers/qemu/cmdline.h"
 #include "sandbox/drivers/qemu/console.h"
+#include "sandbox/drivers/qemu/kvm_proof.h"
 #include "sandbox/drivers/qemu/share.h"
 
 #define EXIT_WAIT_MS 10000 /* after ShutdownForced: the guest powers off */
@@ -81,7 +83,7 @@ static unsigned host_tsc_khz(void)
 static struct {
         char qemu[4096];
         char kernel[4096], initrd[4096];
-        bool kvm;
+        bool kvm; /* atomic: the KVM proof may set it after start-up */
         unsigned boot_timeout_ms;
         char append[128];
 } node;
@@ -89,6 +91,7 @@ static struct {
 struct drv_pod {
         struct agent_pod ap; /* first: the agent_pod_* entries use it */
         char *qmp_sock, *console_sock, *console_log, *pid_file, *share, *holder_file;
+        char *cgroup_parent; /* the pod's: QEMU goes in <parent>/vm */
         bool share_pid;
         pid_t pidns_holder; /* in the guest; 0 without share_pid */
         struct qconsole *console;
@@ -106,6 +109,7 @@ static struct drv_pod *pod_free_(struct drv_pod *p)
         free(p->pid_file);
         free(p->share);
         free(p->holder_file);
+        free(p->cgroup_parent);
         free(p);
         return NULL;
 }
@@ -140,6 +144,7 @@ static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, stru
         p->pid_file = in_dir(spec->state_dir, "qemu.pid");
         p->share = in_dir(spec->state_dir, "share");
         p->holder_file = in_dir(spec->state_dir, "pidns.pid");
+        p->cgroup_parent = spec->cgroup_parent ? strdup(spec->cgroup_parent) : NULL;
         if (r >= 0 && (!p->qmp_sock || !p->console_sock || !p->console_log || !p->pid_file ||
                        !p->share || !p->holder_file))
                 r = uvm_error_set(err, ENOMEM, "out of memory");
@@ -185,7 +190,7 @@ static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int ta
                 .pidfile = p->pid_file,
                 .memory_mb = spec->uvm.memory_mb,
                 .vcpus = spec->uvm.processors,
-                .kvm = node.kvm,
+                .kvm = __atomic_load_n(&node.kvm, __ATOMIC_ACQUIRE),
                 .root_ports = ROOT_PORTS,
                 .append = node.append,
                 .tap_fd = tap_fd >= 0 ? 3 : -1,
@@ -312,6 +317,9 @@ static int qemu_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret
                 r = spawn_qemu(p, spec, nic.tap_fd, nic.mac, err);
         if (nic.tap_fd >= 0)
                 close(nic.tap_fd); /* QEMU holds it: the tap goes when QEMU does */
+        /* The VM's host memory and CPU count where the kubelet looks. */
+        if (r >= 0)
+                r = sbx_cgroup_place(p->cgroup_parent, "vm", p->ap.pid, err);
         if (r >= 0)
                 r = qconsole_start(p->ap.id, p->console_sock, p->console_log, 10000, &p->console,
                                    err);
@@ -328,11 +336,12 @@ static int qemu_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret
         if (r < 0) {
                 agent_pod_kill(&p->ap);
                 qshare_release_all(p->share);
+                sbx_cgroup_unplace(p->cgroup_parent, "vm");
                 return uvm_error_wrap(err, "start the VM of pod %s", spec->id);
         }
         agent_pod_go_live(&p->ap);
         log_pod(LOG_LEVEL_INFO, p->ap.id, "qemu pod %s: VM %d ready (%s)", p->ap.id, p->ap.pid,
-                node.kvm ? "KVM" : "TCG");
+                __atomic_load_n(&node.kvm, __ATOMIC_ACQUIRE) ? "KVM" : "TCG");
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -358,18 +367,11 @@ static int qemu_pod_reattach(const struct drv_pod_spec *spec, struct drv_pod **r
 {
         _cleanup_(pod_freep) struct drv_pod *p = NULL;
         struct uvm_error *e = NULL;
-        pid_t pid = 0;
         int r;
 
         r = pod_alloc(spec, &p, err);
-        if (r < 0)
-                return r;
-        r = agent_pod_read_pid_file(p->pid_file, &pid, &e);
-        uvm_error_free(e);
-        if (r <= 0)
-                return uvm_error_set(err, ESRCH, "pod %s: no QEMU pid in %s", spec->id,
-                                     p->pid_file);
-        r = agent_pod_adopt(&p->ap, pid, is_our_qemu, p->ap.sock_path, err);
+        if (r >= 0)
+                r = agent_pod_adopt_file(&p->ap, p->pid_file, is_our_qemu, p->ap.sock_path, err);
         if (r >= 0 && p->share_pid) {
                 r = agent_pod_read_pid_file(p->holder_file, &p->pidns_holder, err);
                 if (r == 0)
@@ -385,7 +387,7 @@ static int qemu_pod_reattach(const struct drv_pod_spec *spec, struct drv_pod **r
         if (r < 0)
                 return uvm_error_wrap(err, "reattach to the VM of pod %s", spec->id);
         agent_pod_go_live(&p->ap);
-        log_pod(LOG_LEVEL_INFO, p->ap.id, "qemu pod %s: reattached to VM %d", p->ap.id, pid);
+        log_pod(LOG_LEVEL_INFO, p->ap.id, "qemu pod %s: reattached to VM %d", p->ap.id, p->ap.pid);
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -397,6 +399,7 @@ static int qemu_pod_stop(struct drv_pod *p, uint32_t timeout_ms, struct uvm_erro
         if (r >= 0) {
                 p->console = qconsole_free(p->console);
                 qshare_release_all(p->share);
+                sbx_cgroup_unplace(p->cgroup_parent, "vm");
         }
         return r;
 }
@@ -453,10 +456,52 @@ static int qemu_ctr_delete(struct drv_pod *p, const char *ctr_id, struct uvm_err
         return r;
 }
 
+static void proven(bool kvm, const char *why)
+{
+        (void) why;
+        if (kvm)
+                __atomic_store_n(&node.kvm, true, __ATOMIC_RELEASE);
+}
+
+/* KVM: from this boot's proof when there is one, else a proof is started
+ * in the background (new VM pods take KVM once it succeeds). */
+static bool kvm_known(const struct drv_probe_env *env, char *why, size_t len)
+{
+        struct qemu_vm base = {.qemu = node.qemu,
+                               .kernel = node.kernel,
+                               .initrd = node.initrd,
+                               .append = node.append,
+                               .memory_mb = 256,
+                               .vcpus = 1,
+                               .tap_fd = -1};
+        _cleanup_error_ struct uvm_error *e = NULL;
+        bool kvm = false;
+        int fd;
+
+        if (env->data_root && qemu_kvm_proof_cached(env->data_root, &kvm, why, len) == 0)
+                return kvm;
+        fd = env->kvm_device ? open(env->kvm_device, O_RDWR | O_CLOEXEC) : -1;
+        if (fd < 0) {
+                snprintf(why, len, "%s cannot be opened",
+                         env->kvm_device ? env->kvm_device : "no KVM device");
+                return false;
+        }
+        close(fd);
+        if (!env->data_root ||
+            qemu_kvm_proof_start(env->data_root, &base, node.boot_timeout_ms, proven, &e) < 0)
+                snprintf(why, len, "the KVM proof could not start: %s", e ? e->msg : "?");
+        else
+                snprintf(why, len, "a guest has not been seen booting under KVM yet (trying)");
+        return false;
+}
+
 /* Usable where the binary and the guest image are; KVM only once a guest
- * was seen booting under it (not done yet: TCG until then). */
+ * was seen booting under it. */
 static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
 {
+        const char *accel = env->qemu_accel ? env->qemu_accel : "auto";
+        char why[200] = "qemu_accel is \"tcg\"";
+        bool kvm = false;
         int r;
 
         *ret = (struct drv_probe){0};
@@ -479,25 +524,27 @@ static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
                          env->guest_dir ? env->guest_dir : "");
                 return;
         }
-        if (env->qemu_accel && STR_EQ(env->qemu_accel, "kvm")) {
-                snprintf(ret->reason, sizeof(ret->reason),
-                         "qemu_accel is \"kvm\", but no guest was seen booting under KVM here");
-                return;
-        }
         /* Hot-plugged disks on microvm's root ports are seen only with the
          * kernel's own PCIe hot-plug (no ACPI _OSC here). Under TCG a loaded
          * host can make the guest's TSC calibration fail, and microvm has no
          * other clock to fall back on: the boot then stalls. The TSC runs at
-         * the host's rate: say it. */
+         * the host's rate: say it (KVM gives the guest a known rate). */
         snprintf(node.append, sizeof(node.append), "pcie_ports=native");
-        if (!node.kvm && host_tsc_khz() > 0)
+        if (!STR_EQ(accel, "tcg"))
+                kvm = kvm_known(env, why, sizeof(why));
+        node.kvm = kvm;
+        if (!kvm && host_tsc_khz() > 0)
                 snprintf(node.append, sizeof(node.append), "pcie_ports=native tsc_early_khz=%u",
                          host_tsc_khz());
+        if (STR_EQ(accel, "kvm") && !kvm) {
+                snprintf(ret->reason, sizeof(ret->reason), "qemu_accel is \"kvm\", but %.150s",
+                         why);
+                return;
+        }
         ret->usable = true;
-        if (snprintf(ret->reason, sizeof(ret->reason),
-                     "QEMU %.120s with TCG emulation (not a security boundary; no guest was seen "
-                     "booting under KVM)",
-                     node.qemu) < 0)
+        ret->accelerated = kvm;
+        if (snprintf(ret->reason, sizeof(ret->reason), "QEMU %.80s with %s (%.120s)", node.qemu,
+                     kvm ? "KVM" : "TCG emulation, which is not a security boundary", why) < 0)
                 ret->reason[0] = '\0';
 }
 

@@ -87,7 +87,7 @@ static int layers_into(const char *dir, const char *guest, char *const *layers, 
         if (!v)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                char name[16];
+                char name[32];
 
                 snprintf(name, sizeof(name), "l%zu", i);
                 r = bind_into(layers[i], dir, name, true, err);
@@ -119,7 +119,7 @@ static int mounts_into(const char *dir, const char *guest, json_object *oci, str
                            *src = json_object_get_string(get(m, "source")) ?: "",
                            *dst = json_object_get_string(get(m, "destination")) ?: "";
                 _cleanup_free_ char *gsrc = NULL;
-                char name[16];
+                char name[32];
                 int r;
 
                 if (!STR_EQ(type, "bind") && !has_option(m, "bind") && !has_option(m, "rbind"))
@@ -191,6 +191,12 @@ static int guest_namespaces(const struct qshare_pod *pod, const char *ctr_id, js
         set_ns(nss, "network", NULL);
         set_ns(nss, "uts", NULL);
         set_ns(nss, "ipc", NULL);
+        /* The guest is cgroup v2: a cgroup namespace makes the container's
+         * own cgroup its /sys/fs/cgroup, as containerd does on v2. */
+        set_ns(nss, "cgroup", NULL);
+        json_object_array_add(nss, json_object_new_object());
+        json_object_object_add(json_object_array_get_idx(nss, json_object_array_length(nss) - 1),
+                               "type", json_object_new_string("cgroup"));
         snprintf(pidns, sizeof(pidns), "/proc/%d/ns/pid", (int) pod->pidns_holder);
         if (pod->share_pid)
                 set_ns(nss, "pid", pidns);

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""VM pod benchmark (issue 11): the start of QEMU microVM pods (the `uvm`
+handler) broken down, the first container, and what an idle VM pod costs
+the host.
+
+One run, one fresh uvmd with the guest image of bazel-bin/guest and the same
+private CNI bridge as the pod benchmark:
+
+1. --pods VM pods one after the other: RunPodSandbox (client wall time),
+   split by uvmd's debug log into "before QEMU" (netns, CNI, tap), "QEMU
+   exec to guest settled" (kernel boot, agent start, negotiation, guest
+   settings); then CreateContainer + StartContainer of one sleeper.
+2. With all of them idle: each QEMU's RSS and Pss, and its CPU over
+   --idle seconds.
+3. StopPodSandbox + RemovePodSandbox of each.
+
+Prints markdown; asserts nothing about time. Everything it starts is
+stopped and removed on the way out.
+"""
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "pods"))
+
+import bench_pods as bp  # noqa: E402
+import imagelib  # noqa: E402
+from uvmdlib import gen_stubs  # noqa: E402
+
+
+def log_times(log_path, needle):
+    """{pod id: wall time} of uvmd's JSON log records whose msg holds needle."""
+    out = {}
+    with open(log_path, "rb") as fh:
+        for ln in fh:
+            if needle.encode() not in ln:
+                continue
+            try:
+                rec = json.loads(ln)
+            except ValueError:
+                continue
+            pod, ts = rec.get("pod"), rec.get("time")
+            if isinstance(pod, str) and isinstance(ts, str):
+                t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+                out[pod] = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return out
+
+
+def qemus(state):
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and any(
+        b"qemu-system" in a for a in bp.cmdline(int(e))[:1]) and any(
+        state.encode() in a for a in bp.cmdline(int(e)))]
+
+
+def row(name, secs):
+    v = sorted(x * 1000.0 for x in secs)
+    return "| %s | %d | %.0f | %.0f | %.0f |" % (name, len(v), bp.pct(v, 50), bp.pct(v, 90),
+                                                 max(v))
+
+
+def bench(a, top):
+    img = imagelib.build_image(os.path.join(top, "image"), "single", archive=True)
+    u = bp.Uvmd(a.uvmd, top, bp.conflist(os.path.join(top, "ipam")))
+    with open(u.config) as fh:
+        cfg = json.load(fh)
+    cfg["guest_dir"] = a.guest
+    with open(u.config, "w") as fh:
+        json.dump(cfg, fh)
+    bench.uvmd = u
+    u.import_image(img.archive)
+    u.start()
+    res = {"load0": bp.loadavg(), "run": [], "ctr": []}
+    pods = []
+    for i in range(a.pods):
+        pcfg = bp.pod_config(top, "vm%d" % i, False)
+        t0 = time.time()
+        dt, resp = bp.timed(u.client.rt, "RunPodSandbox", config=pcfg, runtime_handler="uvm",
+                            timeout=300)
+        res["run"].append((resp.pod_sandbox_id, t0, dt))
+        c = bp.ctr_config(img.config_digest, "sleep")
+        dt1, cr = bp.timed(u.client.rt, "CreateContainer", pod_sandbox_id=resp.pod_sandbox_id,
+                           config=c, sandbox_config=pcfg, timeout=120)
+        dt2, _ = bp.timed(u.client.rt, "StartContainer", container_id=cr.container_id,
+                          timeout=120)
+        res["ctr"].append(dt1 + dt2)
+        pods.append(resp.pod_sandbox_id)
+    started = log_times(u.log_path, "started as pid")
+    ready = log_times(u.log_path, "ready (")
+    res["pre"] = [started[p] - t0 for p, t0, _ in res["run"] if p in started]
+    res["boot"] = [ready[p] - started[p] for p, _, _ in res["run"]
+                   if p in started and p in ready]
+    time.sleep(2)
+    pids = qemus(u.state)
+    cpu0 = {p: bp.cpu_seconds(p) for p in pids}
+    time.sleep(a.idle)
+    res["cpu"] = [(bp.cpu_seconds(p) - cpu0[p]) / a.idle * 100.0 for p in pids]
+    res["rss"] = [bp.proc_kib(p, "VmRSS") / 1024.0 for p in pids]
+    res["pss"] = [bp.pss_kib(p) / 1024.0 for p in pids]
+    res["stop"], res["remove"] = bp.stop_remove(u, pods)
+    res["load1"] = bp.loadavg()
+    return res
+
+
+def report(a, r):
+    with open(os.path.join(a.guest, "manifest.json")) as fh:
+        man = json.load(fh)
+    print("VM pods: %d, TCG unless the handler says KVM; load %s -> %s" % (
+        a.pods, r["load0"], r["load1"]))
+    print()
+    print("| step | n | p50 ms | p90 ms | max ms |")
+    print("|---|---|---|---|---|")
+    print(row("RunPodSandbox (client)", [x[2] for x in r["run"]]))
+    print(row("  before QEMU exec (netns, CNI, tap)", r["pre"]))
+    print(row("  QEMU exec -> guest settled (boot, agent, settings)", r["boot"]))
+    print(row("first container: Create + Start", r["ctr"]))
+    print(row("StopPodSandbox", r["stop"]))
+    print(row("RemovePodSandbox", r["remove"]))
+    print()
+    print("| idle VM pod (per QEMU) | mean | max |")
+    print("|---|---|---|")
+    for k, unit in (("rss", "MiB RSS"), ("pss", "MiB Pss"), ("cpu", "% of a core")):
+        print("| %s | %.1f | %.1f |" % (unit, statistics.mean(r[k]), max(r[k])))
+    print()
+    print("guest image: initrd %d bytes, kernel %s" % (man["initrd"]["bytes"],
+                                                       man["kernel"]["version"]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--uvmd", default=os.environ.get("UVMD_BIN"),
+                    required=not os.environ.get("UVMD_BIN"), help="uvmd binary ($UVMD_BIN)")
+    ap.add_argument("--guest", required=True, help="guest image dir (bazel-bin/guest)")
+    ap.add_argument("--pods", type=int, default=20, help="VM pods (default 20)")
+    ap.add_argument("--idle", type=int, default=10, help="seconds of idle CPU measured (10)")
+    a = ap.parse_args()
+    if not 1 <= a.pods <= 50:
+        ap.error("--pods must be 1..50")
+    if os.geteuid() != 0:
+        ap.error("needs root")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
+    gen_stubs()
+    top = tempfile.mkdtemp(prefix="vb-", dir="/tmp")
+    try:
+        report(a, bench(a, top))
+    finally:
+        u = getattr(bench, "uvmd", None)
+        if u is not None:
+            u.remove_all_pods()
+            u.stop()
+        subprocess.run(["ip", "link", "del", bp.BRIDGE], capture_output=True)
+        bp.unmount_under(top)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
