@@ -9,6 +9,8 @@
 
 static const char *find(const struct uvm_options_input *in, const char *key)
 {
+        if (!in->allow_annotations)
+                return NULL;
         const char *v = NULL;
 
         /* The last one wins, as with a map built from the list. */
@@ -79,9 +81,13 @@ static int resolve_memory(const struct uvm_options_input *in, uint32_t *ret, str
                                              (long long) in->memory_limit_bytes, UVM_MAX_MEMORY_MB);
         }
         if (a) {
+                uint64_t limit = mb;
+
                 r = parse_uint(UVM_ANN_MEMORY, a, UVM_MIN_MEMORY_MB, UVM_MAX_MEMORY_MB, &mb, err);
                 if (r < 0)
                         return r;
+                if (in->memory_limit_bytes > 0 && mb > limit)
+                        mb = limit; /* never beyond the pod's limit plus overhead */
         }
         mb += mb & 1; /* hcsshim aligns UVM memory to 2 MB */
         *ret = (uint32_t) mb;
@@ -104,9 +110,13 @@ static int resolve_processors(const struct uvm_options_input *in, uint32_t *ret,
                 n = (q + p - 1) / p;
         }
         if (a) {
+                uint64_t limit = n;
+
                 r = parse_uint(UVM_ANN_PROCESSORS, a, 1, 1024, &n, err);
                 if (r < 0)
                         return r;
+                if (in->cpu_quota > 0 && in->cpu_period > 0 && n > limit)
+                        n = limit;
         }
         if (n > host) {
                 log_debug("uvm: %llu processors requested, clamped to the host's %u",

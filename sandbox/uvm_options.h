@@ -9,6 +9,7 @@
  * annotations.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,10 @@ struct uvm_options_input {
         const struct uvm_kv *annotations;
         size_t n_annotations;
         unsigned host_cpus; /* 0: ask the system */
+        /* Whether the computetopology annotations count (config
+         * vm_size_annotations "allow"); a pod's user writes them, so they
+         * never size a VM beyond the pod's own limits plus overhead. */
+        bool allow_annotations;
         /* From LinuxPodSandboxConfig resources + overhead; 0 = unset. */
         int64_t memory_limit_bytes;
         int64_t cpu_quota, cpu_period;

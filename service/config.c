@@ -34,6 +34,7 @@ struct field {
 static const char *const cgroup_drivers[] = {"", "cgroupfs", "systemd", NULL};
 static const char *const drivers[] = {"auto", "ns", "qemu", "hcs", NULL};
 static const char *const accels[] = {"auto", "kvm", "tcg", NULL};
+static const char *const ignore_allow[] = {"ignore", "allow", NULL};
 
 #define OFF(f) offsetof(struct uvmd_config, f)
 static const struct field fields[] = {
@@ -53,6 +54,7 @@ static const struct field fields[] = {
         {"guest_dir", F_PATH, OFF(guest_dir), 0, 0, NULL},
         {"qemu_accel", F_WORD, OFF(qemu_accel), 0, 0, accels},
         {"vm_boot_timeout_ms", F_UINT, OFF(vm_boot_timeout_ms), 1000, 600000, NULL},
+        {"vm_size_annotations", F_WORD, OFF(vm_size_annotations), 0, 0, ignore_allow},
         {"insecure_registries", F_HOSTS, OFF(insecure_registries), 0, 0, NULL},
         {"registry_mirrors", F_MIRRORS, OFF(registry_mirrors), 0, 0, NULL},
         {"image_pull_timeout_ms", F_UINT, OFF(image_pull_timeout_ms), 1000, 3600000, NULL},
@@ -121,6 +123,7 @@ void config_init_defaults(struct uvmd_config *c)
         c->qemu_accel = strdup("auto");
         /* TCG on a loaded 2-core machine boots in 2-6 s; leave room. */
         c->vm_boot_timeout_ms = 60000;
+        c->vm_size_annotations = strdup("ignore");
         add_handler(c, "runc", "ns");
         add_handler(c, "uvm", "qemu");
         c->insecure_registries = calloc(1, sizeof(char *));
@@ -147,6 +150,7 @@ void config_free(struct uvmd_config *c)
         free(c->qemu_binary);
         free(c->guest_dir);
         free(c->qemu_accel);
+        free(c->vm_size_annotations);
         strv_free(c->insecure_registries);
         strv_free(c->registry_mirrors);
         for (size_t i = 0; i < c->n_handlers; i++) {
@@ -473,7 +477,7 @@ int config_validate(const struct uvmd_config *c, struct uvm_error **err)
 {
         if (!c->socket || !c->state_root || !c->data_root || !c->cni_conf_dir || !c->oci_runtime ||
             !c->default_driver || !c->cni_bin_dirs || !c->kvm_device || !c->qemu_binary ||
-            !c->guest_dir || !c->qemu_accel)
+            !c->guest_dir || !c->qemu_accel || !c->vm_size_annotations)
                 return uvm_error_set(err, ENOMEM, "out of memory building the configuration");
         if (c->socket[0] != '/' || strlen(c->socket) >= 108)
                 return uvm_error_set(err, EINVAL,

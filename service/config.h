@@ -41,6 +41,9 @@ struct uvmd_config {
         char *guest_dir;
         char *qemu_accel;
         unsigned vm_boot_timeout_ms;
+        /* "ignore" (default) or "allow": whether pods' computetopology
+         * annotations size their VM (within the pod's limits). */
+        char *vm_size_annotations;
         struct uvmd_handler handlers[UVMD_MAX_HANDLERS];
         size_t n_handlers;
 

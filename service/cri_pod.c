@@ -34,11 +34,12 @@ static const Runtime__V1__NamespaceOption *ns_options(const Runtime__V1__PodSand
         return NULL;
 }
 
-static int uvm_opts(const Runtime__V1__PodSandboxConfig *c, struct drv_uvm_options *ret,
-                    struct uvm_error **err)
+static int uvm_opts(const struct uvmd_config *cfg, const Runtime__V1__PodSandboxConfig *c,
+                    struct drv_uvm_options *ret, struct uvm_error **err)
 {
         struct uvm_kv kv[MAX_KV];
-        struct uvm_options_input in = {.annotations = kv};
+        struct uvm_options_input in = {
+                .annotations = kv, .allow_annotations = STR_EQ(cfg->vm_size_annotations, "allow")};
         const Runtime__V1__LinuxContainerResources *res = c->linux ? c->linux->resources : NULL;
 
         for (size_t i = 0; i < c->n_annotations && i < MAX_KV; i++)
@@ -187,7 +188,7 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
                 .share_pid = ns && ns->pid == RUNTIME__V1__NAMESPACE_MODE__POD,
                 .userns = userns,
         };
-        r = uvm_opts(c, &rec->uvm, err);
+        r = uvm_opts(&d->cfg, c, &rec->uvm, err);
         if (r >= 0 && c->linux)
                 r = cri_pod_limits(c->linux->resources, c->linux->overhead, &rec->limits, err);
         if (r >= 0)

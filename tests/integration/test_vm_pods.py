@@ -16,14 +16,18 @@ from test_pods import (_code, _create, _ctr_config, _exec, _lines, _mounts_under
 from uvmdlib import pb
 
 
-@pytest.fixture
-def vm(daemon_factory, workdir, image_single):
+def _guest_dir():
     # Beside the uvmd under test: bazel-bin may point at another config's
     # outputs (the sanitizer build's).
-    GUEST = os.path.join(os.path.dirname(os.path.dirname(uvmd_binary())), "guest")
-    if not os.path.exists(os.path.join(GUEST, "initrd.img")):
-        pytest.fail("guest image not built: %s (bazel build //guest:image)" % GUEST)
-    d = pods_daemon(daemon_factory, workdir, image_single, {"guest_dir": GUEST})
+    guest = os.path.join(os.path.dirname(os.path.dirname(uvmd_binary())), "guest")
+    if not os.path.exists(os.path.join(guest, "initrd.img")):
+        pytest.fail("guest image not built: %s (bazel build //guest:image)" % guest)
+    return guest
+
+
+@pytest.fixture
+def vm(daemon_factory, workdir, image_single):
+    d = pods_daemon(daemon_factory, workdir, image_single, {"guest_dir": _guest_dir()})
     yield d
     pods_cleanup(d)
 
@@ -201,3 +205,26 @@ def test_vm_containers_as_with_ns(vm):
     _wait_for("a line in the new file", lambda: len(_lines(log)) > 0)
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
+def test_vm_pod_guest_that_cannot_boot(daemon_factory, workdir, image_single):
+    """A guest image whose initramfs is garbage: the kernel finds no init and
+    the VM stops; RunPodSandbox says so, naming the console log, and leaves
+    nothing behind."""
+    good = _guest_dir()
+    bad = os.path.join(workdir, "badguest")
+    os.makedirs(bad)
+    os.symlink(os.path.join(good, "vmlinuz"), os.path.join(bad, "vmlinuz"))
+    with open(os.path.join(bad, "initrd.img"), "wb") as f:
+        f.write(b"not a cpio archive" * 64)
+    d = pods_daemon(daemon_factory, workdir, image_single, {"guest_dir": bad})
+    try:
+        c = d.client()
+        code, msg = _code(lambda: _vm_pod(c, _pod_config(d, "nope")))
+        assert code != grpc.StatusCode.OK and "console" in msg and "console.log" in msg, msg
+        assert list(c.rt("ListPodSandbox").items) == []
+        assert _qemu_pids(d) == []
+        assert _mounts_under(d.state) == []
+        assert os.listdir(os.path.join(d.state, "pods")) == []
+    finally:
+        pods_cleanup(d)

@@ -33,6 +33,18 @@ struct proof_job {
         void (*done)(bool kvm, const char *why);
 };
 
+static void job_free(struct proof_job *j)
+{
+        free(j->dir);
+        free(j->file);
+        free(j->boot_id);
+        free((char *) j->vm.agent_sock);
+        free((char *) j->vm.qmp_sock);
+        free((char *) j->vm.console_sock);
+        free((char *) j->vm.pidfile);
+        free(j);
+}
+
 static int boot_id(char *ret, size_t len)
 {
         _cleanup_free_ char *text = NULL;
@@ -166,14 +178,7 @@ static void *proof_main(void *arg)
         if (j->done)
                 j->done(kvm, why);
         (void) fs_rm_rf(j->dir);
-        free(j->dir);
-        free(j->file);
-        free(j->boot_id);
-        free((char *) j->vm.agent_sock);
-        free((char *) j->vm.qmp_sock);
-        free((char *) j->vm.console_sock);
-        free((char *) j->vm.pidfile);
-        free(j);
+        job_free(j);
         return NULL;
 }
 
@@ -221,14 +226,7 @@ int qemu_kvm_proof_start(const char *data_root, const struct qemu_vm *base, unsi
                 r = -pthread_create(&t, NULL, proof_main, j);
         if (r < 0) {
                 uvm_error_set(err, -r, "start the KVM proof: %s", strerror(-r));
-                free(j->dir);
-                free(j->file);
-                free(j->boot_id);
-                free((char *) j->vm.agent_sock);
-                free((char *) j->vm.qmp_sock);
-                free((char *) j->vm.console_sock);
-                free((char *) j->vm.pidfile);
-                free(j);
+                job_free(j);
                 return r;
         }
         pthread_detach(t);

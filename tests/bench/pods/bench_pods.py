@@ -162,6 +162,24 @@ def run(cmd, **kw):
     return r
 
 
+def log_times(log_path, needle):
+    """{pod id: wall-clock time} of uvmd's JSON log records holding needle."""
+    out = {}
+    with open(log_path, "rb") as fh:
+        for ln in fh:
+            if needle.encode() not in ln:
+                continue
+            try:
+                rec = json.loads(ln)
+            except ValueError:
+                continue
+            pod, ts = rec.get("pod"), rec.get("time")
+            if isinstance(pod, str) and isinstance(ts, str):
+                t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+                out[pod] = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return out
+
+
 # ------------------------------------------------------------------ CNI
 
 
@@ -293,20 +311,7 @@ class Uvmd:
 
     def network_attached(self):
         """{pod id: wall-clock time of its "network attached" record}."""
-        out = {}
-        with open(self.log_path, "rb") as fh:
-            for ln in fh:
-                if b"network attached" not in ln:
-                    continue
-                try:
-                    rec = json.loads(ln)
-                except ValueError:
-                    continue
-                pod, ts = rec.get("pod"), rec.get("time")
-                if isinstance(pod, str) and isinstance(ts, str):
-                    t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
-                    out[pod] = t.replace(tzinfo=datetime.timezone.utc).timestamp()
-        return out
+        return log_times(self.log_path, "network attached")
 
     def remove_all_pods(self):
         """Stop and remove whatever pods are left (cleanup; untimed)."""

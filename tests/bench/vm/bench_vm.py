@@ -18,7 +18,6 @@ Prints markdown; asserts nothing about time. Everything it starts is
 stopped and removed on the way out.
 """
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -35,24 +34,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "pods"))
 import bench_pods as bp  # noqa: E402
 import imagelib  # noqa: E402
 from uvmdlib import gen_stubs  # noqa: E402
-
-
-def log_times(log_path, needle):
-    """{pod id: wall time} of uvmd's JSON log records whose msg holds needle."""
-    out = {}
-    with open(log_path, "rb") as fh:
-        for ln in fh:
-            if needle.encode() not in ln:
-                continue
-            try:
-                rec = json.loads(ln)
-            except ValueError:
-                continue
-            pod, ts = rec.get("pod"), rec.get("time")
-            if isinstance(pod, str) and isinstance(ts, str):
-                t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
-                out[pod] = t.replace(tzinfo=datetime.timezone.utc).timestamp()
-    return out
 
 
 def qemus(state):
@@ -93,8 +74,8 @@ def bench(a, top):
                           timeout=120)
         res["ctr"].append(dt1 + dt2)
         pods.append(resp.pod_sandbox_id)
-    started = log_times(u.log_path, "started as pid")
-    ready = log_times(u.log_path, "ready (")
+    started = bp.log_times(u.log_path, "started as pid")
+    ready = bp.log_times(u.log_path, "ready (")
     res["pre"] = [started[p] - t0 for p, t0, _ in res["run"] if p in started]
     res["boot"] = [ready[p] - started[p] for p, _, _ in res["run"]
                    if p in started and p in ready]

@@ -14,8 +14,10 @@ static int resolve1(const char *key, const char *value, unsigned cpus, struct dr
                     struct uvm_error **err)
 {
         struct uvm_kv kv = {key, value};
-        struct uvm_options_input in = {
-                .annotations = &kv, .n_annotations = key ? 1 : 0, .host_cpus = cpus};
+        struct uvm_options_input in = {.annotations = &kv,
+                                       .n_annotations = key ? 1 : 0,
+                                       .host_cpus = cpus,
+                                       .allow_annotations = true};
 
         return uvm_options_resolve(&in, o, err);
 }
@@ -83,7 +85,8 @@ static void test_processors_clamped(void **state)
 static void test_deferred_needs_overcommit(void **state)
 {
         struct uvm_kv kv[] = {{UVM_ANN_OVERCOMMIT, "false"}, {UVM_ANN_DEFERRED, "true"}};
-        struct uvm_options_input in = {.annotations = kv, .n_annotations = 2, .host_cpus = 2};
+        struct uvm_options_input in = {
+                .annotations = kv, .n_annotations = 2, .host_cpus = 2, .allow_annotations = true};
         struct uvm_error *err = NULL;
         struct drv_uvm_options o;
 
@@ -113,10 +116,19 @@ static void test_from_resources(void **state)
         assert_int_equal(uvm_options_resolve(&in, &o, NULL), 0);
         assert_int_equal(o.memory_mb, 702); /* 701 rounded up to even */
         assert_int_equal(o.processors, 3);  /* ceil(2.5) */
-        in.annotations = &kv;               /* the annotation wins */
+        in.annotations = &kv;               /* ignored unless the config allows them */
         in.n_annotations = 1;
         assert_int_equal(uvm_options_resolve(&in, &o, NULL), 0);
+        assert_int_equal(o.memory_mb, 702);
+        in.allow_annotations = true; /* then it may make the VM smaller... */
+        assert_int_equal(uvm_options_resolve(&in, &o, NULL), 0);
         assert_int_equal(o.memory_mb, 300);
+        kv.value = "4096"; /* ...but never bigger than the pod's limits */
+        assert_int_equal(uvm_options_resolve(&in, &o, NULL), 0);
+        assert_int_equal(o.memory_mb, 702);
+        kv = (struct uvm_kv){UVM_ANN_PROCESSORS, "8"};
+        assert_int_equal(uvm_options_resolve(&in, &o, NULL), 0);
+        assert_int_equal(o.processors, 3);
         in.n_annotations = 0;
         in.memory_limit_bytes = 1;
         assert_int_equal(uvm_options_resolve(&in, &o, NULL), 0);
