@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "sandbox/driver.h"
+#include "agent/bridge_types.h"
 
 #define AGENT_PROTOCOL_VERSION 1
 #define AGENT_EXEC_MAX_OUTPUT DRV_EXEC_MAX_OUTPUT /* per stream: fits one response frame */

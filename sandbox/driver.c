@@ -50,12 +50,3 @@ const struct drv_ops *drv_at(size_t i)
                 return drivers[i];
         return i == ARRAY_SIZE(drivers) - 1 ? extra : NULL;
 }
-
-void drv_exec_result_clear(struct drv_exec_result *r)
-{
-        if (!r)
-                return;
-        free(r->out);
-        free(r->errout);
-        memset(r, 0, sizeof(*r));
-}
