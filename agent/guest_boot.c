@@ -108,6 +108,23 @@ int agent_guest_port(const char *name, char *ret, size_t len)
         return r;
 }
 
+/* The agent's records go to the "log" port when the host gave one (else they
+ * stay on the console). Never blocking: a line the host cannot take now is
+ * lost, not the agent. */
+static void log_to_port(void)
+{
+        char port[64];
+        int fd;
+
+        if (agent_guest_port("log", port, sizeof(port)) < 0)
+                return;
+        fd = open(port, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+                log_warn("guest: log port %s: %m, logging to the console", port);
+        if (fd > STDERR_FILENO)
+                close(fd);
+}
+
 int agent_guest_boot(struct uvm_error **err)
 {
         int r = mount_all(err);
@@ -116,6 +133,7 @@ int agent_guest_boot(struct uvm_error **err)
                 r = load_modules(err);
         if (r < 0)
                 return r;
+        log_to_port();
         agent_cfg.state_dir = "/run/uvmd-agent";
         agent_cfg.runtime = "/usr/sbin/runc";
         agent_cfg.own_netns = true; /* the VM's one network namespace is the pod's */

@@ -99,6 +99,12 @@ def test_vm_pod_lifecycle(vm, workdir):
     blog = os.path.join(d.logs, "vm1", "b.log")
     _wait_for("b's line", lambda: any("bye" in ln for ln in _lines(blog)))
 
+    # The guest agent's records came on their own port: kept beside the pod
+    # and passed on to uvmd's log with the pod id.
+    with open(os.path.join(d.state, "pods", pod, "agent-guest.log")) as f:
+        assert "guest ready" in f.read()
+    assert "guest of pod %s: info  uvmd-agent: guest ready" % pod in d.log()
+
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     assert _status(c, a).state == m.CONTAINER_EXITED
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)

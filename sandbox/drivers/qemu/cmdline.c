@@ -208,8 +208,11 @@ static int check_vm(const struct qemu_vm *vm, struct uvm_error **err)
                 {"qmp_sock", vm->qmp_sock, true},
                 {"console_sock", vm->console_sock, true},
         };
+        int r0 = vm->log_sock ? check_socket("log_sock", vm->log_sock, err) : 0;
         int r;
 
+        if (r0 < 0)
+                return r0;
         for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
                 r = paths[i].socket ? check_socket(paths[i].field, paths[i].value, err)
                                     : check_path(paths[i].field, paths[i].value, err);
@@ -294,6 +297,12 @@ static void add_devices(struct argv_builder *b, const struct qemu_vm *vm)
         add_chardev(b, "agent", vm->agent_sock);
         add(b, "-device");
         add(b, "virtserialport,chardev=agent,name=agent");
+        /* The guest agent's log records, on their own port. */
+        if (vm->log_sock) {
+                add_chardev(b, "log", vm->log_sock);
+                add(b, "-device");
+                add(b, "virtserialport,chardev=log,name=log");
+        }
         add(b, "-device");
         add(b, "virtio-rng-device");
         if (vm->share_dir) {

@@ -35,6 +35,7 @@ struct qemu_vm {
         const char *agent_sock;   /* virtio-serial port "agent" */
         const char *qmp_sock;     /* the QMP monitor */
         const char *console_sock; /* the serial console, ttyS0 (uvmd reads and rotates it) */
+        const char *log_sock;     /* virtio-serial port "log": the guest agent's records, or NULL */
         const char *share_dir;    /* 9p share with tag QEMU_SHARE_TAG, or NULL */
         const char *pidfile;
         uint32_t memory_mb, vcpus; /* from the UVM options */

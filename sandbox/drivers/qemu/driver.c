@@ -91,10 +91,11 @@ static struct {
 struct drv_pod {
         struct agent_pod ap; /* first: the agent_pod_* entries use it */
         char *qmp_sock, *console_sock, *console_log, *pid_file, *share, *holder_file;
-        char *cgroup_parent; /* the pod's: QEMU goes in <parent>/vm */
+        char *log_sock, *guest_log; /* the guest agent's records, kept and relayed */
+        char *cgroup_parent;        /* the pod's: QEMU goes in <parent>/vm */
         bool share_pid;
         pid_t pidns_holder; /* in the guest; 0 without share_pid */
-        struct qconsole *console;
+        struct qconsole *console, *agent_log;
 };
 
 static struct drv_pod *pod_free_(struct drv_pod *p)
@@ -102,6 +103,7 @@ static struct drv_pod *pod_free_(struct drv_pod *p)
         if (!p)
                 return NULL;
         qconsole_free(p->console);
+        qconsole_free(p->agent_log);
         agent_pod_destroy(&p->ap);
         free(p->qmp_sock);
         free(p->console_sock);
@@ -110,6 +112,8 @@ static struct drv_pod *pod_free_(struct drv_pod *p)
         free(p->share);
         free(p->holder_file);
         free(p->cgroup_parent);
+        free(p->log_sock);
+        free(p->guest_log);
         free(p);
         return NULL;
 }
@@ -144,9 +148,11 @@ static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, stru
         p->pid_file = in_dir(spec->state_dir, "qemu.pid");
         p->share = in_dir(spec->state_dir, "share");
         p->holder_file = in_dir(spec->state_dir, "pidns.pid");
+        p->log_sock = in_dir(spec->state_dir, "log.sock");
+        p->guest_log = in_dir(spec->state_dir, "agent-guest.log");
         p->cgroup_parent = spec->cgroup_parent ? strdup(spec->cgroup_parent) : NULL;
         if (r >= 0 && (!p->qmp_sock || !p->console_sock || !p->console_log || !p->pid_file ||
-                       !p->share || !p->holder_file))
+                       !p->share || !p->holder_file || !p->log_sock || !p->guest_log))
                 r = uvm_error_set(err, ENOMEM, "out of memory");
         if (r < 0) {
                 pod_free_(p);
@@ -195,6 +201,7 @@ static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int ta
                 .agent_sock = p->ap.sock_path,
                 .qmp_sock = p->qmp_sock,
                 .console_sock = p->console_sock,
+                .log_sock = p->log_sock,
                 .share_dir = p->share,
                 .pidfile = p->pid_file,
                 .memory_mb = spec->uvm.memory_mb,
@@ -333,6 +340,8 @@ static int qemu_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret
                 r = qconsole_start(p->ap.id, p->console_sock, p->console_log, 10000, &p->console,
                                    err);
         if (r >= 0)
+                r = qconsole_start(p->ap.id, p->log_sock, p->guest_log, 10000, &p->agent_log, err);
+        if (r >= 0)
                 r = agent_pod_connect(&p->ap, node.boot_timeout_ms, err);
         if (r < 0 && p->ap.pid > 0)
                 r = boot_failed(p, err);
@@ -407,6 +416,7 @@ static int qemu_pod_stop(struct drv_pod *p, uint32_t timeout_ms, struct uvm_erro
 
         if (r >= 0) {
                 p->console = qconsole_free(p->console);
+                p->agent_log = qconsole_free(p->agent_log);
                 qshare_release_all(p->share);
                 sbx_cgroup_unplace(p->cgroup_parent, "vm");
         }
