@@ -19,18 +19,15 @@
 
 #include <json-c/json.h>
 
+#include "agent/client-internal.h"
 #include "agent/client.h"
 #include "agent/conn.h"
 #include "common/log.h"
 
-#define CALL_TIMEOUT_MS 30000
-#define EXEC_GRACE_MS 10000
 #define CONNECT_RETRY_MS 20
 #define MAX_CONTAINERS 1024    /* GetProperties entries we accept */
-#define MAX_EXEC_ARGS 4096     /* ExecuteProcess argv entries */
 #define MAX_PENDING_STREAMS 64 /* streams seen before their container */
 #define MAX_PENDING_BYTES (4u << 20)
-#define MAX_EXIT_CODE 255
 #define MAX_SIGNAL 64
 
 /* Output that arrived on a stream before we learned whose it is (after a
@@ -60,13 +57,6 @@ struct agent_client {
         size_t n_pending, pending_bytes; /* out_lock */
 };
 
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-
-#define _cleanup_json_ _cleanup_(json_putp)
-
 void agent_ctr_info_clear(struct agent_ctr_info *i)
 {
         if (!i)
@@ -74,204 +64,6 @@ void agent_ctr_info_clear(struct agent_ctr_info *i)
         free(i->id);
         memset(i, 0, sizeof(*i));
 }
-
-/* Response field checks. what names the message, for errors. */
-
-static int field_get(json_object *o, const char *what, const char *name, json_type type,
-                     bool required, json_object **ret, struct uvm_error **err)
-{
-        json_object *v = NULL;
-
-        if (!json_object_object_get_ex(o, name, &v) || !v) {
-                *ret = NULL;
-                if (required)
-                        return uvm_error_set(err, EBADMSG, "agent %s: field \"%s\" is missing",
-                                             what, name);
-                return 0;
-        }
-        if (!json_object_is_type(v, type))
-                return uvm_error_set(err, EBADMSG, "agent %s: field \"%s\" is not %s %s", what,
-                                     name, strchr("aeiou", json_type_to_name(type)[0]) ? "an" : "a",
-                                     json_type_to_name(type));
-        *ret = v;
-        return 0;
-}
-
-/* An integer in [min, max]; def when absent and not required. */
-static int field_int(json_object *o, const char *what, const char *name, int64_t min, int64_t max,
-                     bool required, int64_t def, int64_t *ret, struct uvm_error **err)
-{
-        json_object *v;
-        int64_t n;
-        int r;
-
-        r = field_get(o, what, name, json_type_int, required, &v, err);
-        if (r < 0)
-                return r;
-        if (!v) {
-                *ret = def;
-                return 0;
-        }
-        errno = 0;
-        n = json_object_get_int64(v);
-        if (errno != 0 || n < min || n > max)
-                return uvm_error_set(err, EBADMSG,
-                                     "agent %s: field \"%s\" = %s is out of range [%" PRId64
-                                     ", %" PRId64 "]",
-                                     what, name, json_object_to_json_string(v), min, max);
-        *ret = n;
-        return 0;
-}
-
-/* A non-negative integer up to UINT64_MAX (counters). */
-static int field_u64_req(json_object *o, const char *what, const char *name, bool required,
-                         uint64_t *ret, struct uvm_error **err)
-{
-        json_object *v;
-        int r;
-
-        r = field_get(o, what, name, json_type_int, required, &v, err);
-        if (r < 0 || !v)
-                return r;
-        if (json_object_get_int64(v) < 0)
-                return uvm_error_set(err, EBADMSG, "agent %s: field \"%s\" is negative", what,
-                                     name);
-        *ret = json_object_get_uint64(v);
-        return 0;
-}
-
-static int field_u64(json_object *o, const char *what, const char *name, uint64_t *ret,
-                     struct uvm_error **err)
-{
-        return field_u64_req(o, what, name, true, ret, err);
-}
-
-/* Absent: *ret untouched. */
-static int field_u64_opt(json_object *o, const char *what, const char *name, uint64_t *ret,
-                         struct uvm_error **err)
-{
-        return field_u64_req(o, what, name, false, ret, err);
-}
-
-static int field_bool(json_object *o, const char *what, const char *name, bool *ret,
-                      struct uvm_error **err)
-{
-        json_object *v;
-        int r;
-
-        r = field_get(o, what, name, json_type_boolean, false, &v, err);
-        if (r < 0)
-                return r;
-        *ret = v ? json_object_get_boolean(v) : false;
-        return 0;
-}
-
-static int field_str(json_object *o, const char *what, const char *name, size_t max_len,
-                     const char **ret, struct uvm_error **err)
-{
-        json_object *v;
-        int r;
-
-        r = field_get(o, what, name, json_type_string, true, &v, err);
-        if (r < 0)
-                return r;
-        if ((size_t) json_object_get_string_len(v) > max_len ||
-            strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v))
-                return uvm_error_set(err, EBADMSG,
-                                     "agent %s: field \"%s\" is longer than %zu bytes or holds NUL",
-                                     what, name, max_len);
-        *ret = json_object_get_string(v);
-        return 0;
-}
-
-/* Base64 (RFC 4648, padded). At most max decoded bytes. */
-
-static int b64_value(unsigned char ch)
-{
-        if (ch >= 'A' && ch <= 'Z')
-                return ch - 'A';
-        if (ch >= 'a' && ch <= 'z')
-                return ch - 'a' + 26;
-        if (ch >= '0' && ch <= '9')
-                return ch - '0' + 52;
-        if (ch == '+')
-                return 62;
-        if (ch == '/')
-                return 63;
-        return -1;
-}
-
-static int b64_decode(const char *in, size_t in_len, size_t max, char **ret, size_t *ret_len)
-{
-        _cleanup_free_ char *out = NULL;
-        size_t pad = 0, n = 0;
-
-        if (in_len % 4 != 0)
-                return -EBADMSG;
-        if (in_len == 0) {
-                *ret = NULL;
-                *ret_len = 0;
-                return 0;
-        }
-        if (in[in_len - 1] == '=')
-                pad = in[in_len - 2] == '=' ? 2 : 1;
-        if (in_len / 4 * 3 - pad > max)
-                return -EFBIG;
-        out = malloc(in_len / 4 * 3);
-        if (!out)
-                return -ENOMEM;
-        for (size_t i = 0; i < in_len; i += 4) {
-                int v[4];
-                bool last = i + 4 == in_len;
-
-                for (int k = 0; k < 4; k++) {
-                        bool is_pad = last && (size_t) k >= 4 - pad;
-
-                        v[k] = is_pad ? 0 : b64_value((unsigned char) in[i + k]);
-                        if (v[k] < 0)
-                                return -EBADMSG;
-                }
-                out[n++] = (char) (v[0] << 2 | v[1] >> 4);
-                if (!last || pad < 2)
-                        out[n++] = (char) ((v[1] & 0xf) << 4 | v[2] >> 2);
-                if (!last || pad < 1)
-                        out[n++] = (char) ((v[2] & 0x3) << 6 | v[3]);
-        }
-        *ret = TAKE_PTR(out);
-        *ret_len = n;
-        return 0;
-}
-
-static int field_b64(json_object *o, const char *what, const char *name, size_t max, char **ret,
-                     size_t *ret_len, struct uvm_error **err)
-{
-        json_object *v;
-        int r;
-
-        r = field_get(o, what, name, json_type_string, false, &v, err);
-        if (r < 0)
-                return r;
-        if (!v) {
-                *ret = NULL;
-                *ret_len = 0;
-                return 0;
-        }
-        r = b64_decode(json_object_get_string(v), (size_t) json_object_get_string_len(v), max, ret,
-                       ret_len);
-        if (r == -EBADMSG)
-                return uvm_error_set(err, EBADMSG, "agent %s: field \"%s\" is not valid base64",
-                                     what, name);
-        if (r == -EFBIG)
-                return uvm_error_set(
-                        err, EBADMSG,
-                        "agent %s: field \"%s\" holds more than the %zu bytes asked for", what,
-                        name, max);
-        if (r < 0)
-                return uvm_error_set(err, -r, "out of memory");
-        return 0;
-}
-
-/* Output routing. */
 
 /* out_lock held. */
 static const struct stream_map *stream_find(struct agent_client *c, uint64_t stream)
@@ -429,15 +221,15 @@ static int parse_exit(json_object *o, const char **ret_id, int *ret_code, int64_
         int64_t code, ns;
         int r;
 
-        r = field_str(o, what, "ContainerId", AGENT_MAX_ID_LEN, ret_id, err);
+        r = cfield_str(o, what, "ContainerId", AGENT_MAX_ID_LEN, ret_id, err);
         if (r >= 0 && !**ret_id)
                 r = uvm_error_set(err, EBADMSG, "agent %s: empty ContainerId", what);
         if (r >= 0)
-                r = field_int(o, what, "ExitCode", 0, MAX_EXIT_CODE, true, 0, &code, err);
+                r = cfield_int(o, what, "ExitCode", 0, MAX_EXIT_CODE, true, 0, &code, err);
         if (r >= 0)
-                r = field_int(o, what, "FinishedNs", 0, INT64_MAX, true, 0, &ns, err);
+                r = cfield_int(o, what, "FinishedNs", 0, INT64_MAX, true, 0, &ns, err);
         if (r >= 0)
-                r = field_bool(o, what, "OomKilled", ret_oom, err);
+                r = cfield_bool(o, what, "OomKilled", ret_oom, err);
         if (r < 0)
                 return r;
         *ret_code = (int) code;
@@ -474,7 +266,7 @@ static void on_closed(struct agent_conn *conn, int code, const char *msg, void *
 
 /* Requests. */
 
-static int check_ctr_id(const char *id, bool allow_empty, struct uvm_error **err)
+int client_check_ctr_id(const char *id, bool allow_empty, struct uvm_error **err)
 {
         if (!id || (!allow_empty && !*id))
                 return uvm_error_set(err, EINVAL, "container id is empty");
@@ -485,7 +277,7 @@ static int check_ctr_id(const char *id, bool allow_empty, struct uvm_error **err
 }
 
 /* A request object carrying ContainerId and a fresh ActivityId. */
-static json_object *req_new(struct agent_client *c, const char *ctr_id)
+json_object *client_req_new(struct agent_client *c, const char *ctr_id)
 {
         uint64_t n = __atomic_add_fetch(&c->next_activity, 1, __ATOMIC_RELAXED);
         json_object *o = json_object_new_object();
@@ -500,7 +292,7 @@ static json_object *req_new(struct agent_client *c, const char *ctr_id)
         return o;
 }
 
-static int req_add(json_object *req, const char *key, json_object *v, struct uvm_error **err)
+int client_req_add(json_object *req, const char *key, json_object *v, struct uvm_error **err)
 {
         if (!v || json_object_object_add(req, key, v) < 0) {
                 json_object_put(v);
@@ -510,7 +302,7 @@ static int req_add(json_object *req, const char *key, json_object *v, struct uvm
 }
 
 /* Send req (consumed) and wait for the response. */
-static int call(struct agent_client *c, uint32_t rpc, json_object *req, int timeout_ms,
+int client_call(struct agent_client *c, uint32_t rpc, json_object *req, int timeout_ms,
                 json_object **ret_resp, struct uvm_error **err)
 {
         json_object *resp = NULL;
@@ -530,15 +322,15 @@ static int call(struct agent_client *c, uint32_t rpc, json_object *req, int time
 }
 
 /* A call whose response carries nothing but Result. */
-static int call_simple(struct agent_client *c, uint32_t rpc, json_object *req,
+int client_call_simple(struct agent_client *c, uint32_t rpc, json_object *req,
                        struct uvm_error **err)
 {
-        return call(c, rpc, req, CALL_TIMEOUT_MS, NULL, err);
+        return client_call(c, rpc, req, CALL_TIMEOUT_MS, NULL, err);
 }
 
 static int negotiate(struct agent_client *c, int timeout_ms, struct uvm_error **err)
 {
-        _cleanup_json_ json_object *req = req_new(c, "");
+        _cleanup_json_ json_object *req = client_req_new(c, "");
         _cleanup_json_ json_object *resp = NULL;
         const char *what = "NegotiateProtocol response";
         json_object *caps;
@@ -547,19 +339,21 @@ static int negotiate(struct agent_client *c, int timeout_ms, struct uvm_error **
 
         if (!req)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        if ((req_add(req, "MinimumVersion", json_object_new_int(AGENT_PROTOCOL_VERSION), err) < 0 ||
-             req_add(req, "MaximumVersion", json_object_new_int(AGENT_PROTOCOL_VERSION), err) < 0))
+        if ((client_req_add(req, "MinimumVersion", json_object_new_int(AGENT_PROTOCOL_VERSION),
+                            err) < 0 ||
+             client_req_add(req, "MaximumVersion", json_object_new_int(AGENT_PROTOCOL_VERSION),
+                            err) < 0))
                 return -ENOMEM;
-        r = call(c, AGENT_RPC_NEGOTIATE_PROTOCOL, TAKE_PTR(req),
-                 timeout_ms > CALL_TIMEOUT_MS ? timeout_ms : CALL_TIMEOUT_MS, &resp, err);
+        r = client_call(c, AGENT_RPC_NEGOTIATE_PROTOCOL, TAKE_PTR(req),
+                        timeout_ms > CALL_TIMEOUT_MS ? timeout_ms : CALL_TIMEOUT_MS, &resp, err);
         if (r >= 0)
-                r = field_int(resp, what, "Version", INT32_MIN, INT32_MAX, true, 0, &v, err);
+                r = cfield_int(resp, what, "Version", INT32_MIN, INT32_MAX, true, 0, &v, err);
         if (r >= 0 && v != AGENT_PROTOCOL_VERSION)
                 r = uvm_error_set(err, EPROTONOSUPPORT,
                                   "agent chose protocol version %" PRId64 ", we speak %d", v,
                                   AGENT_PROTOCOL_VERSION);
         if (r >= 0)
-                r = field_get(resp, what, "Capabilities", json_type_object, false, &caps, err);
+                r = cfield_get(resp, what, "Capabilities", json_type_object, false, &caps, err);
         return r;
 }
 
@@ -738,25 +532,26 @@ int agent_client_create(struct agent_client *c, const struct drv_ctr_spec *spec,
         int64_t out, errs;
         int r;
 
-        r = check_ctr_id(spec->id, false, err);
+        r = client_check_ctr_id(spec->id, false, err);
         if (r < 0)
                 return r;
         if (!spec->oci_spec_json)
                 return uvm_error_set(err, EINVAL, "container %s has no OCI spec", spec->id);
-        req = req_new(c, spec->id);
+        req = client_req_new(c, spec->id);
         if (!req)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         layers = strings_json(spec->layers);
-        if (req_add(req, "Layers", layers, err) < 0 ||
-            req_add(req, "ImageVolumes", image_volumes_json(spec), err) < 0 ||
-            req_add(req, "Spec", json_object_new_string(spec->oci_spec_json), err) < 0 ||
-            req_add(req, "ReadonlyRootfs", json_object_new_boolean(spec->readonly_rootfs), err) < 0)
+        if (client_req_add(req, "Layers", layers, err) < 0 ||
+            client_req_add(req, "ImageVolumes", image_volumes_json(spec), err) < 0 ||
+            client_req_add(req, "Spec", json_object_new_string(spec->oci_spec_json), err) < 0 ||
+            client_req_add(req, "ReadonlyRootfs", json_object_new_boolean(spec->readonly_rootfs),
+                           err) < 0)
                 return -ENOMEM;
-        r = call(c, AGENT_RPC_CREATE, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
+        r = client_call(c, AGENT_RPC_CREATE, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
         if (r >= 0)
-                r = field_int(resp, what, "StdoutStream", 0, INT64_MAX, true, 0, &out, err);
+                r = cfield_int(resp, what, "StdoutStream", 0, INT64_MAX, true, 0, &out, err);
         if (r >= 0)
-                r = field_int(resp, what, "StderrStream", 0, INT64_MAX, true, 0, &errs, err);
+                r = cfield_int(resp, what, "StderrStream", 0, INT64_MAX, true, 0, &errs, err);
         if (r >= 0 && out == errs)
                 r = uvm_error_set(err, EBADMSG, "agent %s: stdout and stderr share stream %" PRId64,
                                   what, out);
@@ -771,11 +566,12 @@ int agent_client_start(struct agent_client *c, const char *ctr_id, struct uvm_er
         int64_t pid;
         int r;
 
-        r = check_ctr_id(ctr_id, false, err);
+        r = client_check_ctr_id(ctr_id, false, err);
         if (r >= 0)
-                r = call(c, AGENT_RPC_START, req_new(c, ctr_id), CALL_TIMEOUT_MS, &resp, err);
+                r = client_call(c, AGENT_RPC_START, client_req_new(c, ctr_id), CALL_TIMEOUT_MS,
+                                &resp, err);
         if (r >= 0)
-                r = field_int(resp, "Start response", "Pid", 1, INT_MAX, true, 0, &pid, err);
+                r = cfield_int(resp, "Start response", "Pid", 1, INT_MAX, true, 0, &pid, err);
         return r < 0 ? uvm_error_wrap(err, "start container %s", ctr_id) : 0;
 }
 
@@ -785,16 +581,16 @@ int agent_client_signal(struct agent_client *c, const char *ctr_id, int sig, boo
         _cleanup_json_ json_object *req = NULL;
         int r;
 
-        r = check_ctr_id(ctr_id, false, err);
+        r = client_check_ctr_id(ctr_id, false, err);
         if (r < 0)
                 return r;
         if (sig < 1 || sig > MAX_SIGNAL)
                 return uvm_error_set(err, EINVAL, "signal %d is out of range", sig);
-        req = req_new(c, ctr_id);
-        if (!req || req_add(req, "Signal", json_object_new_int(sig), err) < 0 ||
-            req_add(req, "All", json_object_new_boolean(all), err) < 0)
+        req = client_req_new(c, ctr_id);
+        if (!req || client_req_add(req, "Signal", json_object_new_int(sig), err) < 0 ||
+            client_req_add(req, "All", json_object_new_boolean(all), err) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        r = call_simple(c, AGENT_RPC_SIGNAL_PROCESS, TAKE_PTR(req), err);
+        r = client_call_simple(c, AGENT_RPC_SIGNAL_PROCESS, TAKE_PTR(req), err);
         return r < 0 ? uvm_error_wrap(err, "signal container %s", ctr_id) : 0;
 }
 
@@ -802,10 +598,10 @@ int agent_client_delete(struct agent_client *c, const char *ctr_id, struct uvm_e
 {
         int r;
 
-        r = check_ctr_id(ctr_id, false, err);
+        r = client_check_ctr_id(ctr_id, false, err);
         if (r < 0)
                 return r;
-        r = call_simple(c, AGENT_RPC_DELETE_CONTAINER_STATE, req_new(c, ctr_id), err);
+        r = client_call_simple(c, AGENT_RPC_DELETE_CONTAINER_STATE, client_req_new(c, ctr_id), err);
         if (r < 0)
                 return uvm_error_wrap(err, "delete container %s", ctr_id);
         streams_forget(c, ctr_id);
@@ -840,29 +636,29 @@ static int parse_ctr(struct agent_client *c, json_object *o, struct agent_ctr_in
 
         if (!json_object_is_type(o, json_type_object))
                 return uvm_error_set(err, EBADMSG, "agent %s is not an object", what);
-        r = field_str(o, what, "Id", AGENT_MAX_ID_LEN, &id, err);
+        r = cfield_str(o, what, "Id", AGENT_MAX_ID_LEN, &id, err);
         if (r >= 0 && !*id)
                 r = uvm_error_set(err, EBADMSG, "agent %s: empty Id", what);
         if (r >= 0)
-                r = field_str(o, what, "State", 16, &state, err);
+                r = cfield_str(o, what, "State", 16, &state, err);
         if (r >= 0 && parse_state(state, &i.state) < 0)
                 r = uvm_error_set(err, EBADMSG, "agent %s %s: unknown State \"%s\"", what, id,
                                   state);
         if (r >= 0)
-                r = field_int(o, what, "Pid", 0, INT_MAX, false, 0, &pid, err);
+                r = cfield_int(o, what, "Pid", 0, INT_MAX, false, 0, &pid, err);
         if (r >= 0)
-                r = field_int(o, what, "ExitCode", -1, MAX_EXIT_CODE, i.state == DRV_CTR_EXITED, 0,
-                              &code, err);
+                r = cfield_int(o, what, "ExitCode", -1, MAX_EXIT_CODE, i.state == DRV_CTR_EXITED, 0,
+                               &code, err);
         if (r >= 0)
-                r = field_int(o, what, "FinishedNs", 0, INT64_MAX, false, 0, &ns, err);
+                r = cfield_int(o, what, "FinishedNs", 0, INT64_MAX, false, 0, &ns, err);
         if (r >= 0)
-                r = field_bool(o, what, "OomKilled", &i.oom_killed, err);
+                r = cfield_bool(o, what, "OomKilled", &i.oom_killed, err);
         if (r >= 0)
-                r = field_int(o, what, "DroppedBytes", 0, INT64_MAX, false, 0, &dropped, err);
+                r = cfield_int(o, what, "DroppedBytes", 0, INT64_MAX, false, 0, &dropped, err);
         if (r >= 0)
-                r = field_int(o, what, "StdoutStream", -1, INT64_MAX, false, -1, &out, err);
+                r = cfield_int(o, what, "StdoutStream", -1, INT64_MAX, false, -1, &out, err);
         if (r >= 0)
-                r = field_int(o, what, "StderrStream", -1, INT64_MAX, false, -1, &errs, err);
+                r = cfield_int(o, what, "StderrStream", -1, INT64_MAX, false, -1, &errs, err);
         if (r >= 0 && out >= 0 && out == errs)
                 r = uvm_error_set(err, EBADMSG, "agent %s %s: stdout and stderr share a stream",
                                   what, id);
@@ -890,10 +686,11 @@ static int get_properties(struct agent_client *c, const char *ctr_id, struct age
         size_t n;
         int r;
 
-        r = call(c, AGENT_RPC_GET_PROPERTIES, req_new(c, ctr_id), CALL_TIMEOUT_MS, &resp, err);
+        r = client_call(c, AGENT_RPC_GET_PROPERTIES, client_req_new(c, ctr_id), CALL_TIMEOUT_MS,
+                        &resp, err);
         if (r >= 0)
-                r = field_get(resp, "GetProperties response", "Containers", json_type_array, true,
-                              &arr, err);
+                r = cfield_get(resp, "GetProperties response", "Containers", json_type_array, true,
+                               &arr, err);
         if (r < 0)
                 return r;
         n = json_object_array_length(arr);
@@ -931,7 +728,7 @@ int agent_client_state(struct agent_client *c, const char *ctr_id, struct agent_
         size_t n = 0, found = SIZE_MAX;
         int r;
 
-        r = check_ctr_id(ctr_id, false, err);
+        r = client_check_ctr_id(ctr_id, false, err);
         if (r >= 0)
                 r = get_properties(c, ctr_id, &v, &n, err);
         for (size_t i = 0; r >= 0 && i < n; i++)
@@ -947,233 +744,9 @@ int agent_client_state(struct agent_client *c, const char *ctr_id, struct agent_
         return r < 0 ? uvm_error_wrap(err, "state of container %s", ctr_id) : 0;
 }
 
-static json_object *strv_to_json(char *const *v, size_t *ret_n)
-{
-        json_object *a = json_object_new_array();
-        size_t n = 0;
-
-        for (; a && v && v[n]; n++)
-                if (json_object_array_add(a, json_object_new_string(v[n])) < 0)
-                        return json_object_put(a), NULL;
-        *ret_n = n;
-        return a;
-}
-
-static int exec_timeout(int64_t timeout_ms)
-{
-        if (timeout_ms <= 0 || timeout_ms > INT_MAX - EXEC_GRACE_MS)
-                return -1; /* the agent enforces none: neither do we */
-        return (int) timeout_ms + EXEC_GRACE_MS;
-}
-
-static int exec_parse(json_object *resp, size_t max, struct drv_exec_result *ret,
-                      struct uvm_error **err)
-{
-        const char *what = "ExecuteProcess response";
-        struct drv_exec_result res = {0};
-        int64_t code;
-        int r;
-
-        r = field_int(resp, what, "ExitCode", -1, MAX_EXIT_CODE, true, 0, &code, err);
-        if (r >= 0)
-                r = field_bool(resp, what, "TimedOut", &res.timed_out, err);
-        if (r >= 0)
-                r = field_b64(resp, what, "Stdout", max, &res.out, &res.out_len, err);
-        if (r >= 0)
-                r = field_b64(resp, what, "Stderr", max, &res.errout, &res.err_len, err);
-        if (r >= 0) /* absent from an older agent: not known to be cut */
-                r = field_bool(resp, what, "StdoutCut", &res.out_cut, err);
-        if (r >= 0)
-                r = field_bool(resp, what, "StderrCut", &res.err_cut, err);
-        if (r < 0) {
-                free(res.out);
-                free(res.errout);
-                return r;
-        }
-        res.exit_code = (int) code;
-        *ret = res;
-        return 0;
-}
-
-int agent_client_exec_sync(struct agent_client *c, const char *ctr_id,
-                           const struct drv_exec_spec *spec, struct drv_exec_result *ret,
-                           struct uvm_error **err)
-{
-        _cleanup_json_ json_object *req = NULL, *resp = NULL;
-        size_t max = spec->max_output, argc = 0;
-        json_object *args;
-        int r;
-
-        r = check_ctr_id(ctr_id, false, err);
-        if (r < 0)
-                return r;
-        if (!spec->argv || !spec->argv[0])
-                return uvm_error_set(err, EINVAL, "exec in %s: no command given", ctr_id);
-        if (max == 0 || max > AGENT_EXEC_MAX_OUTPUT)
-                max = AGENT_EXEC_MAX_OUTPUT;
-        req = req_new(c, ctr_id);
-        if (!req)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        args = strv_to_json(spec->argv, &argc);
-        if (req_add(req, "Args", args, err) < 0)
-                return -ENOMEM;
-        if (argc > MAX_EXEC_ARGS)
-                return uvm_error_set(err, E2BIG, "exec in %s: more than %d arguments", ctr_id,
-                                     MAX_EXEC_ARGS);
-        if (req_add(req, "TimeoutMs",
-                    json_object_new_int64(spec->timeout_ms > 0 ? spec->timeout_ms : 0), err) < 0 ||
-            req_add(req, "MaxOutput", json_object_new_int64((int64_t) max), err) < 0)
-                return -ENOMEM;
-        r = call(c, AGENT_RPC_EXECUTE_PROCESS, TAKE_PTR(req), exec_timeout(spec->timeout_ms), &resp,
-                 err);
-        if (r >= 0)
-                r = exec_parse(resp, max, ret, err);
-        return r < 0 ? uvm_error_wrap(err, "exec in container %s", ctr_id) : 0;
-}
-
-int agent_client_update(struct agent_client *c, const char *ctr_id, const char *resources_json,
-                        struct uvm_error **err)
-{
-        _cleanup_json_ json_object *req = NULL;
-        json_object *res;
-        int r;
-
-        r = check_ctr_id(ctr_id, false, err);
-        if (r < 0)
-                return r;
-        res = resources_json ? json_tokener_parse(resources_json) : NULL;
-        if (!json_object_is_type(res, json_type_object)) {
-                json_object_put(res);
-                return uvm_error_set(err, EINVAL, "update %s: resources are not a JSON object",
-                                     ctr_id);
-        }
-        req = req_new(c, ctr_id);
-        if (!req) {
-                json_object_put(res);
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        if (req_add(req, "Resources", res, err) < 0)
-                return -ENOMEM;
-        r = call_simple(c, AGENT_RPC_UPDATE_CONTAINER, TAKE_PTR(req), err);
-        return r < 0 ? uvm_error_wrap(err, "update container %s", ctr_id) : 0;
-}
-
-int agent_client_stats(struct agent_client *c, const char *ctr_id, struct drv_ctr_stats *ret,
-                       struct uvm_error **err)
-{
-        const char *what = "ModifySettings (stats) response";
-        _cleanup_json_ json_object *req = NULL, *resp = NULL;
-        struct drv_ctr_stats s = {0};
-        struct timespec ts;
-        int r;
-
-        r = check_ctr_id(ctr_id, false, err);
-        if (r < 0)
-                return r;
-        req = req_new(c, ctr_id);
-        if (!req || req_add(req, "Stats", json_object_new_boolean(true), err) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        r = call(c, AGENT_RPC_MODIFY_SETTINGS, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
-        if (r >= 0)
-                r = field_u64(resp, what, "CpuUsageNs", &s.cpu_usage_ns, err);
-        if (r >= 0)
-                r = field_u64(resp, what, "MemoryUsageBytes", &s.memory_usage_bytes, err);
-        if (r >= 0)
-                r = field_u64(resp, what, "MemoryWorkingSetBytes", &s.memory_working_set_bytes,
-                              err);
-        if (r >= 0)
-                r = field_u64(resp, what, "MemoryRssBytes", &s.memory_rss_bytes, err);
-        if (r >= 0)
-                r = field_u64(resp, what, "PageFaults", &s.page_faults, err);
-        if (r >= 0)
-                r = field_u64(resp, what, "MajorPageFaults", &s.major_page_faults, err);
-        /* Newer fields: an older agent leaves them out. */
-        if (r >= 0)
-                r = field_u64_opt(resp, what, "Pids", &s.process_count, err);
-        if (r >= 0)
-                r = field_u64_opt(resp, what, "WritableBytes", &s.writable_bytes, err);
-        if (r >= 0)
-                r = field_u64_opt(resp, what, "WritableInodes", &s.writable_inodes, err);
-        if (r < 0)
-                return uvm_error_wrap(err, "stats of container %s", ctr_id);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        s.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-        *ret = s;
-        return 0;
-}
-
-static int interface_from(json_object *o, struct drv_interface_stats *ret, struct uvm_error **err)
-{
-        const char *what = "ModifySettings (pod stats) interface";
-        const char *name = json_object_get_string(json_object_object_get(o, "Name"));
-        int r;
-
-        if (!json_object_is_type(o, json_type_object) || !name || !*name ||
-            strlen(name) >= sizeof(ret->name))
-                return uvm_error_set(err, EBADMSG, "agent %s: bad Name", what);
-        snprintf(ret->name, sizeof(ret->name), "%s", name);
-        r = field_u64(o, what, "RxBytes", &ret->rx_bytes, err);
-        if (r >= 0)
-                r = field_u64(o, what, "RxErrors", &ret->rx_errors, err);
-        if (r >= 0)
-                r = field_u64(o, what, "TxBytes", &ret->tx_bytes, err);
-        if (r >= 0)
-                r = field_u64(o, what, "TxErrors", &ret->tx_errors, err);
-        return r;
-}
-
-int agent_client_pod_stats(struct agent_client *c, struct drv_pod_stats *ret,
-                           struct uvm_error **err)
-{
-        _cleanup_json_ json_object *req = req_new(c, ""), *resp = NULL;
-        struct drv_pod_stats s = {0};
-        struct timespec ts;
-        json_object *a;
-        int r;
-
-        if (!req || req_add(req, "Stats", json_object_new_boolean(true), err) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        r = call(c, AGENT_RPC_MODIFY_SETTINGS, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
-        if (r < 0)
-                return uvm_error_wrap(err, "pod stats");
-        if (!json_object_object_get_ex(resp, "Interfaces", &a) ||
-            !json_object_is_type(a, json_type_array))
-                return uvm_error_set(err, EBADMSG, "agent pod stats: Interfaces is not an array");
-        for (size_t i = 0; i < json_object_array_length(a) && i < DRV_MAX_INTERFACES; i++) {
-                r = interface_from(json_object_array_get_idx(a, i), &s.interfaces[i], err);
-                if (r < 0)
-                        return r;
-                s.n_interfaces = i + 1;
-        }
-        clock_gettime(CLOCK_REALTIME, &ts);
-        s.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-        *ret = s;
-        return 0;
-}
-
-int agent_client_modify(struct agent_client *c, const char *type, json_object *settings,
-                        json_object **ret, struct uvm_error **err)
-{
-        _cleanup_json_ json_object *req = req_new(c, "");
-        json_object *resp = NULL;
-        int r;
-
-        if (!req || req_add(req, "ResourceType", json_object_new_string(type), err) < 0 ||
-            req_add(req, "Settings", json_object_get(settings), err) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        r = call(c, AGENT_RPC_MODIFY_SETTINGS, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
-        if (r < 0)
-                return uvm_error_wrap(err, "guest settings %s", type);
-        if (ret)
-                *ret = resp;
-        else
-                json_object_put(resp);
-        return 0;
-}
-
 int agent_client_shutdown(struct agent_client *c, struct uvm_error **err)
 {
-        int r = call_simple(c, AGENT_RPC_SHUTDOWN_FORCED, req_new(c, ""), err);
+        int r = client_call_simple(c, AGENT_RPC_SHUTDOWN_FORCED, client_req_new(c, ""), err);
 
         /* The agent lingers until the host hangs up (so its answer is not
          * lost): hang up now rather than make it wait. */
