@@ -75,6 +75,12 @@ def test_vm_pod_lifecycle(vm, workdir):
     # QEMU is in the pod's cgroup: its memory counts where the kubelet looks.
     with open("/proc/%d/cgroup" % qemu[0]) as f:
         assert ":memory:/uvmd/%s/vm\n" % pod in f.read()
+    # ...and keeps only the capabilities its 9p server needs.
+    with open("/proc/%d/status" % qemu[0]) as f:
+        bnd = int([ln for ln in f if ln.startswith("CapBnd:")][0].split()[1], 16)
+    for cap in (12, 19, 21, 16):  # NET_ADMIN, SYS_PTRACE, SYS_ADMIN, SYS_MODULE
+        assert not bnd & (1 << cap), hex(bnd)
+    assert bnd & (1 << 0)  # CHOWN: 9p chowns for the guest
     ip = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status.network.ip
     cfg = _ctr_config(d, "a", "echo started; sleep 1000")
     cfg.mounts.extend([m.Mount(container_path="/vol", host_path=vol)])

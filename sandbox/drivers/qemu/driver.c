@@ -191,6 +191,38 @@ static uint32_t vcpus_of(const struct drv_pod_spec *spec)
         return __atomic_load_n(&node.kvm, __ATOMIC_ACQUIRE) ? spec->uvm.processors : 1;
 }
 
+/* QEMU keeps only the capabilities its 9p server needs to act for the
+ * guest on the share's files (owners, modes, device nodes): no
+ * CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_PTRACE or CAP_SYS_MODULE (the tap
+ * comes as an fd). util-linux's setpriv sets the bounding set before it
+ * execs QEMU; without it QEMU runs as is (logged once). argv's strings are
+ * borrowed. */
+#define SETPRIV "/usr/bin/setpriv"
+static const char *const setpriv_args[] = {
+        SETPRIV, "--inh-caps=-all",
+        "--bounding-set=-all,+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+mknod", "--"};
+
+static char **confined(char **argv)
+{
+        static bool warned;
+        size_t n = 0, k = ARRAY_SIZE(setpriv_args);
+        char **v;
+
+        while (argv[n])
+                n++;
+        if (access(SETPRIV, X_OK) < 0) {
+                if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+                        log_warn("qemu: %s is missing: QEMU keeps every capability", SETPRIV);
+                k = 0;
+        }
+        v = calloc(n + k + 1, sizeof(char *));
+        for (size_t i = 0; v && i < k; i++)
+                v[i] = (char *) setpriv_args[i];
+        for (size_t i = 0; v && i < n; i++)
+                v[k + i] = argv[i];
+        return v;
+}
+
 static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int tap_fd,
                       const char *mac, struct uvm_error **err)
 {
@@ -212,12 +244,16 @@ static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int ta
                 .tap_fd = tap_fd >= 0 ? 3 : -1,
                 .mac = tap_fd >= 0 ? mac : NULL,
         };
-        char **argv = NULL;
+        char **argv = NULL, **full = NULL;
         int r = qemu_argv(&vm, &argv, err);
 
         if (r < 0)
                 return r;
-        r = agent_pod_spawn(&p->ap, argv, tap_fd >= 0 ? &tap_fd : NULL, tap_fd >= 0 ? 1 : 0, err);
+        full = confined(argv);
+        r = full ? agent_pod_spawn(&p->ap, full, tap_fd >= 0 ? &tap_fd : NULL, tap_fd >= 0 ? 1 : 0,
+                                   err)
+                 : uvm_error_set(err, ENOMEM, "out of memory");
+        free(full); /* its strings are argv's */
         qemu_argv_free(argv);
         return r;
 }
