@@ -17,6 +17,7 @@
 
 #include "agent/conn.h"
 #include "common/error.h"
+#include "common/json.h"
 
 /* The same values as AGENT_PROTOCOL_VERSION and AGENT_EXEC_MAX_OUTPUT in
  * agent/client.h, which the agent cannot include (it pulls in the sandbox
@@ -42,12 +43,6 @@ struct agent_config {
 };
 
 extern struct agent_config agent_cfg;
-
-static inline void agent_json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(agent_json_putp)
 
 /* agent_proc.c: the reaper, spawning and helper commands. */
 

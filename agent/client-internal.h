@@ -12,17 +12,12 @@
 
 #include "agent/client.h"
 #include "common/error.h"
+#include "common/json.h"
 
 #define CALL_TIMEOUT_MS 30000
 #define EXEC_GRACE_MS 10000
 #define MAX_EXEC_ARGS 4096 /* ExecuteProcess argv entries */
 #define MAX_EXIT_CODE 255
-
-static inline void client_json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(client_json_putp)
 
 /* A request for ctr_id ("" for the pod) with a fresh ActivityId; NULL when
  * out of memory. */

@@ -14,14 +14,10 @@
 #include <json-c/json.h>
 
 #include "agent/conn.h"
+#include "common/json.h"
 #include "common/log.h"
 
 #define READ_CHUNK (64u << 10)
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
 
 struct pending_call {
         uint64_t id;
@@ -511,7 +507,7 @@ static void recv_forget(struct agent_conn *conn, uint64_t id)
 int agent_conn_stream_consumed(struct agent_conn *conn, uint64_t stream, size_t n,
                                struct uvm_error **err)
 {
-        _cleanup_(json_putp) json_object *o = NULL;
+        _cleanup_json_ json_object *o = NULL;
         struct recv_stream *s;
         uint32_t credit = 0;
 

@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "common/json.h"
 #include "image/digest.h"
 #include "image/manifest.h"
 
@@ -108,11 +109,6 @@ static bool media_type_well_formed(const char *s)
 }
 
 /* ---- json helpers ---- */
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
 
 static int json_parse_bounded(const char *json, size_t len, const char *what,
                               json_object **ret_root, struct uvm_error **err)
@@ -367,7 +363,7 @@ static enum img_media sniff_shape(json_object *root)
 
 enum img_media img_manifest_sniff(const char *json, size_t len, const char *content_type)
 {
-        _cleanup_(json_putp) json_object *root = NULL;
+        _cleanup_json_ json_object *root = NULL;
         enum img_media m;
         json_object *v = NULL;
 
@@ -479,7 +475,7 @@ static int manifest_layers(json_object *root, struct img_manifest *m, struct uvm
 int img_manifest_parse(const char *json, size_t len, struct img_manifest *ret,
                        struct uvm_error **err)
 {
-        _cleanup_(json_putp) json_object *root = NULL;
+        _cleanup_json_ json_object *root = NULL;
         struct img_manifest m = {0};
         int r;
 
@@ -547,7 +543,7 @@ static int index_entries(json_object *root, struct img_index *ix, struct uvm_err
 
 int img_index_parse(const char *json, size_t len, struct img_index *ret, struct uvm_error **err)
 {
-        _cleanup_(json_putp) json_object *root = NULL;
+        _cleanup_json_ json_object *root = NULL;
         struct img_index ix = {0};
         int r;
 
@@ -823,7 +819,7 @@ static int config_diff_ids(json_object *root, char ***ret, struct uvm_error **er
 int img_config_parse(const char *json, size_t len, struct img_config *ret_config,
                      char ***ret_diff_ids, struct uvm_error **err)
 {
-        _cleanup_(json_putp) json_object *root = NULL;
+        _cleanup_json_ json_object *root = NULL;
         _cleanup_strv_ char **diff_ids = NULL;
         struct img_config c = {0};
         int r;

@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "network/cni_exec.h"
@@ -55,13 +56,6 @@ void cni_result_clear(struct cni_result *r)
         free(r->interface);
         memset(r, 0, sizeof(*r));
 }
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-
-#define _cleanup_json_ _cleanup_(json_putp)
 
 static const char *json_str(json_object *o, const char *key)
 {

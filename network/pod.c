@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "network/cni_exec.h"
@@ -45,13 +46,6 @@ void net_pod_result_clear(struct net_pod_result *r)
         free(r->interface);
         memset(r, 0, sizeof(*r));
 }
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-
-#define _cleanup_json_ _cleanup_(json_putp)
 
 /* The id names files: letters, digits, '_', '.', '-', not starting with a
  * dot or dash. */

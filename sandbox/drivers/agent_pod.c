@@ -15,6 +15,7 @@
 
 #include "agent/frame.h"
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "sandbox/drivers/agent_pod.h"
 
@@ -22,11 +23,6 @@
 #define MAX_KEEP_FDS 8
 
 extern char **environ;
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
 
 int64_t agent_pod_now_ms(void)
 {
@@ -412,7 +408,7 @@ static int need_client(struct agent_pod *ap, struct uvm_error **err)
 int agent_pod_ctr_create(struct agent_pod *ap, const struct drv_ctr_spec *spec,
                          agent_pod_patch_fn patch, void *data, struct uvm_error **err)
 {
-        _cleanup_(json_putp) json_object *o = NULL;
+        _cleanup_json_ json_object *o = NULL;
         struct drv_ctr_spec patched = *spec;
         json_tokener *tok;
         size_t len;

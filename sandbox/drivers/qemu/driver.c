@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "network/vm.h"
@@ -37,11 +38,6 @@
 #define REATTACH_TIMEOUT_MS 5000
 #define ROOT_PORTS 4 /* PCIe slots kept free for hot-plug */
 #define ENTROPY_BYTES 64
-
-static void json_object_putp(json_object **o)
-{
-        json_object_put(*o);
-}
 
 /* A name on PATH, or a path. */
 static int qemu_find_binary(const char *name, char *ret, size_t len)
@@ -272,8 +268,8 @@ static json_object *str_array(char *const *v)
 static int guest_identity(struct drv_pod *p, const struct drv_pod_spec *spec,
                           struct uvm_error **err)
 {
-        _cleanup_(json_object_putp) json_object *s = json_object_new_object();
-        _cleanup_(json_object_putp) json_object *resp = NULL;
+        _cleanup_json_ json_object *s = json_object_new_object();
+        _cleanup_json_ json_object *resp = NULL;
         unsigned char seed[ENTROPY_BYTES];
         char hex[2 * ENTROPY_BYTES + 1], text[32];
         struct timespec ts;
@@ -304,7 +300,7 @@ static int guest_identity(struct drv_pod *p, const struct drv_pod_spec *spec,
 
 static int guest_network(struct drv_pod *p, const struct net_vm_nic *nic, struct uvm_error **err)
 {
-        _cleanup_(json_object_putp) json_object *s = json_object_new_object();
+        _cleanup_json_ json_object *s = json_object_new_object();
         json_object *ifc = json_object_new_object(), *ifcs = json_object_new_array(),
                     *addrs = json_object_new_array(), *routes = json_object_new_array();
 
@@ -329,7 +325,7 @@ static int guest_network(struct drv_pod *p, const struct net_vm_nic *nic, struct
 
 static int guest_share(struct drv_pod *p, struct uvm_error **err)
 {
-        _cleanup_(json_object_putp) json_object *s = json_object_new_object();
+        _cleanup_json_ json_object *s = json_object_new_object();
 
         json_object_object_add(s, "Tag", json_object_new_string(QSHARE_TAG));
         json_object_object_add(s, "Path", json_object_new_string(QSHARE_GUEST));
