@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -308,4 +309,20 @@ int fs_write_string(const char *path, const char *s)
                 r = errno ? -errno : -EIO;
         close(fd);
         return r;
+}
+
+int fs_unmount_all(const char *path, int max)
+{
+        for (int i = 0; i < max; i++)
+                if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                        /* EINVAL: not a mount point (any more) */
+                        return errno == EINVAL || errno == ENOENT ? 0 : -errno;
+        return 0;
+}
+
+char *fs_path_join(const char *dir, const char *name)
+{
+        char *s = NULL;
+
+        return asprintf(&s, "%s/%s", dir, name) < 0 ? NULL : s;
 }

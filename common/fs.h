@@ -41,3 +41,10 @@ int fs_mount_of(const char *path, char *ret_mnt, size_t mnt_len, bool *shared, b
  * what lies below. On false, ret_dir (may be NULL) names the first one that
  * cannot. */
 bool fs_searchable_by_all(const char *path, char *ret_dir, size_t len);
+
+/* Unmount every mount stacked on path (at most max); errors other than "not
+ * mounted" are returned. */
+int fs_unmount_all(const char *path, int max);
+
+/* "<dir>/<name>", malloc'd; NULL when out of memory. */
+char *fs_path_join(const char *dir, const char *name);

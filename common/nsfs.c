@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/macros.h"
 #include "common/nsfs.h"
 
@@ -103,15 +104,6 @@ out:
         if (r < 0)
                 unlink(path); /* the mount is the last step: only the file is left */
         return r;
-}
-
-int fs_unmount_all(const char *path, int max)
-{
-        for (int i = 0; i < max; i++)
-                if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-                        /* EINVAL: not a mount point (any more) */
-                        return errno == EINVAL || errno == ENOENT ? 0 : -errno;
-        return 0;
 }
 
 int nsfs_unpin(const char *path, const char **step)

@@ -38,7 +38,3 @@ int nsfs_unpin(const char *path, const char **step);
  * idmap step means the filesystem cannot be idmapped. */
 int nsfs_idmapped_clone(const char *path, int userns_fd, uint64_t attr, bool recursive,
                         const char **step);
-
-/* Unmount every mount stacked on path (at most max); errors other than "not
- * mounted" are returned. */
-int fs_unmount_all(const char *path, int max);

@@ -39,12 +39,10 @@ int agent_pod_init(struct agent_pod *ap, const char *kind, const struct drv_pod_
         pthread_mutex_init(&ap->lock, NULL);
         ap->id = strdup(spec->id);
         ap->state_dir = strdup(spec->state_dir);
-        if (!ap->id || !ap->state_dir ||
-            asprintf(&ap->sock_path, "%s/%s", spec->state_dir, sock) < 0 ||
-            asprintf(&ap->log_path, "%s/%s", spec->state_dir, log) < 0) {
-                ap->sock_path = ap->log_path = NULL;
+        ap->sock_path = fs_path_join(spec->state_dir, sock);
+        ap->log_path = fs_path_join(spec->state_dir, log);
+        if (!ap->id || !ap->state_dir || !ap->sock_path || !ap->log_path)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        }
         return 0;
 }
 

@@ -119,13 +119,6 @@ static void pod_freep(struct drv_pod **p)
         pod_free_(*p);
 }
 
-static char *in_dir(const char *dir, const char *name)
-{
-        char *s = NULL;
-
-        return asprintf(&s, "%s/%s", dir, name) < 0 ? NULL : s;
-}
-
 static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, struct uvm_error **err)
 {
         struct drv_pod *p;
@@ -138,14 +131,14 @@ static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, stru
                 return uvm_error_set(err, ENOMEM, "out of memory");
         r = agent_pod_init(&p->ap, "qemu", spec, "agent.sock", "qemu.log", err);
         p->share_pid = spec->share_pid;
-        p->qmp_sock = in_dir(spec->state_dir, "qmp.sock");
-        p->console_sock = in_dir(spec->state_dir, "console.sock");
-        p->console_log = in_dir(spec->state_dir, "console.log");
-        p->pid_file = in_dir(spec->state_dir, "qemu.pid");
-        p->share = in_dir(spec->state_dir, "share");
-        p->holder_file = in_dir(spec->state_dir, "pidns.pid");
-        p->log_sock = in_dir(spec->state_dir, "log.sock");
-        p->guest_log = in_dir(spec->state_dir, "agent-guest.log");
+        p->qmp_sock = fs_path_join(spec->state_dir, "qmp.sock");
+        p->console_sock = fs_path_join(spec->state_dir, "console.sock");
+        p->console_log = fs_path_join(spec->state_dir, "console.log");
+        p->pid_file = fs_path_join(spec->state_dir, "qemu.pid");
+        p->share = fs_path_join(spec->state_dir, "share");
+        p->holder_file = fs_path_join(spec->state_dir, "pidns.pid");
+        p->log_sock = fs_path_join(spec->state_dir, "log.sock");
+        p->guest_log = fs_path_join(spec->state_dir, "agent-guest.log");
         p->cgroup_parent = spec->cgroup_parent ? strdup(spec->cgroup_parent) : NULL;
         if (r >= 0 && (!p->qmp_sock || !p->console_sock || !p->console_log || !p->pid_file ||
                        !p->share || !p->holder_file || !p->log_sock || !p->guest_log))

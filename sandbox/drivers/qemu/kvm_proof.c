@@ -182,13 +182,6 @@ static void *proof_main(void *arg)
         return NULL;
 }
 
-static char *path_in(const char *dir, const char *name)
-{
-        char *s = NULL;
-
-        return asprintf(&s, "%s/%s", dir, name) < 0 ? NULL : s;
-}
-
 int qemu_kvm_proof_start(const char *data_root, const struct qemu_vm *base, unsigned timeout_ms,
                          void (*done)(bool kvm, const char *why), struct uvm_error **err)
 {
@@ -204,20 +197,20 @@ int qemu_kvm_proof_start(const char *data_root, const struct qemu_vm *base, unsi
         j->vm.kvm = true;
         j->timeout_ms = timeout_ms;
         j->done = done;
-        qdir = path_in(data_root, "qemu");
+        qdir = fs_path_join(data_root, "qemu");
         if (qdir && boot_id(id, sizeof(id)) >= 0) {
                 char pid[32];
 
                 snprintf(pid, sizeof(pid), "proof-%d", (int) getpid());
                 j->boot_id = strdup(id);
-                j->dir = path_in(qdir, pid);
-                j->file = path_in(qdir, "kvm-proof.json");
+                j->dir = fs_path_join(qdir, pid);
+                j->file = fs_path_join(qdir, "kvm-proof.json");
         }
         if (j->dir) {
-                j->vm.agent_sock = path_in(j->dir, "agent.sock");
-                j->vm.qmp_sock = path_in(j->dir, "qmp.sock");
-                j->vm.console_sock = path_in(j->dir, "console.sock");
-                j->vm.pidfile = path_in(j->dir, "qemu.pid");
+                j->vm.agent_sock = fs_path_join(j->dir, "agent.sock");
+                j->vm.qmp_sock = fs_path_join(j->dir, "qmp.sock");
+                j->vm.console_sock = fs_path_join(j->dir, "console.sock");
+                j->vm.pidfile = fs_path_join(j->dir, "qemu.pid");
         }
         if (j->boot_id && j->dir && j->file && j->vm.agent_sock && j->vm.qmp_sock &&
             j->vm.console_sock && j->vm.pidfile)
