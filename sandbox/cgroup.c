@@ -18,6 +18,7 @@
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define PARENT_MAX 1024
+#define MAX_HIERARCHIES 32 /* v1 controllers, named ones and unified */
 
 int sbx_cgroup_parent_check(const char *parent, bool systemd, struct uvm_error **err)
 {
@@ -57,33 +58,55 @@ char *sbx_cgroup_parent(const char *kubelet_parent, const char *pod_id, bool sys
         return s;
 }
 
+/* Each hierarchy's root: /sys/fs/cgroup itself on cgroup v2, else its
+ * directories (links to combined ones, like cpu -> cpu,cpuacct, skipped). */
+static size_t hierarchies(char roots[][256], size_t max)
+{
+        struct stat st;
+        struct dirent *e;
+        size_t n = 0;
+        DIR *d;
+
+        if (stat(CGROUP_ROOT "/cgroup.controllers", &st) == 0) {
+                snprintf(roots[n++], 256, CGROUP_ROOT);
+                return n;
+        }
+        d = opendir(CGROUP_ROOT);
+        while (d && (e = readdir(d)) && n < max) {
+                char path[256];
+
+                if (e->d_name[0] == '.' ||
+                    snprintf(path, sizeof(path), CGROUP_ROOT "/%s", e->d_name) >=
+                            (int) sizeof(path) ||
+                    lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                snprintf(roots[n++], 256, "%s", path);
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+/* rmdir <hierarchy root><rel> in each hierarchy; gone already is fine. */
+static void rmdir_everywhere(const char *rel)
+{
+        char roots[MAX_HIERARCHIES][256], dir[1024];
+        size_t n = hierarchies(roots, ARRAY_SIZE(roots));
+
+        for (size_t i = 0; i < n; i++)
+                if (snprintf(dir, sizeof(dir), "%s%s", roots[i], rel) < (int) sizeof(dir) &&
+                    rmdir(dir) < 0 && errno != ENOENT && errno != ENOTDIR)
+                        log_debug("rmdir %s: %m, ignoring", dir);
+}
+
 void sbx_cgroup_remove_own(const char *kubelet_parent, const char *pod_id, bool systemd)
 {
-        struct dirent *e;
-        char path[512], rel[128];
-        DIR *d;
+        char rel[128];
 
         if (systemd || !STR_EMPTY(kubelet_parent))
                 return;
-        snprintf(rel, sizeof(rel), "uvmd/%s", pod_id);
-
-        /* cgroup v2 alone: the root is the hierarchy. */
-        snprintf(path, sizeof(path), "%s/%s", CGROUP_ROOT, rel);
-        if (rmdir(path) < 0 && errno != ENOENT && errno != ENOTDIR)
-                log_debug("rmdir %s: %m, ignoring", path);
-        /* v1 and hybrid: one directory per hierarchy (some are links to
-         * combined ones, so a second removal finds nothing). */
-        d = opendir(CGROUP_ROOT);
-        if (!d)
-                return;
-        while ((e = readdir(d))) {
-                if (e->d_name[0] == '.')
-                        continue;
-                snprintf(path, sizeof(path), "%s/%s/%s", CGROUP_ROOT, e->d_name, rel);
-                if (rmdir(path) < 0 && errno != ENOENT && errno != ENOTDIR)
-                        log_debug("rmdir %s: %m, ignoring", path);
-        }
-        closedir(d);
+        snprintf(rel, sizeof(rel), "/uvmd/%s", pod_id);
+        rmdir_everywhere(rel);
 }
 
 /* Write value to <dir>/<file>. */
@@ -185,38 +208,9 @@ int sbx_cgroup_apply_own(const char *kubelet_parent, const char *pod_id, bool sy
         return 0;
 }
 
-/* Each hierarchy's root: /sys/fs/cgroup itself on cgroup v2, else its
- * directories (links to combined ones, like cpu -> cpu,cpuacct, skipped). */
-static size_t hierarchies(char roots[][256], size_t max)
-{
-        struct stat st;
-        struct dirent *e;
-        size_t n = 0;
-        DIR *d;
-
-        if (stat(CGROUP_ROOT "/cgroup.controllers", &st) == 0) {
-                snprintf(roots[n++], 256, CGROUP_ROOT);
-                return n;
-        }
-        d = opendir(CGROUP_ROOT);
-        while (d && (e = readdir(d)) && n < max) {
-                char path[256];
-
-                if (e->d_name[0] == '.' ||
-                    snprintf(path, sizeof(path), CGROUP_ROOT "/%s", e->d_name) >=
-                            (int) sizeof(path) ||
-                    lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-                        continue;
-                snprintf(roots[n++], 256, "%s", path);
-        }
-        if (d)
-                closedir(d);
-        return n;
-}
-
 int sbx_cgroup_place(const char *parent, const char *name, pid_t pid, struct uvm_error **err)
 {
-        char roots[16][256], dir[1024], text[32];
+        char roots[MAX_HIERARCHIES][256], dir[1024], text[32];
         size_t n;
         int r;
 
@@ -242,15 +236,10 @@ int sbx_cgroup_place(const char *parent, const char *name, pid_t pid, struct uvm
 
 void sbx_cgroup_unplace(const char *parent, const char *name)
 {
-        char roots[16][256], dir[1024];
-        size_t n;
+        char rel[1024];
 
         if (STR_EMPTY(parent) || strstr(parent, ".slice") || parent[0] != '/')
                 return;
-        n = hierarchies(roots, ARRAY_SIZE(roots));
-        for (size_t i = 0; i < n; i++)
-                if (snprintf(dir, sizeof(dir), "%s%s/%s", roots[i], parent, name) <
-                            (int) sizeof(dir) &&
-                    rmdir(dir) < 0 && errno != ENOENT)
-                        log_debug("rmdir %s: %m, ignoring", dir);
+        if (snprintf(rel, sizeof(rel), "%s/%s", parent, name) < (int) sizeof(rel))
+                rmdir_everywhere(rel);
 }

@@ -545,6 +545,7 @@ static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
 {
         const char *accel = env->qemu_accel ? env->qemu_accel : "auto";
         char why[200] = "qemu_accel is \"tcg\"";
+        unsigned tsc_khz;
         bool kvm = false;
         int r;
 
@@ -577,9 +578,10 @@ static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
         if (!STR_EQ(accel, "tcg"))
                 kvm = kvm_known(env, why, sizeof(why));
         node.kvm = kvm;
-        if (!kvm && host_tsc_khz() > 0)
+        tsc_khz = kvm ? 0 : host_tsc_khz();
+        if (tsc_khz > 0)
                 snprintf(node.append, sizeof(node.append), "pcie_ports=native tsc_early_khz=%u",
-                         host_tsc_khz());
+                         tsc_khz);
         if (STR_EQ(accel, "kvm") && !kvm) {
                 snprintf(ret->reason, sizeof(ret->reason), "qemu_accel is \"kvm\", but %.150s",
                          why);
