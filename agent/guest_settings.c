@@ -25,6 +25,7 @@
 
 #include "agent/agent-internal.h"
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/log.h"
 
 #define MAX_ENTROPY 512
@@ -32,13 +33,6 @@
 #define MAX_IFACES 8
 #define MAX_ROUTES 16
 #define NL_BUF 4096
-
-static const char *str_of(json_object *o, const char *k)
-{
-        json_object *v = json_object_object_get(o, k);
-
-        return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
 static json_object *array_of(json_object *o, const char *k, size_t max)
 {
@@ -105,7 +99,7 @@ static int share_pid(json_object *s, json_object **ret, struct uvm_error **err)
 static int guest_identity(json_object *s, json_object **ret, struct uvm_error **err)
 {
         json_object *t = json_object_object_get(s, "TimeNs"), *sysctls;
-        const char *entropy = str_of(s, "Entropy"), *host = str_of(s, "Hostname");
+        const char *entropy = json_string_of(s, "Entropy"), *host = json_string_of(s, "Hostname");
         int r = 0;
 
         if (t) {
@@ -268,7 +262,7 @@ static int add_route(json_object *rt, struct uvm_error **err)
         struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)),
                                  .nlmsg_type = RTM_NEWROUTE,
                                  .nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL}};
-        const char *dst = str_of(rt, "Destination"), *gw = str_of(rt, "Gateway");
+        const char *dst = json_string_of(rt, "Destination"), *gw = json_string_of(rt, "Gateway");
         unsigned char d[16], g[16];
         int family, prefix, r;
 
@@ -293,7 +287,7 @@ static int add_route(json_object *rt, struct uvm_error **err)
 
 static int one_iface(json_object *ifc, struct uvm_error **err)
 {
-        const char *mac = str_of(ifc, "Mac");
+        const char *mac = json_string_of(ifc, "Mac");
         json_object *addrs = array_of(ifc, "Addresses", MAX_ADDRS), *mtu_o;
         int64_t mtu =
                 (mtu_o = json_object_object_get(ifc, "Mtu")) ? json_object_get_int64(mtu_o) : 0;
@@ -338,7 +332,7 @@ static int guest_network(json_object *s, struct uvm_error **err)
 
 static int guest_share(json_object *s, struct uvm_error **err)
 {
-        const char *tag = str_of(s, "Tag"), *path = str_of(s, "Path");
+        const char *tag = json_string_of(s, "Tag"), *path = json_string_of(s, "Path");
 
         if (!tag || !path || strlen(tag) > 31 || path[0] != '/' || strstr(path, ".."))
                 return uvm_error_set(err, EINVAL,
@@ -353,7 +347,7 @@ static int guest_share(json_object *s, struct uvm_error **err)
 
 int agent_guest_modify(json_object *req, json_object **ret, struct uvm_error **err)
 {
-        const char *type = str_of(req, "ResourceType");
+        const char *type = json_string_of(req, "ResourceType");
         json_object *s = json_object_object_get(req, "Settings");
 
         if (!agent_cfg.guest)

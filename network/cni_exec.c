@@ -57,15 +57,6 @@ void cni_result_clear(struct cni_result *r)
         memset(r, 0, sizeof(*r));
 }
 
-static const char *json_str(json_object *o, const char *key)
-{
-        json_object *v;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
 static const char *to_text(json_object *o)
 {
         return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -213,9 +204,9 @@ static char *plugin_stdin(json_object *list, size_t i, json_object *prev, json_o
 
         if (json_object_deep_copy(p, &copy, NULL) < 0)
                 return NULL;
-        json_object_object_add(copy, "name", json_object_new_string(json_str(list, "name")));
+        json_object_object_add(copy, "name", json_object_new_string(json_string_of(list, "name")));
         json_object_object_add(copy, "cniVersion",
-                               json_object_new_string(json_str(list, "cniVersion")));
+                               json_object_new_string(json_string_of(list, "cniVersion")));
         json_object_object_del(copy, "prevResult");
         json_object_object_del(copy, "runtimeConfig");
         if (prev)
@@ -233,14 +224,14 @@ static int plugin_error(const char *type, const char *out, int status, struct uv
         const char *msg, *details;
         int c = 0;
 
-        msg = o && json_object_is_type(o, json_type_object) ? json_str(o, "msg") : NULL;
+        msg = o && json_object_is_type(o, json_type_object) ? json_string_of(o, "msg") : NULL;
         if (!msg)
                 return uvm_error_set(err, EIO, "plugin %s: exited with status %d%s%.200s", type,
                                      status, out && *out ? ", output: " : " and no error output",
                                      out ? out : "");
         if (json_object_object_get_ex(o, "code", &code) && json_object_is_type(code, json_type_int))
                 c = json_object_get_int(code);
-        details = json_str(o, "details");
+        details = json_string_of(o, "details");
         /* 11: "try again later" in the spec's table */
         return uvm_error_set(err, c == 11 ? EAGAIN : EIO, "plugin %s: %.*s%s%.*s (code %d)", type,
                              CNI_MAX_MSG, msg, STR_EMPTY(details) ? "" : ": ", CNI_MAX_MSG,
@@ -435,11 +426,11 @@ static int sandbox_interface(const char *plugin, json_object *ifaces, int64_t id
                                      "which is not in the result",
                                      plugin, (long long) idx);
         iface = json_object_array_get_idx(ifaces, (size_t) idx);
-        name = json_object_is_type(iface, json_type_object) ? json_str(iface, "name") : NULL;
+        name = json_object_is_type(iface, json_type_object) ? json_string_of(iface, "name") : NULL;
         if (!name || !ifname_ok(name))
                 return uvm_error_set(err, EIO, "plugin %s: result interface %lld has no valid name",
                                      plugin, (long long) idx);
-        *ret_name = STR_EMPTY(json_str(iface, "sandbox")) ? NULL : name;
+        *ret_name = STR_EMPTY(json_string_of(iface, "sandbox")) ? NULL : name;
         return 0;
 }
 
@@ -466,7 +457,7 @@ static int take_ip(const char *plugin, json_object *ip, json_object *ifaces, str
         int r;
 
         if (!json_object_is_type(ip, json_type_object) ||
-            !(addr = bare_address(json_str(ip, "address"))))
+            !(addr = bare_address(json_string_of(ip, "address"))))
                 return uvm_error_set(err, EIO, "plugin %s: result has an invalid IP address",
                                      plugin);
         if (json_object_object_get_ex(ip, "interface", &idx)) {

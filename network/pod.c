@@ -182,15 +182,6 @@ static const char *to_text(json_object *o)
                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-static const char *json_str(json_object *o, const char *key)
-{
-        json_object *v;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
 /* A pod's CNI attachment: everything DEL needs, in memory and on disk
  * (not to be confused with the sandbox layer's pod record). */
 struct cni_attachment {
@@ -270,15 +261,15 @@ static int record_decode(json_object *o, const char *pod_id, const char *netns_p
                          struct cni_attachment *rec, struct uvm_error **err)
 {
         json_object *list, *rc, *res, *ver;
-        const char *netns = json_str(o, "netns"), *ifname = json_str(o, "ifname");
-        const char *args = json_str(o, "args"), *file = json_str(o, "confFile");
+        const char *netns = json_string_of(o, "netns"), *ifname = json_string_of(o, "ifname");
+        const char *args = json_string_of(o, "args"), *file = json_string_of(o, "confFile");
 
         if (!json_object_object_get_ex(o, "version", &ver) ||
             json_object_get_int(ver) != POD_RECORD_VERSION || !netns || !ifname || !args || !file ||
             !json_object_object_get_ex(o, "conflist", &list) ||
             !json_object_object_get_ex(o, "runtimeConfig", &rc) ||
-            !json_object_is_type(rc, json_type_object) || !json_str(o, "podId") ||
-            !STR_EQ(json_str(o, "podId"), pod_id) || !STR_EQ(netns, netns_path))
+            !json_object_is_type(rc, json_type_object) || !json_string_of(o, "podId") ||
+            !STR_EQ(json_string_of(o, "podId"), pod_id) || !STR_EQ(netns, netns_path))
                 return -EINVAL;
         if (cni_conf_parse(file, to_text(list), &rec->conf, err) < 0)
                 return -EINVAL;

@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "common/run.h"
@@ -72,13 +73,6 @@ static json_object *parse_array(const char *json, const char *what, struct uvm_e
         return o;
 }
 
-static const char *str_of(json_object *o, const char *k)
-{
-        json_object *v = json_object_object_get(o, k);
-
-        return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 int net_vm_parse_link(const char *json, struct net_vm_nic *nic, struct uvm_error **err)
 {
         json_object *a = parse_array(json, "ip link", err), *l;
@@ -88,7 +82,7 @@ int net_vm_parse_link(const char *json, struct net_vm_nic *nic, struct uvm_error
         if (!a)
                 return -EINVAL;
         l = json_object_array_get_idx(a, 0);
-        mac = str_of(l, "address");
+        mac = json_string_of(l, "address");
         mtu = json_object_get_int64(json_object_object_get(l, "mtu"));
         if (!mac || strlen(mac) != 17 || mtu < 68 || mtu > 65535) {
                 json_object_put(a);
@@ -112,7 +106,7 @@ int net_vm_parse_addrs(const char *json, struct net_vm_nic *nic, struct uvm_erro
                            i < json_object_array_length(infos) && nic->n_addrs < NET_VM_MAX_ADDRS;
              i++) {
                 json_object *x = json_object_array_get_idx(infos, i);
-                const char *local = str_of(x, "local"), *scope = str_of(x, "scope");
+                const char *local = json_string_of(x, "local"), *scope = json_string_of(x, "scope");
                 int64_t prefix = json_object_get_int64(json_object_object_get(x, "prefixlen"));
 
                 /* The guest makes its own link-local addresses. */
@@ -138,7 +132,7 @@ int net_vm_parse_routes(const char *json, struct net_vm_nic *nic, struct uvm_err
         for (size_t i = 0; i < json_object_array_length(a) && nic->n_routes < NET_VM_MAX_ROUTES;
              i++) {
                 json_object *x = json_object_array_get_idx(a, i);
-                const char *dst = str_of(x, "dst"), *gw = str_of(x, "gateway");
+                const char *dst = json_string_of(x, "dst"), *gw = json_string_of(x, "gateway");
                 struct net_vm_route *r = &nic->routes[nic->n_routes];
 
                 if (!dst || !gw)
