@@ -63,8 +63,10 @@ int agent_guest_boot(struct uvm_error **err);
 /* "/dev/vportNpM" of the virtio-serial port named name; -ENOENT. */
 int agent_guest_port(const char *name, char *ret, size_t len);
 /* guest_settings.c: ModifySettings with a ResourceType (Guest, Network,
- * Share), only in a guest. */
+ * Share, Disk), only in a guest. */
 int agent_guest_modify(json_object *req, json_object **ret, struct uvm_error **err);
+/* guest_disks.c: the Disk settings {Lun, Path}: a layer disk mounted. */
+int agent_guest_disk(json_object *settings, struct uvm_error **err);
 
 /* agent_pidns.c: the holder of a shared pod PID namespace (pidns.pid). */
 /* Start the holder: PID 1 of a new PID namespace when new_pid. With

@@ -5,6 +5,7 @@
  *   Network: {"Interfaces": [{"Mac", "Mtu", "Addresses": ["a/p"]}],
  *             "Routes": [{"Destination": "a/p", "Gateway": "a"}]}
  *   Share:   {"Tag", "Path"}: the pod's 9p share, mounted at Path.
+ *   Disk:    {"Lun", "Path"}: a hot-plugged layer disk (guest_disks.c).
  * Every field is checked; the first failure is the answer. */
 
 #include <arpa/inet.h>
@@ -362,5 +363,7 @@ int agent_guest_modify(json_object *req, json_object **ret, struct uvm_error **e
                 return guest_network(s, err);
         if (type && STR_EQ(type, "Share"))
                 return guest_share(s, err);
+        if (type && STR_EQ(type, "Disk"))
+                return agent_guest_disk(s, err);
         return uvm_error_set(err, EINVAL, "ResourceType '%.32s' is unknown", type ? type : "");
 }

@@ -8,8 +8,12 @@ set -euo pipefail
 # Modules the agent loads, in no particular order (dependencies are added).
 # crc32c_generic: erofs needs libcrc32c, whose soft dependency "pre: crc32c"
 # modprobe would follow; the guest has no modprobe, so it is named here.
+# virtio_scsi + sd_mod: image layers arrive as hot-plugged SCSI disks; sd_mod
+# needs crc64-rocksoft and crc-t10dif, whose soft dependencies crc64 and
+# crct10dif_generic meet (named for the same reason).
 wanted_modules=(virtio_console virtio_blk virtio_net virtio_pci virtio_mmio
-        virtio_rng 9pnet_virtio 9p erofs overlay crc32c_generic)
+        virtio_rng virtio_scsi sd_mod crc64 crct10dif_generic 9pnet_virtio 9p
+        erofs overlay crc32c_generic)
 # Where the guest's ld.so looks without /etc/ld.so.cache (Debian's glibc).
 lib_dirs=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib)
 # Fixed mtime of every file in the initramfs (2024-01-01T00:00:00Z).

@@ -130,13 +130,14 @@ while IFS= read -r m; do
         name=$(modinfo_field "$ko" name)
         deps=$(modinfo_field "$ko" depends)
         for d in ${deps//,/ }; do
-                [ -n "${loaded[$d]:-}" ] || fail "module $name is listed before its dependency $d"
+                # Module names may be spelt with '-' or '_' (crc-t10dif): one name.
+                [ -n "${loaded[${d//-/_}]:-}" ] || fail "module $name is listed before its dependency $d"
         done
         # softdep=pre: X ... post: Y: some earlier module must be or provide X.
         for s in $(modinfo_field "$ko" softdep | sed -n 's/^pre: *//p' | sed 's/ *post:.*//'); do
                 [ -n "${loaded[${s//-/_}]:-}" ] || fail "module $name is listed before anything providing $s (softdep)"
         done
-        loaded[$name]=1
+        loaded[${name//-/_}]=1
         for a in $(modinfo_field "$ko" alias); do loaded[${a//-/_}]=1; done
 done <"$root/etc/uvmd/modules"
 builtin=$(/usr/bin/python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["builtin_modules"]))' "$manifest")

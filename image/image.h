@@ -92,6 +92,12 @@ int img_use(struct img_store *s, const char *ref, const char *user, char **ret_i
             char ***ret_layers, struct img_config *ret_config, struct uvm_error **err);
 void img_release(struct img_store *s, const char *image_id, const char *user);
 
+/* For VM pods: the read-only erofs disk image of an unpacked layer
+ * directory (one of img_use's), made on first use, kept under the store
+ * root until the last image using the layer is removed. */
+int img_layer_disk(struct img_store *s, const char *layer_dir, char **ret_path,
+                   struct uvm_error **err);
+
 /* Usage of the store's filesystem for ImageFsInfo. */
 struct img_fs_usage {
         char *mountpoint; /* the store root */

@@ -8,6 +8,7 @@
  * Layout under root:
  *   blobs/sha256/<hex>   content, written under a temp name then renamed
  *   layers/<chain hex>/  one unpacked layer (its own diff, overlayfs whiteouts)
+ *   disks/<chain hex>.erofs  that layer as a VM disk image (disk.c), on demand
  *   tmp/                 downloads and unpacks in progress (emptied at start)
  *   images.json          the records below, written atomically
  */

@@ -464,6 +464,19 @@ static bool layer_referenced_locked(struct img_store *s, const char *hex)
         return false;
 }
 
+/* disks/<chain hex>.erofs (disk.c) go with their layer. */
+static bool disk_referenced_locked(struct img_store *s, const char *name)
+{
+        char hex[65];
+        size_t n = strlen(name);
+
+        if (n != 64 + strlen(".erofs") || strcmp(name + 64, ".erofs") != 0)
+                return false;
+        memcpy(hex, name, 64);
+        hex[64] = '\0';
+        return layer_referenced_locked(s, hex);
+}
+
 static void sweep_dir_locked(struct img_store *s, const char *sub,
                              bool (*referenced)(struct img_store *, const char *))
 {
@@ -497,6 +510,7 @@ static void gc_locked(struct img_store *s)
         index_lock(s);
         sweep_dir_locked(s, "blobs/sha256", blob_referenced_locked);
         sweep_dir_locked(s, "layers", layer_referenced_locked);
+        sweep_dir_locked(s, "disks", disk_referenced_locked);
         index_unlock(s);
         (void) flock(s->ingest_fd, LOCK_UN);
 }

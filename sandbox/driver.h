@@ -62,6 +62,12 @@ struct drv_pod_spec {
         const char *oci_runtime; /* path of runc or crun */
         struct drv_uvm_options uvm;
         const struct drv_events *events;
+        /* For a driver that gives a VM its layers as disks (qemu): the
+         * read-only disk image of one of a container's layer dirs, made on
+         * first use (image/image.h img_layer_disk). NULL: none on this node. */
+        int (*layer_disk)(void *data, const char *layer_dir, char **ret_path,
+                          struct uvm_error **err);
+        void *layer_disk_data;
 };
 
 /* What a probe may look at: the node's devices and tools, as configured. */

@@ -7,6 +7,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "image/image.h"
 #include "network/net.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/ids.h"
@@ -316,6 +317,11 @@ static int pod_new(struct sbx *s, const struct pod_record *rec, const struct drv
         return 0;
 }
 
+static int layer_disk(void *data, const char *layer_dir, char **ret_path, struct uvm_error **err)
+{
+        return img_layer_disk(data, layer_dir, ret_path, err);
+}
+
 static void fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spec)
 {
         *spec = (struct drv_pod_spec){
@@ -331,6 +337,8 @@ static void fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spe
                 .oci_runtime = s->oci_runtime,
                 .uvm = p->rec.uvm,
                 .events = &p->events,
+                .layer_disk = s->images ? layer_disk : NULL,
+                .layer_disk_data = s->images,
         };
 }
 

@@ -100,6 +100,15 @@ def test_vm_pod_lifecycle(vm, workdir):
     with open(os.path.join(vol, "from-vm")) as f:
         assert f.read() == "vm says hi\n"
     assert "10.96.0.10" in _ok(c, a, "cat /etc/resolv.conf")
+    # The image's layers came as read-only disks: erofs images built once
+    # under the image store, hot-plugged, mounted by the guest under
+    # /run/layers, the rootfs an overlay of them.
+    disks = os.path.join(d.data, "images", "disks")
+    made = sorted(os.listdir(disks))
+    assert made and all(n.endswith(".erofs") for n in made), made
+    root = [ln for ln in _ok(c, a, "cat /proc/mounts").splitlines() if ln.split()[1] == "/"]
+    assert root and "lowerdir=/run/layers/" in root[0], root
+    assert os.listdir(os.path.join(d.state, "pods", pod, "disks")) == ["0"]
     # Exit codes and logs.
     assert _wait_state(c, b, m.CONTAINER_EXITED).exit_code == 3
     blog = os.path.join(d.logs, "vm1", "b.log")
@@ -120,6 +129,10 @@ def test_vm_pod_lifecycle(vm, workdir):
     assert not os.path.exists("/sys/fs/cgroup/memory/uvmd/" + pod)
     with open(os.path.join(vol, "from-host")) as f:
         assert f.read() == "host says hi\n"  # the share let go of the volume untouched
+    # The disks stay for the next pod, and go with the last image using them.
+    assert sorted(os.listdir(disks)) == made
+    c.img("RemoveImage", image=m.ImageSpec(image=d.image))
+    assert os.listdir(disks) == []
 
 
 def test_vm_pod_restart_and_qemu_death(vm):

@@ -326,6 +326,12 @@ static void add_devices(struct argv_builder *b, const struct qemu_vm *vm)
                 add(b, "-device");
                 add(b, "virtio-net-device,netdev=net0,mac=%s", vm->mac);
         }
+        /* On virtio-mmio: SCSI disks hot-plug through the controller's
+         * own events, with no PCI slot. */
+        if (vm->scsi) {
+                add(b, "-device");
+                add(b, "virtio-scsi-device,id=scsi0");
+        }
         for (unsigned i = 0; i < vm->root_ports; i++) {
                 /* Each port needs its own chassis number (1..255). */
                 add(b, "-device");

@@ -41,6 +41,7 @@ struct qemu_vm {
         uint32_t memory_mb, vcpus; /* from the UVM options */
         bool kvm;                  /* -accel kvm -cpu host, else -accel tcg -cpu max */
         unsigned root_ports;       /* pcie-root-port rp0..rp<n-1> for hot-plug; 0: no PCIe */
+        bool scsi;                 /* virtio-scsi controller "scsi0" for hot-plugged disks */
         /* A virtio-net NIC with MAC address mac (NULL: no NIC), on either the
          * tap named tap (QEMU opens it: QEMU must run in the tap's network
          * namespace) or the tap fd tap_fd that QEMU inherits (>= 3). The other

@@ -31,6 +31,7 @@
 #include "sandbox/drivers/qemu.h"
 #include "sandbox/drivers/qemu/cmdline.h"
 #include "sandbox/drivers/qemu/console.h"
+#include "sandbox/drivers/qemu/disks.h"
 #include "sandbox/drivers/qemu/kvm_proof.h"
 #include "sandbox/drivers/qemu/share.h"
 
@@ -92,6 +93,10 @@ struct drv_pod {
         bool share_pid;
         pid_t pidns_holder; /* in the guest; 0 without share_pid */
         struct qconsole *console, *agent_log;
+        struct qdisks *disks; /* image layers, hot-plugged */
+        int (*layer_disk)(void *data, const char *layer_dir, char **ret_path,
+                          struct uvm_error **err); /* NULL: layers go through the share */
+        void *layer_disk_data;
 };
 
 static struct drv_pod *pod_free_(struct drv_pod *p)
@@ -100,6 +105,7 @@ static struct drv_pod *pod_free_(struct drv_pod *p)
                 return NULL;
         qconsole_free(p->console);
         qconsole_free(p->agent_log);
+        qdisks_free(p->disks);
         agent_pod_destroy(&p->ap);
         free(p->qmp_sock);
         free(p->console_sock);
@@ -140,9 +146,13 @@ static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, stru
         p->log_sock = fs_path_join(spec->state_dir, "log.sock");
         p->guest_log = fs_path_join(spec->state_dir, "agent-guest.log");
         p->cgroup_parent = spec->cgroup_parent ? strdup(spec->cgroup_parent) : NULL;
+        p->layer_disk = spec->layer_disk;
+        p->layer_disk_data = spec->layer_disk_data;
         if (r >= 0 && (!p->qmp_sock || !p->console_sock || !p->console_log || !p->pid_file ||
                        !p->share || !p->holder_file || !p->log_sock || !p->guest_log))
                 r = uvm_error_set(err, ENOMEM, "out of memory");
+        if (r >= 0)
+                r = qdisks_open(spec->state_dir, p->qmp_sock, &p->disks, err);
         if (r < 0) {
                 pod_free_(p);
                 return r;
@@ -229,6 +239,7 @@ static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int ta
                 .vcpus = vcpus_of(spec),
                 .kvm = __atomic_load_n(&node.kvm, __ATOMIC_ACQUIRE),
                 .root_ports = ROOT_PORTS,
+                .scsi = true,
                 .append = node.append,
                 .tap_fd = tap_fd >= 0 ? 3 : -1,
                 .mac = tap_fd >= 0 ? mac : NULL,
@@ -453,11 +464,13 @@ static void qemu_pod_free(struct drv_pod *p)
         pod_free_(p);
 }
 
-/* Containers: their layers and mounts go through the share. */
+/* Containers: their layers come as disks (disks.h), or through the share
+ * where the node makes no disks; their mounts go through the share. */
 
 struct create_job {
         struct drv_pod *p;
-        char **layers; /* the guest's paths, while the create runs */
+        bool disks;    /* the layers are disks' guest paths already */
+        char **layers; /* the share's guest paths, while the create runs */
 };
 
 static int patch(void *data, const struct drv_ctr_spec *spec, json_object *oci,
@@ -466,26 +479,76 @@ static int patch(void *data, const struct drv_ctr_spec *spec, json_object *oci,
         struct create_job *j = data;
         struct qshare_pod pod = {j->p->share, j->p->share_pid, j->p->pidns_holder};
         struct drv_ctr_spec *s = (struct drv_ctr_spec *) spec;
-        int r = qshare_ctr_prepare(&pod, spec->id, spec->layers, oci, &j->layers, err);
+        int r = qshare_ctr_prepare(&pod, spec->id, j->disks ? NULL : spec->layers, oci, &j->layers,
+                                   err);
 
-        if (r >= 0)
+        if (r >= 0 && j->layers)
                 s->layers = j->layers;
         return r;
+}
+
+/* What a create needs in guest paths: layers and image volumes as disks. */
+struct guest_layers {
+        char **layers;
+        struct drv_image_volume *vols;
+        char ***vol_layers;
+        size_t n_vols;
+};
+
+static void guest_layers_clear(struct guest_layers *g)
+{
+        strv_free(g->layers);
+        for (size_t i = 0; g->vol_layers && i < g->n_vols; i++)
+                strv_free(g->vol_layers[i]);
+        free(g->vol_layers);
+        free(g->vols);
+}
+
+static int attach_layers(struct drv_pod *p, const struct drv_ctr_spec *spec, struct guest_layers *g,
+                         struct uvm_error **err)
+{
+        size_t n = spec->n_image_volumes;
+        int r = qdisks_attach(p->disks, p->ap.client, p->layer_disk, p->layer_disk_data,
+                              spec->layers, &g->layers, err);
+
+        if (r < 0 || n == 0)
+                return r;
+        g->vols = calloc(n, sizeof(*g->vols));
+        g->vol_layers = calloc(n, sizeof(char **));
+        if (!g->vols || !g->vol_layers)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        g->n_vols = n;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                g->vols[i] = spec->image_volumes[i];
+                r = qdisks_attach(p->disks, p->ap.client, p->layer_disk, p->layer_disk_data,
+                                  spec->image_volumes[i].layers, &g->vol_layers[i], err);
+                g->vols[i].layers = g->vol_layers[i];
+        }
+        return r < 0 ? uvm_error_wrap(err, "image volume") : r;
 }
 
 static int qemu_ctr_create(struct drv_pod *p, const struct drv_ctr_spec *spec,
                            struct uvm_error **err)
 {
-        struct create_job j = {p, NULL};
-        int r;
+        struct create_job j = {p, p->layer_disk != NULL, NULL};
+        struct guest_layers g = {0};
+        struct drv_ctr_spec ds = *spec;
+        int r = 0;
 
-        if (spec->n_image_volumes > 0)
+        if (spec->n_image_volumes > 0 && !j.disks)
                 return uvm_error_set(err, EINVAL,
-                                     "container %s: image volumes are not available in VM pods "
-                                     "yet",
+                                     "container %s: image volumes in VM pods need layer disks, "
+                                     "which this node does not make",
                                      spec->id);
-        r = agent_pod_ctr_create(&p->ap, spec, patch, &j, err);
+        if (j.disks) {
+                r = attach_layers(p, spec, &g, err);
+                ds.layers = g.layers;
+                ds.image_volumes = g.vols;
+        }
+        if (r >= 0)
+                r = agent_pod_ctr_create(&p->ap, &ds, patch, &j, err);
         strv_free(j.layers);
+        guest_layers_clear(&g);
         if (r < 0)
                 qshare_ctr_release(p->share, spec->id);
         return r;

@@ -224,7 +224,8 @@ int qshare_ctr_prepare(const struct qshare_pod *pod, const char *ctr_id, char *c
         r = fs_mkdir_p(dir, 0755);
         if (r < 0)
                 return uvm_error_set(err, -r, "create %s: %s", dir, strerror(-r));
-        r = layers_into(dir, guest, layers, ret_layers, err);
+        *ret_layers = NULL;
+        r = layers ? layers_into(dir, guest, layers, ret_layers, err) : 0;
         if (r >= 0) {
                 r = mounts_into(dir, guest, oci, err);
                 if (r < 0) {

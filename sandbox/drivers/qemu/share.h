@@ -24,9 +24,9 @@ struct qshare_pod {
         pid_t pidns_holder; /* that holder, as the guest sees it */
 };
 
-/* Bind the container's layers and mounts into the share and rewrite oci for
- * the guest. *ret_layers (malloc'd, NULL-terminated) are the layers' guest
- * paths. -EINVAL naming what a VM pod cannot do. On failure nothing is left
+/* Bind the container's layers (unless NULL: they came as disks) and mounts
+ * into the share and rewrite oci for the guest. *ret_layers (malloc'd,
+ * NULL-terminated; NULL without layers) are the layers' guest paths. -EINVAL naming what a VM pod cannot do. On failure nothing is left
  * of the container in the share. */
 int qshare_ctr_prepare(const struct qshare_pod *pod, const char *ctr_id, char *const *layers,
                        json_object *oci, char ***ret_layers, struct uvm_error **err);

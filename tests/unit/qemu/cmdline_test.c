@@ -102,6 +102,8 @@ static void test_kvm_full(void **state)
                 "-device",
                 "virtio-net-device,netdev=net0,mac=02:42:ac:11:00:02",
                 "-device",
+                "virtio-scsi-device,id=scsi0",
+                "-device",
                 "pcie-root-port,id=rp0,bus=pcie.0,chassis=1",
                 "-device",
                 "pcie-root-port,id=rp1,bus=pcie.0,chassis=2",
@@ -116,6 +118,7 @@ static void test_kvm_full(void **state)
         vm.tap = "tap0_p1";
         vm.mac = "02:42:ac:11:00:02";
         vm.root_ports = 3;
+        vm.scsi = true;
         argv = argv_ok(&vm);
         assert_argv(argv, want, sizeof(want) / sizeof(want[0]));
         qemu_argv_free(argv);
