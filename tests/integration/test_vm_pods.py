@@ -212,8 +212,15 @@ def test_vm_containers_as_with_ns(vm):
     cfg = _ctr_config(d, "u", "while true; do echo line; sleep 0.5; done")
     cfg.linux.security_context.run_as_user.value = 1000
     cfg.linux.security_context.readonly_rootfs = True
+    # An image volume: the image's layer disks, already attached for the
+    # rootfs, mounted again read-only at /imgvol (a sub path of it at /bin2).
+    cfg.mounts.extend([m.Mount(container_path="/imgvol", image=m.ImageSpec(image=d.image)),
+                       m.Mount(container_path="/bin2", image=m.ImageSpec(image=d.image),
+                               image_sub_path="bin")])
     u = _start(c, pod, pod_cfg, cfg)
     assert _ok(c, u, "id -u") == "1000"
+    assert _ok(c, u, "test -x /imgvol/bin/sh && test -x /bin2/sh && echo yes") == "yes"
+    assert _exec(c, u, ["sh", "-c", "touch /imgvol/x"])[0] != 0
     rc, _, err = _exec(c, u, ["sh", "-c", "echo x > /newfile"])
     assert rc != 0 and "Read-only file system" in err, err
     # Stats come from the guest's cgroups.

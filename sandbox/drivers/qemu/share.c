@@ -125,10 +125,7 @@ static int mounts_into(const char *dir, const char *guest, json_object *oci, str
                 if (!STR_EQ(type, "bind") && !has_option(m, "bind") && !has_option(m, "rbind"))
                         continue;
                 if (!*src)
-                        return uvm_error_set(err, EINVAL,
-                                             "mount %s: image volumes are not available in VM "
-                                             "pods yet",
-                                             dst);
+                        continue; /* an image volume: the guest mounts its layer disks */
                 if (has_option(m, "rshared") || has_option(m, "shared"))
                         return uvm_error_set(err, EINVAL,
                                              "mount %s: bidirectional propagation cannot cross "

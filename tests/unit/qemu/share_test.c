@@ -127,6 +127,30 @@ static void test_prepare_and_release(void **state)
         assert_int_equal(access(path, F_OK), 0); /* the host's data stays */
 }
 
+/* Layers that came as disks (NULL here) and an image volume (a bind with
+ * no source, which the guest mounts from its disks): only the host mounts
+ * go through the share. */
+static void test_disk_layers_and_image_volume(void **state)
+{
+        struct qshare_pod pod = {share, false, 0};
+        char **guest = (char **) 1, path[256];
+        json_object *o;
+
+        if (geteuid() != 0)
+                skip();
+        o = spec(",{\"destination\":\"/img\",\"type\":\"bind\",\"source\":\"\","
+                 "\"options\":[\"rbind\",\"ro\"]}",
+                 false, false);
+        assert_int_equal(qshare_ctr_prepare(&pod, "c4", NULL, o, &guest, NULL), 0);
+        assert_null(guest);
+        assert_string_equal(str_at(o, "mounts", 1, "source"), QSHARE_GUEST "/c/c4/m1");
+        assert_string_equal(str_at(o, "mounts", 3, "source"), "");
+        snprintf(path, sizeof(path), "%s/c/c4/l0", share);
+        assert_int_equal(access(path, F_OK), -1);
+        json_object_put(o);
+        qshare_ctr_release(share, "c4");
+}
+
 static void expect_refused(json_object *o, const char *needle)
 {
         struct qshare_pod pod = {share, false, 0};
@@ -155,10 +179,6 @@ static void test_refusals(void **state)
                  "\"options\":[\"rbind\",\"rshared\"]}",
                  vol);
         expect_refused(spec(extra, false, false), "bidirectional propagation");
-        expect_refused(spec(",{\"destination\":\"/img\",\"type\":\"bind\",\"source\":\"\","
-                            "\"options\":[\"rbind\"]}",
-                            false, false),
-                       "image volumes");
         expect_refused(spec(NULL, false, true), "devices");
         /* A privileged container gets the guest's devices, not the host's. */
         o = spec(NULL, true, true);
@@ -179,6 +199,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_prepare_and_release),
+                cmocka_unit_test(test_disk_layers_and_image_volume),
                 cmocka_unit_test(test_refusals),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
