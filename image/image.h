@@ -97,6 +97,8 @@ void img_release(struct img_store *s, const char *image_id, const char *user);
  * root until the last image using the layer is removed. */
 int img_layer_disk(struct img_store *s, const char *layer_dir, char **ret_path,
                    struct uvm_error **err);
+/* Where those are (it exists once the store is open). */
+const char *img_layer_disk_dir(struct img_store *s);
 
 /* Usage of the store's filesystem for ImageFsInfo. */
 struct img_fs_usage {

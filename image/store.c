@@ -557,7 +557,7 @@ static int open_locks(struct img_store *s, struct uvm_error **err)
 
 int img_store_new(const struct img_options *o, struct img_store **ret, struct uvm_error **err)
 {
-        static const char *const dirs[] = {"blobs/sha256", "layers", "tmp"};
+        static const char *const dirs[] = {"blobs/sha256", "layers", "disks", "tmp"};
         struct reg_options ro = {
                 .insecure_registries = o->insecure_registries,
                 .mirrors = o->mirrors,
@@ -566,7 +566,9 @@ int img_store_new(const struct img_options *o, struct img_store **ret, struct uv
         struct img_store *s = calloc(1, sizeof(*s));
         int r;
 
-        if (!s || !(s->root = strdup(o->root))) {
+        if (!s || !(s->root = strdup(o->root)) || asprintf(&s->disk_dir, "%s/disks", o->root) < 0) {
+                if (s)
+                        free(s->root);
                 free(s);
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
@@ -626,6 +628,7 @@ struct img_store *img_store_free(struct img_store *s)
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
         free(s->root);
+        free(s->disk_dir);
         free(s);
         return NULL;
 }

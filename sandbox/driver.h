@@ -68,6 +68,7 @@ struct drv_pod_spec {
         int (*layer_disk)(void *data, const char *layer_dir, char **ret_path,
                           struct uvm_error **err);
         void *layer_disk_data;
+        const char *layer_disk_dir; /* where those are: a VM may read only there */
 };
 
 /* What a probe may look at: the node's devices and tools, as configured. */

@@ -339,6 +339,7 @@ static void fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spe
                 .events = &p->events,
                 .layer_disk = s->images ? layer_disk : NULL,
                 .layer_disk_data = s->images,
+                .layer_disk_dir = s->images ? img_layer_disk_dir(s->images) : NULL,
         };
 }
 

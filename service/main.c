@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "image/image.h"
+#include "sandbox/drivers/qemu/jail.h"
 #include "service/daemon.h"
 
 static void usage(FILE *f)
@@ -174,6 +175,9 @@ int main(int argc, char **argv)
          * the pages back after every large call and faults them in again on
          * the next (ListContainers at 330 containers: ~4x the CPU). */
         mallopt(M_TRIM_THRESHOLD, 16 << 20);
+        /* The qemu driver's own re-execution, before anything else runs. */
+        if (argc > 1 && STR_EQ(argv[1], "vmm-jail"))
+                return qemu_jail_main(argc - 2, argv + 2);
         config_init_defaults(&d.cfg);
         if (parse_args(argc, argv, &d.cfg, &first_arg) < 0)
                 return 2;

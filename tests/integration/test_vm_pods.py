@@ -81,6 +81,14 @@ def test_vm_pod_lifecycle(vm, workdir):
     for cap in (12, 19, 21, 16):  # NET_ADMIN, SYS_PTRACE, SYS_ADMIN, SYS_MODULE
         assert not bnd & (1 << cap), hex(bnd)
     assert bnd & (1 << 0)  # CHOWN: 9p chowns for the guest
+    # ...and lives in a mount namespace of its own, which shows the system's
+    # programs and the pod's files, not the rest of the host.
+    assert os.readlink("/proc/%d/ns/mnt" % qemu[0]) != os.readlink("/proc/self/ns/mnt")
+    qroot = "/proc/%d/root" % qemu[0]
+    assert "home" not in os.listdir(qroot) and "var" not in os.listdir(qroot)
+    assert os.listdir(qroot + "/etc") == ["ld.so.cache"]
+    assert os.path.exists(qroot + os.path.join(d.state, "pods", pod, "qmp.sock"))
+    assert not os.path.exists(qroot + os.path.join(d.data, "images", "layers"))
     ip = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status.network.ip
     cfg = _ctr_config(d, "a", "echo started; sleep 1000")
     cfg.mounts.extend([m.Mount(container_path="/vol", host_path=vol)])

@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,6 +34,7 @@
 #include "sandbox/drivers/qemu/cmdline.h"
 #include "sandbox/drivers/qemu/console.h"
 #include "sandbox/drivers/qemu/disks.h"
+#include "sandbox/drivers/qemu/jail.h"
 #include "sandbox/drivers/qemu/kvm_proof.h"
 #include "sandbox/drivers/qemu/share.h"
 
@@ -90,6 +93,8 @@ struct drv_pod {
         char *qmp_sock, *console_sock, *console_log, *pid_file, *share, *holder_file;
         char *log_sock, *guest_log; /* the guest agent's records, kept and relayed */
         char *cgroup_parent;        /* the pod's: QEMU goes in <parent>/vm */
+        char *jail_root;            /* QEMU's root, in its own mount namespace (jail.h) */
+        char *disk_dir;             /* the layer disks' directory, or NULL */
         bool share_pid;
         pid_t pidns_holder; /* in the guest; 0 without share_pid */
         struct qconsole *console, *agent_log;
@@ -114,6 +119,8 @@ static struct drv_pod *pod_free_(struct drv_pod *p)
         free(p->share);
         free(p->holder_file);
         free(p->cgroup_parent);
+        free(p->jail_root);
+        free(p->disk_dir);
         free(p->log_sock);
         free(p->guest_log);
         free(p);
@@ -148,6 +155,10 @@ static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, stru
         p->cgroup_parent = spec->cgroup_parent ? strdup(spec->cgroup_parent) : NULL;
         p->layer_disk = spec->layer_disk;
         p->layer_disk_data = spec->layer_disk_data;
+        p->jail_root = fs_path_join(spec->state_dir, "vmroot");
+        p->disk_dir = spec->layer_disk_dir ? strdup(spec->layer_disk_dir) : NULL;
+        if (r >= 0 && (!p->jail_root || (spec->layer_disk_dir && !p->disk_dir)))
+                r = uvm_error_set(err, ENOMEM, "out of memory");
         if (r >= 0 && (!p->qmp_sock || !p->console_sock || !p->console_log || !p->pid_file ||
                        !p->share || !p->holder_file || !p->log_sock || !p->guest_log))
                 r = uvm_error_set(err, ENOMEM, "out of memory");
@@ -201,10 +212,20 @@ static const char *const setpriv_args[] = {
         SETPRIV, "--inh-caps=-all",
         "--bounding-set=-all,+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+mknod", "--"};
 
-static char **confined(char **argv)
+#define JAIL_ARGS 9
+
+/* The length of path's directory part (an absolute path's). */
+static int dir_len(const char *path)
+{
+        return (int) (strrchr(path, '/') - path);
+}
+
+/* uvmd re-executed as the jail (jail.h), then setpriv, then QEMU. The
+ * strings of argv and jail are borrowed. */
+static char **confined(char **argv, char *const *jail, size_t n_jail)
 {
         static bool warned;
-        size_t n = 0, k = ARRAY_SIZE(setpriv_args);
+        size_t n = 0, k = ARRAY_SIZE(setpriv_args), at = 0;
         char **v;
 
         while (argv[n])
@@ -214,12 +235,57 @@ static char **confined(char **argv)
                         log_warn("qemu: %s is missing: QEMU keeps every capability", SETPRIV);
                 k = 0;
         }
-        v = calloc(n + k + 1, sizeof(char *));
+        v = calloc(n_jail + k + n + 1, sizeof(char *));
+        for (size_t i = 0; v && i < n_jail; i++)
+                v[at++] = jail[i];
         for (size_t i = 0; v && i < k; i++)
-                v[i] = (char *) setpriv_args[i];
+                v[at++] = (char *) setpriv_args[i];
         for (size_t i = 0; v && i < n; i++)
-                v[k + i] = argv[i];
+                v[at++] = argv[i];
         return v;
+}
+
+/* The jail's part of the command line: the pod's state dir (sockets, pid
+ * file; without the share's mounts), the share with them, the guest image
+ * and the layer disks, read-only. *ret holds malloc'd strings. */
+static int jail_args(struct drv_pod *p, char *ret[JAIL_ARGS], size_t *ret_n, struct uvm_error **err)
+{
+        size_t n = 0;
+        int r = fs_mkdir_p(p->jail_root, 0700);
+
+        if (r < 0)
+                return uvm_error_set(err, -r, "create %s: %s", p->jail_root, strerror(-r));
+        ret[n++] = strdup("/proc/self/exe");
+        ret[n++] = strdup("vmm-jail");
+        ret[n++] = strdup(p->jail_root);
+        if (asprintf(&ret[n++], "rw:%s", p->ap.state_dir) < 0)
+                ret[n - 1] = NULL;
+        if (asprintf(&ret[n++], "rrw:%s", p->share) < 0)
+                ret[n - 1] = NULL;
+        if (asprintf(&ret[n++], "ro:%.*s", dir_len(node.kernel), node.kernel) < 0)
+                ret[n - 1] = NULL;
+        if (dir_len(node.initrd) != dir_len(node.kernel) ||
+            strncmp(node.initrd, node.kernel, (size_t) dir_len(node.kernel)) != 0)
+                if (asprintf(&ret[n++], "ro:%.*s", dir_len(node.initrd), node.initrd) < 0)
+                        ret[n - 1] = NULL;
+        if (p->disk_dir && asprintf(&ret[n++], "ro:%s", p->disk_dir) < 0)
+                ret[n - 1] = NULL;
+        ret[n++] = strdup("--");
+        *ret_n = n;
+        for (size_t i = 0; i < n; i++)
+                if (!ret[i])
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+/* The share is a mount point of its own, shared, so that what the host
+ * binds into it later reaches QEMU's mount namespace (a slave of it). */
+static int share_mount(const char *share, struct uvm_error **err)
+{
+        if (mount(share, share, NULL, MS_BIND, NULL) < 0 ||
+            mount(NULL, share, NULL, MS_SHARED, NULL) < 0)
+                return uvm_error_set(err, errno, "make %s a shared mount: %m", share);
+        return 0;
 }
 
 static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int tap_fd,
@@ -244,17 +310,25 @@ static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int ta
                 .tap_fd = tap_fd >= 0 ? 3 : -1,
                 .mac = tap_fd >= 0 ? mac : NULL,
         };
-        char **argv = NULL, **full = NULL;
-        int r = qemu_argv(&vm, &argv, err);
+        char **argv = NULL, **full = NULL, *jail[JAIL_ARGS] = {NULL};
+        size_t n_jail = 0;
+        int r = jail_args(p, jail, &n_jail, err);
 
-        if (r < 0)
+        if (r >= 0)
+                r = qemu_argv(&vm, &argv, err);
+        if (r < 0) {
+                for (size_t i = 0; i < n_jail; i++)
+                        free(jail[i]);
                 return r;
-        full = confined(argv);
+        }
+        full = confined(argv, jail, n_jail);
         r = full ? agent_pod_spawn(&p->ap, full, tap_fd >= 0 ? &tap_fd : NULL, tap_fd >= 0 ? 1 : 0,
                                    err)
                  : uvm_error_set(err, ENOMEM, "out of memory");
-        free(full); /* its strings are argv's */
+        free(full); /* its strings are argv's and jail's */
         qemu_argv_free(argv);
+        for (size_t i = 0; i < n_jail; i++)
+                free(jail[i]);
         return r;
 }
 
@@ -364,7 +438,9 @@ static int qemu_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret
         r = fs_mkdir_p(p->share, 0755);
         if (r < 0)
                 return uvm_error_set(err, -r, "create %s: %s", p->share, strerror(-r));
-        r = net_vm_attach(spec->netns_path, "eth0", &nic, err);
+        r = share_mount(p->share, err);
+        if (r >= 0)
+                r = net_vm_attach(spec->netns_path, "eth0", &nic, err);
         if (r >= 0)
                 r = spawn_qemu(p, spec, nic.tap_fd, nic.mac, err);
         if (nic.tap_fd >= 0)
@@ -602,6 +678,21 @@ static bool kvm_known(const struct drv_probe_env *env, char *why, size_t len)
         return false;
 }
 
+/* The guest image's files, resolved (links followed): QEMU's mount
+ * namespace shows only their real directories. */
+static int find_guest(const char *dir)
+{
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/vmlinuz", dir);
+        if (!realpath(path, node.kernel))
+                return -errno;
+        snprintf(path, sizeof(path), "%s/initrd.img", dir);
+        if (!realpath(path, node.initrd))
+                return -errno;
+        return access(node.kernel, R_OK) < 0 || access(node.initrd, R_OK) < 0 ? -errno : 0;
+}
+
 /* Usable where the binary and the guest image are; KVM only once a guest
  * was seen booting under it. */
 static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
@@ -622,12 +713,7 @@ static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
                          env->qemu_binary ? env->qemu_binary : "qemu-system-x86_64");
                 return;
         }
-        if (!env->guest_dir ||
-            snprintf(node.kernel, sizeof(node.kernel), "%s/vmlinuz", env->guest_dir) >=
-                    (int) sizeof(node.kernel) ||
-            snprintf(node.initrd, sizeof(node.initrd), "%s/initrd.img", env->guest_dir) >=
-                    (int) sizeof(node.initrd) ||
-            access(node.kernel, R_OK) < 0 || access(node.initrd, R_OK) < 0) {
+        if (!env->guest_dir || find_guest(env->guest_dir) < 0) {
                 snprintf(ret->reason, sizeof(ret->reason), "no guest image in '%.200s'",
                          env->guest_dir ? env->guest_dir : "");
                 return;

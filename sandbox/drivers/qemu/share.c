@@ -279,5 +279,6 @@ void qshare_release_all(const char *share)
                         qshare_ctr_release(share, e->d_name);
         if (d)
                 closedir(d);
+        (void) fs_unmount_all(share, 4); /* the driver's self-bind */
         (void) fs_rm_rf(share);
 }

@@ -26,8 +26,8 @@ struct qshare_pod {
 
 /* Bind the container's layers (unless NULL: they came as disks) and mounts
  * into the share and rewrite oci for the guest. *ret_layers (malloc'd,
- * NULL-terminated; NULL without layers) are the layers' guest paths. -EINVAL naming what a VM pod cannot do. On failure nothing is left
- * of the container in the share. */
+ * NULL-terminated; NULL without layers) are the layers' guest paths. -EINVAL naming what a VM pod
+ * cannot do. On failure nothing is left of the container in the share. */
 int qshare_ctr_prepare(const struct qshare_pod *pod, const char *ctr_id, char *const *layers,
                        json_object *oci, char ***ret_layers, struct uvm_error **err);
 /* Unmount and remove what qshare_ctr_prepare made; idempotent. */
