@@ -9,7 +9,7 @@ packages=(
         bazel-bootstrap gcc libc6-dev clang-format
         libgrpc-dev grpc-proto protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
         libprotobuf-dev libjson-c-dev libcmocka-dev
-        libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev
+        libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev
         # run: OCI runtimes, CNI plugins, namespaces and mounts
         runc crun containernetworking-plugins iproute2 iptables util-linux
         # run: QEMU microVM pods; kmod's depmod and cpio build the guest image
