@@ -5,7 +5,8 @@
  * (uvmd-agent). The agent is one process per pod, so each module keeps its
  * state in file-level statics guarded by its own lock.
  *
- * Lock order: out conn lock -> ctr lock -> out stream lock -> reaper lock.
+ * Lock order: out conn lock -> ctr lock -> out stream lock -> pump lock ->
+ * reaper lock (the pump calls nothing of agent_ctr.c or agent_out.c).
  */
 
 #include <stdbool.h>
@@ -102,13 +103,16 @@ char *agent_runc_log_msg(const char *bundle);
  * asynchronously (output, exit notifications). */
 
 int agent_out_start(struct uvm_error **err);
-/* Watch fd (ownership passes) as send stream id. */
+/* Watch fd (ownership passes) as send stream id; fd -1: a stream that has
+ * already ended (a terminal container's stderr). */
 int agent_out_add(uint64_t id, int fd, struct uvm_error **err);
 /* Stop watching, drop what is buffered. */
 void agent_out_remove(uint64_t id);
 uint64_t agent_out_dropped(uint64_t id);
 /* True once the stream hit EOF and everything in it was sent and closed. */
 bool agent_out_drained(uint64_t id);
+/* True once nothing more will be read into the stream (or it is unknown). */
+bool agent_out_eof(uint64_t id);
 /* Install a new host connection (NULL: none); returns the old one to free. */
 struct agent_conn *agent_out_set_conn(struct agent_conn *conn);
 /* The host negotiated on conn: flush buffered output and unsent exits. */
@@ -126,6 +130,10 @@ int agent_ctr_delete(const char *id, struct uvm_error **err);
 int agent_ctr_properties(const char *id, json_object **ret, struct uvm_error **err);
 /* The bundle dir of a running or created container, for exec/update/stats. */
 int agent_ctr_bundle(const char *id, bool need_running, char **ret_bundle, struct uvm_error **err);
+/* A running container's output streams, and whether it has a terminal (its
+ * output is all on the stdout stream then). */
+int agent_ctr_streams(const char *id, uint64_t *ret_out, uint64_t *ret_err, bool *ret_tty,
+                      struct uvm_error **err);
 bool agent_ctr_reap_hook(pid_t pid, int status);
 /* Notify the exits not yet sent on conn (the caller holds the out conn
  * lock). An exit waits until the container's output was all sent, for at most
@@ -158,9 +166,101 @@ bool agent_cgroup_oom_killed(const char *cgroup_path);
 /* agent_exec.c: exec, update, stats. */
 
 int agent_exec(json_object *req, json_object **ret, struct uvm_error **err);
+/* The request's Args (1 to 1024 strings, 128 KiB in all), NULL-terminated;
+ * the strings are borrowed from req. */
+int agent_exec_args(json_object *req, const char ***ret_args, struct uvm_error **err);
 int agent_update(json_object *req, struct uvm_error **err);
 int agent_stats(const char *id, json_object **ret, struct uvm_error **err);
 /* The pod's usage: {Interfaces: [...]} (agent_stats.c). */
 int agent_pod_stats(json_object **ret, struct uvm_error **err);
 /* Base64 (RFC 4648, padded) of len bytes; NULL on OOM. */
 char *agent_base64(const uint8_t *data, size_t len);
+
+/* agent_pump.c: interactive sessions (an exec with streamed stdio, an attach
+ * to a container's stdio, a port-forward connection) and the thread moving
+ * their bytes between fds and the host's data frames within each stream's
+ * credit window. Session ids and their stream ids start at
+ * AGENT_SESSION_ID_BASE (agent/conn.h), above every container stream id. */
+
+#define AGENT_MAX_EXECS 128   /* interactive processes */
+#define AGENT_MAX_ATTACHES 64 /* attaches, all containers together */
+#define AGENT_MAX_PORTS 256   /* port-forward connections */
+
+enum agent_sess_kind { AGENT_SESS_EXEC, AGENT_SESS_ATTACH, AGENT_SESS_PORT, _AGENT_SESS_KIND_MAX };
+
+struct agent_sess;
+
+int agent_pump_start(struct uvm_error **err);
+/* Install the host connection (NULL: none). Sessions of any other end
+ * silently (an exec's process is killed); the old one is not used once this
+ * returns. */
+void agent_pump_set_conn(struct agent_conn *conn);
+/* conn went down: its sessions end now, not when the next host comes. */
+void agent_pump_conn_closed(struct agent_conn *conn);
+void agent_pump_kick(void);
+/* Bridge callbacks: host bytes (data NULL: the host closed the stream), and
+ * a queued ExecuteProcess response, after which its session may talk. */
+void agent_pump_data(struct agent_conn *conn, uint64_t stream, const void *data, size_t len);
+void agent_pump_responded(json_object *response);
+/* SignalProcess and ResizeConsole naming a session by ProcessId. */
+int agent_pump_signal(json_object *req, struct uvm_error **err);
+int agent_pump_resize(json_object *req, struct uvm_error **err);
+
+/* Building a session (agent_iproc.c, agent_attach.c, agent_portfwd.c). New
+ * reserves one of the kind's slots (-EAGAIN when all are taken). */
+int agent_sess_new(enum agent_sess_kind kind, const char *ctr_id, struct agent_sess **ret,
+                   struct uvm_error **err);
+/* A session not added: its fds are closed, its process killed. */
+struct agent_sess *agent_sess_free(struct agent_sess *s);
+static inline void agent_sess_freep(struct agent_sess **s)
+{
+        agent_sess_free(*s);
+}
+/* Output `which` (0: stdout or the socket, 1: stderr) read from fd (owned,
+ * non-blocking) or, with fd -1, fed by agent_pump_tee from container stream
+ * src. Without send the bytes are read and dropped (a terminal nobody
+ * watches must not block). */
+void agent_sess_out(struct agent_sess *s, int which, int fd, uint64_t src, bool send);
+/* Host bytes are written to fd (owned, non-blocking). */
+void agent_sess_in(struct agent_sess *s, int fd);
+/* Attach: host bytes go to the container's stdin. */
+void agent_sess_ctr_stdin(struct agent_sess *s);
+/* Exec: the process (pidfd owned, -1 if it is gone already). */
+void agent_sess_process(struct agent_sess *s, pid_t pid, int pidfd);
+/* The pty master (owned) for resizes and the end of input. */
+void agent_sess_console(struct agent_sess *s, int fd);
+/* Add s (consumed, on failure too) for the host on conn; it stays silent
+ * until its response is queued. *ret: the response with its ids. */
+int agent_pump_add(struct agent_sess *s, struct agent_conn *conn, json_object **ret,
+                   struct uvm_error **err);
+
+/* A container's stdin (a pipe's write end, or its pty master; -1: none) and
+ * console (its pty master, or -1), owned; agent_ctr.c at Create. */
+void agent_pump_ctr_stdio(const char *ctr_id, int stdin_fd, int console_fd, bool stdin_once);
+/* The container exited or was deleted: its stdin closes, its attaches end. */
+void agent_pump_ctr_gone(const char *ctr_id);
+/* Bytes read from container stream src (data NULL: its end), copied to its
+ * attaches (agent_out.c, out stream lock held). */
+void agent_pump_tee(uint64_t src, const void *data, size_t len);
+
+/* Request fields: absent is def / false; the wrong type is -EINVAL. */
+int agent_json_bool(json_object *req, const char *key, bool *ret, struct uvm_error **err);
+int agent_json_int(json_object *req, const char *key, int64_t min, int64_t max, int64_t def,
+                   int64_t *ret, struct uvm_error **err);
+
+/* agent_iproc.c: interactive ExecuteProcess; the console socket runc sends a
+ * terminal's pty master to (terminal containers use it too). */
+int agent_iproc_exec(struct agent_conn *conn, json_object *req, json_object **ret,
+                     struct uvm_error **err);
+/* A listening socket for runc's --console-socket and the path runc is to
+ * connect to (*ret_dirfd stays open until then, or is -1). */
+int agent_console_listen(int *ret_fd, char **ret_path, int *ret_dirfd, struct uvm_error **err);
+/* Take the pty master runc sent on the console socket lfd. */
+int agent_console_take(int lfd, int *ret_master, struct uvm_error **err);
+
+/* agent_attach.c */
+int agent_attach(struct agent_conn *conn, json_object *req, json_object **ret,
+                 struct uvm_error **err);
+/* agent_portfwd.c */
+int agent_portfwd(struct agent_conn *conn, json_object *req, json_object **ret,
+                  struct uvm_error **err);

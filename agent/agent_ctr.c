@@ -1,6 +1,8 @@
 /* Containers: the registry (id -> container), their rootfs mounts and bundles
- * under <state-dir>/ctr/<id>/, runc create/start/kill/delete, and the exit of
- * each container's init, which the reaper hands to us by pid. */
+ * under <state-dir>/ctr/<id>/, runc create/start/kill/delete, their stdio
+ * (pipes, or a terminal's pty master from a console socket; a stdin kept for
+ * attaches), and the exit of each container's init, which the reaper hands
+ * to us by pid. */
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,6 +45,7 @@ struct ctr {
         char *dir;                     /* immutable: bundle dir <ctr_root>/<id> */
         char *cgroup;                  /* immutable: linux.cgroupsPath, or NULL */
         uint64_t stdout_id, stderr_id; /* immutable */
+        bool tty;                      /* immutable: process.terminal */
         /* The rest under registry.lock. */
         enum ctr_state state;
         bool deleting;
@@ -181,51 +184,141 @@ static int read_pid(const char *dir, int *ret_pid, struct uvm_error **err)
         return 0;
 }
 
-/* runc create with the container's stdout/stderr pipes; the read ends go to
- * the output thread once the container exists. */
-static int runc_create(struct ctr *c, struct uvm_error **err)
-{
-        _cleanup_free_ char *pidfile = NULL;
-        _cleanup_close_ int out_r = -1, out_w = -1, err_r = -1, err_w = -1;
-        int p[2], q[2], r;
+/* The container's stdio, as given to runc (child) and kept (ours): pipes,
+ * or with a terminal a console socket runc sends the pty master to. */
+struct ctr_io {
+        int child[3];           /* stdin, stdout, stderr of runc create */
+        int in_w, out_r, err_r; /* ours: stdin's write end, the read ends */
+        int lfd, dirfd, master; /* terminal: console socket, pty master */
+        char *sock;
+};
 
-        if (asprintf(&pidfile, "%s/pid", c->dir) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
+static void ctr_io_clear(struct ctr_io *io)
+{
+        int *fds[] = {&io->child[0], &io->child[1], &io->child[2], &io->in_w,  &io->out_r,
+                      &io->err_r,    &io->lfd,      &io->dirfd,    &io->master};
+
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+                if (*fds[i] >= 0) {
+                        close(*fds[i]);
+                        *fds[i] = -1;
+                }
+        if (io->sock)
+                unlink(io->sock);
+        free(io->sock);
+        io->sock = NULL;
+}
+
+static int ctr_pipe(int *ret_r, int *ret_w, struct uvm_error **err)
+{
+        int p[2];
+
         if (pipe2(p, O_CLOEXEC) < 0)
                 return uvm_error_set(err, errno, "pipe: %m");
-        out_r = p[0];
-        out_w = p[1];
-        if (pipe2(q, O_CLOEXEC) < 0)
-                return uvm_error_set(err, errno, "pipe: %m");
-        err_r = q[0];
-        err_w = q[1];
-        /* A VM guest's root is its initramfs, which pivot_root cannot leave:
-         * the runtime moves the rootfs over / instead (the VM is the pod's
-         * boundary). */
-        r = agent_runc(c->dir,
-                       agent_cfg.guest
-                               ? (const char *[]){"create", "--no-pivot", "--bundle", c->dir,
-                                                  "--pid-file", pidfile, c->id, NULL}
-                               : (const char *[]){"create", "--bundle", c->dir, "--pid-file",
-                                                  pidfile, c->id, NULL},
-                       (int[3]){-1, out_w, err_w}, NULL, err);
-        if (r < 0)
-                return r;
-        r = read_pid(c->dir, &c->pid, err);
-        if (r < 0)
-                return r;
-        fcntl(out_r, F_SETFL, O_NONBLOCK);
-        fcntl(err_r, F_SETFL, O_NONBLOCK);
-        r = agent_out_add(c->stdout_id, TAKE_FD(out_r), err);
+        *ret_r = p[0];
+        *ret_w = p[1];
+        return 0;
+}
+
+static int ctr_io_open(struct ctr *c, bool want_stdin, struct ctr_io *io, struct uvm_error **err)
+{
+        int r = 0;
+
+        if (c->tty)
+                return agent_console_listen(&io->lfd, &io->sock, &io->dirfd, err);
+        if (want_stdin)
+                r = ctr_pipe(&io->child[0], &io->in_w, err);
         if (r >= 0)
-                r = agent_out_add(c->stderr_id, TAKE_FD(err_r), err);
+                r = ctr_pipe(&io->out_r, &io->child[1], err);
+        if (r >= 0)
+                r = ctr_pipe(&io->err_r, &io->child[2], err);
         return r;
 }
 
-static int ctr_setup(struct ctr *c, json_object *spec, json_object *layers, json_object *vols,
-                     bool ro, struct uvm_error **err)
+/* Hand the read ends to the output thread, stdin and console to the pump. */
+static int ctr_io_give(struct ctr *c, bool want_stdin, bool stdin_once, struct ctr_io *io,
+                       struct uvm_error **err)
 {
+        int in = -1, console = -1, r;
+
+        if (c->tty) {
+                r = agent_console_take(io->lfd, &io->master, err);
+                if (r < 0)
+                        return r;
+                console = fcntl(io->master, F_DUPFD_CLOEXEC, 3);
+                in = want_stdin ? fcntl(io->master, F_DUPFD_CLOEXEC, 3) : -1;
+                if (console < 0 || (want_stdin && in < 0)) {
+                        r = uvm_error_set(err, errno, "dup: %m");
+                        if (console >= 0)
+                                close(console);
+                        return r;
+                }
+                io->out_r = TAKE_FD(io->master); /* the terminal is its one output */
+        } else {
+                in = TAKE_FD(io->in_w);
+        }
+        fcntl(io->out_r, F_SETFL, O_NONBLOCK);
+        if (io->err_r >= 0)
+                fcntl(io->err_r, F_SETFL, O_NONBLOCK);
+        if (in >= 0)
+                fcntl(in, F_SETFL, O_NONBLOCK);
+        agent_pump_ctr_stdio(c->id, in, console, stdin_once);
+        r = agent_out_add(c->stdout_id, TAKE_FD(io->out_r), err);
+        if (r >= 0)
+                r = agent_out_add(c->stderr_id, TAKE_FD(io->err_r), err);
+        return r;
+}
+
+/* runc create with the container's stdio; what we keep of it goes to the
+ * output thread and the pump once the container exists. */
+static int runc_create(struct ctr *c, bool want_stdin, bool stdin_once, struct uvm_error **err)
+{
+        struct ctr_io io = {{-1, -1, -1}, -1, -1, -1, -1, -1, -1, NULL};
+        _cleanup_free_ char *pidfile = NULL;
+        const char *args[12] = {"create"};
+        size_t n = 1;
         int r;
+
+        if (asprintf(&pidfile, "%s/pid", c->dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = ctr_io_open(c, want_stdin, &io, err);
+        /* A VM guest's root is its initramfs, which pivot_root cannot leave:
+         * the runtime moves the rootfs over / instead (the VM is the pod's
+         * boundary). */
+        if (agent_cfg.guest)
+                args[n++] = "--no-pivot";
+        if (io.sock) {
+                args[n++] = "--console-socket";
+                args[n++] = io.sock;
+        }
+        args[n++] = "--bundle";
+        args[n++] = c->dir;
+        args[n++] = "--pid-file";
+        args[n++] = pidfile;
+        args[n++] = c->id;
+        if (r >= 0)
+                r = agent_runc(c->dir, args, io.child, NULL, err);
+        if (r >= 0)
+                r = read_pid(c->dir, &c->pid, err);
+        if (r >= 0)
+                r = ctr_io_give(c, want_stdin, stdin_once, &io, err);
+        ctr_io_clear(&io);
+        return r;
+}
+
+static int ctr_setup(struct ctr *c, json_object *spec, json_object *req, bool ro,
+                     struct uvm_error **err)
+{
+        json_object *layers = json_object_object_get(req, "Layers");
+        json_object *vols = json_object_object_get(req, "ImageVolumes");
+        bool in = false, once = false;
+        int r;
+
+        r = agent_json_bool(req, "Stdin", &in, err);
+        if (r >= 0)
+                r = agent_json_bool(req, "StdinOnce", &once, err);
+        if (r < 0)
+                return r;
 
         r = agent_rootfs_make_dirs(c->dir, err);
         if (r >= 0)
@@ -237,7 +330,7 @@ static int ctr_setup(struct ctr *c, json_object *spec, json_object *layers, json
         if (r >= 0)
                 r = write_config(c, spec, ro, err);
         if (r >= 0)
-                r = runc_create(c, err);
+                r = runc_create(c, in, once, err);
         return r;
 }
 
@@ -259,6 +352,16 @@ static int check_spec(json_object *spec, struct uvm_error **err)
                                 return 0;
                 }
         return uvm_error_set(err, EINVAL, "Spec: linux.namespaces must include \"mount\"");
+}
+
+/* process.terminal: runc then needs a console socket to detach it. */
+static bool spec_terminal(json_object *spec)
+{
+        json_object *proc, *t;
+
+        return json_object_object_get_ex(spec, "process", &proc) &&
+               json_object_object_get_ex(proc, "terminal", &t) &&
+               json_object_is_type(t, json_type_boolean) && json_object_get_boolean(t);
 }
 
 /* Register a placeholder so a concurrent Create of the same id fails. */
@@ -310,10 +413,12 @@ int agent_ctr_create(json_object *req, json_object **ret, struct uvm_error **err
         r = ctr_reserve(id, &c, err);
         if (r < 0)
                 return r;
-        r = ctr_setup(c, spec, layers, json_object_object_get(req, "ImageVolumes"), ro, err);
+        c->tty = spec_terminal(spec);
+        r = ctr_setup(c, spec, req, ro, err);
         if (r < 0) {
                 _cleanup_error_ struct uvm_error *tmp = NULL;
 
+                agent_pump_ctr_gone(id);
                 agent_out_remove(c->stdout_id);
                 agent_out_remove(c->stderr_id);
                 /* runc may have left state behind even without a pid file. */
@@ -435,6 +540,7 @@ int agent_ctr_delete(const char *id, struct uvm_error **err)
                 pthread_mutex_unlock(&registry.lock);
                 return uvm_error_wrap(err, "delete container '%s'", id);
         }
+        agent_pump_ctr_gone(id);
         agent_out_remove(c->stdout_id);
         agent_out_remove(c->stderr_id);
         agent_rootfs_remove(c->dir);
@@ -503,8 +609,29 @@ int agent_ctr_bundle(const char *id, bool need_running, char **ret_bundle, struc
         return r;
 }
 
+int agent_ctr_streams(const char *id, uint64_t *ret_out, uint64_t *ret_err, bool *ret_tty,
+                      struct uvm_error **err)
+{
+        struct ctr *c;
+        int r;
+
+        pthread_mutex_lock(&registry.lock);
+        r = ctr_get(id, &c, err);
+        if (r >= 0 && c->state != CTR_RUNNING)
+                r = uvm_error_set(err, EBUSY, "container '%s' is %s, not running", id,
+                                  state_names[c->state]);
+        if (r >= 0) {
+                *ret_out = c->stdout_id;
+                *ret_err = c->stderr_id;
+                *ret_tty = c->tty;
+        }
+        pthread_mutex_unlock(&registry.lock);
+        return r;
+}
+
 bool agent_ctr_reap_hook(pid_t pid, int status)
 {
+        char id[MAX_ID + 1] = "";
         struct ctr *c;
 
         pthread_mutex_lock(&registry.lock);
@@ -520,10 +647,13 @@ bool agent_ctr_reap_hook(pid_t pid, int status)
                 ctr_set_state(c, CTR_EXITED);
                 log_info("container '%s': init %d exited with %d%s", c->id, (int) pid, c->exit_code,
                          c->oom_killed ? " (OOM killed)" : "");
+                snprintf(id, sizeof(id), "%s", c->id);
         }
         pthread_mutex_unlock(&registry.lock);
-        if (c)
+        if (c) {
                 agent_out_kick();
+                agent_pump_ctr_gone(id); /* its stdin closes, its attaches end */
+        }
         return c != NULL;
 }
 

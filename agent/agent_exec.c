@@ -127,7 +127,7 @@ static void exec_kill(const char *pidfile, pid_t runc, int *ret_status)
         agent_reap_wait(runc, -1, ret_status);
 }
 
-static int exec_args(json_object *req, const char ***ret_args, struct uvm_error **err)
+int agent_exec_args(json_object *req, const char ***ret_args, struct uvm_error **err)
 {
         json_object *a = json_object_object_get(req, "Args");
         size_t n, total = 0;
@@ -243,7 +243,7 @@ int agent_exec(json_object *req, json_object **ret, struct uvm_error **err)
         long timeout = 0;
         int r;
 
-        r = exec_args(req, &args, err);
+        r = agent_exec_args(req, &args, err);
         if (r >= 0)
                 r = exec_limits(req, &timeout, &max, err);
         if (r >= 0)

@@ -64,6 +64,7 @@ static int negotiate(struct agent_conn *conn, json_object *req, json_object **re
         json_object *hi = json_object_object_get(req, "MaximumVersion");
         int64_t min = lo ? json_object_get_int64(lo) : AGENT_SERVED_VERSION;
         int64_t max = hi ? json_object_get_int64(hi) : AGENT_SERVED_VERSION;
+        json_object *caps;
 
         if (min > AGENT_SERVED_VERSION || max < AGENT_SERVED_VERSION)
                 return uvm_error_set(err, EPROTONOSUPPORT,
@@ -71,10 +72,39 @@ static int negotiate(struct agent_conn *conn, json_object *req, json_object **re
                                      (long long) min, (long long) max, AGENT_SERVED_VERSION);
         *ret = json_object_new_object();
         json_object_object_add(*ret, "Version", json_object_new_int(AGENT_SERVED_VERSION));
-        json_object_object_add(*ret, "Capabilities", json_object_new_object());
+        caps = json_object_new_object();
+        /* Interactive exec, attach, port-forward (agent_pump.c). */
+        json_object_object_add(caps, "Streaming", json_object_new_boolean(true));
+        json_object_object_add(*ret, "Capabilities", caps);
         agent_out_negotiated(conn);
         log_info("host negotiated protocol version %d", AGENT_SERVED_VERSION);
         return 0;
+}
+
+/* ExecuteProcess: ExecSync, or one of the streaming sessions (client.h). */
+static int execute_process(struct agent_conn *conn, json_object *req, json_object **ret,
+                           struct uvm_error **err)
+{
+        bool interactive, attach, port;
+        int r;
+
+        r = agent_json_bool(req, "Interactive", &interactive, err);
+        if (r >= 0)
+                r = agent_json_bool(req, "Attach", &attach, err);
+        if (r >= 0)
+                r = agent_json_bool(req, "PortForward", &port, err);
+        if (r >= 0 && interactive + attach + port > 1)
+                r = uvm_error_set(err, EINVAL,
+                                  "Interactive, Attach and PortForward exclude each other");
+        if (r < 0)
+                return r;
+        if (interactive)
+                return agent_iproc_exec(conn, req, ret, err);
+        if (attach)
+                return agent_attach(conn, req, ret, err);
+        if (port)
+                return agent_portfwd(conn, req, ret, err);
+        return agent_exec(req, ret, err);
 }
 
 static int on_request(struct agent_conn *conn, uint32_t rpc, json_object *req, json_object **ret,
@@ -92,13 +122,17 @@ static int on_request(struct agent_conn *conn, uint32_t rpc, json_object *req, j
         case AGENT_RPC_START:
                 return agent_ctr_start(id, ret, err);
         case AGENT_RPC_SIGNAL_PROCESS:
+                if (json_object_object_get_ex(req, "ProcessId", NULL))
+                        return agent_pump_signal(req, err);
                 return agent_ctr_signal(req, err);
+        case AGENT_RPC_RESIZE_CONSOLE:
+                return agent_pump_resize(req, err);
         case AGENT_RPC_DELETE_CONTAINER_STATE:
                 return agent_ctr_delete(id, err);
         case AGENT_RPC_GET_PROPERTIES:
                 return agent_ctr_properties(id, ret, err);
         case AGENT_RPC_EXECUTE_PROCESS:
-                return agent_exec(req, ret, err);
+                return execute_process(conn, req, ret, err);
         case AGENT_RPC_UPDATE_CONTAINER:
                 return agent_update(req, err);
         case AGENT_RPC_MODIFY_SETTINGS:
@@ -123,13 +157,39 @@ static int on_request(struct agent_conn *conn, uint32_t rpc, json_object *req, j
 static void on_closed(struct agent_conn *conn, int code, const char *msg, void *userdata)
 {
         log_info("host connection closed: %s", msg ? msg : strerror(-code));
+        agent_pump_conn_closed(conn); /* a vanished host leaves nothing running */
         closed_conn = conn;
         main_wake();
+}
+
+static void on_data(struct agent_conn *conn, uint64_t stream, const void *data, size_t len,
+                    void *userdata)
+{
+        agent_pump_data(conn, stream, data, len);
+}
+
+/* Whoever waits for credit looks again: sessions, and container output. */
+static void on_credit(struct agent_conn *conn, uint64_t stream, void *userdata)
+{
+        if (stream >= AGENT_SESSION_ID_BASE)
+                agent_pump_kick();
+        else
+                agent_out_kick();
+}
+
+static void on_responded(struct agent_conn *conn, uint32_t rpc, json_object *response,
+                         void *userdata)
+{
+        if (rpc == AGENT_RPC_EXECUTE_PROCESS)
+                agent_pump_responded(response);
 }
 
 static const struct agent_conn_ops conn_ops = {
         .request = on_request,
         .closed = on_closed,
+        .data = on_data,
+        .credit = on_credit,
+        .responded = on_responded,
 };
 
 /* Start-up (single-threaded). */
@@ -433,6 +493,8 @@ static int common_start(int *ret_sigfd, struct uvm_error **err)
                 r = agent_reap_start(agent_ctr_reap_hook, err);
         if (r >= 0)
                 r = agent_out_start(err);
+        if (r >= 0)
+                r = agent_pump_start(err);
         if (r < 0)
                 return r;
         cleanup_stale();

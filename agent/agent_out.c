@@ -4,7 +4,9 @@
  * stay buffered until the host credits them, so when the connection is
  * replaced (uvmd restarted) whatever the old host never consumed is sent
  * again, in order, before anything newer. The same thread sends the exit
- * notifications, so they are re-sent right after a new host negotiates. */
+ * notifications, so they are re-sent right after a new host negotiates.
+ * What it reads is also copied to the container's attaches (agent_pump_tee),
+ * which never hold the log up. */
 
 #include <errno.h>
 #include <inttypes.h>
@@ -91,13 +93,15 @@ int agent_out_add(uint64_t id, int fd, struct uvm_error **err)
         struct stream *s = calloc(1, sizeof(*s));
 
         if (!s) {
-                close(fd);
+                if (fd >= 0)
+                        close(fd);
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
         s->id = id;
         s->fd = fd;
+        s->eof = fd < 0;
         pthread_mutex_lock(&out.lock);
-        if (epoll_ctl(out.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        if (fd >= 0 && epoll_ctl(out.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 pthread_mutex_unlock(&out.lock);
                 close(fd);
                 free(s);
@@ -117,6 +121,7 @@ static void stream_close_fd(struct stream *s)
         close(s->fd);
         s->fd = -1;
         s->eof = true;
+        agent_pump_tee(s->id, NULL, 0); /* its attaches end */
 }
 
 void agent_out_remove(uint64_t id)
@@ -144,6 +149,18 @@ uint64_t agent_out_dropped(uint64_t id)
         n = s ? s->dropped : 0;
         pthread_mutex_unlock(&out.lock);
         return n;
+}
+
+bool agent_out_eof(uint64_t id)
+{
+        struct stream *s;
+        bool eof;
+
+        pthread_mutex_lock(&out.lock);
+        s = stream_find(id, NULL);
+        eof = !s || s->eof;
+        pthread_mutex_unlock(&out.lock);
+        return eof;
 }
 
 bool agent_out_drained(uint64_t id)
@@ -205,6 +222,7 @@ static void stream_read(struct stream *s)
                         return;
                 }
                 stream_append(s, chunk, (size_t) n);
+                agent_pump_tee(s->id, chunk, (size_t) n);
         }
 }
 
@@ -346,6 +364,8 @@ struct agent_conn *agent_out_set_conn(struct agent_conn *conn)
         }
         pthread_mutex_unlock(&out.lock);
         pthread_mutex_unlock(&out.conn_lock);
+        /* Sessions are the old host's alone: they end, and no longer use it. */
+        agent_pump_set_conn(conn);
         return old;
 }
 

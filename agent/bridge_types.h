@@ -29,6 +29,9 @@ struct drv_ctr_spec {
         /* The OCI runtime spec (config.json) built by the sandbox layer. The
          * driver sets root.path and the pod's namespace paths. */
         const char *oci_spec_json;
+        /* CRI stdin / stdin_once: keep a pipe to the container's stdin for
+         * attaches; the first attach whose stdin ends closes it. */
+        bool stdin_open, stdin_once;
 };
 
 /* ExecSync keeps at most this much of each stream (one bridge frame holds

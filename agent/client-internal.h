@@ -2,7 +2,8 @@
 
 /* What the files of the host-side client (client.c: connection, streams,
  * container lifecycle; client_fields.c: response checks; client_calls.c:
- * exec, update, usage, guest settings) share. Not for other modules. */
+ * exec, update, usage, guest settings; client_stream.c: streaming sessions)
+ * share. Not for other modules. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,6 +32,24 @@ int client_call(struct agent_client *c, uint32_t rpc, json_object *req, int time
 int client_call_simple(struct agent_client *c, uint32_t rpc, json_object *req,
                        struct uvm_error **err);
 int client_check_ctr_id(const char *id, bool allow_empty, struct uvm_error **err);
+struct agent_conn *client_conn(struct agent_client *c);
+struct client_sessions *client_sessions_of(struct agent_client *c);
+
+/* client_stream.c: the streaming sessions of one client, and the hooks
+ * client.c calls from the bridge's reader thread. */
+struct client_sessions;
+
+struct client_sessions *client_sessions_new(void);
+/* After the connection was freed: no callback runs any more. */
+void client_sessions_free(struct client_sessions *ss);
+/* Data or a close (data NULL) on a session stream: true if it was one (its
+ * id is a session's), false to leave it to the container streams. */
+bool client_sessions_data(struct client_sessions *ss, struct agent_conn *conn, uint64_t stream,
+                          const void *data, size_t len);
+/* A notification carrying ProcessId: a session ended. */
+void client_sessions_notify(struct client_sessions *ss, json_object *payload);
+void client_sessions_credit(struct client_sessions *ss, uint64_t stream);
+void client_sessions_closed(struct client_sessions *ss, const char *reason);
 
 /* client_fields.c: response field checks; what names the message. */
 int cfield_get(json_object *o, const char *what, const char *name, json_type type, bool required,

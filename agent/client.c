@@ -55,6 +55,8 @@ struct agent_client {
         size_t n_streams;                /* out_lock */
         struct pending_output *pending;  /* out_lock */
         size_t n_pending, pending_bytes; /* out_lock */
+        struct client_sessions *sessions; /* immutable; its own lock */
+        bool streaming;                   /* immutable after negotiate */
 };
 
 void agent_ctr_info_clear(struct agent_ctr_info *i)
@@ -201,6 +203,8 @@ static void on_data(struct agent_conn *conn, uint64_t stream, const void *data, 
         struct agent_client *c = userdata;
         const struct stream_map *m;
 
+        if (client_sessions_data(c->sessions, conn, stream, data, len))
+                return;
         if (!data)
                 return; /* end of stream: the exit notification tells the rest */
         pthread_mutex_lock(&c->out_lock);
@@ -246,6 +250,11 @@ static void on_notify(struct agent_conn *conn, uint32_t type, json_object *paylo
         int64_t ns;
         bool oom;
 
+        if ((type & AGENT_RPC_MASK) == AGENT_NOTIFY_CONTAINER &&
+            json_object_object_get_ex(payload, "ProcessId", NULL)) {
+                client_sessions_notify(c->sessions, payload); /* a session, not a container */
+                return;
+        }
         if ((type & AGENT_RPC_MASK) != AGENT_NOTIFY_CONTAINER ||
             parse_exit(payload, &id, &code, &ns, &oom, &e) < 0) {
                 log_warn("agent client: bad notification 0x%08" PRIx32 ": %s, ignoring", type,
@@ -256,10 +265,18 @@ static void on_notify(struct agent_conn *conn, uint32_t type, json_object *paylo
                 c->ev.exited(c->ev.data, id, code, ns, oom);
 }
 
+static void on_credit(struct agent_conn *conn, uint64_t stream, void *userdata)
+{
+        struct agent_client *c = userdata;
+
+        client_sessions_credit(c->sessions, stream);
+}
+
 static void on_closed(struct agent_conn *conn, int code, const char *msg, void *userdata)
 {
         struct agent_client *c = userdata;
 
+        client_sessions_closed(c->sessions, msg ? msg : strerror(-code));
         if (c->ev.closed)
                 c->ev.closed(c->ev.data, msg ? msg : strerror(-code));
 }
@@ -274,6 +291,21 @@ int client_check_ctr_id(const char *id, bool allow_empty, struct uvm_error **err
                 return uvm_error_set(err, EINVAL, "container id is longer than %u bytes",
                                      AGENT_MAX_ID_LEN);
         return 0;
+}
+
+struct agent_conn *client_conn(struct agent_client *c)
+{
+        return c->conn;
+}
+
+struct client_sessions *client_sessions_of(struct agent_client *c)
+{
+        return c->sessions;
+}
+
+bool agent_client_streaming(struct agent_client *c)
+{
+        return c->streaming;
 }
 
 /* A request object carrying ContainerId and a fresh ActivityId. */
@@ -354,6 +386,8 @@ static int negotiate(struct agent_client *c, int timeout_ms, struct uvm_error **
                                   AGENT_PROTOCOL_VERSION);
         if (r >= 0)
                 r = cfield_get(resp, what, "Capabilities", json_type_object, false, &caps, err);
+        if (r >= 0 && caps) /* absent from an older agent: no streaming */
+                r = cfield_bool(caps, what, "Streaming", &c->streaming, err);
         return r;
 }
 
@@ -437,6 +471,7 @@ int agent_client_connect(const char *socket_path, unsigned timeout_ms,
                 .notify = on_notify,
                 .data = on_data,
                 .closed = on_closed,
+                .credit = on_credit,
         };
         struct agent_client *c;
         int fd = -1, r;
@@ -452,6 +487,13 @@ int agent_client_connect(const char *socket_path, unsigned timeout_ms,
         if (ev)
                 c->ev = *ev;
         pthread_mutex_init(&c->out_lock, NULL);
+        c->sessions = client_sessions_new();
+        if (!c->sessions) {
+                close(fd);
+                pthread_mutex_destroy(&c->out_lock);
+                free(c);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
         r = agent_conn_new(fd, &ops, c, &c->conn, err);
         if (r >= 0)
                 r = negotiate(c, timeout_ms > INT32_MAX ? INT32_MAX : (int) timeout_ms, err);
@@ -479,6 +521,7 @@ struct agent_client *agent_client_free(struct agent_client *c)
         if (!c)
                 return NULL;
         agent_conn_free(c->conn); /* joins the reader: no callback runs after this */
+        client_sessions_free(c->sessions);
         for (size_t i = 0; i < c->n_streams; i++)
                 free(c->streams[i].ctr_id);
         free(c->streams);
@@ -545,7 +588,9 @@ int agent_client_create(struct agent_client *c, const struct drv_ctr_spec *spec,
             client_req_add(req, "ImageVolumes", image_volumes_json(spec), err) < 0 ||
             client_req_add(req, "Spec", json_object_new_string(spec->oci_spec_json), err) < 0 ||
             client_req_add(req, "ReadonlyRootfs", json_object_new_boolean(spec->readonly_rootfs),
-                           err) < 0)
+                           err) < 0 ||
+            client_req_add(req, "Stdin", json_object_new_boolean(spec->stdin_open), err) < 0 ||
+            client_req_add(req, "StdinOnce", json_object_new_boolean(spec->stdin_once), err) < 0)
                 return -ENOMEM;
         r = client_call(c, AGENT_RPC_CREATE, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
         if (r >= 0)

@@ -330,6 +330,7 @@ static void respond(struct agent_conn *conn, const struct agent_frame *f, int rc
 {
         uint32_t type = AGENT_CLASS_RESPONSE | (f->type & AGENT_RPC_MASK);
         _cleanup_error_ struct uvm_error *err = NULL;
+        bool sent;
 
         if (rc < 0) {
                 json_object_put(resp);
@@ -344,7 +345,10 @@ static void respond(struct agent_conn *conn, const struct agent_frame *f, int rc
                                                        json_object_new_string(""));
                 }
         }
-        if (send_json(conn, type, f->id, resp, &err) < 0 && uvm_error_code(err) != -ECONNRESET) {
+        sent = send_json(conn, type, f->id, resp, &err) >= 0;
+        if (sent && rc >= 0 && conn->ops.responded)
+                conn->ops.responded(conn, f->type & AGENT_RPC_MASK, resp, conn->userdata);
+        if (!sent && uvm_error_code(err) != -ECONNRESET) {
                 /* The handler's answer cannot be sent (too big, not an object): say so. */
                 json_object_put(resp);
                 resp = error_response(uvm_error_code(err), err->msg);
@@ -558,6 +562,8 @@ static int on_credit(struct agent_conn *conn, const struct agent_frame *f, struc
                 s->outstanding -= f->credit;
         pthread_cond_broadcast(&conn->credit_cond);
         pthread_mutex_unlock(&conn->lock);
+        if (r >= 0 && s && conn->ops.credit)
+                conn->ops.credit(conn, f->id, conn->userdata);
         return r;
 }
 

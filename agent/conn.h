@@ -28,6 +28,9 @@
 
 #define AGENT_CONN_MAX_WORKERS 64   /* concurrent requests served; more get -EBUSY */
 #define AGENT_CONN_MAX_STREAMS 1024 /* receive streams a peer may open */
+/* The agent numbers container streams from 1, and streaming sessions (exec,
+ * attach, port-forward: agent/client.h) and their streams from here. */
+#define AGENT_SESSION_ID_BASE (UINT64_C(1) << 32)
 
 struct agent_conn;
 
@@ -51,6 +54,15 @@ struct agent_conn_ops {
         /* On the reader thread, once, when the connection goes down: code is a
          * negative errno (-ECONNRESET for EOF or a local close). */
         void (*closed)(struct agent_conn *conn, int code, const char *msg, void *userdata);
+        /* On the reader thread, after the peer credited bytes of send stream
+         * `stream`: a writer that does not wait in write_stream may go on.
+         * Must not block. */
+        void (*credit)(struct agent_conn *conn, uint64_t stream, void *userdata);
+        /* On the worker thread, after the successful response to a request was
+         * queued: frames queued from now on reach the peer after it (what the
+         * handler started may begin to talk). Not called for error answers. */
+        void (*responded)(struct agent_conn *conn, uint32_t rpc, json_object *response,
+                          void *userdata);
 };
 
 /* Take ownership of fd (closed on failure too) and start the threads. */

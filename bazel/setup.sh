@@ -17,6 +17,8 @@ packages=(
         # test: independent gRPC client, images, registry
         python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pytest
         busybox-static skopeo docker-registry apache2-utils
+        # test: streaming clients that are not ours (WebSocket; SPDY on spdystream)
+        python3-websockets golang-go golang-github-docker-spdystream-dev openssl
         # fuzzing
         clang libclang-rt-14-dev
 )

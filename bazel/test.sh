@@ -83,7 +83,8 @@ if ! bazel build //... 2>&1 | tail -n 3; then
 fi
 bazel_tests default
 bazel_tests asan --config=asan
-if ! bazel build --config=asan //service:uvmd //agent:uvmd-agent 2>&1 | tail -n 3; then
+if ! bazel build --config=asan //service:uvmd //agent:uvmd-agent //tests/stream:harness 2>&1 |
+        tail -n 3; then
         failed=$((failed + 1))
         failures+=("build (asan)")
 fi
@@ -95,6 +96,19 @@ REG_FETCH_BIN=$(bazel info bazel-bin 2>/dev/null)/tests/unit/image_registry/reg_
 # Every integration suite against the normal build.
 mapfile -t suites < <(ls tests/integration/test_*.py)
 pytest_suite all "$normal_bin" "${suites[@]}"
+
+# The streaming server's protocols alone (on local processes), with clients
+# that are not ours, against the normal and the sanitizer builds.
+for cfg in normal asan; do
+        if [ $cfg = asan ]; then
+                h=$(bazel info --config=asan bazel-bin 2>/dev/null)/tests/stream/harness
+        else
+                h=$(bazel info bazel-bin 2>/dev/null)/tests/stream/harness
+        fi
+        export UVMD_STREAM_HARNESS=$h
+        pytest_suite "stream-$cfg" "$normal_bin" tests/stream/test_ws.py tests/stream/test_spdy.py
+        unset UVMD_STREAM_HARNESS
+done
 
 # Fast suites again under ASan+UBSan (leaks fail the run: uvmd exits 1).
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0

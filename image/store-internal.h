@@ -54,7 +54,7 @@ struct img_pull_op {
 
 struct img_store {
         char *root;
-        char *disk_dir; /* root/disks */
+        char *disk_dir;         /* root/disks */
         struct reg_client *reg; /* read-only after new */
         unsigned pull_timeout_ms;
 

@@ -24,6 +24,10 @@ struct sbx_ctr {
 };
 
 int64_t ctr_now_ns(void);
+/* A reference to the container id_prefix names, which must be in state want
+ * (-EBUSY, naming both states, when not). */
+int ctr_find_in_state(struct sbx *s, const char *id_prefix, enum ctr_state want,
+                      struct sbx_ctr **ret, struct uvm_error **err);
 void ctr_unref(struct sbx_ctr *c);
 void ctr_unrefp(struct sbx_ctr **c);
 /* c->lock held (or c not yet shared). */

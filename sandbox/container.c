@@ -175,8 +175,8 @@ static enum ctr_state state_of(struct sbx_ctr *c)
 
 /* The container id_prefix names, which must be in state want (-EBUSY,
  * naming both states, when not). */
-static int find_in_state(struct sbx *s, const char *id_prefix, enum ctr_state want,
-                         struct sbx_ctr **ret, struct uvm_error **err)
+int ctr_find_in_state(struct sbx *s, const char *id_prefix, enum ctr_state want,
+                      struct sbx_ctr **ret, struct uvm_error **err)
 {
         struct sbx_ctr *c = NULL;
         enum ctr_state st;
@@ -222,7 +222,7 @@ int sbx_ctr_start(struct sbx *s, const char *id_prefix, struct uvm_error **err)
 {
         _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
         struct drv_pod *drv;
-        int r = find_in_state(s, id_prefix, CTR_CREATED, &c, err);
+        int r = ctr_find_in_state(s, id_prefix, CTR_CREATED, &c, err);
 
         if (r < 0)
                 return r;
@@ -437,7 +437,7 @@ int sbx_ctr_exec_sync(struct sbx *s, const char *id_prefix, const struct drv_exe
 {
         _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
         struct drv_pod *drv;
-        int r = find_in_state(s, id_prefix, CTR_RUNNING, &c, err);
+        int r = ctr_find_in_state(s, id_prefix, CTR_RUNNING, &c, err);
 
         if (r < 0)
                 return r;
@@ -799,7 +799,7 @@ int sbx_ctr_update(struct sbx *s, const char *id_prefix, const struct ctr_resour
 {
         _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
         struct drv_pod *drv;
-        int r = find_in_state(s, id_prefix, CTR_RUNNING, &c, err);
+        int r = ctr_find_in_state(s, id_prefix, CTR_RUNNING, &c, err);
 
         if (r < 0)
                 return r;

@@ -330,6 +330,9 @@ static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Con
                         .image_volumes = vols,
                         .n_image_volumes = n_vols,
                         .oci_spec_json = json,
+                        /* Kept by the agent for attaches (CRI Attach). */
+                        .stdin_open = cfg->stdin,
+                        .stdin_once = cfg->stdin_once,
                 };
                 r = driver_create(c, &ds, err);
                 if (r < 0)

@@ -19,6 +19,7 @@
 #include "common/error.h"
 
 struct drv_pod; /* one UVM, private to the driver */
+struct agent_client;
 
 /* Reports from the driver to the sandbox layer. */
 struct drv_events {
@@ -129,6 +130,10 @@ struct drv_ops {
                          struct uvm_error **err);
         /* Optional (NULL): the pod's network interfaces, seen from inside. */
         int (*pod_stats)(struct drv_pod *pod, struct drv_pod_stats *ret, struct uvm_error **err);
+        /* Optional (NULL: no streaming): the connection to the pod's agent,
+         * for Exec, Attach and PortForward sessions (sandbox/stream.c). It
+         * lives until pod_free. */
+        struct agent_client *(*agent)(struct drv_pod *pod);
 };
 
 /* The driver registered under name, or NULL. */

@@ -26,6 +26,7 @@ struct sbx_pod {
         struct net *net;           /* immutable, may be NULL */
         struct sbx *sbx;           /* immutable: the registry it belongs to */
         char **unreadable;         /* recovery only: containers whose records were damaged */
+        struct stream_io *streams; /* lock: Exec/Attach/PortForward sessions (stream.c) */
 };
 
 struct sbx {

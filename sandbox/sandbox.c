@@ -12,6 +12,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/ids.h"
 #include "sandbox/sandbox-internal.h"
+#include "sandbox/stream.h"
 
 static char *xstrdup(const char *s)
 {
@@ -519,6 +520,8 @@ static int pod_stop_locked(struct sbx_pod *p, uint32_t timeout_ms, struct uvm_er
                 if (r < 0)
                         return uvm_error_wrap(err, "stop pod %s", p->rec.id);
         }
+        /* Exec, Attach and PortForward sessions end with the UVM. */
+        sbx_streams_end(p, "the pod sandbox was stopped");
         sbx_ctr_pod_stopped(p->sbx, p->rec.id);
         /* Per-pod services and what they added go before the network does. */
         hook_stopped(p->sbx, p);
@@ -574,6 +577,7 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
         pthread_mutex_lock(&p->op_lock);
         r = pod_stop_locked(p, 0, err); /* the kubelet stops first; be safe anyway */
         if (r == 0) {
+                sbx_streams_end(p, "the pod sandbox was removed");
                 pthread_rwlock_wrlock(&p->drv_rw);
                 pthread_mutex_lock(&p->lock);
                 drv = TAKE_PTR(p->drv);

@@ -20,7 +20,8 @@ enum field_type {
         F_LOG_FORMAT,
         F_HANDLERS,
         F_HOSTS,
-        F_MIRRORS
+        F_MIRRORS,
+        F_ADDR, /* "HOST:PORT" or "[V6]:PORT" (the stream server checks the parts) */
 };
 
 struct field {
@@ -64,6 +65,10 @@ static const struct field fields[] = {
         {"max_streams", F_UINT, OFF(max_streams), 1, 10000, NULL},
         {"max_message_bytes", F_UINT, OFF(max_message_bytes), 4096, 256u << 20, NULL},
         {"shutdown_grace_ms", F_UINT, OFF(shutdown_grace_ms), 0, 600000, NULL},
+        {"stream_address", F_ADDR, OFF(stream_address), 0, 0, NULL},
+        {"stream_tls_cert", F_PATH, OFF(stream_tls_cert), 0, 0, NULL},
+        {"stream_tls_key", F_PATH, OFF(stream_tls_key), 0, 0, NULL},
+        {"stream_token_ttl_ms", F_UINT, OFF(stream_token_ttl_ms), 1000, 3600000, NULL},
 };
 
 static char **strv_new2(const char *a, const char *b)
@@ -134,6 +139,9 @@ void config_init_defaults(struct uvmd_config *c)
         c->max_streams = 256;
         c->max_message_bytes = 16u << 20; /* the kubelet's own limit */
         c->shutdown_grace_ms = 5000;
+        /* Loopback and an ephemeral port: the kubelet, on this node, proxies. */
+        c->stream_address = strdup("127.0.0.1:0");
+        c->stream_token_ttl_ms = 60000;
 }
 
 void config_free(struct uvmd_config *c)
@@ -151,6 +159,9 @@ void config_free(struct uvmd_config *c)
         free(c->guest_dir);
         free(c->qemu_accel);
         free(c->vm_size_annotations);
+        free(c->stream_address);
+        free(c->stream_tls_cert);
+        free(c->stream_tls_key);
         strv_free(c->insecure_registries);
         strv_free(c->registry_mirrors);
         for (size_t i = 0; i < c->n_handlers; i++) {
@@ -379,6 +390,15 @@ static int parse_field(struct uvmd_config *c, const char *src, const struct fiel
                                              f->name, json_object_to_json_string(v));
                 set_str(dst, s);
                 return 0;
+        case F_ADDR:
+                s = json_object_get_string(v);
+                if (!json_object_is_type(v, json_type_string) || strlen(s) > 64 ||
+                    !strchr(s, ':') || strpbrk(s, " \t/"))
+                        return uvm_error_set(err, EINVAL,
+                                             "%s: field \"%s\": expected HOST:PORT, got %s", src,
+                                             f->name, json_object_to_json_string(v));
+                set_str(dst, s);
+                return 0;
         case F_UINT:
                 n = json_object_get_int64(v);
                 if (!json_object_is_type(v, json_type_int) || n < f->min || n > f->max)
@@ -477,7 +497,7 @@ int config_validate(const struct uvmd_config *c, struct uvm_error **err)
 {
         if (!c->socket || !c->state_root || !c->data_root || !c->cni_conf_dir || !c->oci_runtime ||
             !c->default_driver || !c->cni_bin_dirs || !c->kvm_device || !c->qemu_binary ||
-            !c->guest_dir || !c->qemu_accel || !c->vm_size_annotations)
+            !c->guest_dir || !c->qemu_accel || !c->vm_size_annotations || !c->stream_address)
                 return uvm_error_set(err, ENOMEM, "out of memory building the configuration");
         if (c->socket[0] != '/' || strlen(c->socket) >= 108)
                 return uvm_error_set(err, EINVAL,
@@ -485,5 +505,9 @@ int config_validate(const struct uvmd_config *c, struct uvm_error **err)
                                      c->socket);
         if (c->state_root[0] != '/' || c->data_root[0] != '/')
                 return uvm_error_set(err, EINVAL, "state and data roots must be absolute paths");
+        if (!c->stream_tls_cert != !c->stream_tls_key)
+                return uvm_error_set(err, EINVAL,
+                                     "stream_tls_cert and stream_tls_key go together: both or "
+                                     "neither");
         return 0;
 }

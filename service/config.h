@@ -57,6 +57,13 @@ struct uvmd_config {
         unsigned max_streams;
         unsigned max_message_bytes;
         unsigned shutdown_grace_ms;
+
+        /* The streaming server of Exec, Attach and PortForward (stream/):
+         * where it listens, TLS (both files or neither), how long a URL's
+         * token lives. */
+        char *stream_address;
+        char *stream_tls_cert, *stream_tls_key;
+        unsigned stream_token_ttl_ms;
 };
 
 void config_init_defaults(struct uvmd_config *c);

@@ -12,6 +12,7 @@
 #include "network/net.h"
 #include "sandbox/apparmor.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/stream.h"
 #include "service/compute_agent.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
@@ -29,8 +30,9 @@ static const ProtobufCServiceDescriptor *const services[] = {
 };
 
 static const struct srv_binding *const bindings[] = {
-        health_bindings,  reflection_bindings,    cri_runtime_bindings, cri_image_bindings,
-        cri_pod_bindings, cri_container_bindings, cri_stats_bindings,   cri_events_bindings,
+        health_bindings,    reflection_bindings, cri_runtime_bindings,
+        cri_image_bindings, cri_pod_bindings,    cri_container_bindings,
+        cri_stats_bindings, cri_events_bindings, cri_stream_bindings,
 };
 
 static int net_init(struct uvmd *d, struct uvm_error **err)
@@ -204,12 +206,25 @@ int uvmd_start(struct uvmd *d, struct uvm_error **err)
         };
         int r;
 
+        struct stream_config sc = {
+                .address = d->cfg.stream_address,
+                .tls_cert = d->cfg.stream_tls_cert,
+                .tls_key = d->cfg.stream_tls_key,
+                .token_ttl_ms = d->cfg.stream_token_ttl_ms,
+        };
+
         if (asprintf(&address, "unix:%s", d->cfg.socket) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        o.address = address;
-        r = srv_start(&o, d->table, &d->srv, err);
+        d->stream_backend = sbx_stream_backend(d->sbx);
+        r = stream_server_start(&sc, &d->stream_backend, &d->stream, err);
         if (r < 0)
                 return r;
+        o.address = address;
+        r = srv_start(&o, d->table, &d->srv, err);
+        if (r < 0) {
+                d->stream = stream_server_stop(d->stream);
+                return r;
+        }
         srv_on_drain(d->srv, on_drain, d);
         uvmd_set_serving(d, true);
         return 0;
@@ -219,6 +234,8 @@ void uvmd_stop(struct uvmd *d)
 {
         srv_stop(d->srv, d->cfg.shutdown_grace_ms);
         d->srv = NULL;
+        /* Sessions end (their execs killed) before the pods go. */
+        d->stream = stream_server_stop(d->stream);
 }
 
 void uvmd_fini(struct uvmd *d)

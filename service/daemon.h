@@ -11,6 +11,7 @@
 #include "service/dispatch.h"
 #include "service/handlers.h"
 #include "service/server.h"
+#include "stream/stream.h"
 
 struct cagent;
 struct img_store;
@@ -26,10 +27,12 @@ struct uvmd {
         struct descdb *descdb;        /* read-only after start-up */
         struct handlers handlers;     /* read-only after start-up */
         struct srv *srv;
-        struct net *net;          /* pod networking (network/net.h) */
-        struct img_store *images; /* image store (image/image.h) */
-        struct sbx *sbx;          /* pods and containers (sandbox/sandbox.h) */
-        struct cagent *cagent;    /* per-pod ComputeAgent endpoints (compute_agent.h) */
+        struct net *net;                      /* pod networking (network/net.h) */
+        struct img_store *images;             /* image store (image/image.h) */
+        struct sbx *sbx;                      /* pods and containers (sandbox/sandbox.h) */
+        struct cagent *cagent;                /* per-pod ComputeAgent endpoints (compute_agent.h) */
+        struct stream_backend stream_backend; /* the sandbox's, for the streaming server */
+        struct stream_server *stream;         /* Exec/Attach/PortForward URLs (stream/) */
 
         pthread_mutex_t lock;       /* guards the fields below */
         pthread_cond_t health_cond; /* serving or pod_cidr changed */
@@ -47,6 +50,7 @@ extern const struct srv_binding cri_pod_bindings[];
 extern const struct srv_binding cri_container_bindings[];
 extern const struct srv_binding cri_stats_bindings[];
 extern const struct srv_binding cri_events_bindings[];
+extern const struct srv_binding cri_stream_bindings[];
 
 void uvmd_set_serving(struct uvmd *d, bool serving);
 

@@ -528,3 +528,8 @@ int agent_pod_stats(struct drv_pod *p, struct drv_pod_stats *ret, struct uvm_err
 
         return r < 0 ? r : agent_client_pod_stats(ap_of(p)->client, ret, err);
 }
+
+struct agent_client *agent_pod_client(struct drv_pod *p)
+{
+        return ((struct agent_pod *) p)->client;
+}

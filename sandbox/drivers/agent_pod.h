@@ -97,6 +97,7 @@ int agent_pod_ctr_update(struct drv_pod *p, const char *ctr_id, const char *reso
 int agent_pod_ctr_stats(struct drv_pod *p, const char *ctr_id, struct drv_ctr_stats *ret,
                         struct uvm_error **err);
 int agent_pod_stats(struct drv_pod *p, struct drv_pod_stats *ret, struct uvm_error **err);
+struct agent_client *agent_pod_client(struct drv_pod *p);
 
 /* "<pid>\n" from path: 1 with the pid, 0 if not (completely) written yet. */
 int agent_pod_read_pid_file(const char *path, pid_t *ret, struct uvm_error **err);

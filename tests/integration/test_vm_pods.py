@@ -2,6 +2,7 @@
 the guest image from guest/ (bazel build //guest:image), TCG here (or KVM
 where a guest was seen booting), containers run by the agent inside the VM.
 Few boots: each test boots one or two VMs."""
+import json
 import os
 import subprocess
 import time
@@ -203,6 +204,25 @@ def test_vm_pod_talks_to_ns_pod_and_host_port(vm):
     _wait_for("httpd in the VM", lambda: _exec(c, cli, ["sh", "-c", get])[1]
               .endswith("served-by-vm\n"), timeout=30)
     assert _exec(c, web, ["ping", "-c", "1", "-W", "5", nip])[0] == 0
+    # Exec and PortForward sessions reach the guest through its agent, over
+    # both transports.
+    import asyncio
+    import test_streaming as ts
+    url = c.rt("Exec", container_id=web, cmd=["sh", "-c", "cat; exit 4"], stdin=True,
+               stdout=True, stderr=True).url
+    out, _, st = ts.ws_exec(url, stdin=b"to the guest and back")
+    assert out == b"to the guest and back" and json.loads(st)["reason"] == "NonZeroExitCode"
+    r = ts.spdylib.exec_(ts.spdylib.client(),
+                         c.rt("Exec", container_id=web,
+                              cmd=["cat", "/proc/sys/kernel/osrelease"], stdout=True,
+                              stderr=True).url)
+    assert r.stdout and r.stdout.strip() != os.uname().release.encode(), (r.code, r.notes,
+                                                                            r.stderr)
+    url = c.rt("PortForward", pod_sandbox_id=vpod, port=[8080]).url
+    assert asyncio.run(ts._ws_forward(url, 8080, ts._get("/"))).endswith(b"served-by-vm\n")
+    url = c.rt("PortForward", pod_sandbox_id=vpod, port=[8080]).url
+    outs = ts.spdylib.port_forward(ts.spdylib.client(), url, 8080, [ts._get("/")] * 5)
+    assert all(o.endswith(b"served-by-vm\n") for o in outs), outs
     assert urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10).read() == \
         b"served-by-vm\n"
     for pod in (vpod, npod):

@@ -505,4 +505,5 @@ const struct drv_ops drv_ns_ops = {
         .ctr_update = agent_pod_ctr_update,
         .ctr_stats = agent_pod_ctr_stats,
         .pod_stats = agent_pod_stats,
+        .agent = agent_pod_client,
 };

@@ -1,5 +1,6 @@
 /* agent bridge connections over socketpairs: concurrent calls matched by id,
- * notifications, per-stream flow control (checked from a raw receiver that does
+ * notifications, frames queued after a response (responded), credit
+ * callbacks, per-stream flow control (checked from a raw receiver that does
  * its own accounting), timeouts, and close/EOF waking every waiter. */
 
 #include <setjmp.h>
@@ -193,6 +194,88 @@ static void handler_error_and_no_handler(void **state)
         json_object_put(q);
         agent_conn_free(host);
         agent_conn_free(agent);
+}
+
+static int responded_calls, credited;
+
+/* What a handler started may talk once its answer is out: after it on the wire. */
+static void on_responded(struct agent_conn *conn, uint32_t rpc, json_object *response,
+                         void *userdata)
+{
+        pthread_mutex_lock(&mu);
+        responded_calls++;
+        pthread_mutex_unlock(&mu);
+        (void) agent_conn_write_stream(conn, 7, "hi", 2, 0, NULL);
+}
+
+static void on_credit(struct agent_conn *conn, uint64_t stream, void *userdata)
+{
+        pthread_mutex_lock(&mu);
+        credited = stream == 7;
+        pthread_mutex_unlock(&mu);
+}
+
+/* Send a request from a raw host and return the next frame the agent sends. */
+static struct agent_frame *raw_call(int fd, struct agent_decoder *d, uint64_t id, const char *ctr)
+{
+        json_object *q = req(ctr);
+        uint8_t *buf = NULL;
+        size_t len;
+
+        assert_int_equal(agent_frame_encode_json(AGENT_CLASS_REQUEST | AGENT_RPC_START, id, q, &buf,
+                                                 &len, NULL),
+                         0);
+        write_raw(fd, buf, len);
+        free(buf);
+        json_object_put(q);
+        return read_frame(fd, d);
+}
+
+static void responded_then_credit(void **state)
+{
+        const struct agent_conn_ops agent_ops = {
+                .request = echo_request, .responded = on_responded, .credit = on_credit};
+        struct agent_decoder *d = agent_decoder_new();
+        struct agent_conn *agent = NULL;
+        struct agent_frame *f;
+        json_object *o = json_object_new_object();
+        uint8_t *buf = NULL;
+        size_t len;
+        int fds[2];
+
+        (void) state;
+        pair(fds);
+        assert_int_equal(agent_conn_new(fds[0], &agent_ops, NULL, &agent, NULL), 0);
+        /* An error answer: no responded call, nothing follows it. */
+        f = raw_call(fds[1], d, 1, "missing");
+        assert_int_equal(f->type, AGENT_CLASS_RESPONSE | AGENT_RPC_START);
+        assert_int_equal(json_object_get_int(json_object_object_get(f->json, "Result")), -ENOENT);
+        agent_frame_free(f);
+        f = raw_call(fds[1], d, 2, "c");
+        assert_int_equal(f->type, AGENT_CLASS_RESPONSE | AGENT_RPC_START);
+        assert_int_equal(f->id, 2);
+        agent_frame_free(f);
+        f = read_frame(fds[1], d);
+        assert_int_equal(f->type, AGENT_CLASS_DATA | AGENT_DATA_WRITE);
+        assert_int_equal(f->id, 7);
+        assert_memory_equal(f->data, "hi", 2);
+        agent_frame_free(f);
+        pthread_mutex_lock(&mu);
+        assert_int_equal(responded_calls, 1);
+        pthread_mutex_unlock(&mu);
+
+        json_object_object_add(o, "Credit", json_object_new_int(2));
+        assert_int_equal(agent_frame_encode_json(AGENT_CLASS_DATA | AGENT_DATA_CREDIT, 7, o, &buf,
+                                                 &len, NULL),
+                         0);
+        write_raw(fds[1], buf, len);
+        assert_true(wait_flag(&credited));
+        assert_int_equal(agent_conn_stream_outstanding(agent, 7), 0);
+        free(buf);
+        json_object_put(o);
+        agent_conn_free(agent);
+        close(fds[1]);
+        agent_decoder_free(d);
 }
 
 static int notified;
@@ -639,6 +722,7 @@ int main(void)
                 cmocka_unit_test(concurrent_calls_matched_by_id),
                 cmocka_unit_test(handler_error_and_no_handler),
                 cmocka_unit_test(notification_delivered),
+                cmocka_unit_test(responded_then_credit),
                 cmocka_unit_test(writer_respects_window),
                 cmocka_unit_test(stream_between_conns),
                 cmocka_unit_test(overrunning_peer_is_dropped),

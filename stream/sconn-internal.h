@@ -1,0 +1,49 @@
+#pragma once
+
+/* What server.c and sconn.c share: the connection itself and its
+ * transport (plain TCP or TLS, non-blocking once upgraded). */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "stream/sconn.h"
+
+struct qevent;
+
+/* Byte I/O on the client socket: -EAGAIN when it would block, 0 at EOF. */
+struct sconn_io {
+        int fd;
+        ssize_t (*read)(struct sconn_io *io, void *buf, size_t len);
+        ssize_t (*write)(struct sconn_io *io, const void *buf, size_t len);
+        size_t (*pending)(struct sconn_io *io);   /* bytes decrypted and not yet read */
+        bool (*wants_write)(struct sconn_io *io); /* TLS needs the socket writable */
+};
+
+struct sconn {
+        struct sconn_io *io;
+        const struct stream_backend *backend;
+        const struct token_request *req;
+        const struct http_request *http;
+        const struct sproto *proto;
+        void *p;
+        uint8_t *in; /* read, not yet taken by the protocol */
+        size_t in_len, in_cap;
+        uint8_t *out; /* for the client: out[out_off..out_len) */
+        size_t out_len, out_off, out_cap;
+        size_t in_queued; /* input the ios hold */
+        long deadline;    /* CLOCK_MONOTONIC ms, 0: none */
+        bool eof;
+        volatile bool stop; /* the server is stopping */
+        int evfd;
+        pthread_mutex_t lock; /* guards the event queue */
+        struct qevent *head, **tail;
+        struct sio *ios;
+};
+
+int sconn_init(struct sconn *c);
+/* Send what is queued for the client (a failed start's answer). */
+void sconn_flush(struct sconn *c);
+/* Run the session to its end. */
+int sconn_run(struct sconn *c);
+void sconn_fini(struct sconn *c);
