@@ -29,15 +29,26 @@ static int url_of(struct srv_ctx *ctx, const struct token_request *req, char **r
         return *ret ? 0 : uvm_error_set(err, ENOMEM, "out of memory");
 }
 
-static int stdio_args(bool tty, bool in, bool out, bool errout, struct uvm_error **err)
+/* Exec and Attach: the container, the stdio flags, then the URL for t. */
+static int ctr_url(struct srv_ctx *ctx, const char *ctr, struct token_request *t, char **ret_url,
+                   struct uvm_error **err)
 {
-        if (!in && !out && !errout)
+        _cleanup_free_ char *id = NULL;
+        int r = validate_string("container_id", ctr, 64, err);
+
+        if (r < 0)
+                return r;
+        if (!t->want_stdin && !t->want_stdout && !t->want_stderr)
                 return uvm_error_set(err, EINVAL, "one of stdin, stdout and stderr must be true");
-        if (tty && errout)
+        if (t->tty && t->want_stderr)
                 return uvm_error_set(err, EINVAL,
                                      "tty and stderr cannot both be true: a terminal has one "
                                      "output");
-        return 0;
+        r = sbx_stream_check_ctr(ctx->daemon->sbx, ctr, &id, err);
+        if (r < 0)
+                return r;
+        t->container_id = id;
+        return url_of(ctx, t, ret_url, err);
 }
 
 static int cri_exec(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
@@ -45,34 +56,25 @@ static int cri_exec(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMes
 {
         const Runtime__V1__ExecRequest *req = (const void *) m;
         Runtime__V1__ExecResponse *resp = srv_new(ctx, Runtime__V1__ExecResponse);
-        _cleanup_free_ char *id = NULL;
-        char **argv;
-        int r = validate_string("container_id", req->container_id, 64, err);
+        char **argv = srv_new_array(ctx, char *, req->n_cmd + 1);
+        int r;
 
-        if (r >= 0 && (req->n_cmd == 0 || req->n_cmd > EXEC_MAX_ARGS || STR_EMPTY(req->cmd[0])))
-                r = uvm_error_set(err, EINVAL, "cmd: 1 to %d arguments, the first non-empty",
-                                  EXEC_MAX_ARGS);
-        if (r >= 0)
-                r = stdio_args(req->tty, req->stdin, req->stdout, req->stderr, err);
-        if (r >= 0)
-                r = sbx_stream_check_ctr(ctx->daemon->sbx, req->container_id, &id, err);
-        if (r < 0)
-                return r;
-        argv = srv_new_array(ctx, char *, req->n_cmd + 1);
         if (!resp || !argv)
                 return uvm_error_set(err, ENOMEM, "out of memory");
+        if (req->n_cmd == 0 || req->n_cmd > EXEC_MAX_ARGS || STR_EMPTY(req->cmd[0]))
+                return uvm_error_set(err, EINVAL, "cmd: 1 to %d arguments, the first non-empty",
+                                     EXEC_MAX_ARGS);
         for (size_t i = 0; i < req->n_cmd; i++)
                 argv[i] = req->cmd[i];
         runtime__v1__exec_response__init(resp);
-        r = url_of(ctx,
-                   &(struct token_request){.kind = TOKEN_EXEC,
-                                           .container_id = id,
-                                           .argv = argv,
-                                           .tty = req->tty,
-                                           .want_stdin = req->stdin,
-                                           .want_stdout = req->stdout,
-                                           .want_stderr = req->stderr},
-                   &resp->url, err);
+        r = ctr_url(ctx, req->container_id,
+                    &(struct token_request){.kind = TOKEN_EXEC,
+                                            .argv = argv,
+                                            .tty = req->tty,
+                                            .want_stdin = req->stdin,
+                                            .want_stdout = req->stdout,
+                                            .want_stderr = req->stderr},
+                    &resp->url, err);
         if (r < 0)
                 return r;
         *ret = &resp->base;
@@ -84,26 +86,18 @@ static int cri_attach(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCM
 {
         const Runtime__V1__AttachRequest *req = (const void *) m;
         Runtime__V1__AttachResponse *resp = srv_new(ctx, Runtime__V1__AttachResponse);
-        _cleanup_free_ char *id = NULL;
-        int r = validate_string("container_id", req->container_id, 64, err);
+        int r;
 
-        if (r >= 0)
-                r = stdio_args(req->tty, req->stdin, req->stdout, req->stderr, err);
-        if (r >= 0)
-                r = sbx_stream_check_ctr(ctx->daemon->sbx, req->container_id, &id, err);
-        if (r < 0)
-                return r;
         if (!resp)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         runtime__v1__attach_response__init(resp);
-        r = url_of(ctx,
-                   &(struct token_request){.kind = TOKEN_ATTACH,
-                                           .container_id = id,
-                                           .tty = req->tty,
-                                           .want_stdin = req->stdin,
-                                           .want_stdout = req->stdout,
-                                           .want_stderr = req->stderr},
-                   &resp->url, err);
+        r = ctr_url(ctx, req->container_id,
+                    &(struct token_request){.kind = TOKEN_ATTACH,
+                                            .tty = req->tty,
+                                            .want_stdin = req->stdin,
+                                            .want_stdout = req->stdout,
+                                            .want_stderr = req->stderr},
+                    &resp->url, err);
         if (r < 0)
                 return r;
         *ret = &resp->base;

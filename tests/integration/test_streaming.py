@@ -297,3 +297,20 @@ def test_spdy_exec_attach_and_port_forward(sd):
     url = c.rt("PortForward", pod_sandbox_id=pod, port=[8080]).url
     outs = spdylib.port_forward(client, url, 8080, [_get("/")] * 10)
     assert all(o.endswith(b"served-in-pod\n") for o in outs), outs
+
+    # Attach over SPDY to a container whose stdin it feeds (stdin_once: the
+    # container ends with it, and so does the attach).
+    cfg = _ctr_config(d, "rev", "while read l; do echo got $l; done; echo bye")
+    cfg.stdin = True
+    cfg.stdin_once = True
+    rev = _start(c, pod, pod_cfg, cfg)
+    url = c.rt("Attach", container_id=rev, stdin=True, stdout=True, stderr=True).url
+    r = spdylib.exec_(client, url, stdin=b"one\ntwo\n")
+    assert r.stdout == b"got one\ngot two\nbye\n", (r.stdout, r.notes)
+
+    # A container that exits mid-exec: the exec ends with it, and says so.
+    short = _start(c, pod, pod_cfg, _ctr_config(d, "short", "sleep 2"))
+    t = time.time()
+    r = spdylib.exec_(client, _exec_url(c, short, ["sleep", "1003"]))
+    assert time.time() - t < 30 and r.status.get("status") == "Failure", r.status
+    assert _procs("sleep 1003") == []

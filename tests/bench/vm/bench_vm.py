@@ -9,10 +9,12 @@ private CNI bridge as the pod benchmark:
 1. --pods VM pods one after the other: RunPodSandbox (client wall time),
    split by uvmd's debug log into "before QEMU" (netns, CNI, tap), "QEMU
    exec to guest settled" (kernel boot, agent start, negotiation, guest
-   settings); then CreateContainer + StartContainer of one sleeper.
+   settings); then CreateContainer + StartContainer of one sleeper (the
+   first one makes the image's layer disk; every pod hot-plugs it).
 2. With all of them idle: each QEMU's RSS and Pss, and its CPU over
    --idle seconds.
 3. StopPodSandbox + RemovePodSandbox of each.
+4. mkfs.erofs alone on each unpacked layer, as image/disk.c runs it.
 
 Prints markdown; asserts nothing about time. Everything it starts is
 stopped and removed on the way out.
@@ -87,8 +89,30 @@ def bench(a, top):
     res["rss"] = [bp.proc_kib(p, "VmRSS") / 1024.0 for p in pids]
     res["pss"] = [bp.pss_kib(p) / 1024.0 for p in pids]
     res["stop"], res["remove"] = bp.stop_remove(u, pods)
+    res["disks"] = disk_builds(os.path.join(u.data, "images", "layers"), top)
     res["load1"] = bp.loadavg()
     return res
+
+
+def du_bytes(path):
+    return sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(path) for f in fs)
+
+
+def disk_builds(layers, top, runs=5):
+    """mkfs.erofs as image/disk.c runs it, on each unpacked layer: (layer
+    bytes, disk bytes, seconds of the best of runs)."""
+    out = []
+    for name in sorted(os.listdir(layers)):
+        src, dst = os.path.join(layers, name), os.path.join(top, "disk.erofs")
+        best = None
+        for _ in range(runs):
+            t = time.time()
+            subprocess.run(["mkfs.erofs", "--preserve-mtime", "--quiet", dst, src], check=True)
+            dt = time.time() - t
+            best = dt if best is None else min(best, dt)
+        out.append((du_bytes(src), os.path.getsize(dst), best))
+        os.unlink(dst)
+    return out
 
 
 def report(a, r):
@@ -110,6 +134,10 @@ def report(a, r):
     print("|---|---|---|")
     for k, unit in (("rss", "MiB RSS"), ("pss", "MiB Pss"), ("cpu", "% of a core")):
         print("| %s | %.1f | %.1f |" % (unit, statistics.mean(r[k]), max(r[k])))
+    print()
+    for src, disk, secs in r["disks"]:
+        print("layer disk: %.2f MB of files -> %.2f MB erofs in %.0f ms (%.0f MB/s)" % (
+            src / 1e6, disk / 1e6, secs * 1000, src / 1e6 / secs))
     print()
     print("guest image: initrd %d bytes, kernel %s" % (man["initrd"]["bytes"],
                                                        man["kernel"]["version"]))
