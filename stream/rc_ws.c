@@ -2,7 +2,7 @@
  * protocols v1 to v5 (ws.h), as kubelet serves them. The command starts
  * right after the 101 (WebSocket has no stream-creation phase); it ends
  * with its status on the error channel and a close frame, after which the
- * client's close is awaited (RFC 6455 7.1.1) for at most CLOSE_WAIT_MS. */
+ * client's close is awaited (ws_sess.h). */
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,25 +15,13 @@
 
 #include "common/log.h"
 #include "common/macros.h"
-#include "stream/sconn.h"
-#include "stream/ws.h"
+#include "stream/ws_sess.h"
 
-#define RESIZE_MAX 4096     /* terminal sizes not yet a whole JSON object */
-#define CLOSE_WAIT_MS 2000  /* for the client's answer to our close frame */
-#define CLOSE_REASON_MAX 96 /* of the 123 bytes a close frame allows */
-
-enum rc_state {
-        RC_RUNNING, /* the command may run; channels flow */
-        RC_CLOSING, /* our close frame is queued; waiting for the client's */
-        RC_DONE,
-};
+#define RESIZE_MAX 4096 /* terminal sizes not yet a whole JSON object */
 
 struct rc_ws {
-        struct sconn *c;
-        struct ws_decoder *dec;
-        struct ws_subprotocol proto;
-        enum rc_state state;
-        struct sio *io; /* NULL once the command ended or failed to start */
+        struct ws_sess s; /* running: the command may run; channels flow */
+        struct sio *io;   /* NULL once the command ended or failed to start */
         bool tty, want_stdin, want_stdout, want_stderr, stdin_closed;
         char resize[RESIZE_MAX];
         size_t resize_len;
@@ -46,6 +34,12 @@ static void rc_end_io(struct rc_ws *rc)
         rc->io = NULL;
 }
 
+/* The session ends: an exec is killed, an attach detached. */
+static void rc_stop(void *p)
+{
+        rc_end_io(p);
+}
+
 static void rc_free(void *p)
 {
         struct rc_ws *rc = p;
@@ -53,46 +47,13 @@ static void rc_free(void *p)
         if (!rc)
                 return;
         rc_end_io(rc);
-        ws_decoder_free(rc->dec);
+        ws_sess_fini(&rc->s);
         free(rc);
 }
 
 static void rc_freep(struct rc_ws **rc)
 {
         rc_free(*rc);
-}
-
-/* --- frames for the client --- */
-
-static int send_channel(struct rc_ws *rc, uint8_t ch, const void *data, size_t len)
-{
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t n = 0;
-        int r = ws_channel_encode(ch, data, len, rc->proto.base64, &buf, &n, NULL);
-
-        return r < 0 ? r : sconn_send(rc->c, buf, n);
-}
-
-/* Our close frame (code 0: empty), after which no frame may go; a reason
- * is cut to fit or dropped, a code that may not be sent becomes 1000. */
-static int send_close(struct rc_ws *rc, uint16_t code, const char *reason)
-{
-        _cleanup_free_ uint8_t *buf = NULL;
-        char cut[CLOSE_REASON_MAX + 1];
-        size_t n = 0;
-        int r;
-
-        snprintf(cut, sizeof(cut), "%s", code && reason ? reason : "");
-        r = ws_encode_close(code, cut, &buf, &n, NULL);
-        if (r < 0) /* cut inside a character, or not UTF-8 */
-                r = ws_encode_close(code, NULL, &buf, &n, NULL);
-        if (r < 0)
-                r = ws_encode_close(WS_CLOSE_NORMAL, NULL, &buf, &n, NULL);
-        if (rc->state == RC_RUNNING) {
-                rc->state = RC_CLOSING;
-                sconn_deadline(rc->c, CLOSE_WAIT_MS);
-        }
-        return r < 0 ? r : sconn_send(rc->c, buf, n);
 }
 
 /* The command is over (or never ran): its status, then the close. */
@@ -103,16 +64,16 @@ static int finish(struct rc_ws *rc, int code, const char *reason)
         int r;
 
         rc_end_io(rc);
-        if (rc->state != RC_RUNNING)
+        if (rc->s.state != WS_SESS_RUNNING)
                 return 0;
         if (code < 0 && !reason)
                 reason = strerror(-code);
-        status = kstatus_payload(rc->proto.version, code, reason, &len);
+        status = kstatus_payload(rc->s.proto.version, code, reason, &len);
         if (!status)
                 return -ENOMEM;
-        r = len > 0 ? send_channel(rc, WS_CH_ERROR, status, len) : 0;
+        r = len > 0 ? ws_sess_channel(&rc->s, WS_CH_ERROR, status, len) : 0;
         free(status);
-        return r < 0 ? r : send_close(rc, WS_CLOSE_NORMAL, NULL);
+        return r < 0 ? r : ws_sess_close(&rc->s, WS_CLOSE_NORMAL, NULL);
 }
 
 /* --- the client's channels --- */
@@ -174,7 +135,7 @@ static int apply_size(struct rc_ws *rc, json_object *o)
 /* Every whole JSON object at the start of rc->resize; a partial one stays. */
 static int parse_sizes(struct rc_ws *rc)
 {
-        while (rc->state == RC_RUNNING) {
+        while (rc->s.state == WS_SESS_RUNNING) {
                 size_t skip = 0, end;
                 enum json_tokener_error jerr;
                 json_tokener *tok;
@@ -229,13 +190,14 @@ static int on_resize(struct rc_ws *rc, const uint8_t *data, size_t len)
         return parse_sizes(rc);
 }
 
-static int on_data(struct rc_ws *rc, struct ws_message *m)
+static int rc_data(void *p, struct ws_message *m)
 {
         _cleanup_error_ struct uvm_error *e = NULL;
+        struct rc_ws *rc = p;
         const uint8_t *data = NULL;
         size_t len = 0;
         uint8_t ch = 0;
-        int r = ws_channel_decode(m, rc->proto.base64, &ch, &data, &len, &e);
+        int r = ws_channel_decode(m, rc->s.proto.base64, &ch, &data, &len, &e);
 
         if (r < 0)
                 return finish(rc, r, e->msg);
@@ -247,168 +209,38 @@ static int on_data(struct rc_ws *rc, struct ws_message *m)
         case WS_CH_RESIZE:
                 return on_resize(rc, data, len);
         case WS_CH_CLOSE:
-                return rc->proto.version >= 5 ? on_channel_close(rc, data, len) : 0;
+                return rc->s.proto.version >= 5 ? on_channel_close(rc, data, len) : 0;
         default:
                 return 0; /* a channel the server does not read: ignored, as kubelet does */
         }
 }
 
-/* --- the session --- */
-
-static int on_message(struct rc_ws *rc, struct ws_message *m)
-{
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t n = 0;
-        int r = 0;
-
-        switch (m->opcode) {
-        case WS_OP_CLOSE:
-                rc_end_io(rc); /* an exec is killed, an attach detached */
-                /* Echo the client's code (RFC 6455 5.5.1). */
-                if (rc->state == RC_RUNNING)
-                        r = send_close(rc, m->close_code == WS_CLOSE_NO_STATUS ? 0 : m->close_code,
-                                       NULL);
-                rc->state = RC_DONE;
-                return r;
-        case WS_OP_PING:
-                if (rc->state != RC_RUNNING)
-                        return 0;
-                r = ws_encode_frame(WS_OP_PONG, m->data, m->len, &buf, &n, NULL);
-                return r < 0 ? r : sconn_send(rc->c, buf, n);
-        case WS_OP_PONG:
-                return 0;
-        default:
-                return rc->state == RC_RUNNING ? on_data(rc, m) : 0;
-        }
-}
-
-static int rc_input(void *p, const uint8_t *buf, size_t len, size_t *used)
-{
-        _cleanup_error_ struct uvm_error *e = NULL;
-        struct rc_ws *rc = p;
-        struct ws_message m = {0};
-        int r;
-
-        if (rc->state == RC_DONE) {
-                *used = len;
-                return 0;
-        }
-        r = ws_decoder_feed(rc->dec, buf, len, used, &m, &e);
-        if (r < 0) {
-                /* The stream cannot be read on: fail the connection. */
-                *used = len;
-                rc_end_io(rc);
-                if (rc->state == RC_RUNNING)
-                        r = send_close(rc, ws_close_code_of_error(r), e ? e->msg : NULL);
-                rc->state = RC_DONE;
-                return r < 0 ? r : 0;
-        }
-        if (r == 0)
-                return 0;
-        r = on_message(rc, &m);
-        ws_message_clear(&m);
-        return r;
-}
-
-static int rc_eof(void *p)
-{
-        struct rc_ws *rc = p;
-
-        rc_end_io(rc);
-        rc->state = RC_DONE;
-        return 0;
-}
+/* --- the command --- */
 
 static int rc_event(void *p, struct sio *io, const struct sevent *ev)
 {
         struct rc_ws *rc = p;
         bool want = ev->stream == STREAM_STDERR ? rc->want_stderr : rc->want_stdout;
 
-        if (rc->state != RC_RUNNING || io != rc->io)
+        if (io != rc->io)
                 return 0;
         if (ev->kind == SEV_DONE)
                 return finish(rc, ev->code, ev->reason);
         if (ev->kind != SEV_OUTPUT || ev->len == 0 || !want)
                 return 0; /* an output that ended needs no message */
-        return send_channel(rc, ev->stream == STREAM_STDERR ? WS_CH_STDERR : WS_CH_STDOUT, ev->data,
-                            ev->len);
-}
-
-static int rc_timeout(void *p)
-{
-        struct rc_ws *rc = p;
-
-        rc->state = RC_DONE; /* the client did not answer our close */
-        return 0;
-}
-
-static bool rc_finished(void *p)
-{
-        return ((struct rc_ws *) p)->state == RC_DONE;
-}
-
-static const struct sproto rc_ws_proto = {
-        .input = rc_input,
-        .eof = rc_eof,
-        .event = rc_event,
-        .timeout = rc_timeout,
-        .finished = rc_finished,
-        .free_ = rc_free,
-};
-
-/* --- the upgrade --- */
-
-static void refuse(struct sconn *c, int r, const char *msg)
-{
-        static const struct http_header h426[] = {
-                {"Content-Type", "text/plain; charset=utf-8"},
-                {"Connection", "close"},
-                {"Sec-WebSocket-Version", "13"},
-        };
-        char buf[1024], body[512];
-        size_t len = 0;
-        int n;
-
-        n = snprintf(body, sizeof(body), "%s\n", msg);
-        n = n < 0 ? 0 : n >= (int) sizeof(body) ? (int) sizeof(body) - 1 : n;
-        if (r == -EPROTONOSUPPORT)
-                r = http_format_response(426, h426, 3, body, (size_t) n, buf, sizeof(buf), &len,
-                                         NULL);
-        else
-                r = http_format_error(r == -ENOMEM ? 500 : 400, msg, buf, sizeof(buf), &len, NULL);
-        if (r >= 0)
-                (void) sconn_send(c, buf, len);
-}
-
-/* Check the handshake, pick the subprotocol and queue the 101, or queue
- * the refusal (400, 426) and fail. */
-static int upgrade(struct sconn *c, struct ws_subprotocol *ret, struct uvm_error **err)
-{
-        char accept[WS_ACCEPT_LEN + 1], buf[512];
-        size_t len = 0;
-        int r;
-
-        r = ws_handshake_check(sconn_http(c), accept, err);
-        if (r >= 0)
-                r = ws_select_subprotocol(sconn_http(c), WS_REMOTECOMMAND_PROTOCOLS, ret, err);
-        if (r >= 0)
-                r = ws_handshake_response(accept, ret->name, buf, sizeof(buf), &len, err);
-        if (r >= 0)
-                r = sconn_send(c, buf, len);
-        if (r < 0)
-                refuse(c, r, err && *err ? (*err)->msg : "bad WebSocket handshake");
-        return r;
+        return ws_sess_channel(&rc->s, ev->stream == STREAM_STDERR ? WS_CH_STDERR : WS_CH_STDOUT,
+                               ev->data, ev->len);
 }
 
 static int start_command(struct rc_ws *rc)
 {
-        const struct stream_backend *b = sconn_backend(rc->c);
-        const struct token_request *req = sconn_request(rc->c);
+        const struct stream_backend *b = sconn_backend(rc->s.c);
+        const struct token_request *req = sconn_request(rc->s.c);
         _cleanup_error_ struct uvm_error *e = NULL;
         struct stream_io *bio = NULL;
         int r;
 
-        rc->io = sio_new(rc->c, rc);
+        rc->io = sio_new(rc->s.c, rc);
         if (!rc->io)
                 return -ENOMEM;
         if (req->kind == TOKEN_EXEC && b->exec)
@@ -424,6 +256,14 @@ static int start_command(struct rc_ws *rc)
         return 0;
 }
 
+static const struct ws_sess_ops rc_ws_ops = {
+        .data = rc_data,
+        .event = rc_event,
+        .stop = rc_stop,
+        .free_ = rc_free,
+        .close_reason = true,
+};
+
 int rc_ws_start(struct sconn *c, const struct sproto **ret_proto, void **ret_p,
                 struct uvm_error **err)
 {
@@ -432,16 +272,15 @@ int rc_ws_start(struct sconn *c, const struct sproto **ret_proto, void **ret_p,
         uint8_t ch;
         int r;
 
-        if (rc)
-                rc->dec = ws_decoder_new(0);
-        if (!rc || !rc->dec) {
-                refuse(c, -ENOMEM, "out of memory");
+        if (!rc || ws_sess_init(&rc->s, c, &rc_ws_ops, rc) < 0) {
+                ws_sess_refuse(c, 500, "out of memory");
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
-        r = upgrade(c, &rc->proto, err);
+        r = ws_sess_handshake(&rc->s, err);
+        if (r >= 0)
+                r = ws_sess_accept(&rc->s, WS_REMOTECOMMAND_PROTOCOLS, err);
         if (r < 0)
                 return r;
-        rc->c = c;
         rc->tty = req->tty;
         rc->want_stdin = req->want_stdin;
         rc->want_stdout = req->want_stdout;
@@ -450,12 +289,12 @@ int rc_ws_start(struct sconn *c, const struct sproto **ret_proto, void **ret_p,
         /* An empty message on the first channel the client reads says the
          * session is up, as kubelet sends. */
         ch = rc->want_stdout ? WS_CH_STDOUT : rc->want_stderr ? WS_CH_STDERR : WS_CH_ERROR;
-        r = send_channel(rc, ch, NULL, 0);
+        r = ws_sess_channel(&rc->s, ch, NULL, 0);
         if (r >= 0)
                 r = start_command(rc);
         if (r < 0)
                 return uvm_error_set(err, -r, "remote command session: %s", strerror(-r));
-        *ret_proto = &rc_ws_proto;
-        *ret_p = TAKE_PTR(rc);
+        *ret_proto = &ws_sess_proto;
+        *ret_p = &TAKE_PTR(rc)->s;
         return 0;
 }

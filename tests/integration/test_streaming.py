@@ -240,13 +240,13 @@ async def _ws_forward(url, port, payload):
         assert all(p[1:] == port.to_bytes(2, "little") for p in prefixes), prefixes
         await ws.send(b"\x00" + payload)
         try:
-            while True:
-                msg = await asyncio.wait_for(ws.recv(), 10)
+            while True:  # the server closes once the pod's side did
+                msg = await asyncio.wait_for(ws.recv(), 20)
                 if msg[0] == 0:
                     back += msg[1:]
                 elif msg[0] == 1 and len(msg) > 1:
                     raise AssertionError("error channel: %r" % msg[1:])
-        except (websockets.exceptions.ConnectionClosed, asyncio.TimeoutError):
+        except websockets.exceptions.ConnectionClosedOK:
             pass
     return back
 

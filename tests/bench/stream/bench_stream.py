@@ -79,6 +79,10 @@ async def ws_forward(url, port, path):
     return n
 
 
+def note(what):
+    print("%s %s" % (time.strftime("%H:%M:%S"), what), file=sys.stderr, flush=True)
+
+
 def bench(a, top):
     c_bin = spdylib.client()
     img = imagelib.build_image(os.path.join(top, "image"), "single", archive=True)
@@ -109,6 +113,7 @@ def bench(a, top):
             pass
         time.sleep(0.2)
 
+    note("pod ready, httpd up")
     res["execsync"] = [bp.timed(u.client.rt, "ExecSync", container_id=cid, cmd=["true"],
                                 timeout=10)[0] for _ in range(a.calls)]
     ws, spdy, spdy_alone = [], [], []
@@ -127,6 +132,7 @@ def bench(a, top):
         subprocess.run([c_bin, "-h"], capture_output=True)
         spdy_alone.append(time.time() - t)
     res["ws"], res["spdy"], res["spdy_start"] = ws, spdy, spdy_alone
+    note("exec round trips done")
 
     size = a.mib << 20
     res["direct"], res["pf_spdy"], res["pf_ws"] = [], [], []
@@ -135,6 +141,7 @@ def bench(a, top):
         with socket.create_connection((ip, 8080)) as s:
             n = get_bytes(s, "/big")
         res["direct"].append((n, time.time() - t))
+        note("direct: %d bytes" % n)
         url = u.client.rt("PortForward", pod_sandbox_id=pod, port=[8080]).url
         t = time.time()
         p = subprocess.run([c_bin, "-url", url, "-proto", "portforward.k8s.io", "-port", "8080",
@@ -143,10 +150,12 @@ def bench(a, top):
         dt = time.time() - t
         import json
         res["pf_spdy"].append((json.loads(p.stdout.splitlines()[0])["len"], dt))
+        note("spdy: %d bytes" % res["pf_spdy"][-1][0])
         url = u.client.rt("PortForward", pod_sandbox_id=pod, port=[8080]).url
         t = time.time()
         n = asyncio.run(ws_forward(url, 8080, "/big"))
         res["pf_ws"].append((n, time.time() - t))
+        note("ws: %d bytes" % n)
     for k in ("direct", "pf_spdy", "pf_ws"):
         assert all(n > size for n, _ in res[k]), (k, res[k])
     res["load1"] = bp.loadavg()
