@@ -103,6 +103,40 @@ static void test_bad(void **state)
         expect_error("{\"oci_runtime\": \"run c\"}", "field \"oci_runtime\"");
 }
 
+/* The streaming server's keys: defaults, a good set, and what is refused. */
+static void test_stream(void **state)
+{
+        struct uvmd_config c;
+        struct uvm_error *err = NULL;
+
+        config_init_defaults(&c);
+        assert_string_equal(c.stream_address, "127.0.0.1:0");
+        assert_null(c.stream_tls_cert);
+        assert_int_equal(c.stream_token_ttl_ms, 60000);
+        assert_int_equal(config_validate(&c, NULL), 0);
+        assert_int_equal(config_parse(&c, "s.json",
+                                      "{\"stream_address\": \"[::1]:10010\", "
+                                      "\"stream_tls_cert\": \"/etc/uvmd/c.pem\", "
+                                      "\"stream_tls_key\": \"/etc/uvmd/k.pem\", "
+                                      "\"stream_token_ttl_ms\": 5000}",
+                                      NULL),
+                         0);
+        assert_string_equal(c.stream_address, "[::1]:10010");
+        assert_int_equal(c.stream_token_ttl_ms, 5000);
+        assert_int_equal(config_validate(&c, NULL), 0);
+        free(c.stream_tls_key);
+        c.stream_tls_key = NULL;
+        assert_int_equal(config_validate(&c, &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "both or neither"));
+        uvm_error_free(err);
+        config_free(&c);
+        expect_error("{\"stream_address\": \"10010\"}", "expected HOST:PORT");
+        expect_error("{\"stream_address\": \"a b:1\"}", "expected HOST:PORT");
+        expect_error("{\"stream_address\": 10010}", "expected HOST:PORT");
+        expect_error("{\"stream_token_ttl_ms\": 10}", "field \"stream_token_ttl_ms\"");
+        expect_error("{\"stream_tls_cert\": \"rel.pem\"}", "field \"stream_tls_cert\"");
+}
+
 static void test_empty_is_no_settings(void **state)
 {
         struct uvmd_config c;
@@ -347,6 +381,7 @@ int main(void)
                 cmocka_unit_test(test_registry_mirrors_bad),
                 cmocka_unit_test(test_registry_mirrors_error_keeps_old),
                 cmocka_unit_test(test_image_pull_timeout),
+                cmocka_unit_test(test_stream),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
