@@ -219,12 +219,14 @@ static void *stream_main(void *arg)
         int r;
 
         r = c->entry->binding->stream(&c->ctx, c->req, &err);
+        /* The slot goes first: once the call is finished, srv_stop may free
+         * s (this thread is not joined). */
+        srv_stream_release(s);
         if (r < 0)
                 call_finish_errno(c, r, err);
         else
                 call_finish(c, GRPC_STATUS_OK, NULL, NULL);
         uvm_error_free(err);
-        srv_stream_release(s);
         return NULL;
 }
 
