@@ -326,3 +326,46 @@ char *fs_path_join(const char *dir, const char *name)
 
         return asprintf(&s, "%s/%s", dir, name) < 0 ? NULL : s;
 }
+
+int fs_find_exec(const char *name, char **ret_path)
+{
+        const char *path = getenv("PATH");
+        char *copy, *save = NULL;
+
+        if (strchr(name, '/')) {
+                if (access(name, X_OK) < 0)
+                        return -errno;
+                *ret_path = strdup(name);
+                return *ret_path ? 0 : -ENOMEM;
+        }
+        copy = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        if (!copy)
+                return -ENOMEM;
+        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+                char *p = fs_path_join(dir, name);
+
+                if (!p) {
+                        free(copy);
+                        return -ENOMEM;
+                }
+                if (access(p, X_OK) == 0) {
+                        free(copy);
+                        *ret_path = p;
+                        return 0;
+                }
+                free(p);
+        }
+        free(copy);
+        return -ENOENT;
+}
+
+int fs_find_tool(const char *name, char *ret, size_t len)
+{
+        static const char *const dirs[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
+
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+                if (snprintf(ret, len, "%s/%s", dirs[i], name) < (int) len &&
+                    access(ret, X_OK) == 0)
+                        return 0;
+        return -ENOENT;
+}

@@ -48,3 +48,11 @@ int fs_unmount_all(const char *path, int max);
 
 /* "<dir>/<name>", malloc'd; NULL when out of memory. */
 char *fs_path_join(const char *dir, const char *name);
+
+/* An executable: a name holding a '/' as it is, else the first match on
+ * PATH (a system default when PATH is unset). *ret_path is malloc'd.
+ * -ENOENT when there is none, -errno for a path that cannot run. */
+int fs_find_exec(const char *name, char **ret_path);
+/* A system tool (ip, tc, mkfs.erofs) in /usr/sbin, /sbin, /usr/bin or
+ * /bin, whatever uvmd's own PATH says: its path in ret, or -ENOENT. */
+int fs_find_tool(const char *name, char *ret, size_t len);

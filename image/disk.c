@@ -28,17 +28,6 @@
 #define MKFS_TIMEOUT_MS (10u * 60 * 1000)
 #define HEX_LEN 64
 
-static const char *mkfs_binary(void)
-{
-        static const char *const paths[] = {"/usr/bin/mkfs.erofs", "/usr/sbin/mkfs.erofs",
-                                            "/sbin/mkfs.erofs", "/bin/mkfs.erofs"};
-
-        for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
-                if (access(paths[i], X_OK) == 0)
-                        return paths[i];
-        return NULL;
-}
-
 /* The chain hex of a layer directory of this store, or NULL. */
 static const char *layer_hex(struct img_store *s, const char *layer_dir)
 {
@@ -70,12 +59,12 @@ static int build(struct img_store *s, const char *layer_dir, const char *hex, co
                  struct uvm_error **err)
 {
         _cleanup_free_ char *tmp = img_tmp_path(s, "disk"), *out = NULL;
-        char uuid[48], keep[] = "--preserve-mtime", quiet[] = "--quiet";
-        char *argv[] = {(char *) mkfs_binary(), keep, uuid, quiet, tmp, (char *) layer_dir, NULL};
+        char uuid[48], keep[] = "--preserve-mtime", quiet[] = "--quiet", mkfs[64];
+        char *argv[] = {mkfs, keep, uuid, quiet, tmp, (char *) layer_dir, NULL};
         int status = 0, r;
         struct stat st;
 
-        if (!argv[0])
+        if (fs_find_tool("mkfs.erofs", mkfs, sizeof(mkfs)) < 0)
                 return uvm_error_set(err, ENOENT,
                                      "mkfs.erofs is not installed (Debian package erofs-utils): "
                                      "VM pods need it for image layers");

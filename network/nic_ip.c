@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/macros.h"
 #include "network/nic_ip.h"
@@ -19,16 +20,6 @@
 #define IP_TIMEOUT_MS 10000
 #define IP_STDERR_MAX 512
 #define IP_CMDLINE_MAX 256
-
-static const char *ip_binary(void)
-{
-        static const char *const paths[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"};
-
-        for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
-                if (access(paths[i], X_OK) == 0)
-                        return paths[i];
-        return NULL;
-}
 
 static long long now_ms(void)
 {
@@ -127,14 +118,14 @@ static void cmdline(const char *const *args, char *buf, size_t size)
 
 int nic_ip_run(const char *const *args, struct uvm_error **err)
 {
-        const char *bin = ip_binary();
+        char bin[64];
         char *argv[NIC_IP_MAX_ARGS + 2];
         char msg[IP_STDERR_MAX + 1], cmd[IP_CMDLINE_MAX];
         int fds[2] = {-1, -1}, status = 0, r;
         size_t n = 0, len = 0;
         pid_t pid = 0;
 
-        if (!bin)
+        if (fs_find_tool("ip", bin, sizeof(bin)) < 0)
                 return uvm_error_set(err, ENOENT, "the ip command (iproute2) is not installed");
         argv[n++] = "ip";
         for (; args[n - 1]; n++) {

@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/macros.h"
@@ -22,31 +23,18 @@
 #define CMD_TIMEOUT_MS 10000
 #define CMD_MAX_OUT (256u << 10)
 
-static const char *tool(const char *name)
-{
-        static char path[64];
-        const char *dirs[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
-
-        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-                snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
-                if (access(path, X_OK) == 0)
-                        return path;
-        }
-        return NULL;
-}
-
 /* Run a tool (in the calling thread's network namespace); out may be NULL. */
 static int run(const char *name, const char *const *args, char **out, struct uvm_error **err)
 {
         char *argv[32];
         _cleanup_free_ char *buf = NULL;
-        const char *bin = tool(name);
+        char bin[64];
         size_t n = 0;
         int status = 0, r;
 
-        if (!bin)
+        if (fs_find_tool(name, bin, sizeof(bin)) < 0)
                 return uvm_error_set(err, ENOENT, "%s is not installed", name);
-        argv[n++] = (char *) bin;
+        argv[n++] = bin;
         for (size_t i = 0; args[i] && n < ARRAY_SIZE(argv) - 1; i++)
                 argv[n++] = (char *) args[i];
         argv[n] = NULL;

@@ -57,7 +57,7 @@ static Runtime__V1__RuntimeCondition *runtime_ready(struct srv_ctx *ctx)
                 return condition(ctx, "RuntimeReady", false, "StateRootUnwritable",
                                  srv_printf(ctx, "state root '%s' is not writable: %s",
                                             cfg->state_root, strerror(errno)));
-        if (rt_find_oci_runtime(cfg->oci_runtime, &path) < 0)
+        if (fs_find_exec(cfg->oci_runtime, &path) < 0)
                 return condition(
                         ctx, "RuntimeReady", false, "OCIRuntimeMissing",
                         srv_printf(ctx, "OCI runtime '%s' not found on PATH", cfg->oci_runtime));

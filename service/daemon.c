@@ -99,8 +99,8 @@ static int sbx_init(struct uvmd *d, struct uvm_error **err)
         o.n_features = driver_features(&d->handlers, features);
 
         /* A missing runtime is reported by Status (RuntimeReady), not fatal here. */
-        o.oci_runtime = rt_find_oci_runtime(d->cfg.oci_runtime, &runtime) >= 0 ? runtime
-                                                                               : d->cfg.oci_runtime;
+        o.oci_runtime =
+                fs_find_exec(d->cfg.oci_runtime, &runtime) >= 0 ? runtime : d->cfg.oci_runtime;
         r = sbx_new(&o, &d->sbx, err);
         return r < 0 ? r : sbx_recover(d->sbx, err);
 }
@@ -141,9 +141,8 @@ static int handlers_init(struct uvmd *d, struct uvm_error **err)
         const struct handlers_probe_ops ops = {.lookup = drv_lookup};
         int r;
 
-        env.oci_runtime = rt_find_oci_runtime(d->cfg.oci_runtime, &runtime) >= 0
-                                  ? runtime
-                                  : d->cfg.oci_runtime;
+        env.oci_runtime =
+                fs_find_exec(d->cfg.oci_runtime, &runtime) >= 0 ? runtime : d->cfg.oci_runtime;
         r = handlers_resolve(&d->cfg, &env, &ops, &d->handlers, err);
         if (r < 0)
                 return r;

@@ -96,31 +96,3 @@ bool rt_cgroup_driver_is_systemd(const struct uvmd_config *cfg)
         /* systemd's own test for "booted with systemd". */
         return lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
 }
-
-int rt_find_oci_runtime(const char *name, char **ret_path)
-{
-        const char *path = getenv("PATH");
-        _cleanup_free_ char *copy = NULL;
-        char *save = NULL;
-
-        if (strchr(name, '/')) {
-                if (access(name, X_OK) < 0)
-                        return -errno;
-                *ret_path = strdup(name);
-                return *ret_path ? 0 : -ENOMEM;
-        }
-        copy = strdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        if (!copy)
-                return -ENOMEM;
-        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-                char *p = NULL;
-                if (asprintf(&p, "%s/%s", dir, name) < 0)
-                        return -ENOMEM;
-                if (access(p, X_OK) == 0) {
-                        *ret_path = p;
-                        return 0;
-                }
-                free(p);
-        }
-        return -ENOENT;
-}

@@ -17,6 +17,3 @@ char *rt_pod_cidr(struct uvmd *d); /* a copy, or NULL */
 
 /* Configured driver, or systemd when PID 1 is systemd. */
 bool rt_cgroup_driver_is_systemd(const struct uvmd_config *cfg);
-
-/* Resolve the OCI runtime (a path, or a name searched on PATH). */
-int rt_find_oci_runtime(const char *name, char **ret_path);

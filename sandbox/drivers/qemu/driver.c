@@ -43,28 +43,6 @@
 #define ROOT_PORTS 4 /* PCIe slots kept free for hot-plug */
 #define ENTROPY_BYTES 64
 
-/* A name on PATH, or a path. */
-static int qemu_find_binary(const char *name, char *ret, size_t len)
-{
-        const char *path = getenv("PATH");
-        char *copy, *save = NULL;
-
-        if (strchr(name, '/')) {
-                snprintf(ret, len, "%s", name);
-                return access(ret, X_OK) == 0 ? 0 : -errno;
-        }
-        copy = strdup(path ? path : "/usr/bin:/bin");
-        for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d;
-             d = strtok_r(NULL, ":", &save)) {
-                if (snprintf(ret, len, "%s/%s", d, name) < (int) len && access(ret, X_OK) == 0) {
-                        free(copy);
-                        return 0;
-                }
-        }
-        free(copy);
-        return -ENOENT;
-}
-
 /* The host's TSC rate in kHz ("cpu MHz" of /proc/cpuinfo), or 0. */
 static unsigned host_tsc_khz(void)
 {
@@ -698,6 +676,7 @@ static int find_guest(const char *dir)
 static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
 {
         const char *accel = env->qemu_accel ? env->qemu_accel : "auto";
+        _cleanup_free_ char *qemu = NULL;
         char why[200] = "qemu_accel is \"tcg\"";
         unsigned tsc_khz;
         bool kvm = false;
@@ -706,8 +685,9 @@ static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
         *ret = (struct drv_probe){0};
         node.boot_timeout_ms = env->vm_boot_timeout_ms ? env->vm_boot_timeout_ms : 60000;
         node.kvm = false;
-        r = qemu_find_binary(env->qemu_binary ? env->qemu_binary : "qemu-system-x86_64", node.qemu,
-                             sizeof(node.qemu));
+        r = fs_find_exec(env->qemu_binary ? env->qemu_binary : "qemu-system-x86_64", &qemu);
+        if (r >= 0 && snprintf(node.qemu, sizeof(node.qemu), "%s", qemu) >= (int) sizeof(node.qemu))
+                r = -ENAMETOOLONG;
         if (r < 0) {
                 snprintf(ret->reason, sizeof(ret->reason), "QEMU '%.200s' is not installed",
                          env->qemu_binary ? env->qemu_binary : "qemu-system-x86_64");

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +24,35 @@ static void touch(const char *path)
 
         assert_true(fd >= 0);
         close(fd);
+}
+
+/* Executables: a path as it is, a name on PATH (PATH unset: the default),
+ * system tools in the sbin/bin directories whatever PATH says. */
+static void test_find_exec_and_tool(void **state)
+{
+        char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL, *p = NULL, tool[64];
+
+        assert_int_equal(fs_find_exec("/bin/sh", &p), 0);
+        assert_string_equal(p, "/bin/sh");
+        free(p);
+        assert_int_equal(fs_find_exec("/nonexistent/x", &p), -ENOENT);
+        setenv("PATH", "/nonexistent:/bin", 1);
+        assert_int_equal(fs_find_exec("sh", &p), 0);
+        assert_string_equal(p, "/bin/sh");
+        free(p);
+        assert_int_equal(fs_find_exec("no-such-tool-here", &p), -ENOENT);
+        unsetenv("PATH");
+        assert_int_equal(fs_find_exec("sh", &p), 0);
+        assert_non_null(strstr(p, "/sh"));
+        free(p);
+        setenv("PATH", "/nonexistent", 1);
+        assert_int_equal(fs_find_tool("sh", tool, sizeof(tool)), 0);
+        assert_non_null(strstr(tool, "bin/sh"));
+        assert_int_equal(fs_find_tool("no-such-tool-here", tool, sizeof(tool)), -ENOENT);
+        assert_int_equal(fs_find_tool("sh", tool, 5), -ENOENT); /* no room for the path */
+        if (saved)
+                setenv("PATH", saved, 1);
+        free(saved);
 }
 
 static void test_rm_rf_stops_at_binds(void **state)
@@ -67,6 +97,7 @@ static void test_rm_rf_stops_at_binds(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_find_exec_and_tool),
                 cmocka_unit_test(test_rm_rf_stops_at_binds),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
