@@ -8,14 +8,9 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <fcntl.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -23,8 +18,8 @@
 #include "agent/client.h"
 #include "agent/conn.h"
 #include "common/log.h"
+#include "common/sock.h"
 
-#define CONNECT_RETRY_MS 20
 #define MAX_CONTAINERS 1024    /* GetProperties entries we accept */
 #define MAX_PENDING_STREAMS 64 /* streams seen before their container */
 #define MAX_PENDING_BYTES (4u << 20)
@@ -158,7 +153,7 @@ static int stream_learn(struct agent_client *c, uint64_t stream, const char *ctr
                 return uvm_error_set(err, ENOSPC, "agent streams exceed %d",
                                      AGENT_CONN_MAX_STREAMS);
         id = strdup(ctr_id);
-        v = reallocarray(c->streams, c->n_streams + 1, sizeof(*v));
+        v = realloc(c->streams, (c->n_streams + 1) * sizeof(*v)); /* n_streams is bounded */
         if (!id || !v) {
                 free(id);
                 if (v)
@@ -276,9 +271,9 @@ static void on_closed(struct agent_conn *conn, int code, const char *msg, void *
 {
         struct agent_client *c = userdata;
 
-        client_sessions_closed(c->sessions, msg ? msg : strerror(-code));
+        client_sessions_closed(c->sessions, msg ? msg : sock_strerror(-code));
         if (c->ev.closed)
-                c->ev.closed(c->ev.data, msg ? msg : strerror(-code));
+                c->ev.closed(c->ev.data, msg ? msg : sock_strerror(-code));
 }
 
 /* Requests. */
@@ -393,79 +388,9 @@ static int negotiate(struct agent_client *c, int timeout_ms, struct uvm_error **
 
 /* Connecting. */
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The address of path; a path too long for sun_path is reached through an
- * O_PATH fd of its directory (the fd must stay open until connect). */
-static int addr_for(const char *path, struct sockaddr_un *sa, int *ret_dirfd,
-                    struct uvm_error **err)
-{
-        _cleanup_free_ char *dir = NULL;
-        const char *slash = strrchr(path, '/');
-        int fd;
-
-        memset(sa, 0, sizeof(*sa));
-        sa->sun_family = AF_UNIX;
-        *ret_dirfd = -1;
-        if (strlen(path) < sizeof(sa->sun_path)) {
-                memcpy(sa->sun_path, path, strlen(path) + 1);
-                return 0;
-        }
-        if (!slash || strlen(slash + 1) + 32 >= sizeof(sa->sun_path))
-                return uvm_error_set(err, ENAMETOOLONG, "agent socket path '%s' is too long", path);
-        dir = strndup(path, (size_t) (slash - path) + 1);
-        if (!dir)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return uvm_error_set(err, errno, "open %s: %m", dir);
-        snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", fd, slash + 1);
-        *ret_dirfd = fd;
-        return 0;
-}
-
-static bool connect_retryable(int e)
-{
-        return e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == EINTR;
-}
-
-static int connect_socket(const char *path, unsigned timeout_ms, int *ret_fd,
-                          struct uvm_error **err)
-{
-        int64_t deadline = now_ms() + timeout_ms;
-        struct sockaddr_un sa;
-
-        for (;;) {
-                _cleanup_close_ int fd = -1, dirfd = -1;
-                int r, e;
-
-                r = addr_for(path, &sa, &dirfd, err);
-                if (r < 0)
-                        return r;
-                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                if (fd < 0)
-                        return uvm_error_set(err, errno, "socket: %m");
-                if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0) {
-                        *ret_fd = TAKE_FD(fd);
-                        return 0;
-                }
-                e = errno;
-                if (!connect_retryable(e) || now_ms() >= deadline)
-                        return uvm_error_set(err, e, "connect to the agent at %s: %s", path,
-                                             strerror(e));
-                usleep(CONNECT_RETRY_MS * 1000);
-        }
-}
-
-int agent_client_connect(const char *socket_path, unsigned timeout_ms,
-                         const struct agent_client_events *ev, struct agent_client **ret,
-                         struct uvm_error **err)
+int agent_client_connect_fd(int fd, const char *peer, unsigned timeout_ms,
+                            const struct agent_client_events *ev, struct agent_client **ret,
+                            struct uvm_error **err)
 {
         static const struct agent_conn_ops ops = {
                 .notify = on_notify,
@@ -474,14 +399,15 @@ int agent_client_connect(const char *socket_path, unsigned timeout_ms,
                 .credit = on_credit,
         };
         struct agent_client *c;
-        int fd = -1, r;
+        int r;
 
-        r = connect_socket(socket_path, timeout_ms, &fd, err);
-        if (r < 0)
-                return r;
+        if (fd < 0 || STR_EMPTY(peer) || !ret) {
+                sock_close(fd);
+                return uvm_error_set(err, EINVAL, "agent connection: bad arguments");
+        }
         c = calloc(1, sizeof(*c));
         if (!c) {
-                close(fd);
+                sock_close(fd);
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
         if (ev)
@@ -489,7 +415,7 @@ int agent_client_connect(const char *socket_path, unsigned timeout_ms,
         pthread_mutex_init(&c->out_lock, NULL);
         c->sessions = client_sessions_new();
         if (!c->sessions) {
-                close(fd);
+                sock_close(fd);
                 pthread_mutex_destroy(&c->out_lock);
                 free(c);
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -508,7 +434,7 @@ int agent_client_connect(const char *socket_path, unsigned timeout_ms,
                 free(list);
         }
         if (r < 0) {
-                uvm_error_wrap(err, "agent at %s", socket_path);
+                uvm_error_wrap(err, "agent at %s", peer);
                 agent_client_free(c);
                 return r;
         }

@@ -2,9 +2,11 @@
 
 /*
  * The host side of the agent protocol: typed calls over an agent_conn, used
- * by the ns driver (and later the qemu driver). The agent listens on a unix
- * socket in the pod's state dir; a restarted uvmd connects again and gets
- * the containers' states, exits it missed and the output buffered meanwhile.
+ * by the ns, qemu and hcs drivers. The agent listens on a unix socket in the
+ * pod's state dir (ns), on QEMU's chardev socket (qemu) or on an HvSocket
+ * service (hcs, Windows); a restarted uvmd connects again and gets the
+ * containers' states, exits it missed and the output buffered meanwhile.
+ * Everything but the dialling is portable (Linux and mingw-w64).
  *
  * Messages (JSON payloads of the bridge frames in agent/frame.h; every
  * request carries ContainerId ("" for pod-wide calls) and ActivityId):
@@ -92,8 +94,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
+#include <json-c/json.h>
+
 #include "agent/bridge_types.h"
+#include "common/error.h"
 
 #define AGENT_PROTOCOL_VERSION 1
 #define AGENT_EXEC_MAX_OUTPUT DRV_EXEC_MAX_OUTPUT /* per stream: fits one response frame */
@@ -121,13 +125,43 @@ struct agent_ctr_info {
 
 void agent_ctr_info_clear(struct agent_ctr_info *i);
 
-/* Connect to the agent's socket (retrying until timeout_ms: it may still be
- * starting) and negotiate (waiting up to timeout_ms too, at least 30 s: a
- * VM's agent answers once the guest has booted). Buffered output and missed
- * exits are delivered through ev from then on. */
+/* Talk to the agent over fd, an already connected socket (ownership passes,
+ * closed on failure too): negotiate (waiting up to timeout_ms, at least
+ * 30 s: a VM's agent answers once the guest has booted) and learn the
+ * containers' streams. Buffered output and missed exits are delivered
+ * through ev from then on. peer names the agent in errors ("agent at
+ * <peer>: ..."). The transport is the caller's: a unix socket (below),
+ * HvSocket (Windows, below), a loopback TCP pair in tests. */
+int agent_client_connect_fd(int fd, const char *peer, unsigned timeout_ms,
+                            const struct agent_client_events *ev, struct agent_client **ret,
+                            struct uvm_error **err);
+
+#ifndef _WIN32
+/* Connect to the agent's unix socket at path (retrying until timeout_ms: it
+ * may still be starting; a path longer than sun_path is reached through its
+ * directory) and give the socket in *ret_fd. */
+int agent_client_dial_unix(const char *path, unsigned timeout_ms, int *ret_fd,
+                           struct uvm_error **err);
+/* agent_client_dial_unix() and then agent_client_connect_fd(), each with
+ * timeout_ms. */
 int agent_client_connect(const char *socket_path, unsigned timeout_ms,
                          const struct agent_client_events *ev, struct agent_client **ret,
                          struct uvm_error **err);
+#else
+/* Connect to the agent's bridge in a Hyper-V VM over HvSocket (AF_HYPERV):
+ * vm_id is the compute system's RuntimeId, service_id the bridge's HvSocket
+ * service (GUIDs "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", braces allowed).
+ * Refused or timed-out connects are retried until timeout_ms (the guest may
+ * still be booting). -EAFNOSUPPORT, said plainly, on a host without
+ * HvSocket (before Windows 10 1709 / Server 2019, or Wine). */
+int agent_client_dial_hv(const char *vm_id, const char *service_id, unsigned timeout_ms,
+                         int *ret_fd, struct uvm_error **err);
+/* agent_client_dial_hv() and then agent_client_connect_fd(), each with
+ * timeout_ms. */
+int agent_client_connect_hv(const char *vm_id, const char *service_id, unsigned timeout_ms,
+                            const struct agent_client_events *ev, struct agent_client **ret,
+                            struct uvm_error **err);
+#endif
 struct agent_client *agent_client_free(struct agent_client *c);
 
 int agent_client_create(struct agent_client *c, const struct drv_ctr_spec *spec,

@@ -6,13 +6,13 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <json-c/json.h>
 
 #include "agent/client-internal.h"
 #include "agent/frame.h"
 #include "common/macros.h"
+#include "common/platform.h"
 
 static json_object *strv_to_json(char *const *v, size_t *ret_n)
 {
@@ -132,7 +132,6 @@ int agent_client_stats(struct agent_client *c, const char *ctr_id, struct drv_ct
         const char *what = "ModifySettings (stats) response";
         _cleanup_json_ json_object *req = NULL, *resp = NULL;
         struct drv_ctr_stats s = {0};
-        struct timespec ts;
         int r;
 
         r = client_check_ctr_id(ctr_id, false, err);
@@ -164,8 +163,7 @@ int agent_client_stats(struct agent_client *c, const char *ctr_id, struct drv_ct
                 r = cfield_u64_opt(resp, what, "WritableInodes", &s.writable_inodes, err);
         if (r < 0)
                 return uvm_error_wrap(err, "stats of container %s", ctr_id);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        s.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+        s.timestamp_ns = (int64_t) plat_realtime_ns();
         *ret = s;
         return 0;
 }
@@ -195,7 +193,6 @@ int agent_client_pod_stats(struct agent_client *c, struct drv_pod_stats *ret,
 {
         _cleanup_json_ json_object *req = client_req_new(c, ""), *resp = NULL;
         struct drv_pod_stats s = {0};
-        struct timespec ts;
         json_object *a;
         int r;
 
@@ -213,8 +210,7 @@ int agent_client_pod_stats(struct agent_client *c, struct drv_pod_stats *ret,
                         return r;
                 s.n_interfaces = i + 1;
         }
-        clock_gettime(CLOCK_REALTIME, &ts);
-        s.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+        s.timestamp_ns = (int64_t) plat_realtime_ns();
         *ret = s;
         return 0;
 }

@@ -17,12 +17,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <json-c/json.h>
 
 #include "agent/client-internal.h"
 #include "agent/conn.h"
+#include "common/cond.h"
 #include "common/log.h"
 
 #define START_WAIT_MS 1000 /* a frame waits this long for its session's start */
@@ -53,32 +53,18 @@ struct client_sessions {
         bool down;         /* the connection went */
 };
 
-static struct timespec deadline_after(int ms)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        return ts;
-}
-
 struct client_sessions *client_sessions_new(void)
 {
         struct client_sessions *ss = calloc(1, sizeof(*ss));
-        pthread_condattr_t a;
 
         if (!ss)
                 return NULL;
         pthread_mutex_init(&ss->lock, NULL);
-        pthread_condattr_init(&a);
-        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-        pthread_cond_init(&ss->cond, &a);
-        pthread_condattr_destroy(&a);
+        if (cond_init(&ss->cond) < 0) {
+                pthread_mutex_destroy(&ss->lock);
+                free(ss);
+                return NULL;
+        }
         return ss;
 }
 
@@ -112,7 +98,7 @@ void client_sessions_free(struct client_sessions *ss)
 static struct agent_stream *lookup(struct client_sessions *ss, uint64_t id, uint64_t stream,
                                    int *ret_which)
 {
-        struct timespec deadline = deadline_after(START_WAIT_MS);
+        uint64_t deadline = cond_deadline(START_WAIT_MS);
 
         for (;;) {
                 for (struct agent_stream *s = ss->list; s; s = s->next) {
@@ -125,7 +111,7 @@ static struct agent_stream *lookup(struct client_sessions *ss, uint64_t id, uint
                                 }
                 }
                 if (ss->starting == 0 ||
-                    pthread_cond_timedwait(&ss->cond, &ss->lock, &deadline) == ETIMEDOUT)
+                    cond_wait_until(&ss->cond, &ss->lock, deadline) == -ETIMEDOUT)
                         return NULL;
         }
 }
@@ -208,7 +194,7 @@ void client_sessions_notify(struct client_sessions *ss, json_object *payload)
                 s->done = true;
                 if (!s->freed && s->ops.done)
                         s->ops.done(s->ops.data,
-                                    result < 0             ? (int) result
+                                    result < 0             ? -agent_errno_from_wire((int) -result)
                                     : s->kind == SESS_EXEC ? (int) code
                                                            : 0,
                                     msg && *msg ? msg : NULL);
@@ -529,7 +515,7 @@ int agent_client_port_forward(struct agent_client *c, uint16_t port,
 static int wait_window(struct agent_stream *s, int timeout_ms, struct uvm_error **err)
 {
         struct client_sessions *ss = s->ss;
-        struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = cond_deadline(timeout_ms);
         uint32_t used;
         int r;
 
@@ -545,13 +531,10 @@ static int wait_window(struct agent_stream *s, int timeout_ms, struct uvm_error 
                         r = (int) (AGENT_STREAM_WINDOW - used);
                         break;
                 }
-                if (timeout_ms >= 0 &&
-                    pthread_cond_timedwait(&ss->cond, &ss->lock, &deadline) == ETIMEDOUT) {
+                if (cond_wait_until(&ss->cond, &ss->lock, deadline) == -ETIMEDOUT) {
                         r = 0;
                         break;
                 }
-                if (timeout_ms < 0)
-                        pthread_cond_wait(&ss->cond, &ss->lock);
         }
         pthread_mutex_unlock(&ss->lock);
         return r;

@@ -1,21 +1,21 @@
+/* Portable: the fd goes through common/sock.h, timed waits through
+ * common/cond.h (Linux and, with mingw-w64, Windows). */
+
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "agent/conn.h"
+#include "common/cond.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/sock.h"
 
 #define READ_CHUNK (64u << 10)
 
@@ -49,8 +49,8 @@ struct recv_stream {
 };
 
 struct agent_conn {
-        int fd;      /* owned; O_NONBLOCK, read by the reader, written by the writer */
-        int wake_fd; /* eventfd, readable once the connection is closed */
+        int fd; /* owned; non-blocking, read by the reader, written by the writer */
+        struct sock_waker *waker; /* woken once the connection is closed */
         bool is_socket;
         struct agent_conn_ops ops;
         void *userdata;
@@ -73,58 +73,27 @@ struct agent_conn {
         unsigned n_workers;
 };
 
-static int cond_init_monotonic(pthread_cond_t *c)
+/* Wait on c (with conn->lock held) until the deadline (cond_deadline());
+ * returns false once it passed. */
+static bool wait_until(struct agent_conn *conn, pthread_cond_t *c, uint64_t deadline)
 {
-        pthread_condattr_t a;
-        int r;
-
-        pthread_condattr_init(&a);
-        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-        r = pthread_cond_init(c, &a);
-        pthread_condattr_destroy(&a);
-        return -r;
-}
-
-/* Absolute CLOCK_MONOTONIC deadline timeout_ms from now. */
-static struct timespec deadline_after(int timeout_ms)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        return ts;
-}
-
-/* Wait on c (with conn->lock held); returns false once the deadline passed. */
-static bool wait_until(struct agent_conn *conn, pthread_cond_t *c, int timeout_ms,
-                       const struct timespec *deadline)
-{
-        if (timeout_ms < 0) {
-                pthread_cond_wait(c, &conn->lock);
-                return true;
-        }
-        return pthread_cond_timedwait(c, &conn->lock, deadline) != ETIMEDOUT;
+        return cond_wait_until(c, &conn->lock, deadline) != -ETIMEDOUT;
 }
 
 /* Mark the connection down (first reason wins) and wake everyone. Lock held. */
 static void shutdown_locked(struct agent_conn *conn, int code, const char *msg)
 {
-        uint64_t one = 1;
-
         if (conn->closed)
                 return;
         conn->closed = true;
         conn->close_code = code;
         conn->close_msg = strdup(msg ? msg : "connection closed");
-        if (write(conn->wake_fd, &one, sizeof(one)) < 0)
-                log_debug("agent conn: waking threads failed: %m, ignoring");
+        /* The waker, not the shutdown, wakes our reader and writer: a local
+         * shutdown does not wake a WSAPoll, nor a poll on a chardev. */
+        if (conn->waker) /* NULL only when conn_alloc failed */
+                sock_waker_wake(conn->waker);
         if (conn->is_socket)
-                (void) shutdown(conn->fd, SHUT_RDWR);
+                sock_shutdown(conn->fd);
         for (struct pending_call *p = conn->calls; p; p = p->next)
                 pthread_cond_signal(&p->cond);
         pthread_cond_broadcast(&conn->out_cond);
@@ -205,27 +174,25 @@ static int send_data(struct agent_conn *conn, uint32_t type, uint64_t stream, co
         return enqueue(conn, buf, n, err);
 }
 
-/* Write all of buf, waiting for POLLOUT; -ECONNRESET once the wake fd fires. */
+/* Write all of buf, waiting until the fd is writable; -ECONNRESET once the
+ * connection is closed. */
 static int write_all(struct agent_conn *conn, const uint8_t *buf, size_t len)
 {
         while (len > 0) {
-                struct pollfd p[2] = {{conn->fd, POLLOUT, 0}, {conn->wake_fd, POLLIN, 0}};
-                ssize_t n;
+                ssize_t n = sock_write(conn->fd, conn->is_socket, buf, len);
+                int r;
 
-                if (conn->is_socket)
-                        n = send(conn->fd, buf, len, MSG_NOSIGNAL);
-                else
-                        n = write(conn->fd, buf, len);
                 if (n > 0) {
                         buf += n;
                         len -= (size_t) n;
                         continue;
                 }
-                if (n < 0 && errno != EAGAIN && errno != EINTR)
-                        return -errno;
-                if (poll(p, 2, -1) < 0 && errno != EINTR)
-                        return -errno;
-                if (p[1].revents)
+                if (n < 0 && n != -EAGAIN && n != -EINTR)
+                        return (int) n;
+                r = sock_wait(conn->fd, SOCK_WRITABLE, conn->waker);
+                if (r < 0)
+                        return r;
+                if (r == 0)
                         return -ECONNRESET;
         }
         return 0;
@@ -259,7 +226,7 @@ static void *writer_main(void *arg)
                         char msg[128];
 
                         snprintf(msg, sizeof(msg), "write to agent connection failed: %s",
-                                 strerror(-r));
+                                 sock_strerror(-r));
                         conn_shutdown(conn, r, msg);
                         return NULL;
                 }
@@ -319,7 +286,7 @@ static json_object *error_response(int code, const char *msg)
 
         if (code >= 0 || code < -AGENT_MAX_ERRNO)
                 code = -EIO;
-        json_object_object_add(o, "Result", json_object_new_int(code));
+        json_object_object_add(o, "Result", json_object_new_int(-agent_errno_to_wire(-code)));
         json_object_object_add(o, "ErrorMessage", json_object_new_string(msg ? msg : ""));
         return o;
 }
@@ -334,7 +301,7 @@ static void respond(struct agent_conn *conn, const struct agent_frame *f, int rc
 
         if (rc < 0) {
                 json_object_put(resp);
-                resp = error_response(rc, herr && herr->msg ? herr->msg : strerror(-rc));
+                resp = error_response(rc, herr && herr->msg ? herr->msg : sock_strerror(-rc));
         } else {
                 if (!resp)
                         resp = json_object_new_object();
@@ -622,23 +589,22 @@ static int read_loop(struct agent_conn *conn, struct agent_decoder *d, uint8_t *
                      struct uvm_error **err)
 {
         for (;;) {
-                struct pollfd p[2] = {{conn->fd, POLLIN, 0}, {conn->wake_fd, POLLIN, 0}};
                 struct agent_frame *f = NULL;
                 ssize_t n;
                 int r;
 
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return uvm_error_set(err, errno, "poll on agent connection: %m");
-                }
-                if (p[1].revents)
+                r = sock_wait(conn->fd, SOCK_READABLE, conn->waker);
+                if (r < 0)
+                        return uvm_error_set(err, -r, "waiting on the agent connection: %s",
+                                             sock_strerror(-r));
+                if (r == 0)
                         return -ECONNRESET;
-                n = read(conn->fd, buf, READ_CHUNK);
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                n = sock_read(conn->fd, buf, READ_CHUNK);
+                if (n == -EAGAIN || n == -EINTR)
                         continue;
                 if (n < 0)
-                        return uvm_error_set(err, errno, "read from agent connection: %m");
+                        return uvm_error_set(err, (int) -n, "read from agent connection: %s",
+                                             sock_strerror((int) -n));
                 if (n == 0)
                         return uvm_error_set(err, ECONNRESET,
                                              agent_decoder_partial(d)
@@ -677,25 +643,31 @@ static void *reader_main(void *arg)
 static int conn_alloc(int fd, struct agent_conn **ret_conn, struct uvm_error **err)
 {
         struct agent_conn *conn = calloc(1, sizeof(*conn));
-        int type, flags;
-        socklen_t len = sizeof(type);
+        int r;
 
         if (!conn)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         conn->fd = fd;
         conn->next_id = 1;
-        conn->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
         pthread_mutex_init(&conn->lock, NULL);
         pthread_cond_init(&conn->out_cond, NULL);
-        cond_init_monotonic(&conn->credit_cond);
+        cond_init(&conn->credit_cond);
         pthread_cond_init(&conn->workers_cond, NULL);
-        conn->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         *ret_conn = conn;
-        if (conn->wake_fd < 0)
-                return uvm_error_set(err, errno, "eventfd: %m");
-        flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                return uvm_error_set(err, errno, "agent connection fd %d: %m", fd);
+        r = sock_init();
+        if (r < 0)
+                return uvm_error_set(err, -r, "starting the socket library: %s", sock_strerror(-r));
+        conn->is_socket = sock_is_socket(fd);
+#ifdef _WIN32
+        if (!conn->is_socket)
+                return uvm_error_set(err, ENOTSOCK, "agent connection %d is not a socket", fd);
+#endif
+        r = sock_waker_new(&conn->waker);
+        if (r < 0)
+                return uvm_error_set(err, -r, "agent connection waker: %s", sock_strerror(-r));
+        r = sock_set_nonblocking(fd);
+        if (r < 0)
+                return uvm_error_set(err, -r, "agent connection fd %d: %s", fd, sock_strerror(-r));
         return 0;
 }
 
@@ -708,7 +680,7 @@ int agent_conn_new(int fd, const struct agent_conn_ops *ops, void *userdata,
         r = conn_alloc(fd, &conn, err);
         if (r < 0) {
                 if (!conn)
-                        close(fd);
+                        sock_close(fd);
                 agent_conn_free(conn);
                 return r;
         }
@@ -724,7 +696,7 @@ int agent_conn_new(int fd, const struct agent_conn_ops *ops, void *userdata,
         if (r < 0) {
                 agent_conn_free(conn);
                 return uvm_error_set(err, -r, "starting agent connection threads: %s",
-                                     strerror(-r));
+                                     sock_strerror(-r));
         }
         *ret_conn = conn;
         return 0;
@@ -766,9 +738,8 @@ struct agent_conn *agent_conn_free(struct agent_conn *conn)
         pthread_cond_destroy(&conn->credit_cond);
         pthread_cond_destroy(&conn->workers_cond);
         pthread_mutex_destroy(&conn->lock);
-        if (conn->wake_fd >= 0)
-                close(conn->wake_fd);
-        close(conn->fd);
+        sock_waker_free(conn->waker);
+        sock_close(conn->fd);
         free(conn->close_msg);
         free(conn);
         return NULL;
@@ -780,7 +751,7 @@ struct agent_conn *agent_conn_free(struct agent_conn *conn)
 static int call_result(struct pending_call *p, json_object **ret_response, struct uvm_error **err)
 {
         json_object *v;
-        int result;
+        int result, code;
 
         if (p->rc < 0)
                 return uvm_error_set(err, -p->rc,
@@ -789,11 +760,13 @@ static int call_result(struct pending_call *p, json_object **ret_response, struc
                                      agent_rpc_name(p->rpc), p->id);
         result = json_object_get_int(json_object_object_get(p->response, "Result"));
         if (result != 0) {
+                /* The frame decoder bounded it to [-AGENT_MAX_ERRNO, 0]. */
+                code = agent_errno_from_wire(-result);
                 v = json_object_object_get(p->response, "ErrorMessage");
-                return uvm_error_set(err, -result, "agent %s failed: %s", agent_rpc_name(p->rpc),
+                return uvm_error_set(err, code, "agent %s failed: %s", agent_rpc_name(p->rpc),
                                      v && json_object_get_string_len(v) > 0
                                              ? json_object_get_string(v)
-                                             : strerror(-result));
+                                             : sock_strerror(code));
         }
         *ret_response = TAKE_PTR(p->response);
         return 0;
@@ -803,10 +776,10 @@ static int call_result(struct pending_call *p, json_object **ret_response, struc
 static int call_wait(struct agent_conn *conn, struct pending_call *p, int timeout_ms,
                      struct uvm_error **err)
 {
-        struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = cond_deadline(timeout_ms);
 
         while (!p->done && !conn->closed)
-                if (!wait_until(conn, &p->cond, timeout_ms, &deadline))
+                if (!wait_until(conn, &p->cond, deadline))
                         break;
         if (p->done)
                 return 0;
@@ -824,9 +797,9 @@ int agent_conn_call(struct agent_conn *conn, uint32_t rpc, json_object *request,
 
         if ((rpc & AGENT_CLASS_MASK) || !agent_type_is_valid(AGENT_CLASS_REQUEST | rpc))
                 return uvm_error_set(err, EINVAL, "unknown agent rpc 0x%08" PRIx32, rpc);
-        r = cond_init_monotonic(&p.cond);
+        r = cond_init(&p.cond);
         if (r < 0)
-                return uvm_error_set(err, -r, "pthread_cond_init: %s", strerror(-r));
+                return uvm_error_set(err, -r, "pthread_cond_init: %s", sock_strerror(-r));
         pthread_mutex_lock(&conn->lock);
         p.id = conn->next_id++;
         p.next = conn->calls;
@@ -854,7 +827,7 @@ int agent_conn_notify(struct agent_conn *conn, json_object *payload, struct uvm_
 /* Reserve up to want bytes of stream's window, waiting for credit; returns the
  * bytes granted (> 0) or -errno. */
 static int window_reserve(struct agent_conn *conn, uint64_t stream, size_t want, int timeout_ms,
-                          const struct timespec *deadline, struct uvm_error **err)
+                          uint64_t deadline, struct uvm_error **err)
 {
         struct send_stream *s;
         size_t n;
@@ -878,7 +851,7 @@ static int window_reserve(struct agent_conn *conn, uint64_t stream, size_t want,
                         r = (int) n;
                         break;
                 }
-                if (!wait_until(conn, &conn->credit_cond, timeout_ms, deadline)) {
+                if (!wait_until(conn, &conn->credit_cond, deadline)) {
                         r = uvm_error_set(err, ETIMEDOUT,
                                           "stream %" PRIu64 ": no credit from the peer in %d ms",
                                           stream, timeout_ms);
@@ -892,14 +865,14 @@ static int window_reserve(struct agent_conn *conn, uint64_t stream, size_t want,
 int agent_conn_write_stream(struct agent_conn *conn, uint64_t stream, const void *buf, size_t len,
                             int timeout_ms, struct uvm_error **err)
 {
-        struct timespec deadline = deadline_after(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = cond_deadline(timeout_ms);
         const uint8_t *p = buf;
 
         while (len > 0) {
                 size_t want = len < AGENT_MAX_DATA ? len : AGENT_MAX_DATA;
                 int n, r;
 
-                n = window_reserve(conn, stream, want, timeout_ms, &deadline, err);
+                n = window_reserve(conn, stream, want, timeout_ms, deadline, err);
                 if (n < 0)
                         return n;
                 r = send_data(conn, AGENT_CLASS_DATA | AGENT_DATA_WRITE, stream, p, (size_t) n,

@@ -2,7 +2,9 @@
 
 /*
  * A bridge connection over one connected stream fd (unix socket, socketpair or
- * virtio-serial chardev), used the same way by uvmd and by the in-sandbox agent.
+ * virtio-serial chardev; on Windows a socket: HvSocket, or loopback TCP in
+ * tests), used the same way by uvmd and by the in-sandbox agent. Portable:
+ * the fd goes through common/sock.h.
  *
  * Threads: a reader thread decodes frames and dispatches them; a writer thread
  * owns the fd for writing and sends queued frames whole, one at a time, so
@@ -65,7 +67,8 @@ struct agent_conn_ops {
                           void *userdata);
 };
 
-/* Take ownership of fd (closed on failure too) and start the threads. */
+/* Take ownership of fd (closed on failure too), make it non-blocking and
+ * start the threads. */
 int agent_conn_new(int fd, const struct agent_conn_ops *ops, void *userdata,
                    struct agent_conn **ret_conn, struct uvm_error **err);
 
@@ -112,3 +115,9 @@ int agent_conn_close_stream(struct agent_conn *conn, uint64_t stream, struct uvm
  * writer (batched, but always once everything received is drained). */
 int agent_conn_stream_consumed(struct agent_conn *conn, uint64_t stream, size_t n,
                                struct uvm_error **err);
+
+/* Result codes on the wire are Linux errno values (the agent runs Linux).
+ * These translate a positive code for a host whose numbers differ
+ * (Windows); the identity on Linux. Unknown codes become EIO. */
+int agent_errno_from_wire(int wire);
+int agent_errno_to_wire(int code);

@@ -5,7 +5,8 @@
 #   3. integration tests: the real uvmd, runc, CNI plugins, registry, driven
 #      over gRPC by an independent client (python3-grpcio), against the
 #      normal build, then the fast suites against the sanitizer build
-#   4. short fuzz runs of the decoders of outside input, where present
+#   4. the Windows pieces (mingw-w64 build, tests under Wine): test-windows.sh
+#   5. short fuzz runs of the decoders of outside input, where present
 # Ends with one line: "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -119,6 +120,20 @@ for s in tests/integration/test_foundation.py tests/integration/test_images.py; 
 done
 pytest_suite asan "$asan_bin" "${asan_suites[@]}"
 unset ASAN_OPTIONS UBSAN_OPTIONS
+
+# The Windows pieces, cross-built with mingw-w64 and run under Wine; their
+# own summary line is folded into ours.
+echo "== windows"
+win_out=$(bazel/test-windows.sh 2>&1)
+echo "$win_out" | grep -vE "^INFO:" | tail -n 40
+read -r wp wf < <(echo "$win_out" | sed -n 's/^windows: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' | tail -1)
+if [ -z "${wp:-}" ]; then
+        wp=0
+        wf=1
+fi
+passed=$((passed + wp))
+failed=$((failed + wf))
+[ "$wf" -eq 0 ] || failures+=("windows")
 
 # Short, bounded fuzz runs of outside-input decoders.
 for f in tests/fuzz/*/run.sh; do

@@ -121,7 +121,8 @@ int fs_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 int fs_mkdir_p(const char *path, mode_t mode)
 {
         char buf[PATH_MAX];
-        size_t n = strlen(path);
+        struct stat st;
+        size_t n = path ? strlen(path) : 0;
 
         if (n == 0 || n >= sizeof(buf))
                 return -EINVAL;
@@ -134,9 +135,17 @@ int fs_mkdir_p(const char *path, mode_t mode)
                         return -errno;
                 *p = '/';
         }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        if (mkdir(buf, mode) == 0)
+                return 0;
+        if (errno != EEXIST)
                 return -errno;
-        return 0;
+        /* Something is there already: fine only if it is a directory. */
+        if (stat(buf, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return 0;
+        errno = ENOTDIR; /* for callers that report errno */
+        return -ENOTDIR;
 }
 
 /* Which mount an entry is on: the mount id where the kernel says (a bind

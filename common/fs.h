@@ -19,7 +19,8 @@ int fs_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
  * write. 0 or -errno. */
 int fs_write_string(const char *path, const char *s);
 
-/* mkdir -p with the given mode for created directories. */
+/* mkdir -p with the given mode for created directories; -ENOTDIR when path
+ * exists and is not a directory. */
 int fs_mkdir_p(const char *path, mode_t mode);
 
 /* rm -rf that never crosses into another mount, bind mounts of the same

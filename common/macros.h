@@ -11,7 +11,13 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _unused_ __attribute__((unused))
+#ifdef _WIN32
+/* mingw-w64's own C99 printf (__USE_MINGW_ANSI_STDIO) takes %zu, %lld, ...;
+ * the "printf" archetype would check against msvcrt's. */
+#define _printf_(a, b) __attribute__((format(gnu_printf, a, b)))
+#else
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
+#endif
 
 static inline void freep(void *p)
 {

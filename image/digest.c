@@ -1,12 +1,12 @@
 #include <assert.h>
-#include <fcntl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <openssl/evp.h>
 
 #include "common/macros.h"
+#include "common/platform.h"
+#include "common/sha256.h"
 #include "image/digest.h"
 
 #define DIGEST_PREFIX "sha256:"
@@ -15,7 +15,7 @@
 #define DIGEST_READ_CHUNK (128u * 1024)
 
 struct img_hasher {
-        EVP_MD_CTX *ctx;
+        struct sha256 *sha;
 };
 
 static bool is_lower_hex(char c)
@@ -52,60 +52,44 @@ struct img_hasher *img_hasher_new(void)
 
         if (!h)
                 return NULL;
-        h->ctx = EVP_MD_CTX_new();
-        /* sha256 init only fails when OpenSSL cannot allocate */
-        if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
+        h->sha = sha256_new();
+        if (!h->sha)
                 return img_hasher_free(h);
         return h;
 }
 
 void img_hasher_update(struct img_hasher *h, const void *data, size_t len)
 {
-        int ok;
-
         assert(h);
-        if (len == 0)
-                return;
-        /* sha256 updates on an initialised context cannot fail */
-        ok = EVP_DigestUpdate(h->ctx, data, len);
-        assert(ok == 1);
-        (void) ok;
+        sha256_update(h->sha, data, len);
 }
 
 void img_hasher_final(struct img_hasher *h, char out[IMG_DIGEST_LEN + 1])
 {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-        int ok;
+        unsigned char md[SHA256_LEN];
 
         assert(h);
-        ok = EVP_DigestFinal_ex(h->ctx, md, &n);
-        assert(ok == 1 && n == 32);
+        sha256_final(h->sha, md);
         digest_format(md, out);
-        /* the context was initialised once, so re-initialising it reuses it */
-        ok = EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL);
-        assert(ok == 1);
-        (void) ok;
 }
 
 struct img_hasher *img_hasher_free(struct img_hasher *h)
 {
         if (!h)
                 return NULL;
-        EVP_MD_CTX_free(h->ctx);
+        sha256_free(h->sha);
         free(h);
         return NULL;
 }
 
 void img_digest_buf(const void *data, size_t len, char out[IMG_DIGEST_LEN + 1])
 {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-        int ok;
+        unsigned char md[SHA256_LEN];
+        int r = sha256_buf(data, len, md);
 
-        ok = EVP_Digest(len ? data : "", len, md, &n, EVP_sha256(), NULL);
-        assert(ok == 1 && n == 32);
-        (void) ok;
+        /* fails only when the crypto library cannot allocate */
+        assert(r == 0);
+        (void) r;
         digest_format(md, out);
 }
 
@@ -114,24 +98,20 @@ static void hasherp(struct img_hasher **h)
         img_hasher_free(*h);
 }
 
-static int digest_fd(int fd, struct img_hasher *h, unsigned long long *ret_size)
+static int digest_stream(FILE *f, struct img_hasher *h, unsigned long long *ret_size)
 {
         _cleanup_free_ char *buf = malloc(DIGEST_READ_CHUNK);
         unsigned long long total = 0;
+        size_t n;
 
         if (!buf)
                 return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, buf, DIGEST_READ_CHUNK);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                img_hasher_update(h, buf, (size_t) n);
-                total += (unsigned long long) n;
+        while ((n = fread(buf, 1, DIGEST_READ_CHUNK, f)) > 0) {
+                img_hasher_update(h, buf, n);
+                total += n;
         }
+        if (ferror(f))
+                return -EIO;
         *ret_size = total;
         return 0;
 }
@@ -139,25 +119,20 @@ static int digest_fd(int fd, struct img_hasher *h, unsigned long long *ret_size)
 int img_digest_file(const char *path, char out[IMG_DIGEST_LEN + 1], unsigned long long *ret_size)
 {
         _cleanup_(hasherp) struct img_hasher *h = NULL;
-        _cleanup_close_ int fd = -1;
+        _cleanup_fclose_ FILE *f = NULL;
         unsigned long long size = 0;
-        struct stat st;
         int r;
 
         if (!path)
                 return -EINVAL;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        /* a directory or FIFO would read as garbage or block forever */
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
+        /* -EINVAL for a directory or FIFO: garbage, or blocking forever */
+        r = plat_fopen_read(path, &f);
+        if (r < 0)
+                return r;
         h = img_hasher_new();
         if (!h)
                 return -ENOMEM;
-        r = digest_fd(fd, h, &size);
+        r = digest_stream(f, h, &size);
         if (r < 0)
                 return r;
         img_hasher_final(h, out);

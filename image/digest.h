@@ -1,6 +1,7 @@
 #pragma once
 
-/* sha256 digests in OCI form, "sha256:<64 lowercase hex>" (OpenSSL EVP). */
+/* sha256 digests in OCI form, "sha256:<64 lowercase hex>" (common/sha256.h:
+ * OpenSSL on Linux, CNG on Windows). */
 
 #include <stdbool.h>
 #include <stddef.h>

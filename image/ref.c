@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/platform.h" /* strndup, memrchr on Windows */
 #include "image/digest.h"
 #include "image/ref.h"
 

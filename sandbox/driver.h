@@ -49,6 +49,9 @@ struct drv_pod_spec {
         const char *hostname;
         const char *state_dir;  /* <state_root>/pods/<id>: exists, the pod's own */
         const char *netns_path; /* NULL: host network */
+        /* Windows (hcs): the HCN endpoint GUIDs the network layer made for
+         * the pod, NULL-terminated; NULL: none */
+        char *const *hcn_endpoints;
         /* The pod's user namespace, pinned (sandbox/idmap.h), which owns its
          * network namespace; the pod's IPC, UTS and PID namespaces and its
          * containers go in it. NULL: the host's. */

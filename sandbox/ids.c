@@ -1,7 +1,7 @@
 #include <string.h>
-#include <sys/random.h>
 
 #include "common/macros.h"
+#include "common/platform.h"
 #include "sandbox/ids.h"
 
 static bool is_hex(const char *s, size_t max)
@@ -18,10 +18,10 @@ int sbx_id_new(char ret[SBX_ID_LEN + 1])
 {
         static const char hex[] = "0123456789abcdef";
         unsigned char raw[SBX_ID_LEN / 2];
-        ssize_t n = getrandom(raw, sizeof(raw), 0);
+        int r = plat_random(raw, sizeof(raw));
 
-        if (n != (ssize_t) sizeof(raw))
-                return n < 0 ? -errno : -EIO;
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < sizeof(raw); i++) {
                 ret[2 * i] = hex[raw[i] >> 4];
                 ret[2 * i + 1] = hex[raw[i] & 15];

@@ -3,7 +3,7 @@
 
 #include <json-c/json.h>
 
-#include "common/fs.h"
+#include "common/platform.h"
 #include "sandbox/ids.h"
 #include "sandbox/record.h"
 
@@ -196,7 +196,7 @@ int pod_record_save(const char *pod_dir, const struct pod_record *r, struct uvm_
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         rc = asprintf(&path, "%s/pod.json", pod_dir) < 0
                      ? -ENOMEM
-                     : fs_write_atomic(path, text, strlen(text), 0600);
+                     : plat_write_file_atomic(path, text, strlen(text), 0600);
         json_object_put(o);
         if (rc < 0)
                 return uvm_error_set(err, -rc, "write %s/pod.json: %s", pod_dir, strerror(-rc));
@@ -392,7 +392,7 @@ int pod_record_load(const char *pod_dir, struct pod_record *ret, struct uvm_erro
 
         if (asprintf(&path, "%s/pod.json", pod_dir) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        r = fs_read_file(path, RECORD_MAX_BYTES, &text, NULL);
+        r = plat_read_file(path, RECORD_MAX_BYTES, &text, NULL);
         if (r < 0)
                 return uvm_error_set(err, -r, "read %s: %s", path, strerror(-r));
         l.file = path;

@@ -2,9 +2,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/log.h"
+#include "common/platform.h"
 #include "sandbox/uvm_options.h"
 
 static const char *find(const struct uvm_options_input *in, const char *key)
@@ -53,12 +53,7 @@ static int parse_bool(const char *key, const char *s, bool *ret, struct uvm_erro
 
 static unsigned host_cpus(const struct uvm_options_input *in)
 {
-        long n;
-
-        if (in->host_cpus)
-                return in->host_cpus;
-        n = sysconf(_SC_NPROCESSORS_ONLN);
-        return n > 0 ? (unsigned) n : 1;
+        return in->host_cpus ? in->host_cpus : plat_host_cpus();
 }
 
 /* Memory: resources first, then the annotation; always an even MB count. */

@@ -260,7 +260,7 @@ def test_port_forward_over_websocket(sd):
     pod, pod_cfg = _pod(d, c, "st5")
     _start(c, pod, pod_cfg, _ctr_config(
         d, "web", "mkdir -p /www && echo served-in-pod > /www/index.html && "
-                  "httpd -f -p 8080 -h /www & httpd -f -p 127.0.0.1:8081 -h /www & wait"))
+                  "{ httpd -f -p 8080 -h /www & httpd -f -p 127.0.0.1:8081 -h /www & wait; }"))
     time.sleep(1)
 
     def forward(port):

@@ -17,6 +17,7 @@ clang -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter 
         "$here/manifest_fuzz.c" \
         "$root/image/ref.c" "$root/image/digest.c" "$root/image/manifest.c" \
         "$root/common/error.c" \
+        "$root/common/sha256_openssl.c" "$root/common/platform_linux.c" "$root/common/fs.c" \
         -ljson-c -lcrypto -o "$bin"
 
 # Seeds: every JSON fixture plus a few references.

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "common/fs.h"
+#include "common/platform.h"
 #include "image/manifest.h"
 
 #define TESTDATA "tests/unit/image/testdata/"
@@ -36,7 +36,7 @@ static char *fixture(const char *name, size_t *ret_len)
         size_t len = 0;
 
         snprintf(path, sizeof(path), TESTDATA "%s", name);
-        assert_int_equal(fs_read_file(path, IMG_MAX_JSON, &buf, &len), 0);
+        assert_int_equal(plat_read_file(path, IMG_MAX_JSON, &buf, &len), 0);
         *ret_len = len;
         return buf;
 }

@@ -8,21 +8,23 @@
 
 #include <cmocka.h>
 
-#include "common/fs.h"
+#include "common/platform.h"
 #include "sandbox/record.h"
 
-static char dir[] = "/tmp/record-test-XXXXXX";
+static char *dir;
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static int setup(void **state)
 {
-        assert_non_null(mkdtemp(dir));
+        assert_int_equal(plat_mkdtemp("record-test-", &dir), 0);
         return 0;
 }
 
 static int teardown(void **state)
 {
-        fs_rm_rf(dir);
+        assert_int_equal(plat_rm_rf(dir), 0);
+        free(dir);
+        dir = NULL;
         return 0;
 }
 
@@ -84,7 +86,7 @@ static void expect_bad(const char *text, const char *msg_part)
         struct uvm_error *err = NULL;
 
         snprintf(path, sizeof(path), "%s/pod.json", dir);
-        assert_int_equal(fs_write_atomic(path, text, strlen(text), 0600), 0);
+        assert_int_equal(plat_write_file_atomic(path, text, strlen(text), 0600), 0);
         assert_true(pod_record_load(dir, &out, &err) < 0);
         assert_non_null(err);
         if (!strstr(err->msg, msg_part))

@@ -1,0 +1,145 @@
+#pragma once
+
+/*
+ * The hcs driver's private parts, shared by driver.c (the table, the
+ * binding, events, containers), pod.c (the VM's life), nic.c (the HCN
+ * namespace and the NICs), record.c (what a restarted uvmd reattaches to)
+ * and docs.c (the documents sent, built by documents.h).
+ */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "network/hcn.h"
+#include "sandbox/driver.h"
+#include "sandbox/drivers/hcs/driver.h"
+
+#define HCS_MAX_NICS 8 /* endpoints per pod */
+#define HCS_ALIVE_QUERY_MS 5000
+#define HCS_RECORD_FILE "hcs-pod.json"
+
+/* The tables and settings pods are made with (driver.h). */
+struct hcs_binding {
+        int refs; /* atomic */
+        const struct hcs_api *hcs;
+        const struct hcn_api *hcn;
+        const struct hcs_guest_ops *guest;
+        struct drv_hcs_config cfg; /* its paths are the copies below */
+        char *kernel, *initrd, *cmdline;
+};
+
+struct hcs_binding *hcs_binding_ref(struct hcs_binding *b);
+struct hcs_binding *hcs_binding_unref(struct hcs_binding *b);
+/* The current binding, a new reference; NULL with -ENODEV in err. */
+int hcs_binding_current(struct hcs_binding **ret, struct uvm_error **err);
+
+/* One NIC: an endpoint of the pod's namespace hot-added to the VM (the
+ * endpoint id is the NIC's id too). */
+struct hcs_nic {
+        struct hcn_endpoint ep;
+        bool on_host;  /* HCS modify Add done */
+        bool in_guest; /* the guest configured it */
+};
+
+/*
+ * Fields without a lock are changed only by pod_create, pod_reattach,
+ * pod_stop and pod_free, which the sandbox layer never runs at the same
+ * time for one pod (its pod lock); events read only the immutable ones and
+ * those under lock.
+ */
+struct drv_pod {
+        struct hcs_binding *b;                /* immutable, a reference */
+        char *id, *system_id;                 /* immutable: "<id>", "<id>@vm" */
+        char *state_dir, *record_path;        /* immutable */
+        const struct drv_events *events;      /* immutable */
+        struct hcs_guest_events guest_events; /* immutable, data = the pod */
+
+        struct hcs_system *sys; /* the open handle; NULL once closed */
+        /* The VM's RuntimeId (HCS's properties), the guest connection's
+         * address (HvSocket); "" until the system is created or opened. */
+        char runtime_id[HCN_GUID_LEN + 1];
+        bool created; /* the system exists (not yet shut down or terminated) */
+        bool started;
+        struct hcs_guest *guest;
+        bool recorded;                               /* pod_create wrote the record */
+        char ns_id[HCN_GUID_LEN + 1];                /* "": no namespace */
+        char ep_ids[HCS_MAX_NICS][HCN_GUID_LEN + 1]; /* the spec's hcn_endpoints */
+        size_t n_eps;
+        struct hcs_nic nics[HCS_MAX_NICS]; /* n_eps of them once the namespace exists */
+
+        pthread_mutex_t lock; /* guards the fields below */
+        bool quiet;           /* no pod_died: not yet up, or stopping */
+        bool exited;          /* HCS or the guest reported the VM gone */
+        bool died_reported;
+};
+
+/* driver.c: events from HCS and from the guest. */
+void hcs_pod_on_system_event(void *data, const char *kind, const char *detail);
+extern const struct hcs_guest_events hcs_pod_guest_events_template;
+bool hcs_pod_exited(struct drv_pod *p);
+void hcs_pod_set_quiet(struct drv_pod *p, bool quiet);
+/* Events are reported from now on; false (and still quiet) when the VM
+ * already exited. */
+bool hcs_pod_go_live(struct drv_pod *p);
+
+/* pod.c */
+int hcs_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret_pod,
+                   struct uvm_error **err);
+int hcs_pod_reattach(const struct drv_pod_spec *spec, struct drv_pod **ret_pod,
+                     struct uvm_error **err);
+int hcs_pod_stop(struct drv_pod *p, uint32_t timeout_ms, struct uvm_error **err);
+void hcs_pod_free(struct drv_pod *p);
+
+/* An HCS call's failure as an error: "<what> <system>: <HCS's message>"
+ * from its result document (or the document, or the errno text); frees
+ * result. Returns r (-EIO for an r >= 0). */
+int hcs_call_error(struct uvm_error **err, int r, char *result, const char *what,
+                   const char *system_id);
+
+/* nic.c: a GUID in canonical form (36 characters, either case). */
+bool hcs_guid_valid(const char *s);
+/* The pod's endpoints, from its spec's hcn_endpoints (NULL: none): GUIDs,
+ * each once, at most HCS_MAX_NICS. */
+int hcs_net_set_endpoints(struct drv_pod *p, char *const *ids, struct uvm_error **err);
+/* The namespace with the endpoints, then each NIC host first, guest second
+ * (the host side removed again when the guest fails). The record (still
+ * "creating") names the namespace before HCN makes it, and each NIC once it
+ * is in. On failure what this call did is left for pod_undo (ns_id and the
+ * flags say what exists). */
+int hcs_net_setup(struct drv_pod *p, struct uvm_error **err);
+/* NICs in reverse order, guest first then host (only while the VM runs),
+ * failures logged and ignored: the VM's end drops them anyway. */
+void hcs_nics_remove(struct drv_pod *p);
+/* The namespace (and its endpoints' membership). */
+int hcs_net_delete_namespace(struct drv_pod *p, struct uvm_error **err);
+
+/* record.c: <state_dir>/hcs-pod.json. pod_create writes it before each
+ * step that makes something outside uvmd ("creating": what may exist so
+ * far), and "ready" once the pod is up; a restarted uvmd reattaches to a
+ * ready pod and undoes a creating one. */
+enum hcs_record_state {
+        HCS_RECORD_CREATING,
+        HCS_RECORD_READY,
+};
+
+/* The system id, the namespace, the endpoints and the NICs in the guest
+ * (in_guest), written whole (platform.h's atomic write); sets recorded. */
+int hcs_record_write(struct drv_pod *p, enum hcs_record_state state, struct uvm_error **err);
+/* Into ns_id, ep_ids/n_eps and (for a ready pod) nics. -ENOENT (nothing
+ * recorded in err) when there is no record. */
+int hcs_record_read(struct drv_pod *p, enum hcs_record_state *ret_state, struct uvm_error **err);
+/* Whether there is a record (or something else in its place). */
+bool hcs_record_exists(struct drv_pod *p);
+/* 0, or -errno after logging why (a record left behind is undone by the
+ * next reattach). */
+int hcs_record_remove(struct drv_pod *p);
+
+/* docs.c: the documents, from documents.h. */
+int hcs_doc_uvm(const struct hcs_binding *b, const struct drv_pod_spec *spec, const char *system_id,
+                char **ret_json, struct uvm_error **err);
+int hcs_doc_nic(bool add, const struct hcn_endpoint *ep, char **ret_json, struct uvm_error **err);
+int hcs_doc_hosted(const char *system_id, const struct drv_ctr_spec *spec, char **ret_json,
+                   struct uvm_error **err);
