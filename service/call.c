@@ -301,12 +301,12 @@ void call_arrived(struct srv_call *c)
                                    GRPC_SLICE_LENGTH(c->details.method));
         watch_close(c);
         if (!c->entry || !c->entry->binding) {
+                const char *why = s->opts.unimplemented_why;
                 _cleanup_free_ char *msg = NULL;
                 path = grpc_slice_to_c_string(c->details.method);
-                if (asprintf(&msg,
-                             c->entry ? "method %s is not implemented by uvmd"
-                                      : "unknown method %s",
-                             path) < 0)
+                if ((c->entry ? asprintf(&msg, "method %s is not implemented by uvmd%s%s", path,
+                                         why ? ": " : "", why ? why : "")
+                              : asprintf(&msg, "unknown method %s", path)) < 0)
                         msg = NULL;
                 gpr_free(path);
                 log_debug("%s", msg ? msg : "unimplemented method");

@@ -1,18 +1,21 @@
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
-#include "common/fs.h"
+#include "common/platform.h"
 #include "service/config.h"
+#ifdef _WIN32
+#include "service/windows/winsvc_args.h"
+#endif
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
 enum field_type {
         F_PATH,
+        F_SOCKET, /* Linux: a path; Windows: "tcp://127.0.0.1:PORT" */
         F_WORD,
         F_UINT,
         F_PATHS,
@@ -39,7 +42,7 @@ static const char *const ignore_allow[] = {"ignore", "allow", NULL};
 
 #define OFF(f) offsetof(struct uvmd_config, f)
 static const struct field fields[] = {
-        {"socket", F_PATH, OFF(socket), 0, 0, NULL},
+        {"socket", F_SOCKET, OFF(socket), 0, 0, NULL},
         {"state_root", F_PATH, OFF(state_root), 0, 0, NULL},
         {"data_root", F_PATH, OFF(data_root), 0, 0, NULL},
         {"log_level", F_LOG_LEVEL, OFF(log_level), 0, 0, NULL},
@@ -107,12 +110,37 @@ static int add_handler(struct uvmd_config *c, const char *name, const char *driv
         return 0;
 }
 
+/* Where things are by default. Windows: the CRI on TCP loopback (the
+ * kubelet's --container-runtime-endpoint=tcp://127.0.0.1:3735), state and
+ * data under ProgramData. */
+#ifdef _WIN32
+#define DEFAULT_SOCKET "tcp://127.0.0.1:3735"
+#define DEFAULT_STATE_ROOT "C:\\ProgramData\\uvmd\\state"
+#define DEFAULT_DATA_ROOT "C:\\ProgramData\\uvmd\\data"
+#define DEFAULT_GUEST_DIR "C:\\Program Files\\uvmd\\guest"
+#else
+#define DEFAULT_SOCKET "/run/uvmd/uvmd.sock"
+#define DEFAULT_STATE_ROOT "/run/uvmd"
+#define DEFAULT_DATA_ROOT "/var/lib/uvmd"
+#define DEFAULT_GUEST_DIR "/usr/lib/uvmd/guest"
+#endif
+
+static void default_handlers(struct uvmd_config *c)
+{
+#ifdef _WIN32
+        add_handler(c, "uvm", "hcs");
+#else
+        add_handler(c, "runc", "ns");
+        add_handler(c, "uvm", "qemu");
+#endif
+}
+
 void config_init_defaults(struct uvmd_config *c)
 {
         memset(c, 0, sizeof(*c));
-        c->socket = strdup("/run/uvmd/uvmd.sock");
-        c->state_root = strdup("/run/uvmd");
-        c->data_root = strdup("/var/lib/uvmd");
+        c->socket = strdup(DEFAULT_SOCKET);
+        c->state_root = strdup(DEFAULT_STATE_ROOT);
+        c->data_root = strdup(DEFAULT_DATA_ROOT);
         c->log_level = LOG_LEVEL_INFO;
         c->log_format = LOG_FORMAT_TEXT;
         c->cni_conf_dir = strdup("/etc/cni/net.d");
@@ -124,13 +152,12 @@ void config_init_defaults(struct uvmd_config *c)
         c->default_driver = strdup("auto");
         c->kvm_device = strdup("/dev/kvm");
         c->qemu_binary = strdup("qemu-system-x86_64");
-        c->guest_dir = strdup("/usr/lib/uvmd/guest");
+        c->guest_dir = strdup(DEFAULT_GUEST_DIR);
         c->qemu_accel = strdup("auto");
         /* TCG on a loaded 2-core machine boots in 2-6 s; leave room. */
         c->vm_boot_timeout_ms = 60000;
         c->vm_size_annotations = strdup("ignore");
-        add_handler(c, "runc", "ns");
-        add_handler(c, "uvm", "qemu");
+        default_handlers(c);
         c->insecure_registries = calloc(1, sizeof(char *));
         c->registry_mirrors = calloc(1, sizeof(char *));
         c->io_threads = 1;
@@ -192,6 +219,16 @@ static bool in_choices(const char *const *choices, const char *s)
         return false;
 }
 
+/* Linux: "/..."; Windows: "X:\\..." or "\\\\server\\...". */
+static bool path_is_absolute(const char *s)
+{
+#ifdef _WIN32
+        return winsvc_path_is_absolute(s);
+#else
+        return s[0] == '/';
+#endif
+}
+
 static int want_path(const char *src, const char *name, json_object *v, const char **ret,
                      struct uvm_error **err)
 {
@@ -200,7 +237,7 @@ static int want_path(const char *src, const char *name, json_object *v, const ch
         if (!json_object_is_type(v, json_type_string))
                 return uvm_error_set(err, EINVAL, "%s: field \"%s\": expected a string", src, name);
         s = json_object_get_string(v);
-        if (s[0] != '/' || strlen(s) >= 4096)
+        if (!path_is_absolute(s) || strlen(s) >= 4096)
                 return uvm_error_set(err, EINVAL,
                                      "%s: field \"%s\": \"%s\" is not an absolute path", src, name,
                                      s);
@@ -309,13 +346,44 @@ static int parse_hosts(const char *src, const char *name, json_object *v, char *
         return 0;
 }
 
+/* "registry=url1,url2" from urls (1 to 8 checked http(s) URLs); NULL with
+ * *ret_bad the first bad URL ("" for an entry that is not a string), or
+ * with *ret_bad NULL when out of memory. Plain C: no open_memstream on
+ * Windows. */
+static char *mirror_line(const char *key, json_object *urls, const char **ret_bad)
+{
+        size_t m = json_object_array_length(urls), len = strlen(key) + 2;
+        char *line;
+
+        *ret_bad = NULL;
+        for (size_t i = 0; i < m; i++) {
+                const char *u = json_object_get_string(json_object_array_get_idx(urls, i));
+                if (!u || !is_url(u)) {
+                        *ret_bad = u ? u : "";
+                        return NULL;
+                }
+                len += strlen(u) + 1;
+        }
+        line = malloc(len);
+        if (!line)
+                return NULL;
+        strcpy(line, key);
+        strcat(line, "=");
+        for (size_t i = 0; i < m; i++) {
+                if (i)
+                        strcat(line, ",");
+                strcat(line, json_object_get_string(json_object_array_get_idx(urls, i)));
+        }
+        return line;
+}
+
 /* {"docker.io": ["https://mirror.example"]} → "docker.io=https://mirror.example" */
 static int parse_mirrors(const char *src, const char *name, json_object *v, char ***dst,
                          struct uvm_error **err)
 {
         size_t n = 0,
                cap = json_object_is_type(v, json_type_object) ? json_object_object_length(v) : 0;
-        char **out;
+        _cleanup_strv_ char **out = NULL;
 
         if (!json_object_is_type(v, json_type_object) || cap > 64)
                 return uvm_error_set(
@@ -329,42 +397,24 @@ static int parse_mirrors(const char *src, const char *name, json_object *v, char
         json_object_object_foreach (v, key, val) {
                 size_t m = json_object_is_type(val, json_type_array) ? json_object_array_length(val)
                                                                      : 0;
-                char *line = NULL;
-                size_t len = 0;
-                FILE *f;
+                const char *bad;
 
-                if (!is_host(key) || m == 0 || m > 8) {
-                        strv_free(out);
+                if (!is_host(key) || m == 0 || m > 8)
                         return uvm_error_set(
                                 err, EINVAL,
                                 "%s: field \"%s.%s\": expected a registry host and 1 to 8 "
                                 "mirror URLs",
                                 src, name, key);
-                }
-                f = open_memstream(&line, &len);
-                if (!f) {
-                        strv_free(out);
+                out[n] = mirror_line(key, val, &bad);
+                if (!out[n] && bad)
+                        return uvm_error_set(err, EINVAL,
+                                             "%s: field \"%s.%s\": \"%s\" is not an http(s) URL",
+                                             src, name, key, bad);
+                if (!out[n++])
                         return uvm_error_set(err, ENOMEM, "out of memory");
-                }
-                fprintf(f, "%s=", key);
-                for (size_t i = 0; i < m; i++) {
-                        const char *u = json_object_get_string(json_object_array_get_idx(val, i));
-                        if (!u || !is_url(u)) {
-                                fclose(f);
-                                free(line);
-                                strv_free(out);
-                                return uvm_error_set(
-                                        err, EINVAL,
-                                        "%s: field \"%s.%s\": \"%s\" is not an http(s) URL", src,
-                                        name, key, u ? u : "");
-                        }
-                        fprintf(f, "%s%s", i ? "," : "", u);
-                }
-                fclose(f);
-                out[n++] = line;
         }
         strv_free(*dst);
-        *dst = out;
+        *dst = TAKE_PTR(out);
         return 0;
 }
 
@@ -382,6 +432,23 @@ static int parse_field(struct uvmd_config *c, const char *src, const struct fiel
                 if (r == 0)
                         set_str(dst, s);
                 return r;
+        case F_SOCKET:
+#ifdef _WIN32
+                s = json_object_get_string(v);
+                if (!json_object_is_type(v, json_type_string))
+                        return uvm_error_set(err, EINVAL, "%s: field \"%s\": expected a string",
+                                             src, f->name);
+                r = config_tcp_endpoint_port(s, NULL, err);
+                if (r < 0)
+                        return uvm_error_wrap(err, "%s: field \"%s\"", src, f->name);
+                set_str(dst, s);
+                return 0;
+#else
+                r = want_path(src, f->name, v, &s, err);
+                if (r == 0)
+                        set_str(dst, s);
+                return r;
+#endif
         case F_WORD:
                 s = json_object_get_string(v);
                 if (!json_object_is_type(v, json_type_string) || (!in_choices(f->choices, s)) ||
@@ -481,7 +548,7 @@ out:
 int config_load(struct uvmd_config *c, const char *path, bool required, struct uvm_error **err)
 {
         _cleanup_free_ char *text = NULL;
-        int r = fs_read_file(path, CONFIG_MAX_BYTES, &text, NULL);
+        int r = plat_read_file(path, CONFIG_MAX_BYTES, &text, NULL);
 
         if (r == -ENOENT && !required)
                 return 0;
@@ -499,15 +566,46 @@ int config_validate(const struct uvmd_config *c, struct uvm_error **err)
             !c->default_driver || !c->cni_bin_dirs || !c->kvm_device || !c->qemu_binary ||
             !c->guest_dir || !c->qemu_accel || !c->vm_size_annotations || !c->stream_address)
                 return uvm_error_set(err, ENOMEM, "out of memory building the configuration");
+#ifdef _WIN32
+        if (config_tcp_endpoint_port(c->socket, NULL, err) < 0)
+                return uvm_error_wrap(err, "socket");
+#else
         if (c->socket[0] != '/' || strlen(c->socket) >= 108)
                 return uvm_error_set(err, EINVAL,
                                      "socket \"%s\": must be an absolute path under 108 bytes",
                                      c->socket);
-        if (c->state_root[0] != '/' || c->data_root[0] != '/')
+#endif
+        if (!path_is_absolute(c->state_root) || !path_is_absolute(c->data_root))
                 return uvm_error_set(err, EINVAL, "state and data roots must be absolute paths");
         if (!c->stream_tls_cert != !c->stream_tls_key)
                 return uvm_error_set(err, EINVAL,
                                      "stream_tls_cert and stream_tls_key go together: both or "
                                      "neither");
+        return 0;
+}
+
+int config_tcp_endpoint_port(const char *endpoint, unsigned *ret_port, struct uvm_error **err)
+{
+        static const char prefix[] = "tcp://127.0.0.1:";
+        const char *p = endpoint + strlen(prefix);
+        unsigned long port;
+        char *end;
+
+        if (strncmp(endpoint, "tcp://", 6) != 0)
+                return uvm_error_set(err, EINVAL,
+                                     "\"%.128s\" is not a tcp:// endpoint (tcp://127.0.0.1:PORT)",
+                                     endpoint);
+        if (strncmp(endpoint, prefix, strlen(prefix)) != 0)
+                return uvm_error_set(err, EINVAL,
+                                     "\"%.128s\": the CRI is served on loopback only, "
+                                     "tcp://127.0.0.1:PORT (any process that reaches the port "
+                                     "can run pods)",
+                                     endpoint);
+        port = *p >= '1' && *p <= '9' && strlen(p) <= 5 ? strtoul(p, &end, 10) : 0;
+        if (!port || *end || port > 65535)
+                return uvm_error_set(err, EINVAL, "\"%.128s\": the port must be 1 to 65535",
+                                     endpoint);
+        if (ret_port)
+                *ret_port = (unsigned) port;
         return 0;
 }

@@ -12,7 +12,11 @@
 #include "common/error.h"
 #include "common/log.h"
 
+#ifdef _WIN32
+#define UVMD_DEFAULT_CONFIG "C:\\ProgramData\\uvmd\\config.json"
+#else
 #define UVMD_DEFAULT_CONFIG "/etc/uvmd/config.json"
+#endif
 #define UVMD_MAX_HANDLERS 16
 
 struct uvmd_handler {
@@ -21,7 +25,7 @@ struct uvmd_handler {
 };
 
 struct uvmd_config {
-        char *socket;     /* filesystem path of the CRI socket */
+        char *socket;     /* Linux: the CRI socket's path; Windows: "tcp://127.0.0.1:PORT" */
         char *state_root; /* runtime state (tmpfs): /run/uvmd */
         char *data_root;  /* persistent data: /var/lib/uvmd */
         enum log_level log_level;
@@ -75,6 +79,12 @@ int config_parse(struct uvmd_config *c, const char *source, const char *text,
 
 /* Load path; a missing file is fine unless required. */
 int config_load(struct uvmd_config *c, const char *path, bool required, struct uvm_error **err);
+
+/* The CRI endpoint on Windows, "tcp://127.0.0.1:PORT" (loopback only:
+ * deploy/windows/README.md): its port in *ret_port (may be NULL); another
+ * scheme or host, a missing or bad port: -EINVAL saying which. Portable,
+ * so that it is tested on Linux too. */
+int config_tcp_endpoint_port(const char *endpoint, unsigned *ret_port, struct uvm_error **err);
 
 /* Cross-field checks after everything is merged. */
 int config_validate(const struct uvmd_config *c, struct uvm_error **err);

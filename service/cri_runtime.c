@@ -12,41 +12,10 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "network/net.h"
+#include "service/cri_runtime_common.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
 #include "service/validate.h"
-
-static int cri_version(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
-                       struct uvm_error **err)
-{
-        Runtime__V1__VersionResponse *r = srv_new(ctx, Runtime__V1__VersionResponse);
-
-        if (!r)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        runtime__v1__version_response__init(r);
-        /* "version" is the kubelet-facing API version of the CRI service. */
-        r->version = "0.1.0";
-        r->runtime_name = UVMD_NAME;
-        r->runtime_version = UVMD_VERSION;
-        r->runtime_api_version = CRI_API_VERSION;
-        *ret = &r->base;
-        return 0;
-}
-
-static Runtime__V1__RuntimeCondition *condition(struct srv_ctx *ctx, const char *type, bool ok,
-                                                const char *reason, const char *msg)
-{
-        Runtime__V1__RuntimeCondition *c = srv_new(ctx, Runtime__V1__RuntimeCondition);
-
-        if (!c)
-                return NULL;
-        runtime__v1__runtime_condition__init(c);
-        c->type = (char *) type;
-        c->status = ok;
-        c->reason = srv_strdup(ctx, ok ? "" : reason);
-        c->message = srv_strdup(ctx, ok ? "" : msg);
-        return c;
-}
 
 static Runtime__V1__RuntimeCondition *runtime_ready(struct srv_ctx *ctx)
 {
@@ -54,14 +23,14 @@ static Runtime__V1__RuntimeCondition *runtime_ready(struct srv_ctx *ctx)
         _cleanup_free_ char *path = NULL;
 
         if (access(cfg->state_root, W_OK) < 0)
-                return condition(ctx, "RuntimeReady", false, "StateRootUnwritable",
-                                 srv_printf(ctx, "state root '%s' is not writable: %s",
-                                            cfg->state_root, strerror(errno)));
+                return cri_condition(ctx, "RuntimeReady", false, "StateRootUnwritable",
+                                     srv_printf(ctx, "state root '%s' is not writable: %s",
+                                                cfg->state_root, strerror(errno)));
         if (fs_find_exec(cfg->oci_runtime, &path) < 0)
-                return condition(
+                return cri_condition(
                         ctx, "RuntimeReady", false, "OCIRuntimeMissing",
                         srv_printf(ctx, "OCI runtime '%s' not found on PATH", cfg->oci_runtime));
-        return condition(ctx, "RuntimeReady", true, NULL, NULL);
+        return cri_condition(ctx, "RuntimeReady", true, NULL, NULL);
 }
 
 static Runtime__V1__RuntimeCondition *network_ready(struct srv_ctx *ctx)
@@ -70,10 +39,10 @@ static Runtime__V1__RuntimeCondition *network_ready(struct srv_ctx *ctx)
 
         /* cached by the network module and refreshed by its dir watch */
         if (!net_ready(ctx->daemon->net, &msg))
-                return condition(ctx, "NetworkReady", false, "NetworkPluginNotReady",
-                                 srv_printf(ctx, "cni config uninitialized: %s",
-                                            msg ? msg : "no valid CNI config"));
-        return condition(ctx, "NetworkReady", true, NULL, NULL);
+                return cri_condition(ctx, "NetworkReady", false, "NetworkPluginNotReady",
+                                     srv_printf(ctx, "cni config uninitialized: %s",
+                                                msg ? msg : "no valid CNI config"));
+        return cri_condition(ctx, "NetworkReady", true, NULL, NULL);
 }
 
 static json_object *verbose_handlers(const struct handlers *hs)

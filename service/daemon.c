@@ -1,9 +1,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "grpc/health/v1/health.pb-c.h"
-#include "grpc/reflection/v1/reflection.pb-c.h"
-#include "grpc/reflection/v1alpha/reflection.pb-c.h"
 #include "proto/api.pb-c.h"
 
 #include "common/fs.h"
@@ -14,20 +11,13 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/stream.h"
 #include "service/compute_agent.h"
+#include "service/cri_runtime_common.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
 
 /* Built from the .proto files at build time (see service/BUILD). */
 extern const unsigned char uvmd_descriptor_set[];
 extern const size_t uvmd_descriptor_set_len;
-
-static const ProtobufCServiceDescriptor *const services[] = {
-        &runtime__v1__runtime_service__descriptor,
-        &runtime__v1__image_service__descriptor,
-        &grpc__health__v1__health__descriptor,
-        &grpc__reflection__v1__server_reflection__descriptor,
-        &grpc__reflection__v1alpha__server_reflection__descriptor,
-};
 
 static const struct srv_binding *const bindings[] = {
         health_bindings,    reflection_bindings, cri_runtime_bindings,
@@ -183,7 +173,7 @@ int uvmd_init(struct uvmd *d, struct uvm_error **err)
         r = descdb_new(uvmd_descriptor_set, uvmd_descriptor_set_len, &d->descdb, err);
         if (r < 0)
                 return r;
-        return dispatch_table_new(services, ARRAY_SIZE(services), bindings, ARRAY_SIZE(bindings),
+        return dispatch_table_new(cri_services, CRI_N_SERVICES, bindings, ARRAY_SIZE(bindings),
                                   &d->table, err);
 }
 

@@ -170,7 +170,7 @@ int handlers_get(const struct handlers *h, const char *handler, const struct han
 int handlers_driver_for(const struct handlers *h, const char *handler, const char **ret_driver,
                         struct uvm_error **err)
 {
-        const struct handler_entry *e;
+        const struct handler_entry *e = NULL;
         int r = handlers_get(h, handler, &e, err);
 
         if (r >= 0)

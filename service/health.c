@@ -6,6 +6,14 @@
 
 #include "service/daemon.h"
 
+/* A watch ends when the server drains or the peer goes: UNAVAILABLE.
+ * mingw's errno.h has no ESHUTDOWN; EAGAIN maps to the same status. */
+#ifdef ESHUTDOWN
+#define WATCH_ENDED ESHUTDOWN
+#else
+#define WATCH_ENDED EAGAIN
+#endif
+
 static bool known_service(struct uvmd *d, const char *name)
 {
         if (STR_EMPTY(name))
@@ -86,7 +94,7 @@ static int health_watch(struct srv_ctx *ctx, const ProtobufCMessage *m, struct u
                         break;
         }
         srv_ctx_on_done(ctx, NULL, NULL);
-        return uvm_error_set(err, ESHUTDOWN, "health watch ended: server stopping or peer gone");
+        return uvm_error_set(err, WATCH_ENDED, "health watch ended: server stopping or peer gone");
 }
 
 void uvmd_set_serving(struct uvmd *d, bool serving)

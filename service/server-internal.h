@@ -74,8 +74,8 @@ struct srv_call {
 struct srv {
         struct srv_options opts;
         char *address;
-        char *socket_path; /* filesystem socket to remove at stop, or NULL */
-        int bind_dir_fd;   /* the (removed) dir it was bound in; 0: none */
+        char *socket_path; /* Linux: filesystem socket to remove at stop, or NULL */
+        int bind_dir_fd;   /* Linux: the (removed) dir it was bound in; 0: none */
         const struct dispatch_table *table;
         grpc_server *server;
         grpc_completion_queue *cq;
@@ -118,6 +118,14 @@ int call_pack(const ProtobufCMessage *msg, size_t max, grpc_byte_buffer **ret_bb
 ProtobufCMessage *call_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
 
 /* server.c */
+/* Listens on address (gRPC's syntax) without TLS: the port, 0 on failure. */
+int srv_listen(struct srv *s, const char *address);
 bool srv_submit(struct srv *s, struct srv_call *c); /* false: queue full */
 bool srv_stream_admit(struct srv *s);               /* false: too many */
 void srv_stream_release(struct srv *s);
+
+/* The listening address, one file per platform: server_unix.c (unix
+ * sockets) on Linux, server_win.c (TCP on loopback) on Windows. */
+int srv_bind(struct srv *s, struct uvm_error **err); /* before the server starts */
+void srv_unbind(struct srv *s);       /* at the start of a drain: new clients fail fast */
+void srv_bind_release(struct srv *s); /* when the server is freed */

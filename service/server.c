@@ -1,14 +1,9 @@
 /* Server start-up, the queue threads, the worker pool and shutdown. */
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
@@ -216,125 +211,13 @@ void srv_on_drain(struct srv *s, void (*fn)(void *), void *data)
         s->on_drain_data = data;
 }
 
-/* A filesystem unix socket: refuse a missing directory or a live socket,
- * remove a stale one. */
-static int prepare_socket_path(const char *path, struct uvm_error **err)
+int srv_listen(struct srv *s, const char *address)
 {
-        _cleanup_free_ char *dir = strdup(path);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        char *slash;
+        grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+        int port = grpc_server_add_http2_port(s->server, address, creds);
 
-        if (!dir)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return uvm_error_set(err, ENAMETOOLONG, "socket path '%s' is longer than %zu bytes",
-                                     path, sizeof(sa.sun_path) - 1);
-        slash = strrchr(dir, '/');
-        if (slash && slash != dir) {
-                *slash = '\0';
-                if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return uvm_error_set(err, ENOENT, "socket directory '%s' does not exist",
-                                             dir);
-        }
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0
-                                       : uvm_error_set(err, errno, "cannot stat '%s': %s", path,
-                                                       strerror(errno));
-        if (!S_ISSOCK(st.st_mode))
-                return uvm_error_set(err, EEXIST, "'%s' exists and is not a socket", path);
-        strcpy(sa.sun_path, path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return uvm_error_set(err, errno, "socket: %s", strerror(errno));
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                return uvm_error_set(err, EADDRINUSE,
-                                     "socket '%s' is in use by another running server", path);
-        if (unlink(path) < 0 && errno != ENOENT)
-                return uvm_error_set(err, errno, "cannot remove stale socket '%s': %s", path,
-                                     strerror(errno));
-        log_info("removed stale socket '%s'", path);
-        return 0;
-}
-
-/* A private directory beside path (mode 0700), for binding there first. */
-static int bind_dir_new(const char *path, char **ret_dir, int *ret_fd, struct uvm_error **err)
-{
-        const char *slash = strrchr(path, '/');
-        _cleanup_free_ char *dir = NULL;
-
-        if (!slash)
-                return uvm_error_set(err, EINVAL, "socket path '%s' is not absolute", path);
-        if (asprintf(&dir, "%.*s/.bXXXXXX", (int) (slash - path), path) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (!mkdtemp(dir))
-                return uvm_error_set(err, errno, "create a directory beside '%s': %m", path);
-        *ret_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (*ret_fd < 0) {
-                int e = errno;
-                rmdir(dir);
-                return uvm_error_set(err, e, "open '%s': %s", dir, strerror(e));
-        }
-        *ret_dir = TAKE_PTR(dir);
-        return 0;
-}
-
-/* A filesystem socket is bound in a private directory, given its mode
- * there, then renamed into place: it is never reachable with a wider mode,
- * and the process umask, shared by every thread, is never touched. gRPC
- * binds through the directory's fd (so any path length works) and may
- * unlink that name at shutdown: the fd stays open until then. */
-static int bind_unix(struct srv *s, struct uvm_error **err)
-{
-        _cleanup_free_ char *dir = NULL, *via = NULL, *tmp = NULL;
-        grpc_server_credentials *creds;
-        int port, r;
-
-        r = prepare_socket_path(s->socket_path, err);
-        if (r >= 0)
-                r = bind_dir_new(s->socket_path, &dir, &s->bind_dir_fd, err);
-        if (r < 0)
-                return r;
-        if (asprintf(&via, "unix:/proc/self/fd/%d/s", s->bind_dir_fd) < 0 ||
-            asprintf(&tmp, "%s/s", dir) < 0) {
-                rmdir(dir);
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        creds = grpc_insecure_server_credentials_create();
-        port = grpc_server_add_http2_port(s->server, via, creds);
         grpc_server_credentials_release(creds);
-        if (port == 0)
-                r = uvm_error_set(err, EADDRINUSE, "cannot listen on '%s'", s->address);
-        else if (chmod(tmp, s->opts.socket_mode ? s->opts.socket_mode : 0660) < 0 ||
-                 rename(tmp, s->socket_path) < 0)
-                r = uvm_error_set(err, errno, "put the socket at '%s': %s", s->socket_path,
-                                  strerror(errno));
-        unlink(tmp);
-        rmdir(dir);
-        return r;
-}
-
-static int bind_address(struct srv *s, struct uvm_error **err)
-{
-        grpc_server_credentials *creds;
-        int port;
-
-        if (strncmp(s->address, "unix:", 5) == 0) {
-                s->socket_path = strdup(s->address + 5);
-                return s->socket_path ? bind_unix(s, err)
-                                      : uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        if (strncmp(s->address, "unix-abstract:", 14) != 0)
-                return uvm_error_set(err, EINVAL,
-                                     "address '%s': only unix: and unix-abstract: are served",
-                                     s->address);
-        creds = grpc_insecure_server_credentials_create();
-        port = grpc_server_add_http2_port(s->server, s->address, creds);
-        grpc_server_credentials_release(creds);
-        if (port == 0)
-                return uvm_error_set(err, EADDRINUSE, "cannot listen on '%s'", s->address);
-        return 0;
+        return port;
 }
 
 static grpc_channel_args *make_args(const struct srv_options *o, grpc_arg *store)
@@ -364,9 +247,7 @@ static void srv_free(struct srv *s)
         free(s->io_threads);
         free(s->workers);
         free(s->address);
-        free(s->socket_path);
-        if (s->bind_dir_fd > 0)
-                close(s->bind_dir_fd);
+        srv_bind_release(s);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
         pthread_cond_destroy(&s->q_cond);
@@ -413,7 +294,7 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
         grpc_server_register_completion_queue(s->server, s->cq, NULL);
         r = register_methods(s, err);
         if (r == 0)
-                r = bind_address(s, err);
+                r = srv_bind(s, err);
         if (r < 0) {
                 /* Never started: the server can be destroyed directly. */
                 grpc_server_destroy(s->server);
@@ -495,10 +376,9 @@ void srv_stop(struct srv *s, unsigned grace_ms)
         pthread_mutex_lock(&s->lock);
         s->draining = true;
         pthread_mutex_unlock(&s->lock);
-        /* Unlink first: a client that connects while we drain would otherwise
+        /* Unbind first: a client that connects while we drain would otherwise
          * sit in the listen backlog until its deadline instead of failing fast. */
-        if (s->socket_path)
-                unlink(s->socket_path);
+        srv_unbind(s);
         if (s->on_drain)
                 s->on_drain(s->on_drain_data);
         grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);

@@ -20,7 +20,8 @@
 struct srv;
 
 struct srv_options {
-        const char *address;      /* "unix:/path" or "unix-abstract:name" */
+        /* Linux: "unix:/path" or "unix-abstract:name"; Windows: "127.0.0.1:PORT" */
+        const char *address;
         unsigned io_threads;      /* queue pollers (1 is best on 2 cores) */
         unsigned workers;         /* unary worker pool size */
         unsigned queue_limit;     /* waiting unary calls before UNAVAILABLE */
@@ -29,6 +30,10 @@ struct srv_options {
         struct uvmd *daemon;      /* handed to handlers in srv_ctx */
         void *data;               /* handed to handlers in srv_ctx (per-instance state) */
         unsigned socket_mode;     /* a unix socket's mode; 0 means 0660 */
+        /* Appended to the UNIMPLEMENTED message of a served service's method
+         * that has no handler ("method M is not implemented by uvmd: ..."):
+         * why, in a build that leaves some out. NULL: nothing. */
+        const char *unimplemented_why;
 };
 
 /* Binds the address (a unix socket gets socket_mode; a busy or stale socket

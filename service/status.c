@@ -26,12 +26,16 @@ grpc_status_code status_from_errno(int err)
         case ECONNREFUSED:
         case EHOSTUNREACH:
         case ENETUNREACH:
+#ifdef ESHUTDOWN /* mingw's errno.h lacks these four and the two EKEY ones */
         case ESHUTDOWN:
+#endif
                 return GRPC_STATUS_UNAVAILABLE;
         case EBUSY:
         case ENOTEMPTY:
         case ENODEV: /* a driver that cannot run on this node */
+#ifdef ESTALE
         case ESTALE:
+#endif
                 return GRPC_STATUS_FAILED_PRECONDITION;
         case EPERM:
         case EACCES:
@@ -42,7 +46,9 @@ grpc_status_code status_from_errno(int err)
         case ENOSPC:
         case EMFILE:
         case ENFILE:
+#ifdef EDQUOT
         case EDQUOT:
+#endif
         case EFBIG:
         case EMSGSIZE:
                 return GRPC_STATUS_RESOURCE_EXHAUSTED;
@@ -50,9 +56,11 @@ grpc_status_code status_from_errno(int err)
                 return GRPC_STATUS_CANCELLED;
         case ERANGE:
                 return GRPC_STATUS_OUT_OF_RANGE;
+#ifdef EKEYREJECTED
         case EKEYREJECTED:
         case EKEYEXPIRED:
                 return GRPC_STATUS_UNAUTHENTICATED;
+#endif
         default:
                 return GRPC_STATUS_INTERNAL;
         }

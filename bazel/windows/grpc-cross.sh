@@ -2,17 +2,25 @@
 # Cross-build the gRPC C core (Debian bookworm's grpc 1.51.1) and its
 # dependencies for Windows x86_64 with Debian's mingw-w64 (posix threads
 # variant), from Debian source packages only, into a static prefix; then link
-# a tiny C program against it and run it under Wine.
+# a tiny C program against it and run it under Wine. uvmd.exe links it
+# through @mingw_grpc (bazel/mingw_grpc.BUILD).
+#
+# The library is gRPC's "grpc_unsecure" target: uvmd serves the CRI on TCP
+# loopback without TLS on Windows (deploy/windows/README.md), and that
+# target is the C core without the TLS, ALTS and xDS security code: half the
+# sources of "grpc", and no OpenSSL to build at all.
 #
 # usage: grpc-cross.sh            (idempotent: every step leaves a stamp)
 #   env: WIN_GRPC_DIR (default /var/cache/uvmd/win-grpc)
-#        JOBS (default 2) for the small packages, GRPC_JOBS (default 1: the
-#        machine is shared) for grpc; everything runs under nice -n 19
+#        JOBS (default: every core when the machine is idle, 1 when it is
+#        busy: it is shared) for every package, gRPC included; everything
+#        runs under nice -n 19
 #        WIN_GRPC_SERVER_TEST=0 to skip the server-under-Wine check
 #
-# Needs (Debian packages): g++-mingw-w64-x86-64-posix, cmake, ninja-build,
-# perl, dpkg-dev, wine64 (wine), unicode-data and python3-six (re2
-# tables); python3-grpcio for the optional server check.
+# Needs (Debian packages, installed when missing): g++-mingw-w64-x86-64-posix,
+# cmake, ninja-build, perl, dpkg-dev, wine64 (wine), unicode-data and
+# python3-six (re2 tables); python3-grpcio for the server check, and
+# python3-grpc-tools for tests/windows/uvmd_exe_test.sh's CRI client.
 #
 # Why -posix: gcc/g++ 12 "win32" thread model has no std::mutex/std::thread,
 # which abseil (absl/time/internal/cctz/src/time_zone_impl.cc) needs.
@@ -28,11 +36,31 @@ LOGD=$W/logs
 HOST=x86_64-w64-mingw32
 export CC=$HOST-gcc-posix CXX=$HOST-g++-posix AR=$HOST-ar RANLIB=$HOST-ranlib \
         RC=$HOST-windres WINDRES=$HOST-windres STRIP=$HOST-strip
-JOBS=${JOBS:-2}
+# All cores while the 1-minute load is under half of them, else one.
+default_jobs() {
+        local n load
+        n=$(nproc)
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        awk -v l="$load" -v n="$n" 'BEGIN { exit !(l < n / 2) }' && echo "$n" || echo 1
+}
+JOBS=${JOBS:-$(default_jobs)}
 NICE=(nice -n 19)
 mkdir -p "$SRC" "$BLD" "$P" "$ST" "$LOGD"
 
 log() { printf '== %s\n' "$*"; }
+
+need=(g++-mingw-w64-x86-64-posix cmake ninja-build perl dpkg-dev wine64 wine unicode-data
+        python3-six python3-grpcio python3-grpc-tools)
+missing=()
+for p in "${need[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                "${missing[@]}" >/dev/null
+fi
 
 # step NAME FUNCTION: run FUNCTION once (stamp), log to $LOGD/NAME.log, record time.
 step() {
@@ -58,12 +86,12 @@ step() {
 }
 
 # --- sources ---------------------------------------------------------------
-PKGS=(zlib openssl c-ares abseil re2 protobuf-c grpc)
+PKGS=(zlib c-ares abseil re2 protobuf-c grpc)
 fetch() {
         "$here/fetch-src.sh" "$SRC" "${PKGS[@]}"
         cd "$SRC"
         local dsc
-        for dsc in zlib_*.dsc openssl_*.dsc c-ares_*.dsc abseil_*.dsc re2_*.dsc protobuf-c_*.dsc grpc_*.dsc; do
+        for dsc in zlib_*.dsc c-ares_*.dsc abseil_*.dsc re2_*.dsc protobuf-c_*.dsc grpc_*.dsc; do
                 # dpkg-source refuses to unpack over an existing directory.
                 local d=${dsc%.dsc}
                 d=${d%-*}
@@ -123,17 +151,6 @@ build_zlib() {
         make install
 }
 
-build_openssl() {
-        local s b=$BLD/openssl
-        s=$(srcdir openssl)
-        rm -rf "$b" && mkdir -p "$b" && cd "$b"
-        # CC etc. come from the environment (posix variant, no cross prefix).
-        "$s/Configure" mingw64 no-shared no-tests --prefix="$P" --libdir=lib \
-                --openssldir="$P/ssl"
-        "${NICE[@]}" make -j"$JOBS" build_libs
-        make install_dev
-}
-
 build_cares() {
         local s b=$BLD/c-ares
         s=$(srcdir c-ares)
@@ -187,30 +204,54 @@ build_protobuf_c() {
 }
 
 build_grpc() {
-        local s b=$BLD/grpc j
+        local s b=$BLD/grpc_unsecure
         s=$(srcdir grpc)
-        j=${GRPC_JOBS:-1}
-        echo "grpc: -j$j"
+        echo "grpc: -j$JOBS"
         # No "rm -rf $b" here: after a failure, a rerun resumes the (long) build.
-        # C core only: no protobuf (C++ runtime), no codegen, no tests.
-        cmake -S "$s" -B "$b" "${CMAKE_COMMON[@]}" \
+        # C core only: no protobuf (C++ runtime), no codegen, no tests. No
+        # TLS either (grpc_unsecure): the "module" SSL provider without a
+        # BoringSSL tree only warns, and nothing built here needs it.
+        cmake -S "$s" -B "$b" "${CMAKE_COMMON[@]}" -Wno-dev \
                 -DgRPC_BUILD_TESTS=OFF -DgRPC_BUILD_CODEGEN=OFF \
                 -DgRPC_BUILD_CSHARP_EXT=OFF \
                 -DgRPC_ABSL_PROVIDER=package -DgRPC_CARES_PROVIDER=package \
-                -DgRPC_RE2_PROVIDER=package -DgRPC_SSL_PROVIDER=package \
+                -DgRPC_RE2_PROVIDER=package -DgRPC_SSL_PROVIDER=module \
+                -DBORINGSSL_ROOT_DIR="$b/no-boringssl" \
                 -DgRPC_ZLIB_PROVIDER=package -DgRPC_PROTOBUF_PROVIDER=none \
-                -DgRPC_BENCHMARK_PROVIDER=none -DgRPC_INSTALL=OFF \
-                -DOPENSSL_ROOT_DIR="$P" -DOPENSSL_USE_STATIC_LIBS=TRUE -DZLIB_ROOT="$P"
-        "${NICE[@]}" cmake --build "$b" -j "$j" --target grpc
+                -DgRPC_BENCHMARK_PROVIDER=none -DgRPC_INSTALL=OFF -DZLIB_ROOT="$P"
+        "${NICE[@]}" cmake --build "$b" -j "$JOBS" --target grpc_unsecure
         # gRPC_INSTALL would also install the C++ libraries: install the C core by hand.
         mkdir -p "$P/include" "$P/lib/pkgconfig"
         cp -a "$s/include/grpc" "$P/include/"
         local l
-        for l in grpc gpr address_sorting upb; do
+        for l in grpc_unsecure gpr address_sorting upb; do
                 install -m 644 "$b/lib$l.a" "$P/lib/"
         done
-        install -m 644 "$b/libs/opt/pkgconfig/grpc.pc" "$b/libs/opt/pkgconfig/gpr.pc" \
+        install -m 644 "$b/libs/opt/pkgconfig/grpc_unsecure.pc" "$b/libs/opt/pkgconfig/gpr.pc" \
                 "$P/lib/pkgconfig/"
+}
+
+# One archive of the C core and everything it needs but protobuf-c, the
+# one @mingw_grpc links (bazel/mingw_grpc.BUILD says why): ar's MRI script.
+BUNDLE=$P/lib/libgrpc_core_bundle.a
+build_bundle() {
+        local l
+        {
+                echo "CREATE $BUNDLE.tmp"
+                for l in grpc_unsecure upb gpr address_sorting re2 cares z; do
+                        echo "ADDLIB $P/lib/lib$l.a"
+                done
+                for l in "$P"/lib/libabsl_*.a; do
+                        echo "ADDLIB $l"
+                done
+                echo SAVE
+                echo END
+        } >"$W/bundle.mri"
+        rm -f "$BUNDLE.tmp"
+        $AR -M <"$W/bundle.mri"
+        $RANLIB "$BUNDLE.tmp"
+        mv "$BUNDLE.tmp" "$BUNDLE"
+        ls -l "$BUNDLE"
 }
 
 # --- smoke test ------------------------------------------------------------
@@ -222,13 +263,9 @@ link_exe() { # link_exe OUT.exe SRC.c
         # Not pkg-config: abseil's .pc files are unusable for mingw (bare "advapi32",
         # "bcrypt", "dbghelp" words; pkg-config dedups the -Wl,--push-state/--pop-state
         # pairs around -latomic, and ld fails with "no state pushed before popping").
-        local l archives=()
-        for l in grpc gpr upb address_sorting re2 cares ssl crypto z protobuf-c; do
-                archives+=("$P/lib/lib$l.a")
-        done
-        archives+=("$P"/lib/libabsl_*.a)
+        # The bundle without a --start-group: what Bazel's link of uvmd.exe does.
         "${NICE[@]}" $CXX -O2 -static -o "$1" -x c "$2" -x none -I"$P/include" \
-                -Wl,--start-group "${archives[@]}" -Wl,--end-group \
+                "$BUNDLE" "$P/lib/libprotobuf-c.a" \
                 -lws2_32 -liphlpapi -lcrypt32 -lbcrypt -ladvapi32 -luser32 -ldbghelp -lgdi32
 }
 
@@ -411,19 +448,20 @@ EOF
 fetch_step() { fetch; }
 step fetch fetch_step
 step zlib build_zlib
-step openssl build_openssl
 step c-ares build_cares
 step abseil build_abseil
 step re2 build_re2
 step protobuf-c build_protobuf_c
-step grpc build_grpc
-step hello build_hello
+# Stamp names: an earlier version built "grpc" (with TLS, over OpenSSL).
+step grpc_unsecure build_grpc
+step bundle build_bundle
+step hello_unsecure build_hello
 
 wine_init
 log "running hello.exe under Wine"
 wine "$T/hello.exe"
 
 if [ "${WIN_GRPC_SERVER_TEST:-1}" != 0 ]; then
-        step server build_server
+        step server_unsecure build_server
         run_server_test
 fi

@@ -365,6 +365,36 @@ static void test_image_pull_timeout(void **state)
         expect_error("{\"image_pull_timeout_ms\": 60000.5}", range);
 }
 
+/* The Windows CRI endpoint: loopback TCP with a plain port, nothing else. */
+static void test_tcp_endpoint(void **state)
+{
+        static const struct {
+                const char *endpoint, *why;
+        } bad[] = {
+                {"tcp://0.0.0.0:1", "loopback only"}, {"tcp://10.0.0.1:3735", "loopback only"},
+                {"tcp://127.0.0.1:0", "1 to 65535"},  {"tcp://127.0.0.1:65536", "1 to 65535"},
+                {"tcp://127.0.0.1:01", "1 to 65535"}, {"tcp://127.0.0.1:12ab", "1 to 65535"},
+                {"tcp://127.0.0.1:", "1 to 65535"},   {"unix:/x", "not a tcp://"},
+        };
+        unsigned port = 0;
+
+        assert_int_equal(config_tcp_endpoint_port("tcp://127.0.0.1:3735", &port, NULL), 0);
+        assert_int_equal(port, 3735);
+        assert_int_equal(config_tcp_endpoint_port("tcp://127.0.0.1:65535", &port, NULL), 0);
+        assert_int_equal(port, 65535);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct uvm_error *err = NULL;
+
+                port = 7;
+                assert_int_equal(config_tcp_endpoint_port(bad[i].endpoint, &port, &err), -EINVAL);
+                assert_int_equal(port, 7);
+                assert_non_null(err);
+                if (!strstr(err->msg, bad[i].why))
+                        fail_msg("'%s': '%s' lacks '%s'", bad[i].endpoint, err->msg, bad[i].why);
+                uvm_error_free(err);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -382,6 +412,7 @@ int main(void)
                 cmocka_unit_test(test_registry_mirrors_error_keeps_old),
                 cmocka_unit_test(test_image_pull_timeout),
                 cmocka_unit_test(test_stream),
+                cmocka_unit_test(test_tcp_endpoint),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
