@@ -8,13 +8,8 @@
 #   UVMD_WINDOWS_BIN=$(bazel info --config=mingw bazel-bin) \
 #   WINEPREFIX=/var/cache/uvmd/wineprefix WINEDEBUG=-all tests/windows/service_test.sh
 #
-# What Wine 8 does differently from Windows, and how this copes:
-#   - Services live only as long as the wineserver: when the last ordinary
-#     process exits, Wine ends services.exe and the services with it. So a
-#     persistent wineserver (-p) is kept for the run and killed at the end.
-#   - services.exe starts automatic services when the prefix boots: the
-#     prefix is booted before registering, and a leftover registration from
-#     a killed run is removed first (its auto-started process is stopped).
+# What Wine 8 does differently from Windows, and how this copes (the
+# persistent wineserver and the boot-time automatic starts: winesvc_lib.sh):
 #   - "sc query" of a missing service prints nothing with WINEDEBUG=-all:
 #     the 1060 (ERROR_SERVICE_DOES_NOT_EXIST) is on the err channel, so
 #     that query runs with WINEDEBUG=-all,err+sc.
@@ -25,106 +20,31 @@
 #   - Wine never sends SHUTDOWN/PRESHUTDOWN (wineboot --shutdown ends
 #     services.exe without a control), so only STOP is tested.
 set -uo pipefail
+# shellcheck source=winesvc_lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/winesvc_lib.sh" || exit 1
 
 name=uvmd-svc-test
-failed=0
-ok() {
-        echo "ok $1"
-}
-not_ok() {
-        echo "not ok $1${2:+ # $2}"
-        failed=$((failed + 1))
-}
-
 if [ -z "${UVMD_WINDOWS_BIN:-}" ] || [ ! -f "$UVMD_WINDOWS_BIN/tests/windows/svc/uvmd-svc-test" ]; then
         not_ok setup "UVMD_WINDOWS_BIN has no tests/windows/svc/uvmd-svc-test (bazel build --config=mingw //tests/windows/svc:uvmd-svc-test)"
         exit 1
 fi
-export WINEPREFIX=${WINEPREFIX:-/var/cache/uvmd/wineprefix} WINEDEBUG=${WINEDEBUG:--all}
 
-# One run at a time per prefix: a run owns the prefix's wineserver (and
-# kills it) and its service name.
-exec 9>"${WINEPREFIX%/}.service_test.lock"
-flock -w 300 9 || {
-        not_ok setup "another service_test.sh kept $WINEPREFIX for 300 s"
-        exit 1
-}
-
-dir=$(mktemp -d)
+winesvc_setup
 exe=$dir/uvmd-svc-test.exe
 log=$dir/data/uvmd-svc-test.log
 mkdir -p "$dir/data"
 cp "$UVMD_WINDOWS_BIN/tests/windows/svc/uvmd-svc-test" "$exe"
+trap winesvc_cleanup EXIT
+winesvc_start
 
-svc() {
-        timeout 60 wine "$exe" "$@"
-}
-
-# No service may outlive the run in the shared prefix: an automatic one
-# would start at every later boot of it. If the service will not stop,
-# its process is killed with the wineserver and its keys deleted.
-cleanup() {
-        if ! svc --unregister-service --service-name "$name" >/dev/null 2>&1 &&
-                timeout 60 wine sc query "$name" >/dev/null 2>&1; then
-                echo "# $name would not unregister: removing it by force" >&2
-                wineserver -k 2>/dev/null
-                timeout 60 wine reg delete "HKLM\\System\\CurrentControlSet\\Services\\$name" /f >/dev/null 2>&1
-                timeout 60 wine reg delete "HKLM\\System\\CurrentControlSet\\Services\\EventLog\\Application\\$name" /f >/dev/null 2>&1
-        fi
-        wineserver -k 2>/dev/null
-        rm -rf "$dir"
-}
-trap cleanup EXIT
-
-wineserver -k 2>/dev/null
-wineserver -w 2>/dev/null
-wineserver -p || {
-        not_ok setup "wineserver -p failed"
-        exit 1
-}
-# Boots the prefix: services.exe's automatic starts are over before ours.
-timeout 120 wine sc query RpcSs >/dev/null 2>&1
-svc --unregister-service --service-name "$name" >/dev/null 2>&1
-
-windir=$(winepath -w "$dir")
-config_win="$windir\\config.json"
 # write_config FAIL_START DRAIN_MS: read by the service at every start.
 write_config() {
         printf '{"data_root": "%s", "fail_start": %d, "drain_ms": %d}\n' \
                 "${windir//\\/\\\\}\\\\data" "$1" "$2" >"$dir/config.json"
 }
 
-query() {
-        timeout 60 wine sc query "$name" 2>/dev/null | tr -d '\r'
-}
-field() { # field NAME: the number after "NAME :" in sc query's output
-        query | awk -v f="$1" '$1 == f {print $3}'
-}
-# wait_state STATE SECONDS
-wait_state() {
-        local deadline=$((SECONDS + $2)) s
-        while [ $SECONDS -lt $deadline ]; do
-                s=$(field STATE)
-                [ "$s" = "$1" ] && return 0
-                sleep 0.2
-        done
-        echo "# state is '$s', waited for $1 for $2 s" >&2
-        return 1
-}
 state_is() { # state_is NUMBER: 1 STOPPED, 2 START_PENDING, 3 STOP_PENDING, 4 RUNNING
         [ "$(field STATE)" = "$1" ]
-}
-# log_order PATTERN...: each fixed string is in the log, in this order.
-log_order() {
-        local last=0 n
-        for p in "$@"; do
-                n=$(grep -nF -- "$p" "$log" | awk -F: -v l="$last" '$1 > l {print $1; exit}')
-                [ -n "$n" ] || {
-                        echo "# log lacks '$p' after line $last" >&2
-                        return 1
-                }
-                last=$n
-        done
 }
 image_path() {
         timeout 60 wine reg query "HKLM\\System\\CurrentControlSet\\Services\\$name" /v ImagePath 2>/dev/null |
@@ -132,12 +52,6 @@ image_path() {
 }
 reg_value() { # reg_value KEY VALUE
         timeout 60 wine reg query "$1" /v "$2" 2>/dev/null | tr -d '\r' | awk -v v="$2" '$1 == v {print $3}'
-}
-
-check() { # check NAME COMMAND...
-        local n=$1
-        shift
-        if "$@"; then ok "$n"; else not_ok "$n"; fi
 }
 
 write_config 0 2500
@@ -161,7 +75,7 @@ check register-needs-config grep -q "needs --config" <<<"$out"
 
 timeout 60 wine sc start "$name" >/dev/null 2>&1
 check start wait_state 4 20
-check start-logged log_order "service $name: INITIAL -> START_PENDING" "app: started" \
+check start-logged log_order "$log" "service $name: INITIAL -> START_PENDING" "app: started" \
         "service $name: START_PENDING -> RUNNING"
 check running-exit-code bash -c '[ "$1" = 0 ]' _ "$(field WIN32_EXIT_CODE)"
 
@@ -175,7 +89,7 @@ check stop-pending-progress bash -c 'grep -qE "STATE +: 3" <<<"$1" && grep -qE "
         ! grep -qE "CHECKPOINT +: 0x0\$" <<<"$1"' _ "$q"
 check stopped wait_state 1 20
 check stopped-exit-code bash -c '[ "$1" = 0 ] && [ "$2" = 0 ]' _ "$(field WIN32_EXIT_CODE)" "$(field SERVICE_EXIT_CODE)"
-check graceful-stop-logged log_order "service $name: STOP, draining" \
+check graceful-stop-logged log_order "$log" "service $name: STOP, draining" \
         "service $name: RUNNING -> STOP_PENDING" "app: stop requested" "app: stopping" \
         "app: stopped" "service $name: STOP_PENDING -> STOPPED" "app: exit 0"
 
@@ -185,7 +99,7 @@ write_config 13 0
 timeout 60 wine sc start "$name" >/dev/null 2>&1
 check start-failure-stopped wait_state 1 20
 check start-failure-exit-code bash -c '[ "$1" = 1066 ] && [ "$2" = 13 ]' _ "$(field WIN32_EXIT_CODE)" "$(field SERVICE_EXIT_CODE)"
-check start-failure-logged log_order "start failed" "START_PENDING -> STOPPED (service-specific error)" "app: exit 1"
+check start-failure-logged log_order "$log" "start failed" "START_PENDING -> STOPPED (service-specific error)" "app: exit 1"
 
 # Unregistering a running service stops it gracefully first.
 write_config 0 0
@@ -194,7 +108,7 @@ timeout 60 wine sc start "$name" >/dev/null 2>&1
 check restart wait_state 4 20
 out=$(svc --unregister-service --service-name "$name" 2>&1)
 check unregister-running grep -q "unregistered service '$name'" <<<"$out"
-check unregister-stopped-first log_order "app: stop requested" "app: stopped" "STOP_PENDING -> STOPPED"
+check unregister-stopped-first log_order "$log" "app: stop requested" "app: stopped" "STOP_PENDING -> STOPPED"
 out=$(WINEDEBUG=-all,err+sc timeout 60 wine sc query "$name" 2>&1)
 rc=$?
 check query-absent-1060 bash -c '[ "$1" -ne 0 ] && grep -q "1060" <<<"$2"' _ "$rc" "$out"
@@ -213,7 +127,7 @@ timeout 60 wine sc start "$name" >/dev/null 2>&1
 check event-log-start wait_state 4 20
 timeout 60 wine sc stop "$name" >/dev/null 2>&1
 check event-log-stop wait_state 1 20
-check event-log-file log_order "app: started" "app: stopped"
+check event-log-file log_order "$log" "app: started" "app: stopped"
 svc --unregister-service --service-name "$name" >/dev/null 2>&1
 check event-source-removed bash -c '! timeout 60 wine reg query "$1" >/dev/null 2>&1' _ "$evkey"
 

@@ -13,25 +13,14 @@
 #
 # Under Wine there is no computecore.dll nor computenetwork.dll: Status
 # must say so (RuntimeReady and NetworkReady false, with the reasons) while
-# the rest is served. service_test.sh explains how Wine's services differ
+# the rest is served. winesvc_lib.sh explains how Wine's services differ
 # from Windows' (persistent wineserver, boot-time automatic starts).
 set -uo pipefail
+# shellcheck source=winesvc_lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/winesvc_lib.sh" || exit 1
 cd "$(dirname "$0")/../.." || exit 1
 
 name=uvmd-exe-test
-failed=0
-ok() {
-        echo "ok $1"
-}
-not_ok() {
-        echo "not ok $1${2:+ # $2}"
-        failed=$((failed + 1))
-}
-check() { # check NAME COMMAND...
-        local n=$1
-        shift
-        if "$@"; then ok "$n"; else not_ok "$n"; fi
-}
 
 bin=${UVMD_WINDOWS_BIN:-}/service/windows/uvmd-win
 if [ -z "${UVMD_WINDOWS_BIN:-}" ] || [ ! -f "$bin" ]; then
@@ -43,53 +32,23 @@ if ! $py -c 'import grpc, grpc_tools' 2>/dev/null; then
         not_ok setup "$py lacks grpc or grpc_tools (python3-grpcio, python3-grpc-tools)"
         exit 1
 fi
-export WINEPREFIX=${WINEPREFIX:-/var/cache/uvmd/wineprefix} WINEDEBUG=${WINEDEBUG:--all}
 
-# The same lock as service_test.sh: a run owns the prefix's wineserver.
-exec 9>"${WINEPREFIX%/}.service_test.lock"
-flock -w 300 9 || {
-        not_ok setup "another Wine service test kept $WINEPREFIX for 300 s"
-        exit 1
-}
-
-dir=$(mktemp -d)
+winesvc_setup
 exe=$dir/uvmd.exe
 log=$dir/data/uvmd.log
 cp "$bin" "$exe"
 console_pid=
-
-svc() {
-        timeout 60 wine "$exe" "$@"
-}
-
-# No service may outlive the run in the shared prefix (service_test.sh).
+# The console run (if it is still up), then no service left in the prefix.
 cleanup() {
         [ -z "$console_pid" ] || kill -9 "$console_pid" 2>/dev/null
-        if ! svc --unregister-service --service-name "$name" >/dev/null 2>&1 &&
-                timeout 60 wine sc query "$name" >/dev/null 2>&1; then
-                echo "# $name would not unregister: removing it by force" >&2
-                wineserver -k 2>/dev/null
-                timeout 60 wine reg delete "HKLM\\System\\CurrentControlSet\\Services\\$name" /f >/dev/null 2>&1
-        fi
-        wineserver -k 2>/dev/null
-        rm -rf "$dir"
+        winesvc_cleanup
 }
 trap cleanup EXIT
-
-wineserver -k 2>/dev/null
-wineserver -w 2>/dev/null
-wineserver -p || {
-        not_ok setup "wineserver -p failed"
-        exit 1
-}
-timeout 120 wine sc query RpcSs >/dev/null 2>&1
-svc --unregister-service --service-name "$name" >/dev/null 2>&1
+winesvc_start
 
 free_port() {
         $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-windir=$(winepath -w "$dir")
-config_win="$windir\\config.json"
 # write_config FILE SOCKET: the roots in the test's directory.
 write_config() {
         local root=${windir//\\/\\\\}
@@ -221,35 +180,6 @@ port=$(free_port)
 write_config "$dir/config.json" "tcp://127.0.0.1:$port"
 out=$(svc --register-service --config "$config_win" --service-name "$name" 2>&1)
 check register grep -q "registered service '$name'" <<<"$out"
-
-query() {
-        timeout 60 wine sc query "$name" 2>/dev/null | tr -d '\r'
-}
-field() {
-        query | awk -v f="$1" '$1 == f {print $3}'
-}
-wait_state() { # wait_state STATE SECONDS
-        local deadline=$((SECONDS + $2)) s
-        while [ $SECONDS -lt $deadline ]; do
-                s=$(field STATE)
-                [ "$s" = "$1" ] && return 0
-                sleep 0.3
-        done
-        echo "# state is '$s', waited for $1 for $2 s" >&2
-        return 1
-}
-log_order() { # log_order FILE PATTERN...: each fixed string, in this order
-        local f=$1 last=0 n
-        shift
-        for p in "$@"; do
-                n=$(grep -nF -- "$p" "$f" | awk -F: -v l="$last" '$1 > l {print $1; exit}')
-                [ -n "$n" ] || {
-                        echo "# $f lacks '$p' after line $last" >&2
-                        return 1
-                }
-                last=$n
-        done
-}
 
 timeout 60 wine sc start "$name" >/dev/null 2>&1
 check service-running wait_state 4 60
