@@ -43,7 +43,12 @@ struct pump_state pump = {
         .wake_fd = -1,
 };
 
-static char read_buf[AGENT_MAX_DATA]; /* the pump thread's */
+/* One read takes up to two frames' worth, which the bridge sends as one
+ * batch (one write): half the syscalls and wakeups per byte of bulk output,
+ * while half the window is still free for the next read. */
+#define READ_MAX (2 * AGENT_MAX_DATA)
+
+static char read_buf[READ_MAX]; /* the pump thread's */
 
 long pump_now_ms(void)
 {
@@ -182,7 +187,7 @@ static void out_send_buf(struct agent_sess *s, struct out_leg *o, struct agent_c
                 size_t n = o->len - sent, space = window_space(o, conn);
 
                 n = n < space ? n : space;
-                n = n < AGENT_MAX_DATA ? n : AGENT_MAX_DATA;
+                n = n < READ_MAX ? n : READ_MAX;
                 if (n == 0)
                         break;
                 if (agent_conn_write_stream(conn, o->stream, o->buf + sent, n, 0, &err) < 0) {

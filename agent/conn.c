@@ -1,6 +1,7 @@
 /* Portable: the fd goes through common/sock.h, timed waits through
  * common/cond.h (Linux and, with mingw-w64, Windows). */
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -17,7 +18,19 @@
 #include "common/log.h"
 #include "common/sock.h"
 
-#define READ_CHUNK (64u << 10)
+/* A read takes up to four whole data frames: fewer reads while bulk
+ * output streams in. */
+#define READ_CHUNK (4u * (AGENT_HEADER_SIZE + AGENT_MAX_DATA))
+/* A stream write of more than one frame's bytes goes out as one batch of
+ * frames, one buffer and one write: up to BATCH_FRAMES frames. Batches
+ * bigger than one frame are built in buffers of BATCH_SIZE, and up to
+ * FRAME_CACHE of them are kept for the next batches once written: a bulk
+ * stream reuses them instead of mallocing (and page-faulting in) a buffer
+ * per write. At most FRAME_CACHE * BATCH_SIZE (256 KiB) stays per
+ * connection. */
+#define BATCH_FRAMES 2
+#define BATCH_SIZE (BATCH_FRAMES * (AGENT_HEADER_SIZE + AGENT_MAX_DATA))
+#define FRAME_CACHE 2
 
 struct pending_call {
         uint64_t id;
@@ -31,7 +44,8 @@ struct pending_call {
 
 struct out_frame {
         uint8_t *buf;
-        size_t len;
+        size_t len, off; /* off: bytes of buf already written */
+        bool cached;     /* buf is BATCH_SIZE bytes: kept for reuse once sent */
         struct out_frame *next;
 };
 
@@ -58,7 +72,7 @@ struct agent_conn {
         bool reader_started, writer_started;
 
         pthread_mutex_t lock;        /* guards every field below */
-        pthread_cond_t out_cond;     /* frames queued, or closed */
+        pthread_cond_t out_cond;     /* frames queued, a write finished, or closed */
         pthread_cond_t credit_cond;  /* credit arrived, or closed */
         pthread_cond_t workers_cond; /* a worker finished */
         bool closed;
@@ -67,6 +81,10 @@ struct agent_conn {
         uint64_t next_id;
         struct pending_call *calls;
         struct out_frame *out_head, *out_tail;
+        bool writing;                /* a thread writes a frame to fd (the writer, or a
+                                      * sender writing through: enqueue) */
+        uint8_t *spare[FRAME_CACHE]; /* BATCH_SIZE buffers for reuse */
+        unsigned n_spare;
         struct send_stream *send;
         struct recv_stream *recv;
         unsigned n_recv;
@@ -119,33 +137,127 @@ static int closed_error(struct agent_conn *conn, struct uvm_error **err)
                              conn->close_msg ? conn->close_msg : "closed");
 }
 
-/* Queue an encoded frame (ownership of buf passes) for the writer thread. */
-static int enqueue(struct agent_conn *conn, uint8_t *buf, size_t len, struct uvm_error **err)
+/* A buffer for size bytes of frames: for more than half a frame, a
+ * BATCH_SIZE one (a spare one if there is one), else malloc'd to size. */
+static uint8_t *frame_buf_get(struct agent_conn *conn, size_t size, bool *ret_cached)
+{
+        uint8_t *buf = NULL;
+
+        *ret_cached = size > AGENT_HEADER_SIZE + AGENT_MAX_DATA / 2;
+        if (!*ret_cached)
+                return malloc(size);
+        pthread_mutex_lock(&conn->lock);
+        if (conn->n_spare > 0)
+                buf = conn->spare[--conn->n_spare];
+        pthread_mutex_unlock(&conn->lock);
+        return buf ? buf : malloc(BATCH_SIZE);
+}
+
+/* Done with a frame's buffer. Lock held. */
+static void frame_buf_put_locked(struct agent_conn *conn, uint8_t *buf, bool cached)
+{
+        if (cached && conn->n_spare < FRAME_CACHE)
+                conn->spare[conn->n_spare++] = buf;
+        else
+                free(buf);
+}
+
+/* Write as much of buf as the fd takes now, without waiting: the bytes
+ * written, or -errno (not -EAGAIN) once the connection is broken. */
+static ssize_t write_now(struct agent_conn *conn, const uint8_t *buf, size_t len)
+{
+        size_t done = 0;
+
+        while (done < len) {
+                ssize_t n = sock_write(conn->fd, conn->is_socket, buf + done, len - done);
+
+                if (n == -EINTR)
+                        continue;
+                if (n == -EAGAIN || n == 0)
+                        break;
+                if (n < 0)
+                        return n;
+                done += (size_t) n;
+        }
+        return (ssize_t) done;
+}
+
+static void write_failed_locked(struct agent_conn *conn, int r)
+{
+        char msg[128];
+
+        snprintf(msg, sizeof(msg), "write to agent connection failed: %s", sock_strerror(-r));
+        shutdown_locked(conn, r, msg);
+}
+
+/* Send an encoded frame (ownership of buf passes). When nothing is queued
+ * and nobody is writing, the calling thread writes it through itself, as
+ * far as the fd takes it without waiting: no hand-over to the writer
+ * thread, whose wakeup would cost more than the write on a busy stream.
+ * What is left (or everything, when frames are queued) is queued in order
+ * for the writer thread. Frames never interleave: one thread at a time
+ * writes (conn->writing), and a frame written through was the oldest. */
+static int enqueue_buf(struct agent_conn *conn, uint8_t *buf, size_t len, bool cached,
+                       struct uvm_error **err)
 {
         struct out_frame *o = calloc(1, sizeof(*o));
+        bool through = false;
+        ssize_t n = 0;
         int r = 0;
 
-        if (!o) {
-                free(buf);
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        o->buf = buf;
-        o->len = len;
         pthread_mutex_lock(&conn->lock);
-        if (conn->closed) {
+        if (!o)
+                r = uvm_error_set(err, ENOMEM, "out of memory");
+        else if (conn->closed)
                 r = closed_error(conn, err);
-                free(buf);
+        if (r >= 0 && !conn->out_head && !conn->writing) {
+                through = true;
+                conn->writing = true;
+                pthread_mutex_unlock(&conn->lock);
+                n = write_now(conn, buf, len);
+                pthread_mutex_lock(&conn->lock);
+                conn->writing = false;
+                if (n < 0)
+                        write_failed_locked(conn, (int) n);
+                /* Frames queued while it wrote wait for the writer. */
+                if (conn->out_head)
+                        pthread_cond_signal(&conn->out_cond);
+                if ((size_t) n == len) {
+                        frame_buf_put_locked(conn, buf, cached);
+                        pthread_mutex_unlock(&conn->lock);
+                        free(o);
+                        return 0;
+                }
+                if (conn->closed)
+                        r = closed_error(conn, err);
+        }
+        if (r < 0) {
+                frame_buf_put_locked(conn, buf, cached);
+                pthread_mutex_unlock(&conn->lock);
                 free(o);
+                return r;
+        }
+        *o = (struct out_frame){.buf = buf, .len = len, .off = (size_t) n, .cached = cached};
+        if (through) { /* what a write-through left: it was the oldest frame */
+                o->next = conn->out_head;
+                conn->out_head = o;
+                if (!conn->out_tail)
+                        conn->out_tail = o;
         } else {
                 if (conn->out_tail)
                         conn->out_tail->next = o;
                 else
                         conn->out_head = o;
                 conn->out_tail = o;
-                pthread_cond_signal(&conn->out_cond);
         }
+        pthread_cond_signal(&conn->out_cond);
         pthread_mutex_unlock(&conn->lock);
-        return r;
+        return 0;
+}
+
+static int enqueue(struct agent_conn *conn, uint8_t *buf, size_t len, struct uvm_error **err)
+{
+        return enqueue_buf(conn, buf, len, false, err);
 }
 
 static int send_json(struct agent_conn *conn, uint32_t type, uint64_t id, json_object *obj,
@@ -161,17 +273,45 @@ static int send_json(struct agent_conn *conn, uint32_t type, uint64_t id, json_o
         return enqueue(conn, buf, len, err);
 }
 
+/* The 16-byte header of frame.h, little-endian: type, size, id. */
+static void put_header(uint8_t *p, uint32_t type, uint32_t size, uint64_t id)
+{
+        for (int i = 0; i < 4; i++) {
+                p[i] = (uint8_t) (type >> (8 * i));
+                p[4 + i] = (uint8_t) (size >> (8 * i));
+        }
+        for (int i = 0; i < 8; i++)
+                p[8 + i] = (uint8_t) (id >> (8 * i));
+}
+
+/* len bytes of stream as data-write frames of at most AGENT_MAX_DATA
+ * (len <= BATCH_FRAMES * AGENT_MAX_DATA), or a close frame (len 0), in one
+ * buffer sent at once. Built here rather than by agent_frame_encode_data so
+ * that a batch is one buffer and one write, and its buffer can be reused. */
 static int send_data(struct agent_conn *conn, uint32_t type, uint64_t stream, const void *data,
                      size_t len, struct uvm_error **err)
 {
-        uint8_t *buf = NULL;
-        size_t n;
-        int r;
+        size_t frames = len == 0 ? 1 : (len + AGENT_MAX_DATA - 1) / AGENT_MAX_DATA, off = 0;
+        size_t size = frames * AGENT_HEADER_SIZE + len;
+        const uint8_t *p = data;
+        uint8_t *buf;
+        bool cached;
 
-        r = agent_frame_encode_data(type, stream, data, len, &buf, &n, err);
-        if (r < 0)
-                return r;
-        return enqueue(conn, buf, n, err);
+        assert(frames <= BATCH_FRAMES &&
+               (len > 0 || type == (AGENT_CLASS_DATA | AGENT_DATA_CLOSE)));
+        buf = frame_buf_get(conn, size, &cached);
+        if (!buf)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < frames; i++) {
+                size_t n = len - off < AGENT_MAX_DATA ? len - off : AGENT_MAX_DATA;
+                uint8_t *f = buf + i * AGENT_HEADER_SIZE + off;
+
+                put_header(f, type, (uint32_t) (AGENT_HEADER_SIZE + n), stream);
+                if (n > 0)
+                        memcpy(f + AGENT_HEADER_SIZE, p + off, n);
+                off += n;
+        }
+        return enqueue_buf(conn, buf, size, cached, err);
 }
 
 /* Write all of buf, waiting until the fd is writable; -ECONNRESET once the
@@ -207,7 +347,7 @@ static void *writer_main(void *arg)
                 int r;
 
                 pthread_mutex_lock(&conn->lock);
-                while (!conn->out_head && !conn->closed)
+                while ((!conn->out_head || conn->writing) && !conn->closed)
                         pthread_cond_wait(&conn->out_cond, &conn->lock);
                 if (conn->closed) {
                         pthread_mutex_unlock(&conn->lock);
@@ -217,19 +357,19 @@ static void *writer_main(void *arg)
                 conn->out_head = o->next;
                 if (!conn->out_head)
                         conn->out_tail = NULL;
+                conn->writing = true;
                 pthread_mutex_unlock(&conn->lock);
 
-                r = write_all(conn, o->buf, o->len);
-                free(o->buf);
+                r = write_all(conn, o->buf + o->off, o->len - o->off);
+                pthread_mutex_lock(&conn->lock);
+                conn->writing = false;
+                frame_buf_put_locked(conn, o->buf, o->cached);
+                if (r < 0)
+                        write_failed_locked(conn, r);
+                pthread_mutex_unlock(&conn->lock);
                 free(o);
-                if (r < 0) {
-                        char msg[128];
-
-                        snprintf(msg, sizeof(msg), "write to agent connection failed: %s",
-                                 sock_strerror(-r));
-                        conn_shutdown(conn, r, msg);
+                if (r < 0)
                         return NULL;
-                }
         }
 }
 
@@ -498,8 +638,10 @@ int agent_conn_stream_consumed(struct agent_conn *conn, uint64_t stream, size_t 
         }
         s->unacked -= (uint32_t) n;
         s->to_credit += (uint32_t) n;
-        /* Batch small credits, but never leave a drained stream's writer waiting. */
-        if (s->to_credit > 0 && (s->to_credit >= AGENT_STREAM_WINDOW / 4 || s->unacked == 0)) {
+        /* Batch small credits, one per half window drained (a bulk writer
+         * sends half a window, BATCH_FRAMES frames, per write: a credit per
+         * batch), but never leave a drained stream's writer waiting. */
+        if (s->to_credit > 0 && (s->to_credit >= AGENT_STREAM_WINDOW / 2 || s->unacked == 0)) {
                 credit = s->to_credit;
                 s->to_credit = 0;
         }
@@ -722,6 +864,8 @@ struct agent_conn *agent_conn_free(struct agent_conn *conn)
                 free(o->buf);
                 free(o);
         }
+        while (conn->n_spare > 0)
+                free(conn->spare[--conn->n_spare]);
         while (conn->send) {
                 struct send_stream *s = conn->send;
 
@@ -869,7 +1013,8 @@ int agent_conn_write_stream(struct agent_conn *conn, uint64_t stream, const void
         const uint8_t *p = buf;
 
         while (len > 0) {
-                size_t want = len < AGENT_MAX_DATA ? len : AGENT_MAX_DATA;
+                size_t want =
+                        len < BATCH_FRAMES * AGENT_MAX_DATA ? len : BATCH_FRAMES * AGENT_MAX_DATA;
                 int n, r;
 
                 n = window_reserve(conn, stream, want, timeout_ms, deadline, err);

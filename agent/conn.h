@@ -6,10 +6,13 @@
  * tests), used the same way by uvmd and by the in-sandbox agent. Portable:
  * the fd goes through common/sock.h.
  *
- * Threads: a reader thread decodes frames and dispatches them; a writer thread
- * owns the fd for writing and sends queued frames whole, one at a time, so
- * frames never interleave and the reader never blocks on a write (two peers
- * each pushing bulk stdio at the other cannot deadlock). Each incoming request
+ * Threads: a reader thread decodes frames and dispatches them. Frames are
+ * written whole, one writer at a time, so they never interleave: a sender
+ * writes its own frame when nothing is queued and nobody else is writing
+ * (no thread switch on the hot path), and whatever the fd does not take at
+ * once goes to the writer thread's queue. The reader never writes, so it
+ * never blocks on a write (two peers each pushing bulk stdio at the other
+ * cannot deadlock). Each incoming request
  * runs on its own worker thread, so a slow handler (WaitForProcess) does not
  * stall the bridge.
  *

@@ -16,6 +16,10 @@ struct sconn_io {
         int fd;
         ssize_t (*read)(struct sconn_io *io, void *buf, size_t len);
         ssize_t (*write)(struct sconn_io *io, const void *buf, size_t len);
+        /* Optional (NULL: not offered): a then b in one write (a frame's
+         * head and its payload, from where they are). */
+        ssize_t (*write2)(struct sconn_io *io, const void *a, size_t alen, const void *b,
+                          size_t blen);
         size_t (*pending)(struct sconn_io *io);   /* bytes decrypted and not yet read */
         bool (*wants_write)(struct sconn_io *io); /* TLS needs the socket writable */
 };
@@ -36,8 +40,10 @@ struct sconn {
         bool eof;
         volatile bool stop; /* the server is stopping */
         int evfd;
-        pthread_mutex_t lock; /* guards the event queue */
+        pthread_mutex_t lock; /* guards the event queue and the spare events */
         struct qevent *head, **tail;
+        struct qevent *spare; /* output events kept for reuse (sconn.c) */
+        unsigned n_spare;
         struct sio *ios;
 };
 

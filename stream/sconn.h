@@ -74,6 +74,12 @@ const struct http_request *sconn_http(struct sconn *c);     /* the upgrade reque
 
 /* Queue bytes for the client (they go out as the socket takes them). */
 int sconn_send(struct sconn *c, const void *buf, size_t len);
+/* A frame for the client, its head then its payload: as sconn_send of
+ * both, but when nothing is queued before it, written to the socket from
+ * where it is, as far as the socket takes it now (only the rest is copied
+ * and queued). */
+int sconn_send_frame(struct sconn *c, const void *head, size_t head_len, const void *data,
+                     size_t len);
 size_t sconn_out_pending(struct sconn *c);
 /* Call proto->timeout once, after ms from now (0: no deadline). */
 void sconn_deadline(struct sconn *c, unsigned ms);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -70,6 +71,16 @@ static ssize_t plain_read(struct sconn_io *io, void *buf, size_t len)
 static ssize_t plain_write(struct sconn_io *io, const void *buf, size_t len)
 {
         ssize_t n = send(io->fd, buf, len, MSG_NOSIGNAL);
+
+        return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
+}
+
+static ssize_t plain_write2(struct sconn_io *io, const void *a, size_t alen, const void *b,
+                            size_t blen)
+{
+        struct iovec iov[2] = {{(void *) a, alen}, {(void *) b, blen}};
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+        ssize_t n = sendmsg(io->fd, &m, MSG_NOSIGNAL);
 
         return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
 }
@@ -323,7 +334,12 @@ static void accept_one(struct stream_server *s, int fd)
         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         k->s = s;
         k->c.io = &k->io;
-        k->io = (struct sconn_io){fd, plain_read, plain_write, plain_pending, plain_wants_write};
+        k->io = (struct sconn_io){.fd = fd,
+                                  .read = plain_read,
+                                  .write = plain_write,
+                                  .write2 = plain_write2,
+                                  .pending = plain_pending,
+                                  .wants_write = plain_wants_write};
         if (s->tls) {
                 k->ssl = SSL_new(s->tls);
                 if (!k->ssl || SSL_set_fd(k->ssl, fd) != 1) {
@@ -337,6 +353,7 @@ static void accept_one(struct stream_server *s, int fd)
                              SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
                 k->io.read = tls_read;
                 k->io.write = tls_write;
+                k->io.write2 = NULL;
                 k->io.pending = tls_pending;
                 k->io.wants_write = tls_wants_write;
         }

@@ -158,8 +158,20 @@ int spdy_sess_data(struct spdy_sess *s, uint32_t id, const void *buf, size_t len
         do {
                 size_t n = len < SPDY_SESS_MAX_FRAME ? len : SPDY_SESS_MAX_FRAME;
                 uint8_t flags = fin && n == len ? SPDY_FLAG_FIN : 0;
-                int r = flush_frame(s, spdy_encode_data(&s->out, id, flags, p, n, NULL));
+                int r = spdy_encode_data(&s->out, id, flags, NULL, 0, NULL);
 
+                /* The frame's head from the encoder (which checks the id and
+                 * the flags) with the length patched in, then the payload
+                 * from where it is (sconn_send_frame). */
+                if (r >= 0) {
+                        uint8_t *h = s->out.data + s->out.len - SPDY_HEADER_SIZE;
+
+                        h[5] = (uint8_t) (n >> 16);
+                        h[6] = (uint8_t) (n >> 8);
+                        h[7] = (uint8_t) n;
+                        r = sconn_send_frame(s->c, s->out.data, s->out.len, p, n);
+                }
+                s->out.len = 0;
                 if (r < 0)
                         return r;
                 p += n;

@@ -24,7 +24,11 @@
 #include "stream/sconn.h"
 #include "stream/spdy.h"
 
-#define SPDY_SESS_MAX_FRAME (32u << 10) /* DATA we send, per frame */
+/* DATA we send, per frame: what one output event brings (sconn.c queues
+ * up to 256 KiB as one event), so a client (spdystream hands each frame
+ * through a channel) handles fewer, larger frames. The length field allows
+ * 2^24 - 1; spdystream reads any. */
+#define SPDY_SESS_MAX_FRAME (256u << 10)
 #define SPDY_SESS_LINGER_MS 2000
 #define SPDY_SESS_PENDING_MAX (16u << 10) /* input held for an io not started yet */
 

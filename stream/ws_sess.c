@@ -74,13 +74,13 @@ int ws_sess_channel(struct ws_sess *s, uint8_t ch, const void *data, size_t len)
         size_t n = 0;
         int r;
 
-        /* Binary: the frame's head, then the data straight into the
-         * client's buffer (one copy less on the port-forward path). */
+        /* Binary: the frame's head, then the data from where it is
+         * (sconn_send_frame: straight to the socket when nothing waits, else
+         * into the client's buffer). */
         if (!s->proto.base64) {
                 n = ws_frame_header(head, WS_OP_BINARY, true, (uint64_t) len + 1);
                 head[n++] = ch;
-                r = sconn_send(s->c, head, n);
-                return r < 0 || len == 0 ? r : sconn_send(s->c, data, len);
+                return sconn_send_frame(s->c, head, n, data, len);
         }
         r = ws_channel_encode(ch, data, len, true, &buf, &n, NULL);
         return r < 0 ? r : sconn_send(s->c, buf, n);

@@ -11,14 +11,19 @@ from its tmpfs:
    Debian's spdystream, a process per call: its start is measured alone too);
    the Exec figures include the CRI call that hands out the URL.
 2. The file fetched over a direct TCP connection to the pod's IP, then
-   through PortForward over SPDY (the Go client) and over WebSocket, 3 times
-   each: MB/s (best and median).
+   through PortForward over SPDY (the Go client) and over WebSocket, --runs
+   times each (3 by default): MB/s (best and median), and the CPU time uvmd,
+   the pod's agent and the client spent per run (medians), which says where
+   the time goes on a shared, noisy machine better than the rate alone.
+   --calls 0 skips the exec round trips, --runs 0 the port-forwards.
 
 Prints markdown; asserts nothing about time.
 """
 import argparse
 import asyncio
+import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -79,6 +84,28 @@ async def ws_forward(url, port, path):
     return n
 
 
+def cpu_now(u):
+    """CPU seconds so far of uvmd, the pod's agent(s), this process and its
+    waited-for children (the Go client)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    agent = 0.0
+    for pid in bp.agents_of(u.state):
+        try:
+            agent += bp.cpu_seconds(pid)
+        except OSError:
+            pass
+    return (bp.cpu_seconds(u.proc.pid), agent, me.ru_utime + me.ru_stime,
+            kids.ru_utime + kids.ru_stime)
+
+
+def cpu_used(u, before):
+    """(uvmd, agent, client) CPU seconds since before."""
+    now = cpu_now(u)
+    d = [a - b for a, b in zip(now, before)]
+    return d[0], d[1], d[2] + d[3]
+
+
 def note(what):
     print("%s %s" % (time.strftime("%H:%M:%S"), what), file=sys.stderr, flush=True)
 
@@ -132,60 +159,72 @@ def bench(a, top):
         subprocess.run([c_bin, "-h"], capture_output=True)
         spdy_alone.append(time.time() - t)
     res["ws"], res["spdy"], res["spdy_start"] = ws, spdy, spdy_alone
-    note("exec round trips done")
+    if a.calls:
+        note("exec round trips done")
 
     size = a.mib << 20
-    res["direct"], res["pf_spdy"], res["pf_ws"] = [], [], []
-    for _ in range(3):
-        t = time.time()
+    for k in ("direct", "pf_spdy", "pf_ws"):
+        res[k], res[k + "_cpu"] = [], []
+    for _ in range(a.runs):
+        c0, t = cpu_now(u), time.time()
         with socket.create_connection((ip, 8080)) as s:
             n = get_bytes(s, "/big")
         res["direct"].append((n, time.time() - t))
+        res["direct_cpu"].append(cpu_used(u, c0))
         note("direct: %d bytes" % n)
         url = u.client.rt("PortForward", pod_sandbox_id=pod, port=[8080]).url
-        t = time.time()
+        c0, t = cpu_now(u), time.time()
         p = subprocess.run([c_bin, "-url", url, "-proto", "portforward.k8s.io", "-port", "8080",
                             "-send", "GET /big HTTP/1.0\r\n\r\n", "portforward"],
                            capture_output=True, timeout=600)
         dt = time.time() - t
-        import json
         res["pf_spdy"].append((json.loads(p.stdout.splitlines()[0])["len"], dt))
+        res["pf_spdy_cpu"].append(cpu_used(u, c0))
         note("spdy: %d bytes" % res["pf_spdy"][-1][0])
         url = u.client.rt("PortForward", pod_sandbox_id=pod, port=[8080]).url
-        t = time.time()
+        c0, t = cpu_now(u), time.time()
         n = asyncio.run(ws_forward(url, 8080, "/big"))
         res["pf_ws"].append((n, time.time() - t))
+        res["pf_ws_cpu"].append(cpu_used(u, c0))
         note("ws: %d bytes" % n)
     for k in ("direct", "pf_spdy", "pf_ws"):
         assert all(n > size for n, _ in res[k]), (k, res[k])
+    if not a.runs:
+        note("port-forward skipped (--runs 0)")
     res["load1"] = bp.loadavg()
     return res
 
 
 def report(a, r):
-    print("Exec round trip of `true` (%d calls each; load %s -> %s)" % (a.calls, r["load0"],
-                                                                       r["load1"]))
+    if a.calls:
+        print("Exec round trip of `true` (%d calls each; load %s -> %s)" % (a.calls, r["load0"],
+                                                                           r["load1"]))
+        print()
+        print("| call | p50 ms | p90 ms | p50 / ExecSync p50 |")
+        print("|---|---|---|---|")
+        base = pcts(r["execsync"])[0]
+        for name, k in (("ExecSync", "execsync"), ("Exec over WebSocket (URL + session)", "ws"),
+                        ("Exec over SPDY (URL + Go client process)", "spdy"),
+                        ("  the Go client's own start (`-h`)", "spdy_start")):
+            p50, p90 = pcts(r[k])
+            print("| %s | %.1f | %.1f | %.2f |" % (name, p50, p90, p50 / base))
+        print()
+    if not a.runs:
+        return
+    print("Port-forward of %d MiB from busybox httpd in the pod (%d runs each; load %s -> %s)"
+          % (a.mib, a.runs, r["load0"], r["load1"]))
     print()
-    print("| call | p50 ms | p90 ms | p50 / ExecSync p50 |")
-    print("|---|---|---|---|")
-    base = pcts(r["execsync"])[0]
-    for name, k in (("ExecSync", "execsync"), ("Exec over WebSocket (URL + session)", "ws"),
-                    ("Exec over SPDY (URL + Go client process)", "spdy"),
-                    ("  the Go client's own start (`-h`)", "spdy_start")):
-        p50, p90 = pcts(r[k])
-        print("| %s | %.1f | %.1f | %.2f |" % (name, p50, p90, p50 / base))
-    print()
-    print("Port-forward of %d MiB from busybox httpd in the pod (3 runs each)" % a.mib)
-    print()
-    print("| path | best MB/s | median MB/s | median / direct |")
-    print("|---|---|---|---|")
+    print("| path | best MB/s | median MB/s | median / direct | CPU s: uvmd | agent | client |")
+    print("|---|---|---|---|---|---|---|")
     direct = statistics.median(n / dt / 1e6 for n, dt in r["direct"])
     for name, k in (("direct TCP to the pod IP", "direct"), ("PortForward, SPDY (Go client)",
                                                               "pf_spdy"),
                     ("PortForward, WebSocket (python3-websockets)", "pf_ws")):
         rates = [n / dt / 1e6 for n, dt in r[k]]
-        print("| %s | %.0f | %.0f | %.2f |" % (name, max(rates), statistics.median(rates),
-                                                statistics.median(rates) / direct))
+        cpu = [statistics.median(c[i] for c in r[k + "_cpu"]) for i in range(3)]
+        print("| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f |"
+              % (name, max(rates), statistics.median(rates), statistics.median(rates) / direct,
+                 *cpu))
 
 
 def main():
@@ -194,6 +233,7 @@ def main():
                     required=not os.environ.get("UVMD_BIN"), help="uvmd binary ($UVMD_BIN)")
     ap.add_argument("--calls", type=int, default=30)
     ap.add_argument("--mib", type=int, default=256)
+    ap.add_argument("--runs", type=int, default=3, help="port-forward runs per path")
     a = ap.parse_args()
     if os.geteuid() != 0:
         ap.error("needs root")

@@ -3,7 +3,7 @@
 # throughput vs a direct connection. Prints markdown; asserts nothing about
 # time. Needs root and the CNI plugins (bazel build //service:uvmd //agent:uvmd-agent).
 #
-#   tests/bench/stream/run.sh [--calls N] [--mib M]
+#   tests/bench/stream/run.sh [--calls N] [--mib M] [--runs R]   (--calls 0 / --runs 0: skip that part)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 bin="$(bazel ${BAZEL_STARTUP_FLAGS:-} info bazel-bin 2>/dev/null)"

@@ -1,7 +1,8 @@
 /* agent bridge connections over socketpairs: concurrent calls matched by id,
  * notifications, frames queued after a response (responded), credit
  * callbacks, per-stream flow control (checked from a raw receiver that does
- * its own accounting), timeouts, and close/EOF waking every waiter. */
+ * its own accounting), concurrent writers whose frames never interleave,
+ * timeouts, and close/EOF waking every waiter. */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -536,6 +537,113 @@ static void stream_between_conns(void **state)
         agent_conn_free(agent);
 }
 
+/* Several threads write streams at once, in pieces of every size (a byte,
+ * a frame, frames in one batch), while the receiver credits as data comes:
+ * writers write through themselves or hand over to the writer thread, and
+ * no frame may interleave with another or overtake an older one of its
+ * stream. */
+#define MANY_WRITERS 4
+#define MANY_BYTES (1u << 20)
+
+struct many_sink {
+        struct agent_conn *conn;
+        size_t received[MANY_WRITERS];
+        int eof, bad;
+};
+
+static void many_data(struct agent_conn *conn, uint64_t stream, const void *data, size_t len,
+                      void *userdata)
+{
+        struct many_sink *s = userdata;
+        const uint8_t *p = data;
+        size_t i = stream - 1;
+
+        pthread_mutex_lock(&mu);
+        if (stream < 1 || stream > MANY_WRITERS) {
+                s->bad = 1;
+        } else if (!data) {
+                s->eof++;
+        } else {
+                for (size_t k = 0; k < len; k++)
+                        if (p[k] != (uint8_t) (pattern(s->received[i] + k) + stream))
+                                s->bad = 1;
+                s->received[i] += len;
+        }
+        pthread_mutex_unlock(&mu);
+        if (data && agent_conn_stream_consumed(conn, stream, len, NULL) < 0)
+                s->bad = 1;
+}
+
+struct piece_writer {
+        struct agent_conn *conn;
+        uint64_t stream;
+        uint8_t *buf;
+        int rc;
+};
+
+static void *write_pieces_main(void *arg)
+{
+        static const size_t sizes[] = {1, 100, 4096, 65535, 65536, 65537, 131072, 200000};
+        struct piece_writer *w = arg;
+        size_t off = 0;
+
+        for (unsigned k = (unsigned) w->stream; off < MANY_BYTES && w->rc == 0; k++) {
+                size_t n = sizes[k % (sizeof(sizes) / sizeof(sizes[0]))];
+
+                n = n < MANY_BYTES - off ? n : MANY_BYTES - off;
+                w->rc = agent_conn_write_stream(w->conn, w->stream, w->buf + off, n, 30000, NULL);
+                off += n;
+        }
+        if (w->rc == 0)
+                w->rc = agent_conn_close_stream(w->conn, w->stream, NULL);
+        return NULL;
+}
+
+static void many_writers_never_interleave(void **state)
+{
+        const struct agent_conn_ops host_ops = {.data = many_data};
+        struct many_sink s = {0};
+        struct agent_conn *host = NULL, *agent = NULL;
+        struct piece_writer w[MANY_WRITERS];
+        pthread_t t[MANY_WRITERS];
+        int fds[2];
+
+        (void) state;
+        pair(fds);
+        assert_int_equal(agent_conn_new(fds[0], &host_ops, &s, &host, NULL), 0);
+        assert_int_equal(agent_conn_new(fds[1], NULL, NULL, &agent, NULL), 0);
+        s.conn = host;
+        for (int i = 0; i < MANY_WRITERS; i++) {
+                w[i] = (struct piece_writer){.conn = agent, .stream = (uint64_t) i + 1};
+                w[i].buf = pattern_buf(MANY_BYTES);
+                for (size_t k = 0; k < MANY_BYTES; k++)
+                        w[i].buf[k] = (uint8_t) (w[i].buf[k] + i + 1);
+                assert_int_equal(pthread_create(&t[i], NULL, write_pieces_main, &w[i]), 0);
+        }
+        for (int i = 0; i < MANY_WRITERS; i++) {
+                pthread_join(t[i], NULL);
+                assert_int_equal(w[i].rc, 0);
+                free(w[i].buf);
+        }
+        for (long end = now_ms() + 5000; now_ms() < end;) {
+                pthread_mutex_lock(&mu);
+                if (s.eof == MANY_WRITERS) {
+                        pthread_mutex_unlock(&mu);
+                        break;
+                }
+                pthread_mutex_unlock(&mu);
+                usleep(1000);
+        }
+        pthread_mutex_lock(&mu);
+        assert_int_equal(s.eof, MANY_WRITERS);
+        assert_int_equal(s.bad, 0);
+        for (int i = 0; i < MANY_WRITERS; i++)
+                assert_int_equal(s.received[i], MANY_BYTES);
+        pthread_mutex_unlock(&mu);
+        agent_conn_free(host);
+        agent_conn_free(agent);
+}
+
 static int closed_called, closed_code;
 static char closed_msg[256];
 
@@ -725,6 +833,7 @@ int main(void)
                 cmocka_unit_test(responded_then_credit),
                 cmocka_unit_test(writer_respects_window),
                 cmocka_unit_test(stream_between_conns),
+                cmocka_unit_test(many_writers_never_interleave),
                 cmocka_unit_test(overrunning_peer_is_dropped),
                 cmocka_unit_test(call_times_out),
                 cmocka_unit_test(close_wakes_waiters),
