@@ -16,7 +16,11 @@ packages=(
         qemu-system-x86 erofs-utils cpio kmod
         # test: independent gRPC client, images, registry
         python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pytest
+        python3-prometheus-client
         busybox-static skopeo docker-registry apache2-utils
+        # test: the Debian package (deploy/debian), its checks, and the unit's
+        # systemd-analyze verify
+        dpkg-dev lintian systemd
         # test: streaming clients that are not ours (WebSocket; SPDY on spdystream)
         python3-websockets golang-go golang-github-docker-spdystream-dev openssl
         # fuzzing

@@ -67,6 +67,10 @@ void img_info_clear(struct img_info *i);
 int img_pull(struct img_store *s, const char *ref, const struct img_registry_auth *auth,
              char **ret_id, struct uvm_error **err);
 
+/* Bytes downloaded from registries by every img_pull of this process so
+ * far (manifests and the blobs that were not in the store), for metrics. */
+uint64_t img_pull_bytes_total(void);
+
 /* Import an OCI or docker-save archive; each image in it gets its tags.
  * *ret_ids: NULL-terminated list of image ids. */
 int img_import(struct img_store *s, const char *archive_path, char ***ret_ids,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "image/manifest.h"
@@ -13,6 +14,20 @@
 
 #define PLATFORM_OS "linux"
 #define PLATFORM_ARCH "amd64"
+
+/* img_pull_bytes_total(): process-wide, as metrics are. */
+static uint64_t pulled_bytes; /* atomic (__atomic builtins) */
+
+uint64_t img_pull_bytes_total(void)
+{
+        return __atomic_load_n(&pulled_bytes, __ATOMIC_RELAXED);
+}
+
+static void count_pulled(int64_t n)
+{
+        if (n > 0)
+                __atomic_add_fetch(&pulled_bytes, (uint64_t) n, __ATOMIC_RELAXED);
+}
 
 struct reg_source {
         struct img_store *s;
@@ -24,8 +39,13 @@ static int reg_fetch(void *data, const char *digest, int64_t size, const char *d
                      struct uvm_error **err)
 {
         struct reg_source *rs = data;
+        struct stat st;
+        int r;
 
-        return reg_get_blob(rs->s->reg, rs->ref, digest, size, rs->auth, dest_path, err);
+        r = reg_get_blob(rs->s->reg, rs->ref, digest, size, rs->auth, dest_path, err);
+        if (r >= 0)
+                count_pulled(stat(dest_path, &st) == 0 ? st.st_size : size);
+        return r;
 }
 
 /* The image manifest ref names: an index is resolved to its linux/amd64
@@ -44,6 +64,7 @@ static int resolve(struct img_store *s, const struct img_ref *ref,
                              &mt, ret_top_digest, err);
         if (r < 0)
                 return r;
+        count_pulled((int64_t) len);
         switch (img_manifest_sniff(body, len, mt)) {
         case IMG_MEDIA_OCI_MANIFEST:
         case IMG_MEDIA_DOCKER_MANIFEST:
@@ -74,6 +95,7 @@ static int resolve(struct img_store *s, const struct img_ref *ref,
         img_index_clear(&ix);
         if (r < 0)
                 return r;
+        count_pulled((int64_t) len);
         r = img_manifest_sniff(body, len, mt);
         if (r != IMG_MEDIA_OCI_MANIFEST && r != IMG_MEDIA_DOCKER_MANIFEST)
                 return uvm_error_set(err, ENOTSUP, "index entry is not an image manifest");

@@ -41,6 +41,9 @@ struct sbx {
         struct sbx_driver_features features[SBX_MAX_DRIVERS]; /* immutable (names borrowed) */
         size_t n_features;
 
+        /* atomic (__atomic builtins), by drv_at() index: sbx_driver_counts() */
+        uint64_t crashes[SBX_MAX_DRIVERS], reattached[SBX_MAX_DRIVERS], lost[SBX_MAX_DRIVERS];
+
         /* containers: guarded by lock too (lock order: registry -> pod -> container) */
         struct sbx_ctr **ctrs;
         size_t n_ctrs;

@@ -208,6 +208,41 @@ static void hook_stopped(struct sbx *s, struct sbx_pod *p)
                 s->hooks.pod_stopped(s->hooks.data, p->rec.id, p->dir, p->rec.netns_path);
 }
 
+static uint64_t mono_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* counts[i] += 1 for ops's index in drv_at() order. */
+static void count_driver(uint64_t *counts, const struct drv_ops *ops)
+{
+        const struct drv_ops *o;
+
+        for (size_t i = 0; i < SBX_MAX_DRIVERS && (o = drv_at(i)); i++)
+                if (o == ops) {
+                        __atomic_add_fetch(&counts[i], 1, __ATOMIC_RELAXED);
+                        return;
+                }
+}
+
+size_t sbx_driver_counts(struct sbx *s, struct sbx_driver_counts *v, size_t max)
+{
+        const struct drv_ops *o;
+        size_t n = 0;
+
+        for (size_t i = 0; i < SBX_MAX_DRIVERS && n < max && (o = drv_at(i)); i++)
+                v[n++] = (struct sbx_driver_counts){
+                        .driver = o->name,
+                        .crashes = __atomic_load_n(&s->crashes[i], __ATOMIC_RELAXED),
+                        .reattached = __atomic_load_n(&s->reattached[i], __ATOMIC_RELAXED),
+                        .lost = __atomic_load_n(&s->lost[i], __ATOMIC_RELAXED),
+                };
+        return n;
+}
+
 /* The only place a pod's state changes: checked, logged, persisted. */
 static int pod_set_state(struct sbx_pod *p, enum pod_state to, struct uvm_error **err)
 {
@@ -229,6 +264,7 @@ static void on_pod_died(void *data, const char *reason)
         char why[256];
 
         log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: UVM died: %s", p->rec.id, reason);
+        count_driver(p->sbx->crashes, p->ops);
         if (pod_set_state(p, POD_NOTREADY, &e) < 0)
                 log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: %s, ignoring", p->rec.id, e->msg);
         uvm_error_free(e);
@@ -416,8 +452,9 @@ static int own_cgroup_limits(struct sbx *s, struct sbx_pod *p, const struct sbx_
 
 /* Steps after the name is reserved; on failure undo them in reverse. */
 static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
-                            bool host_network, struct uvm_error **err)
+                            bool host_network, struct sbx_pod_timing *t, struct uvm_error **err)
 {
+        uint64_t t0;
         _cleanup_free_ char *cg = NULL;
         struct drv_pod_spec spec;
         struct drv_pod *drv = NULL;
@@ -430,8 +467,11 @@ static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_p
         /* Before the network: the pod's user namespace owns its netns. */
         if (r >= 0 && userns_map_enabled(&p->rec.userns))
                 r = userns_pin(p->userns_path, &p->rec.userns, err);
-        if (r >= 0 && !host_network && s->net)
+        if (r >= 0 && !host_network && s->net) {
+                t0 = mono_ns();
                 r = pod_network(s, p, net, err);
+                t->network_ns = mono_ns() - t0;
+        }
         if (r >= 0)
                 r = pod_files(p, net, err);
         if (r < 0)
@@ -446,7 +486,9 @@ static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_p
                 goto fail;
         fill_spec(s, p, &spec);
         spec.cgroup_parent = cg;
+        t0 = mono_ns();
         r = p->ops->pod_create(&spec, &drv, err);
+        t->driver_ns = mono_ns() - t0;
         if (r < 0) {
                 uvm_error_wrap(err, "create the %s sandbox", p->ops->name);
                 goto fail;
@@ -476,8 +518,17 @@ fail:
 int sbx_pod_run(struct sbx *s, const struct pod_record *rec, const struct net_pod_config *net,
                 bool host_network, char **ret_id, struct uvm_error **err)
 {
+        return sbx_pod_run_timed(s, rec, net, host_network, ret_id, NULL, err);
+}
+
+int sbx_pod_run_timed(struct sbx *s, const struct pod_record *rec, const struct net_pod_config *net,
+                      bool host_network, char **ret_id, struct sbx_pod_timing *ret_timing,
+                      struct uvm_error **err)
+{
         const struct drv_ops *ops = drv_lookup(rec->driver);
         _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
+        struct sbx_pod_timing t = {0};
+        uint64_t t0 = mono_ns();
         char *id;
         int r;
 
@@ -496,14 +547,19 @@ int sbx_pod_run(struct sbx *s, const struct pod_record *rec, const struct net_po
                 return r;
         }
         pthread_mutex_lock(&p->op_lock);
-        r = pod_create_steps(s, p, net, host_network, err);
+        r = pod_create_steps(s, p, net, host_network, &t, err);
         pthread_mutex_unlock(&p->op_lock);
+        log_pod(LOG_LEVEL_DEBUG, id, "pod %s: %s after %.3f s (network %.3f s, %s driver %.3f s)",
+                id, r < 0 ? "failed" : "ready", (double) (mono_ns() - t0) / 1e9,
+                (double) t.network_ns / 1e9, ops->name, (double) t.driver_ns / 1e9);
         if (r < 0) {
                 registry_drop(s, p);
                 free(id);
                 return r;
         }
         *ret_id = id;
+        if (ret_timing)
+                *ret_timing = t;
         return 0;
 }
 
@@ -820,11 +876,13 @@ static void pod_recover(struct sbx *s, struct sbx_pod *p)
                         p->drv = drv;
                         pthread_mutex_unlock(&p->lock);
                         log_pod(LOG_LEVEL_INFO, p->rec.id, "pod %s: reattached", p->rec.id);
+                        count_driver(s->reattached, p->ops);
                         hook_ready(s, p);
                 } else {
                         log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: sandbox gone (%s)", p->rec.id,
                                 e && e->msg ? e->msg : "no reattach");
                         (void) pod_set_state(p, POD_NOTREADY, NULL);
+                        count_driver(s->lost, p->ops);
                 }
                 uvm_error_free(e);
         }

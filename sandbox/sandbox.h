@@ -68,6 +68,27 @@ struct sbx *sbx_free(struct sbx *s);
 int sbx_pod_run(struct sbx *s, const struct pod_record *rec, const struct net_pod_config *net,
                 bool host_network, char **ret_id, struct uvm_error **err);
 
+/* How long sbx_pod_run's steps took, in ns; 0 for a step that did not run. */
+struct sbx_pod_timing {
+        uint64_t network_ns; /* the network namespace and CNI ADD */
+        uint64_t driver_ns;  /* the driver's pod_create (qemu: until the guest agent answers) */
+};
+
+/* sbx_pod_run, telling how long its steps took (ret_timing may be NULL;
+ * the same steps are logged at debug level). */
+int sbx_pod_run_timed(struct sbx *s, const struct pod_record *rec, const struct net_pod_config *net,
+                      bool host_network, char **ret_id, struct sbx_pod_timing *ret_timing,
+                      struct uvm_error **err);
+
+/* Per driver, since sbx_new: sandboxes that died under a ready pod
+ * (crashes), and those found at recovery alive again (reattached) or gone
+ * (lost). Fills at most max entries, in drv_at() order; returns how many. */
+struct sbx_driver_counts {
+        const char *driver;
+        uint64_t crashes, reattached, lost;
+};
+size_t sbx_driver_counts(struct sbx *s, struct sbx_driver_counts *v, size_t max);
+
 /* Copies of every pod's record (never waits on a busy pod). */
 int sbx_pod_list(struct sbx *s, struct pod_record **ret, size_t *ret_n, struct uvm_error **err);
 void sbx_pod_list_free(struct pod_record *v, size_t n);

@@ -11,6 +11,8 @@
 #include <grpc/support/time.h>
 
 #include "common/log.h"
+#include "common/platform.h"
+#include "service/metrics_uvmd.h"
 #include "service/server-internal.h"
 #include "service/status.h"
 
@@ -193,6 +195,10 @@ void call_finish(struct srv_call *c, grpc_status_code code, const char *msg,
         ops[n].data.send_status_from_server.status = code;
         ops[n++].data.send_status_from_server.status_details = msg ? &c->status_details : NULL;
         start_batch(c, ops, n, &c->op_final);
+        /* Every call ends here, once: the one place calls are counted. */
+        metrics_rpc_done(c->entry ? c->entry->path : NULL,
+                         code == GRPC_STATUS_OK ? NULL : status_code_name(code),
+                         plat_now_ns() - c->arrived_ns);
         call_unref(c);
 }
 
@@ -287,6 +293,7 @@ void call_arrived(struct srv_call *c)
         grpc_op op;
         char *path;
 
+        c->arrived_ns = plat_now_ns();
         live_link(c);
         if (c->registered) {
                 /* The request message came with the call. */

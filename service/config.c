@@ -18,6 +18,7 @@ enum field_type {
         F_SOCKET, /* Linux: a path; Windows: "tcp://127.0.0.1:PORT" */
         F_WORD,
         F_UINT,
+        F_BOOL,
         F_PATHS,
         F_LOG_LEVEL,
         F_LOG_FORMAT,
@@ -59,6 +60,7 @@ static const struct field fields[] = {
         {"qemu_accel", F_WORD, OFF(qemu_accel), 0, 0, accels},
         {"vm_boot_timeout_ms", F_UINT, OFF(vm_boot_timeout_ms), 1000, 600000, NULL},
         {"vm_size_annotations", F_WORD, OFF(vm_size_annotations), 0, 0, ignore_allow},
+        {"vm_templates", F_BOOL, OFF(vm_templates), 0, 0, NULL},
         {"insecure_registries", F_HOSTS, OFF(insecure_registries), 0, 0, NULL},
         {"registry_mirrors", F_MIRRORS, OFF(registry_mirrors), 0, 0, NULL},
         {"image_pull_timeout_ms", F_UINT, OFF(image_pull_timeout_ms), 1000, 3600000, NULL},
@@ -72,6 +74,7 @@ static const struct field fields[] = {
         {"stream_tls_cert", F_PATH, OFF(stream_tls_cert), 0, 0, NULL},
         {"stream_tls_key", F_PATH, OFF(stream_tls_key), 0, 0, NULL},
         {"stream_token_ttl_ms", F_UINT, OFF(stream_token_ttl_ms), 1000, 3600000, NULL},
+        {"metrics_address", F_ADDR, OFF(metrics_address), 0, 0, NULL},
 };
 
 static char **strv_new2(const char *a, const char *b)
@@ -157,6 +160,8 @@ void config_init_defaults(struct uvmd_config *c)
         /* TCG on a loaded 2-core machine boots in 2-6 s; leave room. */
         c->vm_boot_timeout_ms = 60000;
         c->vm_size_annotations = strdup("ignore");
+        /* Boot VM pods from a saved template when one is ready (docs/templates.md). */
+        c->vm_templates = true;
         default_handlers(c);
         c->insecure_registries = calloc(1, sizeof(char *));
         c->registry_mirrors = calloc(1, sizeof(char *));
@@ -187,6 +192,7 @@ void config_free(struct uvmd_config *c)
         free(c->qemu_accel);
         free(c->vm_size_annotations);
         free(c->stream_address);
+        free(c->metrics_address);
         free(c->stream_tls_cert);
         free(c->stream_tls_key);
         strv_free(c->insecure_registries);
@@ -474,6 +480,13 @@ static int parse_field(struct uvmd_config *c, const char *src, const struct fiel
                                              src, f->name, f->min, f->max);
                 *(unsigned *) dst = (unsigned) n;
                 return 0;
+        case F_BOOL:
+                if (!json_object_is_type(v, json_type_boolean))
+                        return uvm_error_set(err, EINVAL,
+                                             "%s: field \"%s\": expected true or false", src,
+                                             f->name);
+                *(bool *) dst = json_object_get_boolean(v);
+                return 0;
         case F_PATHS:
                 return parse_paths(c, src, f, v, err);
         case F_LOG_LEVEL:
@@ -577,6 +590,8 @@ int config_validate(const struct uvmd_config *c, struct uvm_error **err)
 #endif
         if (!path_is_absolute(c->state_root) || !path_is_absolute(c->data_root))
                 return uvm_error_set(err, EINVAL, "state and data roots must be absolute paths");
+        if (c->metrics_address && config_loopback_address(c->metrics_address, NULL, NULL, err) < 0)
+                return uvm_error_wrap(err, "metrics_address");
         if (!c->stream_tls_cert != !c->stream_tls_key)
                 return uvm_error_set(err, EINVAL,
                                      "stream_tls_cert and stream_tls_key go together: both or "
@@ -605,6 +620,33 @@ int config_tcp_endpoint_port(const char *endpoint, unsigned *ret_port, struct uv
         if (!port || *end || port > 65535)
                 return uvm_error_set(err, EINVAL, "\"%.128s\": the port must be 1 to 65535",
                                      endpoint);
+        if (ret_port)
+                *ret_port = (unsigned) port;
+        return 0;
+}
+
+int config_loopback_address(const char *addr, bool *ret_v6, unsigned *ret_port,
+                            struct uvm_error **err)
+{
+        const char *p;
+        unsigned long port;
+        char *end;
+        bool v6;
+
+        if (strncmp(addr, "127.0.0.1:", 10) == 0)
+                v6 = false, p = addr + 10;
+        else if (strncmp(addr, "[::1]:", 6) == 0)
+                v6 = true, p = addr + 6;
+        else
+                return uvm_error_set(err, EINVAL,
+                                     "\"%.128s\": only loopback is served, 127.0.0.1:PORT or "
+                                     "[::1]:PORT (put a proxy in front to expose it)",
+                                     addr);
+        port = *p >= '1' && *p <= '9' && strlen(p) <= 5 ? strtoul(p, &end, 10) : 0;
+        if (!port || *end || port > 65535)
+                return uvm_error_set(err, EINVAL, "\"%.128s\": the port must be 1 to 65535", addr);
+        if (ret_v6)
+                *ret_v6 = v6;
         if (ret_port)
                 *ret_port = (unsigned) port;
         return 0;

@@ -48,6 +48,8 @@ struct uvmd_config {
         /* "ignore" (default) or "allow": whether pods' computetopology
          * annotations size their VM (within the pod's limits). */
         char *vm_size_annotations;
+        /* Start VM pods from a booted, saved template (default true). */
+        bool vm_templates;
         struct uvmd_handler handlers[UVMD_MAX_HANDLERS];
         size_t n_handlers;
 
@@ -68,6 +70,10 @@ struct uvmd_config {
         char *stream_address;
         char *stream_tls_cert, *stream_tls_key;
         unsigned stream_token_ttl_ms;
+
+        /* The Prometheus endpoint (GET /metrics): NULL when off (the
+         * default); loopback only, "127.0.0.1:PORT" or "[::1]:PORT". */
+        char *metrics_address;
 };
 
 void config_init_defaults(struct uvmd_config *c);
@@ -85,6 +91,12 @@ int config_load(struct uvmd_config *c, const char *path, bool required, struct u
  * scheme or host, a missing or bad port: -EINVAL saying which. Portable,
  * so that it is tested on Linux too. */
 int config_tcp_endpoint_port(const char *endpoint, unsigned *ret_port, struct uvm_error **err);
+
+/* A loopback HOST:PORT, "127.0.0.1:PORT" or "[::1]:PORT" with a port from 1
+ * to 65535: *ret_v6 and *ret_port (either may be NULL); anything else,
+ * another host above all, -EINVAL saying why. */
+int config_loopback_address(const char *addr, bool *ret_v6, unsigned *ret_port,
+                            struct uvm_error **err);
 
 /* Cross-field checks after everything is merged. */
 int config_validate(const struct uvmd_config *c, struct uvm_error **err);

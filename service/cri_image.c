@@ -5,9 +5,11 @@
 #include "proto/api.pb-c.h"
 
 #include "common/log.h"
+#include "common/platform.h"
 #include "image/image.h"
 #include "service/cri.h"
 #include "service/daemon.h"
+#include "service/metrics_uvmd.h"
 #include "service/validate.h"
 
 #define IMAGE_REF_MAX 4096
@@ -80,6 +82,7 @@ static int cri_pull_image(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
         struct img_registry_auth auth = {0};
         _cleanup_free_ char *id = NULL;
         const char *ref = NULL;
+        uint64_t t0;
         int rc;
 
         if (!r)
@@ -95,7 +98,9 @@ static int cri_pull_image(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
                 auth.registry_token = req->auth->registry_token;
                 auth.server_address = req->auth->server_address;
         }
+        t0 = plat_now_ns();
         rc = img_pull(store(ctx), ref, &auth, &id, err);
+        metrics_image_pull(rc >= 0, plat_now_ns() - t0);
         if (rc < 0)
                 return rc;
         runtime__v1__pull_image_response__init(r);

@@ -18,6 +18,7 @@
 #include "service/cri.h"
 #include "service/cri_resources.h"
 #include "service/daemon.h"
+#include "service/metrics_uvmd.h"
 #include "service/runtime_state.h"
 #include "service/validate.h"
 
@@ -254,6 +255,7 @@ static int cri_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
         struct pod_record rec = {0};
         struct net_port ports[MAX_PORTS];
         struct net_pod_config net;
+        struct sbx_pod_timing timing;
         _cleanup_free_ char *id = NULL;
         bool host_net = false;
         int r;
@@ -264,7 +266,7 @@ static int cri_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
         if (r >= 0)
                 r = net_cfg_from(ctx, req->config, rec.hostname, ports, &net, err);
         if (r >= 0)
-                r = sbx_pod_run(ctx->daemon->sbx, &rec, &net, host_net, &id, err);
+                r = sbx_pod_run_timed(ctx->daemon->sbx, &rec, &net, host_net, &id, &timing, err);
         /* Only the label/annotation copies are owned by rec. */
         for (size_t i = 0; i < rec.n_labels; i++) {
                 free(rec.labels[i].key);
@@ -278,6 +280,9 @@ static int cri_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
         free(rec.annotations);
         if (r < 0)
                 return r;
+        if (timing.network_ns)
+                metrics_pod_phase("network", timing.network_ns);
+        metrics_pod_phase("driver", timing.driver_ns);
         runtime__v1__run_pod_sandbox_response__init(resp);
         resp->pod_sandbox_id = srv_strdup(ctx, id);
         *ret = &resp->base;

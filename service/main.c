@@ -11,7 +11,12 @@
 #include "common/log.h"
 #include "image/image.h"
 #include "sandbox/drivers/qemu/jail.h"
+#include "sandbox/sandbox.h"
 #include "service/daemon.h"
+#include "service/metrics_collect.h"
+#include "service/metrics_server.h"
+#include "service/metrics_uvmd.h"
+#include "service/notify.h"
 
 static void usage(FILE *f)
 {
@@ -164,9 +169,21 @@ static int sub_command(const struct uvmd_config *cfg, int argc, char **argv)
         return 2;
 }
 
+/* The Prometheus endpoint, when metrics_address is set; before the CRI
+ * socket serves, so that a busy port fails the start. */
+static int start_metrics(struct uvmd *d, struct metrics_server **ret, struct uvm_error **err)
+{
+        if (!d->cfg.metrics_address)
+                return 0;
+        if (metrics_collect_register(d) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        return metrics_server_start(d->cfg.metrics_address, metrics_uvmd(), ret, err);
+}
+
 int main(int argc, char **argv)
 {
         static struct uvmd d;
+        struct metrics_server *metrics = NULL;
         struct uvm_error *err = NULL;
         sigset_t set;
         int sig = 0, first_arg = argc;
@@ -182,6 +199,8 @@ int main(int argc, char **argv)
         if (parse_args(argc, argv, &d.cfg, &first_arg) < 0)
                 return 2;
         log_setup(d.cfg.log_level, d.cfg.log_format);
+        /* Before any thread exists: it edits the environment. */
+        notify_init();
         if (first_arg < argc) {
                 int rc = sub_command(&d.cfg, argc - first_arg, argv + first_arg);
                 config_free(&d.cfg);
@@ -197,18 +216,28 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
 
         grpc_init();
-        if (uvmd_init(&d, &err) < 0 || uvmd_start(&d, &err) < 0) {
+        notify_sendf("STATUS=starting: recovering pods, probing drivers");
+        if (uvmd_init(&d, &err) < 0 || start_metrics(&d, &metrics, &err) < 0 ||
+            uvmd_start(&d, &err) < 0) {
                 log_error("start-up failed: %s", err ? err->msg : "unknown error");
+                notify_sendf("STATUS=start-up failed: %s\nERRNO=%d",
+                             err ? err->msg : "unknown error", err ? err->code : EIO);
                 uvm_error_free(err);
+                metrics_server_stop(metrics);
                 uvmd_fini(&d);
                 grpc_shutdown();
                 return 1;
         }
         log_info("%s %s ready on %s", UVMD_NAME, UVMD_VERSION, d.cfg.socket);
+        /* Only now: srv_start returned, so the socket is bound, listening
+         * and polled; a client connecting on READY=1 is served. */
+        notify_sendf("READY=1\nSTATUS=serving on %s, %zu pods", d.cfg.socket, sbx_pod_count(d.sbx));
         while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
                 log_info("SIGHUP: nothing to reload, ignoring");
         log_info("%s received, shutting down", strsignal(sig));
+        notify_sendf("STOPPING=1\nSTATUS=draining calls (%s), then stopping", strsignal(sig));
         uvmd_stop(&d);
+        metrics = metrics_server_stop(metrics);
         uvmd_fini(&d);
         grpc_shutdown();
         log_info("stopped");

@@ -43,6 +43,7 @@ struct srv_call {
         grpc_call_details details;
         grpc_metadata_array md;
         const struct dispatch_entry *entry;
+        uint64_t arrived_ns; /* monotonic, for the duration metric */
         atomic_int refs;
 
         struct srv_op op_request, op_recv, op_close, op_sync, op_final;

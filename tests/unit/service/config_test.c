@@ -395,6 +395,64 @@ static void test_tcp_endpoint(void **state)
         }
 }
 
+/* metrics_address: off by default, loopback only when on. */
+static void test_metrics_address(void **state)
+{
+        static const struct {
+                const char *addr, *why;
+        } bad[] = {
+                {"0.0.0.0:9100", "only loopback"}, {"10.0.0.1:9100", "only loopback"},
+                {"[::]:9100", "only loopback"},    {"localhost:9100", "only loopback"},
+                {"127.0.0.1:0", "1 to 65535"},     {"127.0.0.1:65536", "1 to 65535"},
+                {"[::1]:x", "1 to 65535"},         {"127.0.0.1:", "1 to 65535"},
+        };
+        struct uvmd_config c;
+        unsigned port = 0;
+        bool v6 = true;
+
+        config_init_defaults(&c);
+        assert_null(c.metrics_address);
+        assert_int_equal(config_parse(&c, "t", "{\"metrics_address\": \"[::1]:9464\"}", NULL), 0);
+        assert_string_equal(c.metrics_address, "[::1]:9464");
+        assert_int_equal(config_validate(&c, NULL), 0);
+        assert_int_equal(config_loopback_address("127.0.0.1:9464", &v6, &port, NULL), 0);
+        assert_false(v6);
+        assert_int_equal(port, 9464);
+        assert_int_equal(config_loopback_address(c.metrics_address, &v6, &port, NULL), 0);
+        assert_true(v6);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct uvm_error *err = NULL;
+
+                free(c.metrics_address);
+                c.metrics_address = strdup(bad[i].addr);
+                assert_int_equal(config_validate(&c, &err), -EINVAL);
+                assert_non_null(err);
+                if (!strstr(err->msg, bad[i].why) || !strstr(err->msg, "metrics_address"))
+                        fail_msg("'%s': '%s' lacks '%s'", bad[i].addr, err->msg, bad[i].why);
+                uvm_error_free(err);
+        }
+        config_free(&c);
+}
+
+/* vm_templates: on by default; a JSON boolean and nothing else. */
+static void test_vm_templates(void **state)
+{
+        struct uvmd_config c;
+        struct uvm_error *err = NULL;
+
+        config_init_defaults(&c);
+        assert_true(c.vm_templates);
+        assert_int_equal(config_parse(&c, "t", "{\"vm_templates\": false}", NULL), 0);
+        assert_false(c.vm_templates);
+        assert_int_equal(config_parse(&c, "t", "{\"vm_templates\": true}", NULL), 0);
+        assert_true(c.vm_templates);
+        assert_int_equal(config_parse(&c, "t", "{\"vm_templates\": \"no\"}", &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "expected true or false"));
+        assert_true(c.vm_templates);
+        uvm_error_free(err);
+        config_free(&c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -413,6 +471,8 @@ int main(void)
                 cmocka_unit_test(test_image_pull_timeout),
                 cmocka_unit_test(test_stream),
                 cmocka_unit_test(test_tcp_endpoint),
+                cmocka_unit_test(test_vm_templates),
+                cmocka_unit_test(test_metrics_address),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
