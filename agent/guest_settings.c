@@ -2,7 +2,9 @@
  * the guest once it answered (docs/agent.md, "Guest settings"):
  *   Guest:   {"TimeNs", "Entropy" (hex), "Hostname", "Sysctls": ["k=v"],
  *             "SharePid"}: answers {"PidNsHolder": pid} with SharePid
- *   Network: {"Interfaces": [{"Mac", "Mtu", "Addresses": ["a/p"]}],
+ *   Network: {"Interfaces": [{"Mac", "FromMac" (optional: the NIC's address
+ *             now, a template's in a clone; it takes Mac), "Mtu",
+ *             "Addresses": ["a/p"]}],
  *             "Routes": [{"Destination": "a/p", "Gateway": "a"}]}
  *   Share:   {"Tag", "Path"}: the pod's 9p share, mounted at Path.
  *   Disk:    {"Lun", "Path"}: a hot-plugged layer disk (guest_disks.c).
@@ -77,6 +79,11 @@ static int add_entropy(const char *hex, struct uvm_error **err)
         fd = open("/dev/random", O_WRONLY | O_CLOEXEC);
         if (fd < 0 || ioctl(fd, RNDADDENTROPY, &e) < 0)
                 return uvm_error_set(err, errno, "RNDADDENTROPY: %m");
+        /* Credited entropy alone leaves the CRNG's keys as they are until its
+         * next scheduled reseed (up to a minute): a VM cloned from a template
+         * would meanwhile draw what its siblings draw. Rekey it now. */
+        if (ioctl(fd, RNDRESEEDCRNG, NULL) < 0)
+                return uvm_error_set(err, errno, "RNDRESEEDCRNG: %m");
         return 0;
 }
 
@@ -238,6 +245,26 @@ static int link_up(int index, int mtu, struct uvm_error **err)
                      : 0;
 }
 
+/* A clone's NIC has its template's address: give it the pod's (virtio-net
+ * passes it to the device, whose receive filter follows). */
+static int set_mac(int index, const char *mac, struct uvm_error **err)
+{
+        struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
+                                 .nlmsg_type = RTM_NEWLINK}};
+        unsigned char a[6];
+        int r;
+
+        if (sscanf(mac, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &a[0], &a[1], &a[2], &a[3], &a[4],
+                   &a[5]) != 6)
+                return uvm_error_set(err, EINVAL, "Mac '%.17s'", mac);
+        q.ifi.ifi_family = AF_UNSPEC;
+        q.ifi.ifi_index = index;
+        nl_attr(&q, IFLA_ADDRESS, a, sizeof(a));
+        r = nl_talk(&q);
+        return r < 0 ? uvm_error_set(err, -r, "link %d address %s: %s", index, mac, strerror(-r))
+                     : 0;
+}
+
 static int add_addr(int index, const char *cidr, struct uvm_error **err)
 {
         struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
@@ -288,7 +315,7 @@ static int add_route(json_object *rt, struct uvm_error **err)
 
 static int one_iface(json_object *ifc, struct uvm_error **err)
 {
-        const char *mac = json_string_of(ifc, "Mac");
+        const char *mac = json_string_of(ifc, "Mac"), *from = json_string_of(ifc, "FromMac");
         json_object *addrs = array_of(ifc, "Addresses", MAX_ADDRS), *mtu_o;
         int64_t mtu =
                 (mtu_o = json_object_object_get(ifc, "Mtu")) ? json_object_get_int64(mtu_o) : 0;
@@ -302,8 +329,13 @@ static int one_iface(json_object *ifc, struct uvm_error **err)
                                      "8 Addresses");
         }
         index = ifindex_of_mac(mac, name, sizeof(name));
-        r = index < 0 ? uvm_error_set(err, ENODEV, "no interface with MAC %s", mac)
-                      : link_up(index, (int) mtu, err);
+        r = 0;
+        if (index < 0 && from && strlen(from) == 17 &&
+            (index = ifindex_of_mac(from, name, sizeof(name))) >= 0)
+                r = set_mac(index, mac, err);
+        if (r >= 0)
+                r = index < 0 ? uvm_error_set(err, ENODEV, "no interface with MAC %s", mac)
+                              : link_up(index, (int) mtu, err);
         for (size_t i = 0; r >= 0 && i < json_object_array_length(addrs); i++)
                 r = add_addr(index, json_object_get_string(json_object_array_get_idx(addrs, i)),
                              err);

@@ -84,6 +84,7 @@ struct drv_probe_env {
         /* The qemu driver's node settings (service/config.h), kept by it. */
         const char *qemu_binary, *guest_dir, *qemu_accel;
         unsigned vm_boot_timeout_ms;
+        bool vm_templates; /* qemu: boot pods from saved templates */
 };
 
 /* What a driver can do on this node, found by trying it (never by the mere

@@ -127,7 +127,8 @@ static int handlers_init(struct uvmd *d, struct uvm_error **err)
                                     .qemu_binary = d->cfg.qemu_binary,
                                     .guest_dir = d->cfg.guest_dir,
                                     .qemu_accel = d->cfg.qemu_accel,
-                                    .vm_boot_timeout_ms = d->cfg.vm_boot_timeout_ms};
+                                    .vm_boot_timeout_ms = d->cfg.vm_boot_timeout_ms,
+                                    .vm_templates = d->cfg.vm_templates};
         const struct handlers_probe_ops ops = {.lookup = drv_lookup};
         int r;
 

@@ -154,7 +154,7 @@ static bool valid_mac(const char *s)
 static int check_nic(const struct qemu_vm *vm, struct uvm_error **err)
 {
         if (!vm->mac) {
-                if (vm->tap || vm->tap_fd > 0)
+                if (vm->tap || vm->tap_fd > 0 || vm->nic_unplugged)
                         return uvm_error_set(err, EINVAL, "qemu VM: a tap needs a mac");
                 return 0;
         }
@@ -163,8 +163,11 @@ static int check_nic(const struct qemu_vm *vm, struct uvm_error **err)
                                      "qemu VM: mac '%s' is not a unicast MAC address "
                                      "(xx:xx:xx:xx:xx:xx)",
                                      vm->mac);
-        if (vm->tap && vm->tap_fd > 0)
-                return uvm_error_set(err, EINVAL, "qemu VM: give either tap or tap_fd, not both");
+        if ((vm->tap && vm->tap_fd > 0) || (vm->nic_unplugged && (vm->tap || vm->tap_fd > 0)))
+                return uvm_error_set(err, EINVAL,
+                                     "qemu VM: give one of tap, tap_fd and nic_unplugged");
+        if (vm->nic_unplugged)
+                return 0;
         if (vm->tap && !valid_tap_name(vm->tap))
                 return uvm_error_set(err, EINVAL,
                                      "qemu VM: tap '%s' is not an interface name (1-%d of "
@@ -224,6 +227,11 @@ static int check_vm(const struct qemu_vm *vm, struct uvm_error **err)
                 if (r < 0)
                         return r;
         }
+        if (vm->mem_path) {
+                r = check_path("mem_path", vm->mem_path, err);
+                if (r < 0)
+                        return r;
+        }
         if (vm->append && has_control_char(vm->append))
                 return uvm_error_set(err, EINVAL, "qemu VM: append has a control character");
         if (vm->append && strlen(QEMU_BASE_APPEND) + 1 + strlen(vm->append) > QEMU_MAX_APPEND)
@@ -256,7 +264,19 @@ static void add_machine(struct argv_builder *b, const struct qemu_vm *vm)
         add(b, "-M");
         /* The PIT: without it the kernel's TSC calibration may fail under a
          * loaded TCG host and the boot stalls (no other timer on microvm). */
-        add(b, "microvm,x-option-roms=off,rtc=on,pit=on%s", vm->root_ports > 0 ? ",pcie=on" : "");
+        add(b, "microvm,x-option-roms=off,rtc=on,pit=on%s%s", vm->root_ports > 0 ? ",pcie=on" : "",
+            vm->mem_path ? ",memory-backend=mem" : "");
+        if (vm->mem_path) {
+                _cleanup_free_ char *path = escape_commas(vm->mem_path);
+
+                if (!path) {
+                        b->oom = true;
+                        return;
+                }
+                add(b, "-object");
+                add(b, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", vm->memory_mb,
+                    path, vm->mem_shared ? "on" : "off");
+        }
         add(b, "-accel");
         add(b, vm->kvm ? "kvm" : "tcg");
         add(b, "-cpu");
@@ -319,7 +339,9 @@ static void add_devices(struct argv_builder *b, const struct qemu_vm *vm)
         }
         if (vm->mac) {
                 add(b, "-netdev");
-                if (vm->tap)
+                if (vm->nic_unplugged)
+                        add(b, "hubport,id=net0,hubid=0");
+                else if (vm->tap)
                         add(b, "tap,id=net0,ifname=%s,script=no,downscript=no", vm->tap);
                 else
                         add(b, "tap,id=net0,fd=%d", vm->tap_fd);
@@ -351,6 +373,10 @@ int qemu_argv(const struct qemu_vm *vm, char ***ret_argv, struct uvm_error **err
                 return r;
         add_machine(&b, vm);
         add_devices(&b, vm);
+        if (vm->incoming) {
+                add(&b, "-incoming");
+                add(&b, "defer");
+        }
         if (b.oom) {
                 qemu_argv_free(b.v);
                 return uvm_error_set(err, ENOMEM, "out of memory");

@@ -24,6 +24,13 @@
 #define QEMU_SHARE_TAG "uvmdshare"
 /* What the guest kernel command line always starts with. */
 #define QEMU_BASE_APPEND "console=ttyS0 panic=-1 quiet rdinit=/init"
+/* The device layout this file makes. A VM restored from a template must
+ * have the template's devices: bump it with any change to add_devices() or
+ * add_machine() that a migration stream would notice (templates are keyed
+ * by it, docs/templates.md). */
+#define QEMU_LAYOUT_VERSION 1
+/* A pod VM's PCIe root ports, kept free for hot-plug (a template has them too). */
+#define QEMU_POD_ROOT_PORTS 4u
 /* The x86 kernel's COMMAND_LINE_SIZE, less its NUL. */
 #define QEMU_MAX_APPEND 2047u
 
@@ -49,6 +56,13 @@ struct qemu_vm {
         const char *mac;
         const char *tap;
         int tap_fd;
+        bool nic_unplugged; /* the NIC on a netdev that goes nowhere (a template's) */
+        /* Guest RAM in a file (memory-backend-file "mem"), or NULL: anonymous.
+         * mem_shared: MAP_SHARED, the guest writes the file (a template being
+         * made); else a private copy-on-write mapping (a clone). */
+        const char *mem_path;
+        bool mem_shared;
+        bool incoming; /* -incoming defer: the state comes over QMP (a clone) */
 };
 
 /* A NULL-terminated, malloc'd argv for vm; free it with qemu_argv_free.

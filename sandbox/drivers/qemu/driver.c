@@ -37,10 +37,13 @@
 #include "sandbox/drivers/qemu/jail.h"
 #include "sandbox/drivers/qemu/kvm_proof.h"
 #include "sandbox/drivers/qemu/share.h"
+#include "sandbox/drivers/qemu/template.h"
+#include "sandbox/drivers/qemu/tpl.h"
 
 #define EXIT_WAIT_MS 10000 /* after ShutdownForced: the guest powers off */
 #define REATTACH_TIMEOUT_MS 5000
-#define ROOT_PORTS 4 /* PCIe slots kept free for hot-plug */
+#define TEMPLATE_MEMORY_MB 1024 /* hcsshim's default size (sandbox/uvm_options.h) */
+#define RESTORE_TIMEOUT_MS 30000
 #define ENTROPY_BYTES 64
 
 /* The host's TSC rate in kHz ("cpu MHz" of /proc/cpuinfo), or 0. */
@@ -266,9 +269,13 @@ static int share_mount(const char *share, struct uvm_error **err)
         return 0;
 }
 
+/* QEMU for the pod: a cold boot, or (t not NULL) a clone of template t
+ * that waits for its state (fd 5) with its RAM mapped from t's memfd (fd 4). */
 static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int tap_fd,
-                      const char *mac, struct uvm_error **err)
+                      const char *mac, const struct qtpl *t, int state_fd, struct uvm_error **err)
 {
+        int fds[3] = {tap_fd, t ? qtpl_mem_fd(t) : -1, state_fd};
+        size_t n_fds = t ? 3 : tap_fd >= 0 ? 1 : 0;
         struct qemu_vm vm = {
                 .qemu = node.qemu,
                 .kernel = node.kernel,
@@ -282,11 +289,13 @@ static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int ta
                 .memory_mb = spec->uvm.memory_mb,
                 .vcpus = vcpus_of(spec),
                 .kvm = __atomic_load_n(&node.kvm, __ATOMIC_ACQUIRE),
-                .root_ports = ROOT_PORTS,
+                .root_ports = QEMU_POD_ROOT_PORTS,
                 .scsi = true,
                 .append = node.append,
                 .tap_fd = tap_fd >= 0 ? 3 : -1,
                 .mac = tap_fd >= 0 ? mac : NULL,
+                .mem_path = t ? "/proc/self/fd/4" : NULL,
+                .incoming = t != NULL,
         };
         char **argv = NULL, **full = NULL, *jail[JAIL_ARGS] = {NULL};
         size_t n_jail = 0;
@@ -300,9 +309,12 @@ static int spawn_qemu(struct drv_pod *p, const struct drv_pod_spec *spec, int ta
                 return r;
         }
         full = confined(argv, jail, n_jail);
-        r = full ? agent_pod_spawn(&p->ap, full, tap_fd >= 0 ? &tap_fd : NULL, tap_fd >= 0 ? 1 : 0,
-                                   err)
-                 : uvm_error_set(err, ENOMEM, "out of memory");
+        if (t && tap_fd < 0)
+                r = uvm_error_set(err, EINVAL, "a clone needs its NIC");
+        else if (!full)
+                r = uvm_error_set(err, ENOMEM, "out of memory");
+        else
+                r = agent_pod_spawn(&p->ap, full, n_fds ? fds : NULL, n_fds, err);
         free(full); /* its strings are argv's and jail's */
         qemu_argv_free(argv);
         for (size_t i = 0; i < n_jail; i++)
@@ -354,7 +366,9 @@ static int guest_identity(struct drv_pod *p, const struct drv_pod_spec *spec,
         return r < 0 ? uvm_error_set(err, -r, "write %s: %s", p->holder_file, strerror(-r)) : 0;
 }
 
-static int guest_network(struct drv_pod *p, const struct net_vm_nic *nic, struct uvm_error **err)
+/* from_mac: the NIC's address now (a clone's is its template's), or NULL. */
+static int guest_network(struct drv_pod *p, const struct net_vm_nic *nic, const char *from_mac,
+                         struct uvm_error **err)
 {
         _cleanup_json_ json_object *s = json_object_new_object();
         json_object *ifc = json_object_new_object(), *ifcs = json_object_new_array(),
@@ -371,6 +385,8 @@ static int guest_network(struct drv_pod *p, const struct net_vm_nic *nic, struct
                 json_object_array_add(routes, rt);
         }
         json_object_object_add(ifc, "Mac", json_object_new_string(nic->mac));
+        if (from_mac)
+                json_object_object_add(ifc, "FromMac", json_object_new_string(from_mac));
         json_object_object_add(ifc, "Mtu", json_object_new_int(nic->mtu));
         json_object_object_add(ifc, "Addresses", addrs);
         json_object_array_add(ifcs, ifc);
@@ -401,11 +417,65 @@ static int boot_failed(struct drv_pod *p, struct uvm_error **err)
                               console ? console : "(empty)");
 }
 
+/* Forget a QEMU that was killed and reaped, so that another can be spawned. */
+static void forget_qemu(struct drv_pod *p)
+{
+        agent_pod_kill(&p->ap);
+        if (p->ap.pidfd >= 0)
+                close(p->ap.pidfd);
+        p->ap.pidfd = -1;
+        p->ap.pid = 0;
+        p->ap.is_child = false;
+        p->ap.reaped = false;
+}
+
+/* Start the VM from the template when there is one of the pod's shape,
+ * else (or when the clone fails before its guest runs) cold-boot it.
+ * *ret_tpl: the template used, or NULL. */
+static int start_vm(struct drv_pod *p, const struct drv_pod_spec *spec,
+                    const struct net_vm_nic *nic, struct qtpl **ret_tpl, struct uvm_error **err)
+{
+        struct qtpl *t = qtpl_get(spec->uvm.memory_mb, vcpus_of(spec),
+                                  __atomic_load_n(&node.kvm, __ATOMIC_ACQUIRE));
+        _cleanup_error_ struct uvm_error *e = NULL;
+        _cleanup_qmp_ struct qmp *q = NULL;
+        _cleanup_close_ int state = -1;
+        _cleanup_free_ char *tail = NULL;
+        int r;
+
+        *ret_tpl = NULL;
+        if (!t)
+                return spawn_qemu(p, spec, nic->tap_fd, nic->mac, NULL, -1, err);
+        r = state = qtpl_open_state(t, &e);
+        if (r >= 0)
+                r = spawn_qemu(p, spec, nic->tap_fd, nic->mac, t, state, &e);
+        if (r >= 0)
+                r = qmp_connect(p->qmp_sock, RESTORE_TIMEOUT_MS, &q, &e);
+        if (r >= 0)
+                r = qtpl_qmp_restore(q, "fd:5", RESTORE_TIMEOUT_MS, &e);
+        if (r >= 0) {
+                *ret_tpl = t;
+                return 0;
+        }
+        tail = p->ap.pid > 0 ? agent_pod_log_tail(&p->ap) : NULL;
+        log_pod(LOG_LEVEL_WARN, p->ap.id,
+                "qemu pod %s: clone of the template failed: %s%s%s; cold-booting", p->ap.id, e->msg,
+                tail ? "; QEMU: " : "", tail ? tail : "");
+        qtpl_failed(t, e->msg);
+        qtpl_put(t);
+        if (p->ap.pid > 0)
+                forget_qemu(p);
+        return spawn_qemu(p, spec, nic->tap_fd, nic->mac, NULL, -1, err);
+}
+
 static int qemu_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret,
                            struct uvm_error **err)
 {
         _cleanup_(pod_freep) struct drv_pod *p = NULL;
         struct net_vm_nic nic = {.tap_fd = -1};
+        struct qtpl *t = NULL;
+        int64_t t0 = agent_pod_now_ms();
+        bool cloned;
         int r;
 
         r = check_spec(spec, err);
@@ -420,7 +490,7 @@ static int qemu_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret
         if (r >= 0)
                 r = net_vm_attach(spec->netns_path, "eth0", &nic, err);
         if (r >= 0)
-                r = spawn_qemu(p, spec, nic.tap_fd, nic.mac, err);
+                r = start_vm(p, spec, &nic, &t, err);
         if (nic.tap_fd >= 0)
                 close(nic.tap_fd); /* QEMU holds it: the tap goes when QEMU does */
         /* The VM's host memory and CPU count where the kubelet looks. */
@@ -435,12 +505,15 @@ static int qemu_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret
                 r = agent_pod_connect(&p->ap, node.boot_timeout_ms, err);
         if (r < 0 && p->ap.pid > 0)
                 r = boot_failed(p, err);
+        /* A clone reseeds its RNG, sets its clock and takes the pod's MAC here. */
         if (r >= 0)
                 r = guest_identity(p, spec, err);
         if (r >= 0)
-                r = guest_network(p, &nic, err);
+                r = guest_network(p, &nic, t ? qtpl_mac(t) : NULL, err);
         if (r >= 0)
                 r = guest_share(p, err);
+        cloned = t != NULL;
+        t = qtpl_put(t);
         if (r < 0) {
                 agent_pod_kill(&p->ap);
                 qshare_release_all(p->share);
@@ -448,8 +521,9 @@ static int qemu_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret
                 return uvm_error_wrap(err, "start the VM of pod %s", spec->id);
         }
         agent_pod_go_live(&p->ap);
-        log_pod(LOG_LEVEL_INFO, p->ap.id, "qemu pod %s: VM %d ready (%s)", p->ap.id, p->ap.pid,
-                __atomic_load_n(&node.kvm, __ATOMIC_ACQUIRE) ? "KVM" : "TCG");
+        log_pod(LOG_LEVEL_INFO, p->ap.id, "qemu pod %s: VM %d ready (%s, %s) in %lld ms", p->ap.id,
+                p->ap.pid, __atomic_load_n(&node.kvm, __ATOMIC_ACQUIRE) ? "KVM" : "TCG",
+                cloned ? "from the template" : "cold boot", (long long) (agent_pod_now_ms() - t0));
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -671,6 +745,32 @@ static int find_guest(const char *dir)
         return access(node.kernel, R_OK) < 0 || access(node.initrd, R_OK) < 0 ? -errno : 0;
 }
 
+/* VM templates (template.h), unless the config's vm_templates is false. The
+ * shape kept is a default pod's. */
+static void start_templates(const struct drv_probe_env *env, bool kvm)
+{
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        struct qtpl_node tn = {.data_root = env->data_root,
+                               .qemu = node.qemu,
+                               .kernel = node.kernel,
+                               .initrd = node.initrd,
+                               .append = node.append,
+                               .boot_timeout_ms = node.boot_timeout_ms,
+                               .memory_mb = TEMPLATE_MEMORY_MB,
+                               .vcpus = kvm ? (cpus >= 2 ? 2 : 1) : 1,
+                               .kvm = kvm};
+        _cleanup_error_ struct uvm_error *e = NULL;
+
+        if (!env->vm_templates) {
+                log_info("qemu: VM templates are off (config vm_templates)");
+                return;
+        }
+        if (!env->data_root)
+                return;
+        if (qtpl_start(&tn, &e) < 0)
+                log_warn("qemu: %s; VM pods cold-boot", e->msg);
+}
+
 /* Usable where the binary and the guest image are; KVM only once a guest
  * was seen booting under it. */
 static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
@@ -718,6 +818,7 @@ static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
         }
         ret->usable = true;
         ret->accelerated = kvm;
+        start_templates(env, kvm);
         if (snprintf(ret->reason, sizeof(ret->reason), "QEMU %.80s with %s (%.120s)", node.qemu,
                      kvm ? "KVM" : "TCG emulation, which is not a security boundary", why) < 0)
                 ret->reason[0] = '\0';

@@ -301,7 +301,11 @@ static void test_nic(void **state)
         vm.tap_fd = 2;
         expect_einval(vm, "qemu VM: the NIC needs tap or tap_fd (>= 3), tap_fd is 2");
         vm.tap_fd = 3, vm.tap = "tap0";
-        expect_einval(vm, "qemu VM: give either tap or tap_fd, not both");
+        expect_einval(vm, "qemu VM: give one of tap, tap_fd and nic_unplugged");
+        vm = base, vm.mac = "02:42:ac:11:00:02", vm.nic_unplugged = true, vm.tap_fd = 3;
+        expect_einval(vm, "qemu VM: give one of tap, tap_fd and nic_unplugged");
+        vm = base, vm.nic_unplugged = true;
+        expect_einval(vm, "qemu VM: a tap needs a mac");
         for (size_t i = 0; i < sizeof(bad_macs) / sizeof(bad_macs[0]); i++) {
                 vm = base, vm.tap = "tap0", vm.mac = bad_macs[i];
                 snprintf(msg, sizeof(msg),
@@ -320,9 +324,68 @@ static void test_nic(void **state)
         qemu_argv_free(argv_ok(&vm));
 }
 
+/* Remove argv[at] and argv[at + 1]. */
+static void drop_two(char **argv, size_t at)
+{
+        size_t n = 0;
+
+        while (argv[n])
+                n++;
+        free(argv[at]);
+        free(argv[at + 1]);
+        memmove(argv + at, argv + at + 2, (n - at - 1) * sizeof(char *));
+}
+
+/* A template (RAM in a shared file, a NIC on no network) and its clone
+ * (the file mapped privately, the state coming over QMP). */
+static void test_template_and_clone(void **state)
+{
+        static const char *const tpl[] = {
+                HEAD("microvm,x-option-roms=off,rtc=on,pit=on,memory-backend=mem", "tcg", "max"),
+                QEMU_BASE_APPEND,
+                DEVICES,
+                "-netdev",
+                "hubport,id=net0,hubid=0",
+                "-device",
+                "virtio-net-device,netdev=net0,mac=02:75:76:6d:64:00",
+        };
+        static const char *const clone[] = {
+                HEAD("microvm,x-option-roms=off,rtc=on,pit=on,memory-backend=mem", "tcg", "max"),
+                QEMU_BASE_APPEND,
+                DEVICES,
+                "-incoming",
+                "defer",
+        };
+        struct qemu_vm vm = base;
+        char **argv;
+
+        (void) state;
+        vm.mem_path = "/var/lib/uvmd/templates/k,1/mem", vm.mem_shared = true;
+        vm.mac = "02:75:76:6d:64:00", vm.nic_unplugged = true;
+        argv = argv_ok(&vm);
+        /* -object comes right after -M's value. */
+        assert_string_equal(argv[3], "-object");
+        assert_string_equal(argv[4], "memory-backend-file,id=mem,size=256M,"
+                                     "mem-path=/var/lib/uvmd/templates/k,,1/mem,share=on");
+        drop_two(argv, 3); /* the rest checked without them */
+        assert_argv(argv, tpl, sizeof(tpl) / sizeof(tpl[0]));
+        qemu_argv_free(argv);
+
+        vm = base, vm.mem_path = "/proc/self/fd/4", vm.incoming = true;
+        argv = argv_ok(&vm);
+        assert_string_equal(argv[4], "memory-backend-file,id=mem,size=256M,"
+                                     "mem-path=/proc/self/fd/4,share=off");
+        drop_two(argv, 3);
+        assert_argv(argv, clone, sizeof(clone) / sizeof(clone[0]));
+        qemu_argv_free(argv);
+        vm = base, vm.mem_path = "relative/mem";
+        expect_einval(vm, "qemu VM: mem_path 'relative/mem' is not an absolute path");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_template_and_clone),
                 cmocka_unit_test(test_tcg_minimal),
                 cmocka_unit_test(test_kvm_full),
                 cmocka_unit_test(test_tap_fd_and_sizes),
