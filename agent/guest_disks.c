@@ -74,8 +74,9 @@ static bool disk_sized(const char *name)
         return fs_read_file(sys, 64, &text, NULL) == 0 && strtoull(text, NULL, 10) > 0;
 }
 
-/* /dev/<name>, made from sysfs's major:minor when devtmpfs has not yet. */
-static int disk_node(const char *name, char *ret, size_t len, struct uvm_error **err)
+/* /dev/<name>, made from sysfs's major:minor when devtmpfs has not yet.
+ * -ENODEV while sysfs has no device number for it yet (the caller waits). */
+static int disk_node(const char *name, char *ret, size_t len)
 {
         _cleanup_free_ char *text = NULL;
         char sys[256];
@@ -86,9 +87,9 @@ static int disk_node(const char *name, char *ret, size_t len, struct uvm_error *
                 return 0;
         snprintf(sys, sizeof(sys), "/sys/class/block/%s/dev", name);
         if (fs_read_file(sys, 64, &text, NULL) < 0 || sscanf(text, "%u:%u", &maj, &min) != 2)
-                return uvm_error_set(err, ENODEV, "Disk: %s has no device number", name);
+                return -ENODEV;
         if (mknod(ret, S_IFBLK | 0600, makedev(maj, min)) < 0 && errno != EEXIST)
-                return uvm_error_set(err, errno, "mknod %s: %m", ret);
+                return -errno;
         return 0;
 }
 
@@ -124,16 +125,22 @@ int agent_guest_disk(json_object *s, struct uvm_error **err)
         for (int waited = 0;; waited += (int) (nap.tv_nsec / 1000000)) {
                 r = disk_name((unsigned) lun, name, sizeof(name));
                 if (r == 0 && disk_sized(name)) {
-                        r = disk_node(name, dev, sizeof(dev), err);
-                        if (r < 0)
-                                return r;
-                        r = mount(dev, path, "erofs", MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
-                        if (r == 0)
-                                break;
-                        r = -errno;
-                        if (r != -ENXIO && r != -ENOENT)
-                                return uvm_error_set(err, -r, "mount %s (lun %lld) on %s: %m", dev,
-                                                     (long long) lun, path);
+                        /* The device number, too, may show up after the size
+                         * (seen once: "sda has no device number"). */
+                        r = disk_node(name, dev, sizeof(dev));
+                        if (r < 0 && r != -ENODEV)
+                                return uvm_error_set(err, -r, "mknod %s: %s", dev, strerror(-r));
+                        if (r == 0) {
+                                r = mount(dev, path, "erofs", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                                          NULL);
+                                if (r == 0)
+                                        break;
+                                r = -errno;
+                                if (r != -ENXIO && r != -ENOENT)
+                                        return uvm_error_set(err, -r,
+                                                             "mount %s (lun %lld) on %s: %m", dev,
+                                                             (long long) lun, path);
+                        }
                 }
                 if (waited >= DISK_WAIT_MS)
                         return uvm_error_set(err, ETIMEDOUT,

@@ -50,6 +50,8 @@ MEANINGS = {
                            "io.microsoft.virtualmachine.computetopology.* pod annotations "
                            "size the VM, never beyond the pod's limits plus overhead; "
                            "\\fBignore\\fP: they do not.",
+    "vm_templates": "\\fBtrue\\fP: VM pods start from a booted, saved template of their "
+                    "shape, made in the background; \\fBfalse\\fP: every VM pod cold-boots.",
     "insecure_registries": "Registry hosts (host[:port]) pulled from over plain HTTP.",
     "registry_mirrors": "An object mapping a registry host to 1 to 8 mirror URLs, tried "
                         "in order before the registry.",
@@ -86,6 +88,7 @@ TYPES = {
     "F_HOSTS": "array of strings",
     "F_MIRRORS": "object",
     "F_ADDR": "HOST:PORT",
+    "F_BOOL": "boolean",
 }
 
 
@@ -149,6 +152,8 @@ def defaults(config_c):
             out[member] = ", ".join(re.findall(r'"([^"]*)"', value))
         elif value.startswith("calloc("):
             out[member] = "empty"
+        elif value in ("true", "false"):
+            out[member] = value
         elif re.fullmatch(r"LOG_(LEVEL|FORMAT)_(\w+)", value):
             out[member] = value.split("_")[-1].lower()
         else:
