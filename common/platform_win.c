@@ -14,6 +14,7 @@
 
 #include "common/macros.h"
 #include "common/platform.h"
+#include "common/utf16.h"
 
 /* From FILETIME's epoch (1601-01-01) to the Unix one, in 100 ns ticks. */
 #define EPOCH_DIFF_100NS 116444736000000000ull
@@ -71,45 +72,15 @@ static int last_error(void)
         return -plat_errno_from_win32(GetLastError());
 }
 
-/* A malloc'd UTF-16 copy of a UTF-8 string; invalid UTF-8 is -EINVAL. */
+/* Paths as the API takes them (utf16.h). */
 static int to_wide(const char *s, wchar_t **ret)
 {
-        int n;
-        wchar_t *w;
-
-        if (!s)
-                return -EINVAL;
-        n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-        if (n <= 0)
-                return -EINVAL;
-        w = malloc((size_t) n * sizeof(*w));
-        if (!w)
-                return -ENOMEM;
-        if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
-                free(w);
-                return -EINVAL;
-        }
-        *ret = w;
-        return 0;
+        return utf8_to_wide(s, UTF16_PATH_MAX, ret);
 }
 
-/* A malloc'd UTF-8 copy of a UTF-16 string. */
 static int from_wide(const wchar_t *w, char **ret)
 {
-        int n = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, -1, NULL, 0, NULL, NULL);
-        char *s;
-
-        if (n <= 0)
-                return -EINVAL;
-        s = malloc((size_t) n);
-        if (!s)
-                return -ENOMEM;
-        if (WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, -1, s, n, NULL, NULL) != n) {
-                free(s);
-                return -EINVAL;
-        }
-        *ret = s;
-        return 0;
+        return wide_to_utf8(w, UTF16_PATH_MAX, ret);
 }
 
 static void handle_closep(HANDLE *h)

@@ -32,11 +32,6 @@ struct hcn_raw_api {
  * safe: bind before any call. hcn_api_computenetwork() binds the DLL. */
 const struct hcn_api *hcn_win_bind(const struct hcn_raw_api *raw);
 
-/* UTF-8 <-> UTF-16, malloc'd; -EINVAL for a string that is not valid in
- * its encoding (no replacement characters are made up), -ENOMEM. */
-int hcn_win_utf8_to_utf16(const char *s, wchar_t **ret);
-int hcn_win_utf16_to_utf8(const wchar_t *s, char **ret);
-
 /* "c9a1a8d0-1234-4abc-8def-0123456789ab" (either case, no braces) <-> GUID;
  * the text form written is lower case. */
 int hcn_win_guid_parse(const char *s, GUID *ret);

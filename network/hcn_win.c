@@ -20,6 +20,7 @@
 #include <objbase.h>
 
 #include "common/macros.h"
+#include "common/utf16.h"
 #include "network/hcn_win-internal.h"
 
 /* Longer strings than this are refused before the conversion's int sizes. */
@@ -72,48 +73,6 @@ int hcn_win_errno(HRESULT hr)
                 if (hcn_win_errors[i].hr == hr)
                         return -hcn_win_errors[i].err;
         return -EIO;
-}
-
-int hcn_win_utf8_to_utf16(const char *s, wchar_t **ret)
-{
-        wchar_t *w;
-        int n;
-
-        if (!s || strlen(s) > HCN_WIN_STR_MAX)
-                return -EINVAL;
-        n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-        if (n <= 0)
-                return -EINVAL;
-        w = malloc((size_t) n * sizeof(*w));
-        if (!w)
-                return -ENOMEM;
-        if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
-                free(w);
-                return -EINVAL;
-        }
-        *ret = w;
-        return 0;
-}
-
-int hcn_win_utf16_to_utf8(const wchar_t *s, char **ret)
-{
-        char *u;
-        int n;
-
-        if (!s || wcslen(s) > HCN_WIN_STR_MAX)
-                return -EINVAL;
-        n = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, s, -1, NULL, 0, NULL, NULL);
-        if (n <= 0)
-                return -EINVAL;
-        u = malloc((size_t) n);
-        if (!u)
-                return -ENOMEM;
-        if (WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, s, -1, u, n, NULL, NULL) != n) {
-                free(u);
-                return -EINVAL;
-        }
-        *ret = u;
-        return 0;
 }
 
 static int hcn_win_hex(char c)
@@ -173,7 +132,7 @@ static int hcn_win_result(HRESULT hr, PWSTR record, char **ret_error)
         if (r < 0 && ret_error) {
                 char *text = NULL;
 
-                if (!record || !*record || hcn_win_utf16_to_utf8(record, &text) < 0) {
+                if (!record || !*record || wide_to_utf8(record, HCN_WIN_STR_MAX, &text) < 0) {
                         text = malloc(64);
                         if (text)
                                 snprintf(text, 64, "{\"ErrorCode\":%lu,\"Success\":false}",
@@ -197,7 +156,7 @@ static int hcn_win_namespace_create(const char *ns_id, const char *settings_json
 
         if (hcn_win_guid_parse(ns_id, &id) < 0)
                 return -EINVAL;
-        r = hcn_win_utf8_to_utf16(settings_json, &settings);
+        r = utf8_to_wide(settings_json, HCN_WIN_STR_MAX, &settings);
         if (r < 0)
                 return r;
         hr = hcn_raw->create_namespace(&id, settings, &ns, &record);
@@ -231,7 +190,7 @@ static int hcn_win_namespace_modify(const char *ns_id, const char *request_json,
 
         if (hcn_win_guid_parse(ns_id, &id) < 0)
                 return -EINVAL;
-        r = hcn_win_utf8_to_utf16(request_json, &request);
+        r = utf8_to_wide(request_json, HCN_WIN_STR_MAX, &request);
         if (r < 0)
                 return r;
         hr = hcn_raw->open_namespace(&id, &ns, &record);
@@ -258,7 +217,7 @@ static int hcn_win_endpoint_query(const char *ep_id, const char *query_json, cha
 
         if (hcn_win_guid_parse(ep_id, &id) < 0)
                 return -EINVAL;
-        r = hcn_win_utf8_to_utf16(query_json, &query);
+        r = utf8_to_wide(query_json, HCN_WIN_STR_MAX, &query);
         if (r < 0)
                 return r;
         hr = hcn_raw->open_endpoint(&id, &ep, &record);
@@ -270,7 +229,7 @@ static int hcn_win_endpoint_query(const char *ep_id, const char *query_json, cha
         r = hcn_win_result(hr, record, ret_error);
         hcn_raw->close_endpoint(ep);
         if (r == 0)
-                r = props ? hcn_win_utf16_to_utf8(props, &json) : -EIO;
+                r = props ? wide_to_utf8(props, HCN_WIN_STR_MAX, &json) : -EIO;
         if (props)
                 hcn_raw->free_memory(props);
         if (r < 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/utf16.h"
 #include "service/windows/winsvc-internal.h"
 #include "service/windows/winsvc.h"
 
@@ -19,31 +20,16 @@
 
 wchar_t *winsvc_utf16(const char *s)
 {
-        int n = s ? MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0) : 0;
-        wchar_t *w;
+        wchar_t *w = NULL;
 
-        if (n <= 0 || !(w = malloc((size_t) n * sizeof(*w))))
-                return NULL;
-        if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
-                free(w);
-                return NULL;
-        }
-        return w;
+        return utf8_to_wide(s, UTF16_PATH_MAX, &w) < 0 ? NULL : w;
 }
 
 char *winsvc_utf8(const wchar_t *w)
 {
-        int n = w ? WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, -1, NULL, 0, NULL, NULL)
-                  : 0;
-        char *s;
+        char *s = NULL;
 
-        if (n <= 0 || !(s = malloc((size_t) n)))
-                return NULL;
-        if (WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, -1, s, n, NULL, NULL) != n) {
-                free(s);
-                return NULL;
-        }
-        return s;
+        return wide_to_utf8(w, UTF16_PATH_MAX, &s) < 0 ? NULL : s;
 }
 
 int winsvc_errno(DWORD code)

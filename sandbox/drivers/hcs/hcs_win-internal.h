@@ -86,10 +86,3 @@ const struct hcs_api *hcs_api_from_raw(const struct hcs_raw *raw);
 int hcs_hresult_to_errno(HRESULT hr);
 /* "HCS_E_SYSTEM_NOT_FOUND", ...; NULL when we have no name for it. */
 const char *hcs_hresult_name(HRESULT hr);
-
-/* UTF-8 → UTF-16 (malloc'd): -EINVAL for invalid UTF-8 or more than
- * max_bytes bytes. */
-int hcs_utf8_to_wide(const char *s, size_t max_bytes, wchar_t **ret);
-/* UTF-16 → UTF-8 (malloc'd): -EINVAL for unpaired surrogates or more than
- * max_bytes bytes. */
-int hcs_wide_to_utf8(const wchar_t *w, size_t max_bytes, char **ret);

@@ -7,7 +7,6 @@
  */
 
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <string.h>
 
 #include "common/macros.h"
+#include "common/utf16.h"
 #include "sandbox/drivers/hcs/hcs_win-internal.h"
 
 struct hcs_system {
@@ -103,62 +103,6 @@ static bool is_timeout(HRESULT hr)
         return hcs_hresult_to_errno(hr) == -ETIMEDOUT;
 }
 
-/* ---- UTF-8 <-> UTF-16 ---- */
-
-int hcs_utf8_to_wide(const char *s, size_t max_bytes, wchar_t **ret)
-{
-        size_t len;
-        wchar_t *w;
-        int n;
-
-        if (!s || max_bytes >= INT_MAX)
-                return -EINVAL;
-        len = strnlen(s, max_bytes + 1);
-        if (len > max_bytes)
-                return -EINVAL;
-        /* len + 1: the terminator is converted too. */
-        n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, (int) len + 1, NULL, 0);
-        if (n <= 0)
-                return -EINVAL;
-        w = calloc((size_t) n, sizeof(*w));
-        if (!w)
-                return -ENOMEM;
-        if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, (int) len + 1, w, n) != n) {
-                free(w);
-                return -EINVAL;
-        }
-        *ret = w;
-        return 0;
-}
-
-int hcs_wide_to_utf8(const wchar_t *w, size_t max_bytes, char **ret)
-{
-        size_t len;
-        char *s;
-        int n;
-
-        if (!w || max_bytes >= INT_MAX)
-                return -EINVAL;
-        /* Each UTF-16 unit is at least one UTF-8 byte. */
-        len = wcsnlen(w, max_bytes + 1);
-        if (len > max_bytes)
-                return -EINVAL;
-        n = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, (int) len + 1, NULL, 0, NULL,
-                                NULL);
-        if (n <= 0 || (size_t) n > max_bytes + 1)
-                return -EINVAL;
-        s = malloc((size_t) n);
-        if (!s)
-                return -ENOMEM;
-        if (WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, (int) len + 1, s, n, NULL,
-                                NULL) != n) {
-                free(s);
-                return -EINVAL;
-        }
-        *ret = s;
-        return 0;
-}
-
 /* ---- result documents ---- */
 
 /* A document HCS handed out, as malloc'd UTF-8 (NULL if none or not
@@ -169,7 +113,7 @@ static char *take_document(const struct hcs_raw *raw, PWSTR doc)
 
         if (!doc)
                 return NULL;
-        if (hcs_wide_to_utf8(doc, HCS_WIN_DOC_MAX, &s) < 0)
+        if (wide_to_utf8(doc, HCS_WIN_DOC_MAX, &s) < 0)
                 s = NULL;
         raw->local_free(doc);
         return s;
@@ -265,7 +209,7 @@ static int to_wide(const struct hcs_raw *raw, const char *s, size_t max, const c
                    const char *what, wchar_t **ret, char **ret_result)
 {
         char why[96];
-        int r = hcs_utf8_to_wide(s, max, ret);
+        int r = utf8_to_wide(s, max, ret);
 
         if (r < 0) {
                 snprintf(why, sizeof(why), "%s is not UTF-8 of at most %zu bytes", what, max);
@@ -446,7 +390,7 @@ static void CALLBACK event_trampoline(HCS_EVENT *event, void *context)
 
         if (!sys || !sys->fn || !event)
                 return;
-        if (event->EventData && hcs_wide_to_utf8(event->EventData, HCS_WIN_DOC_MAX, &detail) < 0)
+        if (event->EventData && wide_to_utf8(event->EventData, HCS_WIN_DOC_MAX, &detail) < 0)
                 detail = NULL;
         sys->fn(sys->data, event_kind(event->Type), detail);
         free(detail);

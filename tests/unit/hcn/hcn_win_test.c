@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "network/hcn.h"
+#include "common/utf16.h"
 #include "network/hcn_win-internal.h"
 
 #define NS_ID "c9a1a8d0-1234-4abc-8def-0123456789ab"
@@ -53,7 +54,7 @@ static void raw_log(const char *op, const GUID *id, const void *handle, PCWSTR t
         if (id)
                 hcn_win_guid_format(id, guid);
         if (text)
-                assert_int_equal(hcn_win_utf16_to_utf8(text, &utf8), 0);
+                assert_int_equal(wide_to_utf8(text, 1u << 20, &utf8), 0);
         snprintf(raw.log[raw.n_log++], sizeof(raw.log[0]), "%s%s%s%s%s", op, id ? " " : "", guid,
                  handle ? (handle == NS_HANDLE ? " ns" : " ep") : "", utf8 ? " " : "");
         if (utf8)
@@ -183,24 +184,24 @@ static void test_utf8_utf16(void **state)
         wchar_t *w = NULL;
         char *u = NULL;
 
-        assert_int_equal(hcn_win_utf8_to_utf16(utf8, &w), 0);
+        assert_int_equal(utf8_to_wide(utf8, 1u << 20, &w), 0);
         assert_int_equal(wcscmp(w, utf16), 0);
-        assert_int_equal(hcn_win_utf16_to_utf8(w, &u), 0);
+        assert_int_equal(wide_to_utf8(w, 1u << 20, &u), 0);
         assert_string_equal(u, utf8);
         free(w);
         free(u);
-        assert_int_equal(hcn_win_utf8_to_utf16("", &w), 0);
+        assert_int_equal(utf8_to_wide("", 1u << 20, &w), 0);
         assert_int_equal(w[0], 0);
         free(w);
 
         for (size_t i = 0; i < ARRAY_SIZE(bad8); i++)
-                if (hcn_win_utf8_to_utf16(bad8[i], &w) != -EINVAL)
+                if (utf8_to_wide(bad8[i], 1u << 20, &w) != -EINVAL)
                         fail_msg("bad UTF-8 %zu accepted", i);
         for (size_t i = 0; i < ARRAY_SIZE(bad16); i++)
-                if (hcn_win_utf16_to_utf8(bad16[i], &u) != -EINVAL)
+                if (wide_to_utf8(bad16[i], 1u << 20, &u) != -EINVAL)
                         fail_msg("bad UTF-16 %zu accepted", i);
-        assert_int_equal(hcn_win_utf8_to_utf16(NULL, &w), -EINVAL);
-        assert_int_equal(hcn_win_utf16_to_utf8(NULL, &u), -EINVAL);
+        assert_int_equal(utf8_to_wide(NULL, 1u << 20, &w), -EINVAL);
+        assert_int_equal(wide_to_utf8(NULL, 1u << 20, &u), -EINVAL);
 }
 
 static void test_guid_round_trip(void **state)
@@ -230,7 +231,7 @@ static void test_guid_round_trip(void **state)
 
         /* Windows' own formatter agrees (upper case, in braces). */
         assert_int_equal(StringFromGUID2(&g, ole, ARRAY_SIZE(ole)), 39);
-        assert_int_equal(hcn_win_utf16_to_utf8(ole, &ole8), 0);
+        assert_int_equal(wide_to_utf8(ole, 1u << 20, &ole8), 0);
         assert_string_equal(ole8, "{C9A1A8D0-1234-4ABC-8DEF-0123456789AB}");
         free(ole8);
 

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "common/utf16.h"
 #include "sandbox/drivers/hcs/hcs_win-internal.h"
 
 /* ---- the fake computecore ---- */
@@ -250,16 +251,16 @@ static void test_utf_conversion_refusals(void **state)
         free(result);
         assert_null(fake.last_call); /* HCS never called */
 
-        assert_int_equal(hcs_wide_to_utf8(lone, 100, &s), -EINVAL);
-        assert_int_equal(hcs_wide_to_utf8(L"abcdef", 5, &s), -EINVAL);
-        assert_int_equal(hcs_wide_to_utf8(L"abcde", 5, &s), 0);
+        assert_int_equal(wide_to_utf8(lone, 100, &s), -EINVAL);
+        assert_int_equal(wide_to_utf8(L"abcdef", 5, &s), -EINVAL);
+        assert_int_equal(wide_to_utf8(L"abcde", 5, &s), 0);
         assert_string_equal(s, "abcde");
         free(s);
         /* Three bytes each: 6 bytes are more than 5, though 2 units. */
-        assert_int_equal(hcs_wide_to_utf8(L"\u20ac\u20ac", 5, &s), -EINVAL);
-        assert_int_equal(hcs_utf8_to_wide("\xed\xa0\x80", 100, &w), -EINVAL);
-        assert_int_equal(hcs_utf8_to_wide("abc", 2, &w), -EINVAL);
-        assert_int_equal(hcs_utf8_to_wide("", 2, &w), 0);
+        assert_int_equal(wide_to_utf8(L"\u20ac\u20ac", 5, &s), -EINVAL);
+        assert_int_equal(utf8_to_wide("\xed\xa0\x80", 100, &w), -EINVAL);
+        assert_int_equal(utf8_to_wide("abc", 2, &w), -EINVAL);
+        assert_int_equal(utf8_to_wide("", 2, &w), 0);
         assert_true(w[0] == 0);
         free(w);
 }
