@@ -28,24 +28,13 @@
 #define DIAL_RETRY_MS 100
 #define GUID_TEXT_LEN 36 /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx */
 
-static int hex_digit(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* n hex digits at s as a number; -1 if one is not a digit. */
 static int64_t hex_field(const char *s, int n)
 {
         int64_t v = 0;
 
         for (int i = 0; i < n; i++) {
-                int d = hex_digit(s[i]);
+                int d = hex_digit_value(s[i]);
 
                 if (d < 0)
                         return -1;

@@ -30,6 +30,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/macros.h"
 
 #define MAX_ENTROPY 512
 #define MAX_ADDRS 8
@@ -48,11 +49,6 @@ static json_object *array_of(json_object *o, const char *k, size_t max)
                        : NULL;
 }
 
-static int hexval(char c)
-{
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* The host's entropy, credited: a VM booted a moment ago has little. */
 static int add_entropy(const char *hex, struct uvm_error **err)
 {
@@ -68,7 +64,7 @@ static int add_entropy(const char *hex, struct uvm_error **err)
                                      "Entropy: an even number of hex digits, at "
                                      "most 1024");
         for (size_t i = 0; i < n; i++) {
-                int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+                int hi = hex_digit_value(hex[2 * i]), lo = hex_digit_value(hex[2 * i + 1]);
 
                 if (hi < 0 || lo < 0)
                         return uvm_error_set(err, EINVAL, "Entropy: not lowercase hex");

@@ -75,3 +75,15 @@ static inline void strv_freep(char ***v)
 
 #define STR_EQ(a, b) (strcmp((a), (b)) == 0)
 #define STR_EMPTY(s) (!(s) || !*(s))
+
+/* The value of a hexadecimal digit (either case), or -1. */
+static inline int hex_digit_value(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}

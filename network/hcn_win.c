@@ -75,17 +75,6 @@ int hcn_win_errno(HRESULT hr)
         return -EIO;
 }
 
-static int hcn_win_hex(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int hcn_win_guid_parse(const char *s, GUID *ret)
 {
         static const uint8_t group_bytes[] = {4, 2, 2, 2, 6};
@@ -99,7 +88,7 @@ int hcn_win_guid_parse(const char *s, GUID *ret)
                 if (grp > 0 && *s++ != '-')
                         return -EINVAL;
                 for (size_t i = 0; i < group_bytes[grp]; i++, s += 2) {
-                        int hi = hcn_win_hex(s[0]), lo = hcn_win_hex(s[1]);
+                        int hi = hex_digit_value(s[0]), lo = hex_digit_value(s[1]);
 
                         if (hi < 0 || lo < 0)
                                 return -EINVAL;

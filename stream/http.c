@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/macros.h"
 #include "stream/http.h"
 
 struct http_parser {
@@ -273,17 +274,6 @@ bool http_list_has_token(const struct http_request *req, const char *name, const
         return false;
 }
 
-static int hex_value(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int http_percent_decode(const char *s, size_t len, bool form, char **ret, struct uvm_error **err)
 {
         _cleanup_free_ char *out = malloc(len + 1);
@@ -295,8 +285,8 @@ int http_percent_decode(const char *s, size_t len, bool form, char **ret, struct
                 int c = (unsigned char) s[i], hi, lo;
 
                 if (c == '%') {
-                        if (len - i < 3 || (hi = hex_value(s[i + 1])) < 0 ||
-                            (lo = hex_value(s[i + 2])) < 0)
+                        if (len - i < 3 || (hi = hex_digit_value(s[i + 1])) < 0 ||
+                            (lo = hex_digit_value(s[i + 2])) < 0)
                                 return uvm_error_set(err, EBADMSG, "bad percent-encoding");
                         c = hi << 4 | lo;
                         i += 2;

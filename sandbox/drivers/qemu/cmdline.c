@@ -122,17 +122,6 @@ static bool valid_tap_name(const char *s)
         return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
-static int hex_digit(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* xx:xx:xx:xx:xx:xx, unicast, not all zero. */
 static bool valid_mac(const char *s)
 {
@@ -141,7 +130,7 @@ static bool valid_mac(const char *s)
         if (strlen(s) != 17)
                 return false;
         for (int i = 0; i < 6; i++) {
-                int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+                int hi = hex_digit_value(s[3 * i]), lo = hex_digit_value(s[3 * i + 1]);
 
                 if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
                         return false;
