@@ -134,6 +134,14 @@ static int hcn_win_result(HRESULT hr, PWSTR record, char **ret_error)
         return r;
 }
 
+/* The GUID and the UTF-16 document every call below starts from. */
+static int hcn_win_args(const char *id, const char *json, GUID *ret_id, wchar_t **ret_json)
+{
+        if (hcn_win_guid_parse(id, ret_id) < 0)
+                return -EINVAL;
+        return utf8_to_wide(json, HCN_WIN_STR_MAX, ret_json);
+}
+
 static int hcn_win_namespace_create(const char *ns_id, const char *settings_json, char **ret_error)
 {
         _cleanup_free_ wchar_t *settings = NULL;
@@ -143,9 +151,7 @@ static int hcn_win_namespace_create(const char *ns_id, const char *settings_json
         GUID id;
         int r;
 
-        if (hcn_win_guid_parse(ns_id, &id) < 0)
-                return -EINVAL;
-        r = utf8_to_wide(settings_json, HCN_WIN_STR_MAX, &settings);
+        r = hcn_win_args(ns_id, settings_json, &id, &settings);
         if (r < 0)
                 return r;
         hr = hcn_raw->create_namespace(&id, settings, &ns, &record);
@@ -177,9 +183,7 @@ static int hcn_win_namespace_modify(const char *ns_id, const char *request_json,
         GUID id;
         int r;
 
-        if (hcn_win_guid_parse(ns_id, &id) < 0)
-                return -EINVAL;
-        r = utf8_to_wide(request_json, HCN_WIN_STR_MAX, &request);
+        r = hcn_win_args(ns_id, request_json, &id, &request);
         if (r < 0)
                 return r;
         hr = hcn_raw->open_namespace(&id, &ns, &record);
@@ -204,9 +208,7 @@ static int hcn_win_endpoint_query(const char *ep_id, const char *query_json, cha
         GUID id;
         int r;
 
-        if (hcn_win_guid_parse(ep_id, &id) < 0)
-                return -EINVAL;
-        r = utf8_to_wide(query_json, HCN_WIN_STR_MAX, &query);
+        r = hcn_win_args(ep_id, query_json, &id, &query);
         if (r < 0)
                 return r;
         hr = hcn_raw->open_endpoint(&id, &ep, &record);
