@@ -6,12 +6,17 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/macros.h"
@@ -378,4 +383,32 @@ char **qemu_argv_free(char **argv)
 {
         strv_free(argv);
         return NULL;
+}
+
+int qemu_spawn_logged(char **argv, const char *log, bool background, pid_t *ret_pid,
+                      struct uvm_error **err)
+{
+        pid_t pid = fork();
+
+        if (pid == 0) {
+                /* Only system calls here: this process has other threads. */
+                int in = open("/dev/null", O_RDONLY | O_CLOEXEC),
+                    out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+                if (background) {
+                        prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        setpriority(PRIO_PROCESS, 0, 10);
+                }
+                if (in >= 0 && out >= 0) {
+                        dup2(in, 0);
+                        dup2(out, 1);
+                        dup2(out, 2);
+                }
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        if (pid < 0)
+                return uvm_error_set(err, errno, "fork: %s", strerror(errno));
+        *ret_pid = pid;
+        return 0;
 }

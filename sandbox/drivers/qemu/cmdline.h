@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 
@@ -71,3 +72,11 @@ int qemu_argv(const struct qemu_vm *vm, char ***ret_argv, struct uvm_error **err
 
 /* NULL is fine. Returns NULL. */
 char **qemu_argv_free(char **argv);
+
+/* QEMU started from argv as a child with stdin on /dev/null and stdout and
+ * stderr in the file log (truncated), for the short-lived VMs uvmd boots for
+ * itself (the KVM proof, a template build). background: the child also dies
+ * with the calling thread and runs niced, as such a VM is never more urgent
+ * than a pod. -errno from fork. */
+int qemu_spawn_logged(char **argv, const char *log, bool background, pid_t *ret_pid,
+                      struct uvm_error **err);

@@ -6,7 +6,6 @@
  * uvmd's start never waits for it. */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -105,6 +104,7 @@ static bool try_boot(struct proof_job *j, char *why, size_t len, bool *tried)
         char **argv = NULL;
         pid_t pid = -1;
         bool ok = false;
+        int r;
 
         if (qemu_argv(&j->vm, &argv, &e) < 0) {
                 snprintf(why, len, "%s", e->msg);
@@ -117,23 +117,10 @@ static bool try_boot(struct proof_job *j, char *why, size_t len, bool *tried)
                 *tried = false;
                 return false;
         }
-        pid = fork();
-        if (pid == 0) {
-                /* Only system calls here: this process has other threads. */
-                int in = open("/dev/null", O_RDONLY | O_CLOEXEC),
-                    out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-                if (in >= 0 && out >= 0) {
-                        dup2(in, 0);
-                        dup2(out, 1);
-                        dup2(out, 2);
-                }
-                execv(argv[0], argv);
-                _exit(127);
-        }
+        r = qemu_spawn_logged(argv, log, false, &pid, &e);
         qemu_argv_free(argv);
-        if (pid < 0) {
-                snprintf(why, len, "fork: %s", strerror(errno));
+        if (r < 0) {
+                snprintf(why, len, "%s", e->msg);
                 return false;
         }
         /* QEMU makes the socket as it starts, or exits at once when KVM

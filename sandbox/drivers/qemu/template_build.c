@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -94,8 +92,7 @@ static int build_paths(struct build *j, const char *root, const char *key)
 }
 
 /* QEMU as a child that dies with this thread (it outlives nothing), niced:
- * a template is never more urgent than a pod. Only system calls in the
- * child: this process has other threads. */
+ * a template is never more urgent than a pod. */
 static int spawn(struct build *j, struct uvm_error **err)
 {
         _cleanup_free_ char *log = fs_path_join(j->dir, "qemu.log");
@@ -108,25 +105,9 @@ static int spawn(struct build *j, struct uvm_error **err)
                 qemu_argv_free(argv);
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
-        j->pid = fork();
-        if (j->pid == 0) {
-                int in = open("/dev/null", O_RDONLY | O_CLOEXEC),
-                    out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                setpriority(PRIO_PROCESS, 0, 10);
-                if (in >= 0 && out >= 0) {
-                        dup2(in, 0);
-                        dup2(out, 1);
-                        dup2(out, 2);
-                }
-                execv(argv[0], argv);
-                _exit(127);
-        }
+        r = qemu_spawn_logged(argv, log, true, &j->pid, err);
         qemu_argv_free(argv);
-        if (j->pid < 0)
-                return uvm_error_set(err, errno, "fork: %m");
-        return 0;
+        return r;
 }
 
 /* Boot until the agent answers; then let it see its host go. */
