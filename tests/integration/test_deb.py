@@ -208,6 +208,59 @@ def droot():
         shutil.rmtree(top, ignore_errors=True)
 
 
+class Node:
+    """The installed uvmd, run from the root with the packaged config: its
+    roots moved into the root, and a private test network (not the node's)."""
+
+    def __init__(self, top, root, image):
+        with open(os.path.join(root, "etc/uvmd/config.json")) as f:
+            config = json.load(f)
+        cni = os.path.join(top, "cni")
+        self.ipam = os.path.join(top, "ipam")
+        self.top, self.image = top, image
+        os.makedirs(cni, exist_ok=True)
+        with open(os.path.join(cni, "10-test.conflist"), "w") as f:
+            json.dump({"cniVersion": "1.0.0", "name": "uvmd-deb-test", "plugins": [
+                {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False,
+                 "ipam": {"type": "host-local", "subnet": SUBNET + ".0/24",
+                          "dataDir": self.ipam}},
+                {"type": "portmap", "capabilities": {"portMappings": True}}]}, f)
+        self.state, data = os.path.join(root, "run/uvmd"), os.path.join(root, "var/lib/uvmd")
+        config.update(socket=os.path.join(self.state, "uvmd.sock"), state_root=self.state,
+                      data_root=data, cni_conf_dir=cni,
+                      guest_dir=os.path.join(root, "usr/lib/uvmd/guest"))
+        cfg_path = os.path.join(top, "config.json")
+        with open(cfg_path, "w") as f:
+            json.dump(config, f)
+        uvmd = os.path.join(root, "usr/bin/uvmd")
+        assert subprocess.run([uvmd, "--version"], capture_output=True, text=True,
+                              check=True).stdout.startswith("uvmd %s " % uvmd_version())
+        imp = subprocess.run([uvmd, "--config", cfg_path, "image", "import", image.archive],
+                             capture_output=True, text=True, timeout=120)
+        assert imp.returncode == 0, imp.stderr
+        self.daemon = Daemon(top, config=None)
+        self.daemon.socket = config["socket"]
+        self.daemon.args = lambda: [uvmd, "--config", cfg_path, "--log-level", "debug"]
+
+    def run_pod(self, c):
+        """A pod with a sleeping container: (pod id, container id, pod IP)."""
+        m = pb()
+        pod_cfg = m.PodSandboxConfig(
+            metadata=m.PodSandboxMetadata(name="deb", namespace="default", uid="uid-deb"),
+            hostname="deb", log_directory=os.path.join(self.top, "logs"))
+        pod = c.rt("RunPodSandbox", config=pod_cfg, runtime_handler="runc",
+                   timeout=120).pod_sandbox_id
+        ctr_cfg = m.ContainerConfig(metadata=m.ContainerMetadata(name="sleep"),
+                                    image=m.ImageSpec(image=self.image.config_digest),
+                                    command=["/bin/sleep", "3600"])
+        ctr = c.rt("CreateContainer", pod_sandbox_id=pod, config=ctr_cfg,
+                   sandbox_config=pod_cfg, timeout=120).container_id
+        c.rt("StartContainer", container_id=ctr, timeout=60)
+        ip = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status.network.ip
+        assert ip.startswith(SUBNET + ".")
+        return pod, ctr, ip
+
+
 def test_install_run_purge(deb, droot, image_single):  # noqa: F811
     top, root = droot
     before = tree(root)
@@ -242,60 +295,20 @@ def test_install_run_purge(deb, droot, image_single):  # noqa: F811
             open(os.path.join(root, "etc/cni/net.d/10-uvmd.conflist")) as b:
         assert a.read() == b.read()
 
-    # The installed uvmd, from the root, with the packaged config: its roots
-    # moved into the root, and a private test network (not the node's).
-    with open(os.path.join(root, "etc/uvmd/config.json")) as f:
-        config = json.load(f)
-    cni = os.path.join(top, "cni")
-    ipam = os.path.join(top, "ipam")
-    os.makedirs(cni)
-    with open(os.path.join(cni, "10-test.conflist"), "w") as f:
-        json.dump({"cniVersion": "1.0.0", "name": "uvmd-deb-test", "plugins": [
-            {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False,
-             "ipam": {"type": "host-local", "subnet": SUBNET + ".0/24", "dataDir": ipam}},
-            {"type": "portmap", "capabilities": {"portMappings": True}}]}, f)
-    state, data = os.path.join(root, "run/uvmd"), os.path.join(root, "var/lib/uvmd")
-    config.update(socket=os.path.join(state, "uvmd.sock"), state_root=state, data_root=data,
-                  cni_conf_dir=cni, guest_dir=os.path.join(root, "usr/lib/uvmd/guest"))
-    cfg_path = os.path.join(top, "config.json")
-    with open(cfg_path, "w") as f:
-        json.dump(config, f)
-    uvmd = os.path.join(root, "usr/bin/uvmd")
-    assert subprocess.run([uvmd, "--version"], capture_output=True, text=True,
-                          check=True).stdout.startswith("uvmd %s " % uvmd_version())
-    imp = subprocess.run([uvmd, "--config", cfg_path, "image", "import", image_single.archive],
-                         capture_output=True, text=True, timeout=120)
-    assert imp.returncode == 0, imp.stderr
-
-    d = Daemon(top, config=None)
-    d.socket = config["socket"]
-    d.args = lambda: [uvmd, "--config", cfg_path, "--log-level", "debug"]
-    d.start()
+    node = Node(top, root, image_single)
+    node.daemon.start()
     try:
-        c = d.client()
+        c = node.daemon.client()
         v = c.version()
         assert (v.runtime_name, v.runtime_version) == ("uvmd", uvmd_version())
         st = c.rt("Status", verbose=True)
         handlers = {h.name for h in st.runtime_handlers}
         assert "runc" in handlers and handlers <= {"", "runc", "uvm"}, handlers
         assert {x.type: x.status for x in st.status.conditions}.get("RuntimeReady")
-
-        m = pb()
-        pod_cfg = m.PodSandboxConfig(
-            metadata=m.PodSandboxMetadata(name="deb", namespace="default", uid="uid-deb"),
-            hostname="deb", log_directory=os.path.join(top, "logs"))
-        pod = c.rt("RunPodSandbox", config=pod_cfg, runtime_handler="runc",
-                   timeout=120).pod_sandbox_id
-        ctr_cfg = m.ContainerConfig(metadata=m.ContainerMetadata(name="sleep"),
-                                    image=m.ImageSpec(image=image_single.config_digest),
-                                    command=["/bin/sleep", "3600"])
-        ctr = c.rt("CreateContainer", pod_sandbox_id=pod, config=ctr_cfg,
-                   sandbox_config=pod_cfg, timeout=120).container_id
-        c.rt("StartContainer", container_id=ctr, timeout=60)
-        ip = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status.network.ip
-        assert ip.startswith(SUBNET + ".")
+        pod, ctr, ip = node.run_pod(c)
     finally:
-        assert d.stop() == 0, d.log()[-3000:]
+        assert node.daemon.stop() == 0, node.daemon.log()[-3000:]
+    state, ipam = node.state, node.ipam
 
     # The pod outlives uvmd, as on a node where the package is removed.
     pod_dir = os.path.join(state, "pods", pod)
@@ -330,4 +343,85 @@ def test_install_run_purge(deb, droot, image_single):  # noqa: F811
                         "-f", "${Status}", "uvmd"], capture_output=True, text=True)
     assert q.returncode != 0 or q.stdout.startswith("unknown ok not-installed") or \
         q.stdout.endswith("not-installed"), q.stdout
+    assert tree(root) == before, sorted(tree(root) ^ before)
+
+
+def repackaged(deb, version, out):
+    """deb rebuilt as another version (the same files): an upgrade's old or
+    new package, as dpkg sees it."""
+    x = os.path.join(out, "x")
+    subprocess.run(["dpkg-deb", "-R", deb, x], check=True)
+    ctl = os.path.join(x, "DEBIAN", "control")
+    with open(ctl) as f:
+        text = re.sub(r"^Version: .*$", "Version: " + version, f.read(), flags=re.M)
+    with open(ctl, "w") as f:
+        f.write(text)
+    path = os.path.join(out, "uvmd_%s_amd64.deb" % version)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", x, path], check=True,
+                   capture_output=True)
+    shutil.rmtree(x)
+    return path
+
+
+def test_upgrade_keeps_pods_running(deb, droot, image_single):  # noqa: F811
+    """An upgrade with a pod running: the old package's uvmd keeps serving
+    until the init system restarts it, the operator's config survives, and
+    the new uvmd reattaches to the pod the old one started."""
+    top, root = droot
+    before = tree(root)
+    old = repackaged(deb, uvmd_version() + "~old1", top)
+    dpkg(root, "-i", old)
+    conf = os.path.join(root, "etc/uvmd/config.json")
+    with open(conf) as f:
+        edited = json.load(f)
+    edited["workers"] = 8  # the operator's change to a conffile
+    with open(conf, "w") as f:
+        json.dump(edited, f)
+
+    node = Node(top, root, image_single)
+    d = node.daemon
+    d.start()
+    try:
+        c = d.client()
+        pod, ctr, _ = node.run_pod(c)
+        with open(os.path.join(node.state, "pods", pod, "agent.pid")) as f:
+            agent = int(f.read())
+        exe = os.path.join(root, "usr/libexec/uvmd/uvmd")
+        old_ino = os.stat(exe).st_ino
+
+        out = dpkg(root, "-i", deb)
+        assert "pod(s) still running" not in out and "purge" not in out, out
+        with open(conf) as f:
+            assert json.load(f)["workers"] == 8, "the upgrade replaced the operator's config"
+        # dpkg put a new file in place; the running uvmd still is the old one.
+        assert os.stat(exe).st_ino != old_ino
+        assert os.readlink("/proc/%d/exe" % d.proc.pid).endswith(" (deleted)")
+        assert c.version().runtime_version == uvmd_version()
+
+        # The init system's restart: the pod keeps running across it.
+        assert d.stop() == 0, d.log()[-3000:]
+        assert alive(agent)
+        d.start()
+        assert os.stat("/proc/%d/exe" % d.proc.pid).st_ino == os.stat(exe).st_ino
+        c = d.client()
+        assert c.rt("PodSandboxStatus", pod_sandbox_id=pod).status.state == \
+            pb().SANDBOX_READY
+        assert c.rt("ContainerStatus", container_id=ctr).status.state == \
+            pb().CONTAINER_RUNNING
+        r = c.rt("ExecSync", pb().ExecSyncRequest(container_id=ctr, cmd=["echo", "reattached"],
+                                                  timeout=10), timeout=40)
+        assert (r.exit_code, r.stdout) == (0, b"reattached\n")
+        with open(os.path.join(node.state, "pods", pod, "agent.pid")) as f:
+            assert int(f.read()) == agent, "the pod's agent was replaced, not reattached"
+    finally:
+        if d.proc and d.proc.poll() is None:
+            assert d.stop() == 0, d.log()[-3000:]
+
+    out = dpkg(root, "--purge", "uvmd")
+    assert "uvmd purge: removing 1 pod(s)" in out, out
+    end = time.time() + 10
+    while alive(agent) and time.time() < end:
+        time.sleep(0.1)
+    assert not alive(agent), "the pod's agent survived the purge"
+    # The operator's edited conffile goes with the purge too.
     assert tree(root) == before, sorted(tree(root) ^ before)
