@@ -19,12 +19,25 @@
 
 #define IO_TIMEOUT_S 5
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+/* Connections served at once, each on a thread of its own: a client that
+ * stalls holds one of them for up to IO_TIMEOUT_S, never the scraper. More
+ * get 503 at once. */
+#define MAX_CONNS 4
 
 struct metrics_server {
         int listen_fd; /* immutable */
-        int stop[2];   /* a pipe: written once to stop the thread */
+        int stop[2];   /* a pipe: written once to stop the accepting thread */
         pthread_t thread;
         struct metrics_registry *registry; /* borrowed */
+        pthread_mutex_t lock;
+        pthread_cond_t idle;  /* signalled as a connection ends */
+        int conns[MAX_CONNS]; /* under lock: live connections' fds, -1 free */
+        unsigned live;        /* under lock */
+};
+
+struct conn {
+        struct metrics_server *s;
+        unsigned slot;
 };
 
 static int listen_on(const char *address, struct uvm_error **err)
@@ -140,6 +153,60 @@ static void serve_one(struct metrics_server *s, int fd)
                 send_metrics(s, fd, STR_EQ(req->method, "HEAD"));
 }
 
+static void *conn_main(void *arg)
+{
+        struct conn *c = arg;
+        struct metrics_server *s = c->s;
+        int fd = s->conns[c->slot]; /* the slot is ours until we free it */
+
+        serve_one(s, fd);
+        pthread_mutex_lock(&s->lock);
+        s->conns[c->slot] = -1;
+        s->live--;
+        pthread_cond_signal(&s->idle);
+        pthread_mutex_unlock(&s->lock);
+        close(fd);
+        free(c);
+        return NULL;
+}
+
+/* A thread for the connection, or 503 when MAX_CONNS are live. */
+static void dispatch(struct metrics_server *s, int fd)
+{
+        struct conn *c = malloc(sizeof(*c));
+        pthread_attr_t attr;
+        pthread_t t;
+        unsigned i;
+
+        pthread_mutex_lock(&s->lock);
+        for (i = 0; i < MAX_CONNS && s->conns[i] >= 0; i++)
+                ;
+        if (!c || i == MAX_CONNS) {
+                pthread_mutex_unlock(&s->lock);
+                free(c);
+                /* A fresh socket's send buffer takes this without blocking. */
+                send_error(fd, 503, "too many metrics connections");
+                close(fd);
+                return;
+        }
+        s->conns[i] = fd;
+        s->live++;
+        pthread_mutex_unlock(&s->lock);
+        *c = (struct conn){.s = s, .slot = i};
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, conn_main, c) != 0) {
+                pthread_mutex_lock(&s->lock);
+                s->conns[i] = -1;
+                s->live--;
+                pthread_mutex_unlock(&s->lock);
+                free(c);
+                send_error(fd, 503, "cannot start a thread");
+                close(fd);
+        }
+        pthread_attr_destroy(&attr);
+}
+
 static void *server_main(void *arg)
 {
         struct metrics_server *s = arg;
@@ -160,8 +227,7 @@ static void *server_main(void *arg)
                 fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
                 if (fd < 0)
                         continue; /* EAGAIN, ECONNABORTED, EMFILE: next time */
-                serve_one(s, fd);
-                close(fd);
+                dispatch(s, fd);
         }
         return NULL;
 }
@@ -184,6 +250,10 @@ int metrics_server_start(const char *address, struct metrics_registry *r,
         }
         s->listen_fd = fd;
         s->registry = r;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->idle, NULL);
+        for (unsigned i = 0; i < MAX_CONNS; i++)
+                s->conns[i] = -1;
         if (pipe2(s->stop, O_CLOEXEC) < 0) {
                 int e = errno;
                 close(fd);
@@ -191,6 +261,8 @@ int metrics_server_start(const char *address, struct metrics_registry *r,
                 return uvm_error_set(err, e, "metrics: pipe: %s", strerror(e));
         }
         if (pthread_create(&s->thread, NULL, server_main, s) != 0) {
+                pthread_mutex_destroy(&s->lock);
+                pthread_cond_destroy(&s->idle);
                 close(s->stop[0]);
                 close(s->stop[1]);
                 close(fd);
@@ -208,6 +280,17 @@ struct metrics_server *metrics_server_stop(struct metrics_server *s)
                 return NULL;
         (void) !write(s->stop[1], "x", 1);
         pthread_join(s->thread, NULL);
+        /* Live connections end now (their reads and writes fail), not at
+         * their timeouts; their threads free the slots. */
+        pthread_mutex_lock(&s->lock);
+        for (unsigned i = 0; i < MAX_CONNS; i++)
+                if (s->conns[i] >= 0)
+                        (void) shutdown(s->conns[i], SHUT_RDWR);
+        while (s->live > 0)
+                pthread_cond_wait(&s->idle, &s->lock);
+        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->idle);
         close(s->stop[0]);
         close(s->stop[1]);
         close(s->listen_fd);
