@@ -37,7 +37,8 @@ int sbx_cgroup_parent_check(const char *parent, bool systemd, struct uvm_error *
                                              parent);
                 return 0;
         }
-        if (parent[0] != '/' || strstr(parent, "/../") || strcmp(parent + n - 3, "/..") == 0 ||
+        if (parent[0] != '/' || strstr(parent, "/../") ||
+            (n >= 3 && strcmp(parent + n - 3, "/..") == 0) ||
             strspn(parent, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                            "0123456789_-./:") != n)
                 return uvm_error_set(err, EINVAL,

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -46,6 +48,27 @@ static void test_check(void **state)
         bad("kubepods-burstable", true, "slice name");
         bad("../x.slice", true, "slice name");
         bad("", true, "1 to");
+}
+
+/* Short parents are read within their bytes: each is put at the start of a
+ * page that follows an unreadable one, so a read before it faults (the
+ * "/.." suffix check once looked 2 bytes before "/"). */
+static void test_short_parent_in_bounds(void **state)
+{
+        static const char *const parents[] = {"/", "/a", "/.."};
+        long page = sysconf(_SC_PAGESIZE);
+        char *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        assert_true(m != MAP_FAILED);
+        assert_int_equal(mprotect(m, page, PROT_NONE), 0);
+        for (size_t i = 0; i < 3; i++) {
+                strcpy(m + page, parents[i]);
+                if (i < 2)
+                        ok(m + page, false);
+                else
+                        bad(m + page, false, "without \"..\"");
+        }
+        munmap(m, 2 * page);
 }
 
 static void test_parent_names(void **state)
@@ -93,6 +116,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_check),
+                cmocka_unit_test(test_short_parent_in_bounds),
                 cmocka_unit_test(test_parent_names),
                 cmocka_unit_test(test_container_paths),
         };
