@@ -65,6 +65,7 @@ static int negotiate(struct agent_conn *conn, json_object *req, json_object **re
         int64_t min = lo ? json_object_get_int64(lo) : AGENT_SERVED_VERSION;
         int64_t max = hi ? json_object_get_int64(hi) : AGENT_SERVED_VERSION;
         json_object *caps;
+        int r;
 
         if (min > AGENT_SERVED_VERSION || max < AGENT_SERVED_VERSION)
                 return uvm_error_set(err, EPROTONOSUPPORT,
@@ -76,6 +77,10 @@ static int negotiate(struct agent_conn *conn, json_object *req, json_object **re
         /* Interactive exec, attach, port-forward (agent_pump.c). */
         json_object_object_add(caps, "Streaming", json_object_new_boolean(true));
         json_object_object_add(*ret, "Capabilities", caps);
+        /* Larger data frames and windows, if the host offers them. */
+        r = agent_conn_answer_limits(conn, req, caps, err);
+        if (r < 0)
+                return r;
         agent_out_negotiated(conn);
         log_info("host negotiated protocol version %d", AGENT_SERVED_VERSION);
         return 0;

@@ -43,12 +43,19 @@ struct pump_state pump = {
         .wake_fd = -1,
 };
 
-/* One read takes up to two frames' worth, which the bridge sends as one
- * batch (one write): half the syscalls and wakeups per byte of bulk output,
- * while half the window is still free for the next read. */
-#define READ_MAX (2 * AGENT_MAX_DATA)
+/* One read takes up to two frames' worth (of the connection's agreed
+ * frame size), which the bridge sends as one batch (one write): half the
+ * syscalls and wakeups per byte of bulk output, while half the window is
+ * still free for the next read. */
+#define READ_MAX (2 * AGENT_BULK_MAX_DATA)
 
 static char read_buf[READ_MAX]; /* the pump thread's */
+
+/* What one read or send on conn takes at most. */
+static size_t step_max(struct agent_conn *conn)
+{
+        return 2 * (size_t) agent_conn_limits(conn).max_data;
+}
 
 long pump_now_ms(void)
 {
@@ -130,7 +137,7 @@ static size_t window_space(const struct out_leg *o, struct agent_conn *conn)
 {
         if (!o->stream)
                 return AGENT_MAX_DATA; /* read and dropped: no window */
-        return AGENT_STREAM_WINDOW - agent_conn_stream_outstanding(conn, o->stream);
+        return agent_conn_stream_room(conn, o->stream);
 }
 
 static void out_eof(struct out_leg *o)
@@ -144,7 +151,7 @@ static void out_eof(struct out_leg *o)
 static bool out_read(struct agent_sess *s, struct out_leg *o, struct agent_conn *conn)
 {
         _cleanup_error_ struct uvm_error *err = NULL;
-        size_t space = 0;
+        size_t space = 0, max = step_max(conn);
 
         for (int i = 0; i < READS_PER_STEP && o->fd >= 0 && o->ready; i++) {
                 ssize_t n;
@@ -152,7 +159,7 @@ static bool out_read(struct agent_sess *s, struct out_leg *o, struct agent_conn 
                 space = window_space(o, conn);
                 if (space == 0)
                         break;
-                n = read(o->fd, read_buf, space < sizeof(read_buf) ? space : sizeof(read_buf));
+                n = read(o->fd, read_buf, space < max ? space : max);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN) {
@@ -181,13 +188,13 @@ static bool out_read(struct agent_sess *s, struct out_leg *o, struct agent_conn 
 static void out_send_buf(struct agent_sess *s, struct out_leg *o, struct agent_conn *conn)
 {
         _cleanup_error_ struct uvm_error *err = NULL;
-        size_t sent = 0;
+        size_t sent = 0, max = step_max(conn);
 
         while (sent < o->len) {
                 size_t n = o->len - sent, space = window_space(o, conn);
 
                 n = n < space ? n : space;
-                n = n < READ_MAX ? n : READ_MAX;
+                n = n < max ? n : max;
                 if (n == 0)
                         break;
                 if (agent_conn_write_stream(conn, o->stream, o->buf + sent, n, 0, &err) < 0) {

@@ -371,6 +371,11 @@ static int negotiate(struct agent_client *c, int timeout_ms, struct uvm_error **
              client_req_add(req, "MaximumVersion", json_object_new_int(AGENT_PROTOCOL_VERSION),
                             err) < 0))
                 return -ENOMEM;
+        /* Larger frames and windows if the agent knows them (conn.h); an
+         * older one ignores the offer. */
+        r = agent_conn_offer_limits(c->conn, req, err);
+        if (r < 0)
+                return r;
         r = client_call(c, AGENT_RPC_NEGOTIATE_PROTOCOL, TAKE_PTR(req),
                         timeout_ms > CALL_TIMEOUT_MS ? timeout_ms : CALL_TIMEOUT_MS, &resp, err);
         if (r >= 0)

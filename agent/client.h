@@ -10,8 +10,10 @@
  *
  * Messages (JSON payloads of the bridge frames in agent/frame.h; every
  * request carries ContainerId ("" for pod-wide calls) and ActivityId):
- *   NegotiateProtocol {MinimumVersion, MaximumVersion} -> {Version, Capabilities{
- *                Streaming (true: the streaming sessions below)}}
+ *   NegotiateProtocol {MinimumVersion, MaximumVersion, BridgeLimits {MaxData,
+ *                Window} (offered: agent/conn.h)} -> {Version, Capabilities{
+ *                Streaming (true: the streaming sessions below), BridgeLimits
+ *                {MaxData, Window} (the agreed ones; absent: the defaults)}}
  *   Create      {ContainerId, Spec (OCI config.json as a string), Layers [dirs,
  *                lowest first], ReadonlyRootfs (the runtime makes the rootfs read-only
  *                once its mount points exist), ImageVolumes [{Destination, Layers,
@@ -205,7 +207,7 @@ struct agent_stream_ops {
         /* Bytes of stream 1 (stdout; a port-forward's connection) or 2
          * (stderr); len 0: that stream ended. Queue them and call
          * agent_stream_consumed() once passed on: the agent sends at most a
-         * window (AGENT_STREAM_WINDOW) ahead of that. */
+         * window (the connection's: agent_conn_limits()) ahead of that. */
         void (*output)(void *data, int stream, const void *buf, size_t len);
         /* Optional: credit came back for the stdin stream (write may go on). */
         void (*writable)(void *data);

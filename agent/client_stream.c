@@ -516,7 +516,7 @@ static int wait_window(struct agent_stream *s, int timeout_ms, struct uvm_error 
 {
         struct client_sessions *ss = s->ss;
         uint64_t deadline = cond_deadline(timeout_ms);
-        uint32_t used;
+        size_t room;
         int r;
 
         pthread_mutex_lock(&ss->lock);
@@ -526,9 +526,9 @@ static int wait_window(struct agent_stream *s, int timeout_ms, struct uvm_error 
                                           s->id);
                         break;
                 }
-                used = agent_conn_stream_outstanding(s->conn, s->in);
-                if (used < AGENT_STREAM_WINDOW) {
-                        r = (int) (AGENT_STREAM_WINDOW - used);
+                room = agent_conn_stream_room(s->conn, s->in);
+                if (room > 0) {
+                        r = (int) room;
                         break;
                 }
                 if (cond_wait_until(&ss->cond, &ss->lock, deadline) == -ETIMEDOUT) {

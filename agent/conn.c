@@ -18,18 +18,22 @@
 #include "common/log.h"
 #include "common/sock.h"
 
-/* A read takes up to four whole data frames: fewer reads while bulk
- * output streams in. */
+/* A read takes up to four whole default data frames: fewer reads while
+ * output streams in. Large payloads are read in place instead (read_loop). */
 #define READ_CHUNK (4u * (AGENT_HEADER_SIZE + AGENT_MAX_DATA))
+#define HEAD_READ (16u << 10)
+/* Only a payload rest this large is read in place: with 64 KiB frames the
+ * extra read per frame costs more than the copy it saves. */
+#define DIRECT_MIN (64u << 10)
 /* A stream write of more than one frame's bytes goes out as one batch of
  * frames, one buffer and one write: up to BATCH_FRAMES frames. Batches
- * bigger than one frame are built in buffers of BATCH_SIZE, and up to
- * FRAME_CACHE of them are kept for the next batches once written: a bulk
- * stream reuses them instead of mallocing (and page-faulting in) a buffer
- * per write. At most FRAME_CACHE * BATCH_SIZE (256 KiB) stays per
+ * bigger than half a frame are built in buffers of BATCH_FRAMES frames of
+ * the agreed max_data, and up to FRAME_CACHE of them are kept for the next
+ * batches once written: a bulk stream reuses them instead of mallocing (and
+ * page-faulting in) a buffer per write. At most FRAME_CACHE batches (256
+ * KiB with the default limits, 1 MiB with AGENT_BULK_MAX_DATA) stay per
  * connection. */
 #define BATCH_FRAMES 2
-#define BATCH_SIZE (BATCH_FRAMES * (AGENT_HEADER_SIZE + AGENT_MAX_DATA))
 #define FRAME_CACHE 2
 
 struct pending_call {
@@ -45,13 +49,13 @@ struct pending_call {
 struct out_frame {
         uint8_t *buf;
         size_t len, off; /* off: bytes of buf already written */
-        bool cached;     /* buf is BATCH_SIZE bytes: kept for reuse once sent */
+        size_t cap;      /* non-zero: buf is a batch buffer of cap bytes, kept once sent */
         struct out_frame *next;
 };
 
 struct send_stream {
         uint64_t id;
-        uint32_t outstanding; /* sent and not yet credited, <= AGENT_STREAM_WINDOW */
+        uint32_t outstanding; /* sent and not yet credited, <= the window */
         struct send_stream *next;
 };
 
@@ -83,12 +87,18 @@ struct agent_conn {
         struct out_frame *out_head, *out_tail;
         bool writing;                /* a thread writes a frame to fd (the writer, or a
                                       * sender writing through: enqueue) */
-        uint8_t *spare[FRAME_CACHE]; /* BATCH_SIZE buffers for reuse */
+        uint8_t *spare[FRAME_CACHE]; /* batch buffers for reuse */
         unsigned n_spare;
+        size_t spare_size; /* bytes of each spare[] */
         struct send_stream *send;
         struct recv_stream *recv;
         unsigned n_recv;
         unsigned n_workers;
+        struct agent_limits send_lim; /* what this side sends with */
+        struct agent_limits recv_lim; /* what the reader accepts */
+        struct agent_limits offered;  /* host: its Negotiate offer; max_data 0: none */
+        struct agent_limits answered; /* agent: send_lim once its answer is queued */
+        bool answer_pending;
 };
 
 /* Wait on c (with conn->lock held) until the deadline (cond_deadline());
@@ -137,26 +147,35 @@ static int closed_error(struct agent_conn *conn, struct uvm_error **err)
                              conn->close_msg ? conn->close_msg : "closed");
 }
 
-/* A buffer for size bytes of frames: for more than half a frame, a
- * BATCH_SIZE one (a spare one if there is one), else malloc'd to size. */
-static uint8_t *frame_buf_get(struct agent_conn *conn, size_t size, bool *ret_cached)
+/* A buffer for size bytes of frames of max_data: for more than half a
+ * frame, a batch buffer (a spare one if there is one) whose size goes to
+ * *ret_cap, else one malloc'd to size (*ret_cap 0). */
+static uint8_t *frame_buf_get(struct agent_conn *conn, size_t size, uint32_t max_data,
+                              size_t *ret_cap)
 {
+        size_t cap = BATCH_FRAMES * (AGENT_HEADER_SIZE + (size_t) max_data);
         uint8_t *buf = NULL;
 
-        *ret_cached = size > AGENT_HEADER_SIZE + AGENT_MAX_DATA / 2;
-        if (!*ret_cached)
+        *ret_cap = 0;
+        if (size <= AGENT_HEADER_SIZE + max_data / 2)
                 return malloc(size);
+        *ret_cap = cap;
         pthread_mutex_lock(&conn->lock);
-        if (conn->n_spare > 0)
+        if (conn->n_spare > 0 && conn->spare_size == cap)
                 buf = conn->spare[--conn->n_spare];
         pthread_mutex_unlock(&conn->lock);
-        return buf ? buf : malloc(BATCH_SIZE);
+        return buf ? buf : malloc(cap);
 }
 
-/* Done with a frame's buffer. Lock held. */
-static void frame_buf_put_locked(struct agent_conn *conn, uint8_t *buf, bool cached)
+/* Done with a frame's buffer (cap: frame_buf_get's). Lock held. */
+static void frame_buf_put_locked(struct agent_conn *conn, uint8_t *buf, size_t cap)
 {
-        if (cached && conn->n_spare < FRAME_CACHE)
+        if (cap && cap != conn->spare_size) { /* the limits grew: the smaller ones go */
+                while (conn->n_spare > 0)
+                        free(conn->spare[--conn->n_spare]);
+                conn->spare_size = cap;
+        }
+        if (cap && conn->n_spare < FRAME_CACHE)
                 conn->spare[conn->n_spare++] = buf;
         else
                 free(buf);
@@ -197,7 +216,7 @@ static void write_failed_locked(struct agent_conn *conn, int r)
  * What is left (or everything, when frames are queued) is queued in order
  * for the writer thread. Frames never interleave: one thread at a time
  * writes (conn->writing), and a frame written through was the oldest. */
-static int enqueue_buf(struct agent_conn *conn, uint8_t *buf, size_t len, bool cached,
+static int enqueue_buf(struct agent_conn *conn, uint8_t *buf, size_t len, size_t cap,
                        struct uvm_error **err)
 {
         struct out_frame *o = calloc(1, sizeof(*o));
@@ -223,7 +242,7 @@ static int enqueue_buf(struct agent_conn *conn, uint8_t *buf, size_t len, bool c
                 if (conn->out_head)
                         pthread_cond_signal(&conn->out_cond);
                 if ((size_t) n == len) {
-                        frame_buf_put_locked(conn, buf, cached);
+                        frame_buf_put_locked(conn, buf, cap);
                         pthread_mutex_unlock(&conn->lock);
                         free(o);
                         return 0;
@@ -232,12 +251,12 @@ static int enqueue_buf(struct agent_conn *conn, uint8_t *buf, size_t len, bool c
                         r = closed_error(conn, err);
         }
         if (r < 0) {
-                frame_buf_put_locked(conn, buf, cached);
+                frame_buf_put_locked(conn, buf, cap);
                 pthread_mutex_unlock(&conn->lock);
                 free(o);
                 return r;
         }
-        *o = (struct out_frame){.buf = buf, .len = len, .off = (size_t) n, .cached = cached};
+        *o = (struct out_frame){.buf = buf, .len = len, .off = (size_t) n, .cap = cap};
         if (through) { /* what a write-through left: it was the oldest frame */
                 o->next = conn->out_head;
                 conn->out_head = o;
@@ -257,7 +276,7 @@ static int enqueue_buf(struct agent_conn *conn, uint8_t *buf, size_t len, bool c
 
 static int enqueue(struct agent_conn *conn, uint8_t *buf, size_t len, struct uvm_error **err)
 {
-        return enqueue_buf(conn, buf, len, false, err);
+        return enqueue_buf(conn, buf, len, 0, err);
 }
 
 static int send_json(struct agent_conn *conn, uint32_t type, uint64_t id, json_object *obj,
@@ -284,26 +303,25 @@ static void put_header(uint8_t *p, uint32_t type, uint32_t size, uint64_t id)
                 p[8 + i] = (uint8_t) (id >> (8 * i));
 }
 
-/* len bytes of stream as data-write frames of at most AGENT_MAX_DATA
- * (len <= BATCH_FRAMES * AGENT_MAX_DATA), or a close frame (len 0), in one
- * buffer sent at once. Built here rather than by agent_frame_encode_data so
- * that a batch is one buffer and one write, and its buffer can be reused. */
+/* len bytes of stream as data-write frames of at most max_data (len <=
+ * BATCH_FRAMES * max_data), or a close frame (len 0), in one buffer sent at
+ * once. Built here rather than by agent_frame_encode_data so that a batch
+ * is one buffer and one write, and its buffer can be reused. */
 static int send_data(struct agent_conn *conn, uint32_t type, uint64_t stream, const void *data,
-                     size_t len, struct uvm_error **err)
+                     size_t len, uint32_t max_data, struct uvm_error **err)
 {
-        size_t frames = len == 0 ? 1 : (len + AGENT_MAX_DATA - 1) / AGENT_MAX_DATA, off = 0;
-        size_t size = frames * AGENT_HEADER_SIZE + len;
+        size_t frames = len == 0 ? 1 : (len + max_data - 1) / max_data, off = 0;
+        size_t size = frames * AGENT_HEADER_SIZE + len, cap;
         const uint8_t *p = data;
         uint8_t *buf;
-        bool cached;
 
         assert(frames <= BATCH_FRAMES &&
                (len > 0 || type == (AGENT_CLASS_DATA | AGENT_DATA_CLOSE)));
-        buf = frame_buf_get(conn, size, &cached);
+        buf = frame_buf_get(conn, size, max_data, &cap);
         if (!buf)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < frames; i++) {
-                size_t n = len - off < AGENT_MAX_DATA ? len - off : AGENT_MAX_DATA;
+                size_t n = len - off < max_data ? len - off : max_data;
                 uint8_t *f = buf + i * AGENT_HEADER_SIZE + off;
 
                 put_header(f, type, (uint32_t) (AGENT_HEADER_SIZE + n), stream);
@@ -311,7 +329,7 @@ static int send_data(struct agent_conn *conn, uint32_t type, uint64_t stream, co
                         memcpy(f + AGENT_HEADER_SIZE, p + off, n);
                 off += n;
         }
-        return enqueue_buf(conn, buf, size, cached, err);
+        return enqueue_buf(conn, buf, size, cap, err);
 }
 
 /* Write all of buf, waiting until the fd is writable; -ECONNRESET once the
@@ -363,7 +381,7 @@ static void *writer_main(void *arg)
                 r = write_all(conn, o->buf + o->off, o->len - o->off);
                 pthread_mutex_lock(&conn->lock);
                 conn->writing = false;
-                frame_buf_put_locked(conn, o->buf, o->cached);
+                frame_buf_put_locked(conn, o->buf, o->cap);
                 if (r < 0)
                         write_failed_locked(conn, r);
                 pthread_mutex_unlock(&conn->lock);
@@ -392,9 +410,64 @@ static void call_unlink(struct agent_conn *conn, struct pending_call *call)
                 }
 }
 
-static void on_response(struct agent_conn *conn, struct agent_frame *f)
+/* Limits only grow: a peer may already use the larger ones. */
+static struct agent_limits limits_max(struct agent_limits a, struct agent_limits b)
+{
+        return (struct agent_limits){a.max_data > b.max_data ? a.max_data : b.max_data,
+                                     a.window > b.window ? a.window : b.window};
+}
+
+/* Larger limits: let the socket take a whole window unsent, so that a batch
+ * of frames is written in one go rather than left to the writer thread
+ * (a wakeup) as soon as the system's default buffer is full. */
+static void raise_sndbuf(struct agent_conn *conn, struct agent_limits l)
+{
+        int r = conn->is_socket ? sock_set_sndbuf(conn->fd, (int) l.window) : 0;
+
+        if (r < 0)
+                log_debug("agent conn: SO_SNDBUF %" PRIu32 ": %s, ignoring", l.window,
+                          sock_strerror(-r));
+}
+
+/* The host's end of the limits: the agent's answer to our offer, taken from
+ * its NegotiateProtocol response on the reader thread, before any later
+ * frame is decoded. Without an answer (an older agent, a failed call) the
+ * defaults stay; an answer beyond the offer is a protocol error. Lock held. */
+static int take_answer_locked(struct agent_conn *conn, json_object *resp, struct uvm_error **err)
+{
+        const char *what = "agent's NegotiateProtocol response";
+        struct agent_limits l;
+        json_object *caps, *o;
+        int r;
+
+        if (!conn->offered.max_data ||
+            json_object_get_int(json_object_object_get(resp, "Result")) != 0 ||
+            !json_object_object_get_ex(resp, "Capabilities", &caps) ||
+            !json_object_object_get_ex(caps, "BridgeLimits", &o))
+                return 0;
+        r = agent_limits_from_json(o, what, &l, err);
+        if (r >= 0 && (!agent_limits_valid(l) || l.max_data > conn->offered.max_data ||
+                       l.window > conn->offered.window))
+                r = uvm_error_set(err, EPROTO,
+                                  "%s: BridgeLimits MaxData %" PRIu32 ", Window %" PRIu32
+                                  " beyond the offer of %" PRIu32 ", %" PRIu32,
+                                  what, l.max_data, l.window, conn->offered.max_data,
+                                  conn->offered.window);
+        if (r < 0)
+                return r;
+        conn->send_lim = limits_max(conn->send_lim, l);
+        conn->recv_lim = limits_max(conn->recv_lim, l);
+        conn->offered.max_data = 0;
+        raise_sndbuf(conn, conn->send_lim);
+        log_debug("agent conn: data frames up to %" PRIu32 " bytes, windows of %" PRIu32,
+                  conn->send_lim.max_data, conn->send_lim.window);
+        return 0;
+}
+
+static int on_response(struct agent_conn *conn, struct agent_frame *f, struct uvm_error **err)
 {
         struct pending_call *p;
+        int r = 0;
 
         pthread_mutex_lock(&conn->lock);
         p = call_find(conn, f->id);
@@ -403,14 +476,20 @@ static void on_response(struct agent_conn *conn, struct agent_frame *f)
                 log_debug("agent conn: response %s id %" PRIu64 " matches no call, ignoring",
                           agent_rpc_name(f->type), f->id);
         } else if (!p->done) {
-                p->done = true;
-                if ((f->type & AGENT_RPC_MASK) != p->rpc)
-                        p->rc = -EBADMSG;
-                else
-                        p->response = TAKE_PTR(f->json);
-                pthread_cond_signal(&p->cond);
+                if ((f->type & AGENT_RPC_MASK) == p->rpc && p->rpc == AGENT_RPC_NEGOTIATE_PROTOCOL)
+                        r = take_answer_locked(conn, f->json, err);
+                /* A bad answer drops the connection: the caller hears why. */
+                if (r >= 0) {
+                        p->done = true;
+                        if ((f->type & AGENT_RPC_MASK) != p->rpc)
+                                p->rc = -EBADMSG;
+                        else
+                                p->response = TAKE_PTR(f->json);
+                        pthread_cond_signal(&p->cond);
+                }
         }
         pthread_mutex_unlock(&conn->lock);
+        return r;
 }
 
 /* Requests. */
@@ -429,6 +508,20 @@ static json_object *error_response(int code, const char *msg)
         json_object_object_add(o, "Result", json_object_new_int(-agent_errno_to_wire(-code)));
         json_object_object_add(o, "ErrorMessage", json_object_new_string(msg ? msg : ""));
         return o;
+}
+
+/* The agent's end of the limits: its answer went out (ok), so frames
+ * queued from now on may use them; or it did not, and what the reader
+ * accepts goes back to what is in force. */
+static void answer_sent(struct agent_conn *conn, bool ok)
+{
+        pthread_mutex_lock(&conn->lock);
+        if (conn->answer_pending && ok)
+                conn->send_lim = limits_max(conn->send_lim, conn->answered);
+        else if (conn->answer_pending)
+                conn->recv_lim = conn->send_lim;
+        conn->answer_pending = false;
+        pthread_mutex_unlock(&conn->lock);
 }
 
 /* Answer request f with the handler's response, or an error if it has none. */
@@ -453,6 +546,8 @@ static void respond(struct agent_conn *conn, const struct agent_frame *f, int rc
                 }
         }
         sent = send_json(conn, type, f->id, resp, &err) >= 0;
+        if ((f->type & AGENT_RPC_MASK) == AGENT_RPC_NEGOTIATE_PROTOCOL)
+                answer_sent(conn, sent && rc >= 0);
         if (sent && rc >= 0 && conn->ops.responded)
                 conn->ops.responded(conn, f->type & AGENT_RPC_MASK, resp, conn->userdata);
         if (!sent && uvm_error_code(err) != -ECONNRESET) {
@@ -592,9 +687,10 @@ static int recv_account(struct agent_conn *conn, uint64_t id, size_t len, struct
 
         pthread_mutex_lock(&conn->lock);
         r = recv_stream_get(conn, id, &s, err);
-        if (r >= 0 && len > AGENT_STREAM_WINDOW - s->unacked - s->to_credit)
-                r = uvm_error_set(err, EPROTO, "peer overran the %u-byte window of stream %" PRIu64,
-                                  AGENT_STREAM_WINDOW, id);
+        if (r >= 0 && len > conn->recv_lim.window - s->unacked - s->to_credit)
+                r = uvm_error_set(err, EPROTO,
+                                  "peer overran the %" PRIu32 "-byte window of stream %" PRIu64,
+                                  conn->recv_lim.window, id);
         else if (r >= 0)
                 s->unacked += (uint32_t) len;
         pthread_mutex_unlock(&conn->lock);
@@ -641,7 +737,7 @@ int agent_conn_stream_consumed(struct agent_conn *conn, uint64_t stream, size_t 
         /* Batch small credits, one per half window drained (a bulk writer
          * sends half a window, BATCH_FRAMES frames, per write: a credit per
          * batch), but never leave a drained stream's writer waiting. */
-        if (s->to_credit > 0 && (s->to_credit >= AGENT_STREAM_WINDOW / 2 || s->unacked == 0)) {
+        if (s->to_credit > 0 && (s->to_credit >= conn->recv_lim.window / 2 || s->unacked == 0)) {
                 credit = s->to_credit;
                 s->to_credit = 0;
         }
@@ -703,7 +799,8 @@ static int on_data(struct agent_conn *conn, const struct agent_frame *f, struct 
 /* Reader. */
 
 /* Handle one decoded frame (consumed); <0 drops the connection. */
-static int dispatch(struct agent_conn *conn, struct agent_frame *f, struct uvm_error **err)
+static int dispatch(struct agent_conn *conn, struct agent_decoder *d, struct agent_frame *f,
+                    struct uvm_error **err)
 {
         int r = 0;
 
@@ -712,7 +809,7 @@ static int dispatch(struct agent_conn *conn, struct agent_frame *f, struct uvm_e
                 on_request(conn, f);
                 return 0;
         case AGENT_CLASS_RESPONSE:
-                on_response(conn, f);
+                r = on_response(conn, f, err);
                 break;
         case AGENT_CLASS_NOTIFY:
                 if (conn->ops.notify)
@@ -720,28 +817,85 @@ static int dispatch(struct agent_conn *conn, struct agent_frame *f, struct uvm_e
                 break;
         case AGENT_CLASS_DATA:
                 r = on_data(conn, f, err);
+                agent_decoder_recycle(d, f); /* the callback only borrowed it */
                 break;
         }
         agent_frame_free(f);
         return r;
 }
 
-/* Read and dispatch until EOF, an error, or a local close; returns why. */
+/* Have the decoder check what the connection accepts now. */
+static void sync_limits(struct agent_conn *conn, struct agent_decoder *d)
+{
+        struct agent_limits l;
+
+        pthread_mutex_lock(&conn->lock);
+        l = conn->recv_lim;
+        pthread_mutex_unlock(&conn->lock);
+        (void) agent_decoder_set_limits(d, l); /* valid: only ever set so */
+}
+
+/* Decode and dispatch n bytes of buf a frame at a time: a frame may change
+ * the limits the next one is checked against. */
+static int decode(struct agent_conn *conn, struct agent_decoder *d, const uint8_t *buf, size_t n,
+                  struct uvm_error **err)
+{
+        for (size_t off = 0, used = 0; off < n; off += used) {
+                struct agent_frame *f = NULL;
+                int r;
+
+                sync_limits(conn, d);
+                r = agent_decoder_feed_some(d, buf + off, n - off, &used, err);
+                while (r >= 0 && (r = agent_decoder_pop(d, &f, err)) > 0)
+                        r = dispatch(conn, d, f, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* n bytes were read into the decoder's payload space: take and dispatch
+ * them. */
+static int commit(struct agent_conn *conn, struct agent_decoder *d, size_t n,
+                  struct uvm_error **err)
+{
+        struct agent_frame *f = NULL;
+        int r = agent_decoder_commit(d, n, err);
+
+        while (r >= 0 && (r = agent_decoder_pop(d, &f, err)) > 0)
+                r = dispatch(conn, d, f, err);
+        return r;
+}
+
+/* Read and dispatch until EOF, an error, or a local close; returns why.
+ * The rest of a data frame's payload (DIRECT_MIN or more) is read straight
+ * into the frame's buffer rather than copied there from buf; while frames
+ * come so, a read at a frame's start takes HEAD_READ (its header, or small
+ * frames), not READ_CHUNK, so that little of the next payload goes through
+ * buf. */
 static int read_loop(struct agent_conn *conn, struct agent_decoder *d, uint8_t *buf,
                      struct uvm_error **err)
 {
+        bool bulk = false;
+
         for (;;) {
-                struct agent_frame *f = NULL;
+                size_t room = 0;
+                uint8_t *direct = agent_decoder_payload_space(d, &room);
                 ssize_t n;
                 int r;
 
+                if (room < DIRECT_MIN)
+                        direct = NULL;
                 r = sock_wait(conn->fd, SOCK_READABLE, conn->waker);
                 if (r < 0)
                         return uvm_error_set(err, -r, "waiting on the agent connection: %s",
                                              sock_strerror(-r));
                 if (r == 0)
                         return -ECONNRESET;
-                n = sock_read(conn->fd, buf, READ_CHUNK);
+                if (direct)
+                        n = sock_read(conn->fd, direct, room);
+                else
+                        n = sock_read(conn->fd, buf, bulk ? HEAD_READ : READ_CHUNK);
                 if (n == -EAGAIN || n == -EINTR)
                         continue;
                 if (n < 0)
@@ -752,9 +906,11 @@ static int read_loop(struct agent_conn *conn, struct agent_decoder *d, uint8_t *
                                              agent_decoder_partial(d)
                                                      ? "peer closed the connection mid-frame"
                                                      : "peer closed the connection");
-                r = agent_decoder_feed(d, buf, (size_t) n, err);
-                while (r >= 0 && (r = agent_decoder_pop(d, &f, err)) > 0)
-                        r = dispatch(conn, f, err);
+                bulk = direct != NULL;
+                if (direct)
+                        r = commit(conn, d, (size_t) n, err);
+                else
+                        r = decode(conn, d, buf, (size_t) n, err);
                 if (r < 0)
                         return r;
         }
@@ -791,6 +947,7 @@ static int conn_alloc(int fd, struct agent_conn **ret_conn, struct uvm_error **e
                 return uvm_error_set(err, ENOMEM, "out of memory");
         conn->fd = fd;
         conn->next_id = 1;
+        conn->send_lim = conn->recv_lim = AGENT_LIMITS_DEFAULT;
         pthread_mutex_init(&conn->lock, NULL);
         pthread_cond_init(&conn->out_cond, NULL);
         cond_init(&conn->credit_cond);
@@ -968,10 +1125,11 @@ int agent_conn_notify(struct agent_conn *conn, json_object *payload, struct uvm_
         return send_json(conn, AGENT_CLASS_NOTIFY | AGENT_NOTIFY_CONTAINER, 0, payload, err);
 }
 
-/* Reserve up to want bytes of stream's window, waiting for credit; returns the
- * bytes granted (> 0) or -errno. */
+/* Reserve up to want bytes of stream's window, and at most a batch of
+ * frames, waiting for credit; returns the bytes granted (> 0) or -errno,
+ * and the frame size to send them in. */
 static int window_reserve(struct agent_conn *conn, uint64_t stream, size_t want, int timeout_ms,
-                          uint64_t deadline, struct uvm_error **err)
+                          uint64_t deadline, uint32_t *ret_max_data, struct uvm_error **err)
 {
         struct send_stream *s;
         size_t n;
@@ -988,9 +1146,13 @@ static int window_reserve(struct agent_conn *conn, uint64_t stream, size_t want,
                         r = uvm_error_set(err, ENOMEM, "out of memory");
                         break;
                 }
-                if (s->outstanding < AGENT_STREAM_WINDOW) {
-                        n = AGENT_STREAM_WINDOW - s->outstanding;
+                if (s->outstanding < conn->send_lim.window) {
+                        *ret_max_data = conn->send_lim.max_data;
+                        n = conn->send_lim.window - s->outstanding;
                         n = n < want ? n : want;
+                        n = n < BATCH_FRAMES * (size_t) *ret_max_data
+                                    ? n
+                                    : BATCH_FRAMES * (size_t) *ret_max_data;
                         s->outstanding += (uint32_t) n;
                         r = (int) n;
                         break;
@@ -1013,20 +1175,86 @@ int agent_conn_write_stream(struct agent_conn *conn, uint64_t stream, const void
         const uint8_t *p = buf;
 
         while (len > 0) {
-                size_t want =
-                        len < BATCH_FRAMES * AGENT_MAX_DATA ? len : BATCH_FRAMES * AGENT_MAX_DATA;
+                uint32_t max_data = 0;
                 int n, r;
 
-                n = window_reserve(conn, stream, want, timeout_ms, deadline, err);
+                n = window_reserve(conn, stream, len, timeout_ms, deadline, &max_data, err);
                 if (n < 0)
                         return n;
                 r = send_data(conn, AGENT_CLASS_DATA | AGENT_DATA_WRITE, stream, p, (size_t) n,
-                              err);
+                              max_data, err);
                 if (r < 0)
                         return r;
                 p += n;
                 len -= (size_t) n;
         }
+        return 0;
+}
+
+size_t agent_conn_stream_room(struct agent_conn *conn, uint64_t stream)
+{
+        struct send_stream *s;
+        size_t n;
+
+        pthread_mutex_lock(&conn->lock);
+        s = send_stream_get(conn, stream, false);
+        n = s ? conn->send_lim.window - s->outstanding : conn->send_lim.window;
+        pthread_mutex_unlock(&conn->lock);
+        return n;
+}
+
+struct agent_limits agent_conn_limits(struct agent_conn *conn)
+{
+        struct agent_limits l;
+
+        pthread_mutex_lock(&conn->lock);
+        l = conn->send_lim;
+        pthread_mutex_unlock(&conn->lock);
+        return l;
+}
+
+int agent_conn_offer_limits(struct agent_conn *conn, json_object *req, struct uvm_error **err)
+{
+        const struct agent_limits offer = {AGENT_BULK_MAX_DATA, AGENT_BULK_WINDOW};
+        json_object *o = agent_limits_to_json(offer);
+
+        if (!o || json_object_object_add(req, "BridgeLimits", o) < 0) {
+                json_object_put(o);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        pthread_mutex_lock(&conn->lock);
+        conn->offered = offer;
+        pthread_mutex_unlock(&conn->lock);
+        return 0;
+}
+
+int agent_conn_answer_limits(struct agent_conn *conn, json_object *req, json_object *caps,
+                             struct uvm_error **err)
+{
+        struct agent_limits offer, l;
+        json_object *o;
+        int r;
+
+        if (!json_object_object_get_ex(req, "BridgeLimits", &o))
+                return 0; /* an older host: the defaults stay */
+        r = agent_limits_from_json(o, "NegotiateProtocol request", &offer, err);
+        if (r < 0)
+                return r;
+        /* A newer host may offer more than we know: our maxima then. */
+        l.window = offer.window < AGENT_BULK_WINDOW ? offer.window : AGENT_BULK_WINDOW;
+        l.max_data = offer.max_data < AGENT_BULK_MAX_DATA ? offer.max_data : AGENT_BULK_MAX_DATA;
+        l.max_data = l.max_data < l.window ? l.max_data : l.window;
+        o = agent_limits_to_json(l);
+        if (!o || json_object_object_add(caps, "BridgeLimits", o) < 0) {
+                json_object_put(o);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        pthread_mutex_lock(&conn->lock);
+        conn->recv_lim = limits_max(conn->recv_lim, l);
+        conn->answered = l;
+        conn->answer_pending = true;
+        pthread_mutex_unlock(&conn->lock);
+        raise_sndbuf(conn, l);
         return 0;
 }
 
@@ -1057,5 +1285,6 @@ int agent_conn_close_stream(struct agent_conn *conn, uint64_t stream, struct uvm
                 }
         pthread_cond_broadcast(&conn->credit_cond);
         pthread_mutex_unlock(&conn->lock);
-        return send_data(conn, AGENT_CLASS_DATA | AGENT_DATA_CLOSE, stream, NULL, 0, err);
+        return send_data(conn, AGENT_CLASS_DATA | AGENT_DATA_CLOSE, stream, NULL, 0, AGENT_MAX_DATA,
+                         err);
 }

@@ -21,6 +21,18 @@
  * the receiver credits bytes as its consumer drains them
  * (agent_conn_stream_consumed), so a slow consumer slows only its own stream.
  * A peer that overruns a window is a protocol error and drops the connection.
+ *
+ * Data frames of up to AGENT_MAX_DATA and windows of AGENT_STREAM_WINDOW are
+ * what every peer takes. Larger ones (up to AGENT_BULK_*: fewer frames,
+ * writes and wakeups per byte) are a capability agreed in NegotiateProtocol:
+ * the host offers what it takes in the request ("BridgeLimits": {"MaxData",
+ * "Window"}), an agent that knows the offer answers in its Capabilities with
+ * the limits both then use, each within [the default, the offer]; an older
+ * peer neither offers nor answers, and the defaults stay. Each side raises
+ * what it accepts before the peer may use it: the agent before its answer is
+ * sent, the host as its reader takes the answer (before any later frame is
+ * decoded); and sends larger frames only after: the agent once its answer is
+ * queued, the host once it took the answer. Limits never shrink.
  */
 
 #include <stddef.h>
@@ -98,7 +110,26 @@ int agent_conn_call(struct agent_conn *conn, uint32_t rpc, json_object *request,
 /* Send a container notification (an object with a ContainerId string). */
 int agent_conn_notify(struct agent_conn *conn, json_object *payload, struct uvm_error **err);
 
-/* Queue len bytes on stream, in frames of at most AGENT_MAX_DATA, waiting for
+/* Host side: add this side's offer of larger limits to a NegotiateProtocol
+ * request (req: its object), before agent_conn_call() sends it. The
+ * connection takes the agent's answer from the response itself; an answer
+ * outside the offer drops the connection (EPROTO). */
+int agent_conn_offer_limits(struct agent_conn *conn, json_object *req, struct uvm_error **err);
+
+/* Agent side, in the NegotiateProtocol handler once nothing can fail: if
+ * req carries an offer, accept frames up to the agreed limits from now on,
+ * add them to caps (the response's Capabilities), and send with them once
+ * the response is queued. -EBADMSG for an offer that is not well-formed. */
+int agent_conn_answer_limits(struct agent_conn *conn, json_object *req, json_object *caps,
+                             struct uvm_error **err);
+
+/* The limits this side sends with (AGENT_LIMITS_DEFAULT until agreed). */
+struct agent_limits agent_conn_limits(struct agent_conn *conn);
+
+/* Bytes write_stream takes on stream now without waiting for credit. */
+size_t agent_conn_stream_room(struct agent_conn *conn, uint64_t stream);
+
+/* Queue len bytes on stream, in frames of at most the agreed max_data, waiting for
  * credit while the stream's window is used up. -ETIMEDOUT if timeout_ms (< 0:
  * forever) passes first; part of buf may have been sent then, so close the
  * stream. */
@@ -107,8 +138,7 @@ int agent_conn_write_stream(struct agent_conn *conn, uint64_t stream, const void
 
 /* Bytes written on stream that the peer has not credited back yet (0 for a
  * stream never written or closed). A writer that keeps its bytes until they
- * are credited can resend exactly those after the connection is replaced;
- * AGENT_STREAM_WINDOW minus this is what write_stream accepts without waiting. */
+ * are credited can resend exactly those after the connection is replaced. */
 uint32_t agent_conn_stream_outstanding(struct agent_conn *conn, uint64_t stream);
 
 /* Tell the peer this side will write no more on stream. */

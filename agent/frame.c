@@ -77,14 +77,59 @@ static bool type_is_json(uint32_t type)
                (type & AGENT_RPC_MASK) == AGENT_DATA_CREDIT;
 }
 
-/* Payload bound for a (valid) type. */
-static size_t type_max_payload(uint32_t type)
+/* Payload bound for a (valid) type, data frames bounded by max_data. */
+static size_t type_max_payload(uint32_t type, uint32_t max_data)
 {
         if ((type & AGENT_CLASS_MASK) != AGENT_CLASS_DATA)
                 return AGENT_MAX_JSON;
         if ((type & AGENT_RPC_MASK) == AGENT_DATA_CLOSE)
                 return 0;
-        return AGENT_MAX_DATA;
+        return max_data;
+}
+
+bool agent_limits_valid(struct agent_limits l)
+{
+        return l.max_data >= AGENT_MAX_DATA && l.max_data <= AGENT_BULK_MAX_DATA &&
+               l.window >= AGENT_STREAM_WINDOW && l.window <= AGENT_BULK_WINDOW &&
+               l.window >= l.max_data;
+}
+
+int agent_limits_from_json(json_object *obj, const char *what, struct agent_limits *ret,
+                           struct uvm_error **err)
+{
+        json_object *m = NULL, *w = NULL;
+        int64_t max, win;
+
+        if (!json_object_is_type(obj, json_type_object) ||
+            !json_object_object_get_ex(obj, "MaxData", &m) ||
+            !json_object_object_get_ex(obj, "Window", &w) ||
+            !json_object_is_type(m, json_type_int) || !json_object_is_type(w, json_type_int))
+                return uvm_error_set(err, EBADMSG,
+                                     "%s: BridgeLimits is not an object of integers MaxData and "
+                                     "Window",
+                                     what);
+        max = json_object_get_int64(m);
+        win = json_object_get_int64(w);
+        if (max < AGENT_MAX_DATA || max > UINT32_MAX || win < AGENT_STREAM_WINDOW ||
+            win > UINT32_MAX)
+                return uvm_error_set(err, EBADMSG,
+                                     "%s: BridgeLimits MaxData %" PRId64 ", Window %" PRId64
+                                     " below the defaults %u, %u (or beyond 32 bits)",
+                                     what, max, win, AGENT_MAX_DATA, AGENT_STREAM_WINDOW);
+        *ret = (struct agent_limits){(uint32_t) max, (uint32_t) win};
+        return 0;
+}
+
+json_object *agent_limits_to_json(struct agent_limits l)
+{
+        json_object *o = json_object_new_object();
+
+        if (!o || json_object_object_add(o, "MaxData", json_object_new_int64(l.max_data)) < 0 ||
+            json_object_object_add(o, "Window", json_object_new_int64(l.window)) < 0) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
 }
 
 /* An identifier string: present, a string, bounded, no embedded NUL. */
@@ -142,10 +187,10 @@ static int check_credit(json_object *obj, struct uvm_error **err)
                 return uvm_error_set(err, EBADMSG,
                                      "agent credit frame: \"Credit\" missing or not an integer");
         c = json_object_get_int64(v);
-        if (c < 1 || c > AGENT_STREAM_WINDOW)
+        if (c < 1 || c > AGENT_BULK_WINDOW)
                 return uvm_error_set(err, EBADMSG,
                                      "agent credit frame: credit %" PRId64 " outside [1, %u]", c,
-                                     AGENT_STREAM_WINDOW);
+                                     AGENT_BULK_WINDOW);
         return 0;
 }
 
@@ -214,10 +259,10 @@ static int encode(uint32_t type, uint64_t id, const void *payload, size_t len, u
 
         if (!agent_type_is_valid(type))
                 return uvm_error_set(err, EINVAL, "agent frame type 0x%08x is not valid", type);
-        if (len > type_max_payload(type))
-                return uvm_error_set(err, EMSGSIZE,
-                                     "agent %s frame: payload of %zu bytes exceeds %zu",
-                                     agent_rpc_name(type), len, type_max_payload(type));
+        if (len > type_max_payload(type, AGENT_MAX_DATA))
+                return uvm_error_set(
+                        err, EMSGSIZE, "agent %s frame: payload of %zu bytes exceeds %zu",
+                        agent_rpc_name(type), len, type_max_payload(type, AGENT_MAX_DATA));
         buf = malloc(AGENT_HEADER_SIZE + len);
         if (!buf)
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -263,6 +308,10 @@ int agent_frame_encode_data(uint32_t type, uint64_t id, const void *data, size_t
 
 /* Decoder. */
 
+/* A data payload of at least this many bytes gets a buffer for the largest
+ * frame the limits allow, which the next frames can reuse. */
+#define RECYCLE_MIN (16u << 10)
+
 struct agent_decoder {
         uint8_t header[AGENT_HEADER_SIZE];
         size_t header_len;   /* bytes of header[] filled */
@@ -274,11 +323,26 @@ struct agent_decoder {
         struct agent_frame *head, *tail; /* complete frames, oldest first */
         int error;                       /* sticky negative errno, 0 while healthy */
         char *error_msg;
+        struct agent_limits limits;
+        uint8_t *spare; /* a recycled data payload buffer */
+        size_t spare_cap;
 };
 
 struct agent_decoder *agent_decoder_new(void)
 {
-        return calloc(1, sizeof(struct agent_decoder));
+        struct agent_decoder *d = calloc(1, sizeof(struct agent_decoder));
+
+        if (d)
+                d->limits = AGENT_LIMITS_DEFAULT;
+        return d;
+}
+
+int agent_decoder_set_limits(struct agent_decoder *d, struct agent_limits l)
+{
+        if (!agent_limits_valid(l))
+                return -EINVAL;
+        d->limits = l;
+        return 0;
 }
 
 struct agent_decoder *agent_decoder_free(struct agent_decoder *d)
@@ -292,9 +356,23 @@ struct agent_decoder *agent_decoder_free(struct agent_decoder *d)
                 agent_frame_free(f);
         }
         free(d->payload);
+        free(d->spare);
         free(d->error_msg);
         free(d);
         return NULL;
+}
+
+void agent_decoder_recycle(struct agent_decoder *d, struct agent_frame *f)
+{
+        if (f->data && f->cap >= RECYCLE_MIN && f->cap > d->spare_cap) {
+                free(d->spare);
+                d->spare = f->data;
+                d->spare_cap = f->cap;
+        } else {
+                free(f->data);
+        }
+        f->data = NULL;
+        f->cap = 0;
 }
 
 size_t agent_decoder_partial(const struct agent_decoder *d)
@@ -319,7 +397,7 @@ static int sticky_error(struct agent_decoder *d, struct uvm_error **err)
 
 static int check_header(struct agent_decoder *d, struct uvm_error **err)
 {
-        size_t payload;
+        size_t payload, max;
 
         d->type = get_le32(d->header);
         d->size = get_le32(d->header + 4);
@@ -334,7 +412,8 @@ static int check_header(struct agent_decoder *d, struct uvm_error **err)
                                      "agent frame id %" PRIu64 ": unknown type 0x%08" PRIx32, d->id,
                                      d->type);
         payload = d->size - AGENT_HEADER_SIZE;
-        if (payload > type_max_payload(d->type)) {
+        max = type_max_payload(d->type, d->limits.max_data);
+        if (payload > max) {
                 if ((d->type & AGENT_RPC_MASK) == AGENT_DATA_CLOSE &&
                     (d->type & AGENT_CLASS_MASK) == AGENT_CLASS_DATA)
                         return uvm_error_set(err, EBADMSG,
@@ -344,16 +423,37 @@ static int check_header(struct agent_decoder *d, struct uvm_error **err)
                 return uvm_error_set(err, EMSGSIZE,
                                      "agent %s frame id %" PRIu64
                                      ": payload of %zu bytes exceeds the %zu-byte limit",
-                                     agent_rpc_name(d->type), d->id, payload,
-                                     type_max_payload(d->type));
+                                     agent_rpc_name(d->type), d->id, payload, max);
         }
         d->payload = NULL;
         d->payload_len = d->payload_cap = 0;
         return 0;
 }
 
-/* Make room for n more payload bytes. The buffer grows with the bytes that
- * actually arrive, so a header merely claiming 1 MiB costs nothing. */
+/* A data payload's whole buffer at once (at most max_data): the recycled
+ * one if it is big enough. */
+static int data_payload_alloc(struct agent_decoder *d, size_t total, struct uvm_error **err)
+{
+        size_t cap =
+                total >= RECYCLE_MIN && d->limits.max_data > total ? d->limits.max_data : total;
+
+        if (d->spare && d->spare_cap >= total) {
+                d->payload = TAKE_PTR(d->spare);
+                d->payload_cap = d->spare_cap;
+                d->spare_cap = 0;
+                return 0;
+        }
+        d->payload = malloc(cap);
+        if (!d->payload)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        d->payload_cap = cap;
+        return 0;
+}
+
+/* Make room for n more payload bytes. A JSON payload's buffer grows with
+ * the bytes that actually arrive, so a header merely claiming 1 MiB costs
+ * nothing; a data payload (at most max_data) gets its size at once rather
+ * than being copied at each doubling. */
 static int payload_reserve(struct agent_decoder *d, size_t n, struct uvm_error **err)
 {
         size_t total = d->size - AGENT_HEADER_SIZE, cap = d->payload_cap;
@@ -361,6 +461,8 @@ static int payload_reserve(struct agent_decoder *d, size_t n, struct uvm_error *
 
         if (d->payload_len + n <= cap)
                 return 0;
+        if (!type_is_json(d->type) && !d->payload)
+                return data_payload_alloc(d, total, err);
         cap = cap < 4096 ? 4096 : cap * 2;
         if (cap < d->payload_len + n)
                 cap = d->payload_len + n;
@@ -450,9 +552,16 @@ static int finish_frame(struct agent_decoder *d, struct uvm_error **err)
                 if ((d->type & AGENT_CLASS_MASK) == AGENT_CLASS_DATA)
                         f->credit = (uint32_t) json_object_get_int64(
                                 json_object_object_get(f->json, "Credit"));
+                if (f->credit > d->limits.window)
+                        return uvm_error_set(err, EBADMSG,
+                                             "agent credit frame for stream %" PRIu64
+                                             ": credit %" PRIu32 " exceeds the %" PRIu32
+                                             "-byte window",
+                                             d->id, f->credit, d->limits.window);
                 free(d->payload);
         } else if (d->payload_len > 0) {
                 f->data = d->payload;
+                f->cap = d->payload_cap;
         } else {
                 free(d->payload);
         }
@@ -506,19 +615,75 @@ static ssize_t decode_some(struct agent_decoder *d, const uint8_t *buf, size_t l
         return (ssize_t) n;
 }
 
-int agent_decoder_feed(struct agent_decoder *d, const void *buf, size_t len, struct uvm_error **err)
+/* Feed buf; with one_frame, stop once a frame completed. */
+static int feed(struct agent_decoder *d, const uint8_t *buf, size_t len, bool one_frame,
+                size_t *ret_used, struct uvm_error **err)
 {
-        const uint8_t *p = buf;
+        size_t used = 0;
 
+        *ret_used = 0;
         if (d->error)
                 return sticky_error(d, err);
-        while (len > 0) {
-                ssize_t n = decode_some(d, p, len, err);
+        while (used < len) {
+                ssize_t n = decode_some(d, buf + used, len - used, err);
 
                 if (n < 0)
                         return decoder_fail(d, (int) n, err);
-                p += n;
-                len -= (size_t) n;
+                used += (size_t) n;
+                *ret_used = used;
+                /* Every call takes a byte at least: back at a frame's start,
+                 * one was completed. */
+                if (one_frame && d->header_len == 0)
+                        break;
+        }
+        return 0;
+}
+
+int agent_decoder_feed(struct agent_decoder *d, const void *buf, size_t len, struct uvm_error **err)
+{
+        size_t used;
+
+        return feed(d, buf, len, false, &used, err);
+}
+
+int agent_decoder_feed_some(struct agent_decoder *d, const void *buf, size_t len, size_t *ret_used,
+                            struct uvm_error **err)
+{
+        return feed(d, buf, len, true, ret_used, err);
+}
+
+uint8_t *agent_decoder_payload_space(struct agent_decoder *d, size_t *ret_len)
+{
+        size_t want;
+
+        *ret_len = 0;
+        if (d->error || d->header_len < AGENT_HEADER_SIZE ||
+            d->type != (AGENT_CLASS_DATA | AGENT_DATA_WRITE))
+                return NULL;
+        want = d->size - AGENT_HEADER_SIZE - d->payload_len;
+        if (want == 0 || payload_reserve(d, want, NULL) < 0)
+                return NULL;
+        *ret_len = want;
+        return d->payload + d->payload_len;
+}
+
+int agent_decoder_commit(struct agent_decoder *d, size_t n, struct uvm_error **err)
+{
+        size_t want;
+        int r;
+
+        if (d->error)
+                return sticky_error(d, err);
+        want = d->header_len == AGENT_HEADER_SIZE ? d->size - AGENT_HEADER_SIZE - d->payload_len
+                                                  : 0;
+        if (n > want || d->payload_len + n > d->payload_cap)
+                return uvm_error_set(err, EINVAL,
+                                     "agent decoder: %zu bytes committed, room for %zu", n, want);
+        d->payload_len += n;
+        if (n > 0 && n == want) {
+                r = finish_frame(d, err);
+                if (r < 0)
+                        return decoder_fail(d, r, err);
         }
         return 0;
 }

@@ -60,8 +60,21 @@
 #define AGENT_MAX_JSON (1u << 20)        /* payload bound of JSON frames */
 #define AGENT_MAX_DATA (64u << 10)       /* payload bound of data frames */
 #define AGENT_STREAM_WINDOW (256u << 10) /* unacknowledged bytes per stream */
-#define AGENT_MAX_ID_LEN 256u            /* ContainerId / ActivityId length bound */
-#define AGENT_MAX_ERRNO 4095             /* Result is 0 or in [-AGENT_MAX_ERRNO, -1] */
+/* Larger bounds a connection may agree on in NegotiateProtocol (conn.h,
+ * "BridgeLimits"): never more than these. Until both sides agreed, and
+ * with a peer that does not know them, the two above hold. */
+#define AGENT_BULK_MAX_DATA (256u << 10)
+#define AGENT_BULK_WINDOW (1u << 20)
+#define AGENT_MAX_ID_LEN 256u /* ContainerId / ActivityId length bound */
+#define AGENT_MAX_ERRNO 4095  /* Result is 0 or in [-AGENT_MAX_ERRNO, -1] */
+
+/* The bounds of data frames a decoder enforces and a sender keeps to. */
+struct agent_limits {
+        uint32_t max_data; /* payload of a data-write frame */
+        uint32_t window;   /* unacknowledged bytes per stream; bounds a credit too */
+};
+
+#define AGENT_LIMITS_DEFAULT ((struct agent_limits){AGENT_MAX_DATA, AGENT_STREAM_WINDOW})
 
 struct agent_frame {
         uint32_t type;
@@ -71,6 +84,7 @@ struct agent_frame {
         size_t len;               /* payload length in bytes */
         uint32_t credit;          /* credit frames: the validated "Credit" value */
         struct agent_frame *next; /* decoder queue link, private */
+        size_t cap;               /* bytes allocated at data, private */
 };
 
 struct agent_frame *agent_frame_free(struct agent_frame *f);
@@ -89,7 +103,8 @@ bool agent_type_is_valid(uint32_t type);
 
 /* Check that a JSON payload carries what its class requires (requests: ContainerId
  * and ActivityId strings; responses: integer Result, string ErrorMessage if present;
- * notifications: ContainerId; credits: Credit in [1, AGENT_STREAM_WINDOW]).
+ * notifications: ContainerId; credits: Credit in [1, AGENT_BULK_WINDOW]: the
+ * decoder bounds it by its window).
  * Returns 0 or -EBADMSG. */
 int agent_frame_check_json(uint32_t type, json_object *obj, struct uvm_error **err);
 
@@ -119,10 +134,44 @@ static inline void agent_decoder_freep(struct agent_decoder **d)
 int agent_decoder_feed(struct agent_decoder *d, const void *buf, size_t len,
                        struct uvm_error **err);
 
+/* Like agent_decoder_feed, but stop after a frame completed: *ret_used says
+ * how much of buf was consumed. A caller whose bounds depend on a frame
+ * (the answer to NegotiateProtocol) sets them before feeding the rest. */
+int agent_decoder_feed_some(struct agent_decoder *d, const void *buf, size_t len, size_t *ret_used,
+                            struct uvm_error **err);
+
+/* The bounds frames are checked against from the next frame header on:
+ * AGENT_LIMITS_DEFAULT until set; -EINVAL outside [default, AGENT_BULK_*]. */
+int agent_decoder_set_limits(struct agent_decoder *d, struct agent_limits l);
+/* The limits l satisfy what a decoder can enforce. */
+bool agent_limits_valid(struct agent_limits l);
+
+/* NegotiateProtocol's "BridgeLimits" object, {"MaxData": n, "Window": n}:
+ * parse one (-EBADMSG unless both are 32-bit integers no smaller than the
+ * defaults: whether they are within what this side knows is the caller's
+ * to check; what names it in the message), or build one (NULL: out of
+ * memory). */
+int agent_limits_from_json(json_object *obj, const char *what, struct agent_limits *ret,
+                           struct uvm_error **err);
+json_object *agent_limits_to_json(struct agent_limits l);
+
+/* While a data-write frame's payload is incomplete: where its *ret_len
+ * missing bytes go, so a reader can read them there itself (no copy
+ * through its own buffer); then agent_decoder_commit() what it read.
+ * NULL otherwise, or out of memory: feed instead. */
+uint8_t *agent_decoder_payload_space(struct agent_decoder *d, size_t *ret_len);
+/* n bytes were written at agent_decoder_payload_space(): take them. */
+int agent_decoder_commit(struct agent_decoder *d, size_t n, struct uvm_error **err);
+
 /* Returns 1 and the oldest complete frame, 0 if none is complete, or the sticky
  * error. */
 int agent_decoder_pop(struct agent_decoder *d, struct agent_frame **ret_frame,
                       struct uvm_error **err);
+
+/* Done with popped frame f's data: the decoder keeps a large buffer for
+ * the next data frames (no malloc, nor the page faults of fresh memory, per
+ * frame); f->data becomes NULL. */
+void agent_decoder_recycle(struct agent_decoder *d, struct agent_frame *f);
 
 /* Bytes buffered of a frame not yet complete (non-zero at EOF means truncation). */
 size_t agent_decoder_partial(const struct agent_decoder *d);

@@ -35,6 +35,11 @@ bool sock_is_socket(int fd);
 
 int sock_set_nonblocking(int fd);
 
+/* Let a socket hold at least bytes unsent (SO_SNDBUF, beyond the system's
+ * cap where privileged): a writer of that much in one go is not left with
+ * a rest to wait on. Best effort: 0, or -errno if nothing could be set. */
+int sock_set_sndbuf(int fd, int bytes);
+
 /* Read or write up to len bytes without blocking: the count (0 from
  * sock_read: end of stream), -EAGAIN when it would block, or -errno.
  * sock_write never raises SIGPIPE; is_socket is sock_is_socket(fd). */

@@ -47,6 +47,20 @@ int sock_set_nonblocking(int fd)
         return 0;
 }
 
+int sock_set_sndbuf(int fd, int bytes)
+{
+        int got = 0;
+        socklen_t len = sizeof(got);
+
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) < 0)
+                return -errno;
+        /* The kernel doubles what it is given, up to net.core.wmem_max. */
+        if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got / 2 >= bytes)
+                return 0;
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes));
+        return 0;
+}
+
 ssize_t sock_read(int fd, void *buf, size_t len)
 {
         ssize_t n = read(fd, buf, len);

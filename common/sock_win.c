@@ -174,6 +174,14 @@ int sock_set_nonblocking(int fd)
         return ioctlsocket(handle(fd), FIONBIO, &one) == 0 ? 0 : wsa_error();
 }
 
+int sock_set_sndbuf(int fd, int bytes)
+{
+        return setsockopt(handle(fd), SOL_SOCKET, SO_SNDBUF, (const char *) &bytes,
+                          sizeof(bytes)) == 0
+                       ? 0
+                       : wsa_error();
+}
+
 ssize_t sock_read(int fd, void *buf, size_t len)
 {
         int n = recv(handle(fd), buf, len > INT_MAX ? INT_MAX : (int) len, 0);

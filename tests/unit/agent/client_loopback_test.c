@@ -141,7 +141,12 @@ static void negotiate_and_calls(void **state)
         assert_non_null(req);
         assert_int_equal(json_object_get_int(json_object_object_get(req, "MinimumVersion")), 1);
         assert_int_equal(json_object_get_int(json_object_object_get(req, "MaximumVersion")), 1);
+        /* The offer of larger frames, which this (older) agent leaves unanswered. */
+        assert_int_equal(json_object_get_int64(json_object_object_get(
+                                 json_object_object_get(req, "BridgeLimits"), "MaxData")),
+                         AGENT_BULK_MAX_DATA);
         json_object_put(req);
+        assert_int_equal(agent_conn_limits(fake_agent_conn(f)).max_data, AGENT_MAX_DATA);
         assert_true(agent_client_streaming(c));
         assert_int_equal(fake_agent_calls(f, AGENT_RPC_GET_PROPERTIES), 1);
 

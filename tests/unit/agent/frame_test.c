@@ -418,6 +418,8 @@ static void bad_fields(void **state)
                       EBADMSG, "not a string");
         expect_reject(AGENT_CLASS_DATA | AGENT_DATA_CREDIT, "{\"Credit\":0}", EBADMSG, "outside");
         expect_reject(AGENT_CLASS_DATA | AGENT_DATA_CREDIT, "{\"Credit\":262145}", EBADMSG,
+                      "exceeds the 262144-byte window");
+        expect_reject(AGENT_CLASS_DATA | AGENT_DATA_CREDIT, "{\"Credit\":1048577}", EBADMSG,
                       "outside");
         expect_reject(AGENT_CLASS_DATA | AGENT_DATA_CREDIT, "{\"Credit\":\"1\"}", EBADMSG,
                       "not an integer");
