@@ -95,6 +95,11 @@ int agent_spawn(char *const argv[], const int fds[3], pid_t *ret_pid, struct uvm
 int agent_runc(const char *bundle, const char *const *args, const int fds[3], char **ret_out,
                struct uvm_error **err);
 /* The argv of a runc invocation (NULL-terminated, malloc'd strings). */
+/* agent_runc with the container's stdio fds, err_r the read end of fds[2]
+ * (or -1): a runtime that fails before it logs (a wrapper, a bad flag) says
+ * why on its stderr, which is quoted then. */
+int agent_runc_stdio(const char *bundle, const char *const *args, const int fds[3], int err_r,
+                     struct uvm_error **err);
 char **agent_runc_argv(const char *bundle, const char *const *args);
 /* The last "msg" of <bundle>/runtime.log, or NULL. */
 char *agent_runc_log_msg(const char *bundle);

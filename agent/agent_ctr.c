@@ -22,6 +22,8 @@
 #include "common/log.h"
 
 #define MAX_ID 128
+/* How long a killed container's init may take to be reaped before delete. */
+#define KILL_WAIT_S 2
 
 enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_EXITED, _CTR_STATE_MAX };
 
@@ -56,10 +58,12 @@ struct ctr {
 };
 
 static struct {
-        pthread_mutex_t lock; /* guards list, next_stream and the ctr fields noted */
+        pthread_mutex_t lock;  /* guards list, next_stream and the ctr fields noted */
+        pthread_cond_t exited; /* broadcast as a container's init is reaped */
         struct ctr *list;
         uint64_t next_stream;
-} registry = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_stream = 1};
+} registry = {
+        .lock = PTHREAD_MUTEX_INITIALIZER, .exited = PTHREAD_COND_INITIALIZER, .next_stream = 1};
 
 static void ctr_set_state(struct ctr *c, enum ctr_state to)
 {
@@ -297,7 +301,7 @@ static int runc_create(struct ctr *c, bool want_stdin, bool stdin_once, struct u
         args[n++] = pidfile;
         args[n++] = c->id;
         if (r >= 0)
-                r = agent_runc(c->dir, args, io.child, NULL, err);
+                r = agent_runc_stdio(c->dir, args, io.child, io.err_r, err);
         if (r >= 0)
                 r = read_pid(c->dir, &c->pid, err);
         if (r >= 0)
@@ -521,6 +525,31 @@ int agent_ctr_signal(json_object *req, struct uvm_error **err)
         return 0;
 }
 
+/* A live container killed and its init reaped before runc deletes it:
+ * `runc delete --force` of a live one sleeps 100 ms after its SIGKILL before
+ * it looks again, which was most of a pod's stop. Bounded: past the wait,
+ * runc's own kill is the fallback. c is marked deleting (not freed). */
+static void kill_before_delete(struct ctr *c)
+{
+        _cleanup_error_ struct uvm_error *tmp = NULL;
+        struct timespec until;
+        bool live;
+
+        pthread_mutex_lock(&registry.lock);
+        live = c->state == CTR_CREATED || c->state == CTR_RUNNING;
+        pthread_mutex_unlock(&registry.lock);
+        if (!live ||
+            agent_runc(c->dir, (const char *[]){"kill", c->id, "KILL", NULL}, NULL, NULL, &tmp) < 0)
+                return;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += KILL_WAIT_S;
+        pthread_mutex_lock(&registry.lock);
+        while (c->state != CTR_EXITED &&
+               pthread_cond_timedwait(&registry.exited, &registry.lock, &until) != ETIMEDOUT)
+                ;
+        pthread_mutex_unlock(&registry.lock);
+}
+
 int agent_ctr_delete(const char *id, struct uvm_error **err)
 {
         struct ctr *c;
@@ -533,6 +562,7 @@ int agent_ctr_delete(const char *id, struct uvm_error **err)
         pthread_mutex_unlock(&registry.lock);
         if (r < 0)
                 return r;
+        kill_before_delete(c);
         r = agent_runc(c->dir, (const char *[]){"delete", "--force", id, NULL}, NULL, NULL, err);
         if (r < 0) {
                 pthread_mutex_lock(&registry.lock);
@@ -645,6 +675,7 @@ bool agent_ctr_reap_hook(pid_t pid, int status)
                 c->oom_killed = c->cgroup && agent_cgroup_oom_killed(c->cgroup);
                 c->exit_unsent = true;
                 ctr_set_state(c, CTR_EXITED);
+                pthread_cond_broadcast(&registry.exited);
                 log_info("container '%s': init %d exited with %d%s", c->id, (int) pid, c->exit_code,
                          c->oom_killed ? " (OOM killed)" : "");
                 snprintf(id, sizeof(id), "%s", c->id);

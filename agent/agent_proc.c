@@ -370,34 +370,65 @@ static int runc_failed(const char *bundle, const char *cmd, int status, const ch
                                                    : "no message");
 }
 
+/* Run it with fds as its stdio, to its end (killed at the timeout). */
+static int runc_with_fds(char **argv, const char *cmd, const int fds[3], int *ret_status,
+                         struct uvm_error **err)
+{
+        pid_t pid;
+        int r;
+
+        r = agent_spawn(argv, fds, &pid, err);
+        if (r < 0)
+                return r;
+        if (agent_reap_wait(pid, AGENT_RUNC_TIMEOUT_MS, ret_status) < 0) {
+                kill(pid, SIGKILL);
+                agent_reap_wait(pid, -1, ret_status);
+                return uvm_error_set(err, ETIMEDOUT, "runc %s did not finish in %d ms", cmd,
+                                     AGENT_RUNC_TIMEOUT_MS);
+        }
+        return 0;
+}
+
 int agent_runc(const char *bundle, const char *const *args, const int fds[3], char **ret_out,
                struct uvm_error **err)
 {
         _cleanup_strv_ char **argv = agent_runc_argv(bundle, args);
         _cleanup_free_ char *out = NULL;
         int status, r;
-        pid_t pid;
 
         if (!argv)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        if (fds) {
-                r = agent_spawn(argv, fds, &pid, err);
-                if (r < 0)
-                        return r;
-                if (agent_reap_wait(pid, AGENT_RUNC_TIMEOUT_MS, &status) < 0) {
-                        kill(pid, SIGKILL);
-                        agent_reap_wait(pid, -1, &status);
-                        return uvm_error_set(err, ETIMEDOUT, "runc %s did not finish in %d ms",
-                                             args[0], AGENT_RUNC_TIMEOUT_MS);
-                }
-        } else {
+        if (fds)
+                r = runc_with_fds(argv, args[0], fds, &status, err);
+        else
                 r = run_capture(argv, AGENT_RUNC_TIMEOUT_MS, &out, &status, err);
-                if (r < 0)
-                        return r;
-        }
+        if (r < 0)
+                return r;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 return runc_failed(bundle, args[0], status, out, err);
         if (ret_out)
                 *ret_out = TAKE_PTR(out);
         return 0;
+}
+
+int agent_runc_stdio(const char *bundle, const char *const *args, const int fds[3], int err_r,
+                     struct uvm_error **err)
+{
+        _cleanup_strv_ char **argv = agent_runc_argv(bundle, args);
+        char out[513];
+        ssize_t n = -1;
+        int status, r;
+
+        if (!argv)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = runc_with_fds(argv, args[0], fds, &status, err);
+        if (r < 0)
+                return r;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        /* It has exited: what it wrote is in the pipe, or never comes. */
+        if (err_r >= 0 && fcntl(err_r, F_SETFL, O_NONBLOCK) == 0)
+                n = read(err_r, out, sizeof(out) - 1);
+        out[n > 0 ? n : 0] = '\0';
+        return runc_failed(bundle, args[0], status, out, err);
 }

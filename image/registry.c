@@ -665,12 +665,17 @@ static int get_blob_into(struct reg_client *c, const struct img_ref *ref, const 
 {
         _cleanup_free_ char *name = img_ref_name(ref), *unknown = NULL;
         struct reg_fetch f = {"blobs", digest, NULL, NULL, &fs->base, verify_blob};
+        int r;
 
         if (!name || asprintf(&unknown, "blob unknown: %s@%s", name, digest) < 0)
                 return unknown = NULL, uvm_error_set(err, ENOMEM, "out of memory");
         f.unknown = unknown;
         f.file = fs;
-        return fetch(c, ref, auth, &f, err);
+        r = fetch(c, ref, auth, &f, err);
+        /* A dropped connection says which host, not which of the blobs. */
+        if (r < 0 && err && *err && !strstr((*err)->msg, digest))
+                uvm_error_wrap(err, "blob %s", digest);
+        return r;
 }
 
 int reg_get_blob(struct reg_client *c, const struct img_ref *ref, const char *digest, int64_t size,

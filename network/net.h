@@ -71,6 +71,20 @@ void net_pod_result_clear(struct net_pod_result *r);
 int net_pod_setup(struct net *n, const struct net_pod_config *cfg, struct net_pod_result *ret,
                   struct uvm_error **err);
 
+/* net_pod_setup in two halves, for a caller that starts the pod's sandbox
+ * in the namespace while ADD runs. net_pod_netns records the attachment and
+ * creates the namespace (its path: net_pod_attach_netns); net_pod_add runs
+ * ADD on it and records the result. Each undoes its own work on failure
+ * (net_pod_add: DEL, the namespace and the record too); after a successful
+ * net_pod_netns, net_pod_teardown undoes everything whether or not ADD ran.
+ * net_pod_attach_free releases the handle only. */
+struct net_pod_attach;
+int net_pod_netns(struct net *n, const struct net_pod_config *cfg, struct net_pod_attach **ret,
+                  struct uvm_error **err);
+const char *net_pod_attach_netns(const struct net_pod_attach *a);
+int net_pod_add(struct net_pod_attach *a, struct net_pod_result *ret, struct uvm_error **err);
+void net_pod_attach_free(struct net_pod_attach *a);
+
 /* Reload a pod's persisted result after a uvmd restart (-ENOENT if none). */
 int net_pod_load(struct net *n, const char *pod_id, struct net_pod_result *ret,
                  struct uvm_error **err);

@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include "common/fault.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -410,65 +411,108 @@ static int make_dirs(struct net *n, struct uvm_error **err)
         return 0;
 }
 
-/* Namespace and ADD, with the record already on disk. */
-static int attach(struct net *n, struct cni_attachment *rec, const char *record_path,
-                  const char *userns_path, struct net_pod_result *ret, struct uvm_error **err)
+/* A setup between its two halves (net.h): the attachment as recorded. */
+struct net_pod_attach {
+        struct net *n;
+        struct cni_attachment rec;
+        char *record_path;
+};
+
+void net_pod_attach_free(struct net_pod_attach *a)
 {
+        if (!a)
+                return;
+        cni_attachment_clear(&a->rec);
+        free(a->record_path);
+        free(a);
+}
+
+const char *net_pod_attach_netns(const struct net_pod_attach *a)
+{
+        return a->rec.netns;
+}
+
+int net_pod_netns(struct net *n, const struct net_pod_config *cfg, struct net_pod_attach **ret,
+                  struct uvm_error **err)
+{
+        _cleanup_free_ char *netns = NULL;
+        struct net_pod_attach *a;
+        int r = check_config(cfg, err);
+
+        if (r < 0)
+                return r;
+        a = calloc(1, sizeof(*a));
+        if (!a || paths_of(n, cfg->pod_id, &netns, &a->record_path) < 0) {
+                free(a);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        a->n = n;
+        if (access(a->record_path, F_OK) == 0) {
+                net_pod_attach_free(a);
+                return uvm_error_set(err, EEXIST, "pod %s: network already set up", cfg->pod_id);
+        }
+        r = make_dirs(n, err);
+        if (r >= 0)
+                r = record_new(n, cfg, netns, &a->rec, err);
+        /* no record: a namespace left at this path belongs to no pod */
+        if (r >= 0)
+                r = netns_remove(netns, err);
+        if (r >= 0)
+                r = record_write(a->record_path, &a->rec, err);
+        if (r >= 0) {
+                r = netns_create_owned(netns, cfg->userns_path, err);
+                if (r < 0)
+                        setup_rollback(n, &a->rec, a->record_path, false);
+                else
+                        fault_point("run_pod.netns_created");
+        }
+        if (r < 0) {
+                net_pod_attach_free(a);
+                return uvm_error_wrap(err, "set up network of pod %s", cfg->pod_id);
+        }
+        *ret = a;
+        return 0;
+}
+
+int net_pod_add(struct net_pod_attach *a, struct net_pod_result *ret, struct uvm_error **err)
+{
+        struct cni_attachment *rec = &a->rec;
         struct cni_result cr = {0};
         struct cni_invocation inv;
         struct cni_exec x;
-        int r = netns_create_owned(rec->netns, userns_path, err);
+        int r;
 
-        if (r < 0) {
-                setup_rollback(n, rec, record_path, false);
-                return r;
-        }
-        net_exec(n, &x);
+        net_exec(a->n, &x);
         invocation_of(rec, true, &inv);
         r = cni_add(&x, rec->conf, &inv, &cr, err);
+        if (r >= 0)
+                fault_point("run_pod.cni_added"); /* ADD done, its result not recorded */
         if (r >= 0 && !(rec->result = strdup(cr.json)))
                 r = uvm_error_set(err, ENOMEM, "out of memory");
         if (r >= 0)
-                r = record_write(record_path, rec, err);
+                r = record_write(a->record_path, rec, err);
         if (r >= 0)
                 r = result_fill(rec, &cr, ret, err);
         cni_result_clear(&cr);
-        if (r < 0)
-                setup_rollback(n, rec, record_path, true);
-        return r;
+        if (r < 0) {
+                setup_rollback(a->n, rec, a->record_path, true);
+                return uvm_error_wrap(err, "set up network of pod %s", rec->pod_id);
+        }
+        log_pod(LOG_LEVEL_DEBUG, rec->pod_id, "network attached: %s",
+                ret->n_ips ? ret->ips[0] : "no IP");
+        return 0;
 }
 
 int net_pod_setup(struct net *n, const struct net_pod_config *cfg, struct net_pod_result *ret,
                   struct uvm_error **err)
 {
-        _cleanup_free_ char *netns = NULL, *record = NULL;
-        struct cni_attachment rec = {0};
-        int r = check_config(cfg, err);
+        struct net_pod_attach *a = NULL;
+        int r = net_pod_netns(n, cfg, &a, err);
 
-        if (r < 0)
-                return r;
-        if (paths_of(n, cfg->pod_id, &netns, &record) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (access(record, F_OK) == 0)
-                return uvm_error_set(err, EEXIST, "pod %s: network already set up", cfg->pod_id);
-        r = make_dirs(n, err);
         if (r >= 0)
-                r = record_new(n, cfg, netns, &rec, err);
-        /* no record: a namespace left at this path belongs to no pod */
-        if (r >= 0)
-                r = netns_remove(netns, err);
-        if (r >= 0)
-                r = record_write(record, &rec, err);
-        if (r >= 0)
-                r = attach(n, &rec, record, cfg->userns_path, ret, err);
-        cni_attachment_clear(&rec);
-        if (r < 0) {
-                uvm_error_wrap(err, "set up network of pod %s", cfg->pod_id);
-                return r;
-        }
-        log_pod(LOG_LEVEL_DEBUG, cfg->pod_id, "network attached: %s",
-                ret->n_ips ? ret->ips[0] : "no IP");
-        return 0;
+                r = net_pod_add(a, ret, err);
+        net_pod_attach_free(a);
+        return r;
 }
 
 int net_pod_load(struct net *n, const char *pod_id, struct net_pod_result *ret,
@@ -526,8 +570,12 @@ int net_pod_teardown(struct net *n, const char *pod_id, struct uvm_error **err)
         invocation_of(&rec, netns_is_valid(rec.netns), &inv);
         /* the recorded list, not the dir's current one: DEL must undo ADD */
         r = cni_del(&x, rec.conf, &inv, err);
-        if (r >= 0)
+        if (r >= 0) {
+                fault_point("stop_pod.cni_deleted");
                 r = netns_remove(rec.netns, err);
+        }
+        if (r >= 0)
+                fault_point("stop_pod.netns_removed"); /* the record is still there */
         if (r >= 0 && unlink(record) < 0 && errno != ENOENT)
                 r = uvm_error_set(err, errno, "pod %s: remove network record: %s", pod_id,
                                   strerror(errno));

@@ -12,11 +12,13 @@
 
 #include <json-c/json.h>
 
+#include "common/fault.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "image/image.h"
 #include "sandbox/ids.h"
 #include "sandbox/log.h"
+#include "sandbox/phase.h"
 #include "sandbox/container-internal.h"
 #include "sandbox/spec.h"
 
@@ -221,16 +223,23 @@ static bool pod_ready(struct sbx_pod *p)
 int sbx_ctr_start(struct sbx *s, const char *id_prefix, struct uvm_error **err)
 {
         _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
+        struct phase_clock pc;
         struct drv_pod *drv;
-        int r = ctr_find_in_state(s, id_prefix, CTR_CREATED, &c, err);
+        int r;
 
+        phase_start(&pc, "start_container");
+        r = ctr_find_in_state(s, id_prefix, CTR_CREATED, &c, err);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&c->pod->op_lock);
+        phase_mark(&pc, "lock");
         drv = pod_drv(c->pod);
         r = drv ? c->pod->ops->ctr_start(drv, c->rec.id, err)
                 : uvm_error_set(err, EBUSY, "pod %s is not running", c->rec.pod_id);
+        if (r >= 0)
+                fault_point("start_ctr.started"); /* running; the record says created */
         pthread_mutex_unlock(&c->pod->op_lock);
+        phase_mark(&pc, "driver");
         pthread_mutex_lock(&c->lock);
         if (r >= 0 && c->rec.state == CTR_CREATED) {
                 c->rec.started_ns = ctr_now_ns();
@@ -250,6 +259,8 @@ int sbx_ctr_start(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 (void) set_state_locked(c, CTR_EXITED, NULL);
         }
         pthread_mutex_unlock(&c->lock);
+        phase_mark(&pc, "record");
+        phase_done(&pc, c->rec.pod_id, c->rec.id, r >= 0);
         return r;
 }
 
@@ -315,6 +326,7 @@ int sbx_ctr_stop(struct sbx *s, const char *id_prefix, int64_t timeout_s, struct
 
 static int remove_ctr(struct sbx *s, struct sbx_ctr *c, struct uvm_error **err)
 {
+        struct uvm_error *e = NULL;
         struct drv_pod *drv;
         int r;
 
@@ -323,7 +335,16 @@ static int remove_ctr(struct sbx *s, struct sbx_ctr *c, struct uvm_error **err)
         pthread_mutex_lock(&c->pod->op_lock);
         drv = pod_drv(c->pod);
         /* A stopped pod's sandbox took its containers with it. */
-        r = drv && pod_ready(c->pod) ? c->pod->ops->ctr_delete(drv, c->rec.id, err) : 0;
+        r = drv && pod_ready(c->pod) ? c->pod->ops->ctr_delete(drv, c->rec.id, &e) : 0;
+        /* The sandbox never had it or already deleted it (uvmd died inside
+         * CreateContainer or RemoveContainer): only the record is left. */
+        if (r == -ENOENT)
+                r = 0;
+        else if (r < 0)
+                uvm_error_set(err, -r, "%s", e && e->msg ? e->msg : "delete failed");
+        e = uvm_error_free(e);
+        if (r >= 0)
+                fault_point("remove_ctr.runc_deleted"); /* its record is still there */
         pthread_mutex_unlock(&c->pod->op_lock);
         if (r < 0)
                 return uvm_error_wrap(err, "remove container %s", c->rec.id);
@@ -387,49 +408,6 @@ int sbx_ctr_get(struct sbx *s, const char *id_prefix, struct ctr_record *ret,
         r = ctr_record_copy(&c->rec, ret);
         pthread_mutex_unlock(&c->lock);
         return r < 0 ? uvm_error_set(err, ENOMEM, "out of memory") : 0;
-}
-
-int sbx_ctr_list(struct sbx *s, struct ctr_record **ret, size_t *ret_n, struct uvm_error **err)
-{
-        struct sbx_ctr **v;
-        struct ctr_record *out;
-        size_t n;
-        int r = 0;
-
-        pthread_mutex_lock(&s->lock);
-        n = s->n_ctrs;
-        v = calloc(n + 1, sizeof(*v));
-        for (size_t k = 0; v && k < n; k++) {
-                v[k] = s->ctrs[k];
-                __atomic_add_fetch(&v[k]->refs, 1, __ATOMIC_ACQ_REL);
-        }
-        pthread_mutex_unlock(&s->lock);
-        if (!v)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        out = calloc(n + 1, sizeof(*out));
-        for (size_t k = 0; k < n; k++) {
-                if (out && r == 0) {
-                        pthread_mutex_lock(&v[k]->lock);
-                        r = ctr_record_copy(&v[k]->rec, &out[k]);
-                        pthread_mutex_unlock(&v[k]->lock);
-                }
-                ctr_unref(v[k]);
-        }
-        free(v);
-        if (!out || r < 0) {
-                sbx_ctr_list_free(out, n);
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        *ret = out;
-        *ret_n = n;
-        return 0;
-}
-
-void sbx_ctr_list_free(struct ctr_record *v, size_t n)
-{
-        for (size_t k = 0; v && k < n; k++)
-                ctr_record_clear(&v[k]);
-        free(v);
 }
 
 int sbx_ctr_exec_sync(struct sbx *s, const char *id_prefix, const struct drv_exec_spec *spec,
@@ -570,8 +548,13 @@ static void reconcile(struct sbx_ctr *c, struct drv_pod *drv)
         pthread_mutex_lock(&c->lock);
         if (ds == DRV_CTR_EXITED)
                 mark_exited_locked(c, code, 0, false);
-        else if (ds == DRV_CTR_RUNNING && c->rec.state != CTR_RUNNING)
+        else if (ds == DRV_CTR_RUNNING && c->rec.state != CTR_RUNNING) {
+                /* uvmd died inside StartContainer, after the agent started
+                 * it: started now, as far as anyone can tell (never 0). */
+                if (c->rec.started_ns == 0)
+                        c->rec.started_ns = ctr_now_ns();
                 (void) set_state_locked(c, CTR_RUNNING, NULL);
+        }
         pthread_mutex_unlock(&c->lock);
 }
 

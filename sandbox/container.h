@@ -76,8 +76,7 @@ int sbx_ctr_stop(struct sbx *s, const char *id_prefix, int64_t timeout_s, struct
 int sbx_ctr_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err);
 int sbx_ctr_get(struct sbx *s, const char *id_prefix, struct ctr_record *ret,
                 struct uvm_error **err);
-int sbx_ctr_list(struct sbx *s, struct ctr_record **ret, size_t *ret_n, struct uvm_error **err);
-void sbx_ctr_list_free(struct ctr_record *v, size_t n);
+/* Listing containers: sandbox/list.h (sbx_ctr_each). */
 int sbx_ctr_exec_sync(struct sbx *s, const char *id_prefix, const struct drv_exec_spec *spec,
                       struct drv_exec_result *ret, struct uvm_error **err);
 int sbx_ctr_reopen_log(struct sbx *s, const char *id_prefix, struct uvm_error **err);

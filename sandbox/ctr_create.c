@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "common/fault.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "image/image.h"
@@ -20,6 +21,7 @@
 #include "sandbox/container-internal.h"
 #include "sandbox/ids.h"
 #include "sandbox/log.h"
+#include "sandbox/phase.h"
 #include "sandbox/spec.h"
 #include "sandbox/user.h"
 
@@ -291,7 +293,7 @@ static int driver_create(struct sbx_ctr *c, const struct drv_ctr_spec *ds, struc
 }
 
 static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg,
-                        struct uvm_error **err)
+                        struct phase_clock *pc, struct uvm_error **err)
 {
         _cleanup_strv_ char **layers = NULL;
         _cleanup_free_ char *json = NULL, *dir = NULL;
@@ -304,11 +306,13 @@ static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Con
         if (!s->images)
                 return uvm_error_set(err, ENOTSUP, "no image store");
         r = img_use(s->images, cfg->image->image, c->rec.id, &c->rec.image_id, &layers, &ic, err);
+        phase_mark(pc, "image");
         if (r < 0)
                 return r;
         r = build_spec(s, c, cfg, layers, &ic, &json, err);
         c->stop_signal = stop_signal_of(ic.stop_signal);
         img_config_clear(&ic);
+        phase_mark(pc, "spec");
         if (r >= 0)
                 r = ctr_image_volumes_take(s->images, c->rec.id, c->rec.mounts, c->rec.n_mounts,
                                            &vols, &n_vols, err);
@@ -316,11 +320,15 @@ static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Con
                 r = log_file(&c->pod->rec, cfg->log_path, &c->rec.log_path, err);
         if (r >= 0 && c->rec.log_path)
                 r = crilog_open(c->rec.log_path, &c->log, err);
+        phase_mark(pc, "volumes_log");
         if (r >= 0 &&
             (asprintf(&dir, "%s/containers", c->pod->dir) < 0 || fs_mkdir_p(dir, 0700) < 0))
                 r = uvm_error_set(err, EIO, "create %s/containers", c->pod->dir);
         if (r >= 0)
                 r = ctr_save_locked(c, err); /* not shared yet: no lock needed */
+        if (r >= 0)
+                fault_point("create_ctr.record_written"); /* the agent has not seen it */
+        phase_mark(pc, "record");
         if (r >= 0) {
                 ds = (struct drv_ctr_spec){
                         .id = c->rec.id,
@@ -335,6 +343,9 @@ static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Con
                         .stdin_once = cfg->stdin_once,
                 };
                 r = driver_create(c, &ds, err);
+                if (r >= 0)
+                        fault_point("create_ctr.runc_created");
+                phase_mark(pc, "driver");
                 if (r < 0)
                         unlink(c->path);
         }
@@ -351,10 +362,12 @@ int sbx_ctr_create(struct sbx *s, const char *pod_id, const Runtime__V1__Contain
 {
         _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
         _cleanup_(ctr_unrefp) struct sbx_ctr *c = NULL;
+        struct phase_clock pc;
         enum pod_state st;
         char *id;
         int r;
 
+        phase_start(&pc, "create_container");
         if (!cfg->metadata || STR_EMPTY(cfg->metadata->name))
                 return uvm_error_set(err, EINVAL, "config.metadata.name is required");
         if (!cfg->image || STR_EMPTY(cfg->image->image))
@@ -381,7 +394,9 @@ int sbx_ctr_create(struct sbx *s, const char *pod_id, const Runtime__V1__Contain
         pthread_mutex_unlock(&s->lock);
         if (r < 0)
                 return r;
-        r = create_steps(s, c, cfg, err);
+        phase_mark(&pc, "lookup");
+        r = create_steps(s, c, cfg, &pc, err);
+        phase_done(&pc, p->rec.id, c->rec.id, r >= 0);
         if (r < 0) {
                 ctr_registry_drop(s, c);
                 return uvm_error_wrap(err, "create container %s", c->rec.name);

@@ -99,6 +99,9 @@ struct drv_probe {
 
 struct drv_ops {
         const char *name;
+        /* pod_create needs the pod's network namespace only, not what CNI
+         * ADD puts in it: the sandbox layer may run ADD meanwhile. */
+        bool cni_concurrent;
         /* Optional (NULL: usable, nothing more). Run once at start-up. */
         void (*probe)(const struct drv_probe_env *env, struct drv_probe *ret);
         /* Make and start the UVM. On failure nothing it took is left. */

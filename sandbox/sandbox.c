@@ -5,12 +5,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/fault.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "image/image.h"
 #include "network/net.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/ids.h"
+#include "sandbox/phase.h"
+#include "sandbox/pod_net.h"
 #include "sandbox/sandbox-internal.h"
 #include "sandbox/stream.h"
 
@@ -208,14 +211,6 @@ static void hook_stopped(struct sbx *s, struct sbx_pod *p)
                 s->hooks.pod_stopped(s->hooks.data, p->rec.id, p->dir, p->rec.netns_path);
 }
 
-static uint64_t mono_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
 /* counts[i] += 1 for ops's index in drv_at() order. */
 static void count_driver(uint64_t *counts, const struct drv_ops *ops)
 {
@@ -380,42 +375,6 @@ static void fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spe
         };
 }
 
-/* The pod's network namespace and CNI ADD; the IPs go into the record. */
-static int pod_network(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *cfg,
-                       struct uvm_error **err)
-{
-        struct net_pod_config c = *cfg;
-        struct net_pod_result res = {0};
-        int r;
-
-        c.pod_id = p->rec.id;
-        c.userns_path = userns_map_enabled(&p->rec.userns) ? p->userns_path : NULL;
-        r = net_pod_setup(s->net, &c, &res, err);
-        if (r < 0)
-                return uvm_error_wrap(err, "pod network");
-        pthread_mutex_lock(&p->lock);
-        p->rec.netns_path = TAKE_PTR(res.netns_path);
-        for (size_t i = 0; i < res.n_ips && i < 2; i++)
-                p->rec.ips[p->rec.n_ips++] = TAKE_PTR(res.ips[i]);
-        r = pod_record_save(p->dir, &p->rec, err);
-        pthread_mutex_unlock(&p->lock);
-        net_pod_result_clear(&res);
-        return r;
-}
-
-static int pod_files(struct sbx_pod *p, const struct net_pod_config *cfg, struct uvm_error **err)
-{
-        _cleanup_free_ char *dir = NULL;
-        struct net_pod_config c = *cfg;
-
-        if (asprintf(&dir, "%s/files", p->dir) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (mkdir(dir, 0755) < 0)
-                return uvm_error_set(err, errno, "create %s: %m", dir);
-        c.pod_id = p->rec.id;
-        return net_pod_write_files(dir, &c, p->rec.n_ips > 0 ? p->rec.ips[0] : NULL, err);
-}
-
 /* A pod's directory and the user namespace pinned in it (a mount point that
  * rm -rf would not cross). Idempotent. */
 static int pod_dir_remove(const char *dir, struct uvm_error **err)
@@ -450,69 +409,117 @@ static int own_cgroup_limits(struct sbx *s, struct sbx_pod *p, const struct sbx_
         return r;
 }
 
-/* Steps after the name is reserved; on failure undo them in reverse. */
-static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
-                            bool host_network, struct sbx_pod_timing *t, struct uvm_error **err)
+/* A net.* sysctl may name the pod's interface, and must win over what CNI
+ * set: the agent (which sets them) starts after ADD then. */
+static bool has_net_sysctls(char *const *v)
 {
-        uint64_t t0;
+        for (size_t i = 0; v && v[i]; i++)
+                if (strncmp(v[i], "net.", 4) == 0)
+                        return true;
+        return false;
+}
+
+/* The pod's own cgroup and its driver's sandbox. */
+static int pod_sandbox_start(struct sbx *s, struct sbx_pod *p, struct phase_clock *pc,
+                             struct drv_pod **ret, struct uvm_error **err)
+{
         _cleanup_free_ char *cg = NULL;
         struct drv_pod_spec spec;
-        struct drv_pod *drv = NULL;
         int r;
+
+        cg = sbx_cgroup_parent(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
+        if (!cg)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = own_cgroup_limits(s, p, &p->rec.limits, err);
+        phase_mark(pc, "cgroup");
+        if (r < 0)
+                return r;
+        fill_spec(s, p, &spec);
+        spec.cgroup_parent = cg;
+        r = p->ops->pod_create(&spec, ret, err);
+        phase_mark(pc, "driver");
+        return r < 0 ? uvm_error_wrap(err, "create the %s sandbox", p->ops->name) : 0;
+}
+
+/* The IPs ADD gave into the record, made READY. */
+static int pod_ready_record(struct sbx_pod *p, struct net_pod_result *res, struct uvm_error **err)
+{
+        pthread_mutex_lock(&p->lock);
+        for (size_t i = 0; i < res->n_ips && i < 2; i++)
+                p->rec.ips[p->rec.n_ips++] = TAKE_PTR(res->ips[i]);
+        pthread_mutex_unlock(&p->lock);
+        return pod_set_state(p, POD_READY, err);
+}
+
+/* Steps after the name is reserved; on failure undo them in reverse. The
+ * network's ADD and the pod's files run alongside the driver's start when
+ * the driver allows it. */
+static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
+                            bool host_network, struct phase_clock *pc, struct uvm_error **err)
+{
+        struct pod_net_job nj = {0};
+        struct drv_pod *drv = NULL;
+        bool bg;
+        int r, rn;
 
         /* o+x: a pod's root in a user namespace passes through to its rootfs. */
         if (mkdir(p->dir, 0711) < 0)
                 return uvm_error_set(err, errno, "create %s: %s", p->dir, strerror(errno));
         r = pod_record_save(p->dir, &p->rec, err);
+        if (r >= 0)
+                fault_point("run_pod.record_created"); /* CREATING, nothing else yet */
         /* Before the network: the pod's user namespace owns its netns. */
         if (r >= 0 && userns_map_enabled(&p->rec.userns))
                 r = userns_pin(p->userns_path, &p->rec.userns, err);
-        if (r >= 0 && !host_network && s->net) {
-                t0 = mono_ns();
-                r = pod_network(s, p, net, err);
-                t->network_ns = mono_ns() - t0;
-        }
+        phase_mark(pc, "prepare");
         if (r >= 0)
-                r = pod_files(p, net, err);
-        if (r < 0)
-                goto fail;
-        cg = sbx_cgroup_parent(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
-        if (!cg) {
-                r = uvm_error_set(err, ENOMEM, "out of memory");
-                goto fail;
+                r = pod_net_begin(&nj, host_network ? NULL : s->net, net, p->rec.id,
+                                  userns_map_enabled(&p->rec.userns) ? p->userns_path : NULL,
+                                  p->dir, err);
+        if (r >= 0 && pod_net_netns(&nj)) {
+                phase_mark(pc, "netns");
+                pthread_mutex_lock(&p->lock);
+                p->rec.netns_path = strdup(pod_net_netns(&nj));
+                pthread_mutex_unlock(&p->lock);
+                if (!p->rec.netns_path)
+                        r = uvm_error_set(err, ENOMEM, "out of memory");
         }
-        r = own_cgroup_limits(s, p, &p->rec.limits, err);
-        if (r < 0)
-                goto fail;
-        fill_spec(s, p, &spec);
-        spec.cgroup_parent = cg;
-        t0 = mono_ns();
-        r = p->ops->pod_create(&spec, &drv, err);
-        t->driver_ns = mono_ns() - t0;
-        if (r < 0) {
-                uvm_error_wrap(err, "create the %s sandbox", p->ops->name);
-                goto fail;
+        bg = nj.net && p->ops->cni_concurrent && !has_net_sysctls(p->rec.sysctls);
+        if (r >= 0)
+                r = pod_net_run(&nj, bg, pc, err);
+        if (r >= 0)
+                r = pod_sandbox_start(s, p, pc, &drv, err);
+        rn = pod_net_join(&nj, err);
+        if (bg)
+                phase_mark(pc, "net_wait");
+        if (r >= 0 && rn >= 0) {
+                pthread_mutex_lock(&p->lock);
+                p->drv = drv;
+                pthread_mutex_unlock(&p->lock);
+                r = pod_ready_record(p, &nj.res, err);
+                if (r >= 0)
+                        fault_point("run_pod.record_written"); /* READY, not answered */
+                phase_mark(pc, "record");
         }
-        pthread_mutex_lock(&p->lock);
-        p->drv = drv;
-        pthread_mutex_unlock(&p->lock);
-        r = pod_set_state(p, POD_READY, err);
-        if (r >= 0) {
+        pod_net_job_clear(&nj);
+        if (r >= 0 && rn >= 0) {
                 hook_ready(s, p);
                 return 0;
         }
-        p->ops->pod_stop(drv, 0, NULL);
-        pthread_mutex_lock(&p->lock);
-        p->drv = NULL;
-        pthread_mutex_unlock(&p->lock);
-        p->ops->pod_free(drv);
-fail:
+        if (drv) {
+                p->ops->pod_stop(drv, 0, NULL);
+                pthread_mutex_lock(&p->lock);
+                p->drv = NULL;
+                pthread_mutex_unlock(&p->lock);
+                p->ops->pod_free(drv);
+        }
         if (s->net && net_pod_teardown(s->net, p->rec.id, NULL) < 0)
                 log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: network teardown failed, ignoring",
                         p->rec.id);
-        pod_dir_remove(p->dir, NULL);
+        /* The record last: a kill in between leaves it to find the rest. */
         sbx_cgroup_remove_own(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
-        return r;
+        pod_dir_remove(p->dir, NULL);
+        return r < 0 ? r : rn;
 }
 
 int sbx_pod_run(struct sbx *s, const struct pod_record *rec, const struct net_pod_config *net,
@@ -527,11 +534,11 @@ int sbx_pod_run_timed(struct sbx *s, const struct pod_record *rec, const struct 
 {
         const struct drv_ops *ops = drv_lookup(rec->driver);
         _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
-        struct sbx_pod_timing t = {0};
-        uint64_t t0 = mono_ns();
+        struct phase_clock pc;
         char *id;
         int r;
 
+        phase_start(&pc, "run_pod");
         if (!ops)
                 return uvm_error_set(err, EOPNOTSUPP, "driver '%s' is not available in this build",
                                      rec->driver ? rec->driver : "");
@@ -547,11 +554,9 @@ int sbx_pod_run_timed(struct sbx *s, const struct pod_record *rec, const struct 
                 return r;
         }
         pthread_mutex_lock(&p->op_lock);
-        r = pod_create_steps(s, p, net, host_network, &t, err);
+        r = pod_create_steps(s, p, net, host_network, &pc, err);
         pthread_mutex_unlock(&p->op_lock);
-        log_pod(LOG_LEVEL_DEBUG, id, "pod %s: %s after %.3f s (network %.3f s, %s driver %.3f s)",
-                id, r < 0 ? "failed" : "ready", (double) (mono_ns() - t0) / 1e9,
-                (double) t.network_ns / 1e9, ops->name, (double) t.driver_ns / 1e9);
+        phase_done(&pc, id, NULL, r >= 0);
         if (r < 0) {
                 registry_drop(s, p);
                 free(id);
@@ -559,11 +564,15 @@ int sbx_pod_run_timed(struct sbx *s, const struct pod_record *rec, const struct 
         }
         *ret_id = id;
         if (ret_timing)
-                *ret_timing = t;
+                *ret_timing = (struct sbx_pod_timing){
+                        .network_ns = phase_ns(&pc, "netns") + phase_ns(&pc, "cni"),
+                        .driver_ns = phase_ns(&pc, "driver"),
+                };
         return 0;
 }
 
-static int pod_stop_locked(struct sbx_pod *p, uint32_t timeout_ms, struct uvm_error **err)
+static int pod_stop_locked(struct sbx_pod *p, uint32_t timeout_ms, struct phase_clock *pc,
+                           struct uvm_error **err)
 {
         struct drv_pod *drv;
         int r = 0;
@@ -573,6 +582,9 @@ static int pod_stop_locked(struct sbx_pod *p, uint32_t timeout_ms, struct uvm_er
         pthread_mutex_unlock(&p->lock);
         if (drv) {
                 r = p->ops->pod_stop(drv, timeout_ms, err);
+                if (r >= 0)
+                        fault_point("stop_pod.ctrs_stopped"); /* the sandbox is gone */
+                phase_mark(pc, "driver");
                 if (r < 0)
                         return uvm_error_wrap(err, "stop pod %s", p->rec.id);
         }
@@ -581,21 +593,30 @@ static int pod_stop_locked(struct sbx_pod *p, uint32_t timeout_ms, struct uvm_er
         sbx_ctr_pod_stopped(p->sbx, p->rec.id);
         /* Per-pod services and what they added go before the network does. */
         hook_stopped(p->sbx, p);
+        phase_mark(pc, "containers");
         /* As containerd does: a stopped pod gives its IP back. */
         if (p->net && p->rec.netns_path) {
                 r = net_pod_teardown(p->net, p->rec.id, err);
+                phase_mark(pc, "network");
                 if (r < 0)
                         return uvm_error_wrap(err, "stop pod %s", p->rec.id);
         }
-        return pod_set_state(p, POD_NOTREADY, err);
+        r = pod_set_state(p, POD_NOTREADY, err);
+        phase_mark(pc, "record");
+        if (r >= 0)
+                fault_point("stop_pod.record_written");
+        return r;
 }
 
 int sbx_pod_stop(struct sbx *s, const char *id_prefix, uint32_t timeout_ms, struct uvm_error **err)
 {
         _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
         struct uvm_error *e = NULL;
-        int r = pod_get_ref(s, id_prefix, &p, &e);
+        struct phase_clock pc;
+        int r;
 
+        phase_start(&pc, "stop_pod");
+        r = pod_get_ref(s, id_prefix, &p, &e);
         if (r == -ENOENT) { /* CRI: stopping a missing pod succeeds */
                 uvm_error_free(e);
                 return 0;
@@ -606,8 +627,10 @@ int sbx_pod_stop(struct sbx *s, const char *id_prefix, uint32_t timeout_ms, stru
                 return r;
         }
         pthread_mutex_lock(&p->op_lock);
-        r = pod_stop_locked(p, timeout_ms, err);
+        phase_mark(&pc, "lock");
+        r = pod_stop_locked(p, timeout_ms, &pc, err);
         pthread_mutex_unlock(&p->op_lock);
+        phase_done(&pc, p->rec.id, NULL, r >= 0);
         return r;
 }
 
@@ -615,9 +638,12 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
 {
         _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
         struct uvm_error *e = NULL;
+        struct phase_clock pc;
         struct drv_pod *drv;
-        int r = pod_get_ref(s, id_prefix, &p, &e);
+        int r;
 
+        phase_start(&pc, "remove_pod");
+        r = pod_get_ref(s, id_prefix, &p, &e);
         if (r == -ENOENT) {
                 uvm_error_free(e);
                 return 0;
@@ -628,10 +654,14 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 return r;
         }
         r = sbx_ctr_remove_pod(s, p->rec.id, err);
+        if (r >= 0)
+                fault_point("remove_pod.ctrs_removed");
+        phase_mark(&pc, "containers");
         if (r < 0)
-                return r;
+                goto done;
         pthread_mutex_lock(&p->op_lock);
-        r = pod_stop_locked(p, 0, err); /* the kubelet stops first; be safe anyway */
+        phase_mark(&pc, "lock");
+        r = pod_stop_locked(p, 0, &pc, err); /* the kubelet stops first; be safe anyway */
         if (r == 0) {
                 sbx_streams_end(p, "the pod sandbox was removed");
                 pthread_rwlock_wrlock(&p->drv_rw);
@@ -641,12 +671,22 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 if (drv)
                         p->ops->pod_free(drv);
                 pthread_rwlock_unlock(&p->drv_rw);
-                r = pod_dir_remove(p->dir, err);
+                phase_mark(&pc, "driver");
+                /* The record goes last: a restart in between must still
+                 * know the pod, or its cgroup would be left. */
                 sbx_cgroup_remove_own(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
+                fault_point("remove_pod.cgroup_removed");
+                phase_mark(&pc, "cgroup");
+                r = pod_dir_remove(p->dir, err);
+                if (r >= 0)
+                        fault_point("remove_pod.record_removed");
+                phase_mark(&pc, "dir");
         }
         pthread_mutex_unlock(&p->op_lock);
         if (r == 0)
                 registry_drop(s, p);
+done:
+        phase_done(&pc, p->rec.id, NULL, r >= 0);
         return r;
 }
 
@@ -682,50 +722,6 @@ int sbx_pod_get(struct sbx *s, const char *id_prefix, struct pod_record *ret,
         r = rec_copy(&p->rec, ret);
         pthread_mutex_unlock(&p->lock);
         return r < 0 ? uvm_error_set(err, ENOMEM, "out of memory") : 0;
-}
-
-int sbx_pod_list(struct sbx *s, struct pod_record **ret, size_t *ret_n, struct uvm_error **err)
-{
-        struct sbx_pod **pods;
-        struct pod_record *v;
-        size_t n;
-        int r = 0;
-
-        /* Take references, then copy each under its own lock only. */
-        pthread_mutex_lock(&s->lock);
-        n = s->n_pods;
-        pods = calloc(n + 1, sizeof(*pods));
-        for (size_t i = 0; pods && i < n; i++) {
-                pods[i] = s->pods[i];
-                __atomic_add_fetch(&pods[i]->refs, 1, __ATOMIC_ACQ_REL);
-        }
-        pthread_mutex_unlock(&s->lock);
-        if (!pods)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        v = calloc(n + 1, sizeof(*v));
-        for (size_t i = 0; i < n; i++) {
-                if (v && r == 0) {
-                        pthread_mutex_lock(&pods[i]->lock);
-                        r = rec_copy(&pods[i]->rec, &v[i]);
-                        pthread_mutex_unlock(&pods[i]->lock);
-                }
-                pod_unref(pods[i]);
-        }
-        free(pods);
-        if (!v || r < 0) {
-                sbx_pod_list_free(v, n);
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
-void sbx_pod_list_free(struct pod_record *v, size_t n)
-{
-        for (size_t i = 0; v && i < n; i++)
-                pod_record_clear(&v[i]);
-        free(v);
 }
 
 struct timespec sbx_realtime_in(int64_t ms)
@@ -837,8 +833,9 @@ static void destroy_leftovers(struct sbx *s, const struct drv_ops *ops,
         if (s->net && net_pod_teardown(s->net, spec->id, NULL) < 0)
                 log_pod(LOG_LEVEL_WARN, spec->id, "pod %s: network teardown failed, ignoring",
                         spec->id);
-        (void) pod_dir_remove(spec->state_dir, NULL);
+        /* The directory (the record) last, as in sbx_pod_remove. */
         sbx_cgroup_remove_own(kubelet_parent, spec->id, s->systemd_cgroups);
+        (void) pod_dir_remove(spec->state_dir, NULL);
 }
 
 /* A pod directory whose record cannot be read back: nothing it started may

@@ -89,9 +89,7 @@ struct sbx_driver_counts {
 };
 size_t sbx_driver_counts(struct sbx *s, struct sbx_driver_counts *v, size_t max);
 
-/* Copies of every pod's record (never waits on a busy pod). */
-int sbx_pod_list(struct sbx *s, struct pod_record **ret, size_t *ret_n, struct uvm_error **err);
-void sbx_pod_list_free(struct pod_record *v, size_t n);
+/* Listing pods: sandbox/list.h (sbx_pod_each). */
 
 /* After a restart: reload every pod and container record, reattach to the
  * live sandboxes, mark what died as exited / not ready. */

@@ -50,6 +50,7 @@ static const struct field fields[] = {
         {"log_format", F_LOG_FORMAT, OFF(log_format), 0, 0, NULL},
         {"cni_conf_dir", F_PATH, OFF(cni_conf_dir), 0, 0, NULL},
         {"cni_bin_dirs", F_PATHS, OFF(cni_bin_dirs), 0, 0, NULL},
+        {"cni_plugin_timeout_ms", F_UINT, OFF(cni_plugin_timeout_ms), 100, 600000, NULL},
         {"cgroup_driver", F_WORD, OFF(cgroup_driver), 0, 0, cgroup_drivers},
         {"oci_runtime", F_WORD, OFF(oci_runtime), 0, 0, NULL},
         {"default_driver", F_WORD, OFF(default_driver), 0, 0, drivers},
@@ -148,6 +149,9 @@ void config_init_defaults(struct uvmd_config *c)
         c->log_format = LOG_FORMAT_TEXT;
         c->cni_conf_dir = strdup("/etc/cni/net.d");
         c->cni_bin_dirs = strv_new2("/opt/cni/bin", "/usr/lib/cni");
+        /* Per plugin run: a hung plugin fails the pod and is killed with its
+         * process group, well inside the kubelet's 2-minute call deadline. */
+        c->cni_plugin_timeout_ms = 10000;
         c->cgroup_driver = strdup("");
         /* crun refuses hybrid cgroup hierarchies; runc handles v1, v2 and hybrid. */
         c->oci_runtime = strdup("runc");

@@ -37,6 +37,8 @@ struct uvmd_config {
         char *oci_runtime;    /* "runc" or "crun" (a name on PATH or a path) */
         char *default_driver; /* "auto": chosen at start-up (service/handlers.h) */
         char *kvm_device;     /* what the qemu driver probes; tests hide it */
+        /* Each CNI plugin run; killed with its process group after it. */
+        unsigned cni_plugin_timeout_ms;
         /* The qemu driver: the binary (a name on PATH or a path), the guest
          * image directory (vmlinuz, initrd.img, manifest.json), the
          * accelerator ("auto": KVM once a guest was seen booting with it,

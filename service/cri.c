@@ -46,18 +46,39 @@ void *cri_kv_to(struct srv_ctx *ctx, const struct record_kv *kv, size_t n,
                 const ProtobufCMessageDescriptor *desc, size_t *ret_n)
 {
         void **v = srv_new_array(ctx, void *, n);
+        /* The entries in one block: List calls build thousands. */
+        char *block = n ? srv_alloc(ctx, n * desc->sizeof_message) : NULL;
 
-        for (size_t i = 0; v && i < n; i++) {
-                struct kv_entry *e = srv_alloc(ctx, desc->sizeof_message);
-                if (!e)
-                        return NULL;
+        if (!v || (n && !block))
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                struct kv_entry *e = (void *) (block + i * desc->sizeof_message);
                 protobuf_c_message_init(desc, e);
                 e->key = srv_strdup(ctx, kv[i].key);
                 e->value = srv_strdup(ctx, kv[i].value);
+                if (!e->key || !e->value)
+                        return NULL;
                 v[i] = e;
         }
         *ret_n = n;
         return v;
+}
+
+void *cri_room(struct srv_ctx *ctx, void *v, size_t n, size_t *cap, size_t size)
+{
+        size_t want;
+        void *nv;
+
+        if (v && n < *cap)
+                return v;
+        want = *cap > n ? *cap : (n ? 2 * n : 16);
+        nv = srv_alloc(ctx, want * size);
+        if (!nv)
+                return NULL;
+        if (n)
+                memcpy(nv, v, n * size);
+        *cap = want;
+        return nv;
 }
 
 bool cri_labels_match(const struct record_kv *kv, size_t n, void *const *sel, size_t n_sel)

@@ -20,6 +20,11 @@ int cri_kv_from(void *const *entries, size_t n, const char *field, struct record
                 size_t *ret_n, struct uvm_error **err);
 void *cri_kv_to(struct srv_ctx *ctx, const struct record_kv *kv, size_t n,
                 const ProtobufCMessageDescriptor *desc, size_t *ret_n);
+/* An array in the call's arena with room for element n (of size bytes): v
+ * itself while n < *cap, else a copy twice the size (the arena cannot grow
+ * in place), *cap updated; v NULL with *cap set allocates *cap. NULL when out
+ * of memory. */
+void *cri_room(struct srv_ctx *ctx, void *v, size_t n, size_t *cap, size_t size);
 /* Every selector entry is among kv. */
 bool cri_labels_match(const struct record_kv *kv, size_t n, void *const *sel, size_t n_sel);
 

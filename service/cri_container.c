@@ -9,6 +9,7 @@
 #include "common/platform.h"
 #include "sandbox/container.h"
 #include "sandbox/ids.h"
+#include "sandbox/list.h"
 #include "service/cri.h"
 #include "service/daemon.h"
 #include "service/metrics_uvmd.h"
@@ -281,8 +282,20 @@ static int cri_ctr_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
         return 0;
 }
 
-static bool ctr_matches(const struct ctr_record *r, const Runtime__V1__ContainerFilter *f)
+/* One ListContainers answer being built (sandbox/list.h): the filter is
+ * applied to the live records, and only the containers it keeps are copied,
+ * into the call's arena. */
+struct ctr_list {
+        struct srv_ctx *ctx;
+        const Runtime__V1__ContainerFilter *f;
+        Runtime__V1__Container **items;
+        size_t n, cap;
+};
+
+static bool ctr_keep(const struct ctr_record *r, const void *arg)
 {
+        const Runtime__V1__ContainerFilter *f = ((const struct ctr_list *) arg)->f;
+
         if (!f)
                 return true;
         if (!STR_EMPTY(f->id) && strncmp(r->id, f->id, strlen(f->id)) != 0)
@@ -296,48 +309,56 @@ static bool ctr_matches(const struct ctr_record *r, const Runtime__V1__Container
                                 f->n_label_selector);
 }
 
+/* Called under the container's lock: copies what the answer needs, no
+ * more. */
+static int ctr_visit(const struct ctr_record *r, void *arg)
+{
+        struct ctr_list *l = arg;
+        struct srv_ctx *ctx = l->ctx;
+        Runtime__V1__Container *c = srv_new(ctx, Runtime__V1__Container);
+        Runtime__V1__Container **items = cri_room(ctx, l->items, l->n, &l->cap, sizeof(*items));
+
+        if (!c || !items)
+                return -ENOMEM;
+        l->items = items;
+        runtime__v1__container__init(c);
+        c->id = srv_strdup(ctx, r->id);
+        c->pod_sandbox_id = srv_strdup(ctx, r->pod_id);
+        c->metadata = ctr_meta(ctx, r);
+        c->image = ctr_image(ctx, r);
+        c->image_ref = srv_strdup(ctx, r->image_id ? r->image_id : "");
+        c->image_id = c->image_ref;
+        c->state = cri_ctr_state(r->state);
+        c->created_at = r->created_ns;
+        c->labels = cri_kv_to(ctx, r->labels, r->n_labels,
+                              &runtime__v1__container__labels_entry__descriptor, &c->n_labels);
+        c->annotations = cri_kv_to(ctx, r->annotations, r->n_annotations,
+                                   &runtime__v1__container__annotations_entry__descriptor,
+                                   &c->n_annotations);
+        if (!c->id || !c->pod_sandbox_id || !c->metadata || !c->image || !c->image_ref ||
+            !c->labels || !c->annotations)
+                return -ENOMEM;
+        l->items[l->n++] = c;
+        return 0;
+}
+
 static int cri_list_ctrs(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                          struct uvm_error **err)
 {
         const Runtime__V1__ListContainersRequest *req = (const void *) m;
         Runtime__V1__ListContainersResponse *resp =
                 srv_new(ctx, Runtime__V1__ListContainersResponse);
-        struct ctr_record *v = NULL;
-        size_t n = 0;
+        struct ctr_list l = {.ctx = ctx, .f = req->filter};
         int rc;
 
         if (!resp)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        rc = sbx_ctr_list(ctx->daemon->sbx, &v, &n, err);
+        rc = sbx_ctr_each(ctx->daemon->sbx, ctr_keep, ctr_visit, &l, err);
         if (rc < 0)
                 return rc;
         runtime__v1__list_containers_response__init(resp);
-        resp->containers = srv_new_array(ctx, Runtime__V1__Container *, n);
-        for (size_t i = 0; resp->containers && i < n; i++) {
-                Runtime__V1__Container *c;
-                if (!ctr_matches(&v[i], req->filter))
-                        continue;
-                c = srv_new(ctx, Runtime__V1__Container);
-                if (!c)
-                        break;
-                runtime__v1__container__init(c);
-                c->id = srv_strdup(ctx, v[i].id);
-                c->pod_sandbox_id = srv_strdup(ctx, v[i].pod_id);
-                c->metadata = ctr_meta(ctx, &v[i]);
-                c->image = ctr_image(ctx, &v[i]);
-                c->image_ref = srv_strdup(ctx, v[i].image_id ? v[i].image_id : "");
-                c->image_id = c->image_ref;
-                c->state = cri_ctr_state(v[i].state);
-                c->created_at = v[i].created_ns;
-                c->labels =
-                        cri_kv_to(ctx, v[i].labels, v[i].n_labels,
-                                  &runtime__v1__container__labels_entry__descriptor, &c->n_labels);
-                c->annotations = cri_kv_to(ctx, v[i].annotations, v[i].n_annotations,
-                                           &runtime__v1__container__annotations_entry__descriptor,
-                                           &c->n_annotations);
-                resp->containers[resp->n_containers++] = c;
-        }
-        sbx_ctr_list_free(v, n);
+        resp->containers = l.items;
+        resp->n_containers = l.n;
         *ret = &resp->base;
         return 0;
 }

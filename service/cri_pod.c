@@ -11,6 +11,7 @@
 
 #include "network/net.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/list.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sysctl.h"
 #include "sandbox/uvm_options.h"
@@ -496,8 +497,22 @@ static int cri_pod_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
         return 0;
 }
 
-static bool pod_matches(const struct pod_record *r, const Runtime__V1__PodSandboxFilter *f)
+/* One ListPodSandbox answer being built (sandbox/list.h): the filter is
+ * applied to the live records, and only the pods it keeps are copied, into
+ * the call's arena. */
+struct pod_list {
+        struct srv_ctx *ctx;
+        const Runtime__V1__PodSandboxFilter *f;
+        Runtime__V1__PodSandbox **items;
+        size_t n, cap;
+};
+
+static bool pod_keep(const struct pod_record *r, const void *arg)
 {
+        const Runtime__V1__PodSandboxFilter *f = ((const struct pod_list *) arg)->f;
+
+        if (r->state == POD_CREATING)
+                return false;
         if (!f)
                 return true;
         if (!STR_EMPTY(f->id) && strncmp(r->id, f->id, strlen(f->id)) != 0)
@@ -508,46 +523,52 @@ static bool pod_matches(const struct pod_record *r, const Runtime__V1__PodSandbo
                                 f->n_label_selector);
 }
 
+/* Called under the pod's lock: copies what the answer needs, no more. */
+static int pod_visit(const struct pod_record *r, void *arg)
+{
+        struct pod_list *l = arg;
+        struct srv_ctx *ctx = l->ctx;
+        Runtime__V1__PodSandbox *p = srv_new(ctx, Runtime__V1__PodSandbox);
+        Runtime__V1__PodSandbox **items = cri_room(ctx, l->items, l->n, &l->cap, sizeof(*items));
+
+        if (!p || !items)
+                return -ENOMEM;
+        l->items = items;
+        runtime__v1__pod_sandbox__init(p);
+        p->id = srv_strdup(ctx, r->id);
+        p->metadata = pod_meta(ctx, r);
+        p->state = pod_state(r);
+        p->created_at = r->created_ns;
+        p->runtime_handler = srv_strdup(ctx, r->runtime_handler ? r->runtime_handler : "");
+        p->labels = cri_kv_to(ctx, r->labels, r->n_labels,
+                              &runtime__v1__pod_sandbox__labels_entry__descriptor, &p->n_labels);
+        p->annotations = cri_kv_to(ctx, r->annotations, r->n_annotations,
+                                   &runtime__v1__pod_sandbox__annotations_entry__descriptor,
+                                   &p->n_annotations);
+        if (!p->id || !p->metadata || !p->runtime_handler || !p->labels || !p->annotations)
+                return -ENOMEM;
+        l->items[l->n++] = p;
+        return 0;
+}
+
 static int cri_list_pods(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                          struct uvm_error **err)
 {
         const Runtime__V1__ListPodSandboxRequest *req = (const void *) m;
         Runtime__V1__ListPodSandboxResponse *resp =
                 srv_new(ctx, Runtime__V1__ListPodSandboxResponse);
-        struct pod_record *v = NULL;
-        size_t n = 0;
+        struct pod_list l = {.ctx = ctx, .f = req->filter};
         int rc;
 
         if (!resp)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        rc = sbx_pod_list(ctx->daemon->sbx, &v, &n, err);
+        l.cap = sbx_pod_count(ctx->daemon->sbx); /* grown if more appear meanwhile */
+        rc = sbx_pod_each(ctx->daemon->sbx, pod_keep, pod_visit, &l, err);
         if (rc < 0)
                 return rc;
         runtime__v1__list_pod_sandbox_response__init(resp);
-        resp->items = srv_new_array(ctx, Runtime__V1__PodSandbox *, n);
-        for (size_t i = 0; resp->items && i < n; i++) {
-                Runtime__V1__PodSandbox *p;
-                if (!pod_matches(&v[i], req->filter) || v[i].state == POD_CREATING)
-                        continue;
-                p = srv_new(ctx, Runtime__V1__PodSandbox);
-                if (!p)
-                        break;
-                runtime__v1__pod_sandbox__init(p);
-                p->id = srv_strdup(ctx, v[i].id);
-                p->metadata = pod_meta(ctx, &v[i]);
-                p->state = pod_state(&v[i]);
-                p->created_at = v[i].created_ns;
-                p->runtime_handler =
-                        srv_strdup(ctx, v[i].runtime_handler ? v[i].runtime_handler : "");
-                p->labels = cri_kv_to(ctx, v[i].labels, v[i].n_labels,
-                                      &runtime__v1__pod_sandbox__labels_entry__descriptor,
-                                      &p->n_labels);
-                p->annotations = cri_kv_to(ctx, v[i].annotations, v[i].n_annotations,
-                                           &runtime__v1__pod_sandbox__annotations_entry__descriptor,
-                                           &p->n_annotations);
-                resp->items[resp->n_items++] = p;
-        }
-        sbx_pod_list_free(v, n);
+        resp->items = l.items;
+        resp->n_items = l.n;
         *ret = &resp->base;
         return 0;
 }

@@ -2,6 +2,7 @@
  * PodSandboxStats, ListPodSandboxStats and UpdateContainerResources. Usage
  * comes from the pod's driver (sandbox/container.h sbx_ctr_usage). */
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -10,6 +11,7 @@
 #include "common/log.h"
 #include "sandbox/container.h"
 #include "sandbox/ids.h"
+#include "sandbox/list.h"
 #include "sandbox/sandbox.h"
 #include "service/cri.h"
 #include "service/cri_resources.h"
@@ -20,21 +22,17 @@
  * gives up on a pod after one such wait (see struct busy_pods). */
 #define STATS_WAIT_MS 2000
 
-/* One container's record and usage; has_usage false when the driver could
- * not say (busy pod, agent error): the kubelet then shows no numbers rather
- * than wrong ones. */
+/* One container: what the answer needs of its record (in the call's arena),
+ * and its usage; has_usage false when the driver could not say (busy pod,
+ * agent error): the kubelet then shows no numbers rather than wrong ones. */
 struct usage {
-        struct ctr_record rec;
+        const char *id, *pod_id;
+        enum ctr_state state;
+        int64_t memory_limit;
+        Runtime__V1__ContainerAttributes *attrs;
         struct drv_ctr_stats st;
         bool has_usage;
 };
-
-static void usage_clear(struct usage *u, size_t n)
-{
-        for (size_t i = 0; u && i < n; i++)
-                ctr_record_clear(&u[i].rec);
-        free(u);
-}
 
 /* Pods found busy during one list call: their other containers are not
  * asked again, so one stuck pod costs the call one wait, not one per
@@ -66,52 +64,22 @@ static void usage_fill(struct srv_ctx *ctx, struct usage *u, struct busy_pods *b
         _cleanup_error_ struct uvm_error *e = NULL;
         int r;
 
-        if (u->rec.state != CTR_RUNNING) {
+        if (u->state != CTR_RUNNING) {
                 u->has_usage = true; /* a stopped container uses nothing */
                 return;
         }
-        if (is_busy(busy, u->rec.pod_id))
+        if (is_busy(busy, u->pod_id))
                 return;
-        r = sbx_ctr_usage(ctx->daemon->sbx, u->rec.id, wait_ms(ctx), NULL, &u->st, &e);
+        r = sbx_ctr_usage(ctx->daemon->sbx, u->id, wait_ms(ctx), NULL, &u->st, &e);
         if (r == -ENOENT) /* removed meanwhile */
                 return;
         if (r < 0) {
-                log_warn("container %s: no stats: %s, ignoring", u->rec.id, e ? e->msg : "");
+                log_warn("container %s: no stats: %s, ignoring", u->id, e ? e->msg : "");
                 if ((r == -EAGAIN || r == -ETIMEDOUT) && busy->n < ARRAY_SIZE(busy->ids))
-                        busy->ids[busy->n++] = u->rec.pod_id;
+                        busy->ids[busy->n++] = u->pod_id;
                 return;
         }
         u->has_usage = true;
-}
-
-/* The containers passing keep(), with their usage. */
-static int usage_list(struct srv_ctx *ctx, bool (*keep)(const struct ctr_record *, const void *),
-                      const void *arg, struct usage **ret, size_t *ret_n, struct uvm_error **err)
-{
-        struct busy_pods busy = {.n = 0};
-        struct ctr_record *v = NULL;
-        struct usage *out;
-        size_t n = 0, k = 0;
-        int r = sbx_ctr_list(ctx->daemon->sbx, &v, &n, err);
-
-        if (r < 0)
-                return r;
-        out = calloc(n + 1, sizeof(*out));
-        if (!out) {
-                sbx_ctr_list_free(v, n);
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < n; i++) {
-                if (!keep(&v[i], arg))
-                        continue;
-                out[k].rec = v[i]; /* moved */
-                memset(&v[i], 0, sizeof(v[i]));
-                usage_fill(ctx, &out[k++], &busy);
-        }
-        sbx_ctr_list_free(v, n);
-        *ret = out;
-        *ret_n = k;
-        return 0;
 }
 
 /* --- encoding --- */
@@ -197,18 +165,79 @@ static Runtime__V1__FilesystemUsage *writable_msg(struct srv_ctx *ctx,
 static Runtime__V1__ContainerStats *ctr_stats_msg(struct srv_ctx *ctx, const struct usage *u)
 {
         Runtime__V1__ContainerStats *s = srv_new(ctx, Runtime__V1__ContainerStats);
-        int64_t limit = u->rec.res.memory_limit_in_bytes;
+        int64_t limit = u->memory_limit;
 
         if (!s)
                 return NULL;
         runtime__v1__container_stats__init(s);
-        s->attributes = ctr_attrs(ctx, &u->rec);
+        s->attributes = u->attrs;
         if (u->has_usage) {
                 s->cpu = cpu_msg(ctx, &u->st);
                 s->memory = mem_msg(ctx, &u->st, limit > 0 ? (uint64_t) limit : 0);
                 s->writable_layer = writable_msg(ctx, &u->st);
         }
         return s->attributes ? s : NULL;
+}
+
+/* --- listing --- */
+
+/* u from a record (under its lock, or a copy): only what the answer needs. */
+static int usage_from(struct srv_ctx *ctx, const struct ctr_record *r, struct usage *u)
+{
+        *u = (struct usage){
+                .id = srv_strdup(ctx, r->id),
+                .pod_id = srv_strdup(ctx, r->pod_id),
+                .state = r->state,
+                .memory_limit = r->res.memory_limit_in_bytes,
+                .attrs = ctr_attrs(ctx, r),
+        };
+        return u->id && u->pod_id && u->attrs ? 0 : -ENOMEM;
+}
+
+/* The containers being listed (sandbox/list.h): keep() chooses on the live
+ * records, and only the kept ones are copied. */
+struct usage_list {
+        struct srv_ctx *ctx;
+        bool (*keep)(const struct ctr_record *, const void *);
+        const void *arg;
+        struct usage *v;
+        size_t n, cap;
+};
+
+static bool usage_keep(const struct ctr_record *r, const void *arg)
+{
+        const struct usage_list *l = arg;
+
+        return l->keep(r, l->arg);
+}
+
+static int usage_visit(const struct ctr_record *r, void *arg)
+{
+        struct usage_list *l = arg;
+        struct usage *v = cri_room(l->ctx, l->v, l->n, &l->cap, sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        l->v = v;
+        return usage_from(l->ctx, r, &l->v[l->n++]);
+}
+
+/* The containers passing keep(), with their usage (in the call's arena).
+ * The driver is asked after the walk, with no record's lock held. */
+static int usage_list(struct srv_ctx *ctx, bool (*keep)(const struct ctr_record *, const void *),
+                      const void *arg, struct usage **ret, size_t *ret_n, struct uvm_error **err)
+{
+        struct busy_pods busy = {.n = 0};
+        struct usage_list l = {.ctx = ctx, .keep = keep, .arg = arg};
+        int r = sbx_ctr_each(ctx->daemon->sbx, usage_keep, usage_visit, &l, err);
+
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < l.n; i++)
+                usage_fill(ctx, &l.v[i], &busy);
+        *ret = l.v;
+        *ret_n = l.n;
+        return 0;
 }
 
 /* --- containers --- */
@@ -219,19 +248,24 @@ static int cri_ctr_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         const Runtime__V1__ContainerStatsRequest *req = (const void *) m;
         Runtime__V1__ContainerStatsResponse *resp =
                 srv_new(ctx, Runtime__V1__ContainerStatsResponse);
-        struct usage u = {.has_usage = true};
+        struct ctr_record rec = {0};
+        struct drv_ctr_stats st;
+        struct usage u;
         int r = validate_string("container_id", req->container_id, SBX_ID_LEN, err);
 
         if (r < 0)
                 return r;
         if (!resp)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        r = sbx_ctr_usage(ctx->daemon->sbx, req->container_id, wait_ms(ctx), &u.rec, &u.st, err);
+        r = sbx_ctr_usage(ctx->daemon->sbx, req->container_id, wait_ms(ctx), &rec, &st, err);
         if (r < 0)
                 return r;
+        r = usage_from(ctx, &rec, &u);
+        ctr_record_clear(&rec);
+        u.st = st;
+        u.has_usage = true;
         runtime__v1__container_stats_response__init(resp);
-        resp->stats = ctr_stats_msg(ctx, &u);
-        ctr_record_clear(&u.rec);
+        resp->stats = r >= 0 ? ctr_stats_msg(ctx, &u) : NULL;
         if (!resp->stats)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         *ret = &resp->base;
@@ -285,7 +319,6 @@ static int cri_list_ctr_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
         for (size_t i = 0; resp->stats && i < n; i++)
                 if ((resp->stats[resp->n_stats] = ctr_stats_msg(ctx, &v[i])))
                         resp->n_stats++;
-        usage_clear(v, n);
         if (!resp->stats || resp->n_stats != n)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         *ret = &resp->base;
@@ -381,7 +414,7 @@ static int pod_linux(struct srv_ctx *ctx, const char *pod_id, const struct usage
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 const struct drv_ctr_stats *st = &v[i].st;
-                if (!STR_EQ(v[i].rec.pod_id, pod_id))
+                if (!STR_EQ(v[i].pod_id, pod_id))
                         continue;
                 ret->containers[ret->n_containers] = ctr_stats_msg(ctx, &v[i]);
                 if (!ret->containers[ret->n_containers++])
@@ -411,8 +444,23 @@ static int pod_linux(struct srv_ctx *ctx, const char *pod_id, const struct usage
         return ret->cpu && ret->memory && ret->process ? 0 : -ENOMEM;
 }
 
+/* One pod being listed: what the answer needs of its record, in the call's
+ * arena. */
+struct pod_pick {
+        const char *id;
+        enum pod_state state;
+        Runtime__V1__PodSandboxAttributes *attrs;
+};
+
+static int pick_from(struct srv_ctx *ctx, const struct pod_record *r, struct pod_pick *ret)
+{
+        *ret = (struct pod_pick){
+                .id = srv_strdup(ctx, r->id), .state = r->state, .attrs = pod_attrs(ctx, r)};
+        return ret->id && ret->attrs ? 0 : -ENOMEM;
+}
+
 /* The pod's own usage (interfaces); NULL when it cannot be had. */
-static const struct drv_pod_stats *pod_usage(struct srv_ctx *ctx, const struct pod_record *p,
+static const struct drv_pod_stats *pod_usage(struct srv_ctx *ctx, const struct pod_pick *p,
                                              struct busy_pods *busy)
 {
         struct drv_pod_stats *ps = srv_new(ctx, struct drv_pod_stats);
@@ -431,7 +479,7 @@ static const struct drv_pod_stats *pod_usage(struct srv_ctx *ctx, const struct p
         return ps;
 }
 
-static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const struct pod_record *p,
+static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const struct pod_pick *p,
                                                    const struct usage *v, size_t n,
                                                    struct busy_pods *busy)
 {
@@ -441,22 +489,30 @@ static Runtime__V1__PodSandboxStats *pod_stats_msg(struct srv_ctx *ctx, const st
         if (!s || !l)
                 return NULL;
         runtime__v1__pod_sandbox_stats__init(s);
-        s->attributes = pod_attrs(ctx, p);
+        s->attributes = p->attrs;
         s->linux = l;
-        if (!s->attributes || pod_linux(ctx, p->id, v, n, l) < 0)
+        if (pod_linux(ctx, p->id, v, n, l) < 0)
                 return NULL;
         l->network = net_msg(ctx, pod_usage(ctx, p, busy));
         return s;
 }
 
-/* Pods whose ids are in a NULL-terminated list (the pod_id of each kept
- * container must be one of them). */
+/* Pod ids, sorted: a container is kept when its pod_id is one of them. */
+struct id_set {
+        const char **ids;
+        size_t n;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
 static bool pod_set_keep(const struct ctr_record *r, const void *arg)
 {
-        for (const char *const *id = arg; *id; id++)
-                if (STR_EQ(*id, r->pod_id))
-                        return true;
-        return false;
+        const struct id_set *set = arg;
+
+        return set->n && bsearch(&r->pod_id, set->ids, set->n, sizeof(*set->ids), cmp_str);
 }
 
 static int cri_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
@@ -465,7 +521,8 @@ static int cri_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         const Runtime__V1__PodSandboxStatsRequest *req = (const void *) m;
         Runtime__V1__PodSandboxStatsResponse *resp =
                 srv_new(ctx, Runtime__V1__PodSandboxStatsResponse);
-        struct pod_record p = {0};
+        struct pod_record rec = {0};
+        struct pod_pick p;
         struct usage *v = NULL;
         size_t n = 0;
         int r = validate_string("pod_sandbox_id", req->pod_sandbox_id, SBX_ID_LEN, err);
@@ -474,10 +531,14 @@ static int cri_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
                 return r;
         if (!resp)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        r = sbx_pod_get(ctx->daemon->sbx, req->pod_sandbox_id, &p, err);
+        r = sbx_pod_get(ctx->daemon->sbx, req->pod_sandbox_id, &rec, err);
         if (r < 0)
                 return r;
-        r = usage_list(ctx, pod_set_keep, (const char *const[]){p.id, NULL}, &v, &n, err);
+        r = pick_from(ctx, &rec, &p);
+        pod_record_clear(&rec);
+        if (r < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = usage_list(ctx, pod_set_keep, &(struct id_set){&p.id, 1}, &v, &n, err);
         if (r >= 0) {
                 struct busy_pods busy = {.n = 0};
                 runtime__v1__pod_sandbox_stats_response__init(resp);
@@ -485,41 +546,39 @@ static int cri_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
                 if (!resp->stats)
                         r = uvm_error_set(err, ENOMEM, "out of memory");
         }
-        usage_clear(v, n);
-        pod_record_clear(&p);
         if (r < 0)
                 return r;
         *ret = &resp->base;
         return 0;
 }
 
-static bool pod_filter_keep(const struct pod_record *p, const Runtime__V1__PodSandboxStatsFilter *f)
+/* The pods being listed (sandbox/list.h): the filter chooses on the live
+ * records, and only the kept ones are copied. */
+struct pod_picks {
+        struct srv_ctx *ctx;
+        const Runtime__V1__PodSandboxStatsFilter *f;
+        struct pod_pick *v;
+        size_t n, cap;
+};
+
+static bool pod_filter_keep(const struct pod_record *p, const void *arg)
 {
+        const Runtime__V1__PodSandboxStatsFilter *f = ((const struct pod_picks *) arg)->f;
+
         return !f || (prefix_ok(p->id, f->id) &&
                       cri_labels_match(p->labels, p->n_labels, (void *const *) f->label_selector,
                                        f->n_label_selector));
 }
 
-/* The records of the pods passing f (moved out of all[]) and their ids. */
-static int pick_pods(struct srv_ctx *ctx, struct pod_record *all, size_t n_all,
-                     const Runtime__V1__PodSandboxStatsFilter *f, struct pod_record ***ret,
-                     const char ***ret_ids, size_t *ret_n)
+static int pod_pick_visit(const struct pod_record *r, void *arg)
 {
-        struct pod_record **pods = srv_new_array(ctx, struct pod_record *, n_all);
-        const char **ids = srv_new_array(ctx, const char *, n_all + 1);
-        size_t k = 0;
+        struct pod_picks *l = arg;
+        struct pod_pick *v = cri_room(l->ctx, l->v, l->n, &l->cap, sizeof(*v));
 
-        if (!pods || !ids)
+        if (!v)
                 return -ENOMEM;
-        for (size_t i = 0; i < n_all; i++)
-                if (pod_filter_keep(&all[i], f)) {
-                        pods[k] = &all[i];
-                        ids[k++] = all[i].id;
-                }
-        *ret = pods;
-        *ret_ids = ids;
-        *ret_n = k;
-        return 0;
+        l->v = v;
+        return pick_from(l->ctx, r, &l->v[l->n++]);
 }
 
 static int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
@@ -528,10 +587,10 @@ static int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
         const Runtime__V1__ListPodSandboxStatsRequest *req = (const void *) m;
         Runtime__V1__ListPodSandboxStatsResponse *resp =
                 srv_new(ctx, Runtime__V1__ListPodSandboxStatsResponse);
-        struct pod_record *all = NULL, **pods = NULL;
-        const char **ids = NULL;
+        struct pod_picks pods = {.ctx = ctx, .f = req->filter};
+        struct id_set set = {0};
         struct usage *v = NULL;
-        size_t n_all = 0, n_pods = 0, n = 0;
+        size_t n = 0;
         struct busy_pods busy = {.n = 0};
         int r = req->filter ? check_filter_ids(req->filter->id, NULL, err) : 0;
 
@@ -539,24 +598,25 @@ static int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
                 return r;
         if (!resp)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        r = sbx_pod_list(ctx->daemon->sbx, &all, &n_all, err);
+        r = sbx_pod_each(ctx->daemon->sbx, pod_filter_keep, pod_pick_visit, &pods, err);
         if (r < 0)
                 return r;
-        if (pick_pods(ctx, all, n_all, req->filter, &pods, &ids, &n_pods) < 0)
-                r = uvm_error_set(err, ENOMEM, "out of memory");
-        if (r >= 0)
-                r = usage_list(ctx, pod_set_keep, ids, &v, &n, err);
+        set.ids = srv_new_array(ctx, const char *, pods.n);
+        if (!set.ids)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < pods.n; i++)
+                set.ids[set.n++] = pods.v[i].id;
+        qsort(set.ids, set.n, sizeof(*set.ids), cmp_str);
+        r = usage_list(ctx, pod_set_keep, &set, &v, &n, err);
+        if (r < 0)
+                return r;
         runtime__v1__list_pod_sandbox_stats_response__init(resp);
-        resp->stats = r >= 0 ? srv_new_array(ctx, Runtime__V1__PodSandboxStats *, n_pods) : NULL;
-        for (size_t i = 0; resp->stats && i < n_pods; i++)
-                if ((resp->stats[resp->n_stats] = pod_stats_msg(ctx, pods[i], v, n, &busy)))
+        resp->stats = srv_new_array(ctx, Runtime__V1__PodSandboxStats *, pods.n);
+        for (size_t i = 0; resp->stats && i < pods.n; i++)
+                if ((resp->stats[resp->n_stats] = pod_stats_msg(ctx, &pods.v[i], v, n, &busy)))
                         resp->n_stats++;
-        if (r >= 0 && (!resp->stats || resp->n_stats != n_pods))
-                r = uvm_error_set(err, ENOMEM, "out of memory");
-        usage_clear(v, n);
-        sbx_pod_list_free(all, n_all);
-        if (r < 0)
-                return r;
+        if (!resp->stats || resp->n_stats != pods.n)
+                return uvm_error_set(err, ENOMEM, "out of memory");
         *ret = &resp->base;
         return 0;
 }

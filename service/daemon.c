@@ -8,11 +8,13 @@
 #include "image/image.h"
 #include "network/net.h"
 #include "sandbox/apparmor.h"
+#include "sandbox/phase.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/stream.h"
 #include "service/compute_agent.h"
 #include "service/cri_runtime_common.h"
 #include "service/daemon.h"
+#include "service/metrics_uvmd.h"
 #include "service/runtime_state.h"
 
 /* Built from the .proto files at build time (see service/BUILD). */
@@ -28,7 +30,9 @@ static const struct srv_binding *const bindings[] = {
 static int net_init(struct uvmd *d, struct uvm_error **err)
 {
         _cleanup_free_ char *state = NULL;
-        struct net_options o = {.conf_dir = d->cfg.cni_conf_dir, .bin_dirs = d->cfg.cni_bin_dirs};
+        struct net_options o = {.conf_dir = d->cfg.cni_conf_dir,
+                                .bin_dirs = d->cfg.cni_bin_dirs,
+                                .plugin_timeout_ms = d->cfg.cni_plugin_timeout_ms};
 
         if (asprintf(&state, "%s/network", d->cfg.state_root) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -86,6 +90,8 @@ static int sbx_init(struct uvmd *d, struct uvm_error **err)
         if (r < 0)
                 return r;
         cagent_hooks(d->cagent, &hooks);
+        /* Each sandbox call's phases go to uvmd_phase_duration_seconds. */
+        phase_set_sink(metrics_phase);
         o.n_features = driver_features(&d->handlers, features);
 
         /* A missing runtime is reported by Status (RuntimeReady), not fatal here. */

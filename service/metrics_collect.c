@@ -11,6 +11,8 @@
 #include "image/image.h"
 #include "sandbox/container.h"
 #include "sandbox/driver.h"
+#include "sandbox/ids.h"
+#include "sandbox/list.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/state.h"
 #include "service/daemon.h"
@@ -43,38 +45,86 @@ static void zero_states(const struct metrics_uvmd_families *m)
         }
 }
 
-static const char *driver_of(const struct pod_record *pods, size_t n, const char *pod_id)
+/* What the state gauges need of a pod or a container: its state, and its
+ * (pod's) driver as one of the driver table's names, which outlive the
+ * record's lock (sandbox/list.h). The series are made after the walk: the
+ * scrape holds the metrics registry's lock, which must not be taken inside
+ * a record's lock. */
+struct seen {
+        char pod_id[SBX_ID_LEN + 1];
+        int state;
+        const char *driver;
+};
+
+struct seen_list {
+        struct seen *v;
+        size_t n, cap;
+};
+
+static int seen_add(struct seen_list *l, const char *pod_id, int state, const char *driver)
 {
-        for (size_t i = 0; i < n; i++)
-                if (STR_EQ(pods[i].id, pod_id))
-                        return pods[i].driver;
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? 2 * l->cap : 64;
+                struct seen *v = realloc(l->v, cap * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->cap = cap;
+        }
+        snprintf(l->v[l->n].pod_id, sizeof(l->v[l->n].pod_id), "%s", pod_id ? pod_id : "");
+        l->v[l->n].state = state;
+        l->v[l->n++].driver = driver;
+        return 0;
+}
+
+static const char *driver_name(const char *driver)
+{
+        const struct drv_ops *o;
+
+        for (size_t i = 0; driver && (o = drv_at(i)); i++)
+                if (STR_EQ(o->name, driver))
+                        return o->name;
         return "unknown";
 }
 
-/* From the lists ListPodSandbox and ListContainers use: copies taken under
- * each object's own short lock, never waiting on a busy pod. */
+static int pod_seen(const struct pod_record *r, void *arg)
+{
+        return seen_add(arg, r->id, r->state, driver_name(r->driver));
+}
+
+static int ctr_seen(const struct ctr_record *r, void *arg)
+{
+        return seen_add(arg, r->pod_id, r->state, NULL);
+}
+
+static const char *driver_of(const struct seen_list *pods, const char *pod_id)
+{
+        for (size_t i = 0; i < pods->n; i++)
+                if (STR_EQ(pods->v[i].pod_id, pod_id))
+                        return pods->v[i].driver;
+        return "unknown";
+}
+
 static void collect_sandbox(struct uvmd *d, const struct metrics_uvmd_families *m)
 {
-        struct pod_record *pods = NULL;
-        struct ctr_record *ctrs = NULL;
-        size_t n_pods = 0, n_ctrs = 0;
+        struct seen_list pods = {0}, ctrs = {0};
         struct sbx_driver_counts counts[SBX_MAX_DRIVERS];
         size_t n;
 
         zero_states(m);
-        if (sbx_pod_list(d->sbx, &pods, &n_pods, NULL) < 0) {
+        if (sbx_pod_each(d->sbx, NULL, pod_seen, &pods, NULL) < 0) {
                 log_debug("metrics: listing pods failed, ignoring");
+                free(pods.v);
                 return;
         }
-        for (size_t i = 0; i < n_pods; i++)
-                add2(m->pods, pod_state_to_string(pods[i].state), pods[i].driver, 1);
-        if (sbx_ctr_list(d->sbx, &ctrs, &n_ctrs, NULL) >= 0) {
-                for (size_t i = 0; i < n_ctrs; i++)
-                        add2(m->containers, ctr_state_to_string(ctrs[i].state),
-                             driver_of(pods, n_pods, ctrs[i].pod_id), 1);
-                sbx_ctr_list_free(ctrs, n_ctrs);
-        }
-        sbx_pod_list_free(pods, n_pods);
+        for (size_t i = 0; i < pods.n; i++)
+                add2(m->pods, pod_state_to_string(pods.v[i].state), pods.v[i].driver, 1);
+        if (sbx_ctr_each(d->sbx, NULL, ctr_seen, &ctrs, NULL) >= 0)
+                for (size_t i = 0; i < ctrs.n; i++)
+                        add2(m->containers, ctr_state_to_string(ctrs.v[i].state),
+                             driver_of(&pods, ctrs.v[i].pod_id), 1);
+        free(ctrs.v);
+        free(pods.v);
 
         n = sbx_driver_counts(d->sbx, counts, ARRAY_SIZE(counts));
         for (size_t i = 0; i < n; i++) {

@@ -12,12 +12,16 @@ static const double rpc_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
                                      0.5,    1,     2.5,    5,     10,   30,    60,   120};
 static const double phase_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                        1,     2.5,  5,     10,   30,  60,   120};
+/* Sandbox call phases: a record write is well under a millisecond. */
+static const double step_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                      0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
+                                      5,      10,      30,     60,    120};
 static const double pull_buckets[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
 
 static struct {
         struct metrics_registry *r;
         struct metrics_family *requests, *errors, *rpc_duration;
-        struct metrics_family *pod_start;
+        struct metrics_family *pod_start, *phase;
         struct metrics_family *pulls, *pull_failures, *pull_duration;
         struct metrics_uvmd_families scraped;
 } m;
@@ -45,7 +49,8 @@ static void declare_pods(struct metrics_registry *r)
         static const char *const state_driver[] = {"state", "driver"}, *const phase[] = {"phase"},
                                  *const driver[] = {"driver"},
                                  *const driver_result[] = {"driver", "result"},
-                                 *const phases[] = {"network", "driver", "container"};
+                                 *const phases[] = {"network", "driver", "container"},
+                                 *const op_phase[] = {"op", "phase"};
 
         m.scraped.pods = metrics_gauge(r, "uvmd_pods", "Pod sandboxes, by state and driver.",
                                        state_driver, 2);
@@ -60,6 +65,12 @@ static void declare_pods(struct metrics_registry *r)
                 phase, 1, phase_buckets, ARRAY_SIZE(phase_buckets));
         for (size_t i = 0; i < ARRAY_SIZE(phases); i++)
                 metrics_series(m.pod_start, &phases[i]);
+        m.phase = metrics_histogram(
+                r, "uvmd_phase_duration_seconds",
+                "Time in each phase of a successful sandbox call (op: run_pod, create_container, "
+                "start_container, stop_pod, remove_pod; phase \"total\" is the whole call). "
+                "Phases that run alongside each other overlap.",
+                op_phase, 2, step_buckets, ARRAY_SIZE(step_buckets));
         m.scraped.crashes = metrics_counter(
                 r, "uvmd_sandbox_crashes_total",
                 "Pod sandboxes (VM or agent) that died while their pod was ready, by driver.",
@@ -138,6 +149,13 @@ void metrics_pod_phase(const char *phase, uint64_t duration_ns)
 {
         pthread_once(&once, init);
         metrics_observe(metrics_series(m.pod_start, &phase), metrics_seconds(duration_ns));
+}
+
+void metrics_phase(const char *op, const char *phase, uint64_t duration_ns)
+{
+        pthread_once(&once, init);
+        metrics_observe(metrics_series(m.phase, (const char *[]){op, phase}),
+                        metrics_seconds(duration_ns));
 }
 
 /* CreateContainer durations waiting for their StartContainer: a small

@@ -24,6 +24,10 @@ void metrics_rpc_done(const char *path, const char *code, uint64_t duration_ns);
 /* One phase of a pod's start: "network", "driver" or "container". */
 void metrics_pod_phase(const char *phase, uint64_t duration_ns);
 
+/* One phase of a sandbox call (sandbox/phase.h's sink): op and phase are
+ * names from the code (a bounded set), never from a request. */
+void metrics_phase(const char *op, const char *phase, uint64_t duration_ns);
+
 /* The container phase is CreateContainer's time plus StartContainer's time
  * for the same container: the first is kept here (a bounded table) until
  * the second comes. */

@@ -319,7 +319,8 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
         return 0;
 }
 
-static bool wait_live_zero(struct srv *s, unsigned ms)
+/* Until no call is live and, with shutdown, the core's shutdown is done. */
+static bool wait_drained(struct srv *s, unsigned ms, bool shutdown)
 {
         struct timespec until;
         bool ok;
@@ -332,10 +333,10 @@ static bool wait_live_zero(struct srv *s, unsigned ms)
                 until.tv_nsec -= 1000000000;
         }
         pthread_mutex_lock(&s->lock);
-        while ((s->live > 0 || !s->shutdown_done) &&
+        while ((s->live > 0 || (shutdown && !s->shutdown_done)) &&
                pthread_cond_timedwait(&s->cond, &s->lock, &until) == 0)
                 ;
-        ok = s->live == 0 && s->shutdown_done;
+        ok = s->live == 0 && (!shutdown || s->shutdown_done);
         pthread_mutex_unlock(&s->lock);
         return ok;
 }
@@ -383,13 +384,14 @@ void srv_stop(struct srv *s, unsigned grace_ms)
                 s->on_drain(s->on_drain_data);
         grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
         notify_streams(s);
-        clean = wait_live_zero(s, grace_ms);
-        if (!clean) {
+        /* The grace is for calls still running. Connections with none (a
+         * kubelet keeps its channel open) would hold the core's shutdown
+         * until the client closes them: cancelling closes them now. */
+        if (!wait_drained(s, grace_ms, false))
                 log_warn("%u calls still running after %u ms, cancelling them", srv_live_calls(s),
                          grace_ms);
-                grpc_server_cancel_all_calls(s->server);
-                clean = wait_live_zero(s, 10000);
-        }
+        grpc_server_cancel_all_calls(s->server);
+        clean = wait_drained(s, 10000, true);
         pthread_mutex_lock(&s->lock);
         s->stopping_workers = true;
         pthread_cond_broadcast(&s->q_cond);

@@ -16,11 +16,14 @@
 #include "agent/frame.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/cond.h"
 #include "common/log.h"
+#include "common/platform.h"
 #include "sandbox/drivers/agent_pod.h"
 
 #define LOG_TAIL 512 /* bytes of the process's log quoted in errors */
 #define MAX_KEEP_FDS 8
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 extern char **environ;
 
@@ -37,6 +40,8 @@ int agent_pod_init(struct agent_pod *ap, const char *kind, const struct drv_pod_
 {
         *ap = (struct agent_pod){.kind = kind, .pidfd = -1, .quiet = true, .events = spec->events};
         pthread_mutex_init(&ap->lock, NULL);
+        if (cond_init(&ap->changed) < 0)
+                pthread_cond_init(&ap->changed, NULL);
         ap->id = strdup(spec->id);
         ap->state_dir = strdup(spec->state_dir);
         ap->sock_path = fs_path_join(spec->state_dir, sock);
@@ -251,6 +256,7 @@ void agent_pod_destroy(struct agent_pod *ap)
         if (ap->pidfd >= 0)
                 close(ap->pidfd);
         pthread_mutex_destroy(&ap->lock);
+        pthread_cond_destroy(&ap->changed);
         free(ap->id);
         free(ap->state_dir);
         free(ap->sock_path);
@@ -259,10 +265,20 @@ void agent_pod_destroy(struct agent_pod *ap)
 
 /* --- the agent connection --- */
 
+/* A container exited or the connection closed: stop_gracefully looks again. */
+static void count_event(struct agent_pod *ap)
+{
+        pthread_mutex_lock(&ap->lock);
+        ap->n_events++;
+        pthread_cond_broadcast(&ap->changed);
+        pthread_mutex_unlock(&ap->lock);
+}
+
 static void ev_exited(void *data, const char *ctr_id, int code, int64_t ns, bool oom)
 {
         struct agent_pod *ap = data;
 
+        count_event(ap);
         if (ap->events && ap->events->ctr_exited)
                 ap->events->ctr_exited(ap->events->data, ctr_id, code, ns, oom);
 }
@@ -284,6 +300,8 @@ static void ev_closed(void *data, const char *reason)
         pthread_mutex_lock(&ap->lock);
         ap->conn_down = true;
         quiet = ap->quiet;
+        ap->n_events++;
+        pthread_cond_broadcast(&ap->changed);
         pthread_mutex_unlock(&ap->lock);
         log_pod(LOG_LEVEL_DEBUG, ap->id, "%s pod %s: agent connection closed: %s", ap->kind, ap->id,
                 reason);
@@ -344,17 +362,33 @@ static int count_running(struct agent_pod *ap, bool signal_them)
         return running;
 }
 
-/* SIGTERM every running container, wait up to timeout_ms for them to exit. */
+/* Until an event after *seen (then *seen is it), or deadline_ns. */
+static void wait_event(struct agent_pod *ap, uint64_t *seen, uint64_t deadline_ns)
+{
+        pthread_mutex_lock(&ap->lock);
+        while (ap->n_events == *seen && cond_wait_until(&ap->changed, &ap->lock, deadline_ns) == 0)
+                ;
+        *seen = ap->n_events;
+        pthread_mutex_unlock(&ap->lock);
+}
+
+/* SIGTERM every running container, wait up to timeout_ms for them to exit:
+ * counted again on each exit event (and every RECHECK_MS, should one be
+ * missed), so a pod whose containers die at once stops at once. */
+#define RECHECK_MS 50
 static void stop_gracefully(struct agent_pod *ap, uint32_t timeout_ms)
 {
-        int64_t end = agent_pod_now_ms() + timeout_ms;
+        uint64_t end = cond_deadline((int) MIN(timeout_ms, INT32_MAX)), seen, now;
         int running;
 
         if (timeout_ms == 0)
                 return;
+        pthread_mutex_lock(&ap->lock);
+        seen = ap->n_events;
+        pthread_mutex_unlock(&ap->lock);
         running = count_running(ap, true);
-        while (running > 0 && agent_pod_now_ms() < end && agent_pod_conn_up(ap)) {
-                usleep(50 * 1000);
+        while (running > 0 && (now = plat_now_ns()) < end && agent_pod_conn_up(ap)) {
+                wait_event(ap, &seen, MIN(end, now + RECHECK_MS * 1000000ull));
                 running = count_running(ap, false);
         }
 }

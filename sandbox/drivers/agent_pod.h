@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <json-c/json.h>
@@ -36,6 +37,8 @@ struct agent_pod {
         bool quiet;                       /* no pod_died: not yet up, stopping or freed */
         bool conn_down;                   /* the agent connection closed */
         bool reaped;                      /* waited for (children only) */
+        uint64_t n_events;                /* container exits and the close, so far */
+        pthread_cond_t changed;           /* signalled when n_events grows (with lock) */
 };
 
 /* sock and log are file names in spec->state_dir. */

@@ -113,6 +113,101 @@ def test_list_filters_and_not_found(pods):
         c.rt("RemovePodSandbox", pod_sandbox_id=p)
 
 
+def test_list_filters_many_pods(pods):
+    """Label selector and state together over 24 pods with a container each
+    (more than the first step of a list answer's growing array holds), and
+    the listed items carry what the status calls say."""
+    d, c, m = pods, pods.client(), pb()
+    n = 24
+    pod_ids, ctr_ids = [], []
+    for i in range(n):
+        pod_cfg = _pod_config(d, "many%d" % i)
+        pod_cfg.labels["group"] = "g%d" % (i % 3)
+        pod_cfg.annotations["note"] = "n%d" % i
+        pod = _run_pod(c, pod_cfg)
+        cfg = _ctr_config(d, "c%d" % i, "sleep 1000")
+        cfg.labels["group"] = "g%d" % (i % 3)
+        cfg.annotations["note"] = "n%d" % i
+        cid = _create(c, pod, cfg, pod_cfg)
+        if i % 2 == 0:
+            c.rt("StartContainer", container_id=cid)
+        pod_ids.append(pod)
+        ctr_ids.append(cid)
+    # Pods 0, 4, 8...: stopped, their (started) containers exited. Odd ones'
+    # containers were never started; the rest run.
+    for i in range(0, n, 4):
+        c.rt("StopPodSandbox", pod_sandbox_id=pod_ids[i])
+
+    def pod_state(i):
+        return m.SANDBOX_NOTREADY if i % 4 == 0 else m.SANDBOX_READY
+
+    def ctr_state(i):
+        return (m.CONTAINER_CREATED if i % 2 else
+                m.CONTAINER_EXITED if i % 4 == 0 else m.CONTAINER_RUNNING)
+
+    def pods_where(**kw):
+        return sorted(p.id for p in c.rt("ListPodSandbox", filter=m.PodSandboxFilter(**kw)).items)
+
+    def ctrs_where(**kw):
+        return sorted(x.id for x in
+                      c.rt("ListContainers", filter=m.ContainerFilter(**kw)).containers)
+
+    assert set(pod_ids) <= {p.id for p in c.rt("ListPodSandbox").items}
+    assert set(ctr_ids) <= {x.id for x in c.rt("ListContainers").containers}
+    for g in range(3):
+        sel = {"group": "g%d" % g}
+        for st in (m.SANDBOX_READY, m.SANDBOX_NOTREADY):
+            want = sorted(pod_ids[i] for i in range(n) if i % 3 == g and pod_state(i) == st)
+            assert pods_where(label_selector=sel, state=m.PodSandboxStateValue(state=st)) == want
+        for st in (m.CONTAINER_CREATED, m.CONTAINER_RUNNING, m.CONTAINER_EXITED):
+            want = sorted(ctr_ids[i] for i in range(n) if i % 3 == g and ctr_state(i) == st)
+            assert want, (g, st)  # every combination occurs
+            assert ctrs_where(label_selector=sel, state=m.ContainerStateValue(state=st)) == want
+    assert ctrs_where(pod_sandbox_id=pod_ids[5][:16]) == [ctr_ids[5]]
+    assert ctrs_where(pod_sandbox_id=pod_ids[5],
+                      state=m.ContainerStateValue(state=m.CONTAINER_RUNNING)) == []
+    assert ctrs_where(label_selector={"group": "g1", "ctr": "c7"}) == [ctr_ids[7]]
+
+    # What a listed item says is what its status says.
+    item = c.rt("ListPodSandbox", filter=m.PodSandboxFilter(id=pod_ids[7])).items
+    st = c.rt("PodSandboxStatus", pod_sandbox_id=pod_ids[7]).status
+    assert len(item) == 1
+    item = item[0]
+    assert (item.id, item.metadata, item.state, item.created_at, item.runtime_handler) == (
+        st.id, st.metadata, st.state, st.created_at, st.runtime_handler)
+    assert dict(item.labels) == dict(st.labels) == {"app": "many7", "group": "g1"}
+    # Status adds the pod's ComputeAgent address to what the kubelet gave.
+    assert dict(item.annotations) == {"note": "n7"}
+    assert dict(st.annotations)["note"] == "n7"
+    item = c.rt("ListContainers", filter=m.ContainerFilter(id=ctr_ids[6])).containers
+    st = c.rt("ContainerStatus", container_id=ctr_ids[6]).status
+    assert len(item) == 1
+    item = item[0]
+    assert item.pod_sandbox_id == pod_ids[6]
+    assert (item.id, item.metadata, item.image, item.image_ref, item.state, item.created_at) == (
+        st.id, st.metadata, st.image, st.image_ref, st.state, st.created_at)
+    assert dict(item.labels) == dict(st.labels) == {"ctr": "c6", "group": "g0"}
+    assert dict(item.annotations) == dict(st.annotations) == {"note": "n6"}
+
+    # The stats lists filter the same way.
+    stats = c.rt("ListPodSandboxStats",
+                 filter=m.PodSandboxStatsFilter(label_selector={"group": "g2"})).stats
+    assert sorted(s.attributes.id for s in stats) == sorted(
+        pod_ids[i] for i in range(n) if i % 3 == 2)
+    for s in stats:
+        i = pod_ids.index(s.attributes.id)
+        assert [x.attributes.id for x in s.linux.containers] == [ctr_ids[i]]
+        assert s.attributes.metadata.name == "many%d" % i
+        assert dict(s.attributes.annotations) == {"note": "n%d" % i}
+    stats = c.rt("ListContainerStats",
+                 filter=m.ContainerStatsFilter(pod_sandbox_id=pod_ids[2])).stats
+    assert [(s.attributes.id, s.attributes.metadata.name) for s in stats] == [(ctr_ids[2], "c2")]
+    assert stats[0].cpu.usage_core_nano_seconds.value > 0  # running: asked of the driver
+    for p in pod_ids:
+        c.rt("StopPodSandbox", pod_sandbox_id=p)
+        c.rt("RemovePodSandbox", pod_sandbox_id=p)
+
+
 CG = "/sys/fs/cgroup"
 
 

@@ -305,6 +305,22 @@ def test_sigterm_with_calls_in_flight(daemon):
     assert "shutting down" in daemon.log()
 
 
+def test_sigterm_with_an_idle_client(daemon_factory):
+    """A client that made a call and keeps its connection open (as the
+    kubelet does) must not hold shutdown for the grace period, which is
+    for calls still running."""
+    d = daemon_factory(config={"shutdown_grace_ms": 20000})
+    c = d.client()
+    assert c.version().runtime_name == "uvmd"
+    t0 = time.time()
+    rc = d.stop(signal.SIGTERM)
+    took = time.time() - t0
+    assert rc == 0, d.log()[-3000:]
+    assert took < 5, "shutdown took %.1fs with no call running" % took
+    assert "still running" not in d.log()
+    c.close()
+
+
 def test_socket_mode_and_busy_socket(daemon_factory, workdir):
     d = daemon_factory()
     st = os.stat(d.socket)

@@ -28,6 +28,7 @@ FAMILIES = {
     "uvmd_pods": "gauge",
     "uvmd_containers": "gauge",
     "uvmd_pod_start_duration_seconds": "histogram",
+    "uvmd_phase_duration_seconds": "histogram",
     "uvmd_sandbox_crashes": "counter",
     "uvmd_sandbox_reattaches": "counter",
     "uvmd_image_pulls": "counter",
@@ -120,6 +121,24 @@ def test_metrics_during_a_workload(metered, registry, image_single, image_multi)
         assert count >= N_PODS and total > 0, (phase, count, total)
         assert _value(after, "uvmd_pod_start_duration_seconds_bucket", phase=phase,
                       le="+Inf") == count
+
+    # Sandbox call phases (sandbox/phase.h): each call once per pod, every
+    # phase it went through timed, the whole call as "total".
+    for op, phases in (("run_pod", ("netns", "cni", "files", "driver", "record")),
+                       ("create_container", ("image", "spec", "record", "driver")),
+                       ("start_container", ("driver", "record"))):
+        total = _value(after, "uvmd_phase_duration_seconds_count", op=op, phase="total")
+        assert total == N_PODS, (op, total, text)
+        for phase in phases:
+            count = _value(after, "uvmd_phase_duration_seconds_count", op=op, phase=phase)
+            assert count == N_PODS, (op, phase, count)
+            assert _value(after, "uvmd_phase_duration_seconds_bucket", op=op, phase=phase,
+                          le="+Inf") == count
+        assert _value(after, "uvmd_phase_duration_seconds_sum", op=op, phase="driver") > 0
+    # The whole call covers its driver phase (ADD runs alongside it).
+    assert (_value(after, "uvmd_phase_duration_seconds_sum", op="run_pod", phase="total") >=
+            _value(after, "uvmd_phase_duration_seconds_sum", op="run_pod", phase="driver"))
+    assert _value(after, "uvmd_phase_duration_seconds_count", op="stop_pod", phase="total") is None
 
     # The provoked error, under its gRPC code name.
     status = "/runtime.v1.RuntimeService/ContainerStatus"

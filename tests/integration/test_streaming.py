@@ -277,6 +277,74 @@ def test_port_forward_over_websocket(sd):
     assert all(r.endswith(b"served-in-pod\n") for r in asyncio.run(many(20)))
 
 
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def test_stalled_port_forwards_stay_bounded_then_resume(sd):
+    """Clients that stop reading a large download: the pod's side blocks
+    (flow control from the client through uvmd and the agent), so neither
+    process buffers the file; once a client reads again, it gets every byte."""
+    d, c = sd, sd.client()
+    size = 64 << 20
+    pod, pod_cfg = _pod(d, c, "st7")
+    _start(c, pod, pod_cfg, _ctr_config(
+        d, "web", "mkdir -p /www && dd if=/dev/zero of=/www/big bs=1048576 count=%d "
+                  "2>/dev/null && exec httpd -f -p 8080 -h /www" % (size >> 20)))
+    with open(os.path.join(d.state, "pods", pod, "agent.pid")) as f:
+        agent = int(f.read())
+    n = 4
+    head = b"HEAD /big HTTP/1.0\r\n\r\n"
+    for _ in range(100):  # httpd serves once the file is written
+        url = c.rt("PortForward", pod_sandbox_id=pod, port=[8080]).url
+        try:
+            if asyncio.run(_ws_forward(url, 8080, head)).startswith(b"HTTP/1.1 200"):
+                break
+        except (AssertionError, websockets.exceptions.ConnectionClosed):  # nothing listens yet
+            pass
+        time.sleep(0.2)
+
+    async def run():
+        urls = [c.rt("PortForward", pod_sandbox_id=pod, port=[8080]).url for _ in range(n)]
+        conns = []
+        for url in urls:
+            ws = await websockets.client.connect(_ws(url) + "?ports=8080",
+                                                 subprotocols=["v4.channel.k8s.io"],
+                                                 max_size=None, max_queue=1, read_limit=65536)
+            await ws.recv(), await ws.recv()
+            conns.append(ws)
+        await conns[0].send(b"\x00" + _get("/big"))
+        first = await asyncio.wait_for(conns[0].recv(), 20)
+        assert first.startswith(b"\x00HTTP/1.1 200"), first[:80]
+        for ws in conns[1:]:
+            await ws.send(b"\x00" + _get("/big"))
+        base = (_rss_kib(d.proc.pid), _rss_kib(agent))
+        for ws in conns:  # stop reading: the client's buffers fill
+            ws.transport.pause_reading()
+        await asyncio.sleep(3)
+        held = (_rss_kib(d.proc.pid) - base[0], _rss_kib(agent) - base[1])
+        # Unbounded buffering would take up to 4 x 64 MiB in one of them.
+        assert held[0] < 48 << 10 and held[1] < 24 << 10, "RSS grew by %r KiB" % (held,)
+        # One client reads again: the whole body arrives.
+        ws = conns[0]
+        ws.transport.resume_reading()
+        got = len(first) - 1
+        try:
+            while True:
+                msg = await asyncio.wait_for(ws.recv(), 30)
+                if msg[0] == 0:
+                    got += len(msg) - 1
+        except websockets.exceptions.ConnectionClosedOK:
+            pass
+        for w in conns:
+            w.transport.abort()
+        return got
+
+    got = asyncio.run(run())
+    assert got > size, "only %d bytes of %d arrived" % (got, size)
+
+
 def test_spdy_exec_attach_and_port_forward(sd):
     client = spdylib.client()
     d, c = sd, sd.client()

@@ -16,6 +16,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,11 +26,13 @@
 
 #include "agent/client.h"
 #include "agent/frame.h"
+#include "common/fault.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/run.h"
 #include "sandbox/drivers/agent_pod.h"
 #include "sandbox/drivers/ns.h"
+#include "sandbox/drivers/ns/leftovers.h"
 #include "sandbox/idmap.h"
 
 #define READY_TIMEOUT_MS 10000  /* agent.pid must appear within this */
@@ -48,14 +51,38 @@ struct drv_pod {
          * of a shared PID namespace and, in a user namespace, the owner of the
          * pod's IPC and UTS namespaces */
         pid_t pidns_pid;
+        char *runtime; /* immutable: removes what a dead agent left */
+        /* immutable: the sandbox's events, and ours in front of them (the
+         * agent's death is reported once its containers are gone) */
+        const struct drv_events *up;
+        struct drv_events events;
 };
+
+/* uvmd's directory, resolved once at the probe: a package upgrade (or a
+ * rebuild) that replaces the running binary leaves /proc/self/exe naming a
+ * deleted file, while the directory and the new agent in it are still
+ * there. */
+static pthread_once_t self_dir_once = PTHREAD_ONCE_INIT;
+static char *self_dir;
+
+static void self_dir_resolve(void)
+{
+        char *exe = realpath("/proc/self/exe", NULL), *slash = exe ? strrchr(exe, '/') : NULL;
+
+        if (!slash) {
+                free(exe);
+                return;
+        }
+        *slash = '\0';
+        self_dir = exe;
+}
 
 /* Which binary: $UVMD_AGENT, else next to uvmd, else Bazel's output layout. */
 static int agent_binary(char **ret, struct uvm_error **err)
 {
         const char *env = getenv("UVMD_AGENT");
-        _cleanup_free_ char *exe = NULL, *a = NULL, *b = NULL;
-        char *slash;
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        const char *exe;
 
         if (!STR_EMPTY(env)) {
                 *ret = realpath(env, NULL);
@@ -66,11 +93,10 @@ static int agent_binary(char **ret, struct uvm_error **err)
                 }
                 return 0;
         }
-        exe = realpath("/proc/self/exe", NULL);
-        slash = exe ? strrchr(exe, '/') : NULL;
-        if (!slash)
-                return uvm_error_set(err, errno ? errno : EIO, "resolve /proc/self/exe: %m");
-        *slash = '\0';
+        pthread_once(&self_dir_once, self_dir_resolve);
+        exe = self_dir;
+        if (!exe)
+                return uvm_error_set(err, ENOENT, "resolve /proc/self/exe: it names no file");
         if (asprintf(&a, "%s/uvmd-agent", exe) < 0 ||
             asprintf(&b, "%s/../agent/uvmd-agent", exe) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -161,14 +187,33 @@ static int read_pidns(struct drv_pod *p, struct uvm_error **err)
         return 0;
 }
 
-/* Wait until the agent wrote agent.pid (its socket listens then). */
+/* An inotify watch for files renamed or written into dir, or -1 (the
+ * caller then polls). */
+static int watch_dir(const char *dir)
+{
+        int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+
+        if (fd >= 0 && inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+                close(fd);
+                fd = -1;
+        }
+        return fd;
+}
+
+/* Wait until the agent wrote agent.pid (its socket listens then). Woken by
+ * the file's rename into place or the agent's exit, not by a polling
+ * period: the agent is up in a few ms. */
 static int agent_wait_ready(struct drv_pod *p, struct uvm_error **err)
 {
-        int64_t end = agent_pod_now_ms() + READY_TIMEOUT_MS;
+        int64_t end = agent_pod_now_ms() + READY_TIMEOUT_MS, left;
+        _cleanup_close_ int ino = watch_dir(p->ap.state_dir);
+        char buf[4096];
         pid_t pid;
         int r;
 
         for (;;) {
+                struct pollfd pfd[2] = {{p->ap.pidfd, POLLIN, 0}, {ino, POLLIN, 0}};
+
                 if (agent_pod_exited(&p->ap))
                         return agent_pod_died_error(&p->ap, err);
                 r = agent_pod_read_pid_file(p->pid_path, &pid, err);
@@ -179,11 +224,17 @@ static int agent_wait_ready(struct drv_pod *p, struct uvm_error **err)
                                              p->pid_path, pid, p->ap.pid);
                 if (r > 0)
                         return read_pidns(p, err);
-                if (agent_pod_now_ms() >= end)
+                left = end - agent_pod_now_ms();
+                if (left <= 0)
                         return uvm_error_set(err, ETIMEDOUT,
                                              "agent did not become ready in %d ms (no %s)",
                                              READY_TIMEOUT_MS, p->pid_path);
-                usleep(POLL_MS * 1000);
+                if (ino < 0 && left > POLL_MS)
+                        left = POLL_MS;
+                if (poll(pfd, ino >= 0 ? 2 : 1, (int) left) < 0 && errno != EINTR)
+                        return uvm_error_set(err, errno, "wait for the agent: %m");
+                while (ino >= 0 && read(ino, buf, sizeof(buf)) > 0)
+                        ;
         }
 }
 
@@ -197,8 +248,36 @@ static struct drv_pod *pod_free_(struct drv_pod *p)
         free(p->netns_path);
         free(p->userns_path);
         free(p->pid_path);
+        free(p->runtime);
         free(p);
         return NULL;
+}
+
+static void fwd_exited(void *data, const char *ctr_id, int code, int64_t ns, bool oom)
+{
+        struct drv_pod *p = data;
+
+        if (p->up->ctr_exited)
+                p->up->ctr_exited(p->up->data, ctr_id, code, ns, oom);
+}
+
+static void fwd_output(void *data, const char *ctr_id, enum drv_stream s, const char *buf,
+                       size_t len)
+{
+        struct drv_pod *p = data;
+
+        if (p->up->ctr_output)
+                p->up->ctr_output(p->up->data, ctr_id, s, buf, len);
+}
+
+/* The agent died: its containers outlive it unless we remove them. */
+static void fwd_died(void *data, const char *reason)
+{
+        struct drv_pod *p = data;
+
+        ns_leftovers_remove(p->ap.id, p->ap.state_dir, p->runtime);
+        if (p->up->pod_died)
+                p->up->pod_died(p->up->data, reason);
 }
 
 static void pod_freep(struct drv_pod **p)
@@ -217,6 +296,12 @@ static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, stru
         if (!p)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         r = agent_pod_init(&p->ap, "ns", spec, "agent.sock", "agent.log", err);
+        if (spec->events) {
+                p->up = spec->events;
+                p->events = (struct drv_events){p, fwd_exited, fwd_output, fwd_died};
+                p->ap.events = &p->events;
+        }
+        p->runtime = strdup(spec->oci_runtime ? spec->oci_runtime : "runc");
         p->host_ipc = spec->host_ipc;
         p->host_pid = spec->host_pid;
         p->share_pid = spec->share_pid;
@@ -224,7 +309,7 @@ static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, stru
         p->userns_path = spec->userns_path ? strdup(spec->userns_path) : NULL;
         if (r >= 0 &&
             ((spec->netns_path && !p->netns_path) || (spec->userns_path && !p->userns_path) ||
-             asprintf(&p->pid_path, "%s/agent.pid", spec->state_dir) < 0)) {
+             !p->runtime || asprintf(&p->pid_path, "%s/agent.pid", spec->state_dir) < 0)) {
                 p->pid_path = NULL;
                 r = uvm_error_set(err, ENOMEM, "out of memory");
         }
@@ -251,6 +336,7 @@ static int ns_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret,
         r = agent_spawn(p, spec, err);
         if (r < 0)
                 return r;
+        fault_point("run_pod.agent_spawned");
         r = agent_wait_ready(p, err);
         if (r >= 0)
                 r = agent_pod_connect(&p->ap, CONNECT_TIMEOUT_MS, err);
@@ -295,15 +381,26 @@ static int ns_pod_reattach(const struct drv_pod_spec *spec, struct drv_pod **ret
                            struct uvm_error **err)
 {
         _cleanup_(pod_freep) struct drv_pod *p = NULL;
+        bool adopted = false;
         int r;
 
         r = pod_alloc(spec, &p, err);
         if (r >= 0)
                 r = agent_pod_adopt_file(&p->ap, p->pid_path, is_ours, p->ap.sock_path, err);
+        adopted = r >= 0;
         if (r >= 0)
                 r = read_pidns(p, err);
         if (r >= 0)
                 r = agent_pod_connect(&p->ap, CONNECT_TIMEOUT_MS, err);
+        if (r < 0 && p) {
+                /* The pod is lost: our agent, if we cannot talk to it, goes
+                 * (never a process that is not ours), and what a dead one
+                 * left with it: its containers must not run on, reported
+                 * exited. */
+                if (adopted)
+                        agent_pod_kill(&p->ap);
+                ns_leftovers_remove(spec->id, spec->state_dir, p->runtime);
+        }
         if (r < 0)
                 return uvm_error_wrap(err, "reattach to the agent of pod %s", spec->id);
         agent_pod_go_live(&p->ap);
@@ -314,7 +411,12 @@ static int ns_pod_reattach(const struct drv_pod_spec *spec, struct drv_pod **ret
 
 static int ns_pod_stop(struct drv_pod *p, uint32_t timeout_ms, struct uvm_error **err)
 {
-        return agent_pod_stop(&p->ap, timeout_ms, EXIT_WAIT_MS, err);
+        int r = agent_pod_stop(&p->ap, timeout_ms, EXIT_WAIT_MS, err);
+
+        /* An agent that died (or was killed here) did not delete its containers. */
+        if (r >= 0)
+                ns_leftovers_remove(p->ap.id, p->ap.state_dir, p->runtime);
+        return r;
 }
 
 static void ns_pod_free(struct drv_pod *p)
@@ -476,6 +578,8 @@ static void ns_probe(const struct drv_probe_env *env, struct drv_probe *ret)
         char why[160] = "no mount_setattr";
         bool userns = setattr && userns_works(env, why, sizeof(why));
 
+        pthread_once(&self_dir_once, self_dir_resolve);
+
         *ret = (struct drv_probe){.usable = true, .rro_mounts = rro, .user_namespaces = userns};
         /* A reason cut at its buffer's end is still a reason. */
         if (snprintf(ret->reason, sizeof(ret->reason), "Linux namespaces with %s%s%s%s%s",
@@ -490,6 +594,10 @@ static void ns_probe(const struct drv_probe_env *env, struct drv_probe *ret)
 
 const struct drv_ops drv_ns_ops = {
         .name = "ns",
+        /* The agent joins the namespace; nothing it does at start needs
+         * the pod's interface (net.* sysctls aside: sandbox.c keeps those
+         * after ADD). */
+        .cni_concurrent = true,
         .probe = ns_probe,
         .pod_create = ns_pod_create,
         .pod_reattach = ns_pod_reattach,

@@ -20,6 +20,7 @@
 #include "network/net.h"
 #include "sandbox/container.h"
 #include "sandbox/driver-internal.h"
+#include "sandbox/list.h"
 #include "sandbox/sandbox.h"
 
 struct drv_pod {
@@ -188,14 +189,32 @@ static size_t records(void)
         return n;
 }
 
+/* What a walk of the containers saw (sandbox/list.h). */
+struct seen {
+        int calls, fail_at;
+        char names[8][16];
+};
+
+static int visit(const struct ctr_record *r, void *arg)
+{
+        struct seen *s = arg;
+
+        if (s->fail_at && s->calls + 1 == s->fail_at)
+                return -ENOMEM;
+        if (s->calls < 8)
+                snprintf(s->names[s->calls], sizeof(s->names[0]), "%s", r->name);
+        s->calls++;
+        return 0;
+}
+
 static size_t listed(void)
 {
-        struct ctr_record *v;
-        size_t n;
+        struct seen s = {0};
+        int n = sbx_ctr_each(sbx, NULL, visit, &s, NULL);
 
-        assert_int_equal(sbx_ctr_list(sbx, &v, &n, NULL), 0);
-        sbx_ctr_list_free(v, n);
-        return n;
+        assert_true(n >= 0);
+        assert_int_equal(n, s.calls);
+        return (size_t) n;
 }
 
 struct cfg {
@@ -308,11 +327,54 @@ static void test_lifecycle(void **state)
         free(id);
 }
 
+static bool keep_running(const struct ctr_record *r, const void *arg)
+{
+        return r->state == CTR_RUNNING;
+}
+
+/* Only the containers keep() accepts are visited, on their live records;
+ * a failing visit stops the walk. */
+static void test_each(void **state)
+{
+        const char *names[] = {"a", "b", "c"};
+        char *ids[3];
+        struct seen s = {0};
+        struct uvm_error *err = NULL;
+        struct cfg f;
+
+        for (int i = 0; i < 3; i++) {
+                cfg_init(&f, names[i], "t:1");
+                assert_int_equal(sbx_ctr_create(sbx, pod_id, &f.c, &ids[i], NULL), 0);
+        }
+        assert_int_equal(sbx_ctr_each(sbx, keep_running, visit, &s, NULL), 0);
+        assert_int_equal(s.calls, 0);
+        assert_int_equal(sbx_ctr_start(sbx, ids[1], NULL), 0);
+        assert_int_equal(sbx_ctr_each(sbx, keep_running, visit, &s, NULL), 1);
+        assert_int_equal(s.calls, 1);
+        assert_string_equal(s.names[0], "b");
+        assert_int_equal(listed(), 3);
+
+        s = (struct seen){.fail_at = 2};
+        assert_int_equal(sbx_ctr_each(sbx, NULL, visit, &s, &err), -ENOMEM);
+        assert_int_equal(s.calls, 1);
+        assert_non_null(err);
+        assert_non_null(strstr(err->msg, "listing containers"));
+        uvm_error_free(err);
+
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(sbx_ctr_remove(sbx, ids[i], NULL), 0);
+                free(ids[i]);
+        }
+        assert_int_equal(listed(), 0);
+        /* teardown: live_ctrs back to 0, so the walks kept no reference */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_create_step_failing_leaves_nothing),
                 cmocka_unit_test(test_lifecycle),
+                cmocka_unit_test(test_each),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

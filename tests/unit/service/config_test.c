@@ -365,6 +365,28 @@ static void test_image_pull_timeout(void **state)
         expect_error("{\"image_pull_timeout_ms\": 60000.5}", range);
 }
 
+/* A hung CNI plugin is killed after this: bounded, 10 s unless set. */
+static void test_cni_plugin_timeout(void **state)
+{
+        struct uvmd_config c;
+        const char *range = "field \"cni_plugin_timeout_ms\": expected an integer from 100 to "
+                            "600000";
+
+        config_init_defaults(&c);
+        assert_int_equal(c.cni_plugin_timeout_ms, 10000);
+        config_free(&c);
+        parse_ok(&c, "{\"cni_plugin_timeout_ms\": 100}");
+        assert_int_equal(c.cni_plugin_timeout_ms, 100);
+        config_free(&c);
+        parse_ok(&c, "{\"cni_plugin_timeout_ms\": 600000}");
+        assert_int_equal(c.cni_plugin_timeout_ms, 600000);
+        config_free(&c);
+        expect_error("{\"cni_plugin_timeout_ms\": 99}", range);
+        expect_error("{\"cni_plugin_timeout_ms\": 0}", range);
+        expect_error("{\"cni_plugin_timeout_ms\": 600001}", range);
+        expect_error("{\"cni_plugin_timeout_ms\": \"5000\"}", range);
+}
+
 /* The Windows CRI endpoint: loopback TCP with a plain port, nothing else. */
 static void test_tcp_endpoint(void **state)
 {
@@ -469,6 +491,7 @@ int main(void)
                 cmocka_unit_test(test_registry_mirrors_bad),
                 cmocka_unit_test(test_registry_mirrors_error_keeps_old),
                 cmocka_unit_test(test_image_pull_timeout),
+                cmocka_unit_test(test_cni_plugin_timeout),
                 cmocka_unit_test(test_stream),
                 cmocka_unit_test(test_tcp_endpoint),
                 cmocka_unit_test(test_vm_templates),

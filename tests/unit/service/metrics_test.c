@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "sandbox/phase.h"
 #include "service/metrics.h"
 #include "service/metrics_uvmd.h"
 
@@ -219,13 +220,46 @@ static void test_uvmd_families(void **state)
         free(text);
 }
 
+/* Sandbox call phases, from the phase clock through its sink. */
+static void test_phase_histogram(void **state)
+{
+        struct phase_clock pc;
+        char *text;
+
+        (void) state;
+        phase_set_sink(metrics_phase);
+        phase_start(&pc, "run_pod");
+        phase_add(&pc, "cni", 40000000);  /* 40 ms */
+        phase_add(&pc, "record", 300000); /* 0.3 ms */
+        phase_done(&pc, "p1", NULL, true);
+        phase_start(&pc, "run_pod");
+        phase_add(&pc, "cni", 1000000);
+        phase_done(&pc, "p2", NULL, false); /* failed: not observed */
+        phase_set_sink(NULL);
+        text = expose(metrics_uvmd());
+        assert_non_null(strstr(text, "# TYPE uvmd_phase_duration_seconds histogram\n"));
+        assert_non_null(strstr(
+                text, "uvmd_phase_duration_seconds_count{op=\"run_pod\",phase=\"cni\"} 1\n"));
+        assert_non_null(strstr(
+                text, "uvmd_phase_duration_seconds_sum{op=\"run_pod\",phase=\"cni\"} 0.04\n"));
+        assert_non_null(strstr(text, "uvmd_phase_duration_seconds_bucket{op=\"run_pod\",phase="
+                                     "\"cni\",le=\"0.025\"} 0\n"));
+        assert_non_null(strstr(text, "uvmd_phase_duration_seconds_bucket{op=\"run_pod\",phase="
+                                     "\"cni\",le=\"0.05\"} 1\n"));
+        assert_non_null(strstr(text, "uvmd_phase_duration_seconds_bucket{op=\"run_pod\",phase="
+                                     "\"record\",le=\"0.0005\"} 1\n"));
+        assert_non_null(strstr(
+                text, "uvmd_phase_duration_seconds_count{op=\"run_pod\",phase=\"total\"} 1\n"));
+        free(text);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_exposition_exact), cmocka_unit_test(test_escaping),
                 cmocka_unit_test(test_values),           cmocka_unit_test(test_refusals),
                 cmocka_unit_test(test_collector),        cmocka_unit_test(test_concurrent_updates),
-                cmocka_unit_test(test_uvmd_families),
+                cmocka_unit_test(test_uvmd_families),    cmocka_unit_test(test_phase_histogram),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
