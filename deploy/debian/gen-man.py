@@ -27,6 +27,9 @@ MEANINGS = {
     "cni_conf_dir": "Where the pod network's CNI config is read from (the first "
                     "*.conflist, *.conf or *.json by name).",
     "cni_bin_dirs": "Where CNI plugins are looked for, in order (1 to 32 paths).",
+    "cni_plugin_timeout_ms": "How long each CNI plugin may run (100 to 600000 ms); one past it is "
+                             "killed with its process group, the pod fails with DEADLINE_EXCEEDED "
+                             "and what was added is deleted.",
     "cgroup_driver": "\\fBcgroupfs\\fP or \\fBsystemd\\fP; empty: \\fBsystemd\\fP when PID 1 "
                      "is systemd, else \\fBcgroupfs\\fP. Must match the kubelet's "
                      "\\fB\\-\\-cgroup\\-driver\\fP.",
