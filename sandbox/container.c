@@ -90,6 +90,7 @@ static int set_state_locked(struct sbx_ctr *c, enum ctr_state to, struct uvm_err
 
         if (r == 0)
                 r = ctr_save_locked(c, err);
+        sbx_list_changed(c->pod->sbx);
         pthread_cond_broadcast(&c->cond);
         /* Told even when the save failed: the state did change in memory. */
         if (c->rec.state != from && (to == CTR_RUNNING || to == CTR_EXITED))
@@ -145,6 +146,7 @@ void ctr_registry_drop(struct sbx *s, struct sbx_ctr *c)
                         break;
                 }
         pthread_mutex_unlock(&s->lock);
+        sbx_list_changed(s);
 }
 
 /* A missing container is fine for stop/remove (CRI idempotency). */
@@ -643,6 +645,7 @@ void sbx_ctr_recover_pod(struct sbx *s, struct sbx_pod *p)
                 pthread_mutex_lock(&s->lock);
                 s->ctrs[s->n_ctrs++] = c;
                 pthread_mutex_unlock(&s->lock);
+                sbx_list_changed(s);
         }
         closedir(d);
 }

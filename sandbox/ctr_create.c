@@ -296,7 +296,7 @@ static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Con
                         struct phase_clock *pc, struct uvm_error **err)
 {
         _cleanup_strv_ char **layers = NULL;
-        _cleanup_free_ char *json = NULL, *dir = NULL;
+        _cleanup_free_ char *json = NULL, *dir = NULL, *image_id = NULL;
         struct drv_image_volume *vols = NULL;
         struct img_config ic = {0};
         struct drv_ctr_spec ds;
@@ -305,10 +305,16 @@ static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Con
 
         if (!s->images)
                 return uvm_error_set(err, ENOTSUP, "no image store");
-        r = img_use(s->images, cfg->image->image, c->rec.id, &c->rec.image_id, &layers, &ic, err);
+        r = img_use(s->images, cfg->image->image, c->rec.id, &image_id, &layers, &ic, err);
         phase_mark(pc, "image");
         if (r < 0)
                 return r;
+        /* Registered already: List and ContainerStatus read it under the
+         * lock, and List answers show it. */
+        pthread_mutex_lock(&c->lock);
+        c->rec.image_id = TAKE_PTR(image_id);
+        pthread_mutex_unlock(&c->lock);
+        sbx_list_changed(s);
         r = build_spec(s, c, cfg, layers, &ic, &json, err);
         c->stop_signal = stop_signal_of(ic.stop_signal);
         img_config_clear(&ic);
@@ -394,6 +400,7 @@ int sbx_ctr_create(struct sbx *s, const char *pod_id, const Runtime__V1__Contain
         pthread_mutex_unlock(&s->lock);
         if (r < 0)
                 return r;
+        sbx_list_changed(s);
         phase_mark(&pc, "lookup");
         r = create_steps(s, c, cfg, &pc, err);
         phase_done(&pc, p->rec.id, c->rec.id, r >= 0);

@@ -109,3 +109,13 @@ int sbx_ctr_each(struct sbx *s, sbx_ctr_keep_fn keep, sbx_ctr_visit_fn visit, vo
         free(v);
         return r < 0 ? visit_failed(r, "containers", err) : (int) k;
 }
+
+uint64_t sbx_list_gen(struct sbx *s)
+{
+        return __atomic_load_n(&s->list_gen, __ATOMIC_SEQ_CST);
+}
+
+void sbx_list_changed(struct sbx *s)
+{
+        __atomic_add_fetch(&s->list_gen, 1, __ATOMIC_SEQ_CST);
+}

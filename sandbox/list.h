@@ -39,3 +39,11 @@ int sbx_pod_each(struct sbx *s, sbx_pod_keep_fn keep, sbx_pod_visit_fn visit, vo
                  struct uvm_error **err);
 int sbx_ctr_each(struct sbx *s, sbx_ctr_keep_fn keep, sbx_ctr_visit_fn visit, void *arg,
                  struct uvm_error **err);
+
+/* The List generation: it moves after every change a List answer can show
+ * (a pod or container registered or dropped, a state change, a container's
+ * image id), once the change is visible to a walk. So an answer built by a
+ * walk begun after reading generation g is still the answer while this
+ * returns g; read it before the walk, and a change during the walk makes
+ * the answer stale, never wrongly current. */
+uint64_t sbx_list_gen(struct sbx *s);

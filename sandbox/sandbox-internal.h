@@ -47,7 +47,13 @@ struct sbx {
         /* containers: guarded by lock too (lock order: registry -> pod -> container) */
         struct sbx_ctr **ctrs;
         size_t n_ctrs;
+
+        uint64_t list_gen; /* atomic: sbx_list_gen() (list.h) */
 };
+
+/* Bump the List generation (list.h): called after every change a List
+ * answer can show has been made, never before it. */
+void sbx_list_changed(struct sbx *s);
 
 /* The features of a driver on this node (none when unlisted). */
 struct sbx_driver_features sbx_features_of(const struct sbx *s, const char *driver);

@@ -197,6 +197,7 @@ static void registry_drop(struct sbx *s, struct sbx_pod *p)
                         break;
                 }
         pthread_mutex_unlock(&s->lock);
+        sbx_list_changed(s);
 }
 
 static void hook_ready(struct sbx *s, struct sbx_pod *p)
@@ -248,6 +249,7 @@ static int pod_set_state(struct sbx_pod *p, enum pod_state to, struct uvm_error 
         if (r == 0)
                 r = pod_record_save(p->dir, &p->rec, err);
         pthread_mutex_unlock(&p->lock);
+        sbx_list_changed(p->sbx); /* even when the save failed: the state did change */
         return r;
 }
 
@@ -308,6 +310,8 @@ static int registry_add(struct sbx *s, struct sbx_pod *p, struct uvm_error **err
                 s->pods[s->n_pods++] = p;
         }
         pthread_mutex_unlock(&s->lock);
+        if (r == 0)
+                sbx_list_changed(s);
         return r;
 }
 
@@ -917,6 +921,7 @@ int sbx_recover(struct sbx *s, struct uvm_error **err)
                         p = NULL;
                 }
                 pthread_mutex_unlock(&s->lock);
+                sbx_list_changed(s);
                 if (p) {
                         pod_unref(p);
                         continue;

@@ -7,6 +7,7 @@
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
+#include <grpc/slice.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
@@ -56,6 +57,8 @@ static void call_free(struct srv_call *c)
         if (c->send_bb)
                 grpc_byte_buffer_destroy(c->send_bb);
         grpc_slice_unref(c->status_details);
+        if (c->packed_release)
+                c->packed_release(c->packed_arg);
         if (c->req)
                 protobuf_c_message_free_unpacked(c->req, NULL);
         for (size_t i = 0; i < c->n_extra; i++)
@@ -356,6 +359,32 @@ void call_recv_done(struct srv_call *c, bool ok)
                 call_finish(c, GRPC_STATUS_UNAVAILABLE, "server busy: too many queued calls", NULL);
 }
 
+/* The handler's answer as a message: packed here, or handed over packed
+ * (srv_reply_packed) and sent by reference. */
+static int unary_reply(struct srv_call *c, const ProtobufCMessage *resp, grpc_byte_buffer **ret_bb,
+                       struct uvm_error **err)
+{
+        size_t max = c->srv->opts.max_message_bytes;
+        grpc_slice slice;
+
+        if (c->packed_release) {
+                if (c->packed_len > max)
+                        return uvm_error_set(err, EMSGSIZE, "response larger than %zu bytes", max);
+                /* The slice owns the release from here on. */
+                slice = grpc_slice_new_with_user_data((void *) c->packed, c->packed_len,
+                                                      c->packed_release, c->packed_arg);
+                c->packed_release = NULL;
+                *ret_bb = grpc_raw_byte_buffer_create(&slice, 1);
+                grpc_slice_unref(slice);
+                return 0;
+        }
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory building the response");
+        if (call_pack(resp, max, ret_bb) < 0)
+                return uvm_error_set(err, EMSGSIZE, "response larger than %zu bytes", max);
+        return 0;
+}
+
 void call_run_unary(struct srv_call *c)
 {
         struct uvm_error *err = NULL;
@@ -376,11 +405,8 @@ void call_run_unary(struct srv_call *c)
                 return;
         }
         r = c->entry->binding->unary(&c->ctx, c->req, &resp, &err);
-        if (r >= 0 && !resp)
-                r = uvm_error_set(&err, ENOMEM, "out of memory building the response");
-        if (r >= 0 && call_pack(resp, c->srv->opts.max_message_bytes, &bb) < 0)
-                r = uvm_error_set(&err, EMSGSIZE, "response larger than %zu bytes",
-                                  c->srv->opts.max_message_bytes);
+        if (r >= 0)
+                r = unary_reply(c, resp, &bb, &err);
         if (r < 0)
                 call_finish_errno(c, r, err);
         else
@@ -463,6 +489,19 @@ char *srv_printf(struct srv_ctx *ctx, const char *fmt, ...)
         p = arena_vprintf(&ctx->call->arena, fmt, ap);
         va_end(ap);
         return p;
+}
+
+void srv_reply_packed(struct srv_ctx *ctx, const void *data, size_t len, void (*release)(void *),
+                      void *arg)
+{
+        struct srv_call *c = ctx->call;
+
+        if (c->packed_release)
+                c->packed_release(c->packed_arg);
+        c->packed = data;
+        c->packed_len = len;
+        c->packed_release = release;
+        c->packed_arg = arg;
 }
 
 bool srv_ctx_done(struct srv_ctx *ctx)

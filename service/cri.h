@@ -14,6 +14,7 @@
 #include "sandbox/record.h"
 #include "sandbox/state.h"
 #include "service/handler.h"
+#include "service/list_cache.h"
 
 /* protoc-c map entries (labels, annotations) to records and back. */
 int cri_kv_from(void *const *entries, size_t n, const char *field, struct record_kv **ret,
@@ -36,3 +37,10 @@ int cri_userns_from(const Runtime__V1__UserNamespace *u, struct userns_map *ret,
 
 Runtime__V1__UInt64Value *cri_u64(struct srv_ctx *ctx, uint64_t v);
 Runtime__V1__ContainerState cri_ctr_state(enum ctr_state s);
+
+/* An unfiltered List: answered from the daemon's list cache while the
+ * sandbox's List generation has not moved, else built by build(arg) (a walk
+ * of the live records, after the generation was read) and kept. The answer
+ * goes to the call packed (srv_reply_packed). */
+int cri_list_cached(struct srv_ctx *ctx, enum list_kind kind, list_build_fn build, void *arg,
+                    struct uvm_error **err);

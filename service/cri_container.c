@@ -342,13 +342,12 @@ static int ctr_visit(const struct ctr_record *r, void *arg)
         return 0;
 }
 
-static int cri_list_ctrs(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
-                         struct uvm_error **err)
+static int list_ctrs(struct srv_ctx *ctx, const Runtime__V1__ContainerFilter *f,
+                     ProtobufCMessage **ret, struct uvm_error **err)
 {
-        const Runtime__V1__ListContainersRequest *req = (const void *) m;
         Runtime__V1__ListContainersResponse *resp =
                 srv_new(ctx, Runtime__V1__ListContainersResponse);
-        struct ctr_list l = {.ctx = ctx, .f = req->filter};
+        struct ctr_list l = {.ctx = ctx, .f = f};
         int rc;
 
         if (!resp)
@@ -361,6 +360,22 @@ static int cri_list_ctrs(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         resp->n_containers = l.n;
         *ret = &resp->base;
         return 0;
+}
+
+static int list_all_ctrs(void *ctx, ProtobufCMessage **ret, struct uvm_error **err)
+{
+        return list_ctrs(ctx, NULL, ret, err);
+}
+
+static int cri_list_ctrs(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                         struct uvm_error **err)
+{
+        const Runtime__V1__ListContainersRequest *req = (const void *) m;
+
+        /* The kubelet's relist, every second: mostly the same answer. */
+        if (list_ctr_filter_empty(req->filter))
+                return cri_list_cached(ctx, LIST_CTRS, list_all_ctrs, ctx, err);
+        return list_ctrs(ctx, req->filter, ret, err);
 }
 
 static const char cut_notice[] = "\nuvmd: ExecSync %s cut at %u bytes\n";

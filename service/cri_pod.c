@@ -551,13 +551,12 @@ static int pod_visit(const struct pod_record *r, void *arg)
         return 0;
 }
 
-static int cri_list_pods(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
-                         struct uvm_error **err)
+static int list_pods(struct srv_ctx *ctx, const Runtime__V1__PodSandboxFilter *f,
+                     ProtobufCMessage **ret, struct uvm_error **err)
 {
-        const Runtime__V1__ListPodSandboxRequest *req = (const void *) m;
         Runtime__V1__ListPodSandboxResponse *resp =
                 srv_new(ctx, Runtime__V1__ListPodSandboxResponse);
-        struct pod_list l = {.ctx = ctx, .f = req->filter};
+        struct pod_list l = {.ctx = ctx, .f = f};
         int rc;
 
         if (!resp)
@@ -571,6 +570,22 @@ static int cri_list_pods(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         resp->n_items = l.n;
         *ret = &resp->base;
         return 0;
+}
+
+static int list_all_pods(void *ctx, ProtobufCMessage **ret, struct uvm_error **err)
+{
+        return list_pods(ctx, NULL, ret, err);
+}
+
+static int cri_list_pods(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                         struct uvm_error **err)
+{
+        const Runtime__V1__ListPodSandboxRequest *req = (const void *) m;
+
+        /* The kubelet's relist, every second: mostly the same answer. */
+        if (list_pod_filter_empty(req->filter))
+                return cri_list_cached(ctx, LIST_PODS, list_all_pods, ctx, err);
+        return list_pods(ctx, req->filter, ret, err);
 }
 
 /* The kubelet resized the pod's cgroup (its own parent): remembered, and

@@ -14,6 +14,7 @@
 #include "service/compute_agent.h"
 #include "service/cri_runtime_common.h"
 #include "service/daemon.h"
+#include "service/list_cache.h"
 #include "service/metrics_uvmd.h"
 #include "service/runtime_state.h"
 
@@ -147,20 +148,39 @@ static int handlers_init(struct uvmd *d, struct uvm_error **err)
         return 0;
 }
 
+/* A root made if missing, then used by its real path: runc refuses a
+ * container rootfs reached through a symlink (/var/run -> /run on Debian),
+ * and the mount table, which cleanups compare against, shows real paths. */
+static int real_root(char **path, const char *what, struct uvm_error **err)
+{
+        int r = fs_mkdir_p(*path, 0711);
+        char *real;
+
+        if (r < 0)
+                return uvm_error_set(err, -r, "create %s '%s': %s", what, *path, strerror(-r));
+        real = realpath(*path, NULL);
+        if (!real)
+                return uvm_error_set(err, errno, "resolve %s '%s': %s", what, *path,
+                                     strerror(errno));
+        if (!STR_EQ(real, *path))
+                log_info("%s '%s' is '%s'", what, *path, real);
+        free(*path);
+        *path = real;
+        return 0;
+}
+
 int uvmd_init(struct uvmd *d, struct uvm_error **err)
 {
         int r;
 
         pthread_mutex_init(&d->lock, NULL);
         pthread_cond_init(&d->health_cond, NULL);
-        r = fs_mkdir_p(d->cfg.state_root, 0711);
+        r = real_root(&d->cfg.state_root, "state root", err);
         if (r < 0)
-                return uvm_error_set(err, -r, "create state root '%s': %s", d->cfg.state_root,
-                                     strerror(-r));
-        r = fs_mkdir_p(d->cfg.data_root, 0711);
+                return r;
+        r = real_root(&d->cfg.data_root, "data root", err);
         if (r < 0)
-                return uvm_error_set(err, -r, "create data root '%s': %s", d->cfg.data_root,
-                                     strerror(-r));
+                return r;
         apparmor_init(d);
         r = net_init(d, err);
         if (r < 0)
@@ -177,6 +197,9 @@ int uvmd_init(struct uvmd *d, struct uvm_error **err)
         r = sbx_init(d, err);
         if (r < 0)
                 return r;
+        d->lists = list_cache_new();
+        if (!d->lists)
+                return uvm_error_set(err, ENOMEM, "out of memory");
         r = descdb_new(uvmd_descriptor_set, uvmd_descriptor_set_len, &d->descdb, err);
         if (r < 0)
                 return r;
@@ -240,6 +263,7 @@ void uvmd_fini(struct uvmd *d)
         d->descdb = descdb_free(d->descdb);
         d->cagent = cagent_free(d->cagent);
         d->sbx = sbx_free(d->sbx);
+        d->lists = list_cache_free(d->lists);
         d->net = net_free(d->net);
         d->images = img_store_free(d->images);
         free(d->pod_cidr);

@@ -15,6 +15,7 @@
 
 struct cagent;
 struct img_store;
+struct list_cache;
 struct sbx;
 
 #define UVMD_NAME "uvmd"
@@ -33,6 +34,7 @@ struct uvmd {
         struct cagent *cagent;                /* per-pod ComputeAgent endpoints (compute_agent.h) */
         struct stream_backend stream_backend; /* the sandbox's, for the streaming server */
         struct stream_server *stream;         /* Exec/Attach/PortForward URLs (stream/) */
+        struct list_cache *lists;             /* unfiltered List answers (list_cache.h) */
 
         pthread_mutex_t lock;       /* guards the fields below */
         pthread_cond_t health_cond; /* serving or pod_cidr changed */

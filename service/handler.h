@@ -30,7 +30,8 @@ struct srv_ctx {
 };
 
 /* A unary handler: fill *ret_resp (from the arena) and return >= 0, or
- * record an error and return -errno. */
+ * record an error and return -errno. One that has its answer packed
+ * already calls srv_reply_packed and leaves *ret_resp NULL. */
 typedef int (*srv_unary_fn)(struct srv_ctx *ctx, const ProtobufCMessage *req,
                             ProtobufCMessage **ret_resp, struct uvm_error **err);
 
@@ -55,6 +56,13 @@ char *srv_strdup(struct srv_ctx *ctx, const char *s);
 char *srv_printf(struct srv_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define srv_new(ctx, type) ((type *) srv_alloc((ctx), sizeof(type)))
 #define srv_new_array(ctx, type, n) ((type *) srv_alloc((ctx), sizeof(type) * ((n) ? (n) : 1)))
+
+/* The unary answer, already serialized (a cached List answer): sent as it
+ * is, by reference, when the handler returns >= 0; release(arg) is called
+ * once, from any thread, when the server no longer needs data. The
+ * max_message_bytes limit applies to it as to a packed response. */
+void srv_reply_packed(struct srv_ctx *ctx, const void *data, size_t len, void (*release)(void *),
+                      void *arg);
 
 /* Streams. send returns -ECANCELED once the peer has gone. recv returns 0
  * with *ret_msg NULL at the end of the client's stream; the message is freed

@@ -62,6 +62,12 @@ struct srv_call {
         void (*on_done)(void *);
         void *on_done_data;
 
+        /* srv_reply_packed's answer; released with the call unless sent */
+        const void *packed;
+        size_t packed_len;
+        void (*packed_release)(void *); /* NULL: none */
+        void *packed_arg;
+
         ProtobufCMessage *req;
         ProtobufCMessage *extra[8]; /* further stream requests, freed with the call */
         size_t n_extra;

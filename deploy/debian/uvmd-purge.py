@@ -32,6 +32,7 @@ cgroups and links are still the host's), UVMD_STATE_ROOT, UVMD_DATA_ROOT
 (default /opt/cni/bin:/usr/lib/cni).
 """
 import ctypes
+import errno
 import hashlib
 import json
 import os
@@ -172,14 +173,22 @@ def cgroup_pids(path):
     return pids
 
 
-def rmdir_tree(path):
+def rmdir_tree(path, timeout=10):
+    """Deepest first. EBUSY is retried: a killed process keeps its cgroup
+    busy until its parent (here often PID 1) has reaped it."""
+    end = time.time() + timeout
     for dirpath, _, _ in sorted(os.walk(path), key=lambda t: -t[0].count("/")):
-        try:
-            os.rmdir(dirpath)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            fail("cgroup %s: %s" % (dirpath, e))
+        while True:
+            try:
+                os.rmdir(dirpath)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                if e.errno == errno.EBUSY and time.time() < end:
+                    time.sleep(0.05)
+                    continue
+                fail("cgroup %s: %s" % (dirpath, e))
+            break
 
 
 def mounts_below(prefix):
@@ -402,7 +411,9 @@ def main():
     for f in sorted(os.listdir(net_pods)) if os.path.isdir(net_pods) else []:
         if f.endswith(".json"):
             cni_del(os.path.join(net_pods, f))
-    for h in cgroup_hierarchies():
+    # uvmd's cgroup parent is the host's: swept only when purging the
+    # running system, never from a DPKG_ROOT whose uvmd is not the host's.
+    for h in cgroup_hierarchies() if not ROOT else []:
         own = os.path.join(h, "uvmd")
         if os.path.isdir(own):
             kill_wait(cgroup_pids(own), "uvmd cgroup")

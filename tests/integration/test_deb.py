@@ -157,7 +157,7 @@ def dpkg(root, *args, env=None):
     r = subprocess.run(["dpkg", "--root=" + root, "--log=/dev/null"] + DPKG_FORCE + list(args),
                        capture_output=True, text=True, timeout=600, env=e)
     assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout
+    return r.stdout + r.stderr
 
 
 def tree(root):
@@ -189,9 +189,9 @@ def netns_mounted(path):
 @pytest.fixture
 def droot():
     # Short: the socket below it must fit in 108 bytes. 0711 as /run is.
-    top = tempfile.mkdtemp(prefix="uvmd-deb-", dir="/tmp")
+    top = tempfile.mkdtemp(prefix="ud", dir="/tmp")
     os.chmod(top, 0o711)
-    root = os.path.join(top, "root")
+    root = os.path.join(top, "r")
     # A node's root as far as the package sees it: dpkg's database and the
     # folders the maintainer scripts' helpers expect (systemd's, rc?.d, CNI).
     # None the package ships: dpkg removes those again at purge, as no other
@@ -212,7 +212,7 @@ class Node:
     """The installed uvmd, run from the root with the packaged config: its
     roots moved into the root, and a private test network (not the node's)."""
 
-    def __init__(self, top, root, image):
+    def __init__(self, top, root, image, state=None):
         with open(os.path.join(root, "etc/uvmd/config.json")) as f:
             config = json.load(f)
         cni = os.path.join(top, "cni")
@@ -225,7 +225,8 @@ class Node:
                  "ipam": {"type": "host-local", "subnet": SUBNET + ".0/24",
                           "dataDir": self.ipam}},
                 {"type": "portmap", "capabilities": {"portMappings": True}}]}, f)
-        self.state, data = os.path.join(root, "run/uvmd"), os.path.join(root, "var/lib/uvmd")
+        self.state = state or os.path.join(root, "run/uvmd")
+        data = os.path.join(root, "var/lib/uvmd")
         config.update(socket=os.path.join(self.state, "uvmd.sock"), state_root=self.state,
                       data_root=data, cni_conf_dir=cni,
                       guest_dir=os.path.join(root, "usr/lib/uvmd/guest"))
@@ -242,14 +243,14 @@ class Node:
         self.daemon.socket = config["socket"]
         self.daemon.args = lambda: [uvmd, "--config", cfg_path, "--log-level", "debug"]
 
-    def run_pod(self, c):
+    def run_pod(self, c, handler="runc", name="deb"):
         """A pod with a sleeping container: (pod id, container id, pod IP)."""
         m = pb()
         pod_cfg = m.PodSandboxConfig(
-            metadata=m.PodSandboxMetadata(name="deb", namespace="default", uid="uid-deb"),
-            hostname="deb", log_directory=os.path.join(self.top, "logs"))
-        pod = c.rt("RunPodSandbox", config=pod_cfg, runtime_handler="runc",
-                   timeout=120).pod_sandbox_id
+            metadata=m.PodSandboxMetadata(name=name, namespace="default", uid="uid-" + name),
+            hostname=name, log_directory=os.path.join(self.top, "logs", name))
+        pod = c.rt("RunPodSandbox", config=pod_cfg, runtime_handler=handler,
+                   timeout=180).pod_sandbox_id
         ctr_cfg = m.ContainerConfig(metadata=m.ContainerMetadata(name="sleep"),
                                     image=m.ImageSpec(image=self.image.config_digest),
                                     command=["/bin/sleep", "3600"])
@@ -424,4 +425,52 @@ def test_upgrade_keeps_pods_running(deb, droot, image_single):  # noqa: F811
         time.sleep(0.1)
     assert not alive(agent), "the pod's agent survived the purge"
     # The operator's edited conffile goes with the purge too.
+    assert tree(root) == before, sorted(tree(root) ^ before)
+
+
+def test_purge_removes_vm_and_ns_pods(deb, droot, image_single):  # noqa: F811
+    """purge with a VM pod (the packaged guest image, QEMU under TCG here)
+    and an ns pod running, uvmd stopped: QEMU, the agent, their network
+    namespaces, IPs and mounts all go, and the root is as before."""
+    top, root = droot
+    before = tree(root)
+    dpkg(root, "-i", deb)
+    # A VM pod's socket paths below the state root must fit a unix socket
+    # address (108 bytes): a short state root in the root, named to the
+    # maintainer scripts as the tests' override.
+    node = Node(top, root, image_single, state=os.path.join(root, "s"))
+    d = node.daemon
+    d.start()
+    try:
+        c = d.client()
+        handlers = {h.name for h in c.rt("Status", verbose=True).runtime_handlers}
+        assert "uvm" in handlers, handlers  # the package's guest image is found
+        vm_pod, _, vm_ip = node.run_pod(c, handler="uvm", name="debvm")
+        ns_pod, _, ns_ip = node.run_pod(c, handler="runc", name="debns")
+    finally:
+        assert d.stop() == 0, d.log()[-3000:]
+    pods = os.path.join(node.state, "pods")
+    with open(os.path.join(pods, vm_pod, "qemu.pid")) as f:
+        qemu = int(f.read())
+    with open(os.path.join(pods, ns_pod, "agent.pid")) as f:
+        agent = int(f.read())
+    assert alive(qemu) and alive(agent)
+
+    out = dpkg(root, "--purge", "uvmd", env={"UVMD_STATE_ROOT": "/s"})
+    assert "uvmd purge: removing 2 pod(s)" in out, out
+    assert "could not be removed" not in out, out
+    end = time.time() + 15
+    while (alive(qemu) or alive(agent)) and time.time() < end:
+        time.sleep(0.1)
+    assert not alive(qemu), "the VM survived the purge"
+    assert not alive(agent), "the ns pod's agent survived the purge"
+    ps = subprocess.run(["pgrep", "-f", root], capture_output=True, text=True).stdout.split()
+    assert not ps, "processes of the root left: %s" % ps
+    for pod in (vm_pod, ns_pod):
+        assert not netns_mounted(os.path.join(node.state, "network", "netns", pod))
+    for ip in (vm_ip, ns_ip):
+        assert not os.path.exists(os.path.join(node.ipam, "uvmd-deb-test", ip)), ip
+    with open("/proc/self/mountinfo") as f:
+        left = [line.split()[4] for line in f if root in line.split()[4]]
+    assert not left, left
     assert tree(root) == before, sorted(tree(root) ^ before)

@@ -437,3 +437,38 @@ def test_shared_pid_namespace(pods):
         c.rt("RemovePodSandbox", pod_sandbox_id=pod)
     out = subprocess.run(["pgrep", "-f", "uvmd-agent.*" + d.state], capture_output=True, text=True)
     assert out.stdout.strip() == ""
+
+
+def test_state_root_through_a_symlink(daemon_factory, workdir, image_single):  # noqa: F811
+    """A state root named through a symlink (/var/run -> /run on Debian):
+    uvmd works from its real path, so runc accepts the container's rootfs
+    and a removed pod leaves nothing mounted."""
+    real = os.path.join(workdir, "real-state")
+    os.makedirs(real)
+    link = os.path.join(workdir, "state-link")
+    os.symlink(real, link)
+    # pods_daemon starts the daemon at once: the same set-up by hand.
+    cni = os.path.join(workdir, "cni")
+    ipam = os.path.join(workdir, "ipam")
+    os.makedirs(cni)
+    with open(os.path.join(cni, "10-test.conflist"), "w") as f:
+        json.dump(_conflist(cni, ipam), f)
+    d = daemon_factory(config={"cni_conf_dir": cni, "cni_bin_dirs": ["/usr/lib/cni"]},
+                       start=False)
+    d.state = link
+    d.start()
+    import_archive(d, image_single.archive)
+    d.image, d.ipam, d.logs = image_single.config_digest, ipam, os.path.join(workdir, "logs")
+    try:
+        c = d.client()
+        assert "state root '%s' is '%s'" % (link, real) in d.log()
+        cfg = _pod_config(d, "ln")
+        pod = _run_pod(c, cfg)
+        cid = _create(c, pod, _ctr_config(d, "c", "echo from-link; sleep 1000"), cfg)
+        c.rt("StartContainer", container_id=cid)
+        assert _exec(c, cid, ["cat", "/proc/1/cmdline"])[0] == 0
+        c.rt("StopPodSandbox", pod_sandbox_id=pod)
+        c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+        assert not _mounts_under(real) and not _mounts_under(link)
+    finally:
+        pods_cleanup(d)

@@ -288,3 +288,21 @@ def test_vm_pod_guest_that_cannot_boot(daemon_factory, workdir, image_single):
         assert os.listdir(os.path.join(d.state, "pods")) == []
     finally:
         pods_cleanup(d)
+
+
+def test_state_root_too_long_for_vm_sockets(daemon_factory, workdir):
+    """QEMU binds a VM pod's sockets below <state_root>/pods/<id>/: a state
+    root too long for a unix socket address would fail every VM pod, so the
+    handler is not offered and RunPodSandbox says why."""
+    d = daemon_factory(config={"guest_dir": _guest_dir()}, start=False)
+    d.state = os.path.join(workdir, "s" * 40)
+    d.logs = os.path.join(workdir, "logs")
+    d.start()
+    c = d.client()
+    st = c.rt("Status", verbose=True)
+    assert "uvm" not in {h.name for h in st.runtime_handlers}
+    why = json.loads(st.info["config"])["runtimeHandlers"]["uvm"]["reason"]
+    assert "too long for a VM pod's unix sockets" in why, why
+    code, msg = _code(lambda: c.rt("RunPodSandbox", config=_pod_config(d, "long"),
+                                   runtime_handler="uvm"))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "too long" in msg, msg

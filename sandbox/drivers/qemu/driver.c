@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -771,6 +772,22 @@ static void start_templates(const struct drv_probe_env *env, bool kvm)
                 log_warn("qemu: %s; VM pods cold-boot", e->msg);
 }
 
+/* A VM pod's longest socket path, <state_root>/pods/<64-hex id>/console.sock,
+ * must fit a unix socket address (QEMU binds them): a longer state_root
+ * would fail every VM pod, so the handler is not offered at all. */
+static bool sockets_fit(const char *state_root, char *why, size_t len)
+{
+        size_t max = sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1,
+               extra = strlen("/pods/") + 64 + strlen("/console.sock");
+
+        if (!state_root || strlen(state_root) + extra <= max)
+                return true;
+        snprintf(why, len,
+                 "state_root '%.100s' is too long for a VM pod's unix sockets (%zu bytes at most)",
+                 state_root, max - extra);
+        return false;
+}
+
 /* Usable where the binary and the guest image are; KVM only once a guest
  * was seen booting under it. */
 static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
@@ -798,6 +815,8 @@ static void qemu_probe(const struct drv_probe_env *env, struct drv_probe *ret)
                          env->guest_dir ? env->guest_dir : "");
                 return;
         }
+        if (!sockets_fit(env->state_root, ret->reason, sizeof(ret->reason)))
+                return;
         /* Hot-plugged disks on microvm's root ports are seen only with the
          * kernel's own PCIe hot-plug (no ACPI _OSC here). Under TCG a loaded
          * host can make the guest's TSC calibration fail, and microvm has no

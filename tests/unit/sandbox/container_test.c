@@ -369,12 +369,67 @@ static void test_each(void **state)
         /* teardown: live_ctrs back to 0, so the walks kept no reference */
 }
 
+/* The List generation moved since *g (which is brought up to date). */
+static bool gen_moved(uint64_t *g)
+{
+        uint64_t now = sbx_list_gen(sbx);
+        bool moved = now > *g;
+
+        *g = now;
+        return moved;
+}
+
+/* Every change a ListContainers answer shows moves the List generation
+ * (the unfiltered List cache depends on it); reading does not. */
+static void test_list_generation(void **state)
+{
+        struct ctr_record r = {0};
+        uint64_t g = sbx_list_gen(sbx);
+        char *id = NULL, *id2 = NULL;
+        struct cfg f;
+
+        assert_int_equal(listed(), 0);
+        assert_false(gen_moved(&g));
+        cfg_init(&f, "gen", "t:1");
+        assert_int_equal(sbx_ctr_create(sbx, pod_id, &f.c, &id, NULL), 0);
+        assert_true(gen_moved(&g));
+        assert_int_equal(listed(), 1);
+        assert_int_equal(sbx_ctr_get(sbx, id, &r, NULL), 0);
+        ctr_record_clear(&r);
+        assert_false(gen_moved(&g));
+        assert_int_equal(sbx_ctr_start(sbx, id, NULL), 0);
+        assert_true(gen_moved(&g));
+        /* Exited by itself: the driver's exit event. */
+        sbx_ctr_on_exit(sbx, id, 0, 0, false);
+        assert_true(gen_moved(&g));
+        assert_int_equal(sbx_ctr_remove(sbx, id, NULL), 0);
+        assert_true(gen_moved(&g));
+        /* Stopped by StopContainer. */
+        cfg_init(&f, "gen2", "t:1");
+        assert_int_equal(sbx_ctr_create(sbx, pod_id, &f.c, &id2, NULL), 0);
+        assert_int_equal(sbx_ctr_start(sbx, id2, NULL), 0);
+        assert_true(gen_moved(&g));
+        assert_int_equal(sbx_ctr_stop(sbx, id2, 5, NULL), 0);
+        assert_true(gen_moved(&g));
+        /* A failed create registers and drops: the generation moves. */
+        cfg_init(&f, "gen3", "missing:1");
+        assert_true(sbx_ctr_create(sbx, pod_id, &f.c, &id, NULL) < 0);
+        assert_true(gen_moved(&g));
+        assert_int_equal(sbx_ctr_remove(sbx, id2, NULL), 0);
+        assert_true(gen_moved(&g));
+        assert_int_equal(listed(), 0);
+        assert_false(gen_moved(&g));
+        free(id);
+        free(id2);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_create_step_failing_leaves_nothing),
                 cmocka_unit_test(test_lifecycle),
                 cmocka_unit_test(test_each),
+                cmocka_unit_test(test_list_generation),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

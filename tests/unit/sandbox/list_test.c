@@ -242,6 +242,34 @@ static void test_busy_pod_does_not_block(void **state)
         assert_int_equal(pthread_join(t, NULL), 0);
 }
 
+/* Running, stopping and removing a pod move the List generation (the
+ * unfiltered List cache depends on it); a walk does not. */
+static void test_list_generation(void **state)
+{
+        struct pod_record r = {.name = "gen",
+                               .namespace_ = "default",
+                               .uid = "u2",
+                               .driver = "fakel",
+                               .uvm = {.memory_mb = 1024, .processors = 1}};
+        struct seen s = {0};
+        uint64_t g = sbx_list_gen(sbx), g2;
+        char *id = NULL;
+
+        assert_int_equal(sbx_pod_each(sbx, NULL, visit, &s, NULL), N_PODS);
+        assert_true(sbx_list_gen(sbx) == g);
+        assert_int_equal(
+                sbx_pod_run(sbx, &r, &(struct net_pod_config){.hostname = "h"}, true, &id, NULL),
+                0);
+        g2 = sbx_list_gen(sbx);
+        assert_true(g2 > g);
+        assert_int_equal(sbx_pod_stop(sbx, id, 0, NULL), 0);
+        g = sbx_list_gen(sbx);
+        assert_true(g > g2);
+        assert_int_equal(sbx_pod_remove(sbx, id, NULL), 0);
+        assert_true(sbx_list_gen(sbx) > g);
+        free(id);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -250,6 +278,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_live_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failing_visit_stops_the_walk, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_busy_pod_does_not_block, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_list_generation, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

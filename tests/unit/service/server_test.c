@@ -8,12 +8,14 @@
  * that behaves according to the request's "service" field.
  */
 
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +45,8 @@ static void gate_wake(void *data)
         pthread_cond_broadcast(&gate_cond);
         pthread_mutex_unlock(&gate_lock);
 }
+
+static int check_packed(struct srv_ctx *ctx, const char *service, struct uvm_error **err);
 
 /* "slow": wait for the gate (or for the call to be over); else answer. */
 static int check(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
@@ -77,8 +81,36 @@ static int check(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessag
         }
         if (strcmp(req->service, "missing") == 0)
                 return uvm_error_set(err, ENOENT, "no such thing '%s'", req->service);
+        if (strncmp(req->service, "packed", 6) == 0)
+                return check_packed(ctx, req->service, err);
         r->status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
         *ret = &r->base;
+        return 0;
+}
+
+/* Answers handed over packed (srv_reply_packed): each buffer's release. */
+static atomic_int packed_released;
+
+static void packed_release(void *p)
+{
+        free(p);
+        atomic_fetch_add(&packed_released, 1);
+}
+
+/* "packed": a SERVING answer packed by the handler; "packed-big": one byte
+ * over max_message_bytes; "packed-fail": handed over, then an error. */
+static int check_packed(struct srv_ctx *ctx, const char *service, struct uvm_error **err)
+{
+        Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+        size_t len = strcmp(service, "packed-big") == 0 ? (1 << 20) + 1 : 16;
+        uint8_t *buf = calloc(1, len);
+
+        r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        if (strcmp(service, "packed-big") != 0)
+                len = grpc__health__v1__health_check_response__pack(&r, buf);
+        srv_reply_packed(ctx, buf, len, packed_release, buf);
+        if (strcmp(service, "packed-fail") == 0)
+                return uvm_error_set(err, ENOENT, "gone after all");
         return 0;
 }
 
@@ -312,6 +344,58 @@ static void test_queue_is_bounded(void **state)
         stop(f, 1000);
 }
 
+static void wait_released(int n)
+{
+        for (int i = 0; i < 500 && atomic_load(&packed_released) < n; i++)
+                usleep(10000);
+        assert_int_equal(atomic_load(&packed_released), n);
+}
+
+/* A handler's packed answer goes out as it is, is held to max_message_bytes
+ * and is released exactly once whether it was sent or not. */
+static void test_packed_answers(void **state)
+{
+        struct fixture *f = start(2, 16, 4);
+        Grpc__Health__V1__HealthCheckResponse *r;
+        grpc_byte_buffer_reader rd;
+        struct call *c;
+        grpc_slice s;
+        int base = atomic_load(&packed_released);
+
+        c = call_start(f, "/grpc.health.v1.Health/Check", "packed", 0);
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_OK);
+        assert_non_null(c->resp);
+        assert_true(grpc_byte_buffer_reader_init(&rd, c->resp));
+        s = grpc_byte_buffer_reader_readall(&rd);
+        grpc_byte_buffer_reader_destroy(&rd);
+        r = grpc__health__v1__health_check_response__unpack(NULL, GRPC_SLICE_LENGTH(s),
+                                                            GRPC_SLICE_START_PTR(s));
+        assert_non_null(r);
+        assert_int_equal(r->status,
+                         GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+        grpc__health__v1__health_check_response__free_unpacked(r, NULL);
+        grpc_slice_unref(s);
+        call_free(c);
+        wait_released(base + 1);
+
+        c = call_start(f, "/grpc.health.v1.Health/Check", "packed-big", 0);
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+        assert_null(c->resp);
+        call_free(c);
+        wait_released(base + 2);
+
+        c = call_start(f, "/grpc.health.v1.Health/Check", "packed-fail", 0);
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_NOT_FOUND);
+        assert_null(c->resp);
+        call_free(c);
+        wait_released(base + 3);
+        stop(f, 1000);
+        assert_int_equal(atomic_load(&packed_released), base + 3);
+}
+
 static void test_deadline_reaches_handler(void **state)
 {
         struct fixture *f = start(2, 16, 4);
@@ -457,6 +541,7 @@ int main(void)
                 cmocka_unit_test(test_errors_carry_status_and_message),
                 cmocka_unit_test(test_queue_is_bounded),
                 cmocka_unit_test(test_deadline_reaches_handler),
+                cmocka_unit_test(test_packed_answers),
                 cmocka_unit_test(test_unix_socket_mode_without_umask),
                 cmocka_unit_test(test_streams_are_bounded_and_end_at_shutdown),
                 cmocka_unit_test(test_shutdown_cancels_stuck_handler),
