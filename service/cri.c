@@ -3,10 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sandbox/list.h"
 #include "sandbox/spec.h"
 #include "service/cri.h"
-#include "service/daemon.h"
 
 /* Map entries (protoc-c generates one struct per map; they share a shape). */
 struct kv_entry {
@@ -143,19 +141,4 @@ int cri_userns_from(const Runtime__V1__UserNamespace *u, struct userns_map *ret,
         if (r < 0)
                 *ret = (struct userns_map){0};
         return r;
-}
-
-int cri_list_cached(struct srv_ctx *ctx, enum list_kind kind, list_build_fn build, void *arg,
-                    struct uvm_error **err)
-{
-        /* Read before build() walks: a change during the walk leaves the
-         * entry stale, never wrongly current. */
-        uint64_t gen = sbx_list_gen(ctx->daemon->sbx);
-        struct list_reply *r = NULL;
-        int rc = list_cache_answer(ctx->daemon->lists, kind, gen, build, arg, &r, err);
-
-        if (rc < 0)
-                return rc;
-        srv_reply_packed(ctx, list_reply_data(r), list_reply_len(r), list_reply_unref, r);
-        return 0;
 }
