@@ -329,6 +329,47 @@ int fs_unmount_all(const char *path, int max)
         return 0;
 }
 
+static int longer_first(const void *a, const void *b)
+{
+        size_t la = strlen(*(char *const *) a), lb = strlen(*(char *const *) b);
+
+        return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+int fs_unmount_below(const char *dir, size_t max)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char **points = calloc(max ? max : 1, sizeof(*points));
+        size_t cap = 0, n = 0, len = strlen(dir);
+        int r = 0;
+
+        if (!f)
+                return -errno;
+        if (!points)
+                return -ENOMEM;
+        while (n < max && getline(&line, &cap, f) > 0) {
+                char *save = NULL, *point = NULL;
+
+                for (int i = 0; i < 5; i++)
+                        point = strtok_r(i ? NULL : line, " ", &save);
+                if (!point)
+                        continue;
+                unescape(point);
+                if (strncmp(point, dir, len) == 0 && point[len] == '/' &&
+                    (points[n] = strdup(point)))
+                        n++;
+        }
+        qsort(points, n, sizeof(points[0]), longer_first);
+        for (size_t i = 0; i < n; i++) {
+                if (umount2(points[i], MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT &&
+                    r == 0)
+                        r = -errno;
+                free(points[i]);
+        }
+        return r;
+}
+
 char *fs_path_join(const char *dir, const char *name)
 {
         char *s = NULL;

@@ -47,6 +47,11 @@ bool fs_searchable_by_all(const char *path, char *ret_dir, size_t len);
  * mounted" are returned. */
 int fs_unmount_all(const char *path, int max);
 
+/* Detach every mount strictly below dir (from /proc/self/mountinfo; at most
+ * max of them), deepest first. 0, or the first -errno an unmount gave
+ * (the others are still tried). */
+int fs_unmount_below(const char *dir, size_t max);
+
 /* "<dir>/<name>", malloc'd; NULL when out of memory. */
 char *fs_path_join(const char *dir, const char *name);
 

@@ -46,10 +46,9 @@ uint64_t phase_ns(const struct phase_clock *pc, const char *name);
 uint64_t phase_elapsed(const struct phase_clock *pc);
 /* "netns 3.1, cni 40.2" (ms, one decimal), cut at len; returns buf. */
 char *phase_format(const struct phase_clock *pc, char *buf, size_t len);
-/* The call ended: one debug line, in the pod's (and container's) context:
- * "run_pod <id> done in 71.2 ms: netns 3.1, ..." (<id> the container's when
- * given; "failed" when !ok); on success each phase and "total" go to the
- * sink. */
+/* The call ended: one debug line, in the pod's (and container's) context,
+ * which names them: "run_pod done in 71.2 ms: netns 3.1, ..." ("failed"
+ * when !ok); on success each phase and "total" go to the sink. */
 void phase_done(const struct phase_clock *pc, const char *pod_id, const char *ctr_id, bool ok);
 
 /* Where successful calls' phases go (NULL: nowhere). Set once at start-up. */

@@ -41,6 +41,9 @@
 #include "sandbox/drivers/qemu/template.h"
 #include "sandbox/drivers/qemu/tpl.h"
 
+/* The longest of a pod's socket names (agent.sock, qmp.sock, log.sock). */
+#define CONSOLE_SOCK "console.sock"
+
 #define EXIT_WAIT_MS 10000 /* after ShutdownForced: the guest powers off */
 #define REATTACH_TIMEOUT_MS 5000
 #define TEMPLATE_MEMORY_MB 1024 /* hcsshim's default size (sandbox/uvm_options.h) */
@@ -127,7 +130,7 @@ static int pod_alloc(const struct drv_pod_spec *spec, struct drv_pod **ret, stru
         r = agent_pod_init(&p->ap, "qemu", spec, "agent.sock", "qemu.log", err);
         p->share_pid = spec->share_pid;
         p->qmp_sock = fs_path_join(spec->state_dir, "qmp.sock");
-        p->console_sock = fs_path_join(spec->state_dir, "console.sock");
+        p->console_sock = fs_path_join(spec->state_dir, CONSOLE_SOCK);
         p->console_log = fs_path_join(spec->state_dir, "console.log");
         p->pid_file = fs_path_join(spec->state_dir, "qemu.pid");
         p->share = fs_path_join(spec->state_dir, "share");
@@ -778,7 +781,7 @@ static void start_templates(const struct drv_probe_env *env, bool kvm)
 static bool sockets_fit(const char *state_root, char *why, size_t len)
 {
         size_t max = sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1,
-               extra = strlen("/pods/") + 64 + strlen("/console.sock");
+               extra = strlen("/pods/") + 64 + strlen("/" CONSOLE_SOCK);
 
         if (!state_root || strlen(state_root) + extra <= max)
                 return true;
