@@ -257,6 +257,11 @@ int agent_json_int(json_object *req, const char *key, int64_t min, int64_t max, 
  * terminal's pty master to (terminal containers use it too). */
 int agent_iproc_exec(struct agent_conn *conn, json_object *req, json_object **ret,
                      struct uvm_error **err);
+/* path: the bundle's process (config.json) with args and terminal, for the
+ * runtime's exec --process. Without one, runc execs as the container's user
+ * but crun as root. */
+int agent_process_file(const char *bundle, const char *path, const char **args, bool tty,
+                       unsigned rows, unsigned cols, struct uvm_error **err);
 /* A listening socket for runc's --console-socket and the path runc is to
  * connect to (*ret_dirfd stays open until then, or is -1). */
 int agent_console_listen(int *ret_fd, char **ret_path, int *ret_dirfd, struct uvm_error **err);

@@ -169,16 +169,12 @@ static int exec_limits(json_object *req, long *ret_timeout, size_t *ret_max, str
         return 0;
 }
 
-/* runc exec argv: exec --pid-file F <id> args... */
-static char **exec_argv(const char *bundle, const char *pidfile, const char *id, const char **args)
+/* runc exec argv: exec --process P --pid-file F <id> (P has the args). */
+static char **exec_argv(const char *bundle, const char *process, const char *pidfile,
+                        const char *id)
 {
-        const char *full[EXEC_MAX_ARGS + 8] = {"exec", "--pid-file", pidfile, id};
-        size_t i = 4;
-
-        for (size_t k = 0; args[k]; k++)
-                full[i++] = args[k];
-        full[i] = NULL;
-        return agent_runc_argv(bundle, full);
+        return agent_runc_argv(bundle, (const char *[]){"exec", "--process", process, "--pid-file",
+                                                        pidfile, id, NULL});
 }
 
 static json_object *exec_response(int status, bool timed_out, struct capture cap[2])
@@ -199,22 +195,32 @@ static json_object *exec_response(int status, bool timed_out, struct capture cap
 static int exec_run(const char *id, const char *bundle, const char **args, long timeout, size_t max,
                     json_object **ret, struct uvm_error **err)
 {
-        _cleanup_free_ char *pidfile = NULL, *b0 = malloc(max), *b1 = malloc(max);
+        _cleanup_free_ char *pidfile = NULL, *process = NULL, *b0 = malloc(max), *b1 = malloc(max);
         _cleanup_strv_ char **argv = NULL;
         struct capture cap[2] = {{-1, b0, 0, max, false}, {-1, b1, 0, max, false}};
         int p[2], q[2], status = 0, r;
+        unsigned seq = ++exec_seq;
         bool timed_out;
         pid_t pid;
 
-        if (!b0 || !b1 || asprintf(&pidfile, "%s/exec-%u.pid", bundle, ++exec_seq) < 0 ||
-            !(argv = exec_argv(bundle, pidfile, id, args)))
+        if (!b0 || !b1 || asprintf(&pidfile, "%s/exec-%u.pid", bundle, seq) < 0 ||
+            asprintf(&process, "%s/exec-%u.json", bundle, seq) < 0 ||
+            !(argv = exec_argv(bundle, process, pidfile, id)))
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return uvm_error_set(err, errno, "pipe: %m");
+        r = agent_process_file(bundle, process, args, false, 0, 0, err);
+        if (r < 0)
+                return r;
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                r = uvm_error_set(err, errno, "pipe: %m");
+                unlink(process);
+                return r;
+        }
         if (pipe2(q, O_CLOEXEC) < 0) {
+                r = uvm_error_set(err, errno, "pipe: %m");
                 close(p[0]);
                 close(p[1]);
-                return uvm_error_set(err, errno, "pipe: %m");
+                unlink(process);
+                return r;
         }
         r = agent_spawn(argv, (int[3]){-1, p[1], q[1]}, &pid, err);
         close(p[1]);
@@ -231,6 +237,7 @@ static int exec_run(const char *id, const char *bundle, const char **args, long 
                 if (cap[i].fd >= 0)
                         close(cap[i].fd);
         unlink(pidfile);
+        unlink(process);
         return r;
 }
 

@@ -153,9 +153,8 @@ static int iproc_opts(json_object *req, struct iproc_opts *o, struct uvm_error *
         return r;
 }
 
-/* <bundle>/iexec-N.json: the container's process with our args and terminal. */
-static int write_process(const char *bundle, const char *path, const char **args,
-                         const struct iproc_opts *o, struct uvm_error **err)
+int agent_process_file(const char *bundle, const char *path, const char **args, bool tty,
+                       unsigned rows, unsigned cols, struct uvm_error **err)
 {
         _cleanup_free_ char *cfg = fs_path_join(bundle, "config.json"), *buf = NULL;
         _cleanup_json_ json_object *spec = NULL;
@@ -177,12 +176,12 @@ static int write_process(const char *bundle, const char *path, const char **args
         for (size_t i = 0; args[i]; i++)
                 json_object_array_add(a, json_object_new_string(args[i]));
         json_object_object_add(proc, "args", a);
-        json_object_object_add(proc, "terminal", json_object_new_boolean(o->tty));
+        json_object_object_add(proc, "terminal", json_object_new_boolean(tty));
         json_object_object_del(proc, "consoleSize");
-        if (o->tty && o->rows && o->cols) {
+        if (tty && rows && cols) {
                 size = json_object_new_object();
-                json_object_object_add(size, "height", json_object_new_int((int) o->rows));
-                json_object_object_add(size, "width", json_object_new_int((int) o->cols));
+                json_object_object_add(size, "height", json_object_new_int((int) rows));
+                json_object_object_add(size, "width", json_object_new_int((int) cols));
                 json_object_object_add(proc, "consoleSize", size);
         }
         s = json_object_to_json_string_length(proc, JSON_C_TO_STRING_PLAIN, &len);
@@ -296,7 +295,7 @@ static int iproc_spawn(struct agent_sess *s, const char *id, const char *bundle,
                 return uvm_error_set(err, ENOMEM, "out of memory");
         argv[3] = proc;
         argv[5] = pidfile;
-        r = write_process(bundle, proc, args, o, err);
+        r = agent_process_file(bundle, proc, args, o->tty, o->rows, o->cols, err);
         if (r >= 0 && o->tty) {
                 r = agent_console_listen(&lfd, &sock, &dirfd, err);
                 argv[k++] = "--console-socket";

@@ -376,6 +376,8 @@ static int setup_signals(struct uvm_error **err)
         sigaddset(&set, SIGCHLD);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
+        /* A VM guest's port raises SIGIO when a host connects (serve_guest). */
+        sigaddset(&set, SIGIO);
         sigprocmask(SIG_BLOCK, &set, NULL);
         sigdelset(&set, SIGCHLD);
         fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -590,13 +592,30 @@ static void serve(int lfd, int sfd)
 
 /* A VM guest: the host is at the other end of the "agent" virtio-serial
  * port. While no host is connected (QEMU's socket has no client: uvmd is
- * starting or restarting) the port hangs up and reads end at once, so a
- * connection is made only once a host is there; when it goes, the port is
- * opened afresh (it takes one opener at a time) for the next host. */
+ * starting or restarting, or this VM is a template's clone resuming) the
+ * port hangs up and reads end at once, so poll cannot wait for a host.
+ * The port is kept open with O_ASYNC instead: the guest kernel raises SIGIO
+ * when a host connects, which wakes us at once (a clone's RunPodSandbox
+ * waits for exactly that). A slow tick stays as a fallback, and while the
+ * port is not there yet. When the host goes, the port is opened afresh (it
+ * takes one opener at a time) for the next host. */
+static int open_port_async(void)
+{
+        char port[64];
+        int fd;
+
+        if (agent_guest_port("agent", port, sizeof(port)) < 0)
+                return -1;
+        fd = open(port, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+        if (fd >= 0 && (fcntl(fd, F_SETOWN, getpid()) < 0 ||
+                        fcntl(fd, F_SETFL, O_RDWR | O_NONBLOCK | O_ASYNC) < 0))
+                log_warn("guest: port %s: no SIGIO on connect (%m), polling", port);
+        return fd;
+}
+
 static void serve_guest(int sfd)
 {
         struct agent_conn *cur = NULL;
-        char port[64];
         int fd = -1;
 
         for (;;) {
@@ -604,11 +623,13 @@ static void serve_guest(int sfd)
                 struct signalfd_siginfo si;
                 uint64_t v;
 
-                /* No host: look for one five times a second (an idle VM's
-                 * wake-ups cost host CPU under emulation). */
-                if (poll(p, 2, cur ? -1 : 200) < 0 && errno != EINTR)
+                /* No host: SIGIO wakes us; else look again each second (an
+                 * idle VM's wake-ups cost host CPU under emulation), or five
+                 * times a second while the port has not appeared. */
+                if (poll(p, 2, cur ? -1 : fd >= 0 ? 1000 : 200) < 0 && errno != EINTR)
                         log_error("poll: %m");
-                if (p[0].revents && read(sfd, &si, sizeof(si)) == sizeof(si))
+                if (p[0].revents && read(sfd, &si, sizeof(si)) == sizeof(si) &&
+                    si.ssi_signo != SIGIO)
                         log_info("signal %u: ignored by PID 1", si.ssi_signo);
                 if (p[1].revents && read(main_wake_fd, &v, sizeof(v)) > 0 && shutdown_requested) {
                         wait_host_gone(1000);
@@ -621,12 +642,15 @@ static void serve_guest(int sfd)
                 }
                 if (cur)
                         continue;
-                if (fd < 0 && agent_guest_port("agent", port, sizeof(port)) == 0)
-                        fd = open(port, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+                if (fd < 0)
+                        fd = open_port_async();
                 if (fd >= 0) {
                         struct pollfd h = {fd, POLLIN, 0};
 
                         if (poll(&h, 1, 0) >= 0 && !(h.revents & POLLHUP)) {
+                                /* The port also raises SIGIO on every data
+                                 * interrupt: not wanted while serving. */
+                                fcntl(fd, F_SETFL, O_RDWR | O_NONBLOCK);
                                 cur = replace_conn(fd);
                                 fd = -1;
                         }

@@ -1,5 +1,9 @@
-/* Usage: a container's (runc's cgroup stats, what it wrote to its writable
- * layer) and the pod's (its network interfaces). */
+/* Usage: a container's (its cgroup's stats, what it wrote to its writable
+ * layer) and the pod's (its network interfaces). On a host the stats come
+ * from `runc events --stats`, which knows v1, v2 and hybrid hierarchies; in
+ * a VM guest (cgroup v2 alone) they are read from the files, in the same
+ * shape: crun, the guest's runtime, has no "events", and under TCG one
+ * process start costs more than the reads. */
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,16 +37,12 @@ static json_object *path_get(json_object *o, const char *a, const char *b)
         return b ? y : x;
 }
 
-/* runc events --stats prints {"type":"stats","id":..,"data":{"cpu":..,"memory":..}}. */
-static int stats_parse(const char *text, json_object **ret, struct uvm_error **err)
+/* runc's stats "data" ({"cpu":..,"memory":..,"pids":..}) as ours. */
+static int stats_of(json_object *data, json_object **ret)
 {
-        const char *start = strchr(text, '{');
-        _cleanup_json_ json_object *ev = start ? json_tokener_parse(start) : NULL;
-        json_object *data = ev ? path_get(ev, "data", NULL) : NULL, *mem, *raw, *o;
+        json_object *mem, *raw, *o;
         uint64_t usage, inactive;
 
-        if (!data || !json_object_is_type(data, json_type_object))
-                return uvm_error_set(err, EBADMSG, "runc events printed no stats object");
         mem = path_get(data, "memory", NULL);
         raw = mem ? path_get(mem, "raw", NULL) : NULL;
         usage = get_u64(path_get(mem, "usage", NULL), (const char *const[]){"usage", NULL});
@@ -76,6 +76,103 @@ static int stats_parse(const char *text, json_object **ret, struct uvm_error **e
         return 0;
 }
 
+/* runc events --stats prints {"type":"stats","id":..,"data":{"cpu":..,"memory":..}}. */
+static int stats_parse(const char *text, json_object **ret, struct uvm_error **err)
+{
+        const char *start = strchr(text, '{');
+        _cleanup_json_ json_object *ev = start ? json_tokener_parse(start) : NULL;
+        json_object *data = ev ? path_get(ev, "data", NULL) : NULL;
+
+        if (!data || !json_object_is_type(data, json_type_object))
+                return uvm_error_set(err, EBADMSG, "runc events printed no stats object");
+        return stats_of(data, ret);
+}
+
+/* obj[key] = { name: value } for each "name value" line of a cgroup file
+ * (memory.stat, cpu.stat); false if it cannot be read. */
+static bool flat_keyed(const char *dir, const char *file, json_object *obj, const char *key)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        json_object *o;
+
+        if (asprintf(&path, "%s/%s", dir, file) < 0 || fs_read_file(path, 1 << 16, &text, NULL) < 0)
+                return false;
+        o = json_object_new_object();
+        for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
+             l = strtok_r(NULL, "\n", &save)) {
+                char name[64];
+                unsigned long long v;
+
+                if (sscanf(l, "%63s %llu", name, &v) == 2)
+                        json_object_object_add(o, name, json_object_new_uint64(v));
+        }
+        json_object_object_add(obj, key, o);
+        return true;
+}
+
+/* The single number in dir/file (memory.current, pids.current), or 0. */
+static uint64_t single(const char *dir, const char *file)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL;
+
+        if (asprintf(&path, "%s/%s", dir, file) < 0 || fs_read_file(path, 64, &text, NULL) < 0)
+                return 0;
+        return strtoull(text, NULL, 10);
+}
+
+/* The container's cgroup v2 directory: the bundle's linux.cgroupsPath (a
+ * cgroupfs path; the guest's runtime has no systemd) under the v2 mount. */
+static int cgroup_dir(const char *bundle, char **ret, struct uvm_error **err)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_json_ json_object *spec = NULL;
+        json_object *cg;
+        const char *p;
+
+        if (asprintf(&path, "%s/config.json", bundle) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (fs_read_file(path, 1 << 22, &text, NULL) < 0 || !(spec = json_tokener_parse(text)))
+                return uvm_error_set(err, EIO, "cannot read %s", path);
+        cg = path_get(spec, "linux", "cgroupsPath");
+        p = cg && json_object_is_type(cg, json_type_string) ? json_object_get_string(cg) : NULL;
+        if (!p || p[0] != '/' || strstr(p, "..") || strchr(p, ':'))
+                return uvm_error_set(err, EINVAL, "%s has no cgroupfs linux.cgroupsPath", path);
+        if (asprintf(ret, "/sys/fs/cgroup%s", p) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+/* What runc events --stats would say on cgroup v2, from the files. */
+static int cgroup2_stats(const char *bundle, json_object **ret, struct uvm_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_json_ json_object *data = json_object_new_object();
+        json_object *mem = json_object_new_object(), *cpu = json_object_new_object();
+        json_object *o = json_object_new_object(), *pids = json_object_new_object();
+        json_object *cpu_stat = NULL;
+        int r = cgroup_dir(bundle, &dir, err);
+
+        json_object_object_add(data, "memory", mem);
+        json_object_object_add(data, "cpu", cpu);
+        json_object_object_add(data, "pids", pids);
+        json_object_object_add(cpu, "usage", o);
+        if (r < 0)
+                return r;
+        if (!flat_keyed(dir, "memory.stat", mem, "raw") || !flat_keyed(dir, "cpu.stat", o, "stat"))
+                return uvm_error_set(err, ENOENT, "no cgroup v2 stats in %s", dir);
+        json_object_object_get_ex(o, "stat", &cpu_stat);
+        json_object_object_add(
+                o, "total",
+                json_object_new_uint64(
+                        1000 * get_u64(cpu_stat, (const char *const[]){"usage_usec", NULL})));
+        o = json_object_new_object();
+        json_object_object_add(o, "usage", json_object_new_uint64(single(dir, "memory.current")));
+        json_object_object_add(mem, "usage", o);
+        json_object_object_add(pids, "current",
+                               json_object_new_uint64(single(dir, "pids.current")));
+        return stats_of(data, ret);
+}
+
 /* What the container wrote: bytes and inodes of its overlay upper dir. */
 static void writable_usage(const char *bundle, json_object *o)
 {
@@ -96,9 +193,14 @@ int agent_stats(const char *id, json_object **ret, struct uvm_error **err)
         r = agent_ctr_bundle(id, false, &bundle, err);
         if (r < 0)
                 return r;
-        r = agent_runc(bundle, (const char *[]){"events", "--stats", id, NULL}, NULL, &text, err);
-        if (r >= 0)
-                r = stats_parse(text ? text : "", ret, err);
+        if (agent_cfg.guest) {
+                r = cgroup2_stats(bundle, ret, err);
+        } else {
+                r = agent_runc(bundle, (const char *[]){"events", "--stats", id, NULL}, NULL, &text,
+                               err);
+                if (r >= 0)
+                        r = stats_parse(text ? text : "", ret, err);
+        }
         if (r < 0)
                 return uvm_error_wrap(err, "stats of container '%s'", id);
         writable_usage(bundle, *ret);

@@ -36,7 +36,7 @@ static const struct guest_mount mounts[] = {
         {"tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
         {"tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
         {"tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
-        /* cgroup v2 alone: what runc in the guest manages containers with. */
+        /* cgroup v2 alone: what crun in the guest manages containers with. */
         {"cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
 };
 
@@ -135,7 +135,8 @@ int agent_guest_boot(struct uvm_error **err)
                 return r;
         log_to_port();
         agent_cfg.state_dir = "/run/uvmd-agent";
-        agent_cfg.runtime = "/usr/sbin/runc";
+        /* Not runc: see guest/build.sh. */
+        agent_cfg.runtime = "/usr/bin/crun";
         agent_cfg.own_netns = true; /* the VM's one network namespace is the pod's */
         agent_cfg.userns_fd = -1;
         agent_cfg.guest = true;

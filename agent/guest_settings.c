@@ -8,6 +8,12 @@
  *             "Routes": [{"Destination": "a/p", "Gateway": "a"}]}
  *   Share:   {"Tag", "Path"}: the pod's 9p share, mounted at Path.
  *   Disk:    {"Lun", "Path"}: a hot-plugged layer disk (guest_disks.c).
+ *   Nic:     {"Mac", "FromMac", "Mtu", "Addresses", "Routes", "OldAddresses",
+ *             "Remove", "WaitMs"}: a hot-plugged adapter (the ComputeAgent's):
+ *             found by MAC (waiting WaitMs for it to appear); with
+ *             OldAddresses or Remove first taken down (which drops its
+ *             routes) and those addresses deleted; unless Remove, then up
+ *             with the MTU, the addresses and the routes through it.
  * Every field is checked; the first failure is the answer. */
 
 #include <arpa/inet.h>
@@ -281,7 +287,8 @@ static int add_addr(int index, const char *cidr, struct uvm_error **err)
                                      : 0;
 }
 
-static int add_route(json_object *rt, struct uvm_error **err)
+/* oif: the interface the route goes through, 0: any (the kernel's pick). */
+static int add_route(json_object *rt, int oif, struct uvm_error **err)
 {
         struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)),
                                  .nlmsg_type = RTM_NEWROUTE,
@@ -304,6 +311,8 @@ static int add_route(json_object *rt, struct uvm_error **err)
                 nl_attr(&q, RTA_DST, d, family == AF_INET ? 4 : 16);
         if (gw)
                 nl_attr(&q, RTA_GATEWAY, g, family == AF_INET ? 4 : 16);
+        if (oif > 0)
+                nl_attr(&q, RTA_OIF, &oif, sizeof(oif));
         r = nl_talk(&q);
         return r < 0 && r != -EEXIST ? uvm_error_set(err, -r, "route %s: %s", dst, strerror(-r))
                                      : 0;
@@ -353,9 +362,129 @@ static int guest_network(json_object *s, struct uvm_error **err)
         for (size_t i = 0; r >= 0 && i < json_object_array_length(ifcs); i++)
                 r = one_iface(json_object_array_get_idx(ifcs, i), err);
         for (size_t i = 0; r >= 0 && i < json_object_array_length(routes); i++)
-                r = add_route(json_object_array_get_idx(routes, i), err);
+                r = add_route(json_object_array_get_idx(routes, i), 0, err);
         json_object_put(ifcs);
         json_object_put(routes);
+        return r;
+}
+
+/* --- a hot-plugged adapter --- */
+
+#define NIC_MAX_WAIT_MS 30000
+#define NIC_POLL_MS 50
+
+static int link_down(int index, struct uvm_error **err)
+{
+        struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
+                                 .nlmsg_type = RTM_NEWLINK}};
+        int r;
+
+        q.ifi.ifi_family = AF_UNSPEC;
+        q.ifi.ifi_index = index;
+        q.ifi.ifi_change = IFF_UP;
+        r = nl_talk(&q);
+        return r < 0 ? uvm_error_set(err, -r, "link %d down: %s", index, strerror(-r)) : 0;
+}
+
+/* An address already gone is no error. */
+static int del_addr(int index, const char *cidr, struct uvm_error **err)
+{
+        struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
+                                 .nlmsg_type = RTM_DELADDR}};
+        unsigned char a[16];
+        int family, prefix, r;
+
+        if (parse_cidr(cidr, &family, a, &prefix) < 0)
+                return uvm_error_set(err, EINVAL, "address '%.64s': not a/prefix", cidr);
+        q.ifa.ifa_family = (unsigned char) family;
+        q.ifa.ifa_prefixlen = (unsigned char) prefix;
+        q.ifa.ifa_index = (unsigned) index;
+        nl_attr(&q, IFA_LOCAL, a, family == AF_INET ? 4 : 16);
+        r = nl_talk(&q);
+        return r < 0 && r != -EADDRNOTAVAIL && r != -ENOENT && r != -ENODEV
+                       ? uvm_error_set(err, -r, "delete address %s: %s", cidr, strerror(-r))
+                       : 0;
+}
+
+/* The adapter appears once the kernel's PCIe hot-plug and virtio_net took
+ * it (about a second under TCG). FromMac: it has that address until now. */
+static int nic_find(const char *mac, const char *from, int64_t wait_ms, char name[IF_NAMESIZE],
+                    struct uvm_error **err)
+{
+        struct timespec t = {0, NIC_POLL_MS * 1000000L};
+        int index, r;
+
+        for (int64_t waited = 0;; waited += NIC_POLL_MS) {
+                index = ifindex_of_mac(mac, name, IF_NAMESIZE);
+                if (index < 0 && from)
+                        index = ifindex_of_mac(from, name, IF_NAMESIZE);
+                if (index >= 0 || waited >= wait_ms)
+                        break;
+                nanosleep(&t, NULL);
+        }
+        if (index < 0)
+                return uvm_error_set(err, ENODEV, "no interface with MAC %s within %lld ms", mac,
+                                     (long long) wait_ms);
+        if (from && ifindex_of_mac(mac, name, IF_NAMESIZE) < 0 &&
+            (r = set_mac(index, mac, err)) < 0)
+                return r;
+        return index;
+}
+
+static bool valid_mac(const char *m)
+{
+        return m && strlen(m) == 17;
+}
+
+static int nic_apply(int index, json_object *s, json_object *addrs, json_object *routes,
+                     struct uvm_error **err)
+{
+        json_object *mtu_o = json_object_object_get(s, "Mtu");
+        int64_t mtu = mtu_o ? json_object_get_int64(mtu_o) : 0;
+        int r;
+
+        if (mtu < 0 || mtu > 65535)
+                return uvm_error_set(err, EINVAL, "Mtu: 0..65535");
+        r = link_up(index, (int) mtu, err);
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(addrs); i++)
+                r = add_addr(index, json_object_get_string(json_object_array_get_idx(addrs, i)),
+                             err);
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(routes); i++)
+                r = add_route(json_object_array_get_idx(routes, i), index, err);
+        return r;
+}
+
+static int guest_nic(json_object *s, struct uvm_error **err)
+{
+        const char *mac = json_string_of(s, "Mac"), *from = json_string_of(s, "FromMac");
+        json_object *addrs = array_of(s, "Addresses", MAX_ADDRS * 2),
+                    *routes = array_of(s, "Routes", MAX_ROUTES),
+                    *old = array_of(s, "OldAddresses", MAX_ADDRS * 2),
+                    *wait_o = json_object_object_get(s, "WaitMs");
+        bool remove = json_object_get_boolean(json_object_object_get(s, "Remove"));
+        int64_t wait_ms = wait_o ? json_object_get_int64(wait_o) : 0;
+        char name[IF_NAMESIZE] = "";
+        int index, r = 0;
+
+        if (!valid_mac(mac) || (from && !valid_mac(from)) || !addrs || !routes || !old ||
+            wait_ms < 0 || wait_ms > NIC_MAX_WAIT_MS)
+                r = uvm_error_set(err, EINVAL,
+                                  "Nic: need Mac, at most 16 Addresses and OldAddresses, 16 "
+                                  "Routes, WaitMs 0..30000");
+        index = r < 0 ? r : nic_find(mac, from, wait_ms, name, err);
+        r = index < 0 ? index : 0;
+        if (r >= 0 && (remove || json_object_array_length(old) > 0))
+                r = link_down(index, err);
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(old); i++)
+                r = del_addr(index, json_object_get_string(json_object_array_get_idx(old, i)), err);
+        if (r >= 0 && !remove)
+                r = nic_apply(index, s, addrs, routes, err);
+        json_object_put(addrs);
+        json_object_put(routes);
+        json_object_put(old);
+        if (r >= 0)
+                log_info("guest: adapter %s (%s) %s", name, mac,
+                         remove ? "released" : "configured");
         return r;
 }
 
@@ -393,5 +522,7 @@ int agent_guest_modify(json_object *req, json_object **ret, struct uvm_error **e
                 return guest_share(s, err);
         if (type && STR_EQ(type, "Disk"))
                 return agent_guest_disk(s, err);
+        if (type && STR_EQ(type, "Nic"))
+                return guest_nic(s, err);
         return uvm_error_set(err, EINVAL, "ResourceType '%.32s' is unknown", type ? type : "");
 }

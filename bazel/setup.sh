@@ -12,8 +12,9 @@ packages=(
         libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev zlib1g-dev
         # run: OCI runtimes, CNI plugins, namespaces and mounts
         runc crun containernetworking-plugins iproute2 iptables util-linux
-        # run: QEMU microVM pods; kmod's depmod and cpio build the guest image
-        qemu-system-x86 erofs-utils cpio kmod
+        # run: QEMU microVM pods; kmod's depmod, cpio and xz (the kernel's
+        # payload) build the guest image
+        qemu-system-x86 erofs-utils cpio kmod xz-utils
         # test: independent gRPC client, images, registry
         python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pytest
         python3-prometheus-client

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Assemble the QEMU microVM guest image from Debian .debs and uvmd-agent:
 #   build.sh --agent FILE --out DIR DEB...
-# writes DIR/vmlinuz, DIR/initrd.img (gzip'd newc cpio) and DIR/manifest.json.
+# writes DIR/vmlinux (the kernel as a plain ELF, taken out of the deb's
+# bzImage), DIR/initrd.img (gzip'd newc cpio) and DIR/manifest.json.
 # Same inputs, same bytes: see docs/guest.md.
 set -euo pipefail
 
@@ -13,7 +14,7 @@ set -euo pipefail
 # crct10dif_generic meet (named for the same reason).
 wanted_modules=(virtio_console virtio_blk virtio_net virtio_pci virtio_mmio
         virtio_rng virtio_scsi sd_mod crc64 crct10dif_generic 9pnet_virtio 9p
-        erofs overlay crc32c_generic)
+        erofs overlay crc32c_generic virtio_balloon)
 # Where the guest's ld.so looks without /etc/ld.so.cache (Debian's glibc).
 lib_dirs=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib)
 # Fixed mtime of every file in the initramfs (2024-01-01T00:00:00Z).
@@ -66,6 +67,75 @@ set -- "$debs"/boot/vmlinuz-*
 kver=${1##*/vmlinuz-}
 moddir=lib/modules/$kver
 
+# --- kernel --------------------------------------------------------------------
+
+# le32 BZIMAGE OFFSET: the little-endian 32-bit number at OFFSET.
+le32() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
+
+# vmlinux BZIMAGE OUT: the ELF kernel inside a bzImage. QEMU boots that
+# directly through its PVH entry, skipping the decompression of the
+# payload, which takes seconds under TCG (docs/guest.md). The payload is
+# where the x86 boot protocol (2.08+) header says; the kernel's build
+# appends the uncompressed size (le32) to it, which the result must match.
+vmlinux() {
+        local bz=$1 out=$2 setup off len size magic unpack
+        [ "$(od -An -c -j 514 -N4 "$bz" | tr -d ' ')" = HdrS ] || die "$bz is not a bzImage"
+        [ "$(od -An -tu2 -j 518 -N2 "$bz" | tr -d ' ')" -ge 520 ] ||
+                die "$bz: boot protocol before 2.08 has no payload fields"
+        setup=$(od -An -tu1 -j 497 -N1 "$bz" | tr -d ' ')
+        [ "$setup" -ne 0 ] || setup=4
+        off=$(((setup + 1) * 512 + $(le32 "$bz" 584)))
+        len=$(le32 "$bz" 588)
+        [ "$len" -gt 4 ] && [ $((off + len)) -le "$(stat -c %s "$bz")" ] ||
+                die "$bz: the payload (offset $off, $len bytes) is not inside the file"
+        dd if="$bz" of="$work/payload" bs=64K skip="$off" count="$len" \
+                iflag=skip_bytes,count_bytes status=none
+        size=$(le32 "$work/payload" $((len - 4)))
+        magic=$(od -An -tx1 -N6 "$work/payload" | tr -d ' ')
+        case $magic in
+        fd377a585a00) unpack='xz -dc --single-stream' ;;
+        1f8b*) unpack='gzip -dc' ;;
+        28b52ffd*) unpack='zstd -qdc' ;;
+        02214c18*) unpack='lz4 -dc' ;;
+        *) die "$bz: unknown payload compression (magic $magic)" ;;
+        esac
+        # gzip and lz4 warn about the size trailer: the size check below is
+        # what tells a good payload.
+        $unpack <"$work/payload" >"$out" 2>/dev/null || true
+        rm -f "$work/payload"
+        [ "$(stat -c %s "$out")" = "$size" ] ||
+                die "$bz: the payload unpacked to $(stat -c %s "$out") bytes, its trailer says $size"
+        [ "$(od -An -tx1 -N4 "$out" | tr -d ' ')" = 7f454c46 ] || die "$bz: the payload is not an ELF file"
+        # XEN_ELFNOTE_PHYS32_ENTRY (18): the PVH entry QEMU needs (CONFIG_PVH).
+        readelf -nW "$out" | grep -Eq '^ +Xen +0x[0-9a-f]+[[:space:]]+(Unknown note type: \(0x00000012\)|XEN_ELFNOTE_PHYS32_ENTRY)' ||
+                die "$bz: the kernel has no PVH entry note (CONFIG_PVH): QEMU cannot boot it as an ELF"
+}
+
+vmlinux "$debs/boot/vmlinuz-$kver" "$work/vmlinux"
+# QEMU maps the ELF and keeps each loaded segment's file bytes resident (its
+# ROM copy for a reset): 58 MB per VM. The last segment ends in .bss and
+# friends, 24 MB of zeros stored in the file; each PT_LOAD's file size is
+# cut to its last non-zero page, and QEMU zero-fills the rest up to the
+# memory size, as the file would have.
+/usr/bin/python3 - "$work/vmlinux" <<'PY' || die "cannot trim the kernel's zero tails"
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    d = f.read()
+    if d[4:6] != b"\x02\x01":
+        sys.exit("not a 64-bit little-endian ELF")
+    phoff, = struct.unpack_from("<Q", d, 32)
+    phentsize, phnum = struct.unpack_from("<HH", d, 54)
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        ptype, _, off, _, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", d, at)
+        if ptype != 1:  # PT_LOAD
+            continue
+        keep = min(filesz, (len(d[off:off + filesz].rstrip(b"\0")) + 4095) & ~4095)
+        if keep < filesz:
+            f.seek(at + 32)  # p_filesz
+            f.write(struct.pack("<Q", keep))
+PY
+
 # --- files -----------------------------------------------------------------
 
 # resolve PATH: the file a guest path leads to inside the unpacked debs,
@@ -113,8 +183,10 @@ for d in proc sys dev run tmp mnt etc etc/uvmd var usr/bin usr/sbin; do
 done
 install -m 0755 "$agent" "$img/init"
 install -m 0755 "$agent" "$img/usr/bin/uvmd-agent"
-add usr/sbin/runc
-# runc and the agent never look users up here, but a sane /etc costs nothing.
+# crun, not runc: a C program starts in a fraction of a Go one's time under
+# TCG, and runc create starts two (docs/guest.md).
+add usr/bin/crun
+# crun and the agent never look users up here, but a sane /etc costs nothing.
 printf 'root:x:0:0:root:/:/nonexistent\nnobody:x:65534:65534:nobody:/nonexistent:/nonexistent\n' >"$img/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$img/etc/group"
 
@@ -122,7 +194,7 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$img/etc/group"
 
 # Breadth-first over DT_NEEDED, starting from the two executables; each
 # soname is looked up where the guest's ld.so will look, in the debs only.
-queue=(init usr/sbin/runc)
+queue=(init usr/bin/crun)
 declare -A seen=()
 while [ ${#queue[@]} -gt 0 ]; do
         elf=${queue[0]}
@@ -230,7 +302,7 @@ mkdir -p "$out"
 # Sorted names (parents first), owner 0:0, no device or inode numbers.
 (cd "$img" && find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort |
         cpio -o -H newc -R 0:0 --reproducible --quiet) | gzip -n -9 >"$out/initrd.img"
-install -m 0644 "$debs/boot/vmlinuz-$kver" "$out/vmlinuz"
+install -m 0644 "$work/vmlinux" "$out/vmlinux"
 
 # --- manifest ------------------------------------------------------------------
 
@@ -243,7 +315,7 @@ json_list() { # ITEM... -> ["a","b"] (items never contain quotes here)
 {
         echo "{"
         echo "  \"kernel\": {\"version\": \"$kver\", \"package\": \"$kernel_pkg\"},"
-        echo "  \"vmlinuz\": {\"sha256\": \"$(sha "$out/vmlinuz")\", \"bytes\": $(stat -c %s "$out/vmlinuz")},"
+        echo "  \"vmlinux\": {\"sha256\": \"$(sha "$out/vmlinux")\", \"bytes\": $(stat -c %s "$out/vmlinux"), \"from\": \"/boot/vmlinuz-$kver\"},"
         echo "  \"initrd\": {\"sha256\": \"$(sha "$out/initrd.img")\", \"bytes\": $(stat -c %s "$out/initrd.img")},"
         echo "  \"agent\": {\"sha256\": \"$(sha "$agent")\", \"paths\": [\"/init\", \"/usr/bin/uvmd-agent\"]},"
         mapfile -t paths <"$img/etc/uvmd/modules"

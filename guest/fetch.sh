@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Download the .deb files the guest image is made from into
 # /var/cache/uvmd/guest-debs (Bazel's @guest_debs): Debian's kernel, and
-# runc with the libraries it and uvmd-agent need, at the versions installed on
-# the host, so guest and host run the same runc and libc. Nothing is installed.
+# crun with the libraries it and uvmd-agent need. libc, libseccomp and
+# json-c are pinned to the versions installed on the host, so guest and host
+# run the same libc; crun and the libraries only it needs are taken at apt's
+# candidate version, like the kernel (the host may hold older ones that the
+# mirror no longer has). Nothing is installed.
 # Idempotent: files already present are kept, other versions of the same
 # package are removed, so the directory holds exactly one version of each.
 set -euo pipefail
 
 dest=${UVMD_GUEST_DEBS:-/var/cache/uvmd/guest-debs}
 # Pinned to the host's installed version.
-host_pkgs=(runc libseccomp2 libc6 libjson-c5)
+host_pkgs=(libseccomp2 libc6 libjson-c5)
+# At the candidate version: crun and the rest of its DT_NEEDED closure
+# (libsystemd0 brings libgcrypt20 with libgpg-error0, liblzma5, libzstd1
+# and liblz4-1).
+candidate_pkgs=(crun libcap2 libyajl2 libsystemd0 libgcrypt20 libgpg-error0 liblzma5 libzstd1
+        liblz4-1)
 
 # The versioned kernel package that linux-image-amd64 currently depends on
 # (linux-image-6.1.0-NN-amd64), at apt's candidate version.
@@ -26,6 +34,14 @@ if [ -z "$kernel_ver" ] || [ "$kernel_ver" = "(none)" ]; then
 fi
 
 wanted=("$kernel_pkg=$kernel_ver")
+for p in "${candidate_pkgs[@]}"; do
+        v=$(apt-cache policy "$p" | sed -n 's/^ *Candidate: //p')
+        if [ -z "$v" ] || [ "$v" = "(none)" ]; then
+                echo "guest/fetch: no candidate version of $p (apt-get update?)" >&2
+                exit 1
+        fi
+        wanted+=("$p=$v")
+done
 for p in "${host_pkgs[@]}"; do
         v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || true)
         if [ -z "$v" ]; then

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Checks the built guest image (//guest:image) from the outside:
-#   image_test.sh VMLINUZ INITRD MANIFEST BUILD_SH AGENT DEB...
-# the initramfs format and contents, that every library and module it needs
-# is inside and in a valid order, that manifest.json tells the truth, and
-# that building again from the same inputs gives the same bytes.
+#   image_test.sh VMLINUX INITRD MANIFEST BUILD_SH AGENT DEB...
+# the kernel (an ELF that QEMU boots by its PVH entry), the initramfs format
+# and contents, that every library and module it needs is inside and in a
+# valid order, that manifest.json tells the truth, that building again from
+# the same inputs gives the same bytes, and that a kernel deb without a
+# usable bzImage stops the build with a clear error.
 set -euo pipefail
 
 abs() { realpath -s "$1"; } # runfiles are symlinks: keep the names
-vmlinuz=$(abs "$1") initrd=$(abs "$2") manifest=$(abs "$3") build_sh=$(abs "$4") agent=$(abs "$5")
+vmlinux=$(abs "$1") initrd=$(abs "$2") manifest=$(abs "$3") build_sh=$(abs "$4") agent=$(abs "$5")
 shift 5
 debs=()
 for d in "$@"; do debs+=("$(abs "$d")"); done
@@ -26,6 +28,35 @@ fatal() {
         echo "FAIL: $*" >&2
         exit 1
 }
+
+# --- kernel -------------------------------------------------------------------
+
+# An x86-64 ELF executable with the PVH entry note, and the same kernel as
+# the deb's bzImage.
+readelf -hW "$vmlinux" | grep -q 'Type: *EXEC' || fail "vmlinux is not an ELF executable"
+readelf -hW "$vmlinux" | grep -q 'Machine: *Advanced Micro Devices X86-64' || fail "vmlinux is not x86-64"
+readelf -nW "$vmlinux" | grep -Eq '^ +Xen .*(\(0x00000012\)|XEN_ELFNOTE_PHYS32_ENTRY)' ||
+        fail "vmlinux has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)"
+# build.sh cut the zeros at the end of the last segment (.bss) from its file
+# size: QEMU would otherwise keep 24 MB of zeros resident per VM.
+readelf -lW "$vmlinux" | awk '$1 == "LOAD" { last = $0 } END { split(last, f); exit !(f[5] != f[6]) }' ||
+        fail "vmlinux's last LOAD segment still stores its zero tail in the file (FileSiz = MemSiz)"
+mkdir -p "$tmp/kdeb"
+for d in "${debs[@]}"; do
+        case $(dpkg-deb -f "$d" Package) in linux-image-*) dpkg-deb -x "$d" "$tmp/kdeb" ;; esac
+done
+set -- "$tmp"/kdeb/boot/vmlinuz-*
+[ -f "$1" ] || fatal "no /boot/vmlinuz-* in the kernel deb"
+# The bzImage's header points at its version string, "RELEASE (builder)
+# #BUILD"; the ELF's banner has the compiler between the two.
+kbanner=$(od -An -tu2 -j 526 -N2 "$1" | tr -d ' ')
+kbanner=$(dd if="$1" bs=200 skip=$((kbanner + 512)) count=1 iflag=skip_bytes status=none | tr '\0' '\n' | sed -n 1p)
+krel=${kbanner%% *} kbuild="#${kbanner#*) #}"
+if [ -z "$krel" ] || [ "$kbuild" = "#$kbanner" ] ||
+        ! grep -aq "Linux version $krel (.*) $kbuild" "$vmlinux"; then
+        fail "vmlinux does not hold the banner of the deb's kernel ($kbanner)"
+fi
+echo "vmlinux: $(stat -Lc %s "$vmlinux") bytes, from $(basename "$1") ($(stat -Lc %s "$1") bytes)"
 
 # --- format -------------------------------------------------------------------
 
@@ -61,7 +92,8 @@ for f in init usr/bin/uvmd-agent; do
                 fail "/$f is not the uvmd-agent binary"
         fi
 done
-[ -x "$root/usr/sbin/runc" ] || fail "/usr/sbin/runc is missing or not executable"
+[ -x "$root/usr/bin/crun" ] || fail "/usr/bin/crun is missing or not executable"
+[ ! -e "$root/usr/sbin/runc" ] || fail "/usr/sbin/runc is in the image (the guest runs crun)"
 grep -q '^root:x:0:0:' "$root/etc/passwd" || fail "/etc/passwd has no root"
 grep -q '^nobody:x:65534:' "$root/etc/passwd" || fail "/etc/passwd has no nobody"
 if [ -n "$(find "$root" -name busybox -o -name sh -o -name bash)" ]; then
@@ -73,8 +105,8 @@ fi
 
 # --- libraries ----------------------------------------------------------------
 
-# Every DT_NEEDED of /init and runc, recursively, and their interpreter.
-queue=(init usr/sbin/runc)
+# Every DT_NEEDED of /init and crun, recursively, and their interpreter.
+queue=(init usr/bin/crun)
 found=()
 declare -A seen=()
 while [ ${#queue[@]} -gt 0 ]; do
@@ -151,9 +183,9 @@ echo "modules: $(wc -l <"$root/etc/uvmd/modules") in order"
 for d in "${debs[@]}"; do
         echo "$(dpkg-deb -f "$d" Package) $(dpkg-deb -f "$d" Version) $(basename "$d")"
 done | LC_ALL=C sort >"$tmp/debs.txt"
-/usr/bin/python3 - "$manifest" "$vmlinuz" "$initrd" "$root/etc/uvmd/modules" "$tmp/debs.txt" "$agent" <<'PY' || fail "manifest.json disagrees with the files (above)"
+/usr/bin/python3 - "$manifest" "$vmlinux" "$initrd" "$root/etc/uvmd/modules" "$tmp/debs.txt" "$agent" <<'PY' || fail "manifest.json disagrees with the files (above)"
 import hashlib, json, os, sys
-man, vmlinuz, initrd, modules, debs, agent = sys.argv[1:]
+man, vmlinux, initrd, modules, debs, agent = sys.argv[1:]
 m = json.load(open(man))
 bad = []
 def check(what, got, want):
@@ -163,7 +195,7 @@ def check(what, got, want):
         what = "%s (from entry %d)" % (what, i)
     if got != want:
         bad.append("%s: manifest says %r, files say %r" % (what, got, want))
-for key, path in (("vmlinuz", vmlinuz), ("initrd", initrd)):
+for key, path in (("vmlinux", vmlinux), ("initrd", initrd)):
     check(key + ".sha256", m[key]["sha256"], hashlib.sha256(open(path, "rb").read()).hexdigest())
     check(key + ".bytes", m[key]["bytes"], os.path.getsize(path))
 check("agent.sha256", m["agent"]["sha256"], hashlib.sha256(open(agent, "rb").read()).hexdigest())
@@ -181,10 +213,45 @@ PY
 # --- reproducibility ----------------------------------------------------------
 
 "$build_sh" --agent "$agent" --out "$tmp/again" "${debs[@]}" || fatal "second build failed"
-for f in vmlinuz initrd.img manifest.json; do
-        case $f in vmlinuz) a=$vmlinuz ;; initrd.img) a=$initrd ;; *) a=$manifest ;; esac
+for f in vmlinux initrd.img manifest.json; do
+        case $f in vmlinux) a=$vmlinux ;; initrd.img) a=$initrd ;; *) a=$manifest ;; esac
         cmp "$a" "$tmp/again/$f" || fail "$f differs when built again from the same inputs"
 done
+
+# --- a kernel deb without a usable bzImage -------------------------------------
+
+# fake_kernel NAME FILE: a linux-image deb whose /boot/vmlinuz-9.9.9-test is
+# FILE; it replaces the real kernel deb among the inputs.
+fake_kernel() {
+        local d=$tmp/fake-$1
+        mkdir -p "$d/DEBIAN" "$d/boot"
+        printf 'Package: linux-image-9.9.9-test\nVersion: 1\nArchitecture: amd64\nMaintainer: t <t@t>\nDescription: t\n' >"$d/DEBIAN/control"
+        cp "$2" "$d/boot/vmlinuz-9.9.9-test"
+        dpkg-deb -b --root-owner-group "$d" "$tmp/$1.deb" >/dev/null
+        echo "$tmp/$1.deb"
+}
+# expect_build_error WHAT TEXT KERNEL_FILE: the build fails and says TEXT.
+expect_build_error() {
+        local args=() d out
+        for d in "${debs[@]}"; do
+                case $(dpkg-deb -f "$d" Package) in linux-image-*) ;; *) args+=("$d") ;; esac
+        done
+        args+=("$(fake_kernel "$1" "$3")")
+        if out=$("$build_sh" --agent "$agent" --out "$tmp/bad-$1" "${args[@]}" 2>&1); then
+                fail "build.sh accepted $1"
+        elif [[ $out != *"$2"* ]]; then
+                fail "build.sh on $1 said '$out', not '$2'"
+        fi
+}
+head -c 4096 /dev/urandom >"$tmp/garbage"
+expect_build_error "a non-bzImage" "is not a bzImage" "$tmp/garbage"
+kernel=$(set -- "$tmp"/kdeb/boot/vmlinuz-*; echo "$1")
+head -c 100000 "$kernel" >"$tmp/short"
+expect_build_error "a truncated bzImage" "is not inside the file" "$tmp/short"
+# The payload's bytes flipped past its header: it no longer unpacks.
+cp "$kernel" "$tmp/flipped"
+printf '\xde\xad\xbe\xef\xde\xad\xbe\xef' | dd of="$tmp/flipped" bs=1 seek=200000 conv=notrunc status=none
+expect_build_error "a corrupt payload" "its trailer says" "$tmp/flipped"
 
 if [ $failures -gt 0 ]; then
         echo "image_test: $failures failure(s)" >&2

@@ -180,6 +180,7 @@ struct nic_rec {
         size_t n_addrs;
         char *dst[NIC_MAX_ROUTES], *gw[NIC_MAX_ROUTES]; /* gw may be NULL */
         size_t n_routes;
+        bool guest; /* its addresses are a VM guest's (struct nic_guest) */
 };
 
 struct nic_list {
@@ -300,6 +301,7 @@ static int rec_decode(json_object *o, struct nic_rec *r, struct uvm_error **err)
         r->host_if = strdup(ep.host_interface);
         r->mac = dup_or_null(ep.mac);
         r->mtu = ep.mtu;
+        r->guest = json_object_get_boolean(json_object_object_get(o, "guest"));
         if (!r->nic_id || !r->ifname || !r->host_if || (ep.mac && !r->mac) ||
             rec_set_addrs(r, addrs, na) < 0 || rec_set_routes(r, routes, nr) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -362,6 +364,8 @@ static json_object *rec_encode(const struct nic_rec *r)
                 json_object_object_add(o, "mac", json_object_new_string(r->mac));
         if (r->mtu)
                 json_object_object_add(o, "mtu", json_object_new_int((int) r->mtu));
+        if (r->guest)
+                json_object_object_add(o, "guest", json_object_new_boolean(true));
         for (size_t i = 0; i < r->n_addrs; i++)
                 json_object_array_add(a, json_object_new_string(r->addrs[i]));
         for (size_t i = 0; i < r->n_routes; i++) {
@@ -412,6 +416,39 @@ static void list_drop(struct nic_list *l, struct nic_rec *r)
         rec_clear(r);
         *r = l->v[--l->n];
         memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
+}
+
+static void rec_state(const struct nic_rec *r, struct nic_state *ret)
+{
+        *ret = (struct nic_state){.nic_id = r->nic_id,
+                                  .ifname = r->ifname,
+                                  .mac = r->mac,
+                                  .mtu = r->mtu,
+                                  .addrs = (const char *const *) r->addrs,
+                                  .n_addrs = r->n_addrs,
+                                  .dst = (const char *const *) r->dst,
+                                  .gw = (const char *const *) r->gw,
+                                  .n_routes = r->n_routes};
+}
+
+/* A guest's NIC takes the host interface's MAC when none is given, as a VM
+ * pod's first NIC takes the CNI interface's (uvmd runs in the host's
+ * namespace, whose sysfs this is). */
+static int host_mac(const char *ifname, char **ret, struct uvm_error **err)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        int r;
+
+        if (asprintf(&path, "/sys/class/net/%s/address", ifname) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = fs_read_file(path, 64, &text, NULL);
+        if (r < 0)
+                return uvm_error_set(err, -r, "read %s: %s", path, strerror(-r));
+        text[strcspn(text, "\n")] = '\0';
+        if (nic_check_mac(text, err) < 0)
+                return uvm_error_wrap(err, "host interface '%s'", ifname);
+        *ret = TAKE_PTR(text);
+        return 0;
 }
 
 /* --- inside the pod's namespace --- */
@@ -557,16 +594,21 @@ static void move_back(const char *netns_path, const struct nic_rec *rec)
 }
 
 static int add_locked(const char *pod_dir, const char *netns_path, struct nic_list *l,
-                      struct nic_rec *rec, struct uvm_error **err)
+                      struct nic_rec *rec, const struct nic_guest *guest, struct uvm_error **err)
 {
         struct ns_job j = {.rec = rec,
-                           .set_mac = rec->mac != NULL,
+                           .set_mac = rec->mac != NULL && !guest,
                            .set_mtu = rec->mtu != 0,
-                           .set_addrs = true,
-                           .set_routes = true,
+                           .set_addrs = !guest,
+                           .set_routes = !guest,
                            .up = true};
         struct uvm_error *e = NULL;
+        struct nic_state st;
         int r;
+
+        rec->guest = guest != NULL;
+        if (guest && !rec->mac && (r = host_mac(rec->host_if, &rec->mac, err)) < 0)
+                return r;
 
         /* Recorded before the move, so a crash in between still leaves it
          * for teardown. */
@@ -578,6 +620,9 @@ static int add_locked(const char *pod_dir, const char *netns_path, struct nic_li
                        err);
         if (r == 0) {
                 r = in_netns(netns_path, ns_configure, &j, err);
+                rec_state(rec, &st);
+                if (r >= 0 && guest)
+                        r = guest->add(guest->data, &st, err);
                 if (r < 0)
                         move_back(netns_path, rec);
         }
@@ -591,7 +636,8 @@ static int add_locked(const char *pod_dir, const char *netns_path, struct nic_li
 }
 
 int nic_add(const char *pod_dir, const char *netns_path, const char *nic_id,
-            const struct nic_endpoint *ep, char **ret_ifname, struct uvm_error **err)
+            const struct nic_endpoint *ep, const struct nic_guest *guest, char **ret_ifname,
+            struct uvm_error **err)
 {
         const char *ifname = STR_EMPTY(ep->interface_name) ? nic_id : ep->interface_name;
         _cleanup_(list_free) struct nic_list *l = NULL;
@@ -614,13 +660,13 @@ int nic_add(const char *pod_dir, const char *netns_path, const char *nic_id,
         name = strdup(ifname);
         if (!name)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        r = add_locked(pod_dir, netns_path, l, &l->v[l->n - 1], err);
+        r = add_locked(pod_dir, netns_path, l, &l->v[l->n - 1], guest, err);
         if (r < 0) {
                 free(name);
                 return uvm_error_wrap(err, "add NIC '%s'", nic_id);
         }
-        log_info("NIC '%s': '%s' moved into %s as '%s'", nic_id, ep->host_interface, netns_path,
-                 ifname);
+        log_info("NIC '%s': '%s' moved into %s as '%s'%s", nic_id, ep->host_interface, netns_path,
+                 ifname, guest ? ", its guest adapter added" : "");
         *ret_ifname = name;
         return 0;
 }
@@ -641,10 +687,35 @@ static int rec_apply(struct nic_rec *r, const struct nic_endpoint *ep)
         return 0;
 }
 
-int nic_modify(const char *pod_dir, const char *netns_path, const char *nic_id,
-               const struct nic_endpoint *ep, struct uvm_error **err)
+static int check_mode(const struct nic_rec *rec, const struct nic_guest *guest,
+                      struct uvm_error **err)
 {
-        _cleanup_(list_free) struct nic_list *l = NULL;
+        if (rec->guest != (guest != NULL))
+                return uvm_error_set(err, EINVAL, "NIC '%s' was added %s a VM guest", rec->nic_id,
+                                     rec->guest ? "to" : "without");
+        return 0;
+}
+
+/* A guest's NIC: the guest takes the change first, then the host end its MTU. */
+static int modify_guest(const char *netns_path, struct nic_list *old, struct nic_rec *rec,
+                        const struct nic_guest *guest, struct uvm_error **err)
+{
+        struct ns_job j = {.rec = rec, .set_mtu = rec->mtu != 0};
+        struct nic_state a, b;
+        int r;
+
+        rec_state(list_find(old, rec->nic_id), &a);
+        rec_state(rec, &b);
+        r = guest->modify(guest->data, &a, &b, err);
+        if (r >= 0 && j.set_mtu)
+                r = in_netns(netns_path, ns_configure, &j, err);
+        return r;
+}
+
+int nic_modify(const char *pod_dir, const char *netns_path, const char *nic_id,
+               const struct nic_endpoint *ep, const struct nic_guest *guest, struct uvm_error **err)
+{
+        _cleanup_(list_free) struct nic_list *l = NULL, *old = NULL;
         struct nic_rec *rec;
         struct ns_job j = {.set_mac = !STR_EMPTY(ep->mac),
                            .set_mtu = ep->mtu != 0,
@@ -663,10 +734,16 @@ int nic_modify(const char *pod_dir, const char *netns_path, const char *nic_id,
         if (!STR_EMPTY(ep->interface_name) && !STR_EQ(ep->interface_name, rec->ifname))
                 return uvm_error_set(err, EINVAL, "NIC '%s': the interface name cannot change",
                                      nic_id);
+        if (check_mode(rec, guest, err) < 0)
+                return -EINVAL;
+        r = guest ? list_load(pod_dir, &old, err) : 0;
+        if (r < 0)
+                return r;
         if (rec_apply(rec, ep) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         j.rec = rec;
-        r = in_netns(netns_path, ns_configure, &j, err);
+        r = guest ? modify_guest(netns_path, old, rec, guest, err)
+                  : in_netns(netns_path, ns_configure, &j, err);
         if (r < 0)
                 return uvm_error_wrap(err, "modify NIC '%s'", nic_id);
         return list_save(pod_dir, l, err);
@@ -692,10 +769,11 @@ static int delete_iface(const char *netns_path, const char *nic_id, const char *
 }
 
 int nic_delete(const char *pod_dir, const char *netns_path, const char *nic_id,
-               struct uvm_error **err)
+               const struct nic_guest *guest, struct uvm_error **err)
 {
         _cleanup_(list_free) struct nic_list *l = NULL;
         struct nic_rec *rec;
+        struct nic_state st;
         int r;
 
         if (nic_check_id("nic_id", nic_id, err) < 0)
@@ -706,7 +784,13 @@ int nic_delete(const char *pod_dir, const char *netns_path, const char *nic_id,
         rec = list_find(l, nic_id);
         if (!rec)
                 return uvm_error_set(err, ENOENT, "NIC '%s' not found", nic_id);
-        r = delete_iface(netns_path, nic_id, rec->ifname, err);
+        if (check_mode(rec, guest, err) < 0)
+                return -EINVAL;
+        rec_state(rec, &st);
+        /* The guest lets go of it first: the interface carries its traffic. */
+        r = guest ? guest->remove(guest->data, &st, err) : 0;
+        if (r >= 0)
+                r = delete_iface(netns_path, nic_id, rec->ifname, err);
         if (r < 0)
                 return uvm_error_wrap(err, "delete NIC '%s'", nic_id);
         log_info("NIC '%s': interface '%s' deleted", nic_id, rec->ifname);

@@ -41,6 +41,30 @@ struct nic_endpoint {
         unsigned mtu; /* 0: not given */
 };
 
+/* A NIC as recorded, for the guest of a VM pod. */
+struct nic_state {
+        const char *nic_id, *ifname; /* ifname: its host end, in the pod's namespace */
+        const char *mac;             /* the guest adapter's */
+        unsigned mtu;                /* 0: not given */
+        const char *const *addrs;
+        size_t n_addrs;
+        const char *const *dst, *const *gw; /* gw[i] NULL: on-link */
+        size_t n_routes;
+};
+
+/* A VM pod's guest adapters (its driver's, through the sandbox layer). With
+ * one, an added interface only carries the guest's traffic: it is moved in,
+ * given its MTU and brought up, and its MAC (the host interface's when none
+ * is given), addresses and routes go to the guest. remove is called before
+ * the interface goes; an adapter already gone is no error there. */
+struct nic_guest {
+        int (*add)(void *data, const struct nic_state *s, struct uvm_error **err);
+        int (*modify)(void *data, const struct nic_state *old, const struct nic_state *s,
+                      struct uvm_error **err);
+        int (*remove)(void *data, const struct nic_state *s, struct uvm_error **err);
+        void *data;
+};
+
 /* An id: 1..64 of [A-Za-z0-9_.-]. what names it in the message. */
 int nic_check_id(const char *what, const char *id, struct uvm_error **err);
 /* An interface name: 1..15 bytes, no '/', ':', whitespace, not "." or "..". */
@@ -55,21 +79,24 @@ int nic_check_cidr(const char *what, const char *cidr, int *ret_family, struct u
 int nic_check_endpoint(const struct nic_endpoint *ep, bool adding, struct uvm_error **err);
 
 /* Move ep->host_interface into the namespace at netns_path as
- * ep->interface_name (default nic_id), configure and bring it up, and record
- * it. Unknown host interface: -ENOENT; nic_id or name taken: -EEXIST. On
- * failure the interface is moved back to the host. */
+ * ep->interface_name (default nic_id), configure and bring it up (guest:
+ * see struct nic_guest; NULL for a pod whose namespace is its network),
+ * and record it. A NIC added with a guest is changed and deleted with one. Unknown host interface:
+ * -ENOENT; nic_id or name taken: -EEXIST. On failure the interface is moved back to the host. */
 int nic_add(const char *pod_dir, const char *netns_path, const char *nic_id,
-            const struct nic_endpoint *ep, char **ret_ifname, struct uvm_error **err);
+            const struct nic_endpoint *ep, const struct nic_guest *guest, char **ret_ifname,
+            struct uvm_error **err);
 
 /* Apply the given fields of ep to the NIC added as nic_id (-ENOENT if
  * none); a given address or route list replaces the earlier one. */
 int nic_modify(const char *pod_dir, const char *netns_path, const char *nic_id,
-               const struct nic_endpoint *ep, struct uvm_error **err);
+               const struct nic_endpoint *ep, const struct nic_guest *guest,
+               struct uvm_error **err);
 
 /* Delete the NIC's interface inside the pod and forget it (-ENOENT if no
  * such NIC). An interface already gone is fine. */
 int nic_delete(const char *pod_dir, const char *netns_path, const char *nic_id,
-               struct uvm_error **err);
+               const struct nic_guest *guest, struct uvm_error **err);
 
 /* Pod teardown: delete every recorded interface (failures are logged and
  * ignored: the namespace goes away next anyway) and the list itself. */

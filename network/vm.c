@@ -23,8 +23,7 @@
 #define CMD_TIMEOUT_MS 10000
 #define CMD_MAX_OUT (256u << 10)
 
-/* Run a tool (in the calling thread's network namespace); out may be NULL. */
-static int run(const char *name, const char *const *args, char **out, struct uvm_error **err)
+int net_vm_run(const char *name, const char *const *args, char **out, struct uvm_error **err)
 {
         char *argv[32];
         _cleanup_free_ char *buf = NULL;
@@ -164,17 +163,18 @@ static int open_tap(struct net_vm_nic *nic, struct uvm_error **err)
         return 0;
 }
 
-static int redirect(const char *from, const char *to, struct uvm_error **err)
+int net_vm_redirect(const char *from, const char *to, struct uvm_error **err)
 {
-        int r = run("tc", (const char *[]){"qdisc", "add", "dev", from, "ingress", NULL}, NULL,
-                    err);
+        int r = net_vm_run("tc", (const char *[]){"qdisc", "add", "dev", from, "ingress", NULL},
+                           NULL, err);
 
         if (r >= 0)
-                r = run("tc", (const char *[]){"filter", "add",      "dev", from,     "parent",
-                                               "ffff:",  "protocol", "all", "u32",    "match",
-                                               "u8",     "0",        "0",   "action", "mirred",
-                                               "egress", "redirect", "dev", to,       NULL},
-                        NULL, err);
+                r = net_vm_run("tc",
+                               (const char *[]){"filter", "add",      "dev", from,     "parent",
+                                                "ffff:",  "protocol", "all", "u32",    "match",
+                                                "u8",     "0",        "0",   "action", "mirred",
+                                                "egress", "redirect", "dev", to,       NULL},
+                               NULL, err);
         return r;
 }
 
@@ -185,34 +185,37 @@ static int attach_in_netns(void *data)
         char mtu[16];
         int r;
 
-        r = run("ip", (const char *[]){"-j", "link", "show", "dev", j->ifname, NULL}, &link,
-                j->err);
+        r = net_vm_run("ip", (const char *[]){"-j", "link", "show", "dev", j->ifname, NULL}, &link,
+                       j->err);
         if (r >= 0)
                 r = net_vm_parse_link(link, j->nic, j->err);
         if (r >= 0)
-                r = run("ip", (const char *[]){"-j", "addr", "show", "dev", j->ifname, NULL},
-                        &addrs, j->err);
+                r = net_vm_run("ip", (const char *[]){"-j", "addr", "show", "dev", j->ifname, NULL},
+                               &addrs, j->err);
         if (r >= 0)
                 r = net_vm_parse_addrs(addrs, j->nic, j->err);
         if (r >= 0)
-                r = run("ip", (const char *[]){"-j", "-4", "route", "show", NULL}, &r4, j->err);
+                r = net_vm_run("ip", (const char *[]){"-j", "-4", "route", "show", NULL}, &r4,
+                               j->err);
         if (r >= 0)
                 r = net_vm_parse_routes(r4, j->nic, j->err);
         if (r >= 0)
-                r = run("ip", (const char *[]){"-j", "-6", "route", "show", NULL}, &r6, j->err);
+                r = net_vm_run("ip", (const char *[]){"-j", "-6", "route", "show", NULL}, &r6,
+                               j->err);
         if (r >= 0)
                 r = net_vm_parse_routes(r6, j->nic, j->err);
         if (r >= 0)
                 r = open_tap(j->nic, j->err);
         snprintf(mtu, sizeof(mtu), "%d", j->nic->mtu);
         if (r >= 0)
-                r = run("ip",
+                r = net_vm_run(
+                        "ip",
                         (const char *[]){"link", "set", "dev", TAP_NAME, "mtu", mtu, "up", NULL},
                         NULL, j->err);
         if (r >= 0)
-                r = redirect(j->ifname, TAP_NAME, j->err);
+                r = net_vm_redirect(j->ifname, TAP_NAME, j->err);
         if (r >= 0)
-                r = redirect(TAP_NAME, j->ifname, j->err);
+                r = net_vm_redirect(TAP_NAME, j->ifname, j->err);
         if (r < 0 && j->nic->tap_fd >= 0) {
                 close(j->nic->tap_fd); /* the tap goes with it */
                 j->nic->tap_fd = -1;

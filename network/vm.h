@@ -38,6 +38,15 @@ struct net_vm_nic {
 int net_vm_attach(const char *netns_path, const char *ifname, struct net_vm_nic *ret,
                   struct uvm_error **err);
 
+/* Run the tool `name` (ip, tc) with args in the calling thread's network
+ * namespace, bounded in time and output; *out (may be NULL) takes its
+ * stdout. A non-zero exit is -EIO naming the command. */
+int net_vm_run(const char *name, const char *const *args, char **out, struct uvm_error **err);
+
+/* tc: everything arriving on `from` leaves through `to` (an ingress qdisc
+ * and a mirred redirect), in the calling thread's network namespace. */
+int net_vm_redirect(const char *from, const char *to, struct uvm_error **err);
+
 /* Parse `ip -j addr show dev X` / `ip -j link show dev X` / `ip -j route
  * show` output into nic (exposed for tests). -EINVAL naming what is wrong. */
 int net_vm_parse_link(const char *json, struct net_vm_nic *nic, struct uvm_error **err);

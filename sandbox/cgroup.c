@@ -209,6 +209,41 @@ int sbx_cgroup_apply_own(const char *kubelet_parent, const char *pod_id, bool sy
         return 0;
 }
 
+/* cgroup v1's cpuset takes no process ("No space left on device") until
+ * its cpus and mems are set: each directory from the hierarchy's root down
+ * to dir that has none gets its parent's. */
+static void cpuset_inherit(const char *root, char *dir)
+{
+        static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+
+        for (char *p = dir + strlen(root) + 1;; p++) {
+                char c = *p;
+
+                if (c != '/' && c != '\0')
+                        continue;
+                *p = '\0';
+                for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+                        char path[1200];
+                        _cleanup_free_ char *mine = NULL, *up = NULL;
+                        size_t len;
+                        char *slash = strrchr(dir, '/');
+
+                        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+                        if (fs_read_file(path, 256, &mine, &len) < 0 ||
+                            (len > 0 && mine[0] != '\n'))
+                                continue;
+                        *slash = '\0';
+                        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+                        *slash = '/';
+                        if (fs_read_file(path, 256, &up, &len) == 0 && len > 0)
+                                put(dir, files[i], up, NULL);
+                }
+                *p = c;
+                if (c == '\0')
+                        return;
+        }
+}
+
 int sbx_cgroup_place(const char *parent, const char *name, pid_t pid, struct uvm_error **err)
 {
         char roots[MAX_HIERARCHIES][256], dir[1024], text[32];
@@ -224,6 +259,8 @@ int sbx_cgroup_place(const char *parent, const char *name, pid_t pid, struct uvm
                     (int) sizeof(dir))
                         return uvm_error_set(err, ENAMETOOLONG, "cgroup path too long");
                 r = fs_mkdir_p(dir, 0755);
+                if (r >= 0 && strstr(strrchr(roots[i], '/'), "cpuset"))
+                        cpuset_inherit(roots[i], dir);
                 if (r >= 0)
                         r = put(dir, "cgroup.procs", text, NULL);
                 /* A named hierarchy (name=systemd) takes processes too; one

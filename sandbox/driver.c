@@ -14,7 +14,15 @@
 #define HAVE_DRV_QEMU 1
 #endif
 
+/* Windows builds the hcs driver only (the sandbox's pods_win target). */
+#ifdef _WIN32
+#include "sandbox/drivers/hcs/driver.h"
+#endif
+
 static const struct drv_ops *const drivers[] = {
+#ifdef _WIN32
+        &drv_hcs_ops,
+#endif
 #ifdef HAVE_DRV_NS
         &drv_ns_ops,
 #endif

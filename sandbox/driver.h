@@ -97,6 +97,22 @@ struct drv_probe {
         char reason[256]; /* why (not) usable / (not) accelerated, for logs and Status */
 };
 
+/* A network adapter added to a running VM from outside the CNI flow (the
+ * ComputeAgent): its host end is ifname, already in the pod's network
+ * namespace; the guest takes the MAC, MTU, addresses and routes. */
+#define DRV_NIC_MAX_ADDRS 16
+#define DRV_NIC_MAX_ROUTES 16
+struct drv_nic {
+        const char *netns_path;
+        const char *ifname;
+        const char *mac;
+        unsigned mtu;                                   /* 0: the interface's */
+        const char *const *addrs;                       /* "a/p" */
+        size_t n_addrs;                                 /* at most DRV_NIC_MAX_ADDRS */
+        const char *const *route_dst, *const *route_gw; /* gw NULL: on-link */
+        size_t n_routes;                                /* at most DRV_NIC_MAX_ROUTES */
+};
+
 struct drv_ops {
         const char *name;
         /* pod_create needs the pod's network namespace only, not what CNI
@@ -141,6 +157,17 @@ struct drv_ops {
          * for Exec, Attach and PortForward sessions (sandbox/stream.c). It
          * lives until pod_free. */
         struct agent_client *(*agent)(struct drv_pod *pod);
+        /* Optional (NULL: the pod's network namespace is the pod's network,
+         * and an added interface needs nothing from the driver). A guest
+         * network adapter for nic_id: add it (on failure nothing of it is
+         * left), change it from old to nic (same netns_path and ifname), or
+         * remove it (an adapter already gone is no error). */
+        int (*nic_add)(struct drv_pod *pod, const char *nic_id, const struct drv_nic *nic,
+                       struct uvm_error **err);
+        int (*nic_modify)(struct drv_pod *pod, const char *nic_id, const struct drv_nic *old,
+                          const struct drv_nic *nic, struct uvm_error **err);
+        int (*nic_remove)(struct drv_pod *pod, const char *nic_id, const struct drv_nic *nic,
+                          struct uvm_error **err);
 };
 
 /* The driver registered under name, or NULL. */

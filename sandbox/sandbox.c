@@ -1,20 +1,24 @@
-#include <dirent.h>
+/*
+ * The pod half of the sandbox layer: the registry, a pod's state machine
+ * and record, its driver's sandbox, recovery after a restart. Portable:
+ * what a pod gets from its host besides the driver (Linux: namespaces,
+ * CNI, cgroups) comes through sandbox-plat.h.
+ */
+
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "common/fault.h"
-#include "common/fs.h"
 #include "common/log.h"
-#include "image/image.h"
-#include "network/net.h"
-#include "sandbox/cgroup.h"
+#include "common/platform.h"
 #include "sandbox/ids.h"
 #include "sandbox/phase.h"
-#include "sandbox/pod_net.h"
 #include "sandbox/sandbox-internal.h"
+#include "sandbox/sandbox-plat.h"
 #include "sandbox/stream.h"
 
 static char *xstrdup(const char *s)
@@ -115,14 +119,10 @@ int sbx_new(const struct sbx_options *o, struct sbx **ret, struct uvm_error **er
                 sbx_free(s);
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
-        /* o+x (search, no listing): see pod_create_steps; chmod for a state
-         * root made by an older uvmd. */
-        r = fs_mkdir_p(pods, 0711);
-        if (r >= 0 && chmod(pods, 0711) < 0)
-                r = -errno;
+        r = sbx_plat_pods_root(pods, err);
         if (r < 0) {
                 sbx_free(s);
-                return uvm_error_set(err, -r, "create %s: %s", pods, strerror(-r));
+                return r;
         }
         *ret = s;
         return 0;
@@ -320,7 +320,6 @@ static int pod_new(struct sbx *s, const struct pod_record *rec, const struct drv
 {
         struct sbx_pod *p = calloc(1, sizeof(*p));
         char id[SBX_ID_LEN + 1];
-        struct timespec ts;
 
         if (!p)
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -338,8 +337,7 @@ static int pod_new(struct sbx *s, const struct pod_record *rec, const struct drv
         }
         free(p->rec.id);
         p->rec.id = strdup(id);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        p->rec.created_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+        p->rec.created_ns = (int64_t) plat_realtime_ns();
         p->rec.state = POD_CREATING;
         if (!p->rec.id || asprintf(&p->dir, "%s/pods/%s", s->state_root, id) < 0)
                 p->dir = NULL;
@@ -353,12 +351,7 @@ static int pod_new(struct sbx *s, const struct pod_record *rec, const struct drv
         return 0;
 }
 
-static int layer_disk(void *data, const char *layer_dir, char **ret_path, struct uvm_error **err)
-{
-        return img_layer_disk(data, layer_dir, ret_path, err);
-}
-
-static void fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spec)
+void sbx_pod_fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spec)
 {
         *spec = (struct drv_pod_spec){
                 .id = p->rec.id,
@@ -373,140 +366,36 @@ static void fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spe
                 .oci_runtime = s->oci_runtime,
                 .uvm = p->rec.uvm,
                 .events = &p->events,
-                .layer_disk = s->images ? layer_disk : NULL,
-                .layer_disk_data = s->images,
-                .layer_disk_dir = s->images ? img_layer_disk_dir(s->images) : NULL,
         };
 }
 
-/* A pod's directory and the user namespace pinned in it (a mount point that
- * rm -rf would not cross). Idempotent. */
-static int pod_dir_remove(const char *dir, struct uvm_error **err)
-{
-        _cleanup_free_ char *userns = NULL;
-        int r;
-
-        if (asprintf(&userns, "%s/userns", dir) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        r = userns_unpin(userns, err);
-        if (r < 0)
-                return r;
-        r = fs_rm_rf(dir);
-        return r < 0 ? uvm_error_set(err, -r, "remove %s: %s", dir, strerror(-r)) : 0;
-}
-
-/* The pod's own cgroup bounds the pod as a whole (the kubelet's parent, when
- * given, already does). */
-static int own_cgroup_limits(struct sbx *s, struct sbx_pod *p, const struct sbx_pod_limits *l,
-                             struct uvm_error **err)
-{
-        bool applied = false;
-        int r;
-
-        if (!sbx_pod_limits_set(l) && !sbx_pod_limits_set(&p->rec.limits))
-                return 0;
-        r = sbx_cgroup_apply_own(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups, l, &applied,
-                                 err);
-        if (r >= 0 && !applied)
-                log_pod(LOG_LEVEL_DEBUG, p->rec.id, "pod %s: limits left to the %s", p->rec.id,
-                        p->rec.cgroup_parent ? "kubelet's parent cgroup" : "systemd slice");
-        return r;
-}
-
-/* A net.* sysctl may name the pod's interface, and must win over what CNI
- * set: the agent (which sets them) starts after ADD then. */
-static bool has_net_sysctls(char *const *v)
-{
-        for (size_t i = 0; v && v[i]; i++)
-                if (strncmp(v[i], "net.", 4) == 0)
-                        return true;
-        return false;
-}
-
-/* The pod's own cgroup and its driver's sandbox. */
-static int pod_sandbox_start(struct sbx *s, struct sbx_pod *p, struct phase_clock *pc,
-                             struct drv_pod **ret, struct uvm_error **err)
-{
-        _cleanup_free_ char *cg = NULL;
-        struct drv_pod_spec spec;
-        int r;
-
-        cg = sbx_cgroup_parent(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
-        if (!cg)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        r = own_cgroup_limits(s, p, &p->rec.limits, err);
-        phase_mark(pc, "cgroup");
-        if (r < 0)
-                return r;
-        fill_spec(s, p, &spec);
-        spec.cgroup_parent = cg;
-        r = p->ops->pod_create(&spec, ret, err);
-        phase_mark(pc, "driver");
-        return r < 0 ? uvm_error_wrap(err, "create the %s sandbox", p->ops->name) : 0;
-}
-
-/* The IPs ADD gave into the record, made READY. */
-static int pod_ready_record(struct sbx_pod *p, struct net_pod_result *res, struct uvm_error **err)
-{
-        pthread_mutex_lock(&p->lock);
-        for (size_t i = 0; i < res->n_ips && i < 2; i++)
-                p->rec.ips[p->rec.n_ips++] = TAKE_PTR(res->ips[i]);
-        pthread_mutex_unlock(&p->lock);
-        return pod_set_state(p, POD_READY, err);
-}
-
-/* Steps after the name is reserved; on failure undo them in reverse. The
- * network's ADD and the pod's files run alongside the driver's start when
- * the driver allows it. */
+/* Steps after the name is reserved; on failure undo them in reverse: the
+ * driver's sandbox, what the platform made, the directory (the record)
+ * last, so a kill in between leaves it to find the rest. */
 static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
                             bool host_network, struct phase_clock *pc, struct uvm_error **err)
 {
-        struct pod_net_job nj = {0};
         struct drv_pod *drv = NULL;
-        bool bg;
-        int r, rn;
+        int r;
 
-        /* o+x: a pod's root in a user namespace passes through to its rootfs. */
-        if (mkdir(p->dir, 0711) < 0)
-                return uvm_error_set(err, errno, "create %s: %s", p->dir, strerror(errno));
+        r = sbx_plat_pod_dir_create(p->dir, err);
+        if (r < 0)
+                return r;
         r = pod_record_save(p->dir, &p->rec, err);
         if (r >= 0)
                 fault_point("run_pod.record_created"); /* CREATING, nothing else yet */
-        /* Before the network: the pod's user namespace owns its netns. */
-        if (r >= 0 && userns_map_enabled(&p->rec.userns))
-                r = userns_pin(p->userns_path, &p->rec.userns, err);
-        phase_mark(pc, "prepare");
         if (r >= 0)
-                r = pod_net_begin(&nj, host_network ? NULL : s->net, net, p->rec.id,
-                                  userns_map_enabled(&p->rec.userns) ? p->userns_path : NULL,
-                                  p->dir, err);
-        if (r >= 0 && pod_net_netns(&nj)) {
-                phase_mark(pc, "netns");
-                pthread_mutex_lock(&p->lock);
-                p->rec.netns_path = strdup(pod_net_netns(&nj));
-                pthread_mutex_unlock(&p->lock);
-                if (!p->rec.netns_path)
-                        r = uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        bg = nj.net && p->ops->cni_concurrent && !has_net_sysctls(p->rec.sysctls);
-        if (r >= 0)
-                r = pod_net_run(&nj, bg, pc, err);
-        if (r >= 0)
-                r = pod_sandbox_start(s, p, pc, &drv, err);
-        rn = pod_net_join(&nj, err);
-        if (bg)
-                phase_mark(pc, "net_wait");
-        if (r >= 0 && rn >= 0) {
+                r = sbx_plat_pod_start(s, p, net, host_network, pc, &drv, err);
+        if (r >= 0) {
                 pthread_mutex_lock(&p->lock);
                 p->drv = drv;
                 pthread_mutex_unlock(&p->lock);
-                r = pod_ready_record(p, &nj.res, err);
+                r = pod_set_state(p, POD_READY, err);
                 if (r >= 0)
                         fault_point("run_pod.record_written"); /* READY, not answered */
                 phase_mark(pc, "record");
         }
-        pod_net_job_clear(&nj);
-        if (r >= 0 && rn >= 0) {
+        if (r >= 0) {
                 hook_ready(s, p);
                 return 0;
         }
@@ -517,13 +406,9 @@ static int pod_create_steps(struct sbx *s, struct sbx_pod *p, const struct net_p
                 pthread_mutex_unlock(&p->lock);
                 p->ops->pod_free(drv);
         }
-        if (s->net && net_pod_teardown(s->net, p->rec.id, NULL) < 0)
-                log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: network teardown failed, ignoring",
-                        p->rec.id);
-        /* The record last: a kill in between leaves it to find the rest. */
-        sbx_cgroup_remove_own(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
-        pod_dir_remove(p->dir, NULL);
-        return r < 0 ? r : rn;
+        sbx_plat_pod_release(s, p->rec.id, p->rec.cgroup_parent, true);
+        sbx_plat_pod_dir_remove(p->dir, NULL);
+        return r;
 }
 
 int sbx_pod_run(struct sbx *s, const struct pod_record *rec, const struct net_pod_config *net,
@@ -599,12 +484,9 @@ static int pod_stop_locked(struct sbx_pod *p, uint32_t timeout_ms, struct phase_
         hook_stopped(p->sbx, p);
         phase_mark(pc, "containers");
         /* As containerd does: a stopped pod gives its IP back. */
-        if (p->net && p->rec.netns_path) {
-                r = net_pod_teardown(p->net, p->rec.id, err);
-                phase_mark(pc, "network");
-                if (r < 0)
-                        return uvm_error_wrap(err, "stop pod %s", p->rec.id);
-        }
+        r = sbx_plat_pod_net_stop(p, pc, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "stop pod %s", p->rec.id);
         r = pod_set_state(p, POD_NOTREADY, err);
         phase_mark(pc, "record");
         if (r >= 0)
@@ -678,10 +560,10 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 phase_mark(&pc, "driver");
                 /* The record goes last: a restart in between must still
                  * know the pod, or its cgroup would be left. */
-                sbx_cgroup_remove_own(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
+                sbx_plat_pod_release(s, p->rec.id, p->rec.cgroup_parent, false);
                 fault_point("remove_pod.cgroup_removed");
                 phase_mark(&pc, "cgroup");
-                r = pod_dir_remove(p->dir, err);
+                r = sbx_plat_pod_dir_remove(p->dir, err);
                 if (r >= 0)
                         fault_point("remove_pod.record_removed");
                 phase_mark(&pc, "dir");
@@ -691,26 +573,6 @@ int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err)
                 registry_drop(s, p);
 done:
         phase_done(&pc, p->rec.id, NULL, r >= 0);
-        return r;
-}
-
-int sbx_pod_set_limits(struct sbx *s, const char *id_prefix, const struct sbx_pod_limits *l,
-                       struct uvm_error **err)
-{
-        _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
-        int r = pod_get_ref(s, id_prefix, &p, err);
-
-        if (r < 0)
-                return r;
-        pthread_mutex_lock(&p->op_lock);
-        r = own_cgroup_limits(s, p, l, err);
-        if (r >= 0) {
-                pthread_mutex_lock(&p->lock);
-                p->rec.limits = *l;
-                r = pod_record_save(p->dir, &p->rec, err);
-                pthread_mutex_unlock(&p->lock);
-        }
-        pthread_mutex_unlock(&p->op_lock);
         return r;
 }
 
@@ -769,6 +631,47 @@ int sbx_pod_usage(struct sbx *s, const char *id_prefix, int64_t wait_ms, struct 
         pthread_mutex_unlock(&p->lock);
         /* A stopped pod has no interfaces left to count. */
         r = drv ? p->ops->pod_stats(drv, ret, err) : 0;
+        pthread_mutex_unlock(&p->op_lock);
+        return r;
+}
+
+bool sbx_pod_guest_nics(struct sbx *s, const char *pod_id)
+{
+        _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
+
+        return pod_get_ref(s, pod_id, &p, NULL) >= 0 && p->ops->nic_add && p->ops->nic_modify &&
+               p->ops->nic_remove;
+}
+
+int sbx_pod_nic(struct sbx *s, const char *pod_id, enum sbx_nic_op op, const char *nic_id,
+                const struct drv_nic *old, const struct drv_nic *nic, struct uvm_error **err)
+{
+        _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
+        struct drv_pod *drv;
+        int r = pod_get_ref(s, pod_id, &p, err);
+
+        if (r < 0)
+                return r;
+        if (!p->ops->nic_add || !p->ops->nic_modify || !p->ops->nic_remove)
+                return uvm_error_set(err, EOPNOTSUPP, "pod %s (%s) has no guest NICs", p->rec.id,
+                                     p->ops->name);
+        /* Bounded: a pod being stopped holds its op_lock while its
+         * ComputeAgent endpoint waits for this very call to end. */
+        if (pod_op_lock_within(p, SBX_NIC_LOCK_MS) < 0)
+                return uvm_error_set(err, EAGAIN, "pod %s is busy: try again", p->rec.id);
+        pthread_mutex_lock(&p->lock);
+        drv = p->rec.state == POD_READY ? p->drv : NULL;
+        pthread_mutex_unlock(&p->lock);
+        if (!drv)
+                r = op == SBX_NIC_REMOVE
+                            ? 0
+                            : uvm_error_set(err, EBUSY, "pod %s is not ready", p->rec.id);
+        else if (op == SBX_NIC_ADD)
+                r = p->ops->nic_add(drv, nic_id, nic, err);
+        else if (op == SBX_NIC_MODIFY)
+                r = p->ops->nic_modify(drv, nic_id, old, nic, err);
+        else
+                r = p->ops->nic_remove(drv, nic_id, nic, err);
         pthread_mutex_unlock(&p->op_lock);
         return r;
 }
@@ -834,12 +737,9 @@ static void destroy_leftovers(struct sbx *s, const struct drv_ops *ops,
                 o->pod_stop(drv, 0, NULL);
                 o->pod_free(drv);
         }
-        if (s->net && net_pod_teardown(s->net, spec->id, NULL) < 0)
-                log_pod(LOG_LEVEL_WARN, spec->id, "pod %s: network teardown failed, ignoring",
-                        spec->id);
         /* The directory (the record) last, as in sbx_pod_remove. */
-        sbx_cgroup_remove_own(kubelet_parent, spec->id, s->systemd_cgroups);
-        (void) pod_dir_remove(spec->state_dir, NULL);
+        sbx_plat_pod_release(s, spec->id, kubelet_parent, true);
+        (void) sbx_plat_pod_dir_remove(spec->state_dir, NULL);
 }
 
 /* A pod directory whose record cannot be read back: nothing it started may
@@ -857,22 +757,21 @@ static void pod_recover(struct sbx *s, struct sbx_pod *p)
         struct drv_pod_spec spec;
         struct drv_pod *drv = NULL;
         struct uvm_error *e = NULL;
-        _cleanup_free_ char *cg = NULL;
+        _cleanup_free_ char *owned = NULL;
 
         if (p->rec.state == POD_CREATING) {
                 /* uvmd died inside RunPodSandbox: finish the failure. */
                 log_pod(LOG_LEVEL_WARN, p->rec.id, "pod %s: creation was cut short, removing it",
                         p->rec.id);
-                fill_spec(s, p, &spec);
+                sbx_pod_fill_spec(s, p, &spec);
                 destroy_leftovers(s, p->ops, &spec, p->rec.cgroup_parent);
                 registry_drop(s, p);
                 return;
         }
         if (p->rec.state == POD_READY) {
-                fill_spec(s, p, &spec);
-                cg = sbx_cgroup_parent(p->rec.cgroup_parent, p->rec.id, s->systemd_cgroups);
-                spec.cgroup_parent = cg;
-                if (p->ops->pod_reattach && p->ops->pod_reattach(&spec, &drv, &e) >= 0) {
+                sbx_pod_fill_spec(s, p, &spec);
+                if (sbx_plat_spec(s, p, &spec, &owned, &e) >= 0 && p->ops->pod_reattach &&
+                    p->ops->pod_reattach(&spec, &drv, &e) >= 0) {
                         pthread_mutex_lock(&p->lock);
                         p->drv = drv;
                         pthread_mutex_unlock(&p->lock);
@@ -890,48 +789,46 @@ static void pod_recover(struct sbx *s, struct sbx_pod *p)
         sbx_ctr_reconcile_pod(s, p);
 }
 
+/* One pod directory found at recovery: loaded, registered, reattached. */
+static void recover_one(void *data, const char *name)
+{
+        struct sbx *s = data;
+        _cleanup_free_ char *dir = NULL;
+        struct sbx_pod *p = NULL;
+        struct uvm_error *e = NULL;
+
+        if (!sbx_id_valid(name) || asprintf(&dir, "%s/pods/%s", s->state_root, name) < 0)
+                return;
+        if (pod_load(s, dir, &p, &e) < 0) {
+                log_warn("%s: %s: destroying what it ran", dir,
+                         e && e->msg ? e->msg : "unreadable");
+                uvm_error_free(e);
+                pod_destroy_unreadable(s, name, dir);
+                return;
+        }
+        pthread_mutex_lock(&s->lock);
+        if (s->n_pods < SBX_MAX_PODS) {
+                s->pods[s->n_pods++] = p;
+                p = NULL;
+        }
+        pthread_mutex_unlock(&s->lock);
+        sbx_list_changed(s);
+        if (p) {
+                pod_unref(p);
+                return;
+        }
+        p = s->pods[s->n_pods - 1];
+        /* Containers first, so what the agent replays on reconnect (exits,
+         * buffered output) finds them. */
+        sbx_ctr_recover_pod(s, p);
+        pod_recover(s, p);
+}
+
 int sbx_recover(struct sbx *s, struct uvm_error **err)
 {
         _cleanup_free_ char *root = NULL;
-        struct dirent *de;
-        DIR *d;
 
         if (asprintf(&root, "%s/pods", s->state_root) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        d = opendir(root);
-        if (!d)
-                return errno == ENOENT ? 0 : uvm_error_set(err, errno, "open %s: %m", root);
-        while ((de = readdir(d))) {
-                _cleanup_free_ char *dir = NULL;
-                struct sbx_pod *p = NULL;
-                struct uvm_error *e = NULL;
-
-                if (!sbx_id_valid(de->d_name) || asprintf(&dir, "%s/%s", root, de->d_name) < 0)
-                        continue;
-                if (pod_load(s, dir, &p, &e) < 0) {
-                        log_warn("%s: %s: destroying what it ran", dir,
-                                 e && e->msg ? e->msg : "unreadable");
-                        uvm_error_free(e);
-                        pod_destroy_unreadable(s, de->d_name, dir);
-                        continue;
-                }
-                pthread_mutex_lock(&s->lock);
-                if (s->n_pods < SBX_MAX_PODS) {
-                        s->pods[s->n_pods++] = p;
-                        p = NULL;
-                }
-                pthread_mutex_unlock(&s->lock);
-                sbx_list_changed(s);
-                if (p) {
-                        pod_unref(p);
-                        continue;
-                }
-                p = s->pods[s->n_pods - 1];
-                /* Containers first, so what the agent replays on reconnect
-                 * (exits, buffered output) finds them. */
-                sbx_ctr_recover_pod(s, p);
-                pod_recover(s, p);
-        }
-        closedir(d);
-        return 0;
+        return sbx_plat_pod_dirs(root, recover_one, s, err);
 }

@@ -102,7 +102,8 @@ int sbx_pod_stop(struct sbx *s, const char *id_prefix, uint32_t timeout_ms, stru
 int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err);
 
 /* New pod limits (resources + overhead): kept in the record and set on the
- * pod's own cgroup (sbx_cgroup_apply_own). -ENOENT for an unknown pod. */
+ * pod's own cgroup (sbx_cgroup_apply_own). -ENOENT for an unknown pod.
+ * Linux only (sandbox_linux.c). */
 int sbx_pod_set_limits(struct sbx *s, const char *id_prefix, const struct sbx_pod_limits *l,
                        struct uvm_error **err);
 
@@ -116,3 +117,16 @@ size_t sbx_pod_count(struct sbx *s);
  * for wait_ms. */
 int sbx_pod_usage(struct sbx *s, const char *id_prefix, int64_t wait_ms, struct drv_pod_stats *ret,
                   struct uvm_error **err);
+
+/* NICs added from outside (the ComputeAgent) on a pod whose driver has a
+ * guest to give them to (drv_ops.nic_add). */
+enum sbx_nic_op { SBX_NIC_ADD, SBX_NIC_MODIFY, SBX_NIC_REMOVE };
+/* Whether the pod's driver has guest NICs; false for an unknown pod. */
+bool sbx_pod_guest_nics(struct sbx *s, const char *pod_id);
+/* The driver's nic_add / nic_modify (old: the NIC before) / nic_remove,
+ * under the pod's op_lock, waiting for it at most SBX_NIC_LOCK_MS (then
+ * -EAGAIN). A pod not ready: -EBUSY for add and modify, success for remove
+ * (its VM and everything in it are gone or going). */
+#define SBX_NIC_LOCK_MS 10000
+int sbx_pod_nic(struct sbx *s, const char *pod_id, enum sbx_nic_op op, const char *nic_id,
+                const struct drv_nic *old, const struct drv_nic *nic, struct uvm_error **err);

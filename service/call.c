@@ -1,5 +1,6 @@
 /* One call's life: arrival, first message, handler, final status. */
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -183,7 +184,7 @@ void call_finish(struct srv_call *c, grpc_status_code code, const char *msg,
                 ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
                 c->initial_md_sent = true;
         }
-        if (c->close_in_final) {
+        if (!c->close_watched) {
                 ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
                 ops[n++].data.recv_close_on_server.cancelled = &c->close_cancelled;
         }
@@ -273,21 +274,25 @@ static void live_link(struct srv_call *c)
         pthread_mutex_unlock(&s->lock);
 }
 
-/* Fast handlers need no early cancellation watch: their final batch
- * carries RECV_CLOSE. Everything else learns about cancellation at once. */
+/* A call handed to a worker or a stream thread learns about cancellation
+ * at once; one answered on the queue thread needs no watch of its own (its
+ * final batch carries RECV_CLOSE): one batch fewer. Before the hand-off. */
 static void watch_close(struct srv_call *c)
 {
-        const struct srv_binding *b = c->entry ? c->entry->binding : NULL;
         grpc_op op;
 
-        if (!b || (b->kind == SRV_UNARY && b->inline_ok)) {
-                c->close_in_final = true;
+        if (c->close_watched)
                 return;
-        }
+        c->close_watched = true;
         memset(&op, 0, sizeof(op));
         op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
         op.data.recv_close_on_server.cancelled = &c->close_cancelled;
         start_batch(c, &op, 1, &c->op_close);
+}
+
+static bool runs_inline(const struct srv_binding *b)
+{
+        return !b || (b->kind == SRV_UNARY && b->inline_ok);
 }
 
 void call_arrived(struct srv_call *c)
@@ -299,17 +304,18 @@ void call_arrived(struct srv_call *c)
         c->arrived_ns = plat_now_ns();
         live_link(c);
         if (c->registered) {
-                /* The request message came with the call. */
+                /* The request message came with the call; where it runs
+                 * (and so whether close is watched) is decided with it. */
                 c->entry = c->registered->entry;
                 c->ctx.deadline_ms = deadline_to_mono_ms(c->deadline);
-                watch_close(c);
                 call_recv_done(c, true);
                 return;
         }
         c->ctx.deadline_ms = deadline_to_mono_ms(c->details.deadline);
         c->entry = dispatch_lookup(s->table, (const char *) GRPC_SLICE_START_PTR(c->details.method),
                                    GRPC_SLICE_LENGTH(c->details.method));
-        watch_close(c);
+        if (!runs_inline(c->entry ? c->entry->binding : NULL))
+                watch_close(c);
         if (!c->entry || !c->entry->binding) {
                 const char *why = s->opts.unimplemented_why;
                 _cleanup_free_ char *msg = NULL;
@@ -329,6 +335,8 @@ void call_arrived(struct srv_call *c)
         if (!start_batch(c, &op, 1, &c->op_recv))
                 call_finish(c, GRPC_STATUS_INTERNAL, "cannot receive request", NULL);
 }
+
+static void call_dispatch(struct srv_call *c);
 
 void call_recv_done(struct srv_call *c, bool ok)
 {
@@ -351,12 +359,7 @@ void call_recv_done(struct srv_call *c, bool ok)
                 call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL);
                 return;
         }
-        if (c->entry->binding->kind != SRV_UNARY)
-                start_stream(c);
-        else if (c->entry->binding->inline_ok)
-                call_run_unary(c);
-        else if (!srv_submit(c->srv, c))
-                call_finish(c, GRPC_STATUS_UNAVAILABLE, "server busy: too many queued calls", NULL);
+        call_dispatch(c);
 }
 
 /* The handler's answer as a message: packed here, or handed over packed
@@ -413,6 +416,44 @@ void call_run_unary(struct srv_call *c)
                 call_finish(c, GRPC_STATUS_OK, NULL, bb);
         uvm_error_free(err);
         /* The response came from the arena: nothing else to free. */
+}
+
+/* The handler's fast path, on the queue thread: true when it answered
+ * (the call is finished). A call past its deadline is left to the worker
+ * path, which reports it. */
+static bool run_fast(struct srv_call *c)
+{
+        struct uvm_error *err = NULL;
+        grpc_byte_buffer *bb = NULL;
+        int r;
+
+        if (srv_ctx_remaining_ms(&c->ctx) <= 0 || !c->entry->binding->fast(&c->ctx, c->req))
+                return false;
+        assert(c->packed_release); /* answered means srv_reply_packed */
+        r = unary_reply(c, NULL, &bb, &err);
+        if (r < 0)
+                call_finish_errno(c, r, err);
+        else
+                call_finish(c, GRPC_STATUS_OK, NULL, bb);
+        uvm_error_free(err);
+        return true;
+}
+
+static void call_dispatch(struct srv_call *c)
+{
+        const struct srv_binding *b = c->entry->binding;
+
+        if (runs_inline(b)) {
+                call_run_unary(c);
+                return;
+        }
+        if (b->kind == SRV_UNARY && b->fast && run_fast(c))
+                return;
+        watch_close(c);
+        if (b->kind != SRV_UNARY)
+                start_stream(c);
+        else if (!srv_submit(c->srv, c))
+                call_finish(c, GRPC_STATUS_UNAVAILABLE, "server busy: too many queued calls", NULL);
 }
 
 void call_mark_done(struct srv_call *c)

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/macros.h"
 #include "network/nic.h"
+#include "sandbox/sandbox.h"
 #include "service/compute_agent.h"
 #include "service/daemon.h"
 
@@ -21,6 +22,7 @@
 
 /* One pod's endpoint. Everything but lock is immutable while it is served. */
 struct cagent_pod {
+        struct cagent *ca;
         char *pod_id, *pod_dir, *netns_path, *socket;
         int dir_fd;           /* the pod dir, for binding when its path is too long */
         pthread_mutex_t lock; /* serialises NIC operations (the list file) */
@@ -34,6 +36,67 @@ struct cagent {
         struct cagent_pod **pods;
         size_t n_pods;
 };
+
+/* --- a VM pod's guest adapters, through its driver (sandbox/driver.h) --- */
+
+struct guest_call {
+        struct cagent *ca;
+        const char *pod_id, *netns_path;
+};
+
+static void drv_nic_of(const struct guest_call *g, const struct nic_state *s, struct drv_nic *ret)
+{
+        *ret = (struct drv_nic){.netns_path = g->netns_path,
+                                .ifname = s->ifname,
+                                .mac = s->mac,
+                                .mtu = s->mtu,
+                                .addrs = s->addrs,
+                                .n_addrs = s->n_addrs,
+                                .route_dst = s->dst,
+                                .route_gw = s->gw,
+                                .n_routes = s->n_routes};
+}
+
+static int guest_add(void *data, const struct nic_state *s, struct uvm_error **err)
+{
+        struct guest_call *g = data;
+        struct drv_nic n;
+
+        drv_nic_of(g, s, &n);
+        return sbx_pod_nic(g->ca->daemon->sbx, g->pod_id, SBX_NIC_ADD, s->nic_id, NULL, &n, err);
+}
+
+static int guest_modify(void *data, const struct nic_state *old, const struct nic_state *s,
+                        struct uvm_error **err)
+{
+        struct guest_call *g = data;
+        struct drv_nic a, b;
+
+        drv_nic_of(g, old, &a);
+        drv_nic_of(g, s, &b);
+        return sbx_pod_nic(g->ca->daemon->sbx, g->pod_id, SBX_NIC_MODIFY, s->nic_id, &a, &b, err);
+}
+
+static int guest_remove(void *data, const struct nic_state *s, struct uvm_error **err)
+{
+        struct guest_call *g = data;
+        struct drv_nic n;
+
+        drv_nic_of(g, s, &n);
+        return sbx_pod_nic(g->ca->daemon->sbx, g->pod_id, SBX_NIC_REMOVE, s->nic_id, NULL, &n, err);
+}
+
+/* The pod's guest, when its driver has one (NULL: an ns pod). */
+static const struct nic_guest *guest_of(struct cagent_pod *p, struct guest_call *call,
+                                        struct nic_guest *ret)
+{
+        /* Asked each time: the pod is registered after its ready hook ran. */
+        if (!p->ca->daemon->sbx || !sbx_pod_guest_nics(p->ca->daemon->sbx, p->pod_id))
+                return NULL;
+        *call = (struct guest_call){p->ca, p->pod_id, p->netns_path};
+        *ret = (struct nic_guest){guest_add, guest_modify, guest_remove, call};
+        return ret;
+}
 
 /* --- handlers --- */
 
@@ -89,6 +152,8 @@ static int ca_add_nic(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCM
                 srv_new(ctx, Uvmd__Computeagent__V1__AddNICResponse);
         struct cagent_pod *p = ctx->data;
         _cleanup_free_ char *ifname = NULL;
+        struct guest_call call;
+        struct nic_guest guest;
         struct nic_endpoint ep;
         int r;
 
@@ -103,7 +168,8 @@ static int ca_add_nic(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCM
         if (r < 0)
                 return r;
         pthread_mutex_lock(&p->lock);
-        r = nic_add(p->pod_dir, p->netns_path, req->nic_id, &ep, &ifname, err);
+        r = nic_add(p->pod_dir, p->netns_path, req->nic_id, &ep, guest_of(p, &call, &guest),
+                    &ifname, err);
         pthread_mutex_unlock(&p->lock);
         if (r < 0)
                 return r;
@@ -120,6 +186,8 @@ static int ca_modify_nic(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         Uvmd__Computeagent__V1__ModifyNICResponse *resp =
                 srv_new(ctx, Uvmd__Computeagent__V1__ModifyNICResponse);
         struct cagent_pod *p = ctx->data;
+        struct guest_call call;
+        struct nic_guest guest;
         struct nic_endpoint ep;
         int r;
 
@@ -134,7 +202,8 @@ static int ca_modify_nic(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         if (r < 0)
                 return r;
         pthread_mutex_lock(&p->lock);
-        r = nic_modify(p->pod_dir, p->netns_path, req->nic_id, &ep, err);
+        r = nic_modify(p->pod_dir, p->netns_path, req->nic_id, &ep, guest_of(p, &call, &guest),
+                       err);
         pthread_mutex_unlock(&p->lock);
         if (r < 0)
                 return r;
@@ -150,6 +219,8 @@ static int ca_delete_nic(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         Uvmd__Computeagent__V1__DeleteNICResponse *resp =
                 srv_new(ctx, Uvmd__Computeagent__V1__DeleteNICResponse);
         struct cagent_pod *p = ctx->data;
+        struct guest_call call;
+        struct nic_guest guest;
         int r;
 
         if (!resp)
@@ -158,7 +229,7 @@ static int ca_delete_nic(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
             nic_check_id("nic_id", req->nic_id, err) < 0)
                 return -EINVAL;
         pthread_mutex_lock(&p->lock);
-        r = nic_delete(p->pod_dir, p->netns_path, req->nic_id, err);
+        r = nic_delete(p->pod_dir, p->netns_path, req->nic_id, guest_of(p, &call, &guest), err);
         pthread_mutex_unlock(&p->lock);
         if (r < 0)
                 return r;
@@ -192,13 +263,14 @@ static void cagent_pod_free(struct cagent_pod *p)
         free(p);
 }
 
-static struct cagent_pod *cagent_pod_new(const char *pod_id, const char *pod_dir,
+static struct cagent_pod *cagent_pod_new(struct cagent *ca, const char *pod_id, const char *pod_dir,
                                          const char *netns_path)
 {
         struct cagent_pod *p = calloc(1, sizeof(*p));
 
         if (!p)
                 return NULL;
+        p->ca = ca;
         p->dir_fd = -1;
         pthread_mutex_init(&p->lock, NULL);
         p->pod_id = strdup(pod_id);
@@ -298,7 +370,7 @@ static void on_pod_ready(void *data, const char *pod_id, const char *pod_dir,
 
         if (!netns_path || known(ca, pod_id))
                 return; /* host-network pods have nothing to add NICs to */
-        p = cagent_pod_new(pod_id, pod_dir, netns_path);
+        p = cagent_pod_new(ca, pod_id, pod_dir, netns_path);
         r = p ? serve(ca, p, &e) : uvm_error_set(&e, ENOMEM, "out of memory");
         if (r >= 0) {
                 r = add(ca, p, &e);

@@ -76,6 +76,7 @@ static const struct field fields[] = {
         {"stream_tls_key", F_PATH, OFF(stream_tls_key), 0, 0, NULL},
         {"stream_token_ttl_ms", F_UINT, OFF(stream_token_ttl_ms), 1000, 3600000, NULL},
         {"metrics_address", F_ADDR, OFF(metrics_address), 0, 0, NULL},
+        {"hcs_bridge_address", F_ADDR, OFF(hcs_bridge_address), 0, 0, NULL},
 };
 
 static char **strv_new2(const char *a, const char *b)
@@ -197,6 +198,7 @@ void config_free(struct uvmd_config *c)
         free(c->vm_size_annotations);
         free(c->stream_address);
         free(c->metrics_address);
+        free(c->hcs_bridge_address);
         free(c->stream_tls_cert);
         free(c->stream_tls_key);
         strv_free(c->insecure_registries);
@@ -596,6 +598,9 @@ int config_validate(const struct uvmd_config *c, struct uvm_error **err)
                 return uvm_error_set(err, EINVAL, "state and data roots must be absolute paths");
         if (c->metrics_address && config_loopback_address(c->metrics_address, NULL, NULL, err) < 0)
                 return uvm_error_wrap(err, "metrics_address");
+        if (c->hcs_bridge_address &&
+            config_loopback_address(c->hcs_bridge_address, NULL, NULL, err) < 0)
+                return uvm_error_wrap(err, "hcs_bridge_address");
         if (!c->stream_tls_cert != !c->stream_tls_key)
                 return uvm_error_set(err, EINVAL,
                                      "stream_tls_cert and stream_tls_key go together: both or "

@@ -40,7 +40,7 @@ struct uvmd_config {
         /* Each CNI plugin run; killed with its process group after it. */
         unsigned cni_plugin_timeout_ms;
         /* The qemu driver: the binary (a name on PATH or a path), the guest
-         * image directory (vmlinuz, initrd.img, manifest.json), the
+         * image directory (vmlinux, initrd.img, manifest.json), the
          * accelerator ("auto": KVM once a guest was seen booting with it,
          * else TCG; "kvm"; "tcg"), and how long a guest may take to answer. */
         char *qemu_binary;
@@ -76,6 +76,12 @@ struct uvmd_config {
         /* The Prometheus endpoint (GET /metrics): NULL when off (the
          * default); loopback only, "127.0.0.1:PORT" or "[::1]:PORT". */
         char *metrics_address;
+
+        /* Windows: reach every hcs pod's agent over TCP at this loopback
+         * "127.0.0.1:PORT" instead of HvSocket (NULL, the default): a rig
+         * whose VMs' bridges are forwarded to the host, such as
+         * tests/windows/uvmd_pods_test.sh's. */
+        char *hcs_bridge_address;
 };
 
 void config_init_defaults(struct uvmd_config *c);

@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sandbox/spec.h"
 #include "service/cri.h"
+#ifndef _WIN32
+#include "sandbox/spec.h"
+#endif
 
 /* Map entries (protoc-c generates one struct per map; they share a shape). */
 struct kv_entry {
@@ -119,6 +121,8 @@ Runtime__V1__ContainerState cri_ctr_state(enum ctr_state s)
         }
 }
 
+/* User namespaces are Linux only. */
+#ifndef _WIN32
 int cri_userns_from(const Runtime__V1__UserNamespace *u, struct userns_map *ret,
                     struct uvm_error **err)
 {
@@ -142,3 +146,4 @@ int cri_userns_from(const Runtime__V1__UserNamespace *u, struct userns_map *ret,
                 *ret = (struct userns_map){0};
         return r;
 }
+#endif

@@ -44,3 +44,8 @@ Runtime__V1__ContainerState cri_ctr_state(enum ctr_state s);
  * goes to the call packed (srv_reply_packed). */
 int cri_list_cached(struct srv_ctx *ctx, enum list_kind kind, list_build_fn build, void *arg,
                     struct uvm_error **err);
+/* The fast paths (srv_fast_fn) of ListPodSandbox and ListContainers: an
+ * unfiltered request answered from the cache's current entry, if there is
+ * one and the cache is not being swapped right now. */
+bool cri_list_pods_fast(struct srv_ctx *ctx, const ProtobufCMessage *req);
+bool cri_list_ctrs_fast(struct srv_ctx *ctx, const ProtobufCMessage *req);

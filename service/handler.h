@@ -35,6 +35,13 @@ struct srv_ctx {
 typedef int (*srv_unary_fn)(struct srv_ctx *ctx, const ProtobufCMessage *req,
                             ProtobufCMessage **ret_resp, struct uvm_error **err);
 
+/* A unary handler's optional fast path, tried on the queue thread before
+ * the call goes to a worker: it may only read memory and take locks that
+ * are never held across blocking work, and only with trylock. It answers
+ * with srv_reply_packed and returns true, or returns false, having changed
+ * nothing, and the call runs the unary handler on a worker. */
+typedef bool (*srv_fast_fn)(struct srv_ctx *ctx, const ProtobufCMessage *req);
+
 /* A streaming handler runs on a thread of its own; it sends with
  * srv_stream_send, reads further requests with srv_stream_recv, and returns
  * when the stream is done (its return value becomes the status). */
@@ -48,6 +55,7 @@ struct srv_binding {
         bool inline_ok; /* never blocks: served on the queue thread */
         srv_unary_fn unary;
         srv_stream_fn stream;
+        srv_fast_fn fast; /* unary only; NULL: none */
 };
 
 /* Allocation from the call's arena (zeroed; NULL only when out of memory). */

@@ -64,18 +64,37 @@ void list_reply_unref(void *p)
                 free(r);
 }
 
-/* A reference to the entry when it was built at gen. */
+/* A reference to the entry when it was built at gen; c->lock held. */
+static struct list_reply *entry_ref_locked(struct list_cache *c, enum list_kind kind, uint64_t gen)
+{
+        struct list_reply *r = c->entry[kind];
+
+        if (!r || r->gen != gen)
+                return NULL;
+        list_reply_ref(r);
+        return r;
+}
+
 static struct list_reply *entry_at(struct list_cache *c, enum list_kind kind, uint64_t gen)
 {
         struct list_reply *r;
 
         pthread_mutex_lock(&c->lock);
-        r = c->entry[kind];
-        if (r && r->gen == gen)
-                list_reply_ref(r);
-        else
-                r = NULL;
+        r = entry_ref_locked(c, kind, gen);
         pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+struct list_reply *list_cache_peek(struct list_cache *c, enum list_kind kind, uint64_t gen)
+{
+        struct list_reply *r;
+
+        if (pthread_mutex_trylock(&c->lock) != 0)
+                return NULL;
+        r = entry_ref_locked(c, kind, gen);
+        pthread_mutex_unlock(&c->lock);
+        if (r)
+                __atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
         return r;
 }
 

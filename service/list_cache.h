@@ -49,13 +49,21 @@ typedef int (*list_build_fn)(void *arg, ProtobufCMessage **ret, struct uvm_error
 int list_cache_answer(struct list_cache *c, enum list_kind kind, uint64_t gen, list_build_fn build,
                       void *arg, struct list_reply **ret_reply, struct uvm_error **err);
 
+/* The entry for kind when it was built at gen, without waiting: NULL when
+ * there is none at gen or another thread holds the cache's lock (the caller
+ * then goes the way that may wait, list_cache_answer). For the queue
+ * thread's fast path. A found entry counts as a hit; *ret is a reference
+ * for the caller. */
+struct list_reply *list_cache_peek(struct list_cache *c, enum list_kind kind, uint64_t gen);
+
 const uint8_t *list_reply_data(const struct list_reply *r);
 size_t list_reply_len(const struct list_reply *r);
 void list_reply_ref(struct list_reply *r);
 /* Takes void * so it can be given as a release callback. */
 void list_reply_unref(void *r);
 
-/* Counters for tests and debugging: answers from the entry, and builds. */
+/* Counters for tests and debugging: answers from the entry (peeks
+ * included), and builds. */
 void list_cache_counts(struct list_cache *c, uint64_t *ret_hits, uint64_t *ret_builds);
 
 /* True when a filter keeps everything: absent, or every field empty. Only

@@ -39,7 +39,7 @@ struct srv_call {
         grpc_call *call;
         const struct srv_method *registered; /* NULL: a generic call */
         gpr_timespec deadline;               /* registered calls only */
-        bool close_in_final;                 /* RECV_CLOSE rides on the final batch */
+        bool close_watched; /* RECV_CLOSE started on its own; else it rides on the final batch */
         grpc_call_details details;
         grpc_metadata_array md;
         const struct dispatch_entry *entry;

@@ -64,7 +64,8 @@ static int register_methods(struct srv *s, struct uvm_error **err)
                 if (!m->handle)
                         return uvm_error_set(err, EINVAL, "cannot register method %s", e->path);
                 m->entry = e;
-                m->slots = e->binding->inline_ok ? REGISTERED_SLOTS_FAST : REGISTERED_SLOTS;
+                m->slots = e->binding->inline_ok || e->binding->fast ? REGISTERED_SLOTS_FAST
+                                                                     : REGISTERED_SLOTS;
                 s->n_methods++;
         }
         return 0;

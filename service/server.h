@@ -4,9 +4,11 @@
  * The gRPC server core on the C-core completion-queue API.
  *
  * One queue; io_threads poll it. Methods marked inline run right there
- * (memory-only handlers: List, Version); other unary handlers go to a
- * bounded pool of workers, so a slow handler never stalls other calls;
- * streaming handlers get a thread each (bounded). Shutdown drains in-flight
+ * (memory-only handlers: Version, health); a method with a fast path (the
+ * unfiltered List answered from its cache) tries it right there and goes to
+ * the workers when it declines; other unary handlers go to a bounded pool
+ * of workers, so a slow handler never stalls other calls; streaming
+ * handlers get a thread each (bounded). Shutdown drains in-flight
  * calls for a grace period, then cancels the rest, and only shuts the queue
  * down once no call is alive.
  */

@@ -1,5 +1,9 @@
-#include <arpa/inet.h>
 #include <stdlib.h>
+#ifdef _WIN32
+#include <ws2tcpip.h>
+#else
+#include <arpa/inet.h>
+#endif
 #include <string.h>
 
 #include "service/validate.h"
@@ -65,7 +69,7 @@ static int check_components(const char *field, const char *s, struct uvm_error *
         const char *p = s;
 
         while (*p) {
-                const char *e = strchrnul(p, '/');
+                const char *e = p + strcspn(p, "/"); /* strchrnul: glibc's */
                 if (e - p == 2 && p[0] == '.' && p[1] == '.')
                         return uvm_error_set(err, EINVAL, "%s: \"%s\" must not contain \"..\"",
                                              field, s);

@@ -13,7 +13,7 @@
 #   /usr/libexec/uvmd/uvmd          the daemon; /usr/bin/uvmd links to it
 #   /usr/libexec/uvmd/uvmd-agent    the ns pods' agent
 #   /usr/libexec/uvmd/cni-install-default   deploy/cni/install-default.sh
-#   /usr/lib/uvmd/guest/            vmlinuz, initrd.img, manifest.json
+#   /usr/lib/uvmd/guest/            vmlinux, initrd.img, manifest.json
 #   /etc/uvmd/config.json           deploy/config.json (conffile)
 #   /etc/init.d/uvmd                for nodes without systemd (conffile)
 #   /lib/systemd/system/uvmd.service   deploy/uvmd.service
@@ -50,7 +50,7 @@ if [ $build = 1 ]; then
         bazel build "${targets[@]}" 2>&1 | tail -n 3
 fi
 bin=$(bazel info bazel-bin 2>/dev/null)
-for f in service/uvmd agent/uvmd-agent guest/vmlinuz guest/initrd.img guest/manifest.json; do
+for f in service/uvmd agent/uvmd-agent guest/vmlinux guest/initrd.img guest/manifest.json; do
         if [ ! -f "$bin/$f" ]; then
                 echo "build-deb: $bin/$f is missing (bazel build ${targets[*]})" >&2
                 exit 1
@@ -73,7 +73,7 @@ for b in service/uvmd agent/uvmd-agent; do
 done
 ln -s ../libexec/uvmd/uvmd "$root/usr/bin/uvmd"
 install -m 0755 deploy/cni/install-default.sh "$root/usr/libexec/uvmd/cni-install-default"
-for f in vmlinuz initrd.img manifest.json; do
+for f in vmlinux initrd.img manifest.json; do
         install -m 0644 "$bin/guest/$f" "$root/usr/lib/uvmd/guest/"
 done
 

@@ -44,7 +44,7 @@ MEANINGS = {
                         "node are offered in Status.",
     "kvm_device": "The device the qemu driver's KVM proof opens.",
     "qemu_binary": "QEMU, on PATH or a path.",
-    "guest_dir": "The VM pods' guest image (\\fBvmlinuz\\fP, \\fBinitrd.img\\fP); the "
+    "guest_dir": "The VM pods' guest image (\\fBvmlinux\\fP, \\fBinitrd.img\\fP); the "
                  "package installs it here.",
     "qemu_accel": "\\fBauto\\fP (KVM once a guest was seen booting under it, else TCG), "
                   "\\fBkvm\\fP or \\fBtcg\\fP.",
@@ -73,6 +73,9 @@ MEANINGS = {
     "stream_tls_key": "PEM private key of \\fBstream_tls_cert\\fP; both or neither.",
     "stream_token_ttl_ms": "How long an Exec, Attach or PortForward URL stays usable (once).",
     "metrics_address": "HOST:PORT of the Prometheus metrics endpoint; off when unset.",
+    "hcs_bridge_address": "Windows only: \\fB127.0.0.1:\\fP\\fIPORT\\fP where every hcs pod's "
+                          "agent is reached over TCP instead of HvSocket (a test rig's "
+                          "forwarded bridges); unset by default.",
 }
 
 # Integer keys that config_init_defaults() leaves at 0: the module that

@@ -8,26 +8,84 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <winsock2.h>
+#include <ws2tcpip.h>
+
 #include "common/log.h"
 #include "common/platform.h"
+#include "common/sock.h"
 #include "network/hcn.h"
 #include "sandbox/drivers/hcs/bind_win.h"
+#include "sandbox/drivers/hcs/guest_bridge.h"
+#include "sandbox/sandbox.h"
+#include "service/config.h"
 #include "service/cri_runtime_common.h"
+#include "service/list_cache.h"
 #include "service/windows/daemon_win.h"
 
 /* Built from the .proto files at build time (//proto:descriptor_set_embed). */
 extern const unsigned char uvmd_descriptor_set[];
 extern const size_t uvmd_descriptor_set_len;
 
-#define NOT_PORTED                                                                                 \
-        "not in the Windows build yet (the sandbox layer: pods, containers and images are not "    \
-        "ported)"
+#define NOT_PORTED "not in the Windows build yet (containers and images are not ported; pods are)"
 
 static const struct srv_binding *const bindings[] = {
         health_bindings,
         reflection_bindings,
         cri_win_runtime_bindings,
+        cri_win_pod_bindings,
 };
+
+#define TCP_DIAL_RETRY_MS 100
+
+/* hcs_bridge_address (config.h): one TCP connection to the agent per
+ * dial, retried while nothing listens yet, within timeout_ms. */
+static int tcp_dial(void *data, const char *system_id, const char *runtime_id, uint32_t timeout_ms,
+                    int *ret_fd, struct uvm_error **err)
+{
+        const struct sockaddr_in *to = data;
+        uint64_t until = plat_now_ns() + (uint64_t) timeout_ms * 1000000u;
+
+        for (;;) {
+                SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+                int e;
+
+                if (s == INVALID_SOCKET)
+                        return uvm_error_set(err, EIO, "agent of %s: socket: error %d", system_id,
+                                             WSAGetLastError());
+                if (connect(s, (const struct sockaddr *) to, sizeof(*to)) == 0) {
+                        int fd = sock_fd_from_handle((uintptr_t) s);
+
+                        if (fd < 0)
+                                return uvm_error_set(err, -fd, "agent of %s: no fd", system_id);
+                        *ret_fd = fd;
+                        return 0;
+                }
+                e = WSAGetLastError();
+                closesocket(s);
+                if (e != WSAECONNREFUSED || plat_now_ns() >= until)
+                        return uvm_error_set(err, e == WSAECONNREFUSED ? ETIMEDOUT : EIO,
+                                             "agent of %s at 127.0.0.1:%u: error %d", system_id,
+                                             (unsigned) ntohs(to->sin_port), e);
+                Sleep(TCP_DIAL_RETRY_MS);
+        }
+}
+
+/* The guest table: the bridge over TCP loopback when configured, else
+ * NULL (drv_hcs_system then takes HvSocket). */
+static const struct hcs_guest_ops *guest_ops(const struct uvmd_config *cfg)
+{
+        static struct sockaddr_in to; /* the dialler's data: lives as long as the process */
+        unsigned port;
+
+        if (!cfg->hcs_bridge_address ||
+            config_loopback_address(cfg->hcs_bridge_address, NULL, &port, NULL) < 0)
+                return NULL;
+        to = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((u_short) port)};
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        log_info("hcs driver: agents reached over TCP at 127.0.0.1:%u (hcs_bridge_address)", port);
+        return hcs_guest_bridge(tcp_dial, &to);
+}
 
 /* Binds the hcs driver to computecore, computenetwork and the HvSocket
  * bridge; on a host without them (Wine) its probe keeps the reason. */
@@ -38,13 +96,15 @@ static void bind_hcs(const struct uvmd_config *cfg)
         char why[800];
 
         drv_hcs_config_init_defaults(&hc);
-        if (asprintf(&kernel, "%s\\vmlinuz", cfg->guest_dir) < 0 ||
+        /* Kernel-direct boot takes the uncompressed kernel, as the qemu
+         * driver's does (docs/guest.md). */
+        if (asprintf(&kernel, "%s\\vmlinux", cfg->guest_dir) < 0 ||
             asprintf(&initrd, "%s\\initrd.img", cfg->guest_dir) < 0)
                 return; /* the probe then says the driver is not bound */
         hc.kernel_path = kernel;
         hc.initrd_path = initrd;
         hc.bridge_vsock_port = UVMD_WIN_BRIDGE_VSOCK_PORT;
-        if (!drv_hcs_system(NULL, &hc, why, sizeof(why)))
+        if (!drv_hcs_system(guest_ops(cfg), &hc, why, sizeof(why)))
                 log_warn("%s", why);
 }
 
@@ -98,6 +158,25 @@ static int make_root(const char *what, const char *path, struct uvm_error **err)
                      : 0;
 }
 
+/* The pod registry under the state root, with what a previous uvmd.exe
+ * left: ready pods reattached to their VMs (the hcs driver's records),
+ * half-made ones undone. */
+static int pods_win(struct uvmd *d, struct uvm_error **err)
+{
+        const struct sbx_options o = {.state_root = d->cfg.state_root};
+        int r;
+
+        d->lists = list_cache_new();
+        if (!d->lists)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = sbx_new(&o, &d->sbx, err);
+        if (r >= 0)
+                r = sbx_recover(d->sbx, err);
+        if (r >= 0)
+                log_info("pods: %zu recovered from %s", sbx_pod_count(d->sbx), d->cfg.state_root);
+        return r;
+}
+
 int uvmd_win_init(struct uvmd_win *w, struct uvm_error **err)
 {
         struct uvmd *d = &w->d;
@@ -113,6 +192,8 @@ int uvmd_win_init(struct uvmd_win *w, struct uvm_error **err)
         if (!w->network_ready)
                 log_warn("HCN unavailable: %s", w->network_why);
         r = handlers_win(d, err);
+        if (r >= 0)
+                r = pods_win(d, err);
         if (r >= 0)
                 r = descdb_new(uvmd_descriptor_set, uvmd_descriptor_set_len, &d->descdb, err);
         if (r >= 0)
@@ -166,6 +247,10 @@ void uvmd_win_fini(struct uvmd_win *w)
         struct uvmd *d = &w->d;
 
         d->table = dispatch_table_free(d->table);
+        /* The pods' VMs keep running (ShouldTerminateOnLastHandleClosed is
+         * false): the next uvmd.exe reattaches. */
+        d->sbx = sbx_free(d->sbx);
+        d->lists = list_cache_free(d->lists);
         d->descdb = descdb_free(d->descdb);
         handlers_clear(&d->handlers);
         config_free(&d->cfg);

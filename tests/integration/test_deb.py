@@ -10,7 +10,9 @@ dpkg runs with:
                              into); they honour DPKG_ROOT and start nothing
   --force-depends            the root has none of the dependencies installed
                              (they are on the host, where the binaries run)
-UVMD_DEB=path takes a built .deb instead of building one."""
+UVMD_DEB=path takes a built .deb instead of building one. UVMD_OLD_DEB=path
+(tests/deb/old-deb.sh: an older commit's own build) is the upgrade test's
+old package; without it the old package is this build repackaged."""
 import gzip
 import io
 import json
@@ -82,7 +84,7 @@ def test_contents(deb):
     for path, mode in [("/usr/libexec/uvmd/uvmd", "-rwxr-xr-x"),
                        ("/usr/libexec/uvmd/uvmd-agent", "-rwxr-xr-x"),
                        ("/usr/libexec/uvmd/cni-install-default", "-rwxr-xr-x"),
-                       ("/usr/lib/uvmd/guest/vmlinuz", "-rw-r--r--"),
+                       ("/usr/lib/uvmd/guest/vmlinux", "-rw-r--r--"),
                        ("/usr/lib/uvmd/guest/initrd.img", "-rw-r--r--"),
                        ("/usr/lib/uvmd/guest/manifest.json", "-rw-r--r--"),
                        ("/etc/uvmd/config.json", "-rw-r--r--"),
@@ -279,7 +281,7 @@ def test_install_run_purge(deb, droot, image_single):  # noqa: F811
     # files, owners, modes
     for rel, mode in [("usr/libexec/uvmd/uvmd", 0o755), ("usr/libexec/uvmd/uvmd-agent", 0o755),
                       ("etc/uvmd/config.json", 0o644), ("lib/systemd/system/uvmd.service", 0o644),
-                      ("usr/lib/uvmd/guest/vmlinuz", 0o644),
+                      ("usr/lib/uvmd/guest/vmlinux", 0o644),
                       ("usr/lib/uvmd/guest/initrd.img", 0o644)]:
         st = os.stat(os.path.join(root, rel))
         assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, 0, mode), rel
@@ -364,13 +366,21 @@ def repackaged(deb, version, out):
     return path
 
 
+BRIDGE_LIMITS_LOG = "agent conn: data frames up to"
+
+
 def test_upgrade_keeps_pods_running(deb, droot, image_single):  # noqa: F811
     """An upgrade with a pod running: the old package's uvmd keeps serving
     until the init system restarts it, the operator's config survives, and
-    the new uvmd reattaches to the pod the old one started."""
+    the new uvmd reattaches to the pod the old one started. With
+    UVMD_OLD_DEB (an older build whose agent predates BridgeLimits) the new
+    uvmd keeps the default frame sizes with that agent; with this build's
+    agent it negotiates the larger ones. Either way a reply larger than a
+    default data frame crosses the bridge intact."""
     top, root = droot
     before = tree(root)
-    old = repackaged(deb, uvmd_version() + "~old1", top)
+    old_build = os.environ.get("UVMD_OLD_DEB")
+    old = old_build or repackaged(deb, uvmd_version() + "~old1", top)
     dpkg(root, "-i", old)
     conf = os.path.join(root, "etc/uvmd/config.json")
     with open(conf) as f:
@@ -402,6 +412,7 @@ def test_upgrade_keeps_pods_running(deb, droot, image_single):  # noqa: F811
         # The init system's restart: the pod keeps running across it.
         assert d.stop() == 0, d.log()[-3000:]
         assert alive(agent)
+        mark = len(d.log())
         d.start()
         assert os.stat("/proc/%d/exe" % d.proc.pid).st_ino == os.stat(exe).st_ino
         c = d.client()
@@ -412,6 +423,19 @@ def test_upgrade_keeps_pods_running(deb, droot, image_single):  # noqa: F811
         r = c.rt("ExecSync", pb().ExecSyncRequest(container_id=ctr, cmd=["echo", "reattached"],
                                                   timeout=10), timeout=40)
         assert (r.exit_code, r.stdout) == (0, b"reattached\n")
+        # A reply of 200000 bytes: beyond a default data frame (64 KiB), within
+        # ExecSync's 256 KiB per stream (docs/pods.md).
+        r = c.rt("ExecSync", pb().ExecSyncRequest(
+            container_id=ctr, cmd=["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' a"],
+            timeout=30), timeout=60)
+        assert (r.exit_code, len(r.stdout), set(r.stdout)) == (0, 200000, {ord("a")})
+        # dpkg replaced the agent's file: the pod's agent is the old build's.
+        assert os.readlink("/proc/%d/exe" % agent).endswith("uvmd-agent (deleted)")
+        after = d.log()[mark:]
+        if old_build:
+            assert BRIDGE_LIMITS_LOG not in after, "the old agent took limits it does not know"
+        else:
+            assert BRIDGE_LIMITS_LOG + " 262144 bytes, windows of 1048576" in after, after[-3000:]
         with open(os.path.join(node.state, "pods", pod, "agent.pid")) as f:
             assert int(f.read()) == agent, "the pod's agent was replaced, not reattached"
     finally:

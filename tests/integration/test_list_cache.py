@@ -5,8 +5,14 @@ stopped and removed, containers created, started, stopped, removed, exiting
 by themselves, a pod's agent dying, uvmd restarted -- and after each one
 every unfiltered List (filter absent, and filter present but empty) must
 say what the uncached calls say at that moment: Lists filtered by state and
-the Status calls. A background thread lists all the while, so replies are
-also built while changes are under way."""
+the Status calls. Background threads list all the while (unfiltered and
+filtered), so replies are also built and served while changes are under
+way.
+
+A cache hit is answered on the queue thread, without a worker: with every
+worker held by ExecSync, unfiltered Lists still answer while nothing has
+changed; a filtered List and a List after a change (the answer must be
+built) wait for a worker."""
 import os
 import signal
 import subprocess
@@ -14,10 +20,11 @@ import threading
 import time
 
 import grpc
+import pytest
 
 from imagelib import image_dir, image_single  # noqa: F401 (fixtures)
 from test_pods import (_create, _ctr_config, _pod_config, _run_pod, pods,  # noqa: F401
-                       pods_cleanup)
+                       pods_cleanup, pods_daemon)
 from uvmdlib import pb
 
 
@@ -78,8 +85,9 @@ def _poll(what, fn, timeout=30):
 
 
 class Lister(threading.Thread):
-    """Unfiltered Lists, one after another, until stopped: replies built
-    and replaced while the test changes things."""
+    """Lists, one after another, until stopped: unfiltered replies built,
+    replaced and served from the cache while the test changes things; with
+    filtered ones in between, which always take a worker."""
 
     def __init__(self, d):
         super().__init__(daemon=True)
@@ -87,17 +95,21 @@ class Lister(threading.Thread):
 
     def run(self):
         m = pb()
+        c = self.d.client()
+        running = m.ContainerFilter(state=m.ContainerStateValue(state=m.CONTAINER_RUNNING))
         while not self.stop.is_set():
             try:
-                c = self.d.client()
                 c.rt("ListPodSandbox")
                 c.rt("ListContainers", filter=m.ContainerFilter())
+                c.rt("ListContainers", filter=running)
+                c.rt("ListContainers")
                 self.calls += 1
             except grpc.RpcError as e:
                 # uvmd being restarted by the test
                 if e.code() != grpc.StatusCode.UNAVAILABLE:
                     self.errors.append(e)
                 time.sleep(0.05)
+                c = self.d.client()
 
     def end(self):
         self.stop.set()
@@ -113,17 +125,20 @@ def _agent_of(d, pod):
 
 
 def test_unfiltered_lists_follow_every_change(pods):
-    d, c, m = pods, pods.client(), pb()
-    lister = Lister(d)
-    lister.start()
+    d, m = pods, pb()
+    listers = [Lister(d) for _ in range(3)]
+    for x in listers:
+        x.start()
     try:
-        _run_changes(d, m, lister)
+        _run_changes(d, m, listers)
     finally:
-        lister.stop.set()
-    lister.end()
+        for x in listers:
+            x.stop.set()
+    for x in listers:
+        x.end()
 
 
-def _run_changes(d, m, lister):
+def _run_changes(d, m, listers):
     c = d.client()
     assert _agree(c, m) == ({}, {})
 
@@ -215,4 +230,97 @@ def _run_changes(d, m, lister):
         c.rt("StopPodSandbox", pod_sandbox_id=pod)
         c.rt("RemovePodSandbox", pod_sandbox_id=pod)
         assert pod not in _pods_unfiltered(c, m)
+    assert _agree(c, m) == ({}, {})
+
+
+@pytest.fixture
+def pods2(daemon_factory, workdir, image_single):  # noqa: F811
+    """A pods daemon with two workers: two ExecSyncs hold them all."""
+    d = pods_daemon(daemon_factory, workdir, image_single, extra_config={"workers": 2})
+    yield d
+    pods_cleanup(d)
+
+
+def _code(fn):
+    try:
+        fn()
+    except grpc.RpcError as e:
+        return e.code()
+    return grpc.StatusCode.OK
+
+
+def _exec_sleep(c, cid, secs, out):
+    r = c.rt("ExecSync", pb().ExecSyncRequest(container_id=cid, cmd=["sleep", str(secs)],
+                                              timeout=secs + 10), timeout=secs + 30)
+    out.append(r.exit_code)
+
+
+def test_cache_hits_need_no_worker(pods2):
+    d, m = pods2, pb()
+    c = d.client()
+    cfg = _pod_config(d, "lcw")
+    p = _run_pod(c, cfg)
+    busy = _create(c, p, _ctr_config(d, "busy", "sleep 1000"), cfg)
+    victim = _create(c, p, _ctr_config(d, "victim", "sleep 7731"), cfg)
+    for x in (busy, victim):
+        c.rt("StartContainer", container_id=x)
+    pods, ctrs = _agree(c, m)  # the cache holds these now
+    ready = m.PodSandboxFilter(state=m.PodSandboxStateValue(state=m.SANDBOX_READY))
+
+    # Both workers held by an ExecSync each.
+    done = []
+    threads = [threading.Thread(target=_exec_sleep, args=(d.client(), busy, 8, done))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        end = time.time() + 5
+        while _code(lambda: c.rt("ListPodSandbox", filter=ready, timeout=0.3)) == \
+                grpc.StatusCode.OK:
+            assert time.time() < end, "the workers never got busy"
+        # Hits answer without a worker, the same as before; a filtered List
+        # and a Status call still need one.
+        for _ in range(20):
+            for f in (None, m.PodSandboxFilter()):
+                r = c.rt("ListPodSandbox", filter=f, timeout=2)
+                assert {x.id: x for x in r.items} == pods
+            for f in (None, m.ContainerFilter()):
+                r = c.rt("ListContainers", filter=f, timeout=2)
+                assert {x.id: x for x in r.containers} == ctrs
+        assert _code(lambda: c.rt("ListPodSandbox", filter=ready, timeout=0.5)) == \
+            grpc.StatusCode.DEADLINE_EXCEEDED
+        assert _code(lambda: c.rt("ListContainers", filter=m.ContainerFilter(id=busy),
+                                  timeout=0.5)) == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert _code(lambda: c.rt("PodSandboxStatus", pod_sandbox_id=p, timeout=0.5)) == \
+            grpc.StatusCode.DEADLINE_EXCEEDED
+        # A change no worker made: the victim is killed. Its exit moves the
+        # generation; the cached answer must stop being served (it would
+        # still show the victim running), and the new one needs a worker.
+        pids = subprocess.run(["pgrep", "-f", "sleep 7731"], capture_output=True,
+                              text=True).stdout.split()
+        assert pids
+        for pid in pids:
+            os.kill(int(pid), signal.SIGKILL)
+        end = time.time() + 5
+        while True:
+            code = _code(lambda: c.rt("ListContainers", timeout=0.3))
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                break
+            assert code == grpc.StatusCode.OK
+            assert time.time() < end, "the cached answer outlived the victim's exit"
+            time.sleep(0.05)
+        assert _code(lambda: c.rt("ListPodSandbox", timeout=0.3)) == \
+            grpc.StatusCode.DEADLINE_EXCEEDED
+        assert all(t.is_alive() for t in threads)  # the workers were busy throughout
+    finally:
+        for t in threads:
+            t.join(40)
+    assert done == [0, 0]
+    # Workers free again: the new answer is built, then served as a hit.
+    pods2_, ctrs2 = _agree(c, m)
+    assert pods2_ == pods
+    assert ctrs2[victim].state == m.CONTAINER_EXITED
+    assert ctrs2[busy] == ctrs[busy]
+    c.rt("StopPodSandbox", pod_sandbox_id=p)
+    c.rt("RemovePodSandbox", pod_sandbox_id=p)
     assert _agree(c, m) == ({}, {})

@@ -91,7 +91,7 @@ def test_template_follows_the_guest_image(daemon_factory, workdir, image_single)
     made, and pods come from it."""
     guest = os.path.join(workdir, "guest")
     os.makedirs(guest)
-    for f in ("vmlinuz", "initrd.img"):
+    for f in ("vmlinux", "initrd.img"):
         shutil.copy(os.path.join(_guest_dir(), f), os.path.join(guest, f))
     d = pods_daemon(daemon_factory, workdir, image_single, {"guest_dir": guest})
     try:

@@ -272,7 +272,10 @@ static void add_machine(struct argv_builder *b, const struct qemu_vm *vm)
                     path, vm->mem_shared ? "on" : "off");
         }
         add(b, "-accel");
-        add(b, vm->kvm ? "kvm" : "tcg");
+        if (vm->kvm)
+                add(b, "kvm");
+        else
+                add(b, "tcg,tb-size=%u", QEMU_TCG_TB_MB);
         add(b, "-cpu");
         add(b, vm->kvm ? "host" : "max");
         add(b, "-m");
@@ -348,6 +351,15 @@ static void add_devices(struct argv_builder *b, const struct qemu_vm *vm)
                 add(b, "-device");
                 add(b, "virtio-scsi-device,id=scsi0");
         }
+        /* Free page reporting: the guest hands back the pages it frees.
+         * Only where guest RAM is anonymous: QEMU 7.2 discards a page of
+         * file-backed RAM by punching a hole in the file, even when mapped
+         * privately, which a clone's sealed template memfd refuses (and
+         * must: every clone maps it). */
+        if (!vm->mem_path) {
+                add(b, "-device");
+                add(b, "virtio-balloon-device,free-page-reporting=on");
+        }
         for (unsigned i = 0; i < vm->root_ports; i++) {
                 /* Each port needs its own chassis number (1..255). */
                 add(b, "-device");
@@ -395,6 +407,8 @@ int qemu_spawn_logged(char **argv, const char *log, bool background, pid_t *ret_
                 int in = open("/dev/null", O_RDONLY | O_CLOEXEC),
                     out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
+                /* As a pod's QEMU (jail.c): no transparent huge pages. */
+                prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
                 if (background) {
                         prctl(PR_SET_PDEATHSIG, SIGKILL);
                         setpriority(PRIO_PROCESS, 0, 10);

@@ -32,6 +32,11 @@
 #define QEMU_LAYOUT_VERSION 1
 /* A pod VM's PCIe root ports, kept free for hot-plug (a template has them too). */
 #define QEMU_POD_ROOT_PORTS 4u
+/* TCG's translation cache, MiB (QEMU's default: 1 GiB). A VM's RSS grows
+ * with all the code it ever translated, up to this; below a VM's working
+ * set TCG flushes and translates again, at a CPU cost (docs/guest.md,
+ * "Host memory"). Not in the migration stream: templates do not care. */
+#define QEMU_TCG_TB_MB 48u
 /* The x86 kernel's COMMAND_LINE_SIZE, less its NUL. */
 #define QEMU_MAX_APPEND 2047u
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -171,6 +172,11 @@ int qemu_jail_main(int argc, char **argv)
         /* The old root is stacked under the new one: drop it. */
         if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
                 return die("detach", "the old root");
+        /* No transparent huge pages (docs/guest.md, "Host memory"): QEMU
+         * madvises its RAM and TCG's cache MADV_HUGEPAGE and has no option
+         * against it; the flag is kept across exec. */
+        if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
+                return die("prctl", "PR_SET_THP_DISABLE");
         execve(argv[sep + 1], argv + sep + 1, environ);
         return die("exec", argv[sep + 1]);
 }

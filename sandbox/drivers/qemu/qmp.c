@@ -49,6 +49,7 @@ struct qmp {
         size_t n_kept, kept_bytes;
         qmp_event_fn event_fn;
         void *event_data;
+        int pass_fd; /* goes with the next command's first bytes (SCM_RIGHTS); -1: none */
 };
 
 static int64_t now_ms(void)
@@ -383,6 +384,33 @@ static int decode_reply(struct qmp *q, json_object *msg, const char *command,
         return 0;
 }
 
+/* As much of data as the socket takes now, with fd in its first bytes
+ * (QEMU keeps it for the command that names it: getfd). At least one byte
+ * goes, or -1 with errno. */
+static ssize_t send_with_fd(int sock, const char *data, size_t len, int fd)
+{
+        char ctl[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov = {(void *) data, len};
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = ctl,
+                           .msg_controllen = sizeof(ctl)};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        struct pollfd p = {.fd = sock, .events = POLLOUT};
+        ssize_t n;
+
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        do {
+                n = sendmsg(sock, &m, MSG_NOSIGNAL);
+                if (n < 0 && errno == EAGAIN && poll(&p, 1, 1000) < 0 && errno != EINTR)
+                        return -1;
+        } while (n < 0 && (errno == EINTR || errno == EAGAIN));
+        return n;
+}
+
 static int send_command(struct qmp *q, const char *command, json_object *args, int64_t id,
                         int64_t deadline, struct uvm_error **err)
 {
@@ -401,6 +429,14 @@ static int send_command(struct qmp *q, const char *command, json_object *args, i
         if (r < 0) {
                 line = NULL;
                 return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        if (q->pass_fd >= 0) {
+                ssize_t n = send_with_fd(q->fd, line, (size_t) r, q->pass_fd);
+
+                q->pass_fd = -1;
+                if (n < 0)
+                        return qmp_fail(q, err, errno, NULL);
+                return write_all(q, line + n, (size_t) (r - n), deadline, err);
         }
         return write_all(q, line, (size_t) r, deadline, err);
 }
@@ -460,6 +496,19 @@ int qmp_execute(struct qmp *q, const char *command, json_object *args, int timeo
                 return uvm_error_set(err, EINVAL, "qmp %s: negative timeout",
                                      command ? command : "");
         return execute_until(q, command, args, now_ms() + timeout_ms, timeout_ms, ret_return, err);
+}
+
+int qmp_execute_fd(struct qmp *q, const char *command, json_object *args, int fd, int timeout_ms,
+                   json_object **ret_return, struct uvm_error **err)
+{
+        int r;
+
+        if (fd < 0)
+                return uvm_error_set(err, EBADF, "qmp %s: no fd to pass", command ? command : "");
+        q->pass_fd = fd;
+        r = qmp_execute(q, command, args, timeout_ms, ret_return, err);
+        q->pass_fd = -1;
+        return r;
 }
 
 int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, json_object **ret_data,
@@ -565,6 +614,7 @@ static int qmp_start(int fd, int64_t deadline, int timeout_ms, struct qmp **ret,
         if (!q)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         q->fd = TAKE_FD(fd_);
+        q->pass_fd = -1;
         q->next_id = 1;
         q->tok = json_tokener_new();
         if (!q->tok)

@@ -46,6 +46,12 @@ int qmp_connect(const char *path, int timeout_ms, struct qmp **ret, struct uvm_e
 int qmp_execute(struct qmp *q, const char *command, json_object *args, int timeout_ms,
                 json_object **ret_return, struct uvm_error **err);
 
+/* qmp_execute with fd (borrowed) passed along with the command's bytes
+ * (SCM_RIGHTS), for "getfd", which names it for later commands
+ * ("netdev_add" with fd=<name>). */
+int qmp_execute_fd(struct qmp *q, const char *command, json_object *args, int fd, int timeout_ms,
+                   json_object **ret_return, struct uvm_error **err);
+
 /* data_obj is the event's "data" (NULL when absent), borrowed for the call. */
 typedef void (*qmp_event_fn)(void *userdata, const char *event, json_object *data_obj);
 

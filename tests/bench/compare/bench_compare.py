@@ -18,6 +18,9 @@ docker-registry, and runc underneath:
    the daemon and of the per-pod processes is read (VmRSS, and Pss from
    smaps_rollup); every pod is stopped (its container running) and removed.
 
+--queries-only runs only the pulls and step 2's sizes (List/Status calls,
+memory, growing and teardown): no floors, lifecycle rounds or parallel pods.
+
 Prints markdown tables with uvmd/containerd ratios and the overheads above
 the floors, and writes them to --results. Asserts nothing about time.
 Everything started is stopped and removed, also on failure.
@@ -81,9 +84,10 @@ def bench_runtime(a, rt, image_ref, extra_pulls, top):
                            timeout=300)
     res["idle"] = {g: (len(p),) + runtimes.mem_of(p) for g, p in rt.memory().items()}
     workload.lifecycle(rt, image_ref, top, 1)  # warm-up: bridge, caches
-    res["life"] = workload.lifecycle(rt, image_ref, top, a.calls)
-    res["parallel"] = [workload.parallel(rt, image_ref, top, a.parallel, i)
-                       for i in range(a.parallel_rounds)]
+    if not a.queries_only:
+        res["life"] = workload.lifecycle(rt, image_ref, top, a.calls)
+        res["parallel"] = [workload.parallel(rt, image_ref, top, a.parallel, i)
+                           for i in range(a.parallel_rounds)]
     d = workload.Density(rt, image_ref, top)
     res["sizes"] = {}
     try:
@@ -143,6 +147,8 @@ def parse_args():
     ap.add_argument("--order", default="uvmd,containerd", help="which runtime runs first")
     ap.add_argument("--results", help="markdown file to write (default /tmp/uvmd-compare-"
                     "<UTC time>.md)")
+    ap.add_argument("--queries-only", action="store_true",
+                    help="only the List/Status calls, memory, grow and teardown at each size")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: sizes 3,6, 3 calls, 20 list calls, 1 parallel round of 3")
     a = ap.parse_args()
@@ -190,8 +196,9 @@ def main():
                "versions": {k: bench_pods.run([b, "--version"]).stdout.decode().splitlines()[0]
                             for k, b in (("containerd", runtimes.CONTAINERD),
                                          ("runc", runtimes.RUNC))}}
-        os.makedirs(os.path.join(top, "floors"))
-        res["floors"] = floors.measure(os.path.join(top, "floors"), fconf, img, a.calls)
+        if not a.queries_only:
+            os.makedirs(os.path.join(top, "floors"))
+            res["floors"] = floors.measure(os.path.join(top, "floors"), fconf, img, a.calls)
         del_bridge()
         for name in a.order:
             res[name] = run_one(a, name, top, reg, refs)

@@ -41,10 +41,20 @@ def render(a, r):
     w("Load average (1/5/15 min): %s at start; uvmd phase %s -> %s; containerd phase "
       "%s -> %s; %s at the end." % (r["load0"], u["load0"], u["load1"], c["load0"], c["load1"],
                                     r["load1"]))
-    w("Order: %s. Lifecycle rounds and floor runs: %d; List/Status calls per kind and size: %d "
-      "(C client, one at a time, 10 warm-up calls); parallel: %d pods x %d rounds.\n" % (
-          ", ".join(a.order), a.calls, a.list_calls, a.parallel, a.parallel_rounds))
+    w("Order: %s. Lifecycle rounds and floor runs: %s; List/Status calls per kind and size: %d "
+      "(C client, one at a time, 10 warm-up calls); parallel: %s.\n" % (
+          ", ".join(a.order), "none (--queries-only)" if a.queries_only else a.calls,
+          a.list_calls, "none" if a.queries_only else "%d pods x %d rounds" % (
+              a.parallel, a.parallel_rounds)))
+    if not a.queries_only:
+        render_life(a, r, w)
+    render_sizes(a, r, w)
+    return "\n".join(out) + "\n"
 
+
+def render_life(a, r, w):
+    """Lifecycle calls, floors, overheads, parallel pods."""
+    u, c = r[U], r[C]
     w("### Lifecycle calls, one at a time (ms)\n")
     w("| call | n | uvmd p50 | p90 | p99 | containerd p50 | p90 | p99 | uvmd/containerd p50 |")
     w("|---|---|---|---|---|---|---|---|---|")
@@ -90,6 +100,10 @@ def render(a, r):
     pr = statistics.median(u["parallel"]) / statistics.median(c["parallel"])
     w("\nuvmd/containerd: %.2f (goal ≤ 0.5: %s).\n" % (pr, met(pr <= 0.5)))
 
+
+def render_sizes(a, r, w):
+    """List/Status calls, memory, growing and teardown at each size."""
+    u, c = r[U], r[C]
     w("### List and Status calls with N pods, one `sleep` container each (ms, C client)\n")
     w("| call | pods | uvmd p50 | p90 | p99 | containerd p50 | p90 | p99 | ratio p50 | ratio "
       "p99 | reply bytes uvmd / containerd |")
@@ -148,7 +162,6 @@ def render(a, r):
             k, top, p(x, 50), p(x, 99), p(y, 50), p(y, 99), ratio(p(x, 50), p(y, 50))))
     w("\nPer-pod processes left after every pod was removed: uvmd %d, containerd %d." % (
         u["left"], c["left"]))
-    return "\n".join(out) + "\n"
 
 
 def total(m, i):

@@ -9,6 +9,11 @@
 #
 #   UVMD_BIN=/path/to/uvmd tests/bench/compare/run.sh [--pods-sizes 30,110,250]
 #       [--calls 20] [--list-calls 200] [--quick] [--results FILE] [--order ...]
+#       [--queries-only]
+#
+# --queries-only: only the List/Status calls, memory, growing and teardown
+# at each size (no floors, lifecycle rounds or parallel pods): a few minutes
+# less when only those figures are wanted.
 #
 # UVMD_BIN defaults to $(bazel info bazel-bin)/service/uvmd; build it and the
 # agent first (bazel build //service:uvmd //agent:uvmd-agent). Both are copied

@@ -13,8 +13,12 @@ private CNI bridge as the pod benchmark:
    first one makes the image's layer disk; every pod hot-plugs it).
 2. With all of them idle: each QEMU's RSS and Pss, and its CPU over
    --idle seconds.
-3. StopPodSandbox + RemovePodSandbox of each.
-4. mkfs.erofs alone on each unpacked layer, as image/disk.c runs it.
+3. With --ksm on: the host's KSM turned on (run=1, pages_to_scan from
+   --ksm-pages) until it finished two full scans, the same measure again
+   with what KSM shared, then KSM restored: all its pages unmerged (run=2)
+   and its settings put back as they were, also on an error or a signal.
+4. StopPodSandbox + RemovePodSandbox of each.
+5. mkfs.erofs alone on each unpacked layer, as image/disk.c runs it.
 
 Prints markdown; asserts nothing about time. Everything it starts is
 stopped and removed on the way out.
@@ -61,6 +65,60 @@ def wait_template(data, limit=600):
     raise SystemExit("no VM template after %d s" % limit)
 
 
+KSM = "/sys/kernel/mm/ksm"
+
+
+def ksm_get(name):
+    with open(os.path.join(KSM, name)) as fh:
+        return fh.read().strip()
+
+
+def ksm_set(name, value):
+    with open(os.path.join(KSM, name), "w") as fh:
+        fh.write(str(value))
+
+
+def ksmd_pid():
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                with open("/proc/%s/comm" % e) as fh:
+                    if fh.read().strip() == "ksmd":
+                        return int(e)
+            except OSError:
+                pass
+    return None
+
+
+def ksm_round(a, pids):
+    """KSM on until two full scans are done (or --ksm-wait s): the pods'
+    memory then, what KSM shares and ksmd's CPU; KSM is restored on the
+    way out, whatever happens."""
+    saved = {k: ksm_get(k) for k in ("run", "pages_to_scan")}
+    if saved["run"] != "0":
+        raise SystemExit("KSM is already on (run=%s): not touching it" % saved["run"])
+    kpid = ksmd_pid()
+    res = {"pages_to_scan": a.ksm_pages}
+    try:
+        scans0, cpu0, t0 = int(ksm_get("full_scans")), bp.cpu_seconds(kpid), time.time()
+        ksm_set("pages_to_scan", a.ksm_pages)
+        ksm_set("run", 1)
+        while int(ksm_get("full_scans")) < scans0 + 2 and time.time() - t0 < a.ksm_wait:
+            time.sleep(1)
+        res["secs"] = time.time() - t0
+        res["ksmd_cpu"] = (bp.cpu_seconds(kpid) - cpu0) / res["secs"] * 100.0
+        res["scans"] = int(ksm_get("full_scans")) - scans0
+        res["shared"] = int(ksm_get("pages_shared"))
+        res["sharing"] = int(ksm_get("pages_sharing"))
+        res["rss"] = [bp.proc_kib(p, "VmRSS") / 1024.0 for p in pids]
+        res["pss"] = [bp.pss_kib(p) / 1024.0 for p in pids]
+    finally:
+        ksm_set("run", 2)  # unmerge everything it merged
+        ksm_set("pages_to_scan", saved["pages_to_scan"])
+        ksm_set("run", saved["run"])
+    return res
+
+
 def bench(a, top):
     img = imagelib.build_image(os.path.join(top, "image"), "single", archive=True)
     u = bp.Uvmd(a.uvmd, top, bp.conflist(os.path.join(top, "ipam")))
@@ -104,6 +162,8 @@ def bench(a, top):
     res["cpu"] = [(bp.cpu_seconds(p) - cpu0[p]) / a.idle * 100.0 for p in pids]
     res["rss"] = [bp.proc_kib(p, "VmRSS") / 1024.0 for p in pids]
     res["pss"] = [bp.pss_kib(p) / 1024.0 for p in pids]
+    if a.ksm == "on":
+        res["ksm"] = ksm_round(a, pids)
     res["stop"], res["remove"] = bp.stop_remove(u, pods)
     res["disks"] = disk_builds(os.path.join(u.data, "images", "layers"), top)
     res["load1"] = bp.loadavg()
@@ -153,6 +213,18 @@ def report(a, r):
     for k, unit in (("rss", "MiB RSS"), ("pss", "MiB Pss"), ("cpu", "% of a core")):
         print("| %s | %.1f | %.1f |" % (unit, statistics.mean(r[k]), max(r[k])))
     print()
+    k = r.get("ksm")
+    if k:
+        print("KSM on (pages_to_scan %d): %d full scans in %.0f s, ksmd %.1f %% of a core; "
+              "pages_shared %d, pages_sharing %d (%.1f MiB saved)" % (
+                  k["pages_to_scan"], k["scans"], k["secs"], k["ksmd_cpu"], k["shared"],
+                  k["sharing"], k["sharing"] * 4 / 1024.0))
+        print()
+        print("| idle VM pod with KSM (per QEMU) | mean | max |")
+        print("|---|---|---|")
+        for key, unit in (("rss", "MiB RSS"), ("pss", "MiB Pss")):
+            print("| %s | %.1f | %.1f |" % (unit, statistics.mean(k[key]), max(k[key])))
+        print()
     for src, disk, secs in r["disks"]:
         print("layer disk: %.2f MB of files -> %.2f MB erofs in %.0f ms (%.0f MB/s)" % (
             src / 1e6, disk / 1e6, secs * 1000, src / 1e6 / secs))
@@ -170,6 +242,12 @@ def main():
     ap.add_argument("--idle", type=int, default=10, help="seconds of idle CPU measured (10)")
     ap.add_argument("--templates", choices=("off", "on"), default="off",
                     help="on: wait for the VM template, then start every pod from it")
+    ap.add_argument("--ksm", choices=("off", "on"), default="off",
+                    help="on: also measure with the host's KSM on (restored after)")
+    ap.add_argument("--ksm-pages", type=int, default=1000,
+                    help="KSM pages_to_scan while measuring (1000)")
+    ap.add_argument("--ksm-wait", type=int, default=300,
+                    help="at most this many seconds of KSM (300)")
     a = ap.parse_args()
     if not 1 <= a.pods <= 50:
         ap.error("--pods must be 1..50")

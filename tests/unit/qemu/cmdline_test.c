@@ -16,7 +16,7 @@
 
 static const struct qemu_vm base = {
         .qemu = "/usr/bin/qemu-system-x86_64",
-        .kernel = "/var/lib/uvmd/guest/vmlinuz",
+        .kernel = "/var/lib/uvmd/guest/vmlinux",
         .initrd = "/var/lib/uvmd/guest/initrd.img",
         .agent_sock = "/run/uvmd/pods/p1/agent.sock",
         .qmp_sock = "/run/uvmd/pods/p1/qmp.sock",
@@ -34,8 +34,13 @@ static const struct qemu_vm base = {
                 "-sandbox",                                                                        \
                 "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",         \
                 "-pidfile", "/run/uvmd/pods/p1/qemu.pid", "-kernel",                               \
-                "/var/lib/uvmd/guest/vmlinuz", "-initrd", "/var/lib/uvmd/guest/initrd.img",        \
+                "/var/lib/uvmd/guest/vmlinux", "-initrd", "/var/lib/uvmd/guest/initrd.img",        \
                 "-append"
+
+/* TCG's accelerator option: a bounded translation cache. */
+#define TCG "tcg,tb-size=48"
+/* Free page reporting, on VMs whose RAM is anonymous. */
+#define BALLOON "-device", "virtio-balloon-device,free-page-reporting=on"
 
 #define DEVICES                                                                                    \
         "-chardev", "socket,id=console,path=/run/uvmd/pods/p1/console.sock,server=on,wait=off",    \
@@ -75,9 +80,10 @@ static char **argv_ok(const struct qemu_vm *vm)
 static void test_tcg_minimal(void **state)
 {
         const char *const want[] = {
-                HEAD("microvm,x-option-roms=off,rtc=on,pit=on", "tcg", "max"),
+                HEAD("microvm,x-option-roms=off,rtc=on,pit=on", TCG, "max"),
                 "console=ttyS0 panic=-1 quiet rdinit=/init",
                 DEVICES,
+                BALLOON,
         };
         char **argv = argv_ok(&base);
 
@@ -103,6 +109,7 @@ static void test_kvm_full(void **state)
                 "virtio-net-device,netdev=net0,mac=02:42:ac:11:00:02",
                 "-device",
                 "virtio-scsi-device,id=scsi0",
+                BALLOON,
                 "-device",
                 "pcie-root-port,id=rp0,bus=pcie.0,chassis=1",
                 "-device",
@@ -168,7 +175,7 @@ static void test_commas(void **state)
         struct qemu_vm vm = base;
         char **argv;
 
-        vm.kernel = "/guest,1/vmlinuz";
+        vm.kernel = "/guest,1/vmlinux";
         vm.initrd = "/guest,1/initrd";
         vm.pidfile = "/p,1/qemu.pid";
         vm.agent_sock = "/p,1/agent.sock";
@@ -178,7 +185,7 @@ static void test_commas(void **state)
         vm.append = "a,b=c";
         argv = argv_ok(&vm);
         assert_string_equal(argv[18], "/p,1/qemu.pid");
-        assert_string_equal(argv[20], "/guest,1/vmlinuz");
+        assert_string_equal(argv[20], "/guest,1/vmlinux");
         assert_string_equal(argv[22], "/guest,1/initrd");
         assert_string_equal(argv[24], "console=ttyS0 panic=-1 quiet rdinit=/init a,b=c");
         assert_string_equal(argv[26],
@@ -341,7 +348,7 @@ static void drop_two(char **argv, size_t at)
 static void test_template_and_clone(void **state)
 {
         static const char *const tpl[] = {
-                HEAD("microvm,x-option-roms=off,rtc=on,pit=on,memory-backend=mem", "tcg", "max"),
+                HEAD("microvm,x-option-roms=off,rtc=on,pit=on,memory-backend=mem", TCG, "max"),
                 QEMU_BASE_APPEND,
                 DEVICES,
                 "-netdev",
@@ -350,7 +357,7 @@ static void test_template_and_clone(void **state)
                 "virtio-net-device,netdev=net0,mac=02:75:76:6d:64:00",
         };
         static const char *const clone[] = {
-                HEAD("microvm,x-option-roms=off,rtc=on,pit=on,memory-backend=mem", "tcg", "max"),
+                HEAD("microvm,x-option-roms=off,rtc=on,pit=on,memory-backend=mem", TCG, "max"),
                 QEMU_BASE_APPEND,
                 DEVICES,
                 "-incoming",

@@ -204,7 +204,7 @@ static void test_cmdline(void **state)
         char *console = in_dir("console.sock");
         struct qemu_vm vm = {
                 .qemu = qemu_binary(),
-                .kernel = "/unused/vmlinuz",
+                .kernel = "/unused/vmlinux",
                 .initrd = "/unused/initrd",
                 .agent_sock = agent,
                 .qmp_sock = qmp_sock,
@@ -276,6 +276,8 @@ static void test_cmdline(void **state)
         assert_non_null(strstr(qtree, "mount_tag = \"uvmdshare\""));
         assert_non_null(strstr(qtree, "name = \"agent\""));
         assert_non_null(strstr(qtree, "dev: virtio-rng-device"));
+        assert_non_null(strstr(qtree, "dev: virtio-balloon-device"));
+        assert_non_null(strstr(qtree, "free-page-reporting = true"));
         assert_non_null(strstr(qtree, "dev: isa-serial"));
         assert_non_null(strstr(qtree, "dev: mc146818rtc"));
         assert_non_null(strstr(qtree, "dev: isa-pit"));

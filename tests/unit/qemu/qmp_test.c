@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -294,6 +296,74 @@ static void test_execute(void **state)
         json_object_put(ret);
         qmp_close(q);
         fake_stop(&f);
+}
+
+/* --- an fd passed with a command (getfd) --- */
+
+static struct stat passed; /* what the fd the server got refers to */
+
+static void script_fd(struct fake *f, int fd)
+{
+        char line[4096], ctl[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {line, sizeof(line) - 1};
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = ctl,
+                           .msg_controllen = sizeof(ctl)};
+        struct cmsghdr *c;
+        json_object *req;
+        ssize_t n;
+        int got = -1;
+        int64_t id;
+
+        srv_greet(f, fd);
+        n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+        c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                memcpy(&got, CMSG_DATA(c), sizeof(int));
+        if (got < 0 || fstat(got, &passed) < 0)
+                srv_fail(f, "no fd came with the command");
+        if (got >= 0)
+                close(got);
+        line[n > 0 ? n : 0] = '\0';
+        req = json_tokener_parse(line);
+        if (!req || !strstr(line, "\"getfd\"") || !strstr(line, "\"tap0\""))
+                srv_fail(f, "not the getfd line: %s", line);
+        id = json_object_get_int64(json_object_object_get(req, "id"));
+        json_object_put(req);
+        srv_printf(fd, "{\"return\": {}, \"id\": %lld}\n", (long long) id);
+        /* the next command comes without one, on the same stream */
+        id = srv_command(f, fd, "netdev_add", NULL);
+        srv_printf(fd, "{\"return\": {}, \"id\": %lld}\n", (long long) id);
+        srv_drain(fd);
+}
+
+static void test_execute_fd(void **state)
+{
+        struct uvm_error *err = NULL;
+        json_object *args = json_object_new_object();
+        struct stat want;
+        int p[2];
+        struct fake f;
+        struct qmp *q;
+
+        (void) state;
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        assert_int_equal(fstat(p[1], &want), 0);
+        json_object_object_add(args, "fdname", json_object_new_string("tap0"));
+        fake_start(&f, script_fd, 0);
+        q = connect_ok(&f);
+        assert_int_equal(qmp_execute_fd(q, "getfd", args, -1, 1000, NULL, &err), -EBADF);
+        err = uvm_error_free(err);
+        assert_int_equal(qmp_execute_fd(q, "getfd", args, p[1], 1000, NULL, &err), 0);
+        assert_null(err);
+        assert_int_equal(qmp_execute(q, "netdev_add", NULL, 1000, NULL, &err), 0);
+        qmp_close(q);
+        fake_stop(&f);
+        assert_true(passed.st_ino == want.st_ino && passed.st_dev == want.st_dev);
+        json_object_put(args);
+        close(p[0]);
+        close(p[1]);
 }
 
 /* --- a QMP error reply leaves the connection usable --- */
@@ -734,6 +804,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_execute),
+                cmocka_unit_test(test_execute_fd),
                 cmocka_unit_test(test_error_reply),
                 cmocka_unit_test(test_events),
                 cmocka_unit_test(test_events_cleared),

@@ -4,9 +4,10 @@
  * many pods as the fake holds. A second call at the same generation is
  * answered from the entry; a bump makes it build again; a change during a
  * build leaves the entry stale; an older build never replaces a newer
- * entry; only empty filters count as unfiltered; and threads that list
- * while others change things always get the answer of a generation they
- * could have seen.
+ * entry; only empty filters count as unfiltered; a peek (the queue
+ * thread's fast path) finds only the current entry and never builds; and
+ * threads that list or peek while others change things always get the
+ * answer of a generation they could have seen.
  */
 
 #include <pthread.h>
@@ -199,6 +200,64 @@ static void test_kinds_are_kept_apart(void **state)
         free(b);
 }
 
+/* Pods shown by a peek at the current generation; -2: nothing found. */
+static int peek_now(struct list_cache *c, enum list_kind kind)
+{
+        struct list_reply *r = list_cache_peek(c, kind, fake_gen_now());
+        int n;
+
+        if (!r)
+                return -2;
+        n = answer_pods(r);
+        list_reply_unref(r);
+        return n;
+}
+
+static void test_peek_finds_only_the_current_entry(void **state)
+{
+        struct list_cache *c = *state;
+        uint64_t hits, b;
+
+        assert_int_equal(peek_now(c, LIST_PODS), -2); /* empty cache */
+        fake_change();
+        assert_int_equal(list_now(c), 1);
+        assert_int_equal(peek_now(c, LIST_PODS), 1);
+        assert_int_equal(peek_now(c, LIST_PODS), 1);
+        assert_int_equal(peek_now(c, LIST_CTRS), -2);
+        list_cache_counts(c, &hits, &b);
+        assert_int_equal(hits, 2);
+        assert_int_equal(b, 1);
+        /* A change: the entry is stale, and a peek never builds. */
+        fake_change();
+        assert_int_equal(peek_now(c, LIST_PODS), -2);
+        assert_int_equal(builds, 1);
+        assert_int_equal(list_now(c), 2);
+        assert_int_equal(peek_now(c, LIST_PODS), 2);
+        /* An entry kept from a walk that raced a change is not current. */
+        change_during_build = 1;
+        fake_change();
+        assert_int_equal(list_now(c), 3);
+        assert_int_equal(peek_now(c, LIST_PODS), -2);
+        assert_int_equal(list_now(c), 4);
+        assert_int_equal(peek_now(c, LIST_PODS), 4);
+}
+
+/* A reply taken by a peek outlives the entry it came from. */
+static void test_a_peeked_reply_outlives_its_entry(void **state)
+{
+        struct list_cache *c = *state;
+        struct list_reply *r;
+
+        fake_change();
+        assert_int_equal(list_now(c), 1);
+        r = list_cache_peek(c, LIST_PODS, fake_gen_now());
+        assert_non_null(r);
+        fake_change();
+        assert_int_equal(list_now(c), 2); /* the entry replaced */
+        assert_int_equal(answer_pods(r), 1);
+        list_reply_unref(r);
+}
+
 static int fail_build(void *arg, ProtobufCMessage **ret, struct uvm_error **err)
 {
         return uvm_error_set(err, EIO, "walk failed");
@@ -299,22 +358,45 @@ static void *lister_main(void *arg)
         return NULL;
 }
 
+/* Peeks while others build and change: a found reply obeys the same
+ * bounds as a built one. */
+static void *peeker_main(void *arg)
+{
+        struct lister *l = arg;
+
+        for (int i = 0; i < 4000; i++) {
+                uint64_t gen = fake_gen_now();
+                struct list_reply *r = list_cache_peek(l->c, LIST_PODS, gen);
+                int n;
+
+                if (!r)
+                        continue;
+                n = answer_pods(r);
+                list_reply_unref(r);
+                if (n < (int) gen || n > __atomic_load_n(&fake_pods, __ATOMIC_SEQ_CST))
+                        l->bad++;
+        }
+        return NULL;
+}
+
 static void test_concurrent_lists_and_changes(void **state)
 {
-        struct lister l[3] = {{*state}, {*state}, {*state}};
-        pthread_t t[3];
+        struct lister l[4] = {{*state}, {*state}, {*state}, {*state}};
+        pthread_t t[4];
 
-        for (int i = 0; i < 3; i++)
-                assert_int_equal(pthread_create(&t[i], NULL, lister_main, &l[i]), 0);
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(
+                        pthread_create(&t[i], NULL, i < 3 ? lister_main : peeker_main, &l[i]), 0);
         for (int i = 0; i < CHANGES; i++) {
                 fake_change();
                 usleep(200);
         }
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 4; i++) {
                 pthread_join(t[i], NULL);
                 assert_int_equal(l[i].bad, 0);
         }
         assert_int_equal(list_now(*state), CHANGES);
+        assert_int_equal(peek_now(*state, LIST_PODS), CHANGES);
 }
 
 int main(void)
@@ -328,6 +410,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_an_older_build_does_not_replace_a_newer_entry,
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kinds_are_kept_apart, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_peek_finds_only_the_current_entry, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_a_peeked_reply_outlives_its_entry, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_a_failed_build_keeps_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_only_empty_filters_are_unfiltered, setup,
                                                 teardown),

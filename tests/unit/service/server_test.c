@@ -5,7 +5,8 @@
  * shutdown with a stuck handler cancels it instead of hanging or aborting.
  *
  * The health service's descriptors are borrowed: Check is bound to a handler
- * that behaves according to the request's "service" field.
+ * that behaves according to the request's "service" field, and to a fast
+ * path (tried on the queue thread first) that answers "fast-*" services.
  */
 
 #include <errno.h>
@@ -83,6 +84,13 @@ static int check(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessag
                 return uvm_error_set(err, ENOENT, "no such thing '%s'", req->service);
         if (strncmp(req->service, "packed", 6) == 0)
                 return check_packed(ctx, req->service, err);
+        /* Declined by the fast path: answered here, told apart by status. */
+        if (strcmp(req->service, "fast-miss") == 0) {
+                r->status =
+                        GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+                *ret = &r->base;
+                return 0;
+        }
         r->status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
         *ret = &r->base;
         return 0;
@@ -114,6 +122,31 @@ static int check_packed(struct srv_ctx *ctx, const char *service, struct uvm_err
         return 0;
 }
 
+static atomic_int fast_tried, fast_answered;
+
+/* The fast path: "fast-hit" answered packed (SERVING), "fast-big" one byte
+ * over max_message_bytes; anything else declined, "fast-miss" among them. */
+static bool check_fast(struct srv_ctx *ctx, const ProtobufCMessage *m)
+{
+        const Grpc__Health__V1__HealthCheckRequest *req = (const void *) m;
+        bool big = strcmp(req->service, "fast-big") == 0;
+        Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+        size_t len = big ? (1 << 20) + 1 : 16;
+        uint8_t *buf;
+
+        atomic_fetch_add(&fast_tried, 1);
+        if (strcmp(req->service, "fast-hit") != 0 && !big)
+                return false;
+        buf = calloc(1, len);
+        assert_non_null(buf);
+        r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        if (!big)
+                len = grpc__health__v1__health_check_response__pack(&r, buf);
+        srv_reply_packed(ctx, buf, len, packed_release, buf);
+        atomic_fetch_add(&fast_answered, 1);
+        return true;
+}
+
 static int watch(struct srv_ctx *ctx, const ProtobufCMessage *m, struct uvm_error **err)
 {
         Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
@@ -129,7 +162,7 @@ static int watch(struct srv_ctx *ctx, const ProtobufCMessage *m, struct uvm_erro
 }
 
 static const struct srv_binding bindings[] = {
-        {"grpc.health.v1.Health", "Check", SRV_UNARY, false, check, NULL},
+        {"grpc.health.v1.Health", "Check", SRV_UNARY, false, check, NULL, check_fast},
         {"grpc.health.v1.Health", "Watch", SRV_SERVER_STREAM, false, NULL, watch},
         {0},
 };
@@ -154,10 +187,14 @@ static struct fixture *start(unsigned workers, unsigned queue_limit, unsigned ma
                                 .max_streams = max_streams,
                                 .max_message_bytes = 1 << 20};
         grpc_channel_credentials *creds;
+        struct timespec now;
 
         gate_open = false;
-        snprintf(f->address, sizeof(f->address), "unix-abstract:uvmd-test-%d-%ld", getpid(),
-                 (long) time(NULL) ^ random());
+        /* Unique across parallel runs too: each sandbox's pid is the same
+         * and random() is never seeded, but the clock moves. */
+        clock_gettime(CLOCK_REALTIME, &now);
+        snprintf(f->address, sizeof(f->address), "unix-abstract:uvmd-test-%d-%lld-%ld", getpid(),
+                 (long long) now.tv_sec, now.tv_nsec);
         o.address = f->address;
         assert_int_equal(dispatch_table_new(svc, 1, b, 1, &f->table, NULL), 0);
         assert_int_equal(srv_start(&o, f->table, &f->srv, NULL), 0);
@@ -396,6 +433,114 @@ static void test_packed_answers(void **state)
         assert_int_equal(atomic_load(&packed_released), base + 3);
 }
 
+/* The status in a Check answer; -1 when there is none or it is malformed. */
+static int resp_status(struct call *c)
+{
+        Grpc__Health__V1__HealthCheckResponse *r;
+        grpc_byte_buffer_reader rd;
+        grpc_slice s;
+        int status;
+
+        if (!c->resp || !grpc_byte_buffer_reader_init(&rd, c->resp))
+                return -1;
+        s = grpc_byte_buffer_reader_readall(&rd);
+        grpc_byte_buffer_reader_destroy(&rd);
+        r = grpc__health__v1__health_check_response__unpack(NULL, GRPC_SLICE_LENGTH(s),
+                                                            GRPC_SLICE_START_PTR(s));
+        grpc_slice_unref(s);
+        if (!r)
+                return -1;
+        status = r->status;
+        grpc__health__v1__health_check_response__free_unpacked(r, NULL);
+        return status;
+}
+
+/* A fast-path answer needs no worker: with the only worker stuck, a hit is
+ * answered, while a declined call waits in the queue until its deadline. */
+static void test_fast_path_needs_no_worker(void **state)
+{
+        struct fixture *f = start(1, 16, 4);
+        struct call *slow = call_start(f, "/grpc.health.v1.Health/Check", "slow", 0), *c;
+        int released = atomic_load(&packed_released), answered = atomic_load(&fast_answered);
+
+        wait_slow_running(1);
+        for (int i = 0; i < 20; i++) {
+                c = call_start(f, "/grpc.health.v1.Health/Check", "fast-hit", 2000);
+                wait_for(f, c);
+                assert_int_equal(c->status, GRPC_STATUS_OK);
+                assert_int_equal(resp_status(c),
+                                 GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+                call_free(c);
+        }
+        assert_int_equal(atomic_load(&fast_answered), answered + 20);
+        c = call_start(f, "/grpc.health.v1.Health/Check", "fast-miss", 300);
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_DEADLINE_EXCEEDED);
+        call_free(c);
+        assert_false(slow->done);
+        open_gate();
+        wait_for(f, slow);
+        assert_int_equal(slow->status, GRPC_STATUS_OK);
+        call_free(slow);
+        stop(f, 1000);
+        wait_released(released + 20);
+}
+
+/* Declined, the call runs the handler on a worker; an oversized fast
+ * answer is refused like any other and its buffer released. */
+static void test_fast_path_declined_or_too_big(void **state)
+{
+        struct fixture *f = start(2, 16, 4);
+        int released = atomic_load(&packed_released), tried = atomic_load(&fast_tried);
+        struct call *c = call_start(f, "/grpc.health.v1.Health/Check", "fast-miss", 0);
+
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_OK);
+        assert_int_equal(resp_status(c),
+                         GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN);
+        assert_int_equal(atomic_load(&fast_tried), tried + 1);
+        call_free(c);
+        c = call_start(f, "/grpc.health.v1.Health/Check", "fast-big", 0);
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+        assert_null(c->resp);
+        call_free(c);
+        wait_released(released + 1);
+        stop(f, 1000);
+}
+
+/* Many calls in flight at once, hits and declined ones mixed with a stuck
+ * one: every call gets its own answer and every buffer is released once. */
+static void test_fast_path_concurrent_calls(void **state)
+{
+        enum { N = 200 };
+        struct fixture *f = start(2, 1024, 4);
+        struct call *slow = call_start(f, "/grpc.health.v1.Health/Check", "slow", 0);
+        struct call **v = calloc(N, sizeof(*v));
+        int released = atomic_load(&packed_released);
+
+        wait_slow_running(1);
+        for (int i = 0; i < N; i++)
+                v[i] = call_start(f, "/grpc.health.v1.Health/Check",
+                                  i % 3 == 0 ? "fast-miss" : "fast-hit", 0);
+        for (int i = 0; i < N; i++) {
+                wait_for(f, v[i]);
+                assert_int_equal(v[i]->status, GRPC_STATUS_OK);
+                assert_int_equal(
+                        resp_status(v[i]),
+                        i % 3 == 0
+                                ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN
+                                : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+                call_free(v[i]);
+        }
+        free(v);
+        open_gate();
+        wait_for(f, slow);
+        call_free(slow);
+        stop(f, 1000);
+        wait_released(released + N - (N + 2) / 3);
+}
+
 static void test_deadline_reaches_handler(void **state)
 {
         struct fixture *f = start(2, 16, 4);
@@ -542,6 +687,9 @@ int main(void)
                 cmocka_unit_test(test_queue_is_bounded),
                 cmocka_unit_test(test_deadline_reaches_handler),
                 cmocka_unit_test(test_packed_answers),
+                cmocka_unit_test(test_fast_path_needs_no_worker),
+                cmocka_unit_test(test_fast_path_declined_or_too_big),
+                cmocka_unit_test(test_fast_path_concurrent_calls),
                 cmocka_unit_test(test_unix_socket_mode_without_umask),
                 cmocka_unit_test(test_streams_are_bounded_and_end_at_shutdown),
                 cmocka_unit_test(test_shutdown_cancels_stuck_handler),
