@@ -140,6 +140,10 @@ int agent_ctr_bundle(const char *id, bool need_running, char **ret_bundle, struc
 int agent_ctr_streams(const char *id, uint64_t *ret_out, uint64_t *ret_err, bool *ret_tty,
                       struct uvm_error **err);
 bool agent_ctr_reap_hook(pid_t pid, int status);
+/* agent_stats.c: in a guest, the container's cgroup v2 directory: the
+ * bundle's linux.cgroupsPath (cgroupfs; the guest's runtime has no
+ * systemd) under the v2 mount. */
+int agent_ctr_cgroup_dir(const char *bundle, char **ret, struct uvm_error **err);
 /* Notify the exits not yet sent on conn (the caller holds the out conn
  * lock). An exit waits until the container's output was all sent, for at most
  * AGENT_EXIT_HOLD_MS; returns true while some exit is held back. */

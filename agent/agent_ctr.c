@@ -727,8 +727,61 @@ bool agent_ctr_send_exits(struct agent_conn *conn)
         return held;
 }
 
+/* A VM guest powering off: every live container is killed (its whole
+ * cgroup, exec'd processes too) and reaped, so its exit and last output
+ * reach the host, but not deleted: the runtime's state, the mounts and
+ * the disks go with the VM, and the runtime's delete under emulation was
+ * half of a VM pod's stop. Bounded like kill_before_delete. */
+static void kill_all_for_poweroff(void)
+{
+        struct {
+                char *dir;
+                int pid;
+        } live[64]; /* more die with the VM all the same */
+        size_t n = 0;
+        struct timespec until;
+        bool waiting = true;
+
+        pthread_mutex_lock(&registry.lock);
+        for (struct ctr *c = registry.list; c && n < ARRAY_SIZE(live); c = c->next)
+                if ((c->state == CTR_CREATED || c->state == CTR_RUNNING) && !c->deleting &&
+                    (live[n].dir = strdup(c->dir))) {
+                        live[n].pid = c->pid;
+                        c->deleting = true;
+                        n++;
+                }
+        pthread_mutex_unlock(&registry.lock);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *cg = NULL, *knob = NULL;
+
+                if (agent_ctr_cgroup_dir(live[i].dir, &cg, NULL) < 0 ||
+                    asprintf(&knob, "%s/cgroup.kill", cg) < 0 || fs_write_string(knob, "1") < 0)
+                        if (live[i].pid > 0)
+                                kill(live[i].pid, SIGKILL);
+                free(live[i].dir);
+        }
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += KILL_WAIT_S;
+        pthread_mutex_lock(&registry.lock);
+        while (waiting) {
+                waiting = false;
+                for (struct ctr *c = registry.list; c; c = c->next)
+                        if (c->deleting && (c->state == CTR_CREATED || c->state == CTR_RUNNING))
+                                waiting = true;
+                if (waiting &&
+                    pthread_cond_timedwait(&registry.exited, &registry.lock, &until) == ETIMEDOUT)
+                        break;
+        }
+        pthread_mutex_unlock(&registry.lock);
+        log_info("shutdown: %zu container(s) killed for power-off", n);
+}
+
 void agent_ctr_destroy_all(void)
 {
+        if (agent_cfg.guest) {
+                kill_all_for_poweroff();
+                return;
+        }
         for (;;) {
                 _cleanup_free_ char *id = NULL;
                 _cleanup_error_ struct uvm_error *err = NULL;

@@ -120,9 +120,7 @@ static uint64_t single(const char *dir, const char *file)
         return strtoull(text, NULL, 10);
 }
 
-/* The container's cgroup v2 directory: the bundle's linux.cgroupsPath (a
- * cgroupfs path; the guest's runtime has no systemd) under the v2 mount. */
-static int cgroup_dir(const char *bundle, char **ret, struct uvm_error **err)
+int agent_ctr_cgroup_dir(const char *bundle, char **ret, struct uvm_error **err)
 {
         _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_json_ json_object *spec = NULL;
@@ -150,7 +148,7 @@ static int cgroup2_stats(const char *bundle, json_object **ret, struct uvm_error
         json_object *mem = json_object_new_object(), *cpu = json_object_new_object();
         json_object *o = json_object_new_object(), *pids = json_object_new_object();
         json_object *cpu_stat = NULL;
-        int r = cgroup_dir(bundle, &dir, err);
+        int r = agent_ctr_cgroup_dir(bundle, &dir, err);
 
         json_object_object_add(data, "memory", mem);
         json_object_object_add(data, "cpu", cpu);

@@ -11,6 +11,8 @@ private CNI bridge as the pod benchmark:
    exec to guest settled" (kernel boot, agent start, negotiation, guest
    settings); then CreateContainer + StartContainer of one sleeper (the
    first one makes the image's layer disk; every pod hot-plugs it).
+   With --parallel N, then N more at once, each with a container (the wall
+   time until all run).
 2. With all of them idle: each QEMU's RSS and Pss, and its CPU over
    --idle seconds.
 3. With --ksm on: the host's KSM turned on (run=1, pages_to_scan from
@@ -150,6 +152,8 @@ def bench(a, top):
                           timeout=120)
         res["ctr"].append(dt1 + dt2)
         pods.append(resp.pod_sandbox_id)
+    if a.parallel:
+        res["par"] = parallel_round(a, u, top, img, pods)
     started = bp.log_times(u.log_path, "started as pid")
     ready = bp.log_times(u.log_path, "ready (")
     res["pre"] = [started[p] - t0 for p, t0, _ in res["run"] if p in started]
@@ -168,6 +172,36 @@ def bench(a, top):
     res["disks"] = disk_builds(os.path.join(u.data, "images", "layers"), top)
     res["load1"] = bp.loadavg()
     return res
+
+
+def parallel_round(a, u, top, img, pods):
+    """--parallel more VM pods started at once, each with its container:
+    the wall time until all run, and each one's RunPodSandbox. They join
+    pods (idle, stop and remove measure them too)."""
+    import threading
+    out, errs = [None] * a.parallel, []
+
+    def one(i):
+        try:
+            pcfg = bp.pod_config(top, "par%d" % i, False)
+            dt, resp = bp.timed(u.client.rt, "RunPodSandbox", config=pcfg, runtime_handler="uvm",
+                                timeout=600)
+            _, cr = bp.timed(u.client.rt, "CreateContainer", pod_sandbox_id=resp.pod_sandbox_id,
+                             config=bp.ctr_config(img.config_digest, "sleep"),
+                             sandbox_config=pcfg, timeout=300)
+            u.client.rt("StartContainer", container_id=cr.container_id, timeout=300)
+            out[i] = (resp.pod_sandbox_id, dt)
+        except Exception as e:  # reported, not hidden
+            errs.append("pod %d: %s" % (i, e))
+    t0 = time.time()
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(a.parallel)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    wall = time.time() - t0
+    pods.extend(x[0] for x in out if x)
+    return {"wall": wall, "run": [x[1] for x in out if x], "errors": errs}
 
 
 def du_bytes(path):
@@ -206,6 +240,13 @@ def report(a, r):
     print(row("  QEMU exec -> guest settled (boot, agent, settings)", r["boot"]))
     print(row("first container: Create + Start", r["ctr"]))
     print(row("StopPodSandbox", r["stop"]))
+    par = r.get("par")
+    if par:
+        print(row("RunPodSandbox, %d at once" % a.parallel, par["run"]))
+        print()
+        print("%d more VM pods at once, each with a container: all running after %.1f s "
+              "(wall); %d failed%s" % (a.parallel, par["wall"], len(par["errors"]),
+                                       "".join("\n  " + e for e in par["errors"])))
     print(row("RemovePodSandbox", r["remove"]))
     print()
     print("| idle VM pod (per QEMU) | mean | max |")
@@ -242,6 +283,8 @@ def main():
     ap.add_argument("--idle", type=int, default=10, help="seconds of idle CPU measured (10)")
     ap.add_argument("--templates", choices=("off", "on"), default="off",
                     help="on: wait for the VM template, then start every pod from it")
+    ap.add_argument("--parallel", type=int, default=0,
+                    help="then this many more VM pods started at once (0)")
     ap.add_argument("--ksm", choices=("off", "on"), default="off",
                     help="on: also measure with the host's KSM on (restored after)")
     ap.add_argument("--ksm-pages", type=int, default=1000,
@@ -249,8 +292,8 @@ def main():
     ap.add_argument("--ksm-wait", type=int, default=300,
                     help="at most this many seconds of KSM (300)")
     a = ap.parse_args()
-    if not 1 <= a.pods <= 50:
-        ap.error("--pods must be 1..50")
+    if not 1 <= a.pods <= 50 or not 0 <= a.parallel <= 20:
+        ap.error("--pods must be 1..50, --parallel 0..20")
     if os.geteuid() != 0:
         ap.error("needs root")
     for sig in (signal.SIGTERM, signal.SIGHUP):

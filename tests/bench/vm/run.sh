@@ -4,7 +4,7 @@
 # asserts nothing about time. Needs root, QEMU, the CNI plugins and the guest
 # image (bazel build //service:uvmd //agent:uvmd-agent //guest:image).
 #
-#   tests/bench/vm/run.sh [--pods N] [--idle S] [--templates off|on] [--ksm off|on]
+#   tests/bench/vm/run.sh [--pods N] [--parallel N] [--idle S] [--templates off|on] [--ksm off|on]
 #   (--ksm on turns the host's KSM on for the measure, then restores it)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
