@@ -243,11 +243,12 @@ def report(a, r):
     par = r.get("par")
     if par:
         print(row("RunPodSandbox, %d at once" % a.parallel, par["run"]))
+    print(row("RemovePodSandbox", r["remove"]))
+    if par:
         print()
         print("%d more VM pods at once, each with a container: all running after %.1f s "
               "(wall); %d failed%s" % (a.parallel, par["wall"], len(par["errors"]),
                                        "".join("\n  " + e for e in par["errors"])))
-    print(row("RemovePodSandbox", r["remove"]))
     print()
     print("| idle VM pod (per QEMU) | mean | max |")
     print("|---|---|---|")

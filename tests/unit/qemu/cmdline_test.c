@@ -81,7 +81,7 @@ static void test_tcg_minimal(void **state)
 {
         const char *const want[] = {
                 HEAD("microvm,x-option-roms=off,rtc=on,pit=on", TCG, "max"),
-                "console=ttyS0 panic=-1 quiet rdinit=/init",
+                "console=ttyS0 panic=-1 quiet rdinit=/init cryptomgr.notests",
                 DEVICES,
                 BALLOON,
         };
@@ -97,7 +97,8 @@ static void test_kvm_full(void **state)
         struct qemu_vm vm = base;
         const char *const want[] = {
                 HEAD("microvm,x-option-roms=off,rtc=on,pit=on,pcie=on", "kvm", "host"),
-                "console=ttyS0 panic=-1 quiet rdinit=/init tsc_early_khz=2445000 8250.nr_uarts=1",
+                "console=ttyS0 panic=-1 quiet rdinit=/init cryptomgr.notests tsc_early_khz=2445000 "
+                "8250.nr_uarts=1",
                 DEVICES,
                 "-fsdev",
                 "local,id=share,path=/run/uvmd/pods/p1/share,security_model=none,multidevs=remap",
@@ -148,7 +149,8 @@ static void test_tap_fd_and_sizes(void **state)
                 ;
         assert_string_equal(argv[8], "1048576");
         assert_string_equal(argv[10], "255");
-        assert_string_equal(argv[24], "console=ttyS0 panic=-1 quiet rdinit=/init");
+        assert_string_equal(argv[24],
+                            "console=ttyS0 panic=-1 quiet rdinit=/init cryptomgr.notests");
         assert_string_equal(argv[n - 1], "pcie-root-port,id=rp30,bus=pcie.0,chassis=31");
         for (size_t i = 0; argv[i]; i++)
                 if (strcmp(argv[i], "-netdev") == 0) {
@@ -187,7 +189,8 @@ static void test_commas(void **state)
         assert_string_equal(argv[18], "/p,1/qemu.pid");
         assert_string_equal(argv[20], "/guest,1/vmlinux");
         assert_string_equal(argv[22], "/guest,1/initrd");
-        assert_string_equal(argv[24], "console=ttyS0 panic=-1 quiet rdinit=/init a,b=c");
+        assert_string_equal(argv[24],
+                            "console=ttyS0 panic=-1 quiet rdinit=/init cryptomgr.notests a,b=c");
         assert_string_equal(argv[26],
                             "socket,id=console,path=/p,,1/console.sock,server=on,wait=off");
         assert_string_equal(argv[30], "socket,id=qmp,path=/p,,1/q,,,,mp.sock,server=on,wait=off");
