@@ -267,11 +267,13 @@ static int set_mac(int index, const char *mac, struct uvm_error **err)
                      : 0;
 }
 
-static int add_addr(int index, const char *cidr, struct uvm_error **err)
+/* Add (NLM_F_EXCL; one already there is fine) or delete (one already gone
+ * is no error) an address of the interface. */
+static int change_addr(int index, const char *cidr, bool add, struct uvm_error **err)
 {
         struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
-                                 .nlmsg_type = RTM_NEWADDR,
-                                 .nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL}};
+                                 .nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR,
+                                 .nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0}};
         unsigned char a[16];
         int family, prefix, r;
 
@@ -281,10 +283,14 @@ static int add_addr(int index, const char *cidr, struct uvm_error **err)
         q.ifa.ifa_prefixlen = (unsigned char) prefix;
         q.ifa.ifa_index = (unsigned) index;
         nl_attr(&q, IFA_LOCAL, a, family == AF_INET ? 4 : 16);
-        nl_attr(&q, IFA_ADDRESS, a, family == AF_INET ? 4 : 16);
+        if (add)
+                nl_attr(&q, IFA_ADDRESS, a, family == AF_INET ? 4 : 16);
         r = nl_talk(&q);
-        return r < 0 && r != -EEXIST ? uvm_error_set(err, -r, "address %s: %s", cidr, strerror(-r))
-                                     : 0;
+        if (r >= 0 || (add && r == -EEXIST) ||
+            (!add && (r == -EADDRNOTAVAIL || r == -ENOENT || r == -ENODEV)))
+                return 0;
+        return uvm_error_set(err, -r, "%s address %s: %s", add ? "add" : "delete", cidr,
+                             strerror(-r));
 }
 
 /* oif: the interface the route goes through, 0: any (the kernel's pick). */
@@ -342,8 +348,8 @@ static int one_iface(json_object *ifc, struct uvm_error **err)
                 r = index < 0 ? uvm_error_set(err, ENODEV, "no interface with MAC %s", mac)
                               : link_up(index, (int) mtu, err);
         for (size_t i = 0; r >= 0 && i < json_object_array_length(addrs); i++)
-                r = add_addr(index, json_object_get_string(json_object_array_get_idx(addrs, i)),
-                             err);
+                r = change_addr(index, json_object_get_string(json_object_array_get_idx(addrs, i)),
+                                true, err);
         json_object_put(addrs);
         if (r >= 0)
                 log_info("guest: %s (%s) configured", name, mac);
@@ -384,26 +390,6 @@ static int link_down(int index, struct uvm_error **err)
         q.ifi.ifi_change = IFF_UP;
         r = nl_talk(&q);
         return r < 0 ? uvm_error_set(err, -r, "link %d down: %s", index, strerror(-r)) : 0;
-}
-
-/* An address already gone is no error. */
-static int del_addr(int index, const char *cidr, struct uvm_error **err)
-{
-        struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
-                                 .nlmsg_type = RTM_DELADDR}};
-        unsigned char a[16];
-        int family, prefix, r;
-
-        if (parse_cidr(cidr, &family, a, &prefix) < 0)
-                return uvm_error_set(err, EINVAL, "address '%.64s': not a/prefix", cidr);
-        q.ifa.ifa_family = (unsigned char) family;
-        q.ifa.ifa_prefixlen = (unsigned char) prefix;
-        q.ifa.ifa_index = (unsigned) index;
-        nl_attr(&q, IFA_LOCAL, a, family == AF_INET ? 4 : 16);
-        r = nl_talk(&q);
-        return r < 0 && r != -EADDRNOTAVAIL && r != -ENOENT && r != -ENODEV
-                       ? uvm_error_set(err, -r, "delete address %s: %s", cidr, strerror(-r))
-                       : 0;
 }
 
 /* The adapter appears once the kernel's PCIe hot-plug and virtio_net took
@@ -447,8 +433,8 @@ static int nic_apply(int index, json_object *s, json_object *addrs, json_object 
                 return uvm_error_set(err, EINVAL, "Mtu: 0..65535");
         r = link_up(index, (int) mtu, err);
         for (size_t i = 0; r >= 0 && i < json_object_array_length(addrs); i++)
-                r = add_addr(index, json_object_get_string(json_object_array_get_idx(addrs, i)),
-                             err);
+                r = change_addr(index, json_object_get_string(json_object_array_get_idx(addrs, i)),
+                                true, err);
         for (size_t i = 0; r >= 0 && i < json_object_array_length(routes); i++)
                 r = add_route(json_object_array_get_idx(routes, i), index, err);
         return r;
@@ -476,7 +462,8 @@ static int guest_nic(json_object *s, struct uvm_error **err)
         if (r >= 0 && (remove || json_object_array_length(old) > 0))
                 r = link_down(index, err);
         for (size_t i = 0; r >= 0 && i < json_object_array_length(old); i++)
-                r = del_addr(index, json_object_get_string(json_object_array_get_idx(old, i)), err);
+                r = change_addr(index, json_object_get_string(json_object_array_get_idx(old, i)),
+                                false, err);
         if (r >= 0 && !remove)
                 r = nic_apply(index, s, addrs, routes, err);
         json_object_put(addrs);
