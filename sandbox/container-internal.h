@@ -10,6 +10,11 @@
 
 #define SBX_MAX_CTRS 16384
 
+/* Signals as the agent's wire carries them: Linux's numbers, whatever the
+ * host's (mingw has no SIGKILL). */
+#define CTR_SIGTERM 15
+#define CTR_SIGKILL 9
+
 struct sbx_ctr {
         int refs;              /* atomic */
         pthread_mutex_t lock;  /* guards rec and log */
@@ -18,7 +23,7 @@ struct sbx_ctr {
         struct crilog *log;    /* lock */
         struct sbx_pod *pod;   /* immutable, a reference */
         char *path;            /* immutable: the record file */
-        int stop_signal;       /* immutable */
+        int stop_signal;       /* immutable once created (a Linux number) */
         int64_t prev_ts;       /* lock: the last usage sample, for the CPU rate */
         uint64_t prev_cpu;     /* lock */
 };

@@ -1,42 +1,33 @@
-/* Workload containers: records, state changes, driver calls, logs. */
+/* Workload containers: records, state changes, driver calls, events,
+ * recovery. Portable: what the host adds (images, specs, mounts, logs)
+ * comes through ctr-plat.h. */
 
-#include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-
-#include <json-c/json.h>
+#include <unistd.h>
 
 #include "common/fault.h"
-#include "common/fs.h"
 #include "common/log.h"
-#include "image/image.h"
-#include "sandbox/ids.h"
-#include "sandbox/log.h"
-#include "sandbox/phase.h"
+#include "common/platform.h"
 #include "sandbox/container-internal.h"
-#include "sandbox/spec.h"
+#include "sandbox/ctr-plat.h"
+#include "sandbox/ids.h"
+#include "sandbox/phase.h"
 
 #define KILL_WAIT_MS 10000
 
 int64_t ctr_now_ns(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+        return (int64_t) plat_realtime_ns();
 }
 
 void ctr_unref(struct sbx_ctr *c)
 {
         if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
-        crilog_free(c->log);
+        ctr_plat_log_close(c);
         ctr_record_clear(&c->rec);
         pod_unref(c->pod);
         pthread_mutex_destroy(&c->lock);
@@ -307,7 +298,7 @@ static int stop_ctr(struct sbx_ctr *c, int64_t timeout_s, struct uvm_error **err
                         "container %s did not stop within %llds, killing it", c->rec.id,
                         (long long) timeout_s);
         }
-        r = signal_ctr(c, SIGKILL, err);
+        r = signal_ctr(c, CTR_SIGKILL, err);
         if (r < 0)
                 return r;
         if (!wait_exited(c, KILL_WAIT_MS))
@@ -350,14 +341,11 @@ static int remove_ctr(struct sbx *s, struct sbx_ctr *c, struct uvm_error **err)
         pthread_mutex_unlock(&c->pod->op_lock);
         if (r < 0)
                 return uvm_error_wrap(err, "remove container %s", c->rec.id);
-        if (s->images && c->rec.image_id)
-                img_release(s->images, c->rec.image_id, c->rec.id);
-        ctr_image_volumes_release(s->images, c->rec.id, c->rec.mounts, c->rec.n_mounts);
+        ctr_plat_release(s, c);
         pthread_mutex_lock(&c->lock);
-        c->log = crilog_free(c->log);
+        ctr_plat_log_close(c);
         pthread_mutex_unlock(&c->lock);
-        if (unlink(c->path) < 0 && errno != ENOENT)
-                log_warn("remove %s: %m, ignoring", c->path);
+        ctr_plat_unlink(c->path);
         ctr_registry_drop(s, c);
         log_pod(LOG_LEVEL_INFO, c->rec.pod_id, "container %s removed", c->rec.id);
         pthread_mutex_lock(&c->lock);
@@ -441,8 +429,8 @@ int sbx_ctr_reopen_log(struct sbx *s, const char *id_prefix, struct uvm_error **
         pthread_mutex_lock(&c->lock);
         if (c->rec.state != CTR_RUNNING)
                 r = uvm_error_set(err, EBUSY, "container %s is not running", c->rec.id);
-        else if (c->log)
-                r = crilog_reopen(c->log, err);
+        else
+                r = ctr_plat_log_reopen(c, err);
         pthread_mutex_unlock(&c->lock);
         return r;
 }
@@ -463,8 +451,7 @@ static void mark_exited_locked(struct sbx_ctr *c, int code, int64_t finished_ns,
                 c->rec.started_ns = c->rec.finished_ns;
         free(c->rec.reason);
         c->rec.reason = strdup(oom ? "OOMKilled" : code == 0 ? "Completed" : "Error");
-        if (c->log)
-                crilog_flush(c->log);
+        ctr_plat_log_flush(c);
         if (set_state_locked(c, CTR_EXITED, &e) < 0)
                 log_pod(LOG_LEVEL_WARN, c->rec.pod_id, "container %s: %s, ignoring", c->rec.id,
                         e->msg);
@@ -494,9 +481,7 @@ void sbx_ctr_on_output(struct sbx *s, const char *ctr_id, enum drv_stream stream
         if (!c)
                 return;
         pthread_mutex_lock(&c->lock);
-        if (c->log && crilog_write(c->log, stream, buf, len) < 0)
-                log_pod(LOG_LEVEL_WARN, c->rec.pod_id, "container %s: log write failed, ignoring",
-                        c->rec.id);
+        ctr_plat_log_write(c, stream, buf, len);
         pthread_mutex_unlock(&c->lock);
         ctr_unref(c);
 }
@@ -515,7 +500,7 @@ void sbx_ctr_pod_died(struct sbx *s, const char *pod_id, const char *why)
                         continue;
                 pthread_mutex_lock(&c->lock);
                 if (c->rec.state == CTR_RUNNING || c->rec.state == CTR_UNKNOWN) {
-                        mark_exited_locked(c, 128 + SIGKILL, 0, false);
+                        mark_exited_locked(c, 128 + CTR_SIGKILL, 0, false);
                         if (why) {
                                 free(c->rec.message);
                                 c->rec.message = strdup(why);
@@ -546,7 +531,7 @@ static void reconcile(struct sbx_ctr *c, struct drv_pod *drv)
         if (c->rec.state == CTR_EXITED)
                 return;
         if (!drv || c->pod->ops->ctr_state(drv, c->rec.id, &ds, &code, NULL) < 0)
-                ds = DRV_CTR_EXITED, code = 128 + SIGKILL;
+                ds = DRV_CTR_EXITED, code = 128 + CTR_SIGKILL;
         pthread_mutex_lock(&c->lock);
         if (ds == DRV_CTR_EXITED)
                 mark_exited_locked(c, code, 0, false);
@@ -585,7 +570,7 @@ static void remove_unreadable(struct sbx_pod *p, struct drv_pod *drv)
                 _cleanup_free_ char *path = NULL;
 
                 if (drv && sbx_id_valid(id)) {
-                        (void) p->ops->ctr_signal(drv, id, SIGKILL, NULL);
+                        (void) p->ops->ctr_signal(drv, id, CTR_SIGKILL, NULL);
                         for (int t = 0; t < 50; t++) { /* its exit, then its removal */
                                 enum drv_ctr_state st = DRV_CTR_UNKNOWN;
                                 int code;
@@ -599,55 +584,61 @@ static void remove_unreadable(struct sbx_pod *p, struct drv_pod *drv)
                                         "container %s: removed (its record was unreadable)", id);
                 }
                 if (asprintf(&path, "%s/containers/%s.json", p->dir, id) >= 0)
-                        unlink(path);
+                        ctr_plat_unlink(path);
         }
         strv_free(p->unreadable);
         p->unreadable = NULL;
+}
+
+struct recover_ctx {
+        struct sbx *s;
+        struct sbx_pod *p;
+        const char *dir;
+};
+
+static void recover_one(void *data, const char *id)
+{
+        struct recover_ctx *rc = data;
+        struct sbx_pod *p = rc->p;
+        struct sbx_ctr *c = calloc(1, sizeof(*c));
+
+        if (!c || asprintf(&c->path, "%s/%s.json", rc->dir, id) < 0) {
+                free(c);
+                return;
+        }
+        c->refs = 1;
+        pthread_mutex_init(&c->lock, NULL);
+        pthread_cond_init(&c->cond, NULL);
+        c->pod = p;
+        __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+        c->stop_signal = CTR_SIGTERM;
+        if (ctr_record_load(c->path, &c->rec) < 0 || !STR_EQ(c->rec.pod_id, p->rec.id)) {
+                log_warn("%s: damaged container record: the container goes", c->path);
+                unreadable_add(p, id, strlen(id));
+                ctr_unref(c);
+                return;
+        }
+        ctr_plat_recovered(rc->s, c);
+        pthread_mutex_lock(&rc->s->lock);
+        rc->s->ctrs[rc->s->n_ctrs++] = c;
+        pthread_mutex_unlock(&rc->s->lock);
+        sbx_list_changed(rc->s);
 }
 
 /* Reload the containers of a pod that was just re-registered. */
 void sbx_ctr_recover_pod(struct sbx *s, struct sbx_pod *p)
 {
         _cleanup_free_ char *dir = NULL;
-        struct dirent *e;
-        DIR *d;
+        struct recover_ctx rc = {.s = s, .p = p};
+        int r;
 
-        if (asprintf(&dir, "%s/containers", p->dir) < 0 || !(d = opendir(dir)))
+        if (asprintf(&dir, "%s/containers", p->dir) < 0)
                 return;
-        while ((e = readdir(d))) {
-                struct sbx_ctr *c;
-                size_t len = strlen(e->d_name);
-
-                if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
-                        continue;
-                c = calloc(1, sizeof(*c));
-                if (!c || asprintf(&c->path, "%s/%s", dir, e->d_name) < 0) {
-                        free(c);
-                        break;
-                }
-                c->refs = 1;
-                pthread_mutex_init(&c->lock, NULL);
-                pthread_cond_init(&c->cond, NULL);
-                c->pod = p;
-                __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
-                c->stop_signal = SIGTERM;
-                if (ctr_record_load(c->path, &c->rec) < 0 || !STR_EQ(c->rec.pod_id, p->rec.id)) {
-                        log_warn("%s: damaged container record: the container goes", c->path);
-                        unreadable_add(p, e->d_name, len - 5);
-                        ctr_unref(c);
-                        continue;
-                }
-                if (c->rec.log_path && crilog_open(c->rec.log_path, &c->log, NULL) < 0)
-                        log_warn("container %s: cannot reopen its log, ignoring", c->rec.id);
-                /* The images it holds stay held across the restart. */
-                ctr_image_hold(s->images, c->rec.image_id, c->rec.id);
-                ctr_image_volumes_hold(s->images, c->rec.id, c->rec.mounts, c->rec.n_mounts);
-                pthread_mutex_lock(&s->lock);
-                s->ctrs[s->n_ctrs++] = c;
-                pthread_mutex_unlock(&s->lock);
-                sbx_list_changed(s);
-        }
-        closedir(d);
+        rc.dir = dir;
+        r = ctr_plat_records(dir, recover_one, &rc);
+        if (r < 0)
+                log_warn("pod %s: cannot list %s (%s): its containers are not reloaded", p->rec.id,
+                         dir, strerror(-r));
 }
 
 void sbx_ctr_reconcile_pod(struct sbx *s, struct sbx_pod *p)

@@ -10,7 +10,7 @@
 
 #include <json-c/json.h>
 
-#include "common/fs.h"
+#include "common/platform.h"
 #include "sandbox/container-internal.h"
 #include "sandbox/ids.h"
 
@@ -206,7 +206,7 @@ int ctr_record_write(const char *path, const struct ctr_record *r, struct uvm_er
         json_object_object_add(o, "user", user_json(&r->user));
         json_object_object_add(o, "resources", resources_json(&r->res));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        rc = fs_write_atomic(path, text, strlen(text), 0600);
+        rc = plat_write_file_atomic(path, text, strlen(text), 0600);
         json_object_put(o);
         if (rc < 0)
                 return uvm_error_set(err, -rc, "write %s: %s", path, strerror(-rc));
@@ -353,7 +353,7 @@ int ctr_record_load(const char *path, struct ctr_record *r)
         bool ok = true;
         int64_t v;
 
-        if (fs_read_file(path, RECORD_MAX_BYTES, &text, NULL) < 0)
+        if (plat_read_file(path, RECORD_MAX_BYTES, &text, NULL) < 0)
                 return -EIO;
         o = json_tokener_parse(text);
         if (!o || !json_object_is_type(o, json_type_object)) {

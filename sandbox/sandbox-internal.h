@@ -36,6 +36,7 @@ struct sbx {
         char *state_root, *oci_runtime;                       /* immutable */
         struct net *net;                                      /* immutable, may be NULL */
         struct img_store *images;                             /* immutable, may be NULL */
+        char *images_root;                                    /* immutable, may be NULL */
         bool systemd_cgroups;                                 /* immutable */
         struct sbx_hooks hooks;                               /* immutable */
         struct sbx_driver_features features[SBX_MAX_DRIVERS]; /* immutable (names borrowed) */

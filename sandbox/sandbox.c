@@ -104,6 +104,7 @@ int sbx_new(const struct sbx_options *o, struct sbx **ret, struct uvm_error **er
                 return uvm_error_set(err, ENOMEM, "out of memory");
         s->state_root = strdup(o->state_root);
         s->oci_runtime = strdup(o->oci_runtime ? o->oci_runtime : "runc");
+        s->images_root = o->images_root ? strdup(o->images_root) : NULL;
         s->net = o->net;
         s->images = o->images;
         s->systemd_cgroups = o->systemd_cgroups;
@@ -141,6 +142,7 @@ struct sbx *sbx_free(struct sbx *s)
         free(s->ctrs);
         free(s->state_root);
         free(s->oci_runtime);
+        free(s->images_root);
         free(s);
         return NULL;
 }

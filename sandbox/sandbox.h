@@ -52,6 +52,8 @@ struct sbx_options {
         const char *oci_runtime;
         struct net *net;          /* pod networking; NULL: pods get no network namespace */
         struct img_store *images; /* container images; NULL: no containers */
+        /* Windows: the image store's root, read only (sandbox/ctr_win.c) */
+        const char *images_root;
         bool systemd_cgroups;
         const struct sbx_hooks *hooks;              /* copied; may be NULL */
         const struct sbx_driver_features *features; /* copied; drivers not listed have none */

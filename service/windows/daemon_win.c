@@ -27,13 +27,13 @@
 extern const unsigned char uvmd_descriptor_set[];
 extern const size_t uvmd_descriptor_set_len;
 
-#define NOT_PORTED "not in the Windows build yet (containers and images are not ported; pods are)"
+#define NOT_PORTED                                                                                 \
+        "not in the Windows build yet (pods and their containers' life cycle are; images, "        \
+        "exec, logs and stats are not)"
 
 static const struct srv_binding *const bindings[] = {
-        health_bindings,
-        reflection_bindings,
-        cri_win_runtime_bindings,
-        cri_win_pod_bindings,
+        health_bindings,      reflection_bindings,  cri_win_runtime_bindings,
+        cri_win_pod_bindings, cri_win_ctr_bindings,
 };
 
 #define TCP_DIAL_RETRY_MS 100
@@ -163,8 +163,14 @@ static int make_root(const char *what, const char *path, struct uvm_error **err)
  * half-made ones undone. */
 static int pods_win(struct uvmd *d, struct uvm_error **err)
 {
-        const struct sbx_options o = {.state_root = d->cfg.state_root};
+        _cleanup_free_ char *images = NULL;
+        struct sbx_options o = {.state_root = d->cfg.state_root};
         int r;
+
+        /* The image store Linux keeps under the data root, read only. */
+        if (asprintf(&images, "%s/images", d->cfg.data_root) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        o.images_root = images;
 
         d->lists = list_cache_new();
         if (!d->lists)

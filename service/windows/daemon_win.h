@@ -5,10 +5,11 @@
  * The CRI on TCP loopback with health and reflection, RuntimeService's
  * Version, Status and RuntimeConfig answered from the hcs driver's probe
  * (computecore.dll and computenetwork.dll loaded, or why not), and the pod
- * sandbox calls (Run, Stop, Remove, Status, List) through the sandbox
- * layer and the hcs driver, with records under the state root that a
- * restarted uvmd.exe reattaches to. Every other CRI method answers
- * UNIMPLEMENTED: containers and images are not ported yet.
+ * sandbox calls (Run, Stop, Remove, Status, List) and the container calls
+ * (Create, Start, Stop, Remove, Status, List) through the sandbox layer and
+ * the hcs driver, with records under the state root that a restarted
+ * uvmd.exe reattaches to. Every other CRI method answers UNIMPLEMENTED:
+ * images, exec, logs, streaming and stats are not ported yet.
  *
  *   uvmd_win_init -> uvmd_win_start -> (serving) -> uvmd_win_stop -> uvmd_win_fini
  *
@@ -31,9 +32,11 @@ struct uvmd_win {
         char network_why[320]; /* why not; read-only after init */
 };
 
-/* The RuntimeService methods served on Windows (cri_win.c, cri_pod_win.c). */
+/* The RuntimeService methods served on Windows (cri_win.c, cri_pod_win.c,
+ * cri_ctr_win.c). */
 extern const struct srv_binding cri_win_runtime_bindings[];
 extern const struct srv_binding cri_win_pod_bindings[];
+extern const struct srv_binding cri_win_ctr_bindings[];
 
 /* w->d.cfg is loaded and validated. Creates the state and data roots,
  * binds the hcs driver (its probe, not a failure, says why it cannot run

@@ -1,0 +1,427 @@
+/*
+ * The Windows side of a container (ctr-plat.h), for hcs pods. Images are
+ * not in the Windows build yet (no pulls, no unpacking, no layer VHDs): a
+ * container's image must already be in the node's image store, whose
+ * record file (images.json) and config blob are read here, never written;
+ * anything else is refused before anything exists. The OCI spec is a plain
+ * one (process, root, hostname, namespaces, cpu and memory): the hardening
+ * of spec.c (seccomp, AppArmor, capabilities from the node) is Linux's.
+ * CRI mounts are refused (no Plan9/VSMB shares yet); there is no CRI log
+ * yet, so what a container writes is dropped.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <wchar.h>
+
+#include <windows.h>
+
+#include <json-c/json.h>
+
+#include "common/log.h"
+#include "common/platform.h"
+#include "common/utf16.h"
+#include "image/ref.h"
+#include "sandbox/ctr-plat.h"
+
+#define IMAGES_MAX_BYTES (16u << 20)
+#define CONFIG_MAX_BYTES (4u << 20)
+#define NOT_PORTED "pulling images is not in the Windows build yet"
+
+/* --- the image: already in the store --- */
+
+static bool json_strv_has(json_object *o, const char *key, const char *want)
+{
+        json_object *a;
+
+        if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
+                return false;
+        for (size_t i = 0; i < json_object_array_length(a); i++)
+                if (STR_EQ(json_object_get_string(json_object_array_get_idx(a, i)), want))
+                        return true;
+        return false;
+}
+
+/* Whether ref names rec: its id (with or without "sha256:"), a tag or a
+ * digest, as the kubelet's reference normalises. */
+static bool image_matches(json_object *rec, const char *ref, const char *canonical)
+{
+        const char *id = json_object_get_string(json_object_object_get(rec, "id"));
+
+        if (!id || strncmp(id, "sha256:", 7) != 0)
+                return false;
+        if (STR_EQ(ref, id) || STR_EQ(ref, id + 7))
+                return true;
+        return canonical &&
+               (json_strv_has(rec, "tags", canonical) || json_strv_has(rec, "digests", canonical));
+}
+
+static int known_image(const char *root, const char *ref, char **ret_id, struct uvm_error **err)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL, *canonical = NULL;
+        json_object *top, *arr;
+        struct img_ref parsed = {0};
+        int r;
+
+        if (!root)
+                return uvm_error_set(err, EBUSY, "no image store: %s", NOT_PORTED);
+        if (img_ref_parse(ref, &parsed, NULL) >= 0)
+                canonical = img_ref_string(&parsed);
+        img_ref_clear(&parsed);
+        if (asprintf(&path, "%s/images.json", root) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = plat_read_file(path, IMAGES_MAX_BYTES, &text, NULL);
+        if (r == -ENOENT)
+                return uvm_error_set(err, EBUSY, "image \"%s\" is not on this node (%s)", ref,
+                                     NOT_PORTED);
+        if (r < 0)
+                return uvm_error_set(err, -r, "read %s: %s", path, strerror(-r));
+        top = json_tokener_parse(text);
+        r = -ENOENT;
+        if (json_object_object_get_ex(top, "images", &arr) &&
+            json_object_is_type(arr, json_type_array))
+                for (size_t i = 0; r == -ENOENT && i < json_object_array_length(arr); i++) {
+                        json_object *rec = json_object_array_get_idx(arr, i);
+                        if (image_matches(rec, ref, canonical))
+                                r = (*ret_id = strdup(json_object_get_string(
+                                             json_object_object_get(rec, "id"))))
+                                            ? 0
+                                            : -ENOMEM;
+                }
+        json_object_put(top);
+        if (r == -ENOMEM)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (r < 0)
+                return uvm_error_set(err, EBUSY, "image \"%s\" is not on this node (%s)", ref,
+                                     NOT_PORTED);
+        return 0;
+}
+
+/* The image's config ("config" of the config blob), a new reference. */
+static json_object *image_config(const char *root, const char *id)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        json_object *top, *cfg = NULL;
+
+        if (asprintf(&path, "%s/blobs/sha256/%s", root, id + 7) < 0 ||
+            plat_read_file(path, CONFIG_MAX_BYTES, &text, NULL) < 0)
+                return NULL;
+        top = json_tokener_parse(text);
+        if (json_object_object_get_ex(top, "config", &cfg) &&
+            json_object_is_type(cfg, json_type_object))
+                json_object_get(cfg);
+        else
+                cfg = NULL;
+        json_object_put(top);
+        return cfg;
+}
+
+/* --- the OCI spec --- */
+
+static json_object *strings(char *const *v, size_t n)
+{
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; a && i < n; i++)
+                json_object_array_add(a, json_object_new_string(v[i]));
+        return a;
+}
+
+static void append_array(json_object *to, json_object *from)
+{
+        for (size_t i = 0;
+             json_object_is_type(from, json_type_array) && i < json_object_array_length(from); i++)
+                json_object_array_add(to, json_object_get(json_object_array_get_idx(from, i)));
+}
+
+/* The kubelet's rule: command replaces the entrypoint and drops the
+ * image's cmd; args replace the cmd. */
+static json_object *process_args(const Runtime__V1__ContainerConfig *cfg, json_object *ic)
+{
+        json_object *a =
+                cfg->n_command ? strings(cfg->command, cfg->n_command) : json_object_new_array();
+
+        if (!cfg->n_command)
+                append_array(a, json_object_object_get(ic, "Entrypoint"));
+        if (cfg->n_args) {
+                json_object *args = strings(cfg->args, cfg->n_args);
+                append_array(a, args);
+                json_object_put(args);
+        } else if (!cfg->n_command)
+                append_array(a, json_object_object_get(ic, "Cmd"));
+        return a;
+}
+
+/* The user: run_as_user, else a numeric USER of the image, else root.
+ * Names are looked up in the image's /etc/passwd, which needs its layers. */
+static int process_user(const Runtime__V1__ContainerConfig *cfg, json_object *ic,
+                        struct ctr_user *ret, struct uvm_error **err)
+{
+        const Runtime__V1__LinuxContainerSecurityContext *sc =
+                cfg->linux ? cfg->linux->security_context : NULL;
+        const char *u = json_object_get_string(json_object_object_get(ic, "User"));
+        char *end;
+        unsigned long v;
+
+        *ret = (struct ctr_user){0};
+        if (sc && !STR_EMPTY(sc->run_as_username))
+                return uvm_error_set(err, EINVAL,
+                                     "run_as_username: user names are not resolved "
+                                     "in the Windows build yet");
+        if (sc && sc->run_as_user) {
+                ret->uid = (unsigned) sc->run_as_user->value;
+        } else if (!STR_EMPTY(u)) {
+                v = strtoul(u, &end, 10);
+                if (end == u || (*end && *end != ':') || v > 0x7fffffff)
+                        return uvm_error_set(err, EINVAL,
+                                             "image user \"%s\": user names are not resolved "
+                                             "in the Windows build yet",
+                                             u);
+                ret->uid = (unsigned) v;
+        }
+        if (sc && sc->run_as_group)
+                ret->gid = (unsigned) sc->run_as_group->value;
+        ret->groups[0] = ret->gid;
+        ret->n_groups = 1;
+        return 0;
+}
+
+static json_object *resources(const Runtime__V1__ContainerConfig *cfg)
+{
+        const Runtime__V1__LinuxContainerResources *r = cfg->linux ? cfg->linux->resources : NULL;
+        json_object *o = json_object_new_object(), *cpu = json_object_new_object();
+
+        if (r && r->cpu_shares)
+                json_object_object_add(cpu, "shares", json_object_new_int64(r->cpu_shares));
+        if (r && r->cpu_quota)
+                json_object_object_add(cpu, "quota", json_object_new_int64(r->cpu_quota));
+        if (r && r->cpu_period)
+                json_object_object_add(cpu, "period", json_object_new_int64(r->cpu_period));
+        json_object_object_add(o, "cpu", cpu);
+        if (r && r->memory_limit_in_bytes) {
+                json_object *mem = json_object_new_object();
+                json_object_object_add(mem, "limit",
+                                       json_object_new_int64(r->memory_limit_in_bytes));
+                json_object_object_add(o, "memory", mem);
+        }
+        return o;
+}
+
+static json_object *namespaces(void)
+{
+        static const char *const types[] = {"pid", "ipc", "uts", "mount"};
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+                json_object *n = json_object_new_object();
+                json_object_object_add(n, "type", json_object_new_string(types[i]));
+                json_object_array_add(a, n);
+        }
+        return a;
+}
+
+static int build_spec(struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg, json_object *ic,
+                      char **ret_json, struct uvm_error **err)
+{
+        json_object *spec = json_object_new_object(), *proc = json_object_new_object();
+        json_object *user = json_object_new_object(), *root = json_object_new_object();
+        json_object *env = json_object_new_array(), *lin = json_object_new_object();
+        const char *cwd =
+                !STR_EMPTY(cfg->working_dir)
+                        ? cfg->working_dir
+                        : json_object_get_string(json_object_object_get(ic, "WorkingDir"));
+        json_object *args = process_args(cfg, ic);
+        int r = 0;
+
+        if (json_object_array_length(args) == 0)
+                r = uvm_error_set(err, EINVAL,
+                                  "no command: neither the config nor the image "
+                                  "gives one");
+        append_array(env, json_object_object_get(ic, "Env"));
+        for (size_t i = 0; r >= 0 && i < cfg->n_envs; i++) {
+                char *kv = NULL;
+                if (asprintf(&kv, "%s=%s", cfg->envs[i]->key, cfg->envs[i]->value) < 0) {
+                        r = uvm_error_set(err, ENOMEM, "out of memory");
+                        break;
+                }
+                json_object_array_add(env, json_object_new_string(kv));
+                free(kv);
+        }
+        json_object_object_add(user, "uid", json_object_new_int64(c->rec.user.uid));
+        json_object_object_add(user, "gid", json_object_new_int64(c->rec.user.gid));
+        json_object_object_add(proc, "terminal", json_object_new_boolean(cfg->tty));
+        json_object_object_add(proc, "user", user);
+        json_object_object_add(proc, "args", args);
+        json_object_object_add(proc, "env", env);
+        json_object_object_add(proc, "cwd", json_object_new_string(STR_EMPTY(cwd) ? "/" : cwd));
+        json_object_object_add(root, "path", json_object_new_string("rootfs"));
+        json_object_object_add(
+                root, "readonly",
+                json_object_new_boolean(cfg->linux && cfg->linux->security_context &&
+                                        cfg->linux->security_context->readonly_rootfs));
+        json_object_object_add(lin, "namespaces", namespaces());
+        json_object_object_add(lin, "resources", resources(cfg));
+        json_object_object_add(spec, "ociVersion", json_object_new_string("1.0.2"));
+        json_object_object_add(spec, "process", proc);
+        json_object_object_add(spec, "root", root);
+        if (!STR_EMPTY(c->pod->rec.hostname))
+                json_object_object_add(spec, "hostname",
+                                       json_object_new_string(c->pod->rec.hostname));
+        json_object_object_add(spec, "mounts", json_object_new_array());
+        json_object_object_add(spec, "linux", lin);
+        if (r >= 0) {
+                *ret_json = strdup(json_object_to_json_string_ext(
+                        spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                if (!*ret_json)
+                        r = uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        json_object_put(spec);
+        return r;
+}
+
+/* The image's STOPSIGNAL as the agent's (Linux) number. */
+static int stop_signal_of(const char *name)
+{
+        static const struct {
+                const char *name;
+                int sig;
+        } sigs[] = {{"SIGTERM", 15}, {"SIGINT", 2},   {"SIGQUIT", 3},  {"SIGKILL", 9},
+                    {"SIGHUP", 1},   {"SIGUSR1", 10}, {"SIGUSR2", 12}, {"SIGWINCH", 28}};
+
+        for (size_t i = 0; name && i < ARRAY_SIZE(sigs); i++)
+                if (strcasecmp(name, sigs[i].name) == 0 || strcasecmp(name, sigs[i].name + 3) == 0)
+                        return sigs[i].sig;
+        if (name && atoi(name) > 0 && atoi(name) < 65)
+                return atoi(name);
+        return CTR_SIGTERM;
+}
+
+int ctr_plat_prepare(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg,
+                     struct phase_clock *pc, struct ctr_plat_made *ret, struct uvm_error **err)
+{
+        _cleanup_free_ char *image_id = NULL;
+        json_object *ic;
+        int r;
+
+        if (cfg->n_mounts)
+                return uvm_error_set(err, EOPNOTSUPP,
+                                     "mounts: not shared with hcs pods yet (%zu asked for)",
+                                     cfg->n_mounts);
+        r = known_image(s->images_root, cfg->image->image, &image_id, err);
+        phase_mark(pc, "image");
+        if (r < 0)
+                return r;
+        ic = image_config(s->images_root, image_id);
+        pthread_mutex_lock(&c->lock);
+        c->rec.image_id = TAKE_PTR(image_id);
+        pthread_mutex_unlock(&c->lock);
+        sbx_list_changed(s);
+        c->stop_signal =
+                stop_signal_of(json_object_get_string(json_object_object_get(ic, "StopSignal")));
+        r = process_user(cfg, ic, &c->rec.user, err);
+        if (r >= 0)
+                r = build_spec(c, cfg, ic, &ret->oci_spec_json, err);
+        json_object_put(ic);
+        phase_mark(pc, "spec");
+        return r;
+}
+
+void ctr_plat_made_clear(struct ctr_plat_made *m)
+{
+        strv_free(m->layers);
+        free(m->oci_spec_json);
+        *m = (struct ctr_plat_made){0};
+}
+
+/* The store is only read: nothing is held. */
+void ctr_plat_release(struct sbx *s, struct sbx_ctr *c)
+{
+}
+
+void ctr_plat_recovered(struct sbx *s, struct sbx_ctr *c)
+{
+}
+
+/* --- no CRI log yet: c->log stays NULL --- */
+
+void ctr_plat_log_write(struct sbx_ctr *c, enum drv_stream stream, const char *buf, size_t len)
+{
+}
+
+void ctr_plat_log_flush(struct sbx_ctr *c)
+{
+}
+
+int ctr_plat_log_reopen(struct sbx_ctr *c, struct uvm_error **err)
+{
+        return 0;
+}
+
+void ctr_plat_log_close(struct sbx_ctr *c)
+{
+}
+
+/* --- records --- */
+
+int ctr_plat_records_dir(const char *dir, struct uvm_error **err)
+{
+        int r = plat_mkdir_p(dir, 0700);
+
+        return r < 0 ? uvm_error_set(err, -r, "create %s: %s", dir, strerror(-r)) : 0;
+}
+
+int ctr_plat_records(const char *dir, void (*fn)(void *data, const char *id), void *data)
+{
+        _cleanup_free_ char *pattern = NULL;
+        _cleanup_free_ wchar_t *w = NULL;
+        WIN32_FIND_DATAW fd;
+        HANDLE find;
+        int r;
+
+        if (asprintf(&pattern, "%s\\*.json", dir) < 0)
+                return -ENOMEM;
+        r = utf8_to_wide(pattern, UTF16_PATH_MAX, &w);
+        if (r < 0)
+                return r;
+        find = FindFirstFileW(w, &fd);
+        if (find == INVALID_HANDLE_VALUE) {
+                DWORD e = GetLastError();
+                return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND
+                               ? 0
+                               : -plat_errno_from_win32(e);
+        }
+        do {
+                char *name = NULL;
+                size_t len;
+
+                if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+                        continue;
+                if (wide_to_utf8(fd.cFileName, UTF16_PATH_MAX, &name) >= 0 &&
+                    (len = strlen(name)) > 5 && strcmp(name + len - 5, ".json") == 0) {
+                        name[len - 5] = '\0';
+                        fn(data, name);
+                }
+                free(name);
+        } while (FindNextFileW(find, &fd));
+        FindClose(find);
+        return 0;
+}
+
+void ctr_plat_unlink(const char *path)
+{
+        _cleanup_free_ wchar_t *w = NULL;
+        DWORD e;
+
+        if (utf8_to_wide(path, UTF16_PATH_MAX, &w) < 0) {
+                log_warn("remove %s: not a usable path, ignoring", path);
+                return;
+        }
+        if (DeleteFileW(w))
+                return;
+        e = GetLastError();
+        if (e != ERROR_FILE_NOT_FOUND && e != ERROR_PATH_NOT_FOUND)
+                log_warn("remove %s: Windows error %lu, ignoring", path, (unsigned long) e);
+}
