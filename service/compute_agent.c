@@ -31,6 +31,8 @@ struct cagent_pod {
 
 struct cagent {
         struct uvmd *daemon;
+        struct srv_queue *queue;      /* every pod's endpoint polls here (server.h) */
+        bool own_queue;               /* made here, not the daemon's */
         struct dispatch_table *table; /* immutable */
         pthread_mutex_t lock;         /* guards pods, n_pods */
         struct cagent_pod **pods;
@@ -307,7 +309,7 @@ static int serve(struct cagent *ca, struct cagent_pod *p, struct uvm_error **err
 {
         _cleanup_free_ char *address = NULL;
         struct srv_options o = {
-                .io_threads = 1,
+                .queue = ca->queue,
                 .workers = 1,
                 .queue_limit = 8,
                 .max_streams = 1,
@@ -425,7 +427,7 @@ char *cagent_address(struct cagent *ca, const char *pod_id)
         return a;
 }
 
-int cagent_new(struct uvmd *d, struct cagent **ret, struct uvm_error **err)
+int cagent_new(struct uvmd *d, struct srv_queue *queue, struct cagent **ret, struct uvm_error **err)
 {
         static const ProtobufCServiceDescriptor *const services[] = {
                 &uvmd__computeagent__v1__compute_agent__descriptor};
@@ -439,6 +441,10 @@ int cagent_new(struct uvmd *d, struct cagent **ret, struct uvm_error **err)
         pthread_mutex_init(&ca->lock, NULL);
         r = dispatch_table_new(services, ARRAY_SIZE(services), bindings, ARRAY_SIZE(bindings),
                                &ca->table, err);
+        ca->queue = queue;
+        ca->own_queue = !queue;
+        if (r >= 0 && ca->own_queue)
+                r = srv_queue_new(&ca->queue, err);
         if (r < 0) {
                 cagent_free(ca);
                 return r;
@@ -456,6 +462,8 @@ struct cagent *cagent_free(struct cagent *ca)
                 cagent_pod_free(ca->pods[i]);
         }
         free(ca->pods);
+        if (ca->own_queue)
+                srv_queue_free(ca->queue); /* after every endpoint on it stopped */
         dispatch_table_free(ca->table);
         pthread_mutex_destroy(&ca->lock);
         free(ca);

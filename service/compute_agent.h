@@ -15,9 +15,13 @@
 #define CAGENT_ANNOTATION "io.uvmd.computeagent.address"
 
 struct cagent;
+struct srv_queue;
 struct uvmd;
 
-int cagent_new(struct uvmd *d, struct cagent **ret, struct uvm_error **err);
+/* queue: the completion queue every endpoint polls on (server.h), shared
+ * with the CRI server, or NULL: one of the endpoints' own. */
+int cagent_new(struct uvmd *d, struct srv_queue *queue, struct cagent **ret,
+               struct uvm_error **err);
 /* Stops every endpoint (the pods and their NICs stay: a restarted uvmd
  * serves them again). */
 struct cagent *cagent_free(struct cagent *ca);

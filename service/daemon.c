@@ -86,8 +86,17 @@ static int sbx_init(struct uvmd *d, struct uvm_error **err)
                 .features = features,
         };
 
+        /* One queue thread for the CRI server and every pod's ComputeAgent
+         * endpoint: each thread waiting on a queue takes turns as gRPC's
+         * poller, and one that is not the CRI server's made every CRI call
+         * hop threads (docs/PERFORMANCE.md, run 10). */
+        if (d->cfg.io_threads <= 1) {
+                r = srv_queue_new(&d->queue, err);
+                if (r < 0)
+                        return r;
+        }
         /* Before recovery: READY pods get their endpoints back. */
-        r = cagent_new(d, &d->cagent, err);
+        r = cagent_new(d, d->queue, &d->cagent, err);
         if (r < 0)
                 return r;
         cagent_hooks(d->cagent, &hooks);
@@ -217,6 +226,7 @@ int uvmd_start(struct uvmd *d, struct uvm_error **err)
         _cleanup_free_ char *address = NULL;
         struct srv_options o = {
                 .io_threads = d->cfg.io_threads,
+                .queue = d->queue,
                 .workers = d->cfg.workers,
                 .queue_limit = d->cfg.queue_limit,
                 .max_streams = d->cfg.max_streams,
@@ -262,6 +272,9 @@ void uvmd_fini(struct uvmd *d)
         d->table = dispatch_table_free(d->table);
         d->descdb = descdb_free(d->descdb);
         d->cagent = cagent_free(d->cagent);
+        /* After the CRI server (uvmd_stop) and every endpoint stopped. */
+        srv_queue_free(d->queue);
+        d->queue = NULL;
         d->sbx = sbx_free(d->sbx);
         d->lists = list_cache_free(d->lists);
         d->net = net_free(d->net);

@@ -17,6 +17,7 @@ struct cagent;
 struct img_store;
 struct list_cache;
 struct sbx;
+struct srv_queue;
 
 #define UVMD_NAME "uvmd"
 #define UVMD_VERSION "0.1.0"
@@ -28,6 +29,8 @@ struct uvmd {
         struct descdb *descdb;        /* read-only after start-up */
         struct handlers handlers;     /* read-only after start-up */
         struct srv *srv;
+        struct srv_queue *queue;              /* with io_threads 1: the CRI server's and every
+                                               * ComputeAgent endpoint's one queue thread */
         struct net *net;                      /* pod networking (network/net.h) */
         struct img_store *images;             /* image store (image/image.h) */
         struct sbx *sbx;                      /* pods and containers (sandbox/sandbox.h) */

@@ -78,6 +78,11 @@ struct srv_call {
         struct srv_call *prev_live, *next_live; /* live list (srv->lock) */
 };
 
+struct srv_queue {
+        grpc_completion_queue *cq;
+        pthread_t thread;
+};
+
 struct srv {
         struct srv_options opts;
         char *address;
@@ -85,7 +90,8 @@ struct srv {
         int bind_dir_fd;   /* Linux: the (removed) dir it was bound in; 0: none */
         const struct dispatch_table *table;
         grpc_server *server;
-        grpc_completion_queue *cq;
+        grpc_completion_queue *cq; /* its own, or shared's */
+        struct srv_queue *shared;  /* NULL: cq and io_threads are its own */
         struct srv_op op_shutdown;
 
         struct srv_method *methods; /* registered unary methods */

@@ -1,5 +1,6 @@
 /* Server start-up, the queue threads, the worker pool and shutdown. */
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,10 +81,15 @@ static void arm_all(struct srv *s)
                         arm(s, &s->methods[i]);
 }
 
-static void handle_event(struct srv *s, grpc_event ev)
+/* The server is the call's, or for OP_SHUTDOWN the one that op belongs to:
+ * a shared queue carries events of many servers. */
+static void handle_event(grpc_event ev)
 {
         struct srv_op *op = ev.tag;
         struct srv_call *c = op->call;
+        struct srv *s = op->type == OP_SHUTDOWN
+                                ? (struct srv *) ((char *) op - offsetof(struct srv, op_shutdown))
+                                : c->srv;
 
         switch (op->type) {
         case OP_REQUEST:
@@ -118,17 +124,43 @@ static void handle_event(struct srv *s, grpc_event ev)
 
 static void *io_main(void *arg)
 {
-        struct srv *s = arg;
+        grpc_completion_queue *cq = arg;
 
         for (;;) {
                 grpc_event ev =
-                        grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+                        grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
                 if (ev.type == GRPC_QUEUE_SHUTDOWN)
                         break;
                 if (ev.type == GRPC_OP_COMPLETE)
-                        handle_event(s, ev);
+                        handle_event(ev);
         }
         return NULL;
+}
+
+int srv_queue_new(struct srv_queue **ret, struct uvm_error **err)
+{
+        struct srv_queue *q = calloc(1, sizeof(*q));
+
+        if (!q)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        q->cq = grpc_completion_queue_create_for_next(NULL);
+        if (pthread_create(&q->thread, NULL, io_main, q->cq) != 0) {
+                grpc_completion_queue_destroy(q->cq);
+                free(q);
+                return uvm_error_set(err, EAGAIN, "cannot start queue thread");
+        }
+        *ret = q;
+        return 0;
+}
+
+void srv_queue_free(struct srv_queue *q)
+{
+        if (!q)
+                return;
+        grpc_completion_queue_shutdown(q->cq);
+        pthread_join(q->thread, NULL);
+        grpc_completion_queue_destroy(q->cq);
+        free(q);
 }
 
 static void *worker_main(void *arg)
@@ -242,7 +274,7 @@ static void srv_free(struct srv *s)
                 return;
         if (s->server)
                 grpc_server_destroy(s->server);
-        if (s->cq)
+        if (s->cq && !s->shared)
                 grpc_completion_queue_destroy(s->cq);
         free(s->methods);
         free(s->io_threads);
@@ -261,8 +293,8 @@ static int start_threads(struct srv *s, struct uvm_error **err)
         s->workers = calloc(s->opts.workers, sizeof(pthread_t));
         if (!s->io_threads || !s->workers)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        for (unsigned i = 0; i < s->opts.io_threads; i++)
-                if (pthread_create(&s->io_threads[i], NULL, io_main, s) != 0)
+        for (unsigned i = 0; !s->shared && i < s->opts.io_threads; i++)
+                if (pthread_create(&s->io_threads[i], NULL, io_main, s->cq) != 0)
                         return uvm_error_set(err, EAGAIN, "cannot start queue thread");
         for (unsigned i = 0; i < s->opts.workers; i++)
                 if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
@@ -290,7 +322,8 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
                 srv_free(s);
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
-        s->cq = grpc_completion_queue_create_for_next(NULL);
+        s->shared = opts->queue;
+        s->cq = s->shared ? s->shared->cq : grpc_completion_queue_create_for_next(NULL);
         s->server = grpc_server_create(make_args(opts, store), NULL);
         grpc_server_register_completion_queue(s->server, s->cq, NULL);
         r = register_methods(s, err);
@@ -300,10 +333,13 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
                 /* Never started: the server can be destroyed directly. */
                 grpc_server_destroy(s->server);
                 s->server = NULL;
-                grpc_completion_queue_shutdown(s->cq);
-                while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-                               .type != GRPC_QUEUE_SHUTDOWN)
-                        ;
+                if (!s->shared) {
+                        grpc_completion_queue_shutdown(s->cq);
+                        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                                          NULL)
+                                       .type != GRPC_QUEUE_SHUTDOWN)
+                                ;
+                }
                 srv_free(s);
                 return r;
         }
@@ -314,8 +350,12 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
                 srv_stop(s, 0);
                 return r;
         }
-        log_info("serving on %s (%u queue threads, %u workers)", s->address, opts->io_threads,
-                 opts->workers);
+        if (s->shared)
+                log_info("serving on %s (a shared queue thread, %u workers)", s->address,
+                         opts->workers);
+        else
+                log_info("serving on %s (%u queue threads, %u workers)", s->address,
+                         opts->io_threads, opts->workers);
         *ret_srv = s;
         return 0;
 }
@@ -406,9 +446,13 @@ void srv_stop(struct srv *s, unsigned grace_ms)
         for (unsigned i = 0; s->workers && i < s->opts.workers; i++)
                 if (s->workers[i])
                         pthread_join(s->workers[i], NULL);
-        grpc_completion_queue_shutdown(s->cq);
-        for (unsigned i = 0; s->io_threads && i < s->opts.io_threads; i++)
-                if (s->io_threads[i])
-                        pthread_join(s->io_threads[i], NULL);
+        /* A shared queue's thread has handled this server's last event (its
+         * shutdown came after every failed call slot: one thread, in order). */
+        if (!s->shared) {
+                grpc_completion_queue_shutdown(s->cq);
+                for (unsigned i = 0; s->io_threads && i < s->opts.io_threads; i++)
+                        if (s->io_threads[i])
+                                pthread_join(s->io_threads[i], NULL);
+        }
         srv_free(s);
 }

@@ -20,11 +20,21 @@
 #include "service/dispatch.h"
 
 struct srv;
+struct srv_queue;
+
+/* A completion queue and its one thread, shared by many small servers (a
+ * pod's ComputeAgent endpoint each): in gRPC's poller every thread waiting
+ * on a queue takes turns polling all of the process's sockets, so one
+ * queue thread per endpoint made the CRI server's calls hop threads. The
+ * servers using it must be stopped before it is freed. */
+int srv_queue_new(struct srv_queue **ret, struct uvm_error **err);
+void srv_queue_free(struct srv_queue *q);
 
 struct srv_options {
         /* Linux: "unix:/path" or "unix-abstract:name"; Windows: "127.0.0.1:PORT" */
         const char *address;
         unsigned io_threads;      /* queue pollers (1 is best on 2 cores) */
+        struct srv_queue *queue;  /* shared queue (io_threads unused), or NULL: its own */
         unsigned workers;         /* unary worker pool size */
         unsigned queue_limit;     /* waiting unary calls before UNAVAILABLE */
         unsigned max_streams;     /* concurrent streaming calls */

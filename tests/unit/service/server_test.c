@@ -175,13 +175,24 @@ struct fixture {
         grpc_completion_queue *cq;
 };
 
+static struct fixture *start_on(struct srv_queue *q, unsigned workers, unsigned queue_limit,
+                                unsigned max_streams);
+
 static struct fixture *start(unsigned workers, unsigned queue_limit, unsigned max_streams)
+{
+        return start_on(NULL, workers, queue_limit, max_streams);
+}
+
+/* q: a shared queue, or NULL for the server's own. */
+static struct fixture *start_on(struct srv_queue *q, unsigned workers, unsigned queue_limit,
+                                unsigned max_streams)
 {
         static const ProtobufCServiceDescriptor *const svc[] = {
                 &grpc__health__v1__health__descriptor};
         const struct srv_binding *const b[] = {bindings};
         struct fixture *f = calloc(1, sizeof(*f));
         struct srv_options o = {.io_threads = 1,
+                                .queue = q,
                                 .workers = workers,
                                 .queue_limit = queue_limit,
                                 .max_streams = max_streams,
@@ -338,6 +349,50 @@ static void test_slow_handler_does_not_stall_others(void **state)
         assert_int_equal(slow->status, GRPC_STATUS_OK);
         call_free(slow);
         stop(f, 1000);
+}
+
+static void ok_call(struct fixture *f, const char *service)
+{
+        struct call *c = call_start(f, "/grpc.health.v1.Health/Check", service, 0);
+
+        wait_for(f, c);
+        assert_int_equal(c->status, GRPC_STATUS_OK);
+        assert_non_null(c->resp);
+        call_free(c);
+}
+
+/* Three servers on one queue thread (as every pod's ComputeAgent endpoint
+ * is): each answers, one stopped with a call in flight on it leaves the
+ * others serving, and the queue goes only after the last one stopped. */
+static void test_servers_share_a_queue(void **state)
+{
+        struct srv_queue *q = NULL;
+        struct fixture *f[3];
+        struct call *slow;
+
+        assert_int_equal(srv_queue_new(&q, NULL), 0);
+        for (int i = 0; i < 3; i++)
+                f[i] = start_on(q, 1, 8, 1);
+        for (int round = 0; round < 20; round++)
+                for (int i = 0; i < 3; i++)
+                        ok_call(f[i], "fast");
+        slow = call_start(f[1], "/grpc.health.v1.Health/Check", "slow", 0);
+        wait_slow_running(1);
+        ok_call(f[0], "fast");
+        ok_call(f[2], "fast");
+        open_gate();
+        wait_for(f[1], slow);
+        assert_int_equal(slow->status, GRPC_STATUS_OK);
+        call_free(slow);
+        stop(f[1], 1000);
+        for (int round = 0; round < 20; round++) {
+                ok_call(f[0], "fast");
+                ok_call(f[2], "fast");
+        }
+        stop(f[0], 1000);
+        ok_call(f[2], "fast");
+        stop(f[2], 1000);
+        srv_queue_free(q);
 }
 
 static void test_errors_carry_status_and_message(void **state)
@@ -684,6 +739,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_slow_handler_does_not_stall_others),
                 cmocka_unit_test(test_errors_carry_status_and_message),
+                cmocka_unit_test(test_servers_share_a_queue),
                 cmocka_unit_test(test_queue_is_bounded),
                 cmocka_unit_test(test_deadline_reaches_handler),
                 cmocka_unit_test(test_packed_answers),
