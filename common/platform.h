@@ -1,5 +1,7 @@
 #pragma once
 
+#include <stdbool.h>
+
 /*
  * The portability seam: the few operating-system services that portable
  * modules (records, ids, UVM options, the bridge codec, image parsers) need,
@@ -54,6 +56,12 @@ int plat_fopen_read(const char *path, FILE **ret_file);
  * on Linux). 0 when it already is a directory, -ENOTDIR when something else
  * is in the way. */
 int plat_mkdir_p(const char *path, mode_t mode);
+
+/* Each entry of dir whose name does not start with '.', with whether it is
+ * a directory: fn(data, name, is_dir). A missing dir has no entries (0);
+ * else 0 or -errno. */
+int plat_dir_each(const char *dir, void (*fn)(void *data, const char *name, bool is_dir),
+                  void *data);
 
 /* rm -rf: remove path and everything below it; 0 when it does not exist.
  * Never follows a link: a symlink, junction or (on Linux) a mount point

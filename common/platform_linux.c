@@ -1,6 +1,7 @@
 /* The Linux side of common/platform.h. The file helpers are the ones of
  * common/fs.c, so there is one implementation of each on Linux. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -103,6 +104,29 @@ int plat_fopen_read(const char *path, FILE **ret_file)
 int plat_mkdir_p(const char *path, mode_t mode)
 {
         return fs_mkdir_p(path, mode);
+}
+
+int plat_dir_each(const char *dir, void (*fn)(void *data, const char *name, bool is_dir),
+                  void *data)
+{
+        struct dirent *e;
+        DIR *d = opendir(dir);
+
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((e = readdir(d))) {
+                struct stat st;
+                bool is_dir = e->d_type == DT_DIR;
+
+                if (e->d_name[0] == '.')
+                        continue;
+                if (e->d_type == DT_UNKNOWN)
+                        is_dir = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                 S_ISDIR(st.st_mode);
+                fn(data, e->d_name, is_dir);
+        }
+        closedir(d);
+        return 0;
 }
 
 int plat_rm_rf(const char *path)

@@ -407,6 +407,40 @@ static int rm_rf_w(const wchar_t *w)
         return DeleteFileW(w) ? 0 : last_error();
 }
 
+int plat_dir_each(const char *dir, void (*fn)(void *data, const char *name, bool is_dir),
+                  void *data)
+{
+        _cleanup_free_ char *pattern = NULL;
+        _cleanup_free_ wchar_t *w = NULL;
+        WIN32_FIND_DATAW fd;
+        HANDLE find;
+        int r;
+
+        if (asprintf(&pattern, "%s\\*", dir) < 0)
+                return -ENOMEM;
+        r = utf8_to_wide(pattern, UTF16_PATH_MAX, &w);
+        if (r < 0)
+                return r;
+        find = FindFirstFileW(w, &fd);
+        if (find == INVALID_HANDLE_VALUE) {
+                DWORD e = GetLastError();
+
+                return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND
+                               ? 0
+                               : -plat_errno_from_win32(e);
+        }
+        do {
+                char *name = NULL;
+
+                if (fd.cFileName[0] != L'.' &&
+                    wide_to_utf8(fd.cFileName, UTF16_PATH_MAX, &name) >= 0)
+                        fn(data, name, fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY);
+                free(name);
+        } while (FindNextFileW(find, &fd));
+        FindClose(find);
+        return 0;
+}
+
 int plat_rm_rf(const char *path)
 {
         _cleanup_free_ wchar_t *w = NULL;

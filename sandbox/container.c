@@ -596,12 +596,20 @@ struct recover_ctx {
         const char *dir;
 };
 
-static void recover_one(void *data, const char *id)
+/* Each "<id>.json" record file of the pod's containers directory. */
+static void recover_one(void *data, const char *name, bool is_dir)
 {
         struct recover_ctx *rc = data;
         struct sbx_pod *p = rc->p;
-        struct sbx_ctr *c = calloc(1, sizeof(*c));
+        size_t len = strlen(name);
+        _cleanup_free_ char *id = NULL;
+        struct sbx_ctr *c;
 
+        if (is_dir || len < 6 || strcmp(name + len - 5, ".json") != 0 || !(id = malloc(len - 4)))
+                return;
+        memcpy(id, name, len - 5);
+        id[len - 5] = '\0';
+        c = calloc(1, sizeof(*c));
         if (!c || asprintf(&c->path, "%s/%s.json", rc->dir, id) < 0) {
                 free(c);
                 return;
@@ -635,7 +643,7 @@ void sbx_ctr_recover_pod(struct sbx *s, struct sbx_pod *p)
         if (asprintf(&dir, "%s/containers", p->dir) < 0)
                 return;
         rc.dir = dir;
-        r = ctr_plat_records(dir, recover_one, &rc);
+        r = plat_dir_each(dir, recover_one, &rc);
         if (r < 0)
                 log_warn("pod %s: cannot list %s (%s): its containers are not reloaded", p->rec.id,
                          dir, strerror(-r));

@@ -57,9 +57,5 @@ void ctr_plat_log_flush(struct sbx_ctr *c);
 int ctr_plat_log_reopen(struct sbx_ctr *c, struct uvm_error **err);
 void ctr_plat_log_close(struct sbx_ctr *c);
 
-/* The records' directory: made if missing (0700); each "<id>.json" in it
- * by name, "<id>" without the suffix; a record file removed (a missing one
- * is fine, other failures logged). */
-int ctr_plat_records_dir(const char *dir, struct uvm_error **err);
-int ctr_plat_records(const char *dir, void (*fn)(void *data, const char *id), void *data);
+/* A record file removed (a missing one is fine, other failures logged). */
 void ctr_plat_unlink(const char *path);

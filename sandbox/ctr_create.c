@@ -9,6 +9,7 @@
 
 #include "common/fault.h"
 #include "common/log.h"
+#include "common/platform.h"
 #include "sandbox/container-internal.h"
 #include "sandbox/ctr-plat.h"
 #include "sandbox/ids.h"
@@ -115,8 +116,8 @@ static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Con
         r = ctr_plat_prepare(s, c, cfg, pc, &made, err);
         if (r >= 0 && asprintf(&dir, "%s/containers", c->pod->dir) < 0)
                 r = uvm_error_set(err, ENOMEM, "out of memory");
-        if (r >= 0)
-                r = ctr_plat_records_dir(dir, err);
+        if (r >= 0 && (r = plat_mkdir_p(dir, 0700)) < 0)
+                uvm_error_set(err, -r, "create %s: %s", dir, strerror(-r));
         if (r >= 0)
                 r = ctr_save_locked(c, err); /* not shared yet: no lock needed */
         if (r >= 0)

@@ -2,7 +2,6 @@
  * and its user, the hardened OCI spec, CRI mounts and image volumes, the
  * pod's files, the CRI log; the records' directory. */
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -291,35 +290,6 @@ void ctr_plat_log_close(struct sbx_ctr *c)
 }
 
 /* --- records --- */
-
-int ctr_plat_records_dir(const char *dir, struct uvm_error **err)
-{
-        int r = fs_mkdir_p(dir, 0700);
-
-        return r < 0 ? uvm_error_set(err, -r, "create %s: %s", dir, strerror(-r)) : 0;
-}
-
-int ctr_plat_records(const char *dir, void (*fn)(void *data, const char *id), void *data)
-{
-        struct dirent *e;
-        DIR *d = opendir(dir);
-
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
-        while ((e = readdir(d))) {
-                size_t len = strlen(e->d_name);
-                char *id;
-
-                if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
-                        continue;
-                id = strndup(e->d_name, len - 5);
-                if (id)
-                        fn(data, id);
-                free(id);
-        }
-        closedir(d);
-        return 0;
-}
 
 void ctr_plat_unlink(const char *path)
 {

@@ -366,50 +366,6 @@ void ctr_plat_log_close(struct sbx_ctr *c)
 
 /* --- records --- */
 
-int ctr_plat_records_dir(const char *dir, struct uvm_error **err)
-{
-        int r = plat_mkdir_p(dir, 0700);
-
-        return r < 0 ? uvm_error_set(err, -r, "create %s: %s", dir, strerror(-r)) : 0;
-}
-
-int ctr_plat_records(const char *dir, void (*fn)(void *data, const char *id), void *data)
-{
-        _cleanup_free_ char *pattern = NULL;
-        _cleanup_free_ wchar_t *w = NULL;
-        WIN32_FIND_DATAW fd;
-        HANDLE find;
-        int r;
-
-        if (asprintf(&pattern, "%s\\*.json", dir) < 0)
-                return -ENOMEM;
-        r = utf8_to_wide(pattern, UTF16_PATH_MAX, &w);
-        if (r < 0)
-                return r;
-        find = FindFirstFileW(w, &fd);
-        if (find == INVALID_HANDLE_VALUE) {
-                DWORD e = GetLastError();
-                return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND
-                               ? 0
-                               : -plat_errno_from_win32(e);
-        }
-        do {
-                char *name = NULL;
-                size_t len;
-
-                if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
-                        continue;
-                if (wide_to_utf8(fd.cFileName, UTF16_PATH_MAX, &name) >= 0 &&
-                    (len = strlen(name)) > 5 && strcmp(name + len - 5, ".json") == 0) {
-                        name[len - 5] = '\0';
-                        fn(data, name);
-                }
-                free(name);
-        } while (FindNextFileW(find, &fd));
-        FindClose(find);
-        return 0;
-}
-
 void ctr_plat_unlink(const char *path)
 {
         _cleanup_free_ wchar_t *w = NULL;

@@ -32,10 +32,6 @@ int sbx_plat_pods_root(const char *path, struct uvm_error **err);
 int sbx_plat_pod_dir_create(const char *dir, struct uvm_error **err);
 int sbx_plat_pod_dir_remove(const char *dir, struct uvm_error **err);
 
-/* Each pod directory name under root (ids are checked by the caller). */
-int sbx_plat_pod_dirs(const char *root, void (*fn)(void *data, const char *name), void *data,
-                      struct uvm_error **err);
-
 /* The driver spec of p from its record (sandbox.c), borrowing from it. */
 void sbx_pod_fill_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spec);
 

@@ -792,14 +792,14 @@ static void pod_recover(struct sbx *s, struct sbx_pod *p)
 }
 
 /* One pod directory found at recovery: loaded, registered, reattached. */
-static void recover_one(void *data, const char *name)
+static void recover_one(void *data, const char *name, bool is_dir)
 {
         struct sbx *s = data;
         _cleanup_free_ char *dir = NULL;
         struct sbx_pod *p = NULL;
         struct uvm_error *e = NULL;
 
-        if (!sbx_id_valid(name) || asprintf(&dir, "%s/pods/%s", s->state_root, name) < 0)
+        if (!is_dir || !sbx_id_valid(name) || asprintf(&dir, "%s/pods/%s", s->state_root, name) < 0)
                 return;
         if (pod_load(s, dir, &p, &e) < 0) {
                 log_warn("%s: %s: destroying what it ran", dir,
@@ -829,8 +829,10 @@ static void recover_one(void *data, const char *name)
 int sbx_recover(struct sbx *s, struct uvm_error **err)
 {
         _cleanup_free_ char *root = NULL;
+        int r;
 
         if (asprintf(&root, "%s/pods", s->state_root) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        return sbx_plat_pod_dirs(root, recover_one, s, err);
+        r = plat_dir_each(root, recover_one, s);
+        return r < 0 ? uvm_error_set(err, -r, "open %s: %s", root, strerror(-r)) : 0;
 }

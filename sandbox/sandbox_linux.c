@@ -4,7 +4,6 @@
  * and image layers as disks for a VM driver.
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -53,21 +52,6 @@ int sbx_plat_pod_dir_remove(const char *dir, struct uvm_error **err)
                 return r;
         r = fs_rm_rf(dir);
         return r < 0 ? uvm_error_set(err, -r, "remove %s: %s", dir, strerror(-r)) : 0;
-}
-
-int sbx_plat_pod_dirs(const char *root, void (*fn)(void *data, const char *name), void *data,
-                      struct uvm_error **err)
-{
-        struct dirent *de;
-        DIR *d = opendir(root);
-
-        if (!d)
-                return errno == ENOENT ? 0 : uvm_error_set(err, errno, "open %s: %m", root);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        fn(data, de->d_name);
-        closedir(d);
-        return 0;
 }
 
 static int layer_disk(void *data, const char *layer_dir, char **ret_path, struct uvm_error **err)

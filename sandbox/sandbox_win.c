@@ -46,42 +46,6 @@ int sbx_plat_pod_dir_remove(const char *dir, struct uvm_error **err)
         return r < 0 ? uvm_error_set(err, -r, "remove %s: %s", dir, strerror(-r)) : 0;
 }
 
-int sbx_plat_pod_dirs(const char *root, void (*fn)(void *data, const char *name), void *data,
-                      struct uvm_error **err)
-{
-        _cleanup_free_ char *pattern = NULL;
-        _cleanup_free_ wchar_t *w = NULL;
-        WIN32_FIND_DATAW fd;
-        HANDLE find;
-        int r;
-
-        if (asprintf(&pattern, "%s\\*", root) < 0)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        r = utf8_to_wide(pattern, UTF16_PATH_MAX, &w);
-        if (r < 0)
-                return uvm_error_set(err, -r, "open %s: not a usable path", root);
-        find = FindFirstFileW(w, &fd);
-        if (find == INVALID_HANDLE_VALUE) {
-                DWORD e = GetLastError();
-
-                if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND)
-                        return 0;
-                r = plat_errno_from_win32(e);
-                return uvm_error_set(err, r, "open %s: %s", root, strerror(r));
-        }
-        do {
-                char *name = NULL;
-
-                if (!(fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) || fd.cFileName[0] == L'.')
-                        continue;
-                if (wide_to_utf8(fd.cFileName, UTF16_PATH_MAX, &name) >= 0)
-                        fn(data, name);
-                free(name);
-        } while (FindNextFileW(find, &fd));
-        FindClose(find);
-        return 0;
-}
-
 int sbx_plat_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spec, char **ret_owned,
                   struct uvm_error **err)
 {

@@ -273,6 +273,52 @@ static void test_utf8_names(void **state)
 #endif
 }
 
+struct seen {
+        char names[8][64];
+        bool dirs[8];
+        size_t n;
+};
+
+static void see(void *data, const char *name, bool is_dir)
+{
+        struct seen *s = data;
+
+        assert_true(s->n < 8);
+        snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+        s->dirs[s->n++] = is_dir;
+}
+
+/* Each entry once, dot names left out, directories said; a missing
+ * directory has none. */
+static void test_dir_each(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_free_ char *sub = path_in(f, "sub.d");
+        _cleanup_free_ char *file = path_in(f, "na\xc3\xafve.json");
+        _cleanup_free_ char *dot = path_in(f, ".hidden");
+        _cleanup_free_ char *missing = path_in(f, "missing");
+        struct seen s = {.n = 0};
+        int got_file = -1, got_dir = -1;
+
+        assert_int_equal(plat_mkdir_p(sub, 0700), 0);
+        /* Not put_file: fopen takes the ANSI code page's names on Windows. */
+        assert_int_equal(plat_write_file_atomic(file, "{}", 2, 0600), 0);
+        put_file(dot, "x");
+        assert_int_equal(plat_dir_each(f->dir, see, &s), 0);
+        assert_int_equal(s.n, 2);
+        for (size_t i = 0; i < s.n; i++) {
+                if (STR_EQ(s.names[i], "sub.d"))
+                        got_dir = s.dirs[i];
+                else if (STR_EQ(s.names[i], "na\xc3\xafve.json"))
+                        got_file = s.dirs[i];
+        }
+        assert_int_equal(got_dir, 1);
+        assert_int_equal(got_file, 0);
+        s.n = 0;
+        assert_int_equal(plat_dir_each(missing, see, &s), 0);
+        assert_int_equal(s.n, 0);
+}
+
 static void test_rm_rf(void **state)
 {
         struct fixture *f = *state;
@@ -346,6 +392,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_fopen_read, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_utf8_names, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_dir_each, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rm_rf, setup, teardown),
 #ifndef _WIN32
                 cmocka_unit_test_setup_teardown(test_rm_rf_keeps_link_target, setup, teardown),
