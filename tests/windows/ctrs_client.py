@@ -17,45 +17,15 @@ import sys
 
 import grpc
 
-sys.path.insert(0, "tests/integration")
-import uvmdlib  # noqa: E402
+sys.path.insert(0, "tests/windows")
+from hcs_client import check, connect, expect_error, one_line  # noqa: E402
+import hcs_client  # noqa: E402
 
 port, mode = sys.argv[1], sys.argv[2]
 args = sys.argv[3:]
 agent_dir = os.environ["UVMD_FAKE_AGENT_DIR"]
 image_id = os.environ["IMAGE_ID"]
-failed = 0
-
-
-def check(name, cond, why=""):
-    global failed
-    print(("ok " if cond else "not ok ") + name + ("" if cond or not why else " # " + why))
-    sys.stdout.flush()
-    failed += not cond
-
-
-def one_line(m):
-    return str(m).replace("\n", " ")[:400]
-
-
-uvmdlib.gen_stubs()
-pb = uvmdlib.pb()
-c = uvmdlib.Client.__new__(uvmdlib.Client)
-c.socket = "127.0.0.1:" + port
-c.channel = grpc.insecure_channel(c.socket)
-try:
-    grpc.channel_ready_future(c.channel).result(timeout=60)
-except grpc.FutureTimeoutError:
-    check(mode + "-connect", False, "no answer on " + c.socket)
-    sys.exit(1)
-
-
-def expect_error(name, fn, code, needle):
-    try:
-        r = fn()
-        check(name, False, "answered " + one_line(r))
-    except grpc.RpcError as e:
-        check(name, e.code() == code and needle in e.details(), "%s %r" % (e.code(), e.details()))
+c, pb = connect(port, mode)
 
 
 def ctr_config(name, image="busybox", **kw):
@@ -173,4 +143,4 @@ elif mode == "stop":
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
     check("pod-removed", len(c.rt("ListPodSandbox").items) == 0)
 
-sys.exit(failed != 0)
+sys.exit(hcs_client.failed != 0)

@@ -16,36 +16,14 @@ import time
 
 import grpc
 
-sys.path.insert(0, "tests/integration")
-import uvmdlib  # noqa: E402
+sys.path.insert(0, "tests/windows")
+from hcs_client import check, connect, expect_error, one_line  # noqa: E402
+import hcs_client  # noqa: E402
 
 port, mode = sys.argv[1], sys.argv[2]
 arg = sys.argv[3] if len(sys.argv) > 3 else None
 hcs_dir = os.environ["UVMD_FAKE_HCS_DIR_UNIX"]
-failed = 0
-
-
-def check(name, cond, why=""):
-    global failed
-    print(("ok " if cond else "not ok ") + name + ("" if cond or not why else " # " + why))
-    sys.stdout.flush()
-    failed += not cond
-
-
-def one_line(m):
-    return str(m).replace("\n", " ")[:400]
-
-
-uvmdlib.gen_stubs()
-pb = uvmdlib.pb()
-c = uvmdlib.Client.__new__(uvmdlib.Client)
-c.socket = "127.0.0.1:" + port
-c.channel = grpc.insecure_channel(c.socket)
-try:
-    grpc.channel_ready_future(c.channel).result(timeout=60)
-except grpc.FutureTimeoutError:
-    check(mode + "-connect", False, "no answer on " + c.socket)
-    sys.exit(1)
+c, pb = connect(port, mode)
 
 
 def config(name, **kw):
@@ -74,15 +52,6 @@ def system_state(pod_id):
 def systems():
     return sorted(n for n in os.listdir(hcs_dir) if n.endswith(".state"))
 
-
-def expect_error(name, fn, codes, needle):
-    """fn fails with one of codes (one or a tuple), its message holding needle."""
-    codes = codes if isinstance(codes, tuple) else (codes,)
-    try:
-        r = fn()
-        check(name, False, "answered " + one_line(r))
-    except grpc.RpcError as e:
-        check(name, e.code() in codes and needle in e.details(), "%s %r" % (e.code(), e.details()))
 
 
 READY = pb.SANDBOX_READY
@@ -196,4 +165,4 @@ elif mode == "stop":
     check("list-empty-at-end", listed() == {}, one_line(listed()))
     check("no-system-left", systems() == [], str(systems()))
 
-sys.exit(failed != 0)
+sys.exit(hcs_client.failed != 0)
