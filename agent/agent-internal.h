@@ -41,6 +41,8 @@ struct agent_config {
         bool own_netns;  /* in the pod's network namespace (not the host's) */
         int userns_fd;   /* the pod's user namespace (idmapped layers and volumes), or -1 */
         bool guest;      /* PID 1 of a VM (guest_boot.c), not a process on the host */
+        uint32_t bridge_vsock_port; /* a guest's bridge is on this vsock port, not a
+                                     * virtio-serial one (a Hyper-V VM); 0: none */
 };
 
 extern struct agent_config agent_cfg;

@@ -26,6 +26,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
+
 #include "agent/agent-internal.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -556,7 +558,9 @@ static void wait_host_gone(int ms)
         agent_conn_free(conn);
 }
 
-static void serve(int lfd, int sfd)
+/* Hosts connect to lfd, each one replacing the last. pid1: a VM's PID 1
+ * (a Hyper-V VM's vsock listener), which takes no signal as an order. */
+static void serve(int lfd, int sfd, bool pid1)
 {
         for (;;) {
                 struct pollfd p[3] = {
@@ -571,10 +575,14 @@ static void serve(int lfd, int sfd)
                         continue;
                 }
                 if (p[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                        log_info("signal %u: shutting down", si.ssi_signo);
-                        agent_ctr_destroy_all();
-                        wait_host_gone(0);
-                        return;
+                        if (pid1) {
+                                log_info("signal %u: ignored by PID 1", si.ssi_signo);
+                        } else {
+                                log_info("signal %u: shutting down", si.ssi_signo);
+                                agent_ctr_destroy_all();
+                                wait_host_gone(0);
+                                return;
+                        }
                 }
                 if (p[2].revents && read(main_wake_fd, &v, sizeof(v)) > 0 && shutdown_requested) {
                         wait_host_gone(1000);
@@ -658,6 +666,25 @@ static void serve_guest(int sfd)
         }
 }
 
+/* A Hyper-V VM's bridge: the host's HvSocket connects to this vsock port
+ * (the service id the UVM document names for it, docs/windows.md). */
+static int listen_vsock(uint32_t port, struct uvm_error **err)
+{
+        struct sockaddr_vm a = {
+                .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
+        int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return uvm_error_set(err, errno, "vsock socket: %m");
+        if (bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0 || listen(fd, 4) < 0) {
+                int e = errno;
+
+                close(fd);
+                return uvm_error_set(err, e, "vsock port %u: %s", port, strerror(e));
+        }
+        return fd;
+}
+
 static void remove_state(void)
 {
         _cleanup_free_ char *pidfile = NULL;
@@ -674,11 +701,17 @@ static void remove_state(void)
 static int __attribute__((noreturn)) guest_main(void)
 {
         _cleanup_error_ struct uvm_error *err = NULL;
-        int sfd = -1;
+        int sfd = -1, lfd = -1;
 
-        if (agent_guest_boot(&err) < 0 || common_start(&sfd, &err) < 0)
+        if (agent_guest_boot(&err) < 0 || common_start(&sfd, &err) < 0 ||
+            (agent_cfg.bridge_vsock_port &&
+             (lfd = listen_vsock(agent_cfg.bridge_vsock_port, &err)) < 0))
                 log_error("uvmd-agent: guest start-up: %s", err ? err->msg : "?");
-        else {
+        else if (lfd >= 0) {
+                log_info("uvmd-agent: guest ready, serving on vsock port %u",
+                         agent_cfg.bridge_vsock_port);
+                serve(lfd, sfd, true);
+        } else {
                 log_info("uvmd-agent: guest ready, serving on the \"agent\" port");
                 serve_guest(sfd);
         }
@@ -715,7 +748,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         log_info("uvmd-agent %d listening on '%s'", (int) getpid(), opts.socket);
-        serve(lfd, sfd);
+        serve(lfd, sfd, false);
         close(lfd);
         agent_out_stop();
         agent_pidns_stop();

@@ -1,7 +1,8 @@
 /* The agent as a VM's PID 1 (`-kernel ... -initrd` with /init = uvmd-agent):
  * the mounts a container runtime needs, the kernel modules listed by the
- * image build (/etc/uvmd/modules, in load order), and the virtio-serial
- * ports the host talks and listens on. See docs/guest.md. */
+ * image build (/etc/uvmd/modules, in load order; /etc/uvmd/modules.hyperv
+ * too in a Hyper-V VM), and the virtio-serial ports the host talks and
+ * listens on (or the vsock port of a Hyper-V VM). See docs/guest.md. */
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,10 +16,16 @@
 #include <unistd.h>
 
 #include "agent/agent-internal.h"
+#include "agent/cmdline.h"
 #include "common/fs.h"
 #include "common/log.h"
 
 #define MODULES_LIST "/etc/uvmd/modules"
+#define HYPERV_MODULES_LIST "/etc/uvmd/modules.hyperv"
+/* Set by the hcs driver (sandbox/drivers/hcs/docs.c): the host reaches the
+ * agent over HvSocket, which is vsock in the guest, instead of a
+ * virtio-serial port. */
+#define BRIDGE_VSOCK_KEY "uvmd.bridge_vsock"
 #define PORTS_DIR "/sys/class/virtio-ports"
 
 struct guest_mount {
@@ -57,30 +64,54 @@ static int mount_all(struct uvm_error **err)
         return 0;
 }
 
-/* finit_module for each line of the list; a module already there is fine. */
-static int load_modules(struct uvm_error **err)
+/* finit_module for each line of the list; a module already there is fine.
+ * strict: the first failure is the error; else each is a warning (the
+ * Hyper-V list on a hypervisor that is not Hyper-V: the bridge's listener
+ * still comes up, and the host's connect says the rest). */
+static int load_modules(const char *path, bool strict, struct uvm_error **err)
 {
         _cleanup_free_ char *list = NULL;
         char *save = NULL;
-        int r = fs_read_file(MODULES_LIST, 64 << 10, &list, NULL), n = 0;
+        int r = fs_read_file(path, 64 << 10, &list, NULL), n = 0;
 
-        if (r == -ENOENT)
+        if (r == -ENOENT && strict)
                 return 0;
         if (r < 0)
-                return uvm_error_set(err, -r, "read %s: %s", MODULES_LIST, strerror(-r));
+                return uvm_error_set(err, -r, "read %s: %s", path, strerror(-r));
         for (char *l = strtok_r(list, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
                 _cleanup_close_ int fd = -1;
+                const char *what = "open";
 
                 if (l[0] != '/')
                         continue;
                 fd = open(l, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        return uvm_error_set(err, errno, "module %s: %m", l);
-                if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
-                        return uvm_error_set(err, errno, "load module %s: %m", l);
-                n++;
+                if (fd >= 0) {
+                        what = "load";
+                        if (syscall(SYS_finit_module, fd, "", 0) == 0 || errno == EEXIST) {
+                                n++;
+                                continue;
+                        }
+                }
+                if (strict)
+                        return uvm_error_set(err, errno, "%s module %s: %m", what, l);
+                log_warn("guest: %s module %s: %m, going on", what, l);
         }
-        log_debug("guest: %d modules loaded", n);
+        log_debug("guest: %d modules loaded from %s", n, path);
+        return 0;
+}
+
+/* uvmd.bridge_vsock=PORT from the kernel command line into agent_cfg. */
+static int read_cmdline(struct uvm_error **err)
+{
+        _cleanup_free_ char *cmdline = NULL;
+        int r = fs_read_file("/proc/cmdline", 4096, &cmdline, NULL);
+
+        if (r < 0)
+                return uvm_error_set(err, -r, "read /proc/cmdline: %s", strerror(-r));
+        r = agent_cmdline_u32(cmdline, BRIDGE_VSOCK_KEY, &agent_cfg.bridge_vsock_port);
+        if (r < 0)
+                return uvm_error_set(err, EINVAL, "kernel command line: %s is not a port number",
+                                     BRIDGE_VSOCK_KEY);
         return 0;
 }
 
@@ -130,7 +161,11 @@ int agent_guest_boot(struct uvm_error **err)
         int r = mount_all(err);
 
         if (r >= 0)
-                r = load_modules(err);
+                r = read_cmdline(err);
+        if (r >= 0)
+                r = load_modules(MODULES_LIST, true, err);
+        if (r >= 0 && agent_cfg.bridge_vsock_port)
+                r = load_modules(HYPERV_MODULES_LIST, false, err);
         if (r < 0)
                 return r;
         log_to_port();

@@ -15,6 +15,11 @@ set -euo pipefail
 wanted_modules=(virtio_console virtio_blk virtio_net virtio_pci virtio_mmio
         virtio_rng virtio_scsi sd_mod crc64 crct10dif_generic 9pnet_virtio 9p
         erofs overlay crc32c_generic virtio_balloon)
+# Loaded only in a Hyper-V utility VM (an hcs pod, whose kernel command line
+# names the bridge's vsock port: agent/guest_boot.c): VMBus, its sockets
+# (the bridge), SCSI (layer disks), NICs, and the integration services (a
+# graceful shutdown from HCS). They stay out of a QEMU guest's boot.
+hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc)
 # Where the guest's ld.so looks without /etc/ld.so.cache (Debian's glibc).
 lib_dirs=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib)
 # Fixed mtime of every file in the initramfs (2024-01-01T00:00:00Z).
@@ -272,30 +277,49 @@ for m in "${wanted_modules[@]}"; do
                 visit "$m"
         fi
 done
+main_order=("${order[@]}")
+# The Hyper-V list goes on from the first: what that one loads is not repeated.
+order=()
+for m in "${hyperv_modules[@]}"; do is_wanted[$m]=1; done
+for m in "${hyperv_modules[@]}"; do
+        if [ -n "${builtin[$m]:-}" ]; then
+                builtins+=("$m")
+        else
+                visit "$m"
+        fi
+done
+hyperv_order=("${order[@]}")
 
 mkdir -p "$img/$moddir"
-: >"$img/etc/uvmd/modules"
-for m in "${order[@]}"; do
-        src=$debs/$moddir/${mod_path[$m]}
-        dst=$moddir/${mod_path[$m]%.ko*}.ko
-        mkdir -p "$img/$(dirname "$dst")"
-        # The agent loads with finit_module and no flags: store them plain.
-        case $src in
-        *.ko) cat "$src" ;;
-        *.ko.xz) xz -dc "$src" ;;
-        *.ko.zst) zstd -qdc "$src" ;;
-        *.ko.gz) gzip -dc "$src" ;;
-        *) die "unknown module format: $src" ;;
-        esac >"$img/$dst"
-        chmod 0644 "$img/$dst"
-        echo "/$dst" >>"$img/etc/uvmd/modules"
-done
+# install_modules LIST MODULE...: into the image, their paths into LIST.
+install_modules() {
+        local list=$1 m src dst
+        shift
+        : >"$list"
+        for m in "$@"; do
+                src=$debs/$moddir/${mod_path[$m]}
+                dst=$moddir/${mod_path[$m]%.ko*}.ko
+                mkdir -p "$img/$(dirname "$dst")"
+                # The agent loads with finit_module and no flags: store them plain.
+                case $src in
+                *.ko) cat "$src" ;;
+                *.ko.xz) xz -dc "$src" ;;
+                *.ko.zst) zstd -qdc "$src" ;;
+                *.ko.gz) gzip -dc "$src" ;;
+                *) die "unknown module format: $src" ;;
+                esac >"$img/$dst"
+                chmod 0644 "$img/$dst"
+                echo "/$dst" >>"$list"
+        done
+}
+install_modules "$img/etc/uvmd/modules" "${main_order[@]}"
+install_modules "$img/etc/uvmd/modules.hyperv" ${hyperv_order[@]+"${hyperv_order[@]}"}
 
 # --- archive -------------------------------------------------------------------
 
 # Everything that is not a symlink gets a fixed mode; then one mtime for all.
 find "$img" -type d -exec chmod 0755 {} +
-chmod 0644 "$img/etc/passwd" "$img/etc/group" "$img/etc/uvmd/modules"
+chmod 0644 "$img/etc/passwd" "$img/etc/group" "$img/etc/uvmd/modules" "$img/etc/uvmd/modules.hyperv"
 find "$img" -exec touch -h -d "@$epoch" {} +
 
 mkdir -p "$out"
@@ -320,6 +344,8 @@ json_list() { # ITEM... -> ["a","b"] (items never contain quotes here)
         echo "  \"agent\": {\"sha256\": \"$(sha "$agent")\", \"paths\": [\"/init\", \"/usr/bin/uvmd-agent\"]},"
         mapfile -t paths <"$img/etc/uvmd/modules"
         echo "  \"modules\": $(json_list "${paths[@]}"),"
+        mapfile -t paths <"$img/etc/uvmd/modules.hyperv"
+        echo "  \"hyperv_modules\": $(json_list ${paths[@]+"${paths[@]}"}),"
         echo "  \"builtin_modules\": $(json_list ${builtins[@]+"${builtins[@]}"}),"
         echo "  \"debs\": ["
         LC_ALL=C sort "$work/debs.txt" | awk '{ printf "%s    {\"package\": \"%s\", \"version\": \"%s\", \"file\": \"%s\"}", (NR > 1 ? ",\n" : ""), $1, $2, $3 } END { print "" }'

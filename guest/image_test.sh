@@ -142,8 +142,14 @@ modinfo_field() { # KO FIELD -> every value of FIELD in the module's .modinfo
         readelf -p .modinfo "$1" 2>/dev/null | sed -n "s/^ *\[ *[0-9a-f]*\]  $2=//p"
 }
 kver=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["version"])' "$manifest")
+hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc)
 [ -f "$root/etc/uvmd/modules" ] || fatal "/etc/uvmd/modules is missing"
+[ -f "$root/etc/uvmd/modules.hyperv" ] || fatal "/etc/uvmd/modules.hyperv is missing"
 declare -A loaded=()
+# check_list FILE: each module in FILE after its dependencies (those of
+# the lists checked before it count: the agent loads the lists in turn).
+check_list() {
+local m ko name deps d s a
 while IFS= read -r m; do
         ko=$root$m
         case $m in
@@ -171,12 +177,22 @@ while IFS= read -r m; do
         done
         loaded[${name//-/_}]=1
         for a in $(modinfo_field "$ko" alias); do loaded[${a//-/_}]=1; done
-done <"$root/etc/uvmd/modules"
+done <"$1"
+}
 builtin=$(/usr/bin/python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["builtin_modules"]))' "$manifest")
+check_list "$root/etc/uvmd/modules"
 for m in "${wanted_modules[@]}"; do
         [ -n "${loaded[$m]:-}" ] || [[ " $builtin " == *" $m "* ]] || fail "module $m is neither listed nor built in"
 done
 echo "modules: $(wc -l <"$root/etc/uvmd/modules") in order"
+for m in "${hyperv_modules[@]}"; do
+        [ -z "${loaded[$m]:-}" ] || fail "module $m is on the QEMU guest's list: Hyper-V's only"
+done
+check_list "$root/etc/uvmd/modules.hyperv"
+for m in "${hyperv_modules[@]}"; do
+        [ -n "${loaded[$m]:-}" ] || [[ " $builtin " == *" $m "* ]] || fail "Hyper-V module $m is neither listed nor built in"
+done
+echo "Hyper-V modules: $(wc -l <"$root/etc/uvmd/modules.hyperv") in order"
 
 # --- manifest -----------------------------------------------------------------
 
@@ -200,6 +216,7 @@ for key, path in (("vmlinux", vmlinux), ("initrd", initrd)):
     check(key + ".bytes", m[key]["bytes"], os.path.getsize(path))
 check("agent.sha256", m["agent"]["sha256"], hashlib.sha256(open(agent, "rb").read()).hexdigest())
 check("modules", m["modules"], open(modules).read().split())
+check("hyperv_modules", m["hyperv_modules"], open(modules + ".hyperv").read().split())
 check("debs", [[d["package"], d["version"], d["file"]] for d in m["debs"]],
       [l.split() for l in open(debs).read().splitlines()])
 if not any(d["package"] == m["kernel"]["package"] for d in m["debs"]):

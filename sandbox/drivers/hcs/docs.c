@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sandbox/drivers/hcs/documents-internal.h"
 #include "sandbox/drivers/hcs/documents.h"
 #include "sandbox/drivers/hcs/driver-internal.h"
 
@@ -19,7 +20,7 @@ int hcs_doc_uvm(const struct hcs_binding *b, const struct drv_pod_spec *spec, co
                 char **ret_json, struct uvm_error **err)
 {
         struct hcs_uvm_config c;
-        char bridge_id[HCS_GUID_LEN + 1];
+        char bridge_id[HCS_GUID_LEN + 1], cmdline[HCS_CMDLINE_MAX + 1];
         int r;
 
         hcs_uvm_config_init_defaults(&c, b->cfg.host_cpus);
@@ -34,6 +35,15 @@ int hcs_doc_uvm(const struct hcs_binding *b, const struct drv_pod_spec *spec, co
         if (b->cfg.bridge_vsock_port) {
                 hcs_vsock_service_id(b->cfg.bridge_vsock_port, bridge_id);
                 c.bridge_service_id = bridge_id;
+                /* The agent listens on vsock, not a virtio-serial port, when
+                 * it finds this (agent/guest_boot.c). */
+                r = snprintf(cmdline, sizeof(cmdline), "%s uvmd.bridge_vsock=%u",
+                             c.kernel_cmdline ? c.kernel_cmdline : HCS_UVM_DEFAULT_CMDLINE,
+                             b->cfg.bridge_vsock_port);
+                if (r < 0 || (size_t) r >= sizeof(cmdline))
+                        return uvm_error_set(err, E2BIG, "kernel command line: over %d bytes",
+                                             HCS_CMDLINE_MAX);
+                c.kernel_cmdline = cmdline;
         }
         r = hcs_uvm_config_validate(&c, b->cfg.host_cpus, err);
         if (r >= 0)

@@ -91,6 +91,36 @@ static void test_create_sequence(void **state)
         assert_int_equal(fake_live(), 0);
 }
 
+/* With a bridge port, the VM's kernel is told to listen there (the agent
+ * reads it, agent/guest_boot.c) and HCS to let the host connect to it. */
+static void test_bridge_port_in_uvm_document(void **state)
+{
+        struct drv_pod *pod;
+        json_object *doc, *v;
+        char want[128];
+        size_t n;
+
+        cfg.bridge_vsock_port = 0x40000000;
+        fixture_bind();
+        pod = fixture_create();
+        doc = json_tokener_parse(fake.uvm_doc);
+        assert_non_null(doc);
+        assert_true(json_pointer_get(doc, "/VirtualMachine/Chipset/LinuxKernelDirect/KernelCmdLine",
+                                     &v) == 0);
+        snprintf(want, sizeof(want), " uvmd.bridge_vsock=%u", 0x40000000u);
+        n = strlen(json_object_get_string(v));
+        assert_true(n > strlen(want));
+        assert_string_equal(json_object_get_string(v) + n - strlen(want), want);
+        assert_true(json_pointer_get(doc,
+                                     "/VirtualMachine/Devices/HvSocket/HvSocketConfig/"
+                                     "ServiceTable/40000000-facb-11e6-bd58-64006a7986d3",
+                                     &v) == 0);
+        json_object_put(doc);
+        assert_int_equal(ops->pod_stop(pod, 1000, NULL), 0);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
 static void test_stop_sequence_idempotent(void **state)
 {
         struct drv_pod *pod = fixture_create();
@@ -486,6 +516,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_create_sequence, fixture_setup,
+                                                fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_bridge_port_in_uvm_document, fixture_setup,
                                                 fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_stop_sequence_idempotent, fixture_setup,
                                                 fixture_teardown),
