@@ -3,13 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
 
+#include "common/encode.h"
 #include "common/macros.h"
+#include "common/platform.h"
 #include "image/registry-internal.h"
 
 #define REG_TOKEN_BODY_MAX (64u << 10)
@@ -19,10 +18,7 @@
 
 static uint64_t now_ms(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+        return plat_now_ns() / 1000000;
 }
 
 /* ---------------------------------------------------------- token cache */
@@ -192,16 +188,6 @@ bool reg_printable_token(const char *s, size_t max)
         return n > 0;
 }
 
-static char *base64(const char *s)
-{
-        size_t n = strlen(s);
-        char *out = malloc(4 * ((n + 2) / 3) + 1);
-
-        if (out)
-                EVP_EncodeBlock((unsigned char *) out, (const unsigned char *) s, (int) n);
-        return out;
-}
-
 /* "Basic <b64>" from username/password or the "auth" field; *ret = NULL
  * when neither is given. */
 static int basic_authorization(const struct img_registry_auth *a, char **ret,
@@ -216,7 +202,7 @@ static int basic_authorization(const struct img_registry_auth *a, char **ret,
                         return uvm_error_set(err, EINVAL, "registry username contains ':'");
                 if (asprintf(&pair, "%s:%s", a->username, a->password ? a->password : "") < 0)
                         return pair = NULL, -ENOMEM;
-                b64 = base64(pair);
+                b64 = enc_base64(pair, strlen(pair));
         } else if (a && !STR_EMPTY(a->auth)) {
                 if (strspn(a->auth, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                     "0123456789+/=") != strlen(a->auth) ||
@@ -233,7 +219,7 @@ static int basic_authorization(const struct img_registry_auth *a, char **ret,
 
 /* The token request: GET realm?service=&scope= (basic credentials when
  * given), or the OAuth2 refresh-token POST when an identity token is. */
-static int token_request(CURL *esc, const struct reg_challenge *ch, const char *scope,
+static int token_request(const struct reg_challenge *ch, const char *scope,
                          const struct img_registry_auth *a, char **ret_url, char **ret_post)
 {
         _cleanup_free_ char *svc = NULL, *scp = NULL, *rt = NULL;
@@ -241,9 +227,9 @@ static int token_request(CURL *esc, const struct reg_challenge *ch, const char *
         const char *sep = strchr(ch->realm, '?') ? "&" : "?";
         char *url, *post = NULL;
 
-        svc = curl_easy_escape(esc, ch->service ? ch->service : "", 0);
-        scp = curl_easy_escape(esc, scope, 0);
-        rt = refresh ? curl_easy_escape(esc, a->identity_token, 0) : NULL;
+        svc = enc_url_escape(ch->service ? ch->service : "");
+        scp = enc_url_escape(scope);
+        rt = refresh ? enc_url_escape(a->identity_token) : NULL;
         if (!svc || !scp || (refresh && !rt))
                 return -ENOMEM;
         if (refresh) {
@@ -309,17 +295,13 @@ static int token_fetch(struct reg_client *c, const struct reg_challenge *ch, con
         struct reg_response resp = {.sink = &sink.base};
         _cleanup_free_ char *url = NULL, *post = NULL, *basic = NULL;
         struct reg_request q = {0};
-        CURL *esc;
         int r;
 
         *ret_transient = false;
         if (!ch->realm || !reg_printable_token(ch->realm, 2048) || !reg_url_allowed(c, ch->realm))
                 return uvm_error_set(err, EPROTO, "registry %s: bad token realm \"%s\"", host,
                                      ch->realm ? ch->realm : "");
-        esc = curl_easy_init();
-        r = esc ? token_request(esc, ch, ch->scope ? ch->scope : scope, a, &url, &post) : -ENOMEM;
-        if (esc)
-                curl_easy_cleanup(esc);
+        r = token_request(ch, ch->scope ? ch->scope : scope, a, &url, &post);
         if (r >= 0 && !post)
                 r = basic_authorization(a, &basic, err);
         if (r < 0)

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -5,13 +6,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
-
 #include "common/macros.h"
+#include "common/platform.h"
 #include "image/registry-internal.h"
+#include "image/registry-transport.h"
 
 #define REG_MAX_REDIRECTS 5
 #define REG_HEADER_MAX 8192
+#define REG_CONNECT_TIMEOUT_MS 30000u
 
 /* "host:port" matches an entry "host:port" exactly, or an entry "host" that
  * names the host without a port. No host is insecure unless listed. */
@@ -44,8 +46,6 @@ bool reg_url_allowed(const struct reg_client *c, const char *url)
         return hp && reg_host_is_insecure(c, hp);
 }
 
-/* The token request: GET realm?service=&scope= (basic credentials when
- * given), or the OAuth2 refresh-token POST when an identity token is. */
 int reg_sink_fail(struct reg_sink *s, int code, const char *fmt, ...)
 {
         va_list ap;
@@ -111,18 +111,17 @@ static char *header_value(const char *p, size_t n, const char *name)
         return strndup(p, n);
 }
 
-static size_t on_header(char *p, size_t size, size_t nmemb, void *userdata)
+static void on_header(void *data, const char *p, size_t n)
 {
-        struct reg_response *r = userdata;
-        size_t n = size * nmemb;
+        struct reg_response *r = data;
         char *v;
 
-        if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new response (redirect, 100) */
+        if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new response (100 Continue) */
                 reg_response_clear(r);
-                return n;
+                return;
         }
         if (n > REG_HEADER_MAX)
-                return n; /* not one we need at that size */
+                return; /* not one we need at that size */
         if ((v = header_value(p, n, "WWW-Authenticate"))) {
                 if (!r->challenge || strncasecmp(v, "Bearer ", 7) == 0) {
                         free(r->challenge);
@@ -137,105 +136,22 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userdata)
                 free(r->content_type);
                 r->content_type = v;
         }
-        return n;
 }
 
-static size_t on_body(char *p, size_t size, size_t nmemb, void *userdata)
+/* A 200's body goes to the sink; an error's start is kept for its message. */
+static int on_body(void *data, long status, const char *p, size_t n)
 {
-        struct reg_response *r = userdata;
-        size_t n = size * nmemb, room;
-        long code = 0;
+        struct reg_response *r = data;
+        size_t room = REG_ERRBODY_MAX - r->errlen;
 
-        curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &code);
-        if (code == 200)
-                return r->sink->write(r->sink, p, n) < 0 ? 0 : n;
-        room = REG_ERRBODY_MAX - r->errlen; /* keep the start of an error body */
-        if (code >= 400 && room > 0) {
+        if (status == 200)
+                return r->sink->write(r->sink, p, n);
+        if (status >= 400 && room > 0) {
                 memcpy(r->errbody + r->errlen, p, n < room ? n : room);
                 r->errlen += n < room ? n : room;
                 r->errbody[r->errlen] = '\0';
         }
-        return n;
-}
-
-static bool curl_transient(CURLcode rc)
-{
-        switch (rc) {
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_OPERATION_TIMEDOUT:
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-        case CURLE_PARTIAL_FILE:
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_HTTP2:
-        case CURLE_HTTP2_STREAM:
-                return true;
-        default:
-                return false;
-        }
-}
-
-static int set_headers(CURL *h, const struct reg_request *q, struct curl_slist **hdrs)
-{
-        _cleanup_free_ char *accept = NULL, *authz = NULL;
-        struct curl_slist *l = NULL, *t;
-
-        if (q->accept && asprintf(&accept, "Accept: %s", q->accept) < 0)
-                return accept = NULL, -ENOMEM;
-        if (q->authorization && asprintf(&authz, "Authorization: %s", q->authorization) < 0)
-                return authz = NULL, -ENOMEM;
-        const char *lines[] = {accept, authz,
-                               q->post ? "Content-Type: application/x-www-form-urlencoded" : NULL};
-        for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
-                if (!lines[i])
-                        continue;
-                t = curl_slist_append(l, lines[i]);
-                if (!t) {
-                        curl_slist_free_all(l);
-                        return -ENOMEM;
-                }
-                l = t;
-        }
-        *hdrs = l;
-        return curl_easy_setopt(h, CURLOPT_HTTPHEADER, l) == CURLE_OK ? 0 : -ENOMEM;
-}
-
-static void setup_handle(struct reg_client *c, CURL *h, const struct reg_request *q,
-                         struct reg_response *resp, char *errbuf)
-{
-        curl_easy_setopt(h, CURLOPT_URL, q->url);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "uvmd");
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        /* Redirects are ours to follow (reg_http_do): libcurl would allow
-         * plain HTTP to any host. */
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) c->timeout_ms);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                         (long) (c->timeout_ms < 30000 ? c->timeout_ms : 30000));
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-        if (q->post)
-                curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->post);
-}
-
-static int curl_failure(struct reg_client *c, const struct reg_request *q, CURLcode rc,
-                        const char *errbuf, bool *ret_transient, struct uvm_error **err)
-{
-        *ret_transient = curl_transient(rc);
-        if (rc == CURLE_OPERATION_TIMEDOUT)
-                return uvm_error_set(err, ETIMEDOUT, "registry %s: request timed out after %u ms",
-                                     q->host, c->timeout_ms);
-        if (rc == CURLE_OUT_OF_MEMORY)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        return uvm_error_set(err, EAGAIN, "registry %s unreachable: %s", q->host,
-                             errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        return 0;
 }
 
 static bool is_redirect(long status)
@@ -243,15 +159,31 @@ static bool is_redirect(long status)
         return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+static int transport_failure(struct reg_client *c, const struct reg_request *q,
+                             const struct reg_sink *sink, int r, const struct reg_xfer_result *res,
+                             bool *ret_transient, struct uvm_error **err)
+{
+        /* The sink's refusal (too large, disk full) is the reason, and final. */
+        if (sink->code)
+                return uvm_error_set(err, sink->code, "%s", sink->msg);
+        *ret_transient = res->transient;
+        if (r == -ETIMEDOUT)
+                return uvm_error_set(err, ETIMEDOUT, "registry %s: request timed out after %u ms",
+                                     q->host, c->timeout_ms);
+        if (r == -ENOMEM)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        return uvm_error_set(err, EAGAIN, "registry %s unreachable: %s", q->host,
+                             res->msg[0] ? res->msg : "transport error");
+}
+
 /* One hop; *ret_next is the absolute Location of a GET's redirect. */
 static int http_once(struct reg_client *c, const struct reg_request *q, struct reg_response *resp,
                      char **ret_next, bool *ret_transient, struct uvm_error **err)
 {
-        char errbuf[CURL_ERROR_SIZE] = "";
-        struct curl_slist *hdrs = NULL;
-        char *loc = NULL;
-        CURLcode rc;
-        CURL *h;
+        _cleanup_free_ char *accept = NULL, *authz = NULL;
+        struct reg_xfer_result res = {0};
+        const char *lines[4] = {0};
+        size_t n = 0;
         int r;
 
         *ret_transient = false;
@@ -260,27 +192,37 @@ static int http_once(struct reg_client *c, const struct reg_request *q, struct r
         r = resp->sink->reset(resp->sink);
         if (r < 0)
                 return uvm_error_set(err, -r, "%s", resp->sink->msg);
-        h = curl_easy_init();
-        if (!h)
-                return uvm_error_set(err, ENOMEM, "cannot create a curl handle");
-        resp->h = h;
-        setup_handle(c, h, q, resp, errbuf);
-        r = set_headers(h, q, &hdrs);
-        rc = r < 0 ? CURLE_OUT_OF_MEMORY : curl_easy_perform(h);
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-        if (rc == CURLE_OK && !q->post && is_redirect(resp->status) &&
-            curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc &&
-            !(*ret_next = strdup(loc)))
-                rc = CURLE_OUT_OF_MEMORY;
-        curl_slist_free_all(hdrs);
-        curl_easy_cleanup(h);
-        resp->h = NULL;
-        if (rc == CURLE_OK)
+        if ((q->accept && asprintf(&accept, "Accept: %s", q->accept) < 0) ||
+            (q->authorization && asprintf(&authz, "Authorization: %s", q->authorization) < 0))
+                return accept = authz = NULL, uvm_error_set(err, ENOMEM, "out of memory");
+        if (accept)
+                lines[n++] = accept;
+        if (authz)
+                lines[n++] = authz;
+        if (q->post)
+                lines[n++] = "Content-Type: application/x-www-form-urlencoded";
+        struct reg_xfer x = {
+                q->post ? "POST" : "GET",
+                q->url,
+                lines,
+                q->post,
+                c->proxy,
+                c->timeout_ms,
+                c->timeout_ms < REG_CONNECT_TIMEOUT_MS ? c->timeout_ms : REG_CONNECT_TIMEOUT_MS,
+                on_header,
+                on_body,
+                resp,
+        };
+        r = reg_transport_do(&x, &res);
+        resp->status = res.status;
+        if (r >= 0) {
+                if (!q->post && is_redirect(res.status) && res.location)
+                        *ret_next = TAKE_PTR(res.location);
+                free(res.location);
                 return 0;
-        free(TAKE_PTR(*ret_next));
-        if (resp->sink->code)
-                return uvm_error_set(err, resp->sink->code, "%s", resp->sink->msg);
-        return curl_failure(c, q, rc, errbuf, ret_transient, err);
+        }
+        free(res.location);
+        return transport_failure(c, q, resp->sink, r, &res, ret_transient, err);
 }
 
 /* "scheme://authority" of both URLs is the same. */
@@ -327,4 +269,98 @@ int reg_http_do(struct reg_client *c, const struct reg_request *q, struct reg_re
                 free(url);
                 hop.url = url = next;
         }
+}
+
+/* RFC 3986 5.2.4: "/a/b/../c/./d" -> "/a/c/d", in place. */
+static void remove_dot_segments(char *path)
+{
+        char *in = path, *out = path;
+
+        while (*in) {
+                if (strncmp(in, "../", 3) == 0)
+                        in += 3;
+                else if (strncmp(in, "./", 2) == 0 || strncmp(in, "/./", 3) == 0)
+                        in += 2;
+                else if (STR_EQ(in, "/."))
+                        in[1] = '\0';
+                else if (strncmp(in, "/../", 4) == 0 || STR_EQ(in, "/..")) {
+                        /* "/../x" -> "/x", "/.." -> "/" */
+                        in += in[3] ? 3 : 2;
+                        *in = '/';
+                        while (out > path && *--out != '/')
+                                ;
+                } else if (STR_EQ(in, ".") || STR_EQ(in, ".."))
+                        in += strlen(in);
+                else {
+                        size_t n = 1 + strcspn(in + 1, "/");
+
+                        memmove(out, in, n);
+                        out += n, in += n;
+                }
+        }
+        *out = '\0';
+}
+
+static bool has_scheme(const char *s)
+{
+        size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+
+        return n > 0 && isalpha((unsigned char) s[0]) && s[n] == ':';
+}
+
+/* The path of a reference (absolute or relative) against the base's path,
+ * dot segments removed. */
+static char *merge_path(const char *path, const char *end, const char *loc, size_t n)
+{
+        const char *dir = path; /* just past the base path's last '/' */
+        char *p = NULL;
+        int r;
+
+        for (const char *s = path; s < end; s++)
+                if (*s == '/')
+                        dir = s + 1;
+        if (*loc == '/')
+                r = asprintf(&p, "%.*s", (int) n, loc);
+        else if (path == end)
+                r = asprintf(&p, "/%.*s", (int) n, loc);
+        else
+                r = asprintf(&p, "%.*s%.*s", (int) (dir - path), path, (int) n, loc);
+        if (r < 0)
+                return NULL;
+        remove_dot_segments(p);
+        return p;
+}
+
+char *reg_url_resolve(const char *base, const char *location)
+{
+        const char *auth = strstr(base, "://"), *path, *end;
+        _cleanup_free_ char *loc = NULL, *p = NULL;
+        char *out = NULL;
+        size_t q;
+        int r;
+
+        if (!auth || !has_scheme(base))
+                return NULL;
+        auth += 3;
+        path = auth + strcspn(auth, "/?#");
+        end = path + strcspn(path, "?#");
+        loc = strndup(location, strcspn(location, "#")); /* a fragment is never sent */
+        if (!loc)
+                return NULL;
+        if (has_scheme(loc))
+                return TAKE_PTR(loc);
+        if (strncmp(loc, "//", 2) == 0) /* another authority, the same scheme */
+                r = asprintf(&out, "%.*s:%s", (int) (auth - 3 - base), base, loc);
+        else if (!*loc)
+                r = asprintf(&out, "%.*s", (int) strcspn(base, "#"), base);
+        else if (*loc == '?')
+                r = asprintf(&out, "%.*s%s", (int) (end - base), base, loc);
+        else {
+                q = strcspn(loc, "?");
+                p = merge_path(path, end, loc, q);
+                if (!p)
+                        return NULL;
+                r = asprintf(&out, "%.*s%s%s", (int) (path - base), base, p, loc + q);
+        }
+        return r < 0 ? NULL : out;
 }

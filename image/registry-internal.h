@@ -2,8 +2,10 @@
 
 /*
  * Private to the registry client: registry.c (endpoints, mirrors, retries,
- * manifests and blobs), registry-http.c (one HTTP exchange with libcurl,
- * redirects) and registry-auth.c (challenges, credentials, token cache).
+ * manifests and blobs), registry-http.c (requests, responses, redirects) and
+ * registry-auth.c (challenges, credentials, token cache), all portable. What
+ * differs per platform is behind registry-transport.h (one HTTP exchange:
+ * libcurl, WinHTTP) and registry-plat.h (the blob file, sleeping).
  */
 
 #include <pthread.h>
@@ -11,10 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
-
 #include "common/error.h"
 #include "image/image.h"
+#include "image/registry.h" /* its errno values on Windows */
 
 #define REG_MAX_TOKENS 64
 #define REG_TOKEN_MAX 8192
@@ -34,6 +35,7 @@ struct reg_token {
 struct reg_client {
         /* immutable after reg_client_new */
         char **insecure;
+        char *proxy; /* NULL: the transport's default */
         struct reg_mirror *mirrors;
         size_t n_mirrors;
         unsigned timeout_ms, retries;
@@ -76,7 +78,6 @@ int reg_mem_reset(struct reg_sink *s);
 
 /* What one HTTP exchange (after redirects) returned. */
 struct reg_response {
-        CURL *h;
         struct reg_sink *sink;
         long status;
         char *challenge;      /* WWW-Authenticate, a Bearer one preferred */

@@ -1,21 +1,19 @@
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "common/log.h"
+#include "common/platform.h"
 #include "image/manifest.h"
 #include "image/registry-internal.h"
+#include "image/registry-plat.h"
+#include "image/registry-transport.h"
 #include "image/registry.h"
 
 #define REG_DEFAULT_TIMEOUT_MS (10u * 60 * 1000)
@@ -30,22 +28,6 @@ struct reg_endpoint {
         char *host; /* "host:port" as in the URL */
         bool plain_http;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result = CURLE_FAILED_INIT;
-
-static void curl_init_once(void)
-{
-        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000};
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
 
 static void endpoint_clear(struct reg_endpoint *e)
 {
@@ -164,6 +146,7 @@ struct reg_client *reg_client_free(struct reg_client *c)
         if (!c)
                 return NULL;
         strv_free(c->insecure);
+        free(c->proxy);
         for (size_t i = 0; i < c->n_mirrors; i++) {
                 free(c->mirrors[i].registry);
                 strv_free(c->mirrors[i].urls);
@@ -184,11 +167,11 @@ int reg_client_new(const struct reg_options *o, struct reg_client **ret, struct 
 {
         _cleanup_(reg_client_freep) struct reg_client *c = NULL;
         size_t n = 0;
+        int r;
 
-        pthread_once(&curl_once, curl_init_once);
-        if (curl_init_result != CURLE_OK)
-                return uvm_error_set(err, EIO, "libcurl initialisation failed: %s",
-                                     curl_easy_strerror(curl_init_result));
+        r = reg_transport_init(err);
+        if (r < 0)
+                return r;
         c = calloc(1, sizeof(*c));
         if (!c)
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -198,13 +181,15 @@ int reg_client_new(const struct reg_options *o, struct reg_client **ret, struct 
         if (c->retries > REG_MAX_RETRIES)
                 c->retries = REG_MAX_RETRIES;
         c->insecure = strv_copy(o ? o->insecure_registries : NULL);
+        if (o && !STR_EMPTY(o->proxy) && !(c->proxy = strdup(o->proxy)))
+                return uvm_error_set(err, ENOMEM, "out of memory");
         while (o && o->mirrors && o->mirrors[n])
                 n++;
         c->mirrors = calloc(n + 1, sizeof(*c->mirrors));
         if (!c->insecure || !c->mirrors)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         for (; c->n_mirrors < n; c->n_mirrors++) {
-                int r = parse_mirror(c, o->mirrors[c->n_mirrors], &c->mirrors[c->n_mirrors], err);
+                r = parse_mirror(c, o->mirrors[c->n_mirrors], &c->mirrors[c->n_mirrors], err);
                 if (r < 0)
                         return r;
         }
@@ -214,7 +199,7 @@ int reg_client_new(const struct reg_options *o, struct reg_client **ret, struct 
 
 struct file_sink {
         struct reg_sink base;
-        int fd;
+        struct reg_file *file;
         struct img_hasher *hasher;
         int64_t written, size;
 };
@@ -222,35 +207,28 @@ struct file_sink {
 static int file_write(struct reg_sink *s, const char *p, size_t n)
 {
         struct file_sink *f = (struct file_sink *) s;
+        int r;
 
         if ((uint64_t) n > (uint64_t) (f->size - f->written))
                 return reg_sink_fail(s, EBADMSG, "blob is larger than the %lld bytes expected",
                                      (long long) f->size);
         img_hasher_update(f->hasher, p, n);
         f->written += (int64_t) n;
-        while (n > 0) {
-                ssize_t w = write(f->fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0)
-                        return reg_sink_fail(s, errno, "write: %s", strerror(errno));
-                p += w;
-                n -= (size_t) w;
-        }
-        return 0;
+        r = reg_file_write(f->file, p, n);
+        return r < 0 ? reg_sink_fail(s, -r, "write: %s", strerror(-r)) : 0;
 }
 
 static int file_reset(struct reg_sink *s)
 {
         struct file_sink *f = (struct file_sink *) s;
         char discard[IMG_DIGEST_LEN + 1];
+        int r;
 
         s->code = 0;
         f->written = 0;
         img_hasher_final(f->hasher, discard); /* resets it */
-        if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
-                return reg_sink_fail(s, errno, "truncate: %s", strerror(errno));
-        return 0;
+        r = reg_file_truncate(f->file);
+        return r < 0 ? reg_sink_fail(s, -r, "truncate: %s", strerror(-r)) : 0;
 }
 
 /* --------------------------------------------------------- one endpoint */
@@ -381,7 +359,7 @@ static int call_endpoint(struct reg_call *k, struct uvm_error **err)
                 }
                 if (r < 0 && transient && attempt < k->c->retries) {
                         log_debug("registry %s: %s, retrying", k->ep->host, e ? e->msg : "");
-                        sleep_ms(REG_BACKOFF_MS << attempt++);
+                        reg_sleep_ms(REG_BACKOFF_MS << attempt++);
                         continue;
                 }
                 if (r < 0)
@@ -644,6 +622,7 @@ static int verify_blob(struct reg_fetch *f, const struct reg_call *k, struct uvm
 {
         struct file_sink *fs = f->file;
         char got[IMG_DIGEST_LEN + 1];
+        int r;
 
         if (fs->written != fs->size)
                 return uvm_error_set(
@@ -654,8 +633,9 @@ static int verify_blob(struct reg_fetch *f, const struct reg_call *k, struct uvm
         if (!STR_EQ(got, f->object))
                 return uvm_error_set(err, EBADMSG, "digest mismatch for blob %s of %s: got %s",
                                      f->object, k->name, got);
-        if (fsync(fs->fd) < 0)
-                return uvm_error_set(err, errno, "fsync blob %s: %m", f->object);
+        r = reg_file_sync(fs->file);
+        if (r < 0)
+                return uvm_error_set(err, -r, "fsync blob %s: %s", f->object, strerror(-r));
         return 0;
 }
 
@@ -682,8 +662,8 @@ int reg_get_blob(struct reg_client *c, const struct img_ref *ref, const char *di
                  const struct img_registry_auth *auth, const char *dest_path,
                  struct uvm_error **err)
 {
-        struct file_sink fs = {{file_write, file_reset, 0, ""}, -1, NULL, 0, size};
-        int r;
+        struct file_sink fs = {{file_write, file_reset, 0, ""}, NULL, NULL, 0, size};
+        int r, k;
 
         r = check_ref(ref, digest, err);
         if (r >= 0 && !img_digest_valid(digest))
@@ -694,16 +674,17 @@ int reg_get_blob(struct reg_client *c, const struct img_ref *ref, const char *di
                 r = uvm_error_set(err, EINVAL, "no destination for blob %s", digest);
         if (r < 0)
                 return r;
-        fs.fd = open(dest_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fs.fd < 0)
-                return uvm_error_set(err, errno, "create %s: %m", dest_path);
+        r = reg_file_create(dest_path, &fs.file);
+        if (r < 0)
+                return uvm_error_set(err, -r, "create %s: %s", dest_path, strerror(-r));
         fs.hasher = img_hasher_new();
         r = fs.hasher ? get_blob_into(c, ref, digest, &fs, auth, err)
                       : uvm_error_set(err, ENOMEM, "out of memory");
         img_hasher_free(fs.hasher);
-        if (close(fs.fd) < 0 && r >= 0)
-                r = uvm_error_set(err, errno, "close %s: %m", dest_path);
+        k = reg_file_close(fs.file);
+        if (k < 0 && r >= 0)
+                r = uvm_error_set(err, -k, "close %s: %s", dest_path, strerror(-k));
         if (r < 0)
-                unlink(dest_path);
+                reg_file_remove(dest_path);
         return r;
 }

@@ -1,7 +1,8 @@
 #pragma once
 
 /*
- * Registry client (OCI distribution / Docker Registry HTTP API v2, libcurl).
+ * Registry client (OCI distribution / Docker Registry HTTP API v2; libcurl on
+ * Linux, WinHTTP on Windows).
  * HTTPS unless the host is in the insecure list; mirrors are tried first, in
  * order, then the registry itself. Auth: anonymous, basic (username/password
  * or the "auth" field), identity token, registry token, and bearer tokens
@@ -14,12 +15,23 @@
  * unsupported media type, -ENOSPC disk full, -ETIMEDOUT, -EFBIG too large.
  */
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "common/error.h"
 #include "image/digest.h"
 #include "image/image.h"
 #include "image/ref.h"
+
+#ifdef _WIN32
+/* mingw-w64's errno.h lacks these two; numbers clear of its own. */
+#ifndef EKEYREJECTED
+#define EKEYREJECTED 1129
+#endif
+#ifndef EDQUOT
+#define EDQUOT 1122
+#endif
+#endif
 
 struct reg_client;
 
@@ -28,6 +40,8 @@ struct reg_options {
         char *const *mirrors;             /* "registry=https://m1,http://m2", NULL-terminated */
         unsigned timeout_ms;              /* per request, 0 = 10 minutes */
         unsigned retries;                 /* transient retries, 0 = 3 */
+        const char *proxy;                /* "http://host:port"; NULL: none on Windows,
+                                             libcurl's environment variables on Linux */
 };
 
 int reg_client_new(const struct reg_options *o, struct reg_client **ret, struct uvm_error **err);

@@ -554,6 +554,61 @@ int hcn_pod_create(const struct hcn_api *api, const char *ns_id, const char *con
         return 0;
 }
 
+int hcn_endpoint_query(const struct hcn_api *api, const char *ep_id, struct hcn_endpoint *ret,
+                       struct uvm_error **err)
+{
+        if (!api || !api->endpoint_query)
+                return uvm_error_set(err, EINVAL, "HCN: incomplete API table");
+        if (!hcn_guid_valid(ep_id))
+                return uvm_error_set(err, EINVAL, "HCN: endpoint id '%.64s' is not a GUID",
+                                     ep_id ? ep_id : "(null)");
+        return hcn_endpoint_describe(api, ep_id, ret, err);
+}
+
+/* Both ids checked: they go into the request unescaped. */
+static int hcn_check_pair(const struct hcn_api *api, const char *ns_id, const char *ep_id,
+                          struct uvm_error **err)
+{
+        if (!api || !api->namespace_modify)
+                return uvm_error_set(err, EINVAL, "HCN: incomplete API table");
+        if (!hcn_guid_valid(ns_id) || !hcn_guid_valid(ep_id))
+                return uvm_error_set(err, EINVAL,
+                                     "HCN: namespace '%.64s' or endpoint '%.64s' is "
+                                     "not a GUID",
+                                     ns_id ? ns_id : "(null)", ep_id ? ep_id : "(null)");
+        return 0;
+}
+
+int hcn_ns_attach(const struct hcn_api *api, const char *ns_id, const char *ep_id,
+                  struct uvm_error **err)
+{
+        _cleanup_free_ char *record = NULL;
+        int r = hcn_check_pair(api, ns_id, ep_id, err);
+
+        if (r < 0)
+                return r;
+        r = hcn_ns_endpoint(api, ns_id, ep_id, "Add", &record);
+        if (r < 0)
+                return hcn_call_failed(err, r, record, "add HCN endpoint %s to namespace %s", ep_id,
+                                       ns_id);
+        return 0;
+}
+
+int hcn_ns_detach(const struct hcn_api *api, const char *ns_id, const char *ep_id,
+                  struct uvm_error **err)
+{
+        _cleanup_free_ char *record = NULL;
+        int r = hcn_check_pair(api, ns_id, ep_id, err);
+
+        if (r < 0)
+                return r;
+        r = hcn_ns_endpoint(api, ns_id, ep_id, "Remove", &record);
+        if (r < 0 && r != -ENOENT)
+                return hcn_call_failed(err, r, record, "remove HCN endpoint %s from namespace %s",
+                                       ep_id, ns_id);
+        return 0;
+}
+
 int hcn_pod_delete(const struct hcn_api *api, const char *ns_id, const char *const *endpoint_ids,
                    size_t n, struct uvm_error **err)
 {

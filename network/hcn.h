@@ -77,3 +77,14 @@ int hcn_pod_create(const struct hcn_api *api, const char *ns_id, const char *con
  * plugin that made them and are left alone. */
 int hcn_pod_delete(const struct hcn_api *api, const char *ns_id, const char *const *endpoint_ids,
                    size_t n, struct uvm_error **err);
+
+/* One endpoint described (endpoint_query + hcn_endpoint_parse): -ENOENT
+ * when HCN knows no such endpoint. */
+int hcn_endpoint_query(const struct hcn_api *api, const char *ep_id, struct hcn_endpoint *ret,
+                       struct uvm_error **err);
+/* Add one endpoint to a namespace (-EEXIST: it is in one already), or
+ * remove it (what is not there is no error): NICs added to a running pod. */
+int hcn_ns_attach(const struct hcn_api *api, const char *ns_id, const char *ep_id,
+                  struct uvm_error **err);
+int hcn_ns_detach(const struct hcn_api *api, const char *ns_id, const char *ep_id,
+                  struct uvm_error **err);

@@ -12,7 +12,7 @@
  *                hosts/resolv.conf/hostname, the CRI log file;
  *   ctr_win.c    an image already in the node's store (read only: pulls
  *                are not in the Windows build), a plain OCI spec, no
- *                mounts and no log yet.
+ *                mounts; the CRI log file (log.h is shared).
  *
  * Nothing here takes the pod's op_lock; c->lock where said.
  */

@@ -6,8 +6,9 @@
  * anything else is refused before anything exists. The OCI spec is a plain
  * one (process, root, hostname, namespaces, cpu and memory): the hardening
  * of spec.c (seccomp, AppArmor, capabilities from the node) is Linux's.
- * CRI mounts are refused (no Plan9/VSMB shares yet); there is no CRI log
- * yet, so what a container writes is dropped.
+ * CRI mounts are refused (no Plan9/VSMB shares yet). What a container
+ * writes, relayed by the agent, goes to its CRI log (log.h, shared with
+ * Linux).
  */
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include "common/utf16.h"
 #include "image/ref.h"
 #include "sandbox/ctr-plat.h"
+#include "sandbox/log.h"
 
 #define IMAGES_MAX_BYTES (16u << 20)
 #define CONFIG_MAX_BYTES (4u << 20)
@@ -299,6 +301,57 @@ static int stop_signal_of(const char *name)
         return CTR_SIGTERM;
 }
 
+/* --- the CRI log --- */
+
+/* A drive ("C:\\") or UNC ("\\\\server") path. */
+static bool win_absolute(const char *p)
+{
+        bool sep0 = p[0] == '\\' || p[0] == '/';
+
+        if (sep0)
+                return p[1] == '\\' || p[1] == '/';
+        return ((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) && p[1] == ':' &&
+               (p[2] == '\\' || p[2] == '/');
+}
+
+/* The CRI log path: <pod log dir>\<log_path>, staying inside the
+ * directory: no "..", no root, no drive and no ':' (a named stream). */
+static int log_file(const struct pod_record *pod, const char *rel, char **ret,
+                    struct uvm_error **err)
+{
+        _cleanup_free_ char *p = NULL;
+        char *sep, *slash, was;
+        int r;
+
+        *ret = NULL;
+        if (STR_EMPTY(pod->log_directory) || STR_EMPTY(rel))
+                return 0;
+        if (!win_absolute(pod->log_directory))
+                return uvm_error_set(err, EINVAL,
+                                     "the pod's log_directory \"%s\" is not an absolute path",
+                                     pod->log_directory);
+        if (rel[0] == '/' || rel[0] == '\\' || strchr(rel, ':') || strstr(rel, "..") ||
+            strlen(rel) > 1024)
+                return uvm_error_set(err, EINVAL,
+                                     "log_path \"%s\": must be relative to the pod's log "
+                                     "directory, without \"..\" or ':'",
+                                     rel);
+        if (asprintf(&p, "%s\\%s", pod->log_directory, rel) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        sep = strrchr(p, '\\'); /* there is one: it was just put there */
+        slash = strrchr(p, '/');
+        if (slash && slash > sep)
+                sep = slash;
+        was = *sep;
+        *sep = '\0';
+        r = plat_mkdir_p(p, 0755);
+        *sep = was;
+        if (r < 0)
+                return uvm_error_set(err, -r, "create the log directory: %s", strerror(-r));
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
 int ctr_plat_prepare(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg,
                      struct phase_clock *pc, struct ctr_plat_made *ret, struct uvm_error **err)
 {
@@ -326,6 +379,11 @@ int ctr_plat_prepare(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Contai
                 r = build_spec(c, cfg, ic, &ret->oci_spec_json, err);
         json_object_put(ic);
         phase_mark(pc, "spec");
+        if (r >= 0)
+                r = log_file(&c->pod->rec, cfg->log_path, &c->rec.log_path, err);
+        if (r >= 0 && c->rec.log_path)
+                r = crilog_open(c->rec.log_path, &c->log, err);
+        phase_mark(pc, "log");
         return r;
 }
 
@@ -343,25 +401,31 @@ void ctr_plat_release(struct sbx *s, struct sbx_ctr *c)
 
 void ctr_plat_recovered(struct sbx *s, struct sbx_ctr *c)
 {
+        if (c->rec.log_path && crilog_open(c->rec.log_path, &c->log, NULL) < 0)
+                log_warn("container %s: cannot reopen its log, ignoring", c->rec.id);
 }
-
-/* --- no CRI log yet: c->log stays NULL --- */
 
 void ctr_plat_log_write(struct sbx_ctr *c, enum drv_stream stream, const char *buf, size_t len)
 {
+        if (c->log && crilog_write(c->log, stream, buf, len) < 0)
+                log_pod(LOG_LEVEL_WARN, c->rec.pod_id, "container %s: log write failed, ignoring",
+                        c->rec.id);
 }
 
 void ctr_plat_log_flush(struct sbx_ctr *c)
 {
+        if (c->log)
+                crilog_flush(c->log);
 }
 
 int ctr_plat_log_reopen(struct sbx_ctr *c, struct uvm_error **err)
 {
-        return 0;
+        return c->log ? crilog_reopen(c->log, err) : 0;
 }
 
 void ctr_plat_log_close(struct sbx_ctr *c)
 {
+        c->log = crilog_free(c->log);
 }
 
 /* --- records --- */

@@ -111,6 +111,9 @@ struct drv_nic {
         size_t n_addrs;                                 /* at most DRV_NIC_MAX_ADDRS */
         const char *const *route_dst, *const *route_gw; /* gw NULL: on-link */
         size_t n_routes;                                /* at most DRV_NIC_MAX_ROUTES */
+        /* hcs: the HCN endpoint (GUID) that is the NIC's host end, in place
+         * of netns_path and ifname; its MAC and address are HCN's. */
+        const char *hcn_endpoint;
 };
 
 struct drv_ops {

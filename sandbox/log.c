@@ -1,22 +1,31 @@
-#include <fcntl.h>
+/* The CRI log's format and line splitting (log.h), portable: the file
+ * under it is log-plat.h's (log_linux.c, log_win.c). */
+
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 
-#include "common/macros.h"
+#include "common/platform.h"
+#include "sandbox/log-plat.h"
 #include "sandbox/log.h"
 
+/* Room before a line for its record's head ("<ts> stdout F "): the record
+ * is put together in place and written with one call. */
+#define HEAD_ROOM 64
+
 struct pending {
-        char buf[CRILOG_MAX_LINE];
-        size_t len;
+        char rec[HEAD_ROOM + CRILOG_MAX_LINE + 1]; /* head room, the line, its '\n' */
+        size_t len;                                /* of the line so far */
 };
 
 struct crilog {
         pthread_mutex_t lock; /* guards everything below */
         char *path;
-        int fd;
+        intptr_t file;            /* open; a failed reopen keeps the old one */
         struct pending stream[2]; /* stdout, stderr */
 };
 
@@ -31,88 +40,71 @@ void crilog_timestamp(int64_t ns, char *buf, size_t size)
                  (long long) (ns % 1000000000));
 }
 
-static int64_t now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int open_log(const char *path)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-
-        return fd < 0 ? -errno : fd;
-}
-
 int crilog_open(const char *path, struct crilog **ret, struct uvm_error **err)
 {
         struct crilog *l = calloc(1, sizeof(*l));
-        int fd;
+        intptr_t f = -1;
+        int r;
 
         if (!l)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        fd = open_log(path);
+        r = crilog_plat_open(path, &f);
         l->path = strdup(path);
-        if (fd < 0 || !l->path) {
-                if (fd >= 0)
-                        close(fd);
+        if (r < 0 || !l->path) {
+                if (r >= 0)
+                        crilog_plat_close(f);
                 free(l->path);
                 free(l);
-                return fd < 0 ? uvm_error_set(err, -fd, "open log '%s': %s", path, strerror(-fd))
-                              : uvm_error_set(err, ENOMEM, "out of memory");
+                return r < 0 ? uvm_error_set(err, -r, "open log '%s': %s", path, strerror(-r))
+                             : uvm_error_set(err, ENOMEM, "out of memory");
         }
-        l->fd = fd;
+        l->file = f;
         pthread_mutex_init(&l->lock, NULL);
         *ret = l;
         return 0;
 }
 
-/* One record, one write(): the kubelet's reader never sees half a record. */
-static int emit(struct crilog *l, enum drv_stream s, bool full, const char *text, size_t len)
+/* p's line as one record: the kubelet's reader never sees half of one. */
+static int emit(struct crilog *l, enum drv_stream s, bool full, struct pending *p)
 {
-        char head[64];
+        char head[HEAD_ROOM];
         size_t n;
-        struct iovec iov[3];
-        ssize_t w;
 
-        crilog_timestamp(now_ns(), head, sizeof(head));
+        crilog_timestamp((int64_t) plat_realtime_ns(), head, sizeof(head));
         n = strlen(head);
         snprintf(head + n, sizeof(head) - n, " %s %c ", s == DRV_STDERR ? "stderr" : "stdout",
                  full ? 'F' : 'P');
-        iov[0] = (struct iovec){head, strlen(head)};
-        iov[1] = (struct iovec){(void *) text, len};
-        iov[2] = (struct iovec){"\n", 1};
-        if (l->fd < 0)
-                return -EBADF;
-        w = writev(l->fd, iov, 3);
-        return w < 0 ? -errno : 0;
+        n = strlen(head);
+        memcpy(p->rec + HEAD_ROOM - n, head, n);
+        p->rec[HEAD_ROOM + p->len] = '\n';
+        return crilog_plat_write(l->file, p->rec + HEAD_ROOM - n, n + p->len + 1);
 }
 
 static int write_locked(struct crilog *l, enum drv_stream s, const char *buf, size_t len)
 {
         struct pending *p = &l->stream[s == DRV_STDERR];
+        char *line = p->rec + HEAD_ROOM;
         int r = 0;
 
         while (len > 0) {
                 const char *nl = memchr(buf, '\n', len);
                 size_t take = nl ? (size_t) (nl - buf) : len;
-                size_t room = sizeof(p->buf) - p->len;
+                size_t room = CRILOG_MAX_LINE - p->len;
 
                 if (take >= room) { /* the line is too long: cut a P record */
-                        memcpy(p->buf + p->len, buf, room);
-                        r = emit(l, s, false, p->buf, sizeof(p->buf));
+                        memcpy(line + p->len, buf, room);
+                        p->len = CRILOG_MAX_LINE;
+                        r = emit(l, s, false, p);
                         p->len = 0;
                         buf += room;
                         len -= room;
                         continue;
                 }
-                memcpy(p->buf + p->len, buf, take);
+                memcpy(line + p->len, buf, take);
                 p->len += take;
                 if (!nl)
                         break;
-                r = emit(l, s, true, p->buf, p->len);
+                r = emit(l, s, true, p);
                 p->len = 0;
                 buf += take + 1;
                 len -= take + 1;
@@ -136,8 +128,7 @@ static int flush_locked(struct crilog *l)
 
         for (int i = 0; i < 2; i++)
                 if (l->stream[i].len > 0) {
-                        int k = emit(l, i ? DRV_STDERR : DRV_STDOUT, false, l->stream[i].buf,
-                                     l->stream[i].len);
+                        int k = emit(l, i ? DRV_STDERR : DRV_STDOUT, false, &l->stream[i]);
                         l->stream[i].len = 0;
                         if (k < 0 && r == 0)
                                 r = k;
@@ -157,17 +148,17 @@ int crilog_flush(struct crilog *l)
 
 int crilog_reopen(struct crilog *l, struct uvm_error **err)
 {
-        int fd, r = 0;
+        intptr_t f = -1;
+        int r;
 
         pthread_mutex_lock(&l->lock);
         flush_locked(l);
-        fd = open_log(l->path);
-        if (fd < 0) {
-                r = uvm_error_set(err, -fd, "reopen log '%s': %s", l->path, strerror(-fd));
+        r = crilog_plat_open(l->path, &f);
+        if (r < 0) {
+                r = uvm_error_set(err, -r, "reopen log '%s': %s", l->path, strerror(-r));
         } else {
-                if (l->fd >= 0)
-                        close(l->fd);
-                l->fd = fd;
+                crilog_plat_close(l->file);
+                l->file = f;
         }
         pthread_mutex_unlock(&l->lock);
         return r;
@@ -178,8 +169,7 @@ struct crilog *crilog_free(struct crilog *l)
         if (!l)
                 return NULL;
         crilog_flush(l);
-        if (l->fd >= 0)
-                close(l->fd);
+        crilog_plat_close(l->file);
         pthread_mutex_destroy(&l->lock);
         free(l->path);
         free(l);

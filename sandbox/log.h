@@ -6,10 +6,13 @@
  * Output arrives in arbitrary chunks (the driver's ctr_output); complete
  * lines are written as F, lines longer than CRILOG_MAX_LINE are cut into P
  * records, and a trailing partial line is written as P on flush. Safe to
- * call from several threads.
+ * call from several threads. Portable: the format and the splitting are
+ * log.c's on both platforms, the file log-plat.h's (log_linux.c,
+ * log_win.c; paths UTF-8, UTF-16 at the Windows edge).
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
 #include "sandbox/driver.h"
@@ -18,7 +21,8 @@
 
 struct crilog;
 
-/* Open (create, append) path; its directory must exist. */
+/* Open (create, append) path; its directory must exist. A symlink is
+ * refused. */
 int crilog_open(const char *path, struct crilog **ret, struct uvm_error **err);
 struct crilog *crilog_free(struct crilog *l); /* flushes first */
 

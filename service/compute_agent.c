@@ -1,4 +1,6 @@
-/* The ComputeAgent handlers and the map pod id -> its endpoint. */
+/* Linux's ComputeAgent: an endpoint per pod, the map pod id -> its
+ * endpoint, and what a request does there (compute_agent-plat.h; the
+ * handlers are compute_agent_common.c's). */
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -14,7 +16,9 @@
 #include "common/macros.h"
 #include "network/nic.h"
 #include "sandbox/sandbox.h"
+#include "service/compute_agent-plat.h"
 #include "service/compute_agent.h"
+#include "service/compute_agent_common.h"
 #include "service/daemon.h"
 
 #define CAGENT_MAX_MESSAGE (64 * 1024)
@@ -100,32 +104,32 @@ static const struct nic_guest *guest_of(struct cagent_pod *p, struct guest_call 
         return ret;
 }
 
-/* --- handlers --- */
+/* --- requests (compute_agent-plat.h): ctx->data is the pod's endpoint --- */
 
-static int check_container(const struct cagent_pod *p, const char *id, bool optional,
-                           struct uvm_error **err)
+int cagent_plat_check(struct srv_ctx *ctx, const char *container_id, bool optional,
+                      const char *nic_id, struct uvm_error **err)
 {
-        if (optional && STR_EMPTY(id))
-                return 0;
-        if (nic_check_id("container_id", id, err) < 0)
-                return -EINVAL;
-        if (!STR_EQ(id, p->pod_id))
-                return uvm_error_set(err, EINVAL,
-                                     "container_id '%s' is not the pod this endpoint serves", id);
-        return 0;
+        const struct cagent_pod *p = ctx->data;
+
+        if (!(optional && STR_EMPTY(container_id))) {
+                if (nic_check_id("container_id", container_id, err) < 0)
+                        return -EINVAL;
+                if (!STR_EQ(container_id, p->pod_id))
+                        return uvm_error_set(
+                                err, EINVAL,
+                                "container_id '%s' is not the pod this endpoint serves",
+                                container_id);
+        }
+        return nic_check_id("nic_id", nic_id, err) < 0 ? -EINVAL : 0;
 }
 
-/* The request's endpoint as network/nic.h wants it; the lists are bounded
- * before anything is allocated for them. */
+/* The request's endpoint as network/nic.h wants it (the lists already
+ * bounded by compute_agent_common.c). */
 static int endpoint_from(struct srv_ctx *ctx, const Uvmd__Computeagent__V1__Endpoint *e,
                          struct nic_endpoint *ret, struct uvm_error **err)
 {
-        struct nic_route *routes;
+        struct nic_route *routes = srv_new_array(ctx, struct nic_route, e->n_routes);
 
-        if (e->n_addresses > NIC_MAX_ADDRESSES || e->n_routes > NIC_MAX_ROUTES)
-                return uvm_error_set(err, EINVAL, "at most %d addresses and %d routes",
-                                     NIC_MAX_ADDRESSES, NIC_MAX_ROUTES);
-        routes = srv_new_array(ctx, struct nic_route, e->n_routes);
         if (!routes)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < e->n_routes; i++) {
@@ -146,108 +150,55 @@ static int endpoint_from(struct srv_ctx *ctx, const Uvmd__Computeagent__V1__Endp
         return 0;
 }
 
-static int ca_add_nic(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
-                      struct uvm_error **err)
+int cagent_plat_add(struct srv_ctx *ctx, const char *container_id, const char *nic_id,
+                    const Uvmd__Computeagent__V1__Endpoint *e, char **ret_ifname,
+                    struct uvm_error **err)
 {
-        const Uvmd__Computeagent__V1__AddNICRequest *req = (const void *) m;
-        Uvmd__Computeagent__V1__AddNICResponse *resp =
-                srv_new(ctx, Uvmd__Computeagent__V1__AddNICResponse);
-        struct cagent_pod *p = ctx->data;
-        _cleanup_free_ char *ifname = NULL;
-        struct guest_call call;
-        struct nic_guest guest;
-        struct nic_endpoint ep;
-        int r;
-
-        if (!resp)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (check_container(p, req->container_id, false, err) < 0 ||
-            nic_check_id("nic_id", req->nic_id, err) < 0)
-                return -EINVAL;
-        if (!req->endpoint)
-                return uvm_error_set(err, EINVAL, "endpoint is required");
-        r = endpoint_from(ctx, req->endpoint, &ep, err);
-        if (r < 0)
-                return r;
-        pthread_mutex_lock(&p->lock);
-        r = nic_add(p->pod_dir, p->netns_path, req->nic_id, &ep, guest_of(p, &call, &guest),
-                    &ifname, err);
-        pthread_mutex_unlock(&p->lock);
-        if (r < 0)
-                return r;
-        uvmd__computeagent__v1__add_nicresponse__init(resp);
-        resp->interface_name = srv_strdup(ctx, ifname);
-        *ret = &resp->base;
-        return 0;
-}
-
-static int ca_modify_nic(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
-                         struct uvm_error **err)
-{
-        const Uvmd__Computeagent__V1__ModifyNICRequest *req = (const void *) m;
-        Uvmd__Computeagent__V1__ModifyNICResponse *resp =
-                srv_new(ctx, Uvmd__Computeagent__V1__ModifyNICResponse);
         struct cagent_pod *p = ctx->data;
         struct guest_call call;
         struct nic_guest guest;
         struct nic_endpoint ep;
-        int r;
+        int r = endpoint_from(ctx, e, &ep, err);
 
-        if (!resp)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (check_container(p, req->container_id, true, err) < 0 ||
-            nic_check_id("nic_id", req->nic_id, err) < 0)
-                return -EINVAL;
-        if (!req->endpoint)
-                return uvm_error_set(err, EINVAL, "endpoint is required");
-        r = endpoint_from(ctx, req->endpoint, &ep, err);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&p->lock);
-        r = nic_modify(p->pod_dir, p->netns_path, req->nic_id, &ep, guest_of(p, &call, &guest),
-                       err);
+        r = nic_add(p->pod_dir, p->netns_path, nic_id, &ep, guest_of(p, &call, &guest), ret_ifname,
+                    err);
         pthread_mutex_unlock(&p->lock);
-        if (r < 0)
-                return r;
-        uvmd__computeagent__v1__modify_nicresponse__init(resp);
-        *ret = &resp->base;
-        return 0;
+        return r;
 }
 
-static int ca_delete_nic(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
-                         struct uvm_error **err)
+int cagent_plat_modify(struct srv_ctx *ctx, const char *container_id, const char *nic_id,
+                       const Uvmd__Computeagent__V1__Endpoint *e, struct uvm_error **err)
 {
-        const Uvmd__Computeagent__V1__DeleteNICRequest *req = (const void *) m;
-        Uvmd__Computeagent__V1__DeleteNICResponse *resp =
-                srv_new(ctx, Uvmd__Computeagent__V1__DeleteNICResponse);
+        struct cagent_pod *p = ctx->data;
+        struct guest_call call;
+        struct nic_guest guest;
+        struct nic_endpoint ep;
+        int r = endpoint_from(ctx, e, &ep, err);
+
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&p->lock);
+        r = nic_modify(p->pod_dir, p->netns_path, nic_id, &ep, guest_of(p, &call, &guest), err);
+        pthread_mutex_unlock(&p->lock);
+        return r;
+}
+
+int cagent_plat_delete(struct srv_ctx *ctx, const char *container_id, const char *nic_id,
+                       struct uvm_error **err)
+{
         struct cagent_pod *p = ctx->data;
         struct guest_call call;
         struct nic_guest guest;
         int r;
 
-        if (!resp)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (check_container(p, req->container_id, false, err) < 0 ||
-            nic_check_id("nic_id", req->nic_id, err) < 0)
-                return -EINVAL;
         pthread_mutex_lock(&p->lock);
-        r = nic_delete(p->pod_dir, p->netns_path, req->nic_id, guest_of(p, &call, &guest), err);
+        r = nic_delete(p->pod_dir, p->netns_path, nic_id, guest_of(p, &call, &guest), err);
         pthread_mutex_unlock(&p->lock);
-        if (r < 0)
-                return r;
-        uvmd__computeagent__v1__delete_nicresponse__init(resp);
-        *ret = &resp->base;
-        return 0;
+        return r;
 }
-
-#define CA_SERVICE "uvmd.computeagent.v1.ComputeAgent"
-
-static const struct srv_binding cagent_bindings[] = {
-        {CA_SERVICE, "AddNIC", SRV_UNARY, false, ca_add_nic, NULL},
-        {CA_SERVICE, "ModifyNIC", SRV_UNARY, false, ca_modify_nic, NULL},
-        {CA_SERVICE, "DeleteNIC", SRV_UNARY, false, ca_delete_nic, NULL},
-        {0},
-};
 
 /* --- per-pod endpoints --- */
 

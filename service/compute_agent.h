@@ -10,9 +10,9 @@
 
 #include "common/error.h"
 #include "sandbox/sandbox.h"
+#include "service/compute_agent_common.h" /* CAGENT_ANNOTATION */
 
 #define CAGENT_SOCKET_NAME "computeagent.sock"
-#define CAGENT_ANNOTATION "io.uvmd.computeagent.address"
 
 struct cagent;
 struct srv_queue;

@@ -1,5 +1,6 @@
 /* CRI RuntimeService, containers on Linux: the shared handlers
- * (cri_ctr_common.c) with metrics, and ExecSync. */
+ * (cri_ctr_common.c, cri_exec_common.c) with metrics, and
+ * UpdateContainerResources. */
 
 #include <string.h>
 
@@ -8,12 +9,13 @@
 #include "common/log.h"
 #include "common/platform.h"
 #include "sandbox/container.h"
+#include "sandbox/ids.h"
 #include "service/cri.h"
 #include "service/cri_ctr_common.h"
+#include "service/cri_resources.h"
 #include "service/daemon.h"
 #include "service/metrics_uvmd.h"
-
-#define EXEC_MAX_ARGS 1024
+#include "service/validate.h"
 
 static int cri_create_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                           struct uvm_error **err)
@@ -43,71 +45,40 @@ static int cri_start_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         return r;
 }
 
-static const char cut_notice[] = "\nuvmd: ExecSync %s cut at %u bytes\n";
-
-/* The notice that a stream was cut, written at out (room for cut_notice
- * plus digits); its length. */
-static size_t cut_note(uint8_t *out, const char *stream, bool cut)
+static int cri_update_resources(struct srv_ctx *ctx, const ProtobufCMessage *m,
+                                ProtobufCMessage **ret, struct uvm_error **err)
 {
-        int n = cut ? snprintf((char *) out, sizeof(cut_notice) + 16, cut_notice, stream,
-                               DRV_EXEC_MAX_OUTPUT)
-                    : 0;
-
-        return n > 0 ? (size_t) n : 0;
-}
-
-static int cri_exec_sync(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
-                         struct uvm_error **err)
-{
-        const Runtime__V1__ExecSyncRequest *req = (const void *) m;
-        Runtime__V1__ExecSyncResponse *resp = srv_new(ctx, Runtime__V1__ExecSyncResponse);
-        struct drv_exec_result res = {0};
-        struct drv_exec_spec spec = {0};
-        char **argv;
-        int r = cri_ctr_id_arg(req->container_id, err);
+        const Runtime__V1__UpdateContainerResourcesRequest *req = (const void *) m;
+        Runtime__V1__UpdateContainerResourcesResponse *resp =
+                srv_new(ctx, Runtime__V1__UpdateContainerResourcesResponse);
+        _cleanup_free_ char *json = NULL;
+        struct ctr_resources res;
+        int r = validate_string("container_id", req->container_id, SBX_ID_LEN, err);
 
         if (r < 0)
                 return r;
-        if (req->n_cmd == 0 || req->n_cmd > EXEC_MAX_ARGS || STR_EMPTY(req->cmd[0]))
-                return uvm_error_set(err, EINVAL, "cmd: 1 to %d arguments, the first non-empty",
-                                     EXEC_MAX_ARGS);
-        if (req->timeout < 0 || req->timeout > 86400)
-                return uvm_error_set(err, EINVAL, "timeout %lld: 0 to 86400 seconds",
-                                     (long long) req->timeout);
-        argv = srv_new_array(ctx, char *, req->n_cmd + 1);
-        if (!resp || !argv)
+        if (!resp)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < req->n_cmd; i++)
-                argv[i] = req->cmd[i];
-        spec.argv = argv;
-        spec.timeout_ms = req->timeout * 1000;
-        spec.max_output = DRV_EXEC_MAX_OUTPUT;
-        r = sbx_ctr_exec_sync(ctx->daemon->sbx, req->container_id, &spec, &res, err);
+        if (!req->linux)
+                return uvm_error_set(err, EINVAL, "linux resources are required on this runtime");
+        /* What ContainerStatus reports from now on (the runtime cannot change
+         * oom_score_adj of a running process: it stays as created). */
+        res = (struct ctr_resources){
+                .cpu_period = req->linux->cpu_period,
+                .cpu_quota = req->linux->cpu_quota,
+                .cpu_shares = req->linux->cpu_shares,
+                .memory_limit_in_bytes = req->linux->memory_limit_in_bytes,
+                .memory_swap_limit_in_bytes = req->linux->memory_swap_limit_in_bytes,
+                .cpuset_cpus = req->linux->cpuset_cpus,
+                .cpuset_mems = req->linux->cpuset_mems,
+        };
+        r = cri_resources_json(req->linux, &json, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "linux");
+        r = sbx_ctr_update(ctx->daemon->sbx, req->container_id, &res, json, err);
         if (r < 0)
                 return r;
-        if (res.timed_out) {
-                drv_exec_result_clear(&res);
-                return uvm_error_set(err, ETIMEDOUT, "command timed out after %llds",
-                                     (long long) req->timeout);
-        }
-        runtime__v1__exec_sync_response__init(resp);
-        resp->exit_code = res.exit_code;
-        resp->stdout.data = srv_alloc(ctx, res.out_len + 1);
-        resp->stderr.data = srv_alloc(ctx, res.err_len + 2 * (sizeof(cut_notice) + 16));
-        if (!resp->stdout.data || !resp->stderr.data) {
-                drv_exec_result_clear(&res);
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        if (res.out_len)
-                memcpy(resp->stdout.data, res.out, res.out_len);
-        if (res.err_len)
-                memcpy(resp->stderr.data, res.errout, res.err_len);
-        resp->stdout.len = res.out_len;
-        resp->stderr.len = res.err_len;
-        /* The CRI has no field for it: the caller is told on stderr. */
-        resp->stderr.len += cut_note(resp->stderr.data + resp->stderr.len, "stdout", res.out_cut);
-        resp->stderr.len += cut_note(resp->stderr.data + resp->stderr.len, "stderr", res.err_cut);
-        drv_exec_result_clear(&res);
+        runtime__v1__update_container_resources_response__init(resp);
         *ret = &resp->base;
         return 0;
 }
@@ -120,8 +91,10 @@ const struct srv_binding cri_container_bindings[] = {
         {"runtime.v1.RuntimeService", "ContainerStatus", SRV_UNARY, false, cri_ctr_status, NULL},
         {"runtime.v1.RuntimeService", "ListContainers", SRV_UNARY, false, cri_ctr_list_call, NULL,
          cri_list_ctrs_fast},
-        {"runtime.v1.RuntimeService", "ExecSync", SRV_UNARY, false, cri_exec_sync, NULL},
+        {"runtime.v1.RuntimeService", "ExecSync", SRV_UNARY, false, cri_ctr_exec_sync, NULL},
         {"runtime.v1.RuntimeService", "ReopenContainerLog", SRV_UNARY, false, cri_ctr_reopen_log,
          NULL},
+        {"runtime.v1.RuntimeService", "UpdateContainerResources", SRV_UNARY, false,
+         cri_update_resources, NULL},
         {0},
 };

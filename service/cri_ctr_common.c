@@ -1,6 +1,7 @@
 /* CRI RuntimeService, containers, the part Linux and Windows share:
  * decode, validate, call the sandbox layer (sandbox/container.h), encode.
- * Linux adds metrics, ExecSync and the log (cri_container.c). */
+ * ExecSync is cri_exec_common.c's; Linux adds metrics and
+ * UpdateContainerResources (cri_container.c). */
 
 #include "proto/api.pb-c.h"
 

@@ -22,6 +22,10 @@ int cri_ctr_reopen_log(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
                        struct uvm_error **err);
 int cri_ctr_status(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                    struct uvm_error **err);
+/* ExecSync (cri_exec_common.c): the command through the pod's driver,
+ * its timeout and output caps. */
+int cri_ctr_exec_sync(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                      struct uvm_error **err);
 /* ListContainers: an empty filter from the cached answer. */
 int cri_ctr_list_call(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                       struct uvm_error **err);

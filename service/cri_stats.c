@@ -1,20 +1,22 @@
-/* CRI RuntimeService, usage and resources: ContainerStats, ListContainerStats,
- * PodSandboxStats, ListPodSandboxStats and UpdateContainerResources. Usage
- * comes from the pod's driver (sandbox/container.h sbx_ctr_usage). */
-
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+/* CRI RuntimeService, usage: ContainerStats, ListContainerStats,
+ * PodSandboxStats and ListPodSandboxStats (cri_stats.h), the same on Linux
+ * and Windows. Usage comes from the pod's driver (sandbox/container.h
+ * sbx_ctr_usage, sandbox.h sbx_pod_usage): for VM pods, from the agent. */
 
 #include "proto/api.pb-c.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/log.h"
+#include "common/platform.h"
 #include "sandbox/container.h"
 #include "sandbox/ids.h"
 #include "sandbox/list.h"
 #include "sandbox/sandbox.h"
 #include "service/cri.h"
-#include "service/cri_resources.h"
+#include "service/cri_stats.h"
 #include "service/daemon.h"
 #include "service/validate.h"
 
@@ -242,8 +244,8 @@ static int usage_list(struct srv_ctx *ctx, bool (*keep)(const struct ctr_record 
 
 /* --- containers --- */
 
-static int cri_ctr_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
-                         struct uvm_error **err)
+int cri_ctr_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                  struct uvm_error **err)
 {
         const Runtime__V1__ContainerStatsRequest *req = (const void *) m;
         Runtime__V1__ContainerStatsResponse *resp =
@@ -296,8 +298,8 @@ static int check_filter_ids(const char *id, const char *pod_id, struct uvm_error
         return 0;
 }
 
-static int cri_list_ctr_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
-                              ProtobufCMessage **ret, struct uvm_error **err)
+int cri_list_ctr_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                       struct uvm_error **err)
 {
         const Runtime__V1__ListContainerStatsRequest *req = (const void *) m;
         Runtime__V1__ListContainerStatsResponse *resp =
@@ -433,11 +435,8 @@ static int pod_linux(struct srv_ctx *ctx, const char *pod_id, const struct usage
         }
         if (!complete)
                 return 0;
-        if (sum.timestamp_ns == 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                sum.timestamp_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-        }
+        if (sum.timestamp_ns == 0)
+                sum.timestamp_ns = (int64_t) plat_realtime_ns();
         ret->cpu = cpu_msg(ctx, &sum);
         ret->memory = mem_msg(ctx, &sum, 0);
         ret->process = process_msg(ctx, sum.timestamp_ns, sum.process_count);
@@ -515,8 +514,8 @@ static bool pod_set_keep(const struct ctr_record *r, const void *arg)
         return set->n && bsearch(&r->pod_id, set->ids, set->n, sizeof(*set->ids), cmp_str);
 }
 
-static int cri_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
-                         struct uvm_error **err)
+int cri_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                  struct uvm_error **err)
 {
         const Runtime__V1__PodSandboxStatsRequest *req = (const void *) m;
         Runtime__V1__PodSandboxStatsResponse *resp =
@@ -581,8 +580,8 @@ static int pod_pick_visit(const struct pod_record *r, void *arg)
         return pick_from(l->ctx, r, &l->v[l->n++]);
 }
 
-static int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
-                              ProtobufCMessage **ret, struct uvm_error **err)
+int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                       struct uvm_error **err)
 {
         const Runtime__V1__ListPodSandboxStatsRequest *req = (const void *) m;
         Runtime__V1__ListPodSandboxStatsResponse *resp =
@@ -621,46 +620,6 @@ static int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m,
         return 0;
 }
 
-/* --- resources --- */
-
-static int cri_update_resources(struct srv_ctx *ctx, const ProtobufCMessage *m,
-                                ProtobufCMessage **ret, struct uvm_error **err)
-{
-        const Runtime__V1__UpdateContainerResourcesRequest *req = (const void *) m;
-        Runtime__V1__UpdateContainerResourcesResponse *resp =
-                srv_new(ctx, Runtime__V1__UpdateContainerResourcesResponse);
-        _cleanup_free_ char *json = NULL;
-        struct ctr_resources res;
-        int r = validate_string("container_id", req->container_id, SBX_ID_LEN, err);
-
-        if (r < 0)
-                return r;
-        if (!resp)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (!req->linux)
-                return uvm_error_set(err, EINVAL, "linux resources are required on this runtime");
-        /* What ContainerStatus reports from now on (the runtime cannot change
-         * oom_score_adj of a running process: it stays as created). */
-        res = (struct ctr_resources){
-                .cpu_period = req->linux->cpu_period,
-                .cpu_quota = req->linux->cpu_quota,
-                .cpu_shares = req->linux->cpu_shares,
-                .memory_limit_in_bytes = req->linux->memory_limit_in_bytes,
-                .memory_swap_limit_in_bytes = req->linux->memory_swap_limit_in_bytes,
-                .cpuset_cpus = req->linux->cpuset_cpus,
-                .cpuset_mems = req->linux->cpuset_mems,
-        };
-        r = cri_resources_json(req->linux, &json, err);
-        if (r < 0)
-                return uvm_error_wrap(err, "linux");
-        r = sbx_ctr_update(ctx->daemon->sbx, req->container_id, &res, json, err);
-        if (r < 0)
-                return r;
-        runtime__v1__update_container_resources_response__init(resp);
-        *ret = &resp->base;
-        return 0;
-}
-
 const struct srv_binding cri_stats_bindings[] = {
         {"runtime.v1.RuntimeService", "ContainerStats", SRV_UNARY, false, cri_ctr_stats, NULL},
         {"runtime.v1.RuntimeService", "ListContainerStats", SRV_UNARY, false, cri_list_ctr_stats,
@@ -668,7 +627,5 @@ const struct srv_binding cri_stats_bindings[] = {
         {"runtime.v1.RuntimeService", "PodSandboxStats", SRV_UNARY, false, cri_pod_stats, NULL},
         {"runtime.v1.RuntimeService", "ListPodSandboxStats", SRV_UNARY, false, cri_list_pod_stats,
          NULL},
-        {"runtime.v1.RuntimeService", "UpdateContainerResources", SRV_UNARY, false,
-         cri_update_resources, NULL},
         {0},
 };

@@ -1,9 +1,11 @@
 /* CRI RuntimeService, containers on Windows: the handlers Linux shares
- * (cri_ctr_common.c) over the sandbox layer's portable container half and
- * the hcs driver. What the Windows build cannot give a container yet
- * (an image not already on the node, mounts, a log) is refused or left out
- * by sandbox/ctr_win.c; ExecSync, ReopenContainerLog, streaming and stats
- * are not bound (UNIMPLEMENTED). */
+ * (cri_ctr_common.c, cri_exec_common.c, cri_stats.c) over the sandbox
+ * layer's portable container half and the hcs driver, which reaches the
+ * agent in the pod's VM: the life cycle, ExecSync, ReopenContainerLog
+ * (the CRI log is sandbox/log.c's, shared) and container and pod stats.
+ * What the Windows build cannot give a container yet (an image not
+ * already on the node, mounts) is refused by sandbox/ctr_win.c;
+ * streaming and UpdateContainerResources are not bound (UNIMPLEMENTED). */
 
 /* Before any <stdio.h>: msvcrt's stdin, stdout and stderr are macros, and
  * CRI messages have fields of those names. */
@@ -11,6 +13,7 @@
 
 #include "service/cri.h"
 #include "service/cri_ctr_common.h"
+#include "service/cri_stats.h"
 #include "service/windows/daemon_win.h"
 
 const struct srv_binding cri_win_ctr_bindings[] = {
@@ -21,5 +24,14 @@ const struct srv_binding cri_win_ctr_bindings[] = {
         {"runtime.v1.RuntimeService", "ContainerStatus", SRV_UNARY, false, cri_ctr_status, NULL},
         {"runtime.v1.RuntimeService", "ListContainers", SRV_UNARY, false, cri_ctr_list_call, NULL,
          cri_list_ctrs_fast},
+        {"runtime.v1.RuntimeService", "ExecSync", SRV_UNARY, false, cri_ctr_exec_sync, NULL},
+        {"runtime.v1.RuntimeService", "ReopenContainerLog", SRV_UNARY, false, cri_ctr_reopen_log,
+         NULL},
+        {"runtime.v1.RuntimeService", "ContainerStats", SRV_UNARY, false, cri_ctr_stats, NULL},
+        {"runtime.v1.RuntimeService", "ListContainerStats", SRV_UNARY, false, cri_list_ctr_stats,
+         NULL},
+        {"runtime.v1.RuntimeService", "PodSandboxStats", SRV_UNARY, false, cri_pod_stats, NULL},
+        {"runtime.v1.RuntimeService", "ListPodSandboxStats", SRV_UNARY, false, cri_list_pod_stats,
+         NULL},
         {0},
 };

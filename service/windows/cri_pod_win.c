@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sandbox/sandbox.h"
+#include "service/compute_agent_common.h"
 #include "service/cri.h"
 #include "service/cri_pod_common.h"
 #include "service/daemon.h"
@@ -75,8 +76,10 @@ static int win_pod_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
                 rc = sbx_pod_get(ctx->daemon->sbx, req->pod_sandbox_id, &r, err);
         if (rc < 0)
                 return rc;
-        /* No ComputeAgent endpoint on Windows yet. */
-        rc = cri_pod_status_answer(ctx, &r, NULL, NULL, req->verbose, ret, err);
+        /* Every pod's ComputeAgent is on the CRI's own listener
+         * (compute_agent_win.c), routed by container_id. */
+        rc = cri_pod_status_answer(ctx, &r, CAGENT_ANNOTATION, ctx->daemon->cfg.socket,
+                                   req->verbose, ret, err);
         pod_record_clear(&r);
         return rc;
 }

@@ -4,6 +4,7 @@
 /* Before <stdio.h>: msvcrt's stdin, stdout and stderr are macros, and CRI
  * messages have fields of those names. */
 #include "proto/api.pb-c.h"
+#include "proto/computeagent.pb-c.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "sandbox/drivers/hcs/bind_win.h"
 #include "sandbox/drivers/hcs/guest_bridge.h"
 #include "sandbox/sandbox.h"
+#include "service/compute_agent_common.h"
 #include "service/config.h"
 #include "service/cri_runtime_common.h"
 #include "service/list_cache.h"
@@ -28,12 +30,12 @@ extern const unsigned char uvmd_descriptor_set[];
 extern const size_t uvmd_descriptor_set_len;
 
 #define NOT_PORTED                                                                                 \
-        "not in the Windows build yet (pods and their containers' life cycle are; images, "        \
-        "exec, logs and stats are not)"
+        "not in the Windows build yet (pods, their containers' life cycle, ExecSync, logs and "    \
+        "stats are; images, streaming and resource updates are not)"
 
 static const struct srv_binding *const bindings[] = {
         health_bindings,      reflection_bindings,  cri_win_runtime_bindings,
-        cri_win_pod_bindings, cri_win_ctr_bindings,
+        cri_win_pod_bindings, cri_win_ctr_bindings, cagent_bindings,
 };
 
 #define TCP_DIAL_RETRY_MS 100
@@ -183,6 +185,17 @@ static int pods_win(struct uvmd *d, struct uvm_error **err)
         return r;
 }
 
+/* The CRI's services and the ComputeAgent: uvmd.exe serves every pod's
+ * on the CRI's listener (compute_agent_win.c). */
+static const ProtobufCServiceDescriptor *const *services_win(void)
+{
+        static const ProtobufCServiceDescriptor *v[CRI_N_SERVICES + 1];
+
+        memcpy(v, cri_services, sizeof(cri_services));
+        v[CRI_N_SERVICES] = &uvmd__computeagent__v1__compute_agent__descriptor;
+        return v;
+}
+
 int uvmd_win_init(struct uvmd_win *w, struct uvm_error **err)
 {
         struct uvmd *d = &w->d;
@@ -203,8 +216,8 @@ int uvmd_win_init(struct uvmd_win *w, struct uvm_error **err)
         if (r >= 0)
                 r = descdb_new(uvmd_descriptor_set, uvmd_descriptor_set_len, &d->descdb, err);
         if (r >= 0)
-                r = dispatch_table_new(cri_services, CRI_N_SERVICES, bindings, ARRAY_SIZE(bindings),
-                                       &d->table, err);
+                r = dispatch_table_new(services_win(), CRI_N_SERVICES + 1, bindings,
+                                       ARRAY_SIZE(bindings), &d->table, err);
         return r;
 }
 

@@ -4,7 +4,8 @@ usage: ctrs_client.py PORT MODE [POD_ID [CTR_ID]]
   run              a pod; a container of a known image created (CREATED in
                    Status and List), started (RUNNING); prints "pod ID" and
                    "ctr ID" for the script
-  refused POD      an image not on the node, mounts: refused, nothing made
+  refused POD      an image not on the node, mounts, an ExecSync without a
+                   command: refused, nothing made
   reattached POD CTR   after a restart: the container still RUNNING, listed
   failcreate POD   the agent refuses a create: an error, nothing listed, the
                    name free once it accepts again
@@ -96,9 +97,9 @@ elif mode == "refused":
                  grpc.StatusCode.UNIMPLEMENTED, "mounts")
     expect_error("unknown-pod", lambda: create("f" * 64, "x", command=["x"]),
                  grpc.StatusCode.NOT_FOUND, "")
-    expect_error("exec-unimplemented",
-                 lambda: c.rt("ExecSync", container_id=list(before)[0], cmd=["true"]),
-                 grpc.StatusCode.UNIMPLEMENTED, "")
+    expect_error("exec-no-cmd-refused",
+                 lambda: c.rt("ExecSync", container_id=list(before)[0], cmd=[]),
+                 grpc.StatusCode.INVALID_ARGUMENT, "cmd")
     check("refused-made-nothing", listed().keys() == before.keys(), one_line(listed()))
 
 elif mode == "reattached":

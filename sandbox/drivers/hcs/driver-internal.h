@@ -44,6 +44,21 @@ struct hcs_nic {
         bool in_guest; /* the guest configured it */
 };
 
+/* A NIC added to the running pod through the ComputeAgent (drv_ops.nic_add,
+ * nic_ca.c): its endpoint in the pod's namespace, then a NIC as above. The
+ * flags say what may exist: each is set (and recorded) before its step and
+ * cleared once it is undone; ready once the add finished, cleared when a
+ * delete begins (a restarted uvmd undoes what is not ready). */
+#define HCS_MAX_ADDED_NICS 8
+#define HCS_NIC_ID_MAX 64
+struct hcs_added_nic {
+        char nic_id[HCS_NIC_ID_MAX + 1]; /* the ComputeAgent's name for it */
+        struct hcs_nic nic;              /* nic.ep.id: the endpoint */
+        unsigned mtu;                    /* 0: the device's */
+        bool in_ns;
+        bool ready;
+};
+
 /*
  * Fields without a lock are changed only by pod_create, pod_reattach,
  * pod_stop and pod_free, which the sandbox layer never runs at the same
@@ -69,6 +84,10 @@ struct drv_pod {
         char ep_ids[HCS_MAX_NICS][HCN_GUID_LEN + 1]; /* the spec's hcn_endpoints */
         size_t n_eps;
         struct hcs_nic nics[HCS_MAX_NICS]; /* n_eps of them once the namespace exists */
+        /* The ComputeAgent's, changed under the sandbox layer's pod lock
+         * too (nic_add, nic_modify, nic_remove). */
+        struct hcs_added_nic added[HCS_MAX_ADDED_NICS];
+        size_t n_added;
 
         pthread_mutex_t lock; /* guards the fields below */
         bool quiet;           /* no pod_died: not yet up, or stopping */
@@ -110,11 +129,31 @@ int hcs_net_set_endpoints(struct drv_pod *p, char *const *ids, struct uvm_error 
  * is in. On failure what this call did is left for pod_undo (ns_id and the
  * flags say what exists). */
 int hcs_net_setup(struct drv_pod *p, struct uvm_error **err);
-/* NICs in reverse order, guest first then host (only while the VM runs),
- * failures logged and ignored: the VM's end drops them anyway. */
+/* NICs in reverse order, the ComputeAgent's first, guest first then host
+ * (only while the VM runs), failures logged and ignored: the VM's end
+ * drops them anyway. */
 void hcs_nics_remove(struct drv_pod *p);
-/* The namespace (and its endpoints' membership). */
+/* The namespace (and its endpoints' membership: the spec's and the added
+ * ones in it). */
 int hcs_net_delete_namespace(struct drv_pod *p, struct uvm_error **err);
+/* One NIC: host first (HCS modify), then the guest, the host side removed
+ * again when the guest refuses; sets on_host and in_guest. */
+int hcs_nic_add(struct drv_pod *p, struct hcs_nic *nic, struct uvm_error **err);
+/* One NIC: guest first, then host (while the VM runs), each flag cleared
+ * once that side is gone (or was never there: -ENOENT). The first failure. */
+int hcs_nic_remove(struct drv_pod *p, struct hcs_nic *nic, struct uvm_error **err);
+
+/* nic_ca.c: the driver table's nic_add, nic_modify, nic_remove. */
+int hcs_ca_nic_add(struct drv_pod *p, const char *nic_id, const struct drv_nic *nic,
+                   struct uvm_error **err);
+int hcs_ca_nic_modify(struct drv_pod *p, const char *nic_id, const struct drv_nic *old,
+                      const struct drv_nic *nic, struct uvm_error **err);
+int hcs_ca_nic_remove(struct drv_pod *p, const char *nic_id, const struct drv_nic *nic,
+                      struct uvm_error **err);
+/* After a reattach: the added NICs a dead uvmd left unfinished (not ready)
+ * undone and forgotten; failures logged (their flags stay recorded for the
+ * pod's stop to try again). */
+void hcs_ca_nics_settle(struct drv_pod *p);
 
 /* record.c: <state_dir>/hcs-pod.json. pod_create writes it before each
  * step that makes something outside uvmd ("creating": what may exist so
@@ -125,8 +164,9 @@ enum hcs_record_state {
         HCS_RECORD_READY,
 };
 
-/* The system id, the namespace, the endpoints and the NICs in the guest
- * (in_guest), written whole (platform.h's atomic write); sets recorded. */
+/* The system id, the namespace, the endpoints, the NICs in the guest
+ * (in_guest) and the ComputeAgent's NICs with their flags, written whole
+ * (platform.h's atomic write); sets recorded. */
 int hcs_record_write(struct drv_pod *p, enum hcs_record_state state, struct uvm_error **err);
 /* Into ns_id, ep_ids/n_eps and (for a ready pod) nics. -ENOENT (nothing
  * recorded in err) when there is no record. */

@@ -378,6 +378,28 @@ static int hcs_ctr_exec_sync(struct drv_pod *p, const char *ctr_id,
         return r < 0 ? r : p->b->guest->ctr_exec_sync(g, ctr_id, spec, ret, err);
 }
 
+static int hcs_ctr_stats(struct drv_pod *p, const char *ctr_id, struct drv_ctr_stats *ret,
+                         struct uvm_error **err)
+{
+        struct hcs_guest *g;
+        int r = pod_guest(p, ctr_id, &g, err);
+
+        if (r >= 0 && !p->b->guest->ctr_stats)
+                r = uvm_error_set(err, EOPNOTSUPP, "hcs pod %s: the agent gives no stats", p->id);
+        return r < 0 ? r : p->b->guest->ctr_stats(g, ctr_id, ret, err);
+}
+
+/* The pod's own usage: its interfaces in the VM. */
+static int hcs_pod_stats(struct drv_pod *p, struct drv_pod_stats *ret, struct uvm_error **err)
+{
+        if (!p->guest || !p->started || hcs_pod_exited(p))
+                return uvm_error_set(err, ENOTCONN, "hcs pod %s: its VM is not running", p->id);
+        if (!p->b->guest->pod_stats)
+                return uvm_error_set(err, EOPNOTSUPP, "hcs pod %s: the agent gives no stats",
+                                     p->id);
+        return p->b->guest->pod_stats(p->guest, ret, err);
+}
+
 const struct drv_ops drv_hcs_ops = {
         .name = "hcs",
         .probe = hcs_probe,
@@ -392,4 +414,9 @@ const struct drv_ops drv_hcs_ops = {
         .ctr_delete = hcs_ctr_delete,
         .ctr_state = hcs_ctr_state,
         .ctr_exec_sync = hcs_ctr_exec_sync,
+        .nic_add = hcs_ca_nic_add,
+        .nic_modify = hcs_ca_nic_modify,
+        .nic_remove = hcs_ca_nic_remove,
+        .ctr_stats = hcs_ctr_stats,
+        .pod_stats = hcs_pod_stats,
 };

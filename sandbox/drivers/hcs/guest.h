@@ -48,6 +48,12 @@ struct hcs_guest_ops {
                        const struct hcn_endpoint *ep, struct uvm_error **err);
         int (*remove_nic)(struct hcs_guest *g, const char *ns_id, const char *nic_id,
                           struct uvm_error **err);
+        /* Optional (NULL: NICs cannot change): reconfigure the NIC nic_id
+         * in the guest from old to ep (same MAC: address/prefix, gateway)
+         * with mtu (0: the device's). */
+        int (*modify_nic)(struct hcs_guest *g, const char *ns_id, const char *nic_id,
+                          const struct hcn_endpoint *old, const struct hcn_endpoint *ep,
+                          unsigned mtu, struct uvm_error **err);
         /* Create a container from spec and its hosted container document
          * (documents.h), not started. */
         int (*ctr_create)(struct hcs_guest *g, const struct drv_ctr_spec *spec,
@@ -60,6 +66,11 @@ struct hcs_guest_ops {
         int (*ctr_exec_sync)(struct hcs_guest *g, const char *ctr_id,
                              const struct drv_exec_spec *spec, struct drv_exec_result *ret,
                              struct uvm_error **err);
+        /* Usage of a container, of the pod (its interfaces), as the agent
+         * measures them in the VM. Optional (NULL: no stats). */
+        int (*ctr_stats)(struct hcs_guest *g, const char *ctr_id, struct drv_ctr_stats *ret,
+                         struct uvm_error **err);
+        int (*pod_stats)(struct hcs_guest *g, struct drv_pod_stats *ret, struct uvm_error **err);
         /* Every running container: its stop signal, SIGKILL after
          * timeout_ms; returns once all have exited. */
         int (*ctr_stop_all)(struct hcs_guest *g, uint32_t timeout_ms, struct uvm_error **err);

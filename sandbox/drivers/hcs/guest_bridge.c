@@ -276,6 +276,54 @@ static int bridge_add_nic(struct hcs_guest *g, const char *ns_id, const char *ni
         return 0;
 }
 
+/* The agent's "Nic" settings (agent/guest_settings.c) from the "Network"
+ * ones: the adapter found by its MAC, its old address taken down, the new
+ * one, the MTU and the default route put up. */
+static json_object *nic_change(const char *mac, const struct hcn_endpoint *old,
+                               const struct hcn_endpoint *ep, unsigned mtu)
+{
+        _cleanup_json_ json_object *net = nic_settings(mac, ep);
+        _cleanup_json_ json_object *s = json_object_new_object();
+        json_object *ifc = json_object_array_get_idx(json_object_object_get(net, "Interfaces"), 0),
+                    *olds = json_object_new_array();
+        char cidr[80];
+
+        if (!s || !ifc || !olds) {
+                json_object_put(olds);
+                return NULL;
+        }
+        snprintf(cidr, sizeof(cidr), "%s/%u", old->ip, (unsigned) old->prefix_len);
+        json_object_array_add(olds, json_object_new_string(cidr));
+        json_object_object_add(s, "Mac", json_object_new_string(mac));
+        json_object_object_add(s, "Mtu", json_object_new_int((int) mtu));
+        json_object_object_add(s, "Addresses",
+                               json_object_get(json_object_object_get(ifc, "Addresses")));
+        json_object_object_add(s, "OldAddresses", olds);
+        json_object_object_add(s, "Routes", json_object_get(json_object_object_get(net, "Routes")));
+        return TAKE_PTR(s);
+}
+
+static int bridge_modify_nic(struct hcs_guest *g, const char *ns_id, const char *nic_id,
+                             const struct hcn_endpoint *old, const struct hcn_endpoint *ep,
+                             unsigned mtu, struct uvm_error **err)
+{
+        _cleanup_json_ json_object *s = NULL;
+        char mac[18];
+        int r;
+
+        if (!old || !ep || STR_EMPTY(nic_id) || mac_to_guest(ep->mac, mac) < 0)
+                return uvm_error_set(err, EINVAL, "hcs guest %s: modify NIC: no usable MAC",
+                                     g->system_id);
+        s = nic_change(mac, old, ep, mtu);
+        if (!s)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = agent_client_modify(g->client, "Nic", s, NULL, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "reconfigure NIC %s (%s) in namespace %s", nic_id, mac,
+                                      ns_id ? ns_id : "");
+        return 0;
+}
+
 static int bridge_remove_nic(struct hcs_guest *g, const char *ns_id, const char *nic_id,
                              struct uvm_error **err)
 {
@@ -336,6 +384,17 @@ static int bridge_ctr_exec_sync(struct hcs_guest *g, const char *ctr_id,
                                 struct uvm_error **err)
 {
         return agent_client_exec_sync(g->client, ctr_id, spec, ret, err);
+}
+
+static int bridge_ctr_stats(struct hcs_guest *g, const char *ctr_id, struct drv_ctr_stats *ret,
+                            struct uvm_error **err)
+{
+        return agent_client_stats(g->client, ctr_id, ret, err);
+}
+
+static int bridge_pod_stats(struct hcs_guest *g, struct drv_pod_stats *ret, struct uvm_error **err)
+{
+        return agent_client_pod_stats(g->client, ret, err);
 }
 
 /* The running containers now (signalled with sig, to all their processes
@@ -405,12 +464,15 @@ static const struct hcs_guest_ops bridge_ops = {
         .connect = bridge_connect,
         .add_nic = bridge_add_nic,
         .remove_nic = bridge_remove_nic,
+        .modify_nic = bridge_modify_nic,
         .ctr_create = bridge_ctr_create,
         .ctr_start = bridge_ctr_start,
         .ctr_signal = bridge_ctr_signal,
         .ctr_delete = bridge_ctr_delete,
         .ctr_state = bridge_ctr_state,
         .ctr_exec_sync = bridge_ctr_exec_sync,
+        .ctr_stats = bridge_ctr_stats,
+        .pod_stats = bridge_pod_stats,
         .ctr_stop_all = bridge_ctr_stop_all,
         .disconnect = bridge_disconnect,
 };

@@ -101,7 +101,7 @@ static int host_nic(struct drv_pod *p, bool add, const struct hcn_endpoint *ep,
         return 0;
 }
 
-static int nic_add(struct drv_pod *p, struct hcs_nic *nic, struct uvm_error **err)
+int hcs_nic_add(struct drv_pod *p, struct hcs_nic *nic, struct uvm_error **err)
 {
         struct uvm_error *e = NULL;
         int r;
@@ -124,6 +124,42 @@ static int nic_add(struct drv_pod *p, struct hcs_nic *nic, struct uvm_error **er
         return 0;
 }
 
+/* force: go on past a failure and forget the side that failed (teardown:
+ * the VM's end drops it); otherwise stop there, its flag kept. A side that
+ * is not there (-ENOENT) is gone. */
+static int nic_remove(struct drv_pod *p, struct hcs_nic *nic, bool force, struct uvm_error **err)
+{
+        bool running = p->created && !hcs_pod_exited(p);
+        struct uvm_error *e = NULL;
+        int r = 0, q;
+
+        if (nic->in_guest && running && p->guest) {
+                q = p->b->guest->remove_nic(p->guest, p->ns_id, nic->ep.id, &e);
+                if (q < 0 && q != -ENOENT)
+                        r = uvm_error_set(err, -q, "remove NIC %s in the guest of %s: %s",
+                                          nic->ep.id, p->system_id, e ? e->msg : strerror(-q));
+                e = uvm_error_free(e);
+                if (r < 0 && !force)
+                        return r;
+        }
+        nic->in_guest = false;
+        if (nic->on_host && running) {
+                q = host_nic(p, false, &nic->ep, &e);
+                if (q < 0 && q != -ENOENT && r >= 0)
+                        r = uvm_error_set(err, -q, "%s", e ? e->msg : strerror(-q));
+                e = uvm_error_free(e);
+                if (q < 0 && q != -ENOENT && !force)
+                        return r;
+        }
+        nic->on_host = false;
+        return r;
+}
+
+int hcs_nic_remove(struct drv_pod *p, struct hcs_nic *nic, struct uvm_error **err)
+{
+        return nic_remove(p, nic, false, err);
+}
+
 int hcs_net_setup(struct drv_pod *p, struct uvm_error **err)
 {
         struct hcn_endpoint eps[HCS_MAX_NICS];
@@ -137,7 +173,7 @@ int hcs_net_setup(struct drv_pod *p, struct uvm_error **err)
         for (size_t i = 0; i < p->n_eps; i++)
                 p->nics[i] = (struct hcs_nic){.ep = eps[i]};
         for (size_t i = 0; i < p->n_eps; i++) {
-                r = nic_add(p, &p->nics[i], err);
+                r = hcs_nic_add(p, &p->nics[i], err);
                 if (r >= 0)
                         r = hcs_record_write(p, HCS_RECORD_CREATING, err);
                 if (r < 0)
@@ -148,39 +184,36 @@ int hcs_net_setup(struct drv_pod *p, struct uvm_error **err)
 
 void hcs_nics_remove(struct drv_pod *p)
 {
-        bool running = p->created && !hcs_pod_exited(p);
         struct uvm_error *e = NULL;
 
-        for (size_t i = p->n_eps; i-- > 0;) {
-                struct hcs_nic *nic = &p->nics[i];
+        for (size_t i = p->n_added + p->n_eps; i-- > 0;) {
+                struct hcs_nic *nic = i >= p->n_eps ? &p->added[i - p->n_eps].nic : &p->nics[i];
 
-                if (nic->in_guest && running && p->guest &&
-                    p->b->guest->remove_nic(p->guest, p->ns_id, nic->ep.id, &e) < 0) {
-                        log_pod(LOG_LEVEL_WARN, p->id,
-                                "hcs pod %s: remove NIC %s in the guest: %s, ignoring", p->id,
-                                nic->ep.id, e->msg);
+                if (nic_remove(p, nic, true, &e) < 0) {
+                        log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: remove NIC %s: %s, ignoring",
+                                p->id, nic->ep.id, e ? e->msg : "failed");
                         e = uvm_error_free(e);
                 }
-                nic->in_guest = false;
-                if (nic->on_host && running && host_nic(p, false, &nic->ep, &e) < 0) {
-                        log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: %s, ignoring", p->id, e->msg);
-                        e = uvm_error_free(e);
-                }
-                nic->on_host = false;
         }
 }
 
 int hcs_net_delete_namespace(struct drv_pod *p, struct uvm_error **err)
 {
-        const char *ids[HCS_MAX_NICS];
+        const char *ids[HCS_MAX_NICS + HCS_MAX_ADDED_NICS];
+        size_t n = 0;
         int r;
 
         for (size_t i = 0; i < p->n_eps; i++)
-                ids[i] = p->ep_ids[i];
-        r = hcn_pod_delete(p->b->hcn, p->ns_id, ids, p->n_eps, err);
+                ids[n++] = p->ep_ids[i];
+        for (size_t i = 0; i < p->n_added; i++)
+                if (p->added[i].in_ns)
+                        ids[n++] = p->added[i].nic.ep.id;
+        r = hcn_pod_delete(p->b->hcn, p->ns_id, ids, n, err);
         if (r < 0)
                 return uvm_error_wrap(err, "delete the HCN namespace %s of %s", p->ns_id,
                                       p->system_id);
         p->ns_id[0] = '\0';
+        for (size_t i = 0; i < p->n_added; i++)
+                p->added[i].in_ns = false;
         return 0;
 }

@@ -388,7 +388,10 @@ static int reattach_steps(struct drv_pod *p, struct uvm_error **err)
         p->created = p->started = true;
         for (size_t i = 0; i < p->n_eps; i++)
                 p->nics[i].on_host = p->nics[i].in_guest = true;
-        return reattach_agent(p, err);
+        r = reattach_agent(p, err);
+        if (r >= 0)
+                hcs_ca_nics_settle(p); /* an add or delete a dead uvmd left midway */
+        return r;
 }
 
 int hcs_pod_reattach(const struct drv_pod_spec *spec, struct drv_pod **ret_pod,

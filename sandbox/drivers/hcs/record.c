@@ -6,7 +6,11 @@
  *    "namespace_id": "<GUID>" | "", "endpoints": ["<GUID>", ...],
  *    "nics": [{"endpoint_id", "mac", "ip", "prefix_len", "gateway"}, ...]}
  * "nics" are the endpoints (in their order) that are NICs in the guest:
- * all of them once the pod is ready.
+ * all of them once the pod is ready. A ready pod's NICs added through the
+ * ComputeAgent (nic_ca.c) follow, each with what may exist of it:
+ *    "added_nics": [{"nic_id", "endpoint_id", "mac", "ip", "prefix_len",
+ *                    "gateway", "mtu", "namespace", "host", "guest",
+ *                    "ready"}, ...]
  */
 
 #include <errno.h>
@@ -50,6 +54,52 @@ static json_object *nic_json(const struct hcs_nic *nic)
         return TAKE_PTR(o);
 }
 
+static int add_bool(json_object *o, const char *key, bool value)
+{
+        json_object *v = json_object_new_boolean(value);
+
+        if (!v || json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static json_object *added_json(const struct hcs_added_nic *a)
+{
+        _cleanup_json_ json_object *o = nic_json(&a->nic);
+        json_object *mtu = json_object_new_int((int) a->mtu);
+
+        if (!o || !mtu || json_object_object_add(o, "mtu", mtu) < 0) {
+                json_object_put(mtu);
+                return NULL;
+        }
+        if (add_str(o, "nic_id", a->nic_id) < 0 || add_bool(o, "namespace", a->in_ns) < 0 ||
+            add_bool(o, "host", a->nic.on_host) < 0 || add_bool(o, "guest", a->nic.in_guest) < 0 ||
+            add_bool(o, "ready", a->ready) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static int added_add(struct drv_pod *p, json_object *o)
+{
+        json_object *a = json_object_new_array();
+
+        if (!a || json_object_object_add(o, "added_nics", a) < 0) {
+                json_object_put(a);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < p->n_added; i++) {
+                json_object *n = added_json(&p->added[i]);
+
+                if (!n || json_object_array_add(a, n) < 0) {
+                        json_object_put(n);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
 static const char *const state_names[] = {
         [HCS_RECORD_CREATING] = "creating",
         [HCS_RECORD_READY] = "ready",
@@ -85,7 +135,8 @@ static json_object *record_json(struct drv_pod *p, enum hcs_record_state state)
                 return NULL;
         }
         if (add_str(o, "state", state_names[state]) < 0 ||
-            add_str(o, "system_id", p->system_id) < 0 || add_str(o, "namespace_id", p->ns_id) < 0)
+            add_str(o, "system_id", p->system_id) < 0 || add_str(o, "namespace_id", p->ns_id) < 0 ||
+            added_add(p, o) < 0)
                 return NULL;
         for (size_t i = 0; i < p->n_eps && p->nics[i].in_guest; i++) {
                 json_object *n = nic_json(&p->nics[i]);
@@ -144,6 +195,67 @@ static int read_nic(json_object *n, const char *ep_id, struct hcs_nic *nic)
         if (prefix < 0 || prefix > 128)
                 return -EINVAL;
         nic->ep.prefix_len = (uint8_t) prefix;
+        return 0;
+}
+
+static bool get_bool(json_object *o, const char *key, bool *ret)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean))
+                return false;
+        *ret = json_object_get_boolean(v);
+        return true;
+}
+
+/* One of "added_nics", checked as the driver made it. */
+static int read_added(json_object *n, struct hcs_added_nic *a)
+{
+        const char *id = json_string_of(n, "endpoint_id"), *nic_id = json_string_of(n, "nic_id");
+        json_object *mtu;
+
+        *a = (struct hcs_added_nic){0};
+        if (!id || !hcs_guid_valid(id) || read_nic(n, id, &a->nic) < 0 || !nic_id || !*nic_id ||
+            strlen(nic_id) > HCS_NIC_ID_MAX || strpbrk(nic_id, "/\\ ") ||
+            !json_object_object_get_ex(n, "mtu", &mtu) ||
+            !json_object_is_type(mtu, json_type_int) || json_object_get_int(mtu) < 0 ||
+            json_object_get_int(mtu) > 65535 || !get_bool(n, "namespace", &a->in_ns) ||
+            !get_bool(n, "host", &a->nic.on_host) || !get_bool(n, "guest", &a->nic.in_guest) ||
+            !get_bool(n, "ready", &a->ready))
+                return -EINVAL;
+        strcpy(a->nic_id, nic_id);
+        a->mtu = (unsigned) json_object_get_int(mtu);
+        return 0;
+}
+
+/* "added_nics" (none in a record from before they existed); each endpoint
+ * once, none of the spec's. */
+static int read_added_all(struct drv_pod *p, json_object *o)
+{
+        json_object *list;
+        size_t n;
+
+        p->n_added = 0;
+        if (!json_object_object_get_ex(o, "added_nics", &list))
+                return 0;
+        if (!json_object_is_type(list, json_type_array) ||
+            (n = json_object_array_length(list)) > HCS_MAX_ADDED_NICS)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                struct hcs_added_nic *a = &p->added[i];
+
+                if (read_added(json_object_array_get_idx(list, i), a) < 0 ||
+                    (a->in_ns && !p->ns_id[0]))
+                        return -EINVAL;
+                for (size_t j = 0; j < p->n_eps; j++)
+                        if (STR_EQ(p->ep_ids[j], a->nic.ep.id))
+                                return -EINVAL;
+                for (size_t j = 0; j < i; j++)
+                        if (STR_EQ(p->added[j].nic.ep.id, a->nic.ep.id) ||
+                            STR_EQ(p->added[j].nic_id, a->nic_id))
+                                return -EINVAL;
+        }
+        p->n_added = n;
         return 0;
 }
 
@@ -210,6 +322,8 @@ static int record_parse(struct drv_pod *p, const char *text, enum hcs_record_sta
                 if (read_nic(json_object_array_get_idx(nics, i), p->ep_ids[i], &p->nics[i]) < 0)
                         return uvm_error_set(err, EINVAL, "%s: NIC %zu is malformed",
                                              p->record_path, i);
+        if (read_added_all(p, o) < 0)
+                return uvm_error_set(err, EINVAL, "%s: bad added_nics", p->record_path);
         *ret_state = state;
         return 0;
 }
@@ -227,7 +341,7 @@ int hcs_record_read(struct drv_pod *p, enum hcs_record_state *ret_state, struct 
         r = record_parse(p, text, ret_state, err);
         if (r < 0) {
                 p->ns_id[0] = '\0';
-                p->n_eps = 0;
+                p->n_eps = p->n_added = 0;
         }
         return r;
 }

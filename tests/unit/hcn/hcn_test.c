@@ -2,6 +2,7 @@
  * order; endpoints described; a failure at any call rolled back completely;
  * delete idempotent. Portable: runs on Linux and under Wine. */
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -412,6 +413,46 @@ static void test_error_record_bounded(void **state)
         assert_string_equal(err->msg + strlen(err->msg) - 3, "...");
 }
 
+/* One endpoint queried, attached and detached on its own (NICs added to a
+ * running pod): unknown endpoints are -ENOENT, a second attach -EEXIST, a
+ * detach of what is not there no error. */
+static void test_one_endpoint(void **state)
+{
+        static const char *const calls[] = {"query " EP1,     "add %s " EP1,    "add %s " EP1,
+                                            "remove %s " EP1, "remove %s " EP1, NULL};
+        struct uvm_error *err = NULL;
+        struct hcn_endpoint ep;
+        char ns[HCN_GUID_LEN + 1];
+
+        assert_int_equal(create_new(&fake_hcn_api, NULL, 0, ns, NULL, &err), 0);
+        fake.n_log = 0;
+        assert_int_equal(hcn_endpoint_query(&fake_hcn_api, EP1, &ep, &err), 0);
+        assert_string_equal(ep.id, EP1);
+        assert_string_equal(ep.ip, "10.244.1.5");
+        assert_int_equal(hcn_ns_attach(&fake_hcn_api, ns, EP1, &err), 0);
+        assert_int_equal(fake.n_attached, 1);
+        assert_int_equal(hcn_ns_attach(&fake_hcn_api, ns, EP1, &err), -EEXIST);
+        assert_non_null(strstr(err->msg, "add HCN endpoint " EP1 " to namespace"));
+        err = uvm_error_free(err);
+        assert_int_equal(hcn_ns_detach(&fake_hcn_api, ns, EP1, &err), 0);
+        assert_int_equal(fake.n_attached, 0);
+        assert_int_equal(hcn_ns_detach(&fake_hcn_api, ns, EP1, &err), 0);
+        assert_null(err);
+        assert_true(fake_hcn_log_is(ns, calls));
+
+        assert_int_equal(hcn_endpoint_query(&fake_hcn_api, "99999999-9999-4999-8999-999999999999",
+                                            &ep, &err),
+                         -ENOENT);
+        err = uvm_error_free(err);
+        assert_int_equal(hcn_endpoint_query(&fake_hcn_api, "not-a-guid", &ep, &err), -EINVAL);
+        err = uvm_error_free(err);
+        assert_int_equal(hcn_ns_attach(&fake_hcn_api, "x", EP1, &err), -EINVAL);
+        err = uvm_error_free(err);
+        fake_hcn_fail(0, "remove", -EIO, NULL);
+        assert_int_equal(hcn_ns_detach(&fake_hcn_api, ns, EP1, &err), -EIO);
+        uvm_error_free(err);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -432,6 +473,7 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_error_record_bounded, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_one_endpoint, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -316,8 +316,10 @@ static int f_modify(struct hcs_system *sys, const char *request, uint32_t timeou
         int r;
 
         r = verdict("hcs.modify");
-        if (r >= 0 && (!nic || !sys->s->exists || (!add && sys->s->nics == 0)))
+        if (r >= 0 && (!nic || !sys->s->exists))
                 r = -EINVAL;
+        if (r >= 0 && !add && sys->s->nics == 0)
+                r = -ENOENT; /* as HCS for an adapter it does not have */
         note(r, "hcs.modify", "%s %s %u", type ? type : "?", nic ? nic + 1 : "?", timeout_ms);
         json_object_put(o);
         if (r < 0)
@@ -537,6 +539,21 @@ static int g_remove_nic(struct hcs_guest *g, const char *ns_id, const char *nic_
         return done("guest.remove_nic");
 }
 
+static int g_modify_nic(struct hcs_guest *g, const char *ns_id, const char *nic_id,
+                        const struct hcn_endpoint *old, const struct hcn_endpoint *ep, unsigned mtu,
+                        struct uvm_error **err)
+{
+        int r = note(verdict("guest.modify_nic"), "guest.modify_nic",
+                     "%s %s/%u->%s/%u gw %s mtu %u", nic_id, old->ip, (unsigned) old->prefix_len,
+                     ep->ip, (unsigned) ep->prefix_len, ep->gateway[0] ? ep->gateway : "-", mtu);
+
+        if (r < 0)
+                return guest_fail(r, "guest.modify_nic", err);
+        snprintf(fake.nic_ip, sizeof(fake.nic_ip), "%s", ep->ip);
+        fake.nic_prefix = ep->prefix_len;
+        return done("guest.modify_nic");
+}
+
 static int g_ctr_create(struct hcs_guest *g, const struct drv_ctr_spec *spec, const char *doc,
                         struct uvm_error **err)
 {
@@ -624,6 +641,7 @@ const struct hcs_guest_ops fake_guest = {
         .connect = g_connect,
         .add_nic = g_add_nic,
         .remove_nic = g_remove_nic,
+        .modify_nic = g_modify_nic,
         .ctr_create = g_ctr_create,
         .ctr_start = g_ctr_start,
         .ctr_signal = g_ctr_signal,

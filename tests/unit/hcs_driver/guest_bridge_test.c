@@ -271,6 +271,37 @@ static void test_add_nic_frame(void **state)
         ops->disconnect(g);
 }
 
+/* modify_nic sends the agent's Nic settings: the adapter by its MAC, the
+ * old address taken down, the new one, MTU and default route. */
+static void test_modify_nic_frame(void **state)
+{
+        struct hcs_guest *g = connect_ok();
+        struct hcn_endpoint now = ep4;
+        struct uvm_error *err = NULL;
+
+        strcpy(now.ip, "10.244.1.77");
+        now.prefix_len = 16;
+        strcpy(now.gateway, "10.244.0.1");
+        assert_int_equal(ops->modify_nic(g, NS_ID, EP_ID, &ep4, &now, 1400, &err), 0);
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/ResourceType"), "Nic");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Mac"), "00:15:5d:8a:01:0f");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Mtu"), "1400");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Addresses/0"),
+                            "10.244.1.77/16");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/OldAddresses/0"),
+                            "10.244.1.5/24");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Routes/0/Gateway"),
+                            "10.244.0.1");
+        strcpy(now.mac, "nope");
+        expect_error(ops->modify_nic(g, NS_ID, EP_ID, &ep4, &now, 0, &err), &err, EINVAL,
+                     "no usable MAC");
+        assert_int_equal(fake_agent_calls(dialled.agent, AGENT_RPC_MODIFY_SETTINGS), 1);
+        fake_agent_set(dialled.agent, AGENT_RPC_MODIFY_SETTINGS, FAKE_FAIL);
+        expect_error(ops->modify_nic(g, NS_ID, EP_ID, &ep4, &ep4, 0, &err), &err, ETIMEDOUT,
+                     "reconfigure NIC " EP_ID);
+        ops->disconnect(g);
+}
+
 /* Each container call reaches the agent with the right fields. */
 static void test_container_calls(void **state)
 {
@@ -445,6 +476,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_connect_failures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_connect_timeouts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_add_nic_frame, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_modify_nic_frame, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_container_calls, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exit_notification, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_agent_closes, setup, teardown),

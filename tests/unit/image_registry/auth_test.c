@@ -1,6 +1,7 @@
 /* The registry client's decoders of untrusted input (WWW-Authenticate
- * challenges, token server answers), insecure-host matching and the token
- * cache. */
+ * challenges, token server answers), insecure-host matching, the token
+ * cache, redirect targets and the encodings its requests use. Portable: runs
+ * on Linux and, with the WinHTTP build of the client, under Wine. */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +13,9 @@
 
 #include <cmocka.h>
 
+#include "common/encode.h"
 #include "image/registry-internal.h"
+#include "image/registry-transport.h"
 #include "image/registry.h"
 
 static void test_challenge_bearer(void **state)
@@ -218,6 +221,85 @@ static void test_token_cache(void **state)
         reg_client_free(c);
 }
 
+static void test_url_escape(void **state)
+{
+        char *v;
+
+        v = enc_url_escape("repository:lib/gated:pull");
+        assert_string_equal(v, "repository%3Alib%2Fgated%3Apull");
+        free(v);
+        v = enc_url_escape("AZaz09-._~");
+        assert_string_equal(v, "AZaz09-._~");
+        free(v);
+        v = enc_url_escape(" +&=?#%\x7f\xc3\xa9");
+        assert_string_equal(v, "%20%2B%26%3D%3F%23%25%7F%C3%A9");
+        free(v);
+        v = enc_url_escape("");
+        assert_string_equal(v, "");
+        free(v);
+}
+
+static void test_base64(void **state)
+{
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                {"", ""},
+                {"f", "Zg=="},
+                {"fo", "Zm8="},
+                {"foo", "Zm9v"},
+                {"foob", "Zm9vYg=="},
+                {"fooba", "Zm9vYmE="},
+                {"foobar", "Zm9vYmFy"},
+                {"tester:s3cret", "dGVzdGVyOnMzY3JldA=="},
+        };
+        const unsigned char bin[] = {0xfb, 0xff, 0x00, 0x3e};
+        char *v;
+
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                v = enc_base64(cases[i].in, strlen(cases[i].in));
+                assert_string_equal(v, cases[i].out);
+                free(v);
+        }
+        v = enc_base64(bin, sizeof(bin));
+        assert_string_equal(v, "+/8APg==");
+        free(v);
+}
+
+static void test_url_resolve(void **state)
+{
+        static const char *base = "https://reg.example:5000/v2/lib/x/blobs/sha256:abc?a=1";
+        static const struct {
+                const char *loc, *want;
+        } cases[] = {
+                {"https://cdn.example/b?sig=1", "https://cdn.example/b?sig=1"},
+                {"http://127.0.0.2:80/s#frag", "http://127.0.0.2:80/s"},
+                {"/storage/x?y=1", "https://reg.example:5000/storage/x?y=1"},
+                {"//cdn.example/p", "https://cdn.example/p"},
+                {"../other", "https://reg.example:5000/v2/lib/x/other"},
+                {"c/./d/../e", "https://reg.example:5000/v2/lib/x/blobs/c/e"},
+                {"?q=1", "https://reg.example:5000/v2/lib/x/blobs/sha256:abc?q=1"},
+                {"/a/b/../../../c", "https://reg.example:5000/c"},
+                {"./", "https://reg.example:5000/v2/lib/x/blobs/"},
+                {"..", "https://reg.example:5000/v2/lib/x/"},
+                {"/a/.", "https://reg.example:5000/a/"},
+                {"", "https://reg.example:5000/v2/lib/x/blobs/sha256:abc?a=1"},
+        };
+        char *v;
+
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                v = reg_url_resolve(base, cases[i].loc);
+                assert_non_null(v);
+                assert_string_equal(v, cases[i].want);
+                free(v);
+        }
+        v = reg_url_resolve("http://h:5000", "a/b");
+        assert_string_equal(v, "http://h:5000/a/b");
+        free(v);
+        assert_null(reg_url_resolve("/relative/base", "x"));
+        assert_null(reg_url_resolve("no scheme", "x"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -228,6 +310,9 @@ int main(void)
                 cmocka_unit_test(test_insecure_hosts),
                 cmocka_unit_test(test_mirror_config),
                 cmocka_unit_test(test_token_cache),
+                cmocka_unit_test(test_url_escape),
+                cmocka_unit_test(test_base64),
+                cmocka_unit_test(test_url_resolve),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

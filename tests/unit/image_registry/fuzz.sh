@@ -15,7 +15,9 @@ clang -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter 
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -I"$root" \
         "$here/auth_fuzz.c" "$root/image/registry-auth.c" "$root/image/registry-http.c" \
-        "$root/image/digest.c" "$root/common/error.c" \
+        "$root/image/registry-curl.c" "$root/image/digest.c" "$root/common/error.c" \
+        "$root/common/encode.c" "$root/common/platform_linux.c" "$root/common/fs.c" \
+        "$root/common/sha256_openssl.c" \
         -lcurl -ljson-c -lcrypto -lpthread -o "$bin"
 
 printf '%s' 'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"' >"$work/corpus/bearer"

@@ -9,7 +9,11 @@
  *   ID.doc.json  the document it was created with, for the test to read;
  *   ID.exit      made by the test: the system "exits" (state removed,
  *                SystemExited sent to the handles watching it);
- * and fail-start: HcsStartComputeSystem's operation fails while it exists.
+ *   ID.nic-EP    a NIC of the system (HcsModifyComputeSystem adding
+ *                VirtualMachine/Devices/NetworkAdapters/EP, lower case);
+ *   ID.modify    every modify request, a line each;
+ * and fail-start: HcsStartComputeSystem's operation fails while it exists;
+ * fail-modify: HcsModifyComputeSystem's do.
  * A system whose state file goes away (shut down, terminated, exited) gets
  * one SystemExited per watching handle, from a thread of the DLL, as HCS
  * sends them from its own. Operations finish at once; their result
@@ -290,8 +294,55 @@ API HcsTerminateComputeSystem(void *h, void *op, const wchar_t *options)
         return down(h, op);
 }
 
+static void append(const wchar_t *id, const wchar_t *suffix, const wchar_t *text)
+{
+        wchar_t p[1024];
+        FILE *f;
+
+        path_of(id, suffix, p, 1024);
+        f = _wfopen(p, L"a");
+        if (f) {
+                fprintf(f, "%ls\n", text);
+                fclose(f);
+        }
+}
+
+/* A NIC added (ID.nic-EP made) or removed; anything else only logged. */
 API HcsModifyComputeSystem(void *h, void *op, const wchar_t *config, HANDLE identity)
 {
+        static const wchar_t adapters[] = L"VirtualMachine/Devices/NetworkAdapters/";
+        struct sys *s = h;
+        const wchar_t *res = config ? wcsstr(config, adapters) : NULL;
+        wchar_t suffix[64] = L".nic-";
+        BOOL add = config && wcsstr(config, L"\"RequestType\":\"Add\"");
+        size_t i;
+
+        append(s->id, L".modify", config ? config : L"");
+        if (!exists(s->id, L".state")) {
+                op_fail(op, E_NOT_FOUND, L"no such system");
+                return S_OK;
+        }
+        if (exists(L"fail-modify", L"")) {
+                op_fail(op, E_INVALID_STATE, L"modify refused (fail-modify)");
+                return S_OK;
+        }
+        if (!res) {
+                op_set(op, S_OK, NULL);
+                return S_OK;
+        }
+        res += wcslen(adapters);
+        for (i = 0; i < 40 && res[i] && res[i] != L'"'; i++)
+                suffix[5 + i] = towlower(res[i]);
+        suffix[5 + i] = 0;
+        if (add == exists(s->id, suffix)) {
+                op_fail(op, add ? E_EXISTS : HRESULT_FROM_WIN32(ERROR_NOT_FOUND),
+                        add ? L"the NIC exists" : L"no such NIC");
+                return S_OK;
+        }
+        if (add)
+                write_file(s->id, suffix, L"");
+        else
+                remove_file(s->id, suffix);
         op_set(op, S_OK, NULL);
         return S_OK;
 }
