@@ -14,7 +14,8 @@ private CNI bridge as the pod benchmark:
    With --parallel N, then N more at once, each with a container (the wall
    time until all run).
 2. With all of them idle: each QEMU's RSS and Pss, and its CPU over
-   --idle seconds.
+   --idle seconds; where the Pss is, by kind of mapping (the TCG
+   translation cache, the template's guest RAM, libraries, heap...).
 3. With --ksm on: the host's KSM turned on (run=1, pages_to_scan from
    --ksm-pages) until it finished two full scans, the same measure again
    with what KSM shared, then KSM restored: all its pages unmerged (run=2)
@@ -166,12 +167,50 @@ def bench(a, top):
     res["cpu"] = [(bp.cpu_seconds(p) - cpu0[p]) / a.idle * 100.0 for p in pids]
     res["rss"] = [bp.proc_kib(p, "VmRSS") / 1024.0 for p in pids]
     res["pss"] = [bp.pss_kib(p) / 1024.0 for p in pids]
+    res["maps"] = pss_by_kind(pids)
     if a.ksm == "on":
         res["ksm"] = ksm_round(a, pids)
     res["stop"], res["remove"] = bp.stop_remove(u, pods)
     res["disks"] = disk_builds(os.path.join(u.data, "images", "layers"), top)
     res["load1"] = bp.loadavg()
     return res
+
+
+def map_kind(name, perms):
+    """What a QEMU mapping is, from its smaps header."""
+    if "/templates/" in name:
+        return "guest RAM (template file, private copy-on-write)"
+    if name in ("", "[anon]") and "x" in perms:
+        return "TCG translation cache (anonymous, executable)"
+    if name == "[heap]":
+        return "heap"
+    if name in ("", "[anon]"):
+        return "other anonymous (guest RAM when cold, thread stacks, arenas)"
+    if ".so" in name or "qemu-system" in name:
+        return "QEMU binary and libraries"
+    return "file " + os.path.basename(name) if name.startswith("/") else name
+
+
+def pss_by_kind(pids):
+    """{kind: mean Pss MiB per QEMU}: where an idle VM's Pss is. The TCG
+    cache is QEMU's one executable anonymous mapping (split into several by
+    its guard pages)."""
+    total = {}
+    for pid in pids:
+        try:
+            with open("/proc/%d/smaps" % pid) as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            continue
+        name = perms = ""
+        for ln in lines:
+            f = ln.split()
+            if not f[0].endswith(":"):  # a mapping's header: range perms off dev inode [path]
+                perms, name = f[1], (f[5] if len(f) > 5 else "")
+            elif f[0] == "Pss:":
+                k = map_kind(name, perms)
+                total[k] = total.get(k, 0) + int(f[1])
+    return {k: v / 1024.0 / max(1, len(pids)) for k, v in total.items()}
 
 
 def parallel_round(a, u, top, img, pods):
@@ -254,6 +293,11 @@ def report(a, r):
     print("|---|---|---|")
     for k, unit in (("rss", "MiB RSS"), ("pss", "MiB Pss"), ("cpu", "% of a core")):
         print("| %s | %.1f | %.1f |" % (unit, statistics.mean(r[k]), max(r[k])))
+    print()
+    print("| where an idle VM pod's Pss is (per QEMU) | MiB |")
+    print("|---|---|")
+    for kind, mib in sorted(r["maps"].items(), key=lambda x: -x[1]):
+        print("| %s | %.1f |" % (kind, mib))
     print()
     k = r.get("ksm")
     if k:
