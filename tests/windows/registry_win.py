@@ -1,5 +1,5 @@
 """The registry client as Windows builds it (WinHTTP) under Wine: run by
-registry_win_test.sh with the path of registry_win_fetch.exe. Everything is
+registry_win_test.sh with the path of reg_fetch.exe. Everything is
 served on loopback from here: Debian's docker-registry (plain, and behind
 htpasswd) with images built and pushed by tests/integration/imagelib.py,
 the bearer-token gate of tests/integration/test_registry_client.py in front
@@ -65,7 +65,7 @@ def fetch(*args, timeout=120):
 
 def pull(ref, out, *opts):
     os.makedirs(out, exist_ok=True)
-    return fetch(*(list(opts) + ["pull", ref, winpath(out)]))
+    return fetch(*(list(opts) + [ref, winpath(out)]))
 
 
 def pulled_ok(img, out, r):

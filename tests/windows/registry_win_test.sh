@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The registry client as Windows builds it (image/registry*.c over WinHTTP,
-# //tests/windows:registry_win_fetch) under Wine, against servers this test
+# //tests/unit/image_registry:reg_fetch) under Wine, against servers this test
 # starts on loopback and stops again (registry_win.py): Debian's
 # docker-registry with images pushed by skopeo, htpasswd and bearer-token
 # auth, a redirect to blob storage, a manifest over the size cap, a blob
@@ -20,13 +20,13 @@ for t in /usr/bin/docker-registry /usr/bin/skopeo /usr/bin/htpasswd /usr/bin/win
                 exit 1
         fi
 done
-if ! bazel build --config=mingw //tests/windows:registry_win_fetch >/dev/null 2>&1; then
-        echo "not ok setup: bazel build --config=mingw //tests/windows:registry_win_fetch failed"
+if ! bazel build --config=mingw //tests/unit/image_registry:reg_fetch >/dev/null 2>&1; then
+        echo "not ok setup: bazel build --config=mingw //tests/unit/image_registry:reg_fetch failed"
         exit 1
 fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-cp "$(bazel info --config=mingw bazel-bin 2>/dev/null)/tests/windows/registry_win_fetch" \
-        "$dir/registry_win_fetch.exe"
+cp "$(bazel info --config=mingw bazel-bin 2>/dev/null)/tests/unit/image_registry/reg_fetch" \
+        "$dir/reg_fetch.exe"
 # The servers are children of the driver, which stops them on its way out.
-timeout 500 $py tests/windows/registry_win.py "$dir/registry_win_fetch.exe"
+timeout 500 $py tests/windows/registry_win.py "$dir/reg_fetch.exe"
