@@ -40,7 +40,7 @@
 extern const unsigned char agent_pause_bin[];
 extern const size_t agent_pause_bin_len;
 
-static pid_t holder_pid;
+static pid_t holder_pid; /* atomic: the reaper thread reads it */
 
 /* uvmd-pause in a sealed memfd (CLOEXEC: execveat needs only the fd). */
 static int pause_memfd(struct uvm_error **err)
@@ -102,8 +102,9 @@ static int enter_own_tmpfs(void)
         return fchdir(m);
 }
 
-/* The child after clone (the agent is still single-threaded): an empty root,
- * nothing held, then uvmd-pause. Exit codes 120.. say which step failed.
+/* The child after a raw clone (in a VM guest the agent has threads by
+ * then): an empty root, nothing held, then uvmd-pause. Exit codes 120.. say
+ * which step failed.
  * have_root: the cwd is already an empty read-only tmpfs, made by a parent
  * that could still reach dir (see userns_parent). */
 static void __attribute__((noreturn)) holder_child(int memfd, const char *dir, bool have_root)
@@ -114,15 +115,25 @@ static void __attribute__((noreturn)) holder_child(int memfd, const char *dir, b
                 _exit(120);
         if (have_root ? enter_own_tmpfs() < 0 : empty_root(dir) < 0 || chdir(dir) < 0)
                 _exit(121);
-        if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        /* A VM guest's root is its initramfs, which pivot_root cannot leave
+         * (EINVAL): the tmpfs is moved over / instead, as crun --no-pivot
+         * does; without CAP_SYS_CHROOT the holder cannot climb out. */
+        if (agent_cfg.guest ? mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0
+                            : syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0)
+                _exit(122);
+        if (chdir("/") < 0)
                 _exit(122);
         for (int cap = 0; cap <= 63; cap++)
                 if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
                         _exit(124);
-        /* Without KEEPCAPS, leaving uid 0 clears the permitted and effective sets. */
-        if (setgroups(0, NULL) < 0)
+        /* Without KEEPCAPS, leaving uid 0 clears the permitted and effective sets.
+         * Raw system calls: after a raw clone of a multi-threaded agent (a VM
+         * guest's, when the pod's settings come), glibc's wrappers would wait
+         * forever for the parent's threads to change their ids too. */
+        if (syscall(SYS_setgroups, 0, NULL) < 0)
                 _exit(125);
-        if (setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0) {
+        if (syscall(SYS_setresgid, NOBODY, NOBODY, NOBODY) < 0 ||
+            syscall(SYS_setresuid, NOBODY, NOBODY, NOBODY) < 0) {
                 if (errno != EINVAL || drop_all_caps() < 0)
                         _exit(125);
         }
@@ -227,7 +238,10 @@ int agent_pidns_start(bool new_pid, int (*in_userns)(struct uvm_error **err),
                 if (pid == 0)
                         holder_child(memfd, agent_cfg.state_dir, false);
         }
-        holder_pid = pid;
+        __atomic_store_n(&holder_pid, pid, __ATOMIC_RELEASE);
+        /* Wakes the reaper (SIGCHLD goes to its signalfd), which seizes the
+         * holder: in a guest it was started before the holder existed. */
+        kill(getpid(), SIGCHLD);
         if (asprintf(&path, "%s/pidns.pid", agent_cfg.state_dir) < 0 ||
             asprintf(&text, "%d\n", (int) pid) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
@@ -237,7 +251,7 @@ int agent_pidns_start(bool new_pid, int (*in_userns)(struct uvm_error **err),
 
 pid_t agent_pidns_holder(void)
 {
-        return holder_pid;
+        return __atomic_load_n(&holder_pid, __ATOMIC_ACQUIRE);
 }
 
 void agent_pidns_stop(void)

@@ -101,6 +101,9 @@ static void *reaper_main(void *arg)
                         log_error("reaper: reading signalfd: %m");
                         sleep(1);
                 }
+                /* A guest's holder comes later, with the pod's settings. */
+                if (holder <= 0 && (holder = agent_pidns_holder()) > 0)
+                        trace_holder(holder);
                 /* Signals coalesce: one SIGCHLD may stand for many exits. */
                 while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
                         if (WIFSTOPPED(status)) {

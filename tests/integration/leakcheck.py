@@ -1,18 +1,24 @@
 """What a uvmd leaves behind: a snapshot of everything a pod or container can
 take on this machine, and the difference between two snapshots.
 
-Used by the soak and fault-injection suites: take a snapshot before the
-workload (daemon started, image imported), another after every pod was
-removed, and assert the difference is empty. Each kind is a set of names, so
-a failure message says exactly what leaked.
+Used by the pods, soak and fault-injection suites: take a snapshot before
+the workload (daemon started, image imported; for VM pods, its template
+ready), another after every pod was removed, and assert the difference is
+empty. Each kind is a set of names, so a failure message says exactly what
+leaked. For VM pods that covers QEMU (its command line names the state
+root), the pod's sockets, jail root and share (state files, mounts), its tap
+(in the pod's netns: an nsfs mount while pinned, held by QEMU after), its
+cgroup; and in uvmd, the fds and threads each VM has (QMP, console, guest
+log).
 """
 import os
 import re
 import subprocess
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-# Directories uvmd makes once, with its first pod, and keeps.
-SKELETON = [r"^network(/netns|/pods)?$"]
+# What uvmd makes once, with its first pod, and keeps: directories; for VM
+# pods an image layer's erofs disk, kept until its image goes.
+SKELETON = [r"^network(/netns|/pods)?$", r"^images/disks(/[0-9a-f]{64}\.erofs)?$"]
 
 
 def _pids():
@@ -145,6 +151,13 @@ def fds(pid):
         return None
 
 
+def threads(pid):
+    try:
+        return len(os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        return None
+
+
 def rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -159,10 +172,12 @@ def rss_kib(pid):
 class Snapshot:
     def __init__(self, d, ipam=None, cgroup_names=("uvmd",)):
         pid = d.proc.pid if d.proc and d.proc.poll() is None else None
-        roots = [d.state, d.data]
+        # Named through a symlink, a root is the real path in command lines
+        # and mountinfo: uvmd works from it.
+        roots = sorted({p for r in (d.state, d.data, d.workdir) for p in (r, os.path.realpath(r))})
         self.sets = {
-            "processes": processes(roots + [d.workdir], pid),
-            "mounts": mounts(roots + [d.workdir]),
+            "processes": processes(roots, pid),
+            "mounts": mounts(roots),
             "netns": netns(),
             "interfaces": {i for i in interfaces() if not i.startswith("link lo")},
             "cgroups": cgroups(cgroup_names),
@@ -171,6 +186,7 @@ class Snapshot:
             "ip leases": ipam_leases(ipam or getattr(d, "ipam", "")),
         }
         self.fds = fds(pid) if pid else None
+        self.threads = threads(pid) if pid else None
         self.rss_kib = rss_kib(pid) if pid else None
 
 
@@ -192,10 +208,14 @@ def leaked(before, after, ignore=()):
     return out
 
 
-def assert_no_leaks(before, after, ignore=(), fd_slack=4):
+def assert_no_leaks(before, after, ignore=(), fd_slack=4, thread_slack=2):
     """Fails with the list of what leaked. The daemon's fd count may differ
-    by fd_slack (gRPC keeps a few sockets and pipes that come and go)."""
+    by fd_slack (gRPC keeps a few sockets and pipes that come and go), its
+    thread count by thread_slack (a worker started on demand)."""
     bad = leaked(before, after, ignore)
     if before.fds is not None and after.fds is not None and after.fds > before.fds + fd_slack:
         bad["uvmd fds"] = ["%d before, %d after" % (before.fds, after.fds)]
+    if before.threads is not None and after.threads is not None and \
+            after.threads > before.threads + thread_slack:
+        bad["uvmd threads"] = ["%d before, %d after" % (before.threads, after.threads)]
     assert not bad, "left behind: %r" % bad

@@ -1,20 +1,27 @@
-"""Pods and containers through the CRI: the ns driver, the agent, real runc,
-real CNI plugins (bridge + host-local on a private test subnet), images
-imported from archives the tests build from busybox-static."""
+"""Pods and containers through the CRI, with each runtime handler: `runc`
+(the ns driver, the agent, real runc) and `uvm` (QEMU microVMs started from
+a VM template, the agent inside them); real CNI plugins (bridge + host-local
+on a private test subnet), images imported from archives the tests build
+from busybox-static."""
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 
 import grpc
 import pytest
 
+import leakcheck
+from conftest import Daemon
 from imagelib import image_dir, image_single  # noqa: F401 (fixtures)
 from uvmdlib import pb
 
 SUBNET = "10.88.66"
 BRIDGE = "uvmdtp0"
+HANDLERS = ("runc", "uvm")
 
 
 def _conflist(dirpath, ipam_dir):
@@ -64,15 +71,98 @@ def pods_cleanup(d):
                 c.rt("RemovePodSandbox", pod_sandbox_id=p.id)
         except grpc.RpcError:
             pass
-    subprocess.run(["pkill", "-f", "uvmd-agent.*" + d.state], capture_output=True)
+    for prog in ("uvmd-agent", "qemu-system"):
+        subprocess.run(["pkill", "-f", prog + ".*" + os.path.realpath(d.state)],
+                       capture_output=True)
     subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
 
 
 @pytest.fixture
 def pods(daemon_factory, workdir, image_single):
+    """An ns-driver daemon (handler runc), new for each test."""
     d = pods_daemon(daemon_factory, workdir, image_single)
+    d.handler = "runc"
     yield d
     pods_cleanup(d)
+
+
+@pytest.fixture(scope="module", params=HANDLERS)
+def handler(request):
+    # Module scope: pytest runs a module's tests grouped by handler, so the
+    # one VM daemon below lives only while the uvm tests run.
+    return request.param
+
+
+def _pod_procs(d):
+    """Pod processes on the host, of either driver: ns pods' agents, VM
+    pods' QEMU (template builds excepted: they run under the data root)."""
+    roots = "(%s|%s)" % (d.state, os.path.realpath(d.state))
+    out = subprocess.run(["pgrep", "-af", "(uvmd-agent|qemu-system).*" + roots],
+                         capture_output=True, text=True).stdout
+    return out.splitlines()
+
+
+def _template_ready(d, timeout=240):
+    """A VM template loaded or made since the daemon's last start (each
+    start logs "ready on"; the builder "template <key> ready")."""
+    def ready():
+        log = d.log()
+        made = len(re.findall(r"qemu: template \S+ ready \(", log))
+        return made > 0 and made >= log.count(" ready on ")
+    _wait_for("a VM template", ready, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def vm_pods_daemon(image_single):
+    """One uvm daemon for a module's uvm tests: its template (a cold boot,
+    ~10 s under TCG) is made once, and every pod is a clone (~0.3 s)."""
+    from test_vm_pods import _guest_dir
+    wd = tempfile.mkdtemp(prefix="uvmd-", dir="/tmp")
+    os.chmod(wd, 0o711)
+    made = []
+
+    def factory(config=None, sub=None):
+        made.append(Daemon(wd, config=config))
+        return made[-1].start()
+    try:
+        d = pods_daemon(factory, wd, image_single, {"guest_dir": _guest_dir()})
+        d.handler = "uvm"
+        _template_ready(d)
+        yield d
+    finally:
+        rc, log = None, ""
+        if made:
+            pods_cleanup(made[0])
+            rc, log = made[0].stop(), made[0].log()
+        if not os.environ.get("UVMD_KEEP"):
+            shutil.rmtree(wd, ignore_errors=True)
+    # Leak reports from an ASan build make the exit code 66.
+    assert rc in (0, None, -9), "uvmd exit code %s:\n%s" % (rc, log[-4000:])
+
+
+def _vm_pods_reset(d, image_single):
+    """What a test may leave in the shared VM daemon: a killed daemon, pods,
+    a removed image."""
+    if d.proc.poll() is not None:
+        d.start()
+    pods_cleanup(d)
+    c = d.client()
+    if not [i for i in c.img("ListImages").images if i.id == d.image]:
+        import_archive(d, image_single.archive)
+
+
+@pytest.fixture
+def any_pods(handler, request, image_single):
+    """A daemon with the test network and image, for the test's handler
+    (d.handler): a new ns daemon for runc, the module's VM daemon for uvm."""
+    if handler == "runc":
+        yield request.getfixturevalue("pods")
+        return
+    d = request.getfixturevalue("vm_pods_daemon")
+    _vm_pods_reset(d, image_single)
+    _template_ready(d)
+    yield d
+    _vm_pods_reset(d, image_single)
 
 
 def _pod_config(d, name="p1", **kw):
@@ -90,7 +180,7 @@ def _pod_config(d, name="p1", **kw):
 
 def _run_pod(c, cfg, handler="runc"):
     # Tests name their handler: the default's driver depends on the node.
-    return c.rt("RunPodSandbox", config=cfg, runtime_handler=handler, timeout=120).pod_sandbox_id
+    return c.rt("RunPodSandbox", config=cfg, runtime_handler=handler, timeout=180).pod_sandbox_id
 
 
 def _ctr_config(d, name, args, log=True):
@@ -154,16 +244,27 @@ def _mounts_under(path):
         return [ln for ln in f if path in ln]
 
 
-def test_pod_lifecycle_two_containers(pods):
-    d, c, m = pods, pods.client(), pb()
+def _ctr_leftovers(d, pod):
+    """What a container takes on the host under its pod, of either driver:
+    an ns pod's rootfs and volume mounts (pods/<id>/ctr/<ctr>), a VM pod's
+    directory in the 9p share (pods/<id>/share/c/<ctr>) and its binds."""
+    share = os.path.join(d.state, "pods", pod, "share", "c")
+    return [ln for ln in _mounts_under(d.state) if "/ctr/" in ln or "/share/c/" in ln] + \
+        (os.listdir(share) if os.path.isdir(share) else [])
+
+
+def test_pod_lifecycle_two_containers(any_pods):
+    d, c, m = any_pods, any_pods.client(), pb()
     pod_cfg = _pod_config(d)
-    pod = _run_pod(c, pod_cfg)
+    pod = _run_pod(c, pod_cfg, d.handler)
     st = c.rt("PodSandboxStatus", pod_sandbox_id=pod, verbose=True).status
     assert st.state == m.SANDBOX_READY and st.metadata.name == "p1"
     assert st.network.ip.startswith(SUBNET + "."), st.network.ip
     assert dict(st.labels) == {"app": "p1"}
     items = c.rt("ListPodSandbox").items
     assert [p.id for p in items] == [pod]
+    # The pod on the host: its agent (ns) or its QEMU (uvm), seen below to go.
+    assert len(_pod_procs(d)) == 1, _pod_procs(d)
 
     a = _create(c, pod, _ctr_config(d, "a", "echo hello; echo oops >&2; printf partial; sleep 1000"),
                 pod_cfg)
@@ -185,6 +286,9 @@ def test_pod_lifecycle_two_containers(pods):
     assert _exec(c, a, ["sh", "-c", "exit 7"])[0] == 7
     code, msg = _code(lambda: _exec(c, a, ["sleep", "10"], timeout=1))
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED, msg
+    # ...and the timed-out process is gone (it ran in a's PID namespace).
+    _wait_for("the timed-out exec killed", lambda: "sleep 10" not in _exec(
+        c, a, ["/bin/busybox", "ps", "-o", "args"])[1].splitlines(), timeout=10)
 
     # The CRI log: full lines as F, the partial line as P on exit.
     log = os.path.join(d.logs, "p1", "a.log")
@@ -215,20 +319,21 @@ def test_pod_lifecycle_two_containers(pods):
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
     c.rt("RemoveContainer", container_id=a)
-    # Nothing left: mounts, netns, IP allocations, agent processes.
+    # Nothing left: mounts, netns, IP allocations, agent or QEMU processes,
+    # the pod's directory (a VM pod's sockets and jail root in it).
     assert _mounts_under(d.state) == []
+    assert os.listdir(os.path.join(d.state, "pods")) == []
     ipfiles = [f for f in os.listdir(os.path.join(d.ipam, "uvmd-test"))
                if re.match(r"^\d+\.\d+\.\d+\.\d+$", f)] if os.path.exists(
         os.path.join(d.ipam, "uvmd-test")) else []
     assert ipfiles == []
-    out = subprocess.run(["pgrep", "-f", "uvmd-agent.*" + d.state], capture_output=True, text=True)
-    assert out.stdout.strip() == ""
+    assert _pod_procs(d) == []
 
 
-def test_container_exit_codes(pods):
-    d, c, m = pods, pods.client(), pb()
+def test_container_exit_codes(any_pods):
+    d, c, m = any_pods, any_pods.client(), pb()
     pod_cfg = _pod_config(d, "p2")
-    pod = _run_pod(c, pod_cfg)
+    pod = _run_pod(c, pod_cfg, d.handler)
     ok = _create(c, pod, _ctr_config(d, "ok", "exit 0"), pod_cfg)
     bad = _create(c, pod, _ctr_config(d, "bad", "exit 3"), pod_cfg)
     c.rt("StartContainer", container_id=ok)
@@ -243,8 +348,8 @@ def test_container_exit_codes(pods):
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
 
 
-def test_bad_requests(pods):
-    d, c, m = pods, pods.client(), pb()
+def test_bad_requests(any_pods):
+    d, c, m = any_pods, any_pods.client(), pb()
     code, msg = _code(lambda: c.rt("RunPodSandbox", config=m.PodSandboxConfig()))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "metadata" in msg
     code, msg = _code(lambda: c.rt("RunPodSandbox", config=_pod_config(d), runtime_handler="nope"))
@@ -252,8 +357,8 @@ def test_bad_requests(pods):
     code, _ = _code(lambda: _create(c, "f" * 64, _ctr_config(d, "x", "true"), _pod_config(d)))
     assert code == grpc.StatusCode.NOT_FOUND
     pod_cfg = _pod_config(d, "p3")
-    pod = _run_pod(c, pod_cfg)
-    code, msg = _code(lambda: c.rt("RunPodSandbox", config=pod_cfg, runtime_handler="runc"))
+    pod = _run_pod(c, pod_cfg, d.handler)
+    code, msg = _code(lambda: c.rt("RunPodSandbox", config=pod_cfg, runtime_handler=d.handler))
     assert code == grpc.StatusCode.ALREADY_EXISTS, msg
     evil = _ctr_config(d, "evil", "true")
     evil.log_path = "../../escape.log"
@@ -270,7 +375,7 @@ def test_bad_requests(pods):
     # The runtime's own failure: INTERNAL, with its message.
     assert code == grpc.StatusCode.INTERNAL and "no/such/binary" in msg, msg
     assert list(c.rt("ListContainers").containers) == []
-    assert not [ln for ln in _mounts_under(d.state) if "/ctr/" in ln]
+    assert _ctr_leftovers(d, pod) == []
     x = _create(c, pod, _ctr_config(d, "x", "sleep 100"), pod_cfg)
     code, _ = _code(lambda: _create(c, pod, _ctr_config(d, "x", "true"), pod_cfg))
     assert code == grpc.StatusCode.ALREADY_EXISTS
@@ -284,10 +389,10 @@ def test_bad_requests(pods):
     c.img("RemoveImage", image=m.ImageSpec(image=d.image))
 
 
-def test_uvmd_killed_pods_keep_running(pods):
-    d, c, m = pods, pods.client(), pb()
+def test_uvmd_killed_pods_keep_running(any_pods):
+    d, c, m = any_pods, any_pods.client(), pb()
     pod_cfg = _pod_config(d, "p4")
-    pod = _run_pod(c, pod_cfg)
+    pod = _run_pod(c, pod_cfg, d.handler)
     ip = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status.network.ip
     ticker = _create(c, pod, _ctr_config(d, "t", "i=0; while true; do echo tick $i; i=$((i+1)); "
                                                   "sleep 0.2; done"), pod_cfg)
@@ -296,11 +401,14 @@ def test_uvmd_killed_pods_keep_running(pods):
     c.rt("StartContainer", container_id=quitter)
     tlog = os.path.join(d.logs, "p4", "t.log")
     _wait_for("a tick before the kill", lambda: len(_lines(tlog)) >= 1)
+    procs = _pod_procs(d)
     d.proc.kill()  # SIGKILL: no chance to clean up
     d.proc.wait()
     time.sleep(2.5)  # "q" exits and "t" prints while uvmd is away
     d.start()
     c = d.client()
+    # The same agent or QEMU: taken back, not started again.
+    assert _pod_procs(d) == procs and len(procs) == 1, (procs, _pod_procs(d))
     st = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status
     assert st.state == m.SANDBOX_READY and st.network.ip == ip
     assert _status(c, ticker).state == m.CONTAINER_RUNNING
@@ -317,19 +425,23 @@ def test_uvmd_killed_pods_keep_running(pods):
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
     assert _mounts_under(d.state) == []
-    # The restarted uvmd still released the address the first one took.
+    # The restarted uvmd still released the address the first one took,
+    # and stopped the agent or QEMU the first one started.
     assert ip not in os.listdir(ipam)
+    assert _pod_procs(d) == []
 
 
-def test_create_delete_cycles_leave_nothing(pods):
-    d, c, m = pods, pods.client(), pb()
+def test_create_delete_cycles_leave_nothing(any_pods):
+    d, c, m = any_pods, any_pods.client(), pb()
     pid = d.proc.pid
     fds_before = len(os.listdir("/proc/%d/fd" % pid))
-    n = int(os.environ.get("UVMD_CYCLES", "100"))
+    before = leakcheck.snapshot(d)
+    # Fewer VM pods: each costs ~1 s under TCG, where an ns pod costs ~0.1 s.
+    n = int(os.environ.get("UVMD_CYCLES", "100" if d.handler == "runc" else "10"))
     pods_made = []
     for i in range(n):
         pod_cfg = _pod_config(d, "cyc%d" % i)
-        pod = _run_pod(c, pod_cfg)
+        pod = _run_pod(c, pod_cfg, d.handler)
         pods_made.append(pod)
         cid = _create(c, pod, _ctr_config(d, "c", "sleep 100"), pod_cfg)
         c.rt("StartContainer", container_id=cid)
@@ -344,18 +456,21 @@ def test_create_delete_cycles_leave_nothing(pods):
             if os.path.isdir(os.path.join(root, h, "uvmd", p))]
     assert left == [], left[:3]
     assert len(os.listdir("/proc/%d/fd" % pid)) <= fds_before + 2
-    out = subprocess.run(["pgrep", "-f", "uvmd-agent.*" + d.state], capture_output=True, text=True)
-    assert out.stdout.strip() == ""
+    assert _pod_procs(d) == []
     netns = os.path.join(d.state, "network", "netns")
     assert not os.path.exists(netns) or os.listdir(netns) == []
     ipam = os.path.join(d.ipam, "uvmd-test")
     assert not os.path.exists(ipam) or [f for f in os.listdir(ipam) if f.startswith(SUBNET)] == []
+    # Nor anything else the leak checker knows (for VM pods: QEMU, taps in
+    # the pods' netns, uvmd's console threads, files beside the template).
+    # The bridge stays for the next pod, as on a node.
+    leakcheck.assert_no_leaks(before, leakcheck.snapshot(d), ignore=[r"^link %s$" % BRIDGE])
 
 
-def test_seccomp_profiles(pods, workdir):
-    d, c, m = pods, pods.client(), pb()
+def test_seccomp_profiles(any_pods, workdir):
+    d, c, m = any_pods, any_pods.client(), pb()
     pod_cfg = _pod_config(d, "sec")
-    pod = _run_pod(c, pod_cfg)
+    pod = _run_pod(c, pod_cfg, d.handler)
     profile = os.path.join(workdir, "no-mkdir.json")
     with open(profile, "w") as f:
         json.dump({"defaultAction": "SCMP_ACT_ALLOW",
@@ -392,10 +507,10 @@ def test_seccomp_profiles(pods, workdir):
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
 
 
-def test_reopen_container_log(pods):
-    d, c = pods, pods.client()
+def test_reopen_container_log(any_pods):
+    d, c = any_pods, any_pods.client()
     pod_cfg = _pod_config(d, "rot")
-    pod = _run_pod(c, pod_cfg)
+    pod = _run_pod(c, pod_cfg, d.handler)
     cid = _create(c, pod, _ctr_config(d, "w", "i=0; while true; do echo line $i; i=$((i+1)); "
                                               "sleep 0.05; done"), pod_cfg)
     c.rt("StartContainer", container_id=cid)
@@ -416,36 +531,40 @@ def test_reopen_container_log(pods):
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
 
 
-def test_shared_pid_namespace(pods):
-    d, c, m = pods, pods.client(), pb()
+def test_shared_pid_namespace(any_pods):
+    d, c, m = any_pods, any_pods.client(), pb()
     for share in (True, False):
         pod_cfg = _pod_config(d, "pid%d" % share)
         if share:
             pod_cfg.linux.security_context.namespace_options.pid = m.POD
-        pod = _run_pod(c, pod_cfg)
+        pod = _run_pod(c, pod_cfg, d.handler)
         a = _create(c, pod, _ctr_config(d, "a", "sleep 1000"), pod_cfg)
         b = _create(c, pod, _ctr_config(d, "b", "sleep 2000"), pod_cfg)
         c.rt("StartContainer", container_id=a)
         c.rt("StartContainer", container_id=b)
         ps = _exec(c, a, ["/bin/busybox", "ps", "-o", "args"])[1]
         if share:
-            # b's process is visible from a; the namespace has its own PID 1.
+            # b's process is visible from a; the namespace has its own PID 1,
+            # the pod's holder: uvmd-pause as nobody (agent_pidns.c).
             assert "sleep 2000" in ps and "sleep 1000" in ps, ps
+            one = _exec(c, a, ["cat", "/proc/1/status", "/proc/1/cmdline"])[1]
+            assert re.search(r"^Uid:\s+65534\s", one, re.M) and one.endswith("uvmd-pause\0"), one
         else:
             assert "sleep 2000" not in ps, ps
         c.rt("StopPodSandbox", pod_sandbox_id=pod)
         c.rt("RemovePodSandbox", pod_sandbox_id=pod)
-    out = subprocess.run(["pgrep", "-f", "uvmd-agent.*" + d.state], capture_output=True, text=True)
-    assert out.stdout.strip() == ""
+    assert _pod_procs(d) == []
 
 
-def test_state_root_through_a_symlink(daemon_factory, workdir, image_single):  # noqa: F811
+def test_state_root_through_a_symlink(handler, daemon_factory, workdir, image_single):  # noqa: F811
     """A state root named through a symlink (/var/run -> /run on Debian):
     uvmd works from its real path, so runc accepts the container's rootfs
-    and a removed pod leaves nothing mounted."""
-    real = os.path.join(workdir, "real-state")
+    (QEMU's jail binds the pod's directory) and a removed pod leaves
+    nothing mounted or running."""
+    # Short names: a VM pod's sockets are below <state>/pods/<id>/.
+    real = os.path.join(workdir, "real")
     os.makedirs(real)
-    link = os.path.join(workdir, "state-link")
+    link = os.path.join(workdir, "link")
     os.symlink(real, link)
     # pods_daemon starts the daemon at once: the same set-up by hand.
     cni = os.path.join(workdir, "cni")
@@ -453,8 +572,12 @@ def test_state_root_through_a_symlink(daemon_factory, workdir, image_single):  #
     os.makedirs(cni)
     with open(os.path.join(cni, "10-test.conflist"), "w") as f:
         json.dump(_conflist(cni, ipam), f)
-    d = daemon_factory(config={"cni_conf_dir": cni, "cni_bin_dirs": ["/usr/lib/cni"]},
-                       start=False)
+    config = {"cni_conf_dir": cni, "cni_bin_dirs": ["/usr/lib/cni"]}
+    if handler == "uvm":
+        from test_vm_pods import _guest_dir
+        # One pod: a cold boot costs less than a template and a clone.
+        config.update({"guest_dir": _guest_dir(), "vm_templates": False})
+    d = daemon_factory(config=config, start=False)
     d.state = link
     d.start()
     import_archive(d, image_single.archive)
@@ -462,13 +585,25 @@ def test_state_root_through_a_symlink(daemon_factory, workdir, image_single):  #
     try:
         c = d.client()
         assert "state root '%s' is '%s'" % (link, real) in d.log()
+        before = leakcheck.snapshot(d)
         cfg = _pod_config(d, "ln")
-        pod = _run_pod(c, cfg)
+        pod = _run_pod(c, cfg, handler)
         cid = _create(c, pod, _ctr_config(d, "c", "echo from-link; sleep 1000"), cfg)
         c.rt("StartContainer", container_id=cid)
         assert _exec(c, cid, ["cat", "/proc/1/cmdline"])[0] == 0
+        # The pod's agent or QEMU was given the real path.
+        procs = _pod_procs(d)
+        assert procs and not [p for p in procs if link in p], procs
+        # The leak checker sees the pod, named by real paths: its agent or
+        # QEMU, its mounts (rootfs; a VM's share) besides its netns.
+        during = leakcheck.leaked(before, leakcheck.snapshot(d))
+        assert [p for p in during.get("processes", []) if "uvmd-agent" in p or "qemu" in p], during
+        assert [x for x in during.get("mounts", []) if x.split()[1].startswith(real + "/pods/")], \
+            during
         c.rt("StopPodSandbox", pod_sandbox_id=pod)
         c.rt("RemovePodSandbox", pod_sandbox_id=pod)
         assert not _mounts_under(real) and not _mounts_under(link)
+        assert _pod_procs(d) == [] and os.listdir(os.path.join(real, "pods")) == []
+        leakcheck.assert_no_leaks(before, leakcheck.snapshot(d), ignore=[r"^link %s$" % BRIDGE])
     finally:
         pods_cleanup(d)
