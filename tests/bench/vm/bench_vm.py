@@ -15,7 +15,8 @@ private CNI bridge as the pod benchmark:
    time until all run).
 2. With all of them idle: each QEMU's RSS and Pss, and its CPU over
    --idle seconds; where the Pss is, by kind of mapping (the TCG
-   translation cache, the template's guest RAM, libraries, heap...).
+   translation cache, the template's guest RAM, libraries, heap...);
+   with UVMD_BENCH_SMAPS=FILE, one QEMU's whole smaps is copied there.
 3. With --ksm on: the host's KSM turned on (run=1, pages_to_scan from
    --ksm-pages) until it finished two full scans, the same measure again
    with what KSM shared, then KSM restored: all its pages unmerged (run=2)
@@ -168,6 +169,8 @@ def bench(a, top):
     res["rss"] = [bp.proc_kib(p, "VmRSS") / 1024.0 for p in pids]
     res["pss"] = [bp.pss_kib(p) / 1024.0 for p in pids]
     res["maps"] = pss_by_kind(pids)
+    if os.environ.get("UVMD_BENCH_SMAPS") and pids:  # one QEMU's whole smaps, for a closer look
+        shutil.copyfile("/proc/%d/smaps" % pids[0], os.environ["UVMD_BENCH_SMAPS"])
     if a.ksm == "on":
         res["ksm"] = ksm_round(a, pids)
     res["stop"], res["remove"] = bp.stop_remove(u, pods)
