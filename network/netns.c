@@ -204,3 +204,15 @@ int netns_run(const char *path, netns_fn fn, void *data, struct uvm_error **err)
                 return uvm_error_set(err, -j.r, "netns '%s': %s: %s", path, j.step, strerror(-j.r));
         return j.r;
 }
+
+int netns_run_job(const char *path, netns_fn fn, void *data, struct uvm_error **job_err,
+                  struct uvm_error **err)
+{
+        int r = netns_run(path, fn, data, err);
+
+        if (*job_err) {
+                uvm_error_set(err, uvm_error_code(*job_err), "%s", (*job_err)->msg);
+                *job_err = uvm_error_free(*job_err);
+        }
+        return r;
+}

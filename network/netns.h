@@ -32,3 +32,8 @@ typedef int (*netns_fn)(void *data);
 /* Run fn(data) on a new thread that has joined the namespace at path, and
  * return what fn returned (fn returns 0 or -errno), or the setup error. */
 int netns_run(const char *path, netns_fn fn, void *data, struct uvm_error **err);
+
+/* netns_run for a job that keeps its own error in *job_err (fn cannot
+ * return one): when set, it becomes *err's message and code, and is freed. */
+int netns_run_job(const char *path, netns_fn fn, void *data, struct uvm_error **job_err,
+                  struct uvm_error **err);

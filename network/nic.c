@@ -530,13 +530,7 @@ static int ns_move_back(void *data)
 
 static int in_netns(const char *netns_path, netns_fn fn, struct ns_job *j, struct uvm_error **err)
 {
-        int r = netns_run(netns_path, fn, j, err);
-
-        if (j->e) {
-                uvm_error_set(err, uvm_error_code(j->e), "%s", j->e->msg);
-                j->e = uvm_error_free(j->e);
-        }
-        return r;
+        return netns_run_job(netns_path, fn, j, &j->e, err);
 }
 
 /* --- operations --- */
