@@ -70,6 +70,8 @@ int agent_guest_port(const char *name, char *ret, size_t len);
 int agent_guest_modify(json_object *req, json_object **ret, struct uvm_error **err);
 /* guest_disks.c: the Disk settings {Lun, Path}: a layer disk mounted. */
 int agent_guest_disk(json_object *settings, struct uvm_error **err);
+/* guest_plan9.c: the Plan9 settings (plan9.h): a host share mounted. */
+int agent_guest_plan9(json_object *settings, struct uvm_error **err);
 
 /* agent_pidns.c: the holder of a shared pod PID namespace (pidns.pid). */
 /* Start the holder: PID 1 of a new PID namespace when new_pid. With

@@ -3,7 +3,8 @@
  * controller, named by its LUN (target 0), mounted read-only at Path. The
  * hot-plug event reaches the guest's SCSI layer asynchronously, so the disk
  * is waited for, within DISK_WAIT_MS. Mounting a Path that is already a
- * mount point succeeds: a restarted uvmd may say it again. */
+ * mount point succeeds: a restarted uvmd may say it again. With "Remove"
+ * it is unmounted instead (one not mounted is no error). */
 
 #include <dirent.h>
 #include <errno.h>
@@ -116,6 +117,13 @@ int agent_guest_disk(json_object *s, struct uvm_error **err)
         if (!path || strncmp(path, DISK_ROOT, strlen(DISK_ROOT)) != 0 || strstr(path, "..") ||
             strlen(path) > 255 || strchr(path + strlen(DISK_ROOT), '/'))
                 return uvm_error_set(err, EINVAL, "Disk: Path must be a name under %s", DISK_ROOT);
+        /* "Remove": before the host detaches the disk (the hcs driver). */
+        if (json_object_get_boolean(json_object_object_get(s, "Remove"))) {
+                if (is_mount_point(path) && umount2(path, MNT_DETACH) < 0)
+                        return uvm_error_set(err, errno, "unmount %s: %m", path);
+                (void) rmdir(path);
+                return 0;
+        }
         if (is_mount_point(path))
                 return 0;
         if (fs_mkdir_p(path, 0755) < 0)

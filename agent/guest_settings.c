@@ -8,6 +8,8 @@
  *             "Routes": [{"Destination": "a/p", "Gateway": "a"}]}
  *   Share:   {"Tag", "Path"}: the pod's 9p share, mounted at Path.
  *   Disk:    {"Lun", "Path"}: a hot-plugged layer disk (guest_disks.c).
+ *   Plan9:   {"Port", "AccessName", "Path", "ReadOnly", "Remove"}: an hcs
+ *            host's Plan9 share over vsock (guest_plan9.c, plan9.h).
  *   Nic:     {"Mac", "FromMac", "Mtu", "Addresses", "Routes", "OldAddresses",
  *             "Remove", "WaitMs"}: a hot-plugged adapter (the ComputeAgent's):
  *             found by MAC (waiting WaitMs for it to appear); with
@@ -509,6 +511,8 @@ int agent_guest_modify(json_object *req, json_object **ret, struct uvm_error **e
                 return guest_share(s, err);
         if (type && STR_EQ(type, "Disk"))
                 return agent_guest_disk(s, err);
+        if (type && STR_EQ(type, "Plan9"))
+                return agent_guest_plan9(s, err);
         if (type && STR_EQ(type, "Nic"))
                 return guest_nic(s, err);
         return uvm_error_set(err, EINVAL, "ResourceType '%.32s' is unknown", type ? type : "");

@@ -207,7 +207,7 @@ static int read_json(const char *path, json_object **ret, struct uvm_error **err
 
 static int add_id(char ***ids, const char *id, struct uvm_error **err)
 {
-        return img_strv_add(ids, id) < 0 ? uvm_error_set(err, ENOMEM, "out of memory") : 0;
+        return img_idx_strv_add(ids, id) < 0 ? uvm_error_set(err, ENOMEM, "out of memory") : 0;
 }
 
 /* A reference from an archive, normalised ("busybox:1" →
@@ -321,7 +321,7 @@ static int import_docker_one(struct img_store *s, struct dir_source *ds, json_ob
                 for (size_t i = 0; r >= 0 && i < json_object_array_length(tags_j); i++) {
                         _cleanup_free_ char *n = archive_name(
                                 json_object_get_string(json_object_array_get_idx(tags_j, i)));
-                        if (n && img_strv_add(&tags, n) < 0)
+                        if (n && img_idx_strv_add(&tags, n) < 0)
                                 r = uvm_error_set(err, ENOMEM, "out of memory");
                 }
         if (r >= 0) {

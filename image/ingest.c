@@ -210,44 +210,13 @@ static int load_diff_ids(struct img_store *s, const struct img_manifest *m, char
         return 0;
 }
 
-static struct img_rec *new_rec(const struct img_manifest *m, const char *manifest_digest,
-                               size_t manifest_len, char **chains, char *const *tags,
-                               char *const *digests)
-{
-        struct img_rec *rec = calloc(1, sizeof(*rec));
-        bool ok;
-
-        if (!rec)
-                return NULL;
-        rec->id = strdup(m->config.digest);
-        rec->manifest = strdup(manifest_digest);
-        rec->tags = calloc(1, sizeof(char *));
-        rec->digests = calloc(1, sizeof(char *));
-        rec->users = calloc(1, sizeof(char *));
-        rec->layers = calloc(m->n_layers + 1, sizeof(*rec->layers));
-        ok = rec->id && rec->manifest && rec->tags && rec->digests && rec->users && rec->layers;
-        rec->size = manifest_len + (uint64_t) m->config.size;
-        for (size_t i = 0; ok && i < m->n_layers; i++, rec->n_layers++) {
-                rec->layers[i].digest = strdup(m->layers[i].digest);
-                rec->layers[i].chain = strdup(chains[i]);
-                rec->layers[i].size = m->layers[i].size;
-                rec->size += (uint64_t) m->layers[i].size;
-                ok = rec->layers[i].digest && rec->layers[i].chain;
-        }
-        for (size_t i = 0; ok && tags && tags[i]; i++)
-                ok = img_strv_add(&rec->tags, tags[i]) >= 0;
-        for (size_t i = 0; ok && digests && digests[i]; i++)
-                ok = img_strv_add(&rec->digests, digests[i]) >= 0;
-        return ok ? rec : img_rec_free(rec);
-}
-
 static int ingest(struct img_store *s, const struct img_manifest *m, const char *manifest_digest,
                   size_t manifest_len, const struct img_blob_source *src, char *const *tags,
                   char *const *digests, struct uvm_error **err)
 {
         _cleanup_strv_ char **diff_ids = NULL, **chains = NULL;
         struct layer_job job = {.s = s, .m = m, .src = src};
-        struct img_rec *rec;
+        struct img_idx_rec *rec;
         int r;
 
         r = check_media(m, err);
@@ -264,7 +233,7 @@ static int ingest(struct img_store *s, const struct img_manifest *m, const char 
         r = fetch_layers(&job, err);
         if (r < 0)
                 return r;
-        rec = new_rec(m, manifest_digest, manifest_len, chains, tags, digests);
+        rec = img_idx_rec_new(m, manifest_digest, manifest_len, chains, tags, digests);
         if (!rec)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         pthread_mutex_lock(&s->lock);

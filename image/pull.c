@@ -55,53 +55,12 @@ static int resolve(struct img_store *s, const struct img_ref *ref,
                    char ret_digest[IMG_DIGEST_LEN + 1], char ret_top_digest[IMG_DIGEST_LEN + 1],
                    struct uvm_error **err)
 {
-        _cleanup_free_ char *body = NULL, *mt = NULL;
-        struct img_index ix = {0};
-        size_t len;
-        int r, pick;
+        uint64_t fetched = 0;
+        int r = reg_resolve_image(s->reg, ref, auth, PLATFORM_OS, PLATFORM_ARCH, ret_body, ret_len,
+                                  ret_digest, ret_top_digest, &fetched, err);
 
-        r = reg_get_manifest(s->reg, ref, ref->digest ? ref->digest : ref->tag, auth, &body, &len,
-                             &mt, ret_top_digest, err);
-        if (r < 0)
-                return r;
-        count_pulled((int64_t) len);
-        switch (img_manifest_sniff(body, len, mt)) {
-        case IMG_MEDIA_OCI_MANIFEST:
-        case IMG_MEDIA_DOCKER_MANIFEST:
-                memcpy(ret_digest, ret_top_digest, IMG_DIGEST_LEN + 1);
-                *ret_body = TAKE_PTR(body);
-                *ret_len = len;
-                return 0;
-        case IMG_MEDIA_OCI_INDEX:
-        case IMG_MEDIA_DOCKER_LIST:
-                break;
-        default:
-                return uvm_error_set(err, ENOTSUP, "unsupported manifest media type \"%s\"",
-                                     mt ? mt : "");
-        }
-        r = img_index_parse(body, len, &ix, err);
-        if (r < 0)
-                return r;
-        pick = img_index_select(&ix, PLATFORM_OS, PLATFORM_ARCH, NULL);
-        if (pick < 0) {
-                img_index_clear(&ix);
-                return uvm_error_set(err, ENOENT, "no %s/%s image in the index", PLATFORM_OS,
-                                     PLATFORM_ARCH);
-        }
-        free(TAKE_PTR(mt));
-        free(TAKE_PTR(body));
-        r = reg_get_manifest(s->reg, ref, ix.manifests[pick].digest, auth, &body, &len, &mt,
-                             ret_digest, err);
-        img_index_clear(&ix);
-        if (r < 0)
-                return r;
-        count_pulled((int64_t) len);
-        r = img_manifest_sniff(body, len, mt);
-        if (r != IMG_MEDIA_OCI_MANIFEST && r != IMG_MEDIA_DOCKER_MANIFEST)
-                return uvm_error_set(err, ENOTSUP, "index entry is not an image manifest");
-        *ret_body = TAKE_PTR(body);
-        *ret_len = len;
-        return 0;
+        count_pulled((int64_t) fetched);
+        return r;
 }
 
 static int do_pull(struct img_store *s, const struct img_ref *ref,

@@ -60,3 +60,14 @@ int reg_get_manifest(struct reg_client *c, const struct img_ref *ref, const char
 int reg_get_blob(struct reg_client *c, const struct img_ref *ref, const char *digest, int64_t size,
                  const struct img_registry_auth *auth, const char *dest_path,
                  struct uvm_error **err);
+
+/* What ref names, down to one image manifest: an index (manifest list) is
+ * resolved to its os/arch entry (LCOW and Linux run linux/amd64).
+ * ret_top_digest: the digest of what ref itself names (the index's, for
+ * RepoDigests); ret_digest: the manifest's; *ret_fetched: manifest bytes
+ * downloaded. */
+int reg_resolve_image(struct reg_client *c, const struct img_ref *ref,
+                      const struct img_registry_auth *auth, const char *os, const char *arch,
+                      char **ret_body, size_t *ret_len, char ret_digest[IMG_DIGEST_LEN + 1],
+                      char ret_top_digest[IMG_DIGEST_LEN + 1], uint64_t *ret_fetched,
+                      struct uvm_error **err);

@@ -22,24 +22,10 @@
 #include "image/digest.h"
 #include "image/image.h"
 #include "image/registry.h"
+#include "image/store_index.h"
 
-struct img_layer {
-        char *digest; /* the blob */
-        char *chain;  /* chain id: the unpacked directory's name */
-        int64_t size;
-};
-
-struct img_rec {
-        char *id;       /* config digest */
-        char *manifest; /* manifest digest */
-        char **tags;    /* "docker.io/library/busybox:latest", NULL-terminated */
-        char **digests; /* "docker.io/library/busybox@sha256:...", NULL-terminated */
-        struct img_layer *layers;
-        size_t n_layers;
-        uint64_t size;
-        char **users; /* containers using it (not persisted), NULL-terminated */
-        struct img_rec *next;
-};
+/* Records (struct img_idx_rec) are store_index.h's, shared with the Windows
+ * store; here each has its users (containers) set. */
 
 /* A pull in progress, shared by every caller asking for the same reference. */
 struct img_pull_op {
@@ -64,7 +50,7 @@ struct img_store {
         pthread_mutex_t lock;    /* guards everything below */
         struct stat index_stamp; /* images.json as last read or written */
         pthread_cond_t cond;     /* a pull finished */
-        struct img_rec *recs;
+        struct img_idx_rec *recs;
         struct img_pull_op *pulls;
         unsigned ingests; /* ingests running: garbage collection waits */
         bool gc_pending;
@@ -98,11 +84,7 @@ int img_put_blob(struct img_store *s, const char *data, size_t len,
 
 /* Lock held: add or merge a record (names move to the image, off any other
  * image that had them), persist. Takes ownership of rec. */
-int img_rec_commit_locked(struct img_store *s, struct img_rec *rec, struct uvm_error **err);
-struct img_rec *img_rec_free(struct img_rec *r);
-
-/* Append a copy of str to the NULL-terminated *v unless present; -ENOMEM. */
-int img_strv_add(char ***v, const char *str);
+int img_rec_commit_locked(struct img_store *s, struct img_idx_rec *rec, struct uvm_error **err);
 
 /* Garbage collection counters: ingest_begin/end bracket an ingest so blobs it
  * just wrote are not collected before its record exists. */

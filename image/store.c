@@ -60,30 +60,6 @@ static size_t strv_len(char *const *v)
         return n;
 }
 
-static bool strv_contains(char *const *v, const char *s)
-{
-        for (size_t i = 0; v && v[i]; i++)
-                if (strcmp(v[i], s) == 0)
-                        return true;
-        return false;
-}
-
-int img_strv_add(char ***v, const char *s)
-{
-        size_t n = strv_len(*v);
-        char **nv;
-
-        if (strv_contains(*v, s))
-                return 0;
-        nv = realloc(*v, (n + 2) * sizeof(char *));
-        if (!nv)
-                return -ENOMEM;
-        *v = nv;
-        nv[n] = strdup(s);
-        nv[n + 1] = NULL;
-        return nv[n] ? 1 : -ENOMEM;
-}
-
 /* Remove s; returns whether it was there. */
 static bool strv_del(char **v, const char *s)
 {
@@ -96,85 +72,16 @@ static bool strv_del(char **v, const char *s)
         return false;
 }
 
-static char **strv_dup(char *const *v)
-{
-        size_t n = strv_len(v);
-        char **r = calloc(n + 1, sizeof(char *));
-
-        for (size_t i = 0; r && i < n; i++)
-                if (!(r[i] = strdup(v[i]))) {
-                        strv_free(r);
-                        return NULL;
-                }
-        return r;
-}
-
-struct img_rec *img_rec_free(struct img_rec *r)
-{
-        if (!r)
-                return NULL;
-        free(r->id);
-        free(r->manifest);
-        strv_free(r->tags);
-        strv_free(r->digests);
-        strv_free(r->users);
-        for (size_t i = 0; i < r->n_layers; i++) {
-                free(r->layers[i].digest);
-                free(r->layers[i].chain);
-        }
-        free(r->layers);
-        free(r);
-        return NULL;
-}
-
 /* --- persistence: images.json --- */
-
-static json_object *strv_to_json(char *const *v)
-{
-        json_object *a = json_object_new_array();
-
-        for (size_t i = 0; a && v && v[i]; i++)
-                json_object_array_add(a, json_object_new_string(v[i]));
-        return a;
-}
-
-static json_object *rec_to_json(const struct img_rec *r)
-{
-        json_object *o = json_object_new_object(), *layers = json_object_new_array();
-
-        json_object_object_add(o, "id", json_object_new_string(r->id));
-        json_object_object_add(o, "manifest", json_object_new_string(r->manifest));
-        json_object_object_add(o, "size", json_object_new_int64((int64_t) r->size));
-        json_object_object_add(o, "tags", strv_to_json(r->tags));
-        json_object_object_add(o, "digests", strv_to_json(r->digests));
-        for (size_t i = 0; i < r->n_layers; i++) {
-                json_object *l = json_object_new_object();
-                json_object_object_add(l, "digest", json_object_new_string(r->layers[i].digest));
-                json_object_object_add(l, "chain", json_object_new_string(r->layers[i].chain));
-                json_object_object_add(l, "size", json_object_new_int64(r->layers[i].size));
-                json_object_array_add(layers, l);
-        }
-        json_object_object_add(o, "layers", layers);
-        return o;
-}
 
 static int save_locked(struct img_store *s, struct uvm_error **err)
 {
-        _cleanup_free_ char *path = NULL;
-        json_object *top = json_object_new_object(), *arr = json_object_new_array();
-        const char *text;
+        _cleanup_free_ char *path = NULL, *text = img_idx_format(s->recs);
         int r;
 
-        for (struct img_rec *rec = s->recs; rec; rec = rec->next)
-                json_object_array_add(arr, rec_to_json(rec));
-        json_object_object_add(top, "images", arr);
-        text = json_object_to_json_string_ext(top, JSON_C_TO_STRING_PLAIN);
-        if (asprintf(&path, "%s/images.json", s->root) < 0) {
-                json_object_put(top);
+        if (!text || asprintf(&path, "%s/images.json", s->root) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        }
         r = fs_write_atomic(path, text, strlen(text), 0600);
-        json_object_put(top);
         if (r < 0)
                 return uvm_error_set(err, -r, "write %s: %s", path, strerror(-r));
         if (stat(path, &s->index_stamp) < 0)
@@ -182,76 +89,9 @@ static int save_locked(struct img_store *s, struct uvm_error **err)
         return 0;
 }
 
-static const char *jstr(json_object *o, const char *key)
-{
-        json_object *v;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
-static char **json_to_strv(json_object *o, const char *key)
-{
-        json_object *a;
-        size_t n;
-        char **v;
-
-        if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
-                return calloc(1, sizeof(char *));
-        n = json_object_array_length(a);
-        v = calloc(n + 1, sizeof(char *));
-        for (size_t i = 0, j = 0; v && i < n; i++) {
-                const char *e = json_object_get_string(json_object_array_get_idx(a, i));
-                if (e && *e && !(v[j++] = strdup(e))) {
-                        strv_free(v);
-                        return NULL;
-                }
-        }
-        return v;
-}
-
-static struct img_rec *rec_from_json(json_object *o)
-{
-        struct img_rec *r = calloc(1, sizeof(*r));
-        json_object *layers, *v;
-        const char *id = jstr(o, "id"), *man = jstr(o, "manifest");
-
-        if (!r || !id || !man || !img_digest_valid(id) || !img_digest_valid(man) ||
-            !json_object_object_get_ex(o, "layers", &layers) ||
-            !json_object_is_type(layers, json_type_array))
-                return img_rec_free(r);
-        r->id = strdup(id);
-        r->manifest = strdup(man);
-        r->tags = json_to_strv(o, "tags");
-        r->digests = json_to_strv(o, "digests");
-        r->users = calloc(1, sizeof(char *));
-        if (json_object_object_get_ex(o, "size", &v))
-                r->size = (uint64_t) json_object_get_int64(v);
-        r->n_layers = json_object_array_length(layers);
-        r->layers = calloc(r->n_layers ? r->n_layers : 1, sizeof(*r->layers));
-        if (!r->id || !r->manifest || !r->tags || !r->digests || !r->users || !r->layers)
-                return img_rec_free(r);
-        for (size_t i = 0; i < r->n_layers; i++) {
-                json_object *l = json_object_array_get_idx(layers, i);
-                const char *d = jstr(l, "digest"), *c = jstr(l, "chain");
-                if (!d || !c || !img_digest_valid(d) || !img_digest_valid(c))
-                        return img_rec_free(r);
-                r->layers[i].digest = strdup(d);
-                r->layers[i].chain = strdup(c);
-                if (json_object_object_get_ex(l, "size", &v))
-                        r->layers[i].size = json_object_get_int64(v);
-                if (!r->layers[i].digest || !r->layers[i].chain)
-                        return img_rec_free(r);
-        }
-        return r;
-}
-
 static int load_index(struct img_store *s, struct uvm_error **err)
 {
         _cleanup_free_ char *path = NULL, *buf = NULL;
-        json_object *top, *arr;
-        struct img_rec **tail = &s->recs;
         size_t len;
         int r;
 
@@ -262,23 +102,8 @@ static int load_index(struct img_store *s, struct uvm_error **err)
                 return 0;
         if (r < 0)
                 return uvm_error_set(err, -r, "read %s: %s", path, strerror(-r));
-        top = json_tokener_parse(buf);
-        if (!top || !json_object_object_get_ex(top, "images", &arr) ||
-            !json_object_is_type(arr, json_type_array)) {
-                json_object_put(top);
-                return uvm_error_set(err, EINVAL, "%s: not an image index", path);
-        }
-        for (size_t i = 0; i < json_object_array_length(arr); i++) {
-                struct img_rec *rec = rec_from_json(json_object_array_get_idx(arr, i));
-                if (!rec) {
-                        log_warn("%s: image record %zu is malformed, ignoring", path, i);
-                        continue;
-                }
-                *tail = rec;
-                tail = &rec->next;
-        }
-        json_object_put(top);
-        return 0;
+        r = img_idx_parse(buf, &s->recs, err);
+        return r < 0 ? uvm_error_wrap(err, "%s", path) : 0;
 }
 
 /* --- several processes: uvmd and `uvmd image import` share the store --- */
@@ -289,22 +114,13 @@ static bool same_file(const struct stat *a, const struct stat *b)
                a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-static void free_recs(struct img_rec *r)
-{
-        while (r) {
-                struct img_rec *next = r->next;
-                img_rec_free(r);
-                r = next;
-        }
-}
-
 /* Lock held: re-read images.json when another process replaced it. Users
  * (containers) are this process's own and carry over. */
 static void sync_locked(struct img_store *s)
 {
         _cleanup_free_ char *path = NULL;
         struct uvm_error *err = NULL;
-        struct img_rec *old = s->recs;
+        struct img_idx_rec *old = s->recs;
         struct stat st;
 
         if (asprintf(&path, "%s/images.json", s->root) < 0 || stat(path, &st) < 0 ||
@@ -314,19 +130,19 @@ static void sync_locked(struct img_store *s)
         if (load_index(s, &err) < 0) {
                 log_warn("reload %s: %s, keeping what was loaded", path, err->msg);
                 uvm_error_free(err);
-                free_recs(s->recs);
+                img_idx_free(s->recs);
                 s->recs = old;
                 return;
         }
         s->index_stamp = st;
-        for (struct img_rec *n = s->recs; n; n = n->next)
-                for (struct img_rec *o = old; o; o = o->next)
+        for (struct img_idx_rec *n = s->recs; n; n = n->next)
+                for (struct img_idx_rec *o = old; o; o = o->next)
                         if (strcmp(n->id, o->id) == 0) {
                                 char **u = n->users;
                                 n->users = o->users;
                                 o->users = u;
                         }
-        free_recs(old);
+        img_idx_free(old);
 }
 
 /* Lock held: the cross-process lock for changing the index, with a fresh
@@ -345,123 +161,40 @@ static void index_unlock(struct img_store *s)
 
 /* --- lookup --- */
 
-static bool is_hex(const char *s)
-{
-        return *s && strspn(s, "0123456789abcdef") == strlen(s);
-}
-
 /* Lock held. By reference (tag or digest), then by id or unique id prefix. */
-static struct img_rec *lookup_locked(struct img_store *s, const char *ref)
+static struct img_idx_rec *lookup_locked(struct img_store *s, const char *ref)
 {
-        struct img_ref pr = {0};
-        struct img_rec *found = NULL;
-        const char *hex;
-        size_t n = 0;
-
-        if (img_ref_parse(ref, &pr, NULL) >= 0) {
-                _cleanup_free_ char *name = img_ref_name(&pr), *full = NULL;
-                if (name && pr.digest)
-                        (void) !asprintf(&full, "%s@%s", name, pr.digest);
-                else if (name && pr.tag)
-                        (void) !asprintf(&full, "%s:%s", name, pr.tag);
-                for (struct img_rec *r = s->recs; full && r; r = r->next)
-                        if (strv_contains(r->tags, full) || strv_contains(r->digests, full))
-                                found = r;
-                img_ref_clear(&pr);
-                if (found)
-                        return found;
-        }
-        hex = strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref;
-        if (!is_hex(hex) || strlen(hex) < 4)
-                return NULL;
-        for (struct img_rec *r = s->recs; r; r = r->next)
-                if (strncmp(r->id + 7, hex, strlen(hex)) == 0) {
-                        found = r;
-                        n++;
-                }
-        return n == 1 ? found : NULL;
+        return img_idx_lookup(s->recs, ref);
 }
 
 /* --- records --- */
 
-/* Names are unique across images: moving a tag to a new image drops it from
- * the old one (docker's behaviour on re-pull of a moved tag). */
-static void drop_names_locked(struct img_store *s, const struct img_rec *keep, char *const *names)
-{
-        for (struct img_rec *r = s->recs; r; r = r->next)
-                for (size_t i = 0; r != keep && names && names[i]; i++) {
-                        strv_del(r->tags, names[i]);
-                        strv_del(r->digests, names[i]);
-                }
-}
-
 static void gc_locked(struct img_store *s);
 
-int img_rec_commit_locked(struct img_store *s, struct img_rec *rec, struct uvm_error **err)
+int img_rec_commit_locked(struct img_store *s, struct img_idx_rec *rec, struct uvm_error **err)
 {
-        struct img_rec *old = NULL;
-        int r = 0;
+        int r;
 
         index_lock(s);
-        for (struct img_rec *x = s->recs; x; x = x->next)
-                if (strcmp(x->id, rec->id) == 0)
-                        old = x;
-        if (old) {
-                for (size_t i = 0; r >= 0 && rec->tags && rec->tags[i]; i++)
-                        r = img_strv_add(&old->tags, rec->tags[i]);
-                for (size_t i = 0; r >= 0 && rec->digests && rec->digests[i]; i++)
-                        r = img_strv_add(&old->digests, rec->digests[i]);
-                drop_names_locked(s, old, rec->tags);
-                drop_names_locked(s, old, rec->digests);
-                img_rec_free(rec);
-                if (r < 0) {
-                        index_unlock(s);
-                        return uvm_error_set(err, ENOMEM, "out of memory");
-                }
-        } else {
-                drop_names_locked(s, rec, rec->tags);
-                drop_names_locked(s, rec, rec->digests);
-                rec->next = s->recs;
-                s->recs = rec;
-        }
-        /* An image left with no name and no user stays: it is still
-         * reachable by id, as with docker's dangling images. */
-        r = save_locked(s, err);
+        /* Names move to the image, off any other (store_index.h). An image
+         * left with no name and no user stays: it is still reachable by id,
+         * as with docker's dangling images. */
+        r = img_idx_commit(&s->recs, rec);
+        r = r < 0 ? uvm_error_set(err, ENOMEM, "out of memory") : save_locked(s, err);
         index_unlock(s);
         return r;
-}
-
-static void unlink_rec_locked(struct img_store *s, struct img_rec *rec)
-{
-        for (struct img_rec **p = &s->recs; *p; p = &(*p)->next)
-                if (*p == rec) {
-                        *p = rec->next;
-                        img_rec_free(rec);
-                        return;
-                }
 }
 
 /* --- garbage collection: blobs and layers no record refers to --- */
 
 static bool blob_referenced_locked(struct img_store *s, const char *hex)
 {
-        for (struct img_rec *r = s->recs; r; r = r->next) {
-                if (strcmp(r->id + 7, hex) == 0 || strcmp(r->manifest + 7, hex) == 0)
-                        return true;
-                for (size_t i = 0; i < r->n_layers; i++)
-                        if (strcmp(r->layers[i].digest + 7, hex) == 0)
-                                return true;
-        }
-        return false;
+        return img_idx_blob_used(s->recs, hex);
 }
 
 static bool layer_referenced_locked(struct img_store *s, const char *hex)
 {
-        for (struct img_rec *r = s->recs; r; r = r->next)
-                for (size_t i = 0; i < r->n_layers; i++)
-                        if (strcmp(r->layers[i].chain + 7, hex) == 0)
-                                return true;
-        return false;
+        return img_idx_chain_used(s->recs, hex);
 }
 
 /* disks/<chain hex>.erofs (disk.c) go with their layer. */
@@ -619,7 +352,7 @@ struct img_store *img_store_free(struct img_store *s)
 {
         if (!s)
                 return NULL;
-        free_recs(s->recs);
+        img_idx_free(s->recs);
         reg_client_free(s->reg);
         if (s->lock_fd >= 0)
                 close(s->lock_fd);
@@ -647,64 +380,20 @@ static int read_config(struct img_store *s, const char *id, char **ret_json, siz
         return 0;
 }
 
-/* uid or user name from config.user ("1000", "1000:1000", "app", "app:grp"). */
-static void user_ids(struct img_info *i)
+/* Lock held: what the record says; the config comes from its blob. */
+static int fill_info_locked(struct img_store *s, const struct img_idx_rec *rec,
+                            struct img_info *ret, struct uvm_error **err)
 {
-        const char *u = i->config.user;
-        _cleanup_free_ char *name = NULL;
-        char *colon, *end;
-        long long v;
-
-        if (!u || !*u)
-                return;
-        name = strdup(u);
-        if (!name)
-                return;
-        if ((colon = strchr(name, ':')))
-                *colon = '\0';
-        errno = 0;
-        v = strtoll(name, &end, 10);
-        if (*name && !*end && errno == 0 && v >= 0) {
-                i->has_uid = true;
-                i->uid = v;
-        } else {
-                i->username = TAKE_PTR(name);
-        }
-}
-
-/* Lock held: copy what the record says; the config comes from its blob. */
-static int fill_info_locked(struct img_store *s, const struct img_rec *rec, struct img_info *ret,
-                            struct uvm_error **err)
-{
-        struct img_info i = {0};
-        _cleanup_strv_ char **diff_ids = NULL;
         _cleanup_free_ char *json = NULL;
         size_t len;
-        int r;
+        int r = read_config(s, rec->id, &json, &len, err);
 
-        r = read_config(s, rec->id, &json, &len, err);
-        if (r < 0)
-                return r;
-        r = img_config_parse(json, len, &i.config, &diff_ids, err);
-        if (r < 0)
-                return uvm_error_wrap(err, "image %s", rec->id);
-        i.id = strdup(rec->id);
-        i.repo_tags = strv_dup(rec->tags);
-        i.repo_digests = strv_dup(rec->digests);
-        i.size = rec->size;
-        i.pinned_or_verbose_json = TAKE_PTR(json);
-        if (!i.id || !i.repo_tags || !i.repo_digests) {
-                img_info_clear(&i);
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        }
-        user_ids(&i);
-        *ret = i;
-        return 0;
+        return r < 0 ? r : img_idx_info(rec, json, len, ret, err);
 }
 
 int img_status(struct img_store *s, const char *ref, struct img_info *ret, struct uvm_error **err)
 {
-        struct img_rec *rec;
+        struct img_idx_rec *rec;
         int r;
 
         pthread_mutex_lock(&s->lock);
@@ -721,14 +410,14 @@ int img_list(struct img_store *s, const char *filter_ref, struct img_info **ret,
 {
         struct img_info *v = NULL;
         size_t n = 0, cap = 0;
-        struct img_rec *only = NULL;
+        struct img_idx_rec *only = NULL;
         int r = 0;
 
         pthread_mutex_lock(&s->lock);
         sync_locked(s);
         if (filter_ref && *filter_ref && !(only = lookup_locked(s, filter_ref)))
                 goto out;
-        for (struct img_rec *rec = s->recs; rec; rec = rec->next) {
+        for (struct img_idx_rec *rec = s->recs; rec; rec = rec->next) {
                 if (only && rec != only)
                         continue;
                 if (n == cap) {
@@ -759,39 +448,19 @@ out:
         return 0;
 }
 
-/* The "name:tag" ref spells when it is a tag, else NULL. */
-static char *tag_name(const char *ref)
-{
-        struct img_ref pr = {0};
-        _cleanup_free_ char *name = NULL;
-        char *full = NULL;
-
-        if (img_ref_parse(ref, &pr, NULL) < 0)
-                return NULL;
-        name = img_ref_name(&pr);
-        if (name && pr.tag && !pr.digest && asprintf(&full, "%s:%s", name, pr.tag) < 0)
-                full = NULL;
-        img_ref_clear(&pr);
-        return full;
-}
-
 int img_remove(struct img_store *s, const char *ref, struct uvm_error **err)
 {
-        struct img_rec *rec;
+        struct img_idx_rec *rec;
         int r = 0;
 
         pthread_mutex_lock(&s->lock);
         index_lock(s);
         rec = lookup_locked(s, ref);
         if (!rec)
-                goto out; /* already gone: success, as the kubelet expects */
-        if (strv_len(rec->tags) > 1) {
-                /* One of several tags: untag only, as docker rmi does. */
-                _cleanup_free_ char *tag = tag_name(ref);
-                if (tag && strv_del(rec->tags, tag)) {
-                        r = save_locked(s, err);
-                        goto out;
-                }
+                goto out;              /* already gone: success, as the kubelet expects */
+        if (img_idx_untag(rec, ref)) { /* one of several tags: as docker rmi does */
+                r = save_locked(s, err);
+                goto out;
         }
         if (strv_len(rec->users) > 0) {
                 r = uvm_error_set(err, EBUSY, "image %s is in use by container %s", rec->id,
@@ -799,7 +468,7 @@ int img_remove(struct img_store *s, const char *ref, struct uvm_error **err)
                 goto out;
         }
         log_info("removing image %s", rec->id);
-        unlink_rec_locked(s, rec);
+        img_idx_drop(&s->recs, rec);
         r = save_locked(s, err);
         index_unlock(s);
         gc_locked(s);
@@ -817,7 +486,7 @@ int img_use(struct img_store *s, const char *ref, const char *user, char **ret_i
         _cleanup_strv_ char **layers = NULL, **diff_ids = NULL;
         _cleanup_free_ char *json = NULL, *id = NULL;
         struct img_config cfg = {0};
-        struct img_rec *rec;
+        struct img_idx_rec *rec;
         size_t len;
         int r;
 
@@ -830,7 +499,7 @@ int img_use(struct img_store *s, const char *ref, const char *user, char **ret_i
         }
         layers = calloc(rec->n_layers + 1, sizeof(char *));
         id = strdup(rec->id);
-        r = layers && id ? img_strv_add(&rec->users, user) : -ENOMEM;
+        r = layers && id ? img_idx_strv_add(&rec->users, user) : -ENOMEM;
         for (size_t i = 0; r >= 0 && i < rec->n_layers; i++)
                 if (!(layers[i] = img_layer_path(s, rec->layers[i].chain)))
                         r = -ENOMEM;
@@ -855,7 +524,7 @@ int img_use(struct img_store *s, const char *ref, const char *user, char **ret_i
 void img_release(struct img_store *s, const char *image_id, const char *user)
 {
         pthread_mutex_lock(&s->lock);
-        for (struct img_rec *r = s->recs; r; r = r->next)
+        for (struct img_idx_rec *r = s->recs; r; r = r->next)
                 if (strcmp(r->id, image_id) == 0)
                         strv_del(r->users, user);
         pthread_mutex_unlock(&s->lock);

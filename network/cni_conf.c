@@ -1,13 +1,17 @@
-#include <dirent.h>
+/* CNI config lists: parsing and picking the directory's first valid one.
+ * Portable: listing the directory and finding plugins are cni-plat.h's. */
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
-#include "common/fs.h"
 #include "common/log.h"
+#include "common/macros.h"
+#include "common/platform.h"
+#include "network/cni-plat.h"
 #include "network/cni_conf.h"
 
 #define CNI_CONF_MAX_BYTES (1 << 20)
@@ -123,21 +127,6 @@ out:
         return r;
 }
 
-int cni_find_plugin(char *const *bin_dirs, const char *type, char **ret_path)
-{
-        for (size_t i = 0; bin_dirs && bin_dirs[i]; i++) {
-                char *p = NULL;
-                if (asprintf(&p, "%s/%s", bin_dirs[i], type) < 0)
-                        return -ENOMEM;
-                if (access(p, X_OK) == 0) {
-                        *ret_path = p;
-                        return 0;
-                }
-                free(p);
-        }
-        return -ENOENT;
-}
-
 static bool conf_name(const char *n)
 {
         size_t l = strlen(n);
@@ -151,7 +140,7 @@ static int try_file(const char *path, char *const *bin_dirs, struct cni_conf **r
         _cleanup_free_ char *text = NULL;
         struct uvm_error *e = NULL;
         struct cni_conf *c = NULL;
-        int r = fs_read_file(path, CNI_CONF_MAX_BYTES, &text, NULL);
+        int r = plat_read_file(path, CNI_CONF_MAX_BYTES, &text, NULL);
 
         if (r < 0) {
                 log_warn("CNI config '%s': %s, ignoring", path, strerror(-r));
@@ -179,22 +168,18 @@ static int try_file(const char *path, char *const *bin_dirs, struct cni_conf **r
 int cni_conf_load_dir(const char *dir, char *const *bin_dirs, struct cni_conf **ret_conf,
                       struct uvm_error **err)
 {
-        struct dirent **names = NULL;
-        int n = scandir(dir, &names, NULL, alphasort), found = -1;
+        _cleanup_strv_ char **names = NULL;
+        int r = cni_plat_dir_names(dir, &names, err);
 
-        if (n < 0)
-                return uvm_error_set(err, ENOENT, "no network config: cannot read '%s': %s", dir,
-                                     strerror(errno));
-        for (int i = 0; i < n; i++) {
+        if (r < 0)
+                return r;
+        for (size_t i = 0; names[i]; i++) {
                 _cleanup_free_ char *path = NULL;
-                if (found < 0 && conf_name(names[i]->d_name) &&
-                    asprintf(&path, "%s/%s", dir, names[i]->d_name) >= 0 &&
-                    try_file(path, bin_dirs, ret_conf) == 0)
-                        found = i;
-                free(names[i]);
+                if (!conf_name(names[i]))
+                        continue;
+                path = cni_plat_path_join(dir, names[i]);
+                if (path && try_file(path, bin_dirs, ret_conf) == 0)
+                        return 0;
         }
-        free(names);
-        if (found < 0)
-                return uvm_error_set(err, ENOENT, "no valid network config found in '%s'", dir);
-        return 0;
+        return uvm_error_set(err, ENOENT, "no valid network config found in '%s'", dir);
 }

@@ -1,8 +1,15 @@
-/* CNI ADD/CHECK/DEL over a config list (see cni_exec.h). */
+/* CNI ADD/CHECK/DEL over a config list (see cni_exec.h). Portable: how a
+ * plugin is found and started, and the environment it gets besides the
+ * request, come from cni-plat.h. */
 
+#ifdef _WIN32
+#include <ws2tcpip.h>
+/* objbase.h's COM macro; struct cni_result has a field of that name */
+#undef interface
+#else
 #include <arpa/inet.h>
+#endif
 #include <errno.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +19,13 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/macros.h"
+#include "network/cni-plat.h"
 #include "network/cni_exec.h"
 
-/* Plugins such as bridge and portmap run iptables and ip by PATH lookup; the
- * daemon's own environment is not passed on. */
-#define CNI_DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define CNI_MAX_ENV 8
+/* The request's five variables; the platform's (cni-plat.h) follow. */
+#define CNI_REQUEST_ENV 5
+/* Linux's IFNAMSIZ, the limit CNI's interface names keep everywhere. */
+#define CNI_IFNAME_SIZE 16
 /* Bounds on a result: more than this is not a pod attachment. */
 #define CNI_RESULT_MAX_ENTRIES 64
 /* A plugin's error message goes to the user; keep it readable. */
@@ -95,7 +103,7 @@ static bool container_id_ok(const char *s)
 
 static bool ifname_ok(const char *s)
 {
-        if (STR_EMPTY(s) || strlen(s) >= IFNAMSIZ || STR_EQ(s, ".") || STR_EQ(s, ".."))
+        if (STR_EMPTY(s) || strlen(s) >= CNI_IFNAME_SIZE || STR_EQ(s, ".") || STR_EQ(s, ".."))
                 return false;
         for (; *s; s++)
                 if ((unsigned char) *s <= ' ' || *s == '/' || *s == ':' || *s == 0x7f)
@@ -133,42 +141,30 @@ static int check_invocation(const struct cni_exec *x, const struct cni_conf *c,
         return 0;
 }
 
-static char *join_path(char *const *dirs)
-{
-        char *s = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&s, &len);
-
-        if (!f)
-                return NULL;
-        fputs("CNI_PATH=", f);
-        for (size_t i = 0; dirs && dirs[i]; i++)
-                fprintf(f, "%s%s", i ? ":" : "", dirs[i]);
-        if (fclose(f) != 0) {
-                free(s);
-                return NULL;
-        }
-        return s;
-}
-
 static int build_env(const struct cni_exec *x, enum cni_cmd cmd, const struct cni_invocation *inv,
                      char ***ret_env)
 {
-        _cleanup_strv_ char **env = calloc(CNI_MAX_ENV + 1, sizeof(char *));
-        size_t n = 0;
+        _cleanup_strv_ char **base = NULL, **env = NULL;
+        size_t n = 0, nb = 0;
 
+        if (cni_plat_base_env(x->bin_dirs, &base) < 0)
+                return -ENOMEM;
+        while (base[nb])
+                nb++;
+        env = calloc(CNI_REQUEST_ENV + nb + 1, sizeof(char *));
         if (!env)
                 return -ENOMEM;
         if (asprintf(&env[n++], "CNI_COMMAND=%s", cni_cmd_names[cmd]) < 0 ||
             asprintf(&env[n++], "CNI_CONTAINERID=%s", inv->container_id) < 0 ||
             asprintf(&env[n++], "CNI_NETNS=%s", inv->netns ? inv->netns : "") < 0 ||
             asprintf(&env[n++], "CNI_IFNAME=%s", inv->ifname) < 0 ||
-            asprintf(&env[n++], "CNI_ARGS=%s", inv->args ? inv->args : "") < 0 ||
-            !(env[n++] = join_path(x->bin_dirs)) || !(env[n++] = strdup(CNI_DEFAULT_PATH))) {
+            asprintf(&env[n++], "CNI_ARGS=%s", inv->args ? inv->args : "") < 0) {
                 /* a failed asprintf leaves its pointer undefined */
                 env[n - 1] = NULL;
                 return -ENOMEM;
         }
+        for (size_t i = 0; i < nb; i++)
+                env[n++] = TAKE_PTR(base[i]);
         *ret_env = TAKE_PTR(env);
         return 0;
 }

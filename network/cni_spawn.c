@@ -1,12 +1,17 @@
-/* The real CNI executor (cni_exec_spawn): posix_spawn, never fork, with the
- * plugin's stdin, stdout and stderr on our own pipes, a deadline, bounded
- * output, and the child always reaped. */
+/* The CNI executor's Linux half (cni-plat.h): the real executor
+ * (cni_exec_spawn): posix_spawn, never fork, with the plugin's stdin, stdout
+ * and stderr on our own pipes, a deadline, bounded output, and the child
+ * always reaped; plugins found by exec permission; the config dir listed
+ * with scandir. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -16,7 +21,13 @@
 
 #include "common/log.h"
 #include "common/macros.h"
+#include "network/cni-plat.h"
+#include "network/cni_conf.h"
 #include "network/cni_exec.h"
+
+/* Plugins such as bridge and portmap run iptables and ip by PATH lookup; the
+ * daemon's own environment is not passed on. */
+#define CNI_DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Kept from stderr for the debug log: the end is where plugins say why. */
 #define CNI_STDERR_TAIL 2048
@@ -288,3 +299,77 @@ static int spawn_run(void *data, const char *plugin_path, char *const *env, cons
 const struct cni_exec_ops cni_exec_spawn = {
         .run = spawn_run,
 };
+
+static char *join_path(char *const *dirs)
+{
+        char *s = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&s, &len);
+
+        if (!f)
+                return NULL;
+        fputs("CNI_PATH=", f);
+        for (size_t i = 0; dirs && dirs[i]; i++)
+                fprintf(f, "%s%s", i ? ":" : "", dirs[i]);
+        if (fclose(f) != 0) {
+                free(s);
+                return NULL;
+        }
+        return s;
+}
+
+int cni_plat_base_env(char *const *bin_dirs, char ***ret_env)
+{
+        _cleanup_strv_ char **env = calloc(3, sizeof(char *));
+
+        if (!env || !(env[0] = join_path(bin_dirs)) || !(env[1] = strdup(CNI_DEFAULT_PATH)))
+                return -ENOMEM;
+        *ret_env = TAKE_PTR(env);
+        return 0;
+}
+
+int cni_plat_dir_names(const char *dir, char ***ret_names, struct uvm_error **err)
+{
+        struct dirent **names = NULL;
+        int n = scandir(dir, &names, NULL, alphasort);
+        char **v;
+
+        if (n < 0)
+                return uvm_error_set(err, ENOENT, "no network config: cannot read '%s': %s", dir,
+                                     strerror(errno));
+        v = calloc((size_t) n + 1, sizeof(char *));
+        for (int i = 0; i < n; i++) {
+                if (v && !(v[i] = strdup(names[i]->d_name))) {
+                        strv_free(v);
+                        v = NULL;
+                }
+                free(names[i]);
+        }
+        free(names);
+        if (!v)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        *ret_names = v;
+        return 0;
+}
+
+char *cni_plat_path_join(const char *dir, const char *name)
+{
+        char *p = NULL;
+
+        return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
+}
+
+int cni_find_plugin(char *const *bin_dirs, const char *type, char **ret_path)
+{
+        for (size_t i = 0; bin_dirs && bin_dirs[i]; i++) {
+                char *p = cni_plat_path_join(bin_dirs[i], type);
+                if (!p)
+                        return -ENOMEM;
+                if (access(p, X_OK) == 0) {
+                        *ret_path = p;
+                        return 0;
+                }
+                free(p);
+        }
+        return -ENOENT;
+}

@@ -554,6 +554,68 @@ int hcn_pod_create(const struct hcn_api *api, const char *ns_id, const char *con
         return 0;
 }
 
+/* One "Resources" entry: the endpoint's id, or "" for another type. */
+static int hcn_resource_endpoint(json_object *res, size_t i, const char **ret_id,
+                                 struct uvm_error **err)
+{
+        const char *type = hcn_get_string(res, "Type"), *id;
+
+        *ret_id = "";
+        if (!json_object_is_type(res, json_type_object) || !type)
+                return uvm_error_set(err, EIO, "Resources[%llu] has no Type",
+                                     (unsigned long long) i);
+        if (!hcn_str_eq_nocase(type, "Endpoint"))
+                return 0;
+        id = hcn_get_string(hcn_get(res, "Data"), "ID");
+        if (!id || !hcn_guid_valid(id))
+                return uvm_error_set(err, EIO, "Resources[%llu]: the endpoint's ID is not a GUID",
+                                     (unsigned long long) i);
+        *ret_id = id;
+        return 0;
+}
+
+int hcn_ns_endpoints(const struct hcn_api *api, const char *ns_id, char ret_ids[][HCN_GUID_LEN + 1],
+                     size_t max, size_t *ret_n, struct uvm_error **err)
+{
+        _cleanup_free_ char *doc = NULL, *record = NULL;
+        _cleanup_json_ json_object *o = NULL;
+        json_object *list;
+        size_t n = 0, len;
+        int r;
+
+        if (!api || !api->namespace_query)
+                return uvm_error_set(err, ENOSYS, "HCN: namespaces cannot be queried here");
+        if (!hcn_guid_valid(ns_id))
+                return uvm_error_set(err, EINVAL, "HCN: namespace id '%.64s' is not a GUID",
+                                     ns_id ? ns_id : "(null)");
+        r = api->namespace_query(ns_id, hcn_query, &doc, &record);
+        if (r < 0)
+                return hcn_call_failed(err, r, record, "query HCN namespace %s", ns_id);
+        r = hcn_parse_json(doc, &o, err);
+        list = r < 0 ? NULL : hcn_get(o, "Resources");
+        len = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+        if (r >= 0 && list && !json_object_is_type(list, json_type_array))
+                r = uvm_error_set(err, EIO, "Resources is not a list");
+        if (r >= 0 && len > HCN_LIST_MAX)
+                r = uvm_error_set(err, EIO, "%llu Resources, at most %d", (unsigned long long) len,
+                                  HCN_LIST_MAX);
+        for (size_t i = 0; r >= 0 && i < len; i++) {
+                const char *id;
+                r = hcn_resource_endpoint(json_object_array_get_idx(list, i), i, &id, err);
+                if (r < 0 || !*id)
+                        continue;
+                if (n == max)
+                        r = uvm_error_set(err, E2BIG, "more than %llu endpoints",
+                                          (unsigned long long) max);
+                else
+                        snprintf(ret_ids[n++], HCN_GUID_LEN + 1, "%s", id);
+        }
+        if (r < 0)
+                return uvm_error_wrap(err, "HCN namespace %s", ns_id);
+        *ret_n = n;
+        return 0;
+}
+
 int hcn_endpoint_query(const struct hcn_api *api, const char *ep_id, struct hcn_endpoint *ret,
                        struct uvm_error **err)
 {

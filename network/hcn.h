@@ -38,6 +38,11 @@ struct hcn_api {
          * written only on success; -ENOENT when there is no such endpoint. */
         int (*endpoint_query)(const char *ep_id, const char *query_json, char **ret_json,
                               char **ret_error);
+        /* HcnQueryNamespaceProperties (HcnOpenNamespace first): the
+         * namespace's document, whose "Resources" list its endpoints;
+         * -ENOENT when there is no such namespace. May be NULL (-ENOSYS). */
+        int (*namespace_query)(const char *ns_id, const char *query_json, char **ret_json,
+                               char **ret_error);
 };
 
 /* computenetwork.dll, loaded on first use (hcn_win.c, Windows only); NULL
@@ -77,6 +82,13 @@ int hcn_pod_create(const struct hcn_api *api, const char *ns_id, const char *con
  * plugin that made them and are left alone. */
 int hcn_pod_delete(const struct hcn_api *api, const char *ns_id, const char *const *endpoint_ids,
                    size_t n, struct uvm_error **err);
+
+/* The endpoints in a namespace (namespace_query: its "Resources" of type
+ * "Endpoint"), as a CNI plugin attached them: GUIDs in the namespace's
+ * order, at most max (more is -E2BIG); -ENOENT when HCN knows no such
+ * namespace. */
+int hcn_ns_endpoints(const struct hcn_api *api, const char *ns_id, char ret_ids[][HCN_GUID_LEN + 1],
+                     size_t max, size_t *ret_n, struct uvm_error **err);
 
 /* One endpoint described (endpoint_query + hcn_endpoint_parse): -ENOENT
  * when HCN knows no such endpoint. */

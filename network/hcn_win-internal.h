@@ -24,6 +24,9 @@ struct hcn_raw_api {
         HRESULT(WINAPI *query_endpoint_properties)
         (HCN_ENDPOINT ep, PCWSTR query, PWSTR *properties, PWSTR *record);
         HRESULT(WINAPI *close_endpoint)(HCN_ENDPOINT ep);
+        /* May be NULL: the table's namespace_query then says -ENOSYS. */
+        HRESULT(WINAPI *query_namespace_properties)
+        (HCN_NAMESPACE ns, PCWSTR query, PWSTR *properties, PWSTR *record);
         /* Frees what HCN returns (records, properties): CoTaskMemFree. */
         void(WINAPI *free_memory)(LPVOID p);
 };

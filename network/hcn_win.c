@@ -229,12 +229,47 @@ static int hcn_win_endpoint_query(const char *ep_id, const char *query_json, cha
         return 0;
 }
 
+static int hcn_win_namespace_query(const char *ns_id, const char *query_json, char **ret_json,
+                                   char **ret_error)
+{
+        _cleanup_free_ wchar_t *query = NULL;
+        PWSTR record = NULL, props = NULL;
+        HCN_NAMESPACE ns = NULL;
+        char *json = NULL;
+        HRESULT hr;
+        GUID id;
+        int r;
+
+        if (!hcn_raw->query_namespace_properties)
+                return -ENOSYS;
+        r = hcn_win_args(ns_id, query_json, &id, &query);
+        if (r < 0)
+                return r;
+        hr = hcn_raw->open_namespace(&id, &ns, &record);
+        r = hcn_win_result(hr, record, ret_error);
+        if (r < 0)
+                return r;
+        record = NULL;
+        hr = hcn_raw->query_namespace_properties(ns, query, &props, &record);
+        r = hcn_win_result(hr, record, ret_error);
+        hcn_raw->close_namespace(ns);
+        if (r == 0)
+                r = props ? wide_to_utf8(props, HCN_WIN_STR_MAX, &json) : -EIO;
+        if (props)
+                hcn_raw->free_memory(props);
+        if (r < 0)
+                return r;
+        *ret_json = json;
+        return 0;
+}
+
 static const struct hcn_api hcn_win_api = {
         .name = "computenetwork",
         .namespace_create = hcn_win_namespace_create,
         .namespace_delete = hcn_win_namespace_delete,
         .namespace_modify = hcn_win_namespace_modify,
         .endpoint_query = hcn_win_endpoint_query,
+        .namespace_query = hcn_win_namespace_query,
 };
 
 const struct hcn_api *hcn_win_bind(const struct hcn_raw_api *raw)
@@ -261,6 +296,7 @@ static const struct {
         {"HcnOpenEndpoint", offsetof(struct hcn_raw_api, open_endpoint)},
         {"HcnQueryEndpointProperties", offsetof(struct hcn_raw_api, query_endpoint_properties)},
         {"HcnCloseEndpoint", offsetof(struct hcn_raw_api, close_endpoint)},
+        {"HcnQueryNamespaceProperties", offsetof(struct hcn_raw_api, query_namespace_properties)},
 };
 
 static struct hcn_raw_api hcn_dll_raw;

@@ -1,14 +1,16 @@
 /*
- * The Windows side of a container (ctr-plat.h), for hcs pods. Images are
- * not in the Windows build yet (no pulls, no unpacking, no layer VHDs): a
+ * The Windows side of a container (ctr-plat.h), for hcs pods. A
  * container's image must already be in the node's image store, whose
  * record file (images.json) and config blob are read here, never written;
- * anything else is refused before anything exists. The OCI spec is a plain
+ * its layers are the store's read-only disks, <images>\disks\<chain id
+ * hex>.vhd (image/store_win.h), which the hcs driver attaches to the VM
+ * over SCSI; a missing one, or an image not in the store, is refused
+ * before anything exists. The OCI spec is a plain
  * one (process, root, hostname, namespaces, cpu and memory): the hardening
  * of spec.c (seccomp, AppArmor, capabilities from the node) is Linux's.
- * CRI mounts are refused (no Plan9/VSMB shares yet). What a container
- * writes, relayed by the agent, goes to its CRI log (log.h, shared with
- * Linux).
+ * CRI mounts are host directories shared over Plan9 (ctr_win_mounts.c).
+ * What a container writes, relayed by the agent, goes to its CRI log
+ * (log.h, shared with Linux).
  */
 
 #include <errno.h>
@@ -25,13 +27,15 @@
 #include "common/log.h"
 #include "common/platform.h"
 #include "common/utf16.h"
+#include "image/manifest.h"
 #include "image/ref.h"
 #include "sandbox/ctr-plat.h"
+#include "sandbox/ctr_win_mounts.h"
 #include "sandbox/log.h"
 
 #define IMAGES_MAX_BYTES (16u << 20)
 #define CONFIG_MAX_BYTES (4u << 20)
-#define NOT_PORTED "pulling images is not in the Windows build yet"
+#define NOT_PORTED "pull it first (PullImage)"
 
 /* --- the image: already in the store --- */
 
@@ -102,23 +106,96 @@ static int known_image(const char *root, const char *ref, char **ret_id, struct 
         return 0;
 }
 
-/* The image's config ("config" of the config blob), a new reference. */
-static json_object *image_config(const char *root, const char *id)
+/* The image's config blob, parsed (NULL when unreadable). */
+static json_object *image_blob(const char *root, const char *id)
 {
         _cleanup_free_ char *path = NULL, *text = NULL;
-        json_object *top, *cfg = NULL;
 
         if (asprintf(&path, "%s/blobs/sha256/%s", root, id + 7) < 0 ||
             plat_read_file(path, CONFIG_MAX_BYTES, &text, NULL) < 0)
                 return NULL;
-        top = json_tokener_parse(text);
-        if (json_object_object_get_ex(top, "config", &cfg) &&
+        return json_tokener_parse(text);
+}
+
+/* The blob's "config", a new reference. */
+static json_object *image_config(json_object *blob)
+{
+        json_object *cfg = NULL;
+
+        if (json_object_object_get_ex(blob, "config", &cfg) &&
             json_object_is_type(cfg, json_type_object))
-                json_object_get(cfg);
-        else
-                cfg = NULL;
-        json_object_put(top);
-        return cfg;
+                return json_object_get(cfg);
+        return NULL;
+}
+
+/* rootfs.diff_ids, NULL-terminated; none (an empty list) when the config
+ * names no layers. */
+static int diff_ids(json_object *blob, char ***ret, struct uvm_error **err)
+{
+        json_object *rootfs = NULL, *ids = NULL;
+        _cleanup_strv_ char **v = NULL;
+        size_t n = 0;
+
+        if (json_object_object_get_ex(blob, "rootfs", &rootfs))
+                json_object_object_get_ex(rootfs, "diff_ids", &ids);
+        if (ids && !json_object_is_type(ids, json_type_array))
+                return uvm_error_set(err, EINVAL, "the image's rootfs.diff_ids is not a list");
+        n = ids ? json_object_array_length(ids) : 0;
+        v = calloc(n + 1, sizeof(char *));
+        if (!v)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                const char *d = json_object_get_string(json_object_array_get_idx(ids, i));
+
+                if (!json_object_is_type(json_object_array_get_idx(ids, i), json_type_string) ||
+                    !(v[i] = strdup(d)))
+                        return uvm_error_set(err, EINVAL, "the image's diff id %zu is not a string",
+                                             i);
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+/* <root>\disks\<chain id hex>.vhd for each layer, lowest first, each
+ * present: -EBUSY naming the first missing one. Backslashes throughout:
+ * HCS gets these paths. */
+static int layer_disks(const char *root, json_object *blob, char ***ret, struct uvm_error **err)
+{
+        _cleanup_strv_ char **diffs = NULL, **chain = NULL, **paths = NULL;
+        size_t n = 0;
+        int r;
+
+        r = diff_ids(blob, &diffs, err);
+        if (r < 0)
+                return r;
+        r = img_chain_ids(diffs, &chain);
+        if (r < 0)
+                return uvm_error_set(err, -r, "the image's diff ids: %s",
+                                     r == -EINVAL ? "not sha256 digests" : strerror(-r));
+        while (chain[n])
+                n++;
+        paths = calloc(n + 1, sizeof(char *));
+        if (!paths)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                FILE *f = NULL;
+
+                if (asprintf(&paths[i], "%s\\disks\\%s.vhd", root, chain[i] + 7) < 0)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                for (char *c = paths[i]; *c; c++)
+                        if (*c == '/')
+                                *c = '\\';
+                r = plat_fopen_read(paths[i], &f);
+                if (f)
+                        fclose(f);
+                if (r < 0)
+                        return uvm_error_set(err, r == -ENOENT ? EBUSY : -r,
+                                             "layer %zu of the image (chain id %s): no disk %s "
+                                             "(%s)",
+                                             i, chain[i], paths[i], strerror(-r));
+        }
+        *ret = TAKE_PTR(paths);
+        return 0;
 }
 
 /* --- the OCI spec --- */
@@ -272,7 +349,8 @@ static int build_spec(struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg
         if (!STR_EMPTY(c->pod->rec.hostname))
                 json_object_object_add(spec, "hostname",
                                        json_object_new_string(c->pod->rec.hostname));
-        json_object_object_add(spec, "mounts", json_object_new_array());
+        if (r >= 0)
+                r = ctr_win_mounts_add(c, cfg, spec, err);
         json_object_object_add(spec, "linux", lin);
         if (r >= 0) {
                 *ret_json = strdup(json_object_to_json_string_ext(
@@ -356,18 +434,25 @@ int ctr_plat_prepare(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Contai
                      struct phase_clock *pc, struct ctr_plat_made *ret, struct uvm_error **err)
 {
         _cleanup_free_ char *image_id = NULL;
-        json_object *ic;
+        json_object *ic, *blob;
         int r;
 
-        if (cfg->n_mounts)
-                return uvm_error_set(err, EOPNOTSUPP,
-                                     "mounts: not shared with hcs pods yet (%zu asked for)",
-                                     cfg->n_mounts);
+        r = ctr_win_mounts_check(cfg, err);
+        if (r < 0)
+                return r;
         r = known_image(s->images_root, cfg->image->image, &image_id, err);
         phase_mark(pc, "image");
         if (r < 0)
                 return r;
-        ic = image_config(s->images_root, image_id);
+        blob = image_blob(s->images_root, image_id);
+        r = layer_disks(s->images_root, blob, &ret->layers, err);
+        phase_mark(pc, "layers");
+        ic = image_config(blob);
+        json_object_put(blob);
+        if (r < 0) {
+                json_object_put(ic);
+                return r;
+        }
         pthread_mutex_lock(&c->lock);
         c->rec.image_id = TAKE_PTR(image_id);
         pthread_mutex_unlock(&c->lock);

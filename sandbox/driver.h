@@ -52,6 +52,10 @@ struct drv_pod_spec {
         /* Windows (hcs): the HCN endpoint GUIDs the network layer made for
          * the pod, NULL-terminated; NULL: none */
         char *const *hcn_endpoints;
+        /* Windows (hcs): the HCN namespace (GUID) the network layer made
+         * and CNI's plugins put hcn_endpoints in; the caller's, left alone
+         * by the driver. NULL: the driver makes one for hcn_endpoints. */
+        const char *hcn_namespace;
         /* The pod's user namespace, pinned (sandbox/idmap.h), which owns its
          * network namespace; the pod's IPC, UTS and PID namespaces and its
          * containers go in it. NULL: the host's. */

@@ -8,8 +8,9 @@
  *
  *   sandbox_linux.c  the pod's user namespace, network namespace and CNI
  *                    (pod_net.h), its own cgroup, image layers as disks;
- *   sandbox_win.c    nothing beyond the directory: an hcs pod's network
- *                    (HCN) is made by its driver.
+ *   sandbox_win.c    the directory and the pod's network: an HCN
+ *                    namespace and CNI (network/net_hcn.h), whose
+ *                    endpoints the hcs driver makes NICs.
  *
  * Each is called under the pod's op_lock where a pod is named.
  */

@@ -1,7 +1,9 @@
 /*
- * A pod's Windows parts (sandbox-plat.h): only its directory. An hcs pod's
- * network is an HCN namespace its driver makes and deletes with the VM;
- * there are no cgroups, user namespaces or layer disks to add.
+ * A pod's Windows parts (sandbox-plat.h): its directory and its network.
+ * The network is containerd's order on Windows (net_hcn.h): the pod's HCN
+ * namespace, CNI ADD with its GUID, then the driver hot-adds the
+ * endpoints the plugins put in it as NICs; at the stop CNI DEL, then the
+ * namespace goes. There are no cgroups or user namespaces.
  */
 
 #include <errno.h>
@@ -10,11 +12,16 @@
 #include <string.h>
 #include <wchar.h>
 
+/* Before windows.h: objbase.h makes "interface" a macro, and net.h has a
+ * field of that name. */
+#include "network/net.h"
+
 #include <windows.h>
 
 #include "common/log.h"
 #include "common/platform.h"
 #include "common/utf16.h"
+#include "network/net_hcn.h"
 #include "sandbox/sandbox-plat.h"
 
 int sbx_plat_pods_root(const char *path, struct uvm_error **err)
@@ -53,30 +60,86 @@ int sbx_plat_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spec, c
         return 0;
 }
 
-/* The driver does it all: the VM, the HCN namespace with the endpoints
- * the network plugin made (none yet: no Windows network plugin is run),
- * the NICs. */
+/* The pod's network (when it has one) before the driver: the namespace
+ * must exist when the plugins run, the VM gets their endpoints after. */
+static int net_setup(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
+                     struct net_hcn_result *res, struct uvm_error **err)
+{
+        struct net_hcn_pod cfg = {
+                .pod_id = p->rec.id,
+                .name = net->name,
+                .namespace_ = net->namespace_,
+                .uid = net->uid,
+                .dns_servers = net->dns_servers,
+                .dns_searches = net->dns_searches,
+                .dns_options = net->dns_options,
+        };
+
+        return net_hcn_pod_setup(s->net, p->dir, &cfg, res, err);
+}
+
 int sbx_plat_pod_start(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
                        bool host_network, struct phase_clock *pc, struct drv_pod **ret_drv,
                        struct uvm_error **err)
 {
+        struct net_hcn_result res = {0};
+        char *eps[NET_HCN_MAX_ENDPOINTS + 1] = {NULL};
         struct drv_pod_spec spec;
-        int r;
+        int r = 0;
 
         *ret_drv = NULL;
         sbx_pod_fill_spec(s, p, &spec);
+        if (s->net && net && !host_network && net_hcn_in_use(s->net)) {
+                r = net_setup(s, p, net, &res, err);
+                phase_mark(pc, "network");
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < res.n_endpoints; i++)
+                        eps[i] = res.endpoints[i];
+                spec.hcn_endpoints = eps;
+                spec.hcn_namespace = res.ns_id;
+        }
         r = p->ops->pod_create(&spec, ret_drv, err);
         phase_mark(pc, "driver");
+        if (r >= 0) {
+                /* ADD's IPs, into the record made READY next */
+                pthread_mutex_lock(&p->lock);
+                for (size_t i = 0; i < res.n_ips && i < 2; i++)
+                        p->rec.ips[p->rec.n_ips++] = TAKE_PTR(res.ips[i]);
+                pthread_mutex_unlock(&p->lock);
+        }
+        net_hcn_result_clear(&res);
+        /* the network goes in sbx_plat_pod_release, as the caller undoes */
         return r < 0 ? uvm_error_wrap(err, "create the %s sandbox", p->ops->name) : 0;
 }
 
-/* The namespace goes with the VM (the driver's pod_stop). */
+/* CNI DEL, then the namespace: the driver's stop has taken the NICs out
+ * of the VM and left the namespace, which is the network layer's. */
 int sbx_plat_pod_net_stop(struct sbx_pod *p, struct phase_clock *pc, struct uvm_error **err)
 {
-        return 0;
+        int r;
+
+        if (!p->net)
+                return 0;
+        r = net_hcn_pod_teardown(p->net, p->dir, p->rec.id, err);
+        phase_mark(pc, "network");
+        return r;
 }
 
 void sbx_plat_pod_release(struct sbx *s, const char *pod_id, const char *kubelet_parent,
                           bool network)
 {
+        _cleanup_free_ char *dir = NULL;
+        struct uvm_error *e = NULL;
+
+        if (!network || !s->net)
+                return;
+        if (asprintf(&dir, "%s/pods/%s", s->state_root, pod_id) < 0) {
+                dir = NULL;
+                return;
+        }
+        if (net_hcn_pod_teardown(s->net, dir, pod_id, &e) < 0)
+                log_pod(LOG_LEVEL_WARN, pod_id, "pod %s: %s, ignoring", pod_id,
+                        e && e->msg ? e->msg : "network teardown failed");
+        uvm_error_free(e);
 }

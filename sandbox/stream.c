@@ -7,7 +7,7 @@
  * reading; sbx_streams_end(), run before the driver's pod is freed, holds
  * it for writing, so it never races a call, and a session's close cannot
  * return while the pod's streams are being ended: no sink call follows a
- * close. */
+ * close. Portable: the Windows build (uvmd.exe, hcs pods) uses it too. */
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +21,11 @@
 #include "sandbox/container-internal.h"
 #include "sandbox/stream.h"
 
+/* mingw's errno.h has no ESHUTDOWN; the client gets the reason either way. */
+#ifndef ESHUTDOWN
+#define ESHUTDOWN ECONNABORTED
+#endif
+
 struct stream_io {
         struct sbx_pod *pod;     /* a reference */
         struct agent_stream *as; /* NULL once ended: drv_rw held to touch it */
@@ -29,6 +34,18 @@ struct stream_io {
         struct stream_io *next; /* in pod->streams (pod->lock) */
         bool linked;
 };
+
+/* Whether the pod has a network of its own to forward into: on Linux its
+ * own namespace (none: the node's); on Windows every pod is a VM with its
+ * own (cri_pod_win.c refuses the node's). */
+static bool own_network(const struct sbx_pod *p)
+{
+#ifdef _WIN32
+        return true;
+#else
+        return p->rec.netns_path != NULL;
+#endif
+}
 
 static void on_output(void *data, int stream, const void *buf, size_t len)
 {
@@ -321,7 +338,7 @@ int sbx_stream_check_pod(struct sbx *s, const char *id_prefix, char **ret_id,
         pthread_mutex_unlock(&p->lock);
         if (!ready)
                 return uvm_error_set(err, EBUSY, "pod %s is not ready", p->rec.id);
-        if (!p->rec.netns_path)
+        if (!own_network(p))
                 return uvm_error_set(err, EINVAL,
                                      "pod %s uses the host's network: forward to the node's "
                                      "ports directly",

@@ -1,4 +1,6 @@
-/* CRI ImageService: thin handlers over the image store (image/image.h). */
+/* CRI ImageService: thin handlers over the image store (image/image.h).
+ * Shared: Linux's store (image/store.c: blobs and unpacked layers) and
+ * uvmd.exe's (image/store_win.c: layers as VHDs) answer the same calls. */
 
 #include <string.h>
 

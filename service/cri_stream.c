@@ -13,6 +13,12 @@
 #include "service/daemon.h"
 #include "service/validate.h"
 
+/* msvcrt's stdin, stdout and stderr are macros; here they are only ever
+ * the CRI fields. */
+#undef stdin
+#undef stdout
+#undef stderr
+
 #define EXEC_MAX_ARGS 1024
 
 static int url_of(struct srv_ctx *ctx, const struct token_request *req, char **ret,

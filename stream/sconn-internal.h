@@ -10,10 +10,12 @@
 #include "stream/sconn.h"
 
 struct qevent;
+struct snet_event;
 
 /* Byte I/O on the client socket: -EAGAIN when it would block, 0 at EOF. */
 struct sconn_io {
         int fd;
+        void *tls; /* stls.h's session, NULL for plain TCP */
         ssize_t (*read)(struct sconn_io *io, void *buf, size_t len);
         ssize_t (*write)(struct sconn_io *io, const void *buf, size_t len);
         /* Optional (NULL: not offered): a then b in one write (a frame's
@@ -36,11 +38,11 @@ struct sconn {
         uint8_t *out; /* for the client: out[out_off..out_len) */
         size_t out_len, out_off, out_cap;
         size_t in_queued; /* input the ios hold */
-        long deadline;    /* CLOCK_MONOTONIC ms, 0: none */
+        long deadline;    /* monotonic ms (plat_now_ns), 0: none */
         bool eof;
-        volatile bool stop; /* the server is stopping */
-        int evfd;
-        pthread_mutex_t lock; /* guards the event queue and the spare events */
+        volatile bool stop;    /* the server is stopping */
+        struct snet_event *ev; /* raised when events were queued (snet.h) */
+        pthread_mutex_t lock;  /* guards the event queue and the spare events */
         struct qevent *head, **tail;
         struct qevent *spare; /* output events kept for reuse (sconn.c) */
         unsigned n_spare;
@@ -48,6 +50,8 @@ struct sconn {
 };
 
 int sconn_init(struct sconn *c);
+/* Make the connection's thread look at its events and c->stop. */
+void sconn_wake(struct sconn *c);
 /* Send what is queued for the client (a failed start's answer). */
 void sconn_flush(struct sconn *c);
 /* Run the session to its end. */

@@ -2,17 +2,16 @@
  * (sconn.h). */
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "common/log.h"
+#include "common/platform.h"
+#include "common/sock.h"
 #include "stream/sconn-internal.h"
+#include "stream/snet.h"
 
 #define READ_CHUNK (64u << 10)
 #define FLUSH_MS 5000 /* at the end: how long the client gets to take the rest */
@@ -55,12 +54,8 @@ struct sio {
 
 static long mono_ms(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+        return (long) (plat_now_ns() / 1000000u);
 }
-
 const struct stream_backend *sconn_backend(struct sconn *c)
 {
         return c->backend;
@@ -128,11 +123,9 @@ void sconn_deadline(struct sconn *c, unsigned ms)
 
 /* --- events, queued by the sink on the backend's thread --- */
 
-static void wake(struct sconn *c)
+void sconn_wake(struct sconn *c)
 {
-        uint64_t one = 1;
-
-        (void) !write(c->evfd, &one, sizeof(one));
+        snet_event_raise(c->ev);
 }
 
 /* The newest queued event, if it is output of io's stream with room for
@@ -228,7 +221,7 @@ static void push(struct sio *io, const struct sevent *ev, const void *data, size
          * every event it can in one go (and wakes itself for those it
          * leaves, once the client took some output). */
         if (was_empty)
-                wake(c);
+                sconn_wake(c);
 }
 
 static void sink_output(void *data, int stream, const void *buf, size_t len)
@@ -416,10 +409,9 @@ static bool io_alive(struct sconn *c, struct sio *io)
 static int run_events(struct sconn *c)
 {
         struct qevent *q;
-        uint64_t n;
         int r = 0;
 
-        (void) !read(c->evfd, &n, sizeof(n));
+        snet_event_clear(c->ev);
         while (r >= 0 && sconn_out_pending(c) < SCONN_OUT_HIGH && !c->proto->finished(c->p) &&
                (q = pop(c))) {
                 struct sio *io = q->io;
@@ -505,9 +497,11 @@ void sconn_flush(struct sconn *c)
 {
         /* What is queued for the client still goes, within FLUSH_MS. */
         for (long end = mono_ms() + FLUSH_MS; sconn_out_pending(c) > 0 && mono_ms() < end;) {
-                struct pollfd pf = {c->io->fd, POLLOUT, 0};
+                bool raised;
+                int ready;
 
-                if (flush_out(c) < 0 || poll(&pf, 1, 100) < 0)
+                if (flush_out(c) < 0 ||
+                    snet_wait(c->io->fd, SNET_OUT, NULL, 100, &ready, &raised) < 0)
                         break;
         }
 }
@@ -527,29 +521,32 @@ int sconn_run(struct sconn *c)
                 } while (r >= 0 && used > 0 && c->in_len > 0);
         }
         while (r >= 0 && !c->proto->finished(c->p) && !c->stop) {
-                struct pollfd pf[2] = {{c->io->fd, 0, 0}, {c->evfd, POLLIN, 0}};
                 long now = mono_ms(), wait = -1;
+                int events = 0, ready = 0;
+                bool raised = false;
 
                 if (!c->eof && c->in_queued < SCONN_IN_HIGH)
-                        pf[0].events |= POLLIN;
+                        events |= SNET_IN;
                 if (sconn_out_pending(c) > 0 || c->io->wants_write(c->io))
-                        pf[0].events |= POLLOUT;
+                        events |= SNET_OUT;
                 if (c->deadline)
                         wait = c->deadline > now ? c->deadline - now : 0;
                 if (c->io->pending(c->io) > 0)
                         wait = 0;
-                if (poll(pf, 2, (int) (wait > 1000 ? 1000 : wait)) < 0 && errno != EINTR) {
-                        r = -errno;
+                r = snet_wait(c->io->fd, events, c->ev, (int) (wait > 1000 ? 1000 : wait), &ready,
+                              &raised);
+                if (r == -EINTR)
+                        r = 0;
+                if (r < 0)
                         break;
-                }
-                if (pf[0].revents & (POLLIN | POLLHUP | POLLERR) || c->io->pending(c->io) > 0)
+                if (ready & SNET_IN || c->io->pending(c->io) > 0)
                         r = read_in(c);
-                if (r >= 0 && (pf[1].revents & POLLIN))
+                if (r >= 0 && raised)
                         r = run_events(c);
                 if (r >= 0)
                         r = flush_out(c);
                 if (r >= 0 && sconn_out_pending(c) < SCONN_OUT_HIGH && queued(c))
-                        wake(c); /* room again for events run_events left */
+                        sconn_wake(c); /* room again for events run_events left */
                 if (r >= 0 && c->deadline && mono_ms() >= c->deadline) {
                         c->deadline = 0;
                         r = c->proto->timeout(c->p);
@@ -557,15 +554,16 @@ int sconn_run(struct sconn *c)
         }
         sconn_flush(c);
         if (r < 0 && r != -ECONNRESET && r != -EPIPE)
-                log_debug("stream: session ended: %s", strerror(-r));
+                log_debug("stream: session ended: %s", sock_strerror(-r));
         return r;
 }
 
 int sconn_init(struct sconn *c)
 {
-        c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (c->evfd < 0)
-                return -errno;
+        int r = snet_event_new(&c->ev);
+
+        if (r < 0)
+                return r;
         pthread_mutex_init(&c->lock, NULL);
         c->tail = &c->head;
         return 0;
@@ -585,8 +583,7 @@ void sconn_fini(struct sconn *c)
                 c->spare = q->next;
                 free(q);
         }
-        if (c->evfd >= 0)
-                close(c->evfd);
+        c->ev = snet_event_free(c->ev);
         pthread_mutex_destroy(&c->lock);
         free(c->in);
         free(c->out);

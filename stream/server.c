@@ -1,27 +1,19 @@
 /* The streaming server (stream.h): listener, a thread per connection, the
  * request line and its token, then the protocol session (sconn.h). */
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/sock.h"
 #include "stream/sconn-internal.h"
+#include "stream/snet.h"
+#include "stream/stls.h"
 #include "stream/ws.h"
 
 #define HEAD_TIMEOUT_MS 10000
@@ -33,10 +25,10 @@ struct conn;
 
 struct stream_server {
         int fd;
-        int stop_pipe[2];
-        char address[80]; /* as bound */
+        struct snet_event *stop_ev; /* wakes the acceptor */
+        char address[80];           /* as bound */
         char url_host[80];
-        SSL_CTX *tls;
+        struct stls_ctx *tls;
         struct token_table *tokens;
         struct stream_backend backend;
         unsigned max_conns;
@@ -51,38 +43,30 @@ struct stream_server {
 struct conn {
         struct stream_server *s;
         struct sconn_io io;
-        SSL *ssl;
-        bool want_write;
         struct sconn c;
         struct conn *next;
 };
 
-/* --- transports --- */
-
-#define CONN_OF(p) ((struct conn *) ((char *) (p) -offsetof(struct conn, io)))
+/* --- the plain transport (stls.h makes the TLS one) --- */
 
 static ssize_t plain_read(struct sconn_io *io, void *buf, size_t len)
 {
-        ssize_t n = recv(io->fd, buf, len, 0);
+        ssize_t n = sock_read(io->fd, buf, len);
 
-        return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
+        return n == -EINTR ? -EAGAIN : n;
 }
 
 static ssize_t plain_write(struct sconn_io *io, const void *buf, size_t len)
 {
-        ssize_t n = send(io->fd, buf, len, MSG_NOSIGNAL);
+        ssize_t n = sock_write(io->fd, true, buf, len);
 
-        return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
+        return n == -EINTR ? -EAGAIN : n;
 }
 
 static ssize_t plain_write2(struct sconn_io *io, const void *a, size_t alen, const void *b,
                             size_t blen)
 {
-        struct iovec iov[2] = {{(void *) a, alen}, {(void *) b, blen}};
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
-        ssize_t n = sendmsg(io->fd, &m, MSG_NOSIGNAL);
-
-        return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
+        return snet_write2(io->fd, a, alen, b, blen);
 }
 
 static size_t plain_pending(struct sconn_io *io)
@@ -93,52 +77,6 @@ static size_t plain_pending(struct sconn_io *io)
 static bool plain_wants_write(struct sconn_io *io)
 {
         return false;
-}
-
-static ssize_t tls_result(struct conn *k, int n)
-{
-        switch (SSL_get_error(k->ssl, n)) {
-        case SSL_ERROR_WANT_READ:
-                return -EAGAIN;
-        case SSL_ERROR_WANT_WRITE:
-                k->want_write = true;
-                return -EAGAIN;
-        case SSL_ERROR_ZERO_RETURN:
-                return 0;
-        default:
-                ERR_clear_error();
-                return -ECONNRESET;
-        }
-}
-
-static ssize_t tls_read(struct sconn_io *io, void *buf, size_t len)
-{
-        struct conn *k = CONN_OF(io);
-        int n;
-
-        k->want_write = false;
-        n = SSL_read(k->ssl, buf, (int) (len > INT32_MAX ? INT32_MAX : len));
-        return n > 0 ? n : tls_result(k, n);
-}
-
-static ssize_t tls_write(struct sconn_io *io, const void *buf, size_t len)
-{
-        struct conn *k = CONN_OF(io);
-        int n;
-
-        k->want_write = false;
-        n = SSL_write(k->ssl, buf, (int) (len > INT32_MAX ? INT32_MAX : len));
-        return n > 0 ? n : tls_result(k, n);
-}
-
-static size_t tls_pending(struct sconn_io *io)
-{
-        return (size_t) SSL_pending(CONN_OF(io)->ssl);
-}
-
-static bool tls_wants_write(struct sconn_io *io)
-{
-        return CONN_OF(io)->want_write;
 }
 
 /* --- the request --- */
@@ -241,10 +179,8 @@ static void serve_request(struct conn *k, struct http_parser *hp, struct token_r
         const struct http_request *hr;
         int r;
 
-        if (k->ssl && SSL_accept(k->ssl) != 1) {
-                ERR_clear_error();
+        if (stls_handshake(&k->io) < 0)
                 return;
-        }
         r = read_head(k, hp, &e);
         if (r < 0) {
                 if (r != -ECONNRESET && r != -EAGAIN)
@@ -264,8 +200,7 @@ static void serve_request(struct conn *k, struct http_parser *hp, struct token_r
         k->c.req = *req;
         k->c.http = hr;
         k->c.backend = &k->s->backend;
-        if (fcntl(k->io.fd, F_SETFL, fcntl(k->io.fd, F_GETFL) | O_NONBLOCK) < 0 ||
-            start_protocol(k, hr, &e) < 0) {
+        if (sock_set_nonblocking(k->io.fd) < 0 || start_protocol(k, hr, &e) < 0) {
                 if (e)
                         log_debug("stream: %s", e->msg);
                 sconn_flush(&k->c);
@@ -280,16 +215,29 @@ static void serve_request(struct conn *k, struct http_parser *hp, struct token_r
         pthread_mutex_unlock(&k->s->lock);
 }
 
+/* Out of the server's list: stream_server_stop no longer wakes it (its
+ * event and socket are about to go). */
+static void unlink_conn(struct conn *k)
+{
+        struct stream_server *s = k->s;
+
+        pthread_mutex_lock(&s->lock);
+        for (struct conn **p = &s->conns; *p; p = &(*p)->next)
+                if (*p == k) {
+                        *p = k->next;
+                        break;
+                }
+        pthread_mutex_unlock(&s->lock);
+}
+
 static void serve(struct conn *k)
 {
         struct token_request *req = NULL;
         struct http_parser *hp = http_parser_new();
-        struct timeval tv = {HEAD_TIMEOUT_MS / 1000, 0};
 
-        (void) setsockopt(k->io.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        (void) setsockopt(k->io.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         if (hp)
                 serve_request(k, hp, &req);
+        unlink_conn(k);
         sconn_fini(&k->c); /* before the request and head it points at go */
         token_request_free(req);
         http_parser_free(hp);
@@ -301,17 +249,9 @@ static void *conn_main(void *arg)
         struct stream_server *s = k->s;
 
         serve(k);
-        if (k->ssl) {
-                (void) SSL_shutdown(k->ssl);
-                SSL_free(k->ssl);
-        }
-        close(k->io.fd);
+        stls_end(&k->io);
+        sock_close(k->io.fd);
         pthread_mutex_lock(&s->lock);
-        for (struct conn **p = &s->conns; *p; p = &(*p)->next)
-                if (*p == k) {
-                        *p = k->next;
-                        break;
-                }
         if (--s->n_conns == 0)
                 pthread_cond_broadcast(&s->idle);
         pthread_mutex_unlock(&s->lock);
@@ -319,19 +259,27 @@ static void *conn_main(void *arg)
         return NULL;
 }
 
+static void drop(struct conn *k, int fd)
+{
+        if (k) {
+                sconn_fini(&k->c);
+                stls_end(&k->io);
+                free(k);
+        }
+        sock_close(fd);
+}
+
 static void accept_one(struct stream_server *s, int fd)
 {
         struct conn *k = calloc(1, sizeof(*k));
         pthread_attr_t at;
         pthread_t t;
-        int one = 1;
 
         if (!k || sconn_init(&k->c) < 0) {
                 free(k);
-                close(fd);
+                sock_close(fd);
                 return;
         }
-        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         k->s = s;
         k->c.io = &k->io;
         k->io = (struct sconn_io){.fd = fd,
@@ -340,31 +288,15 @@ static void accept_one(struct stream_server *s, int fd)
                                   .write2 = plain_write2,
                                   .pending = plain_pending,
                                   .wants_write = plain_wants_write};
-        if (s->tls) {
-                k->ssl = SSL_new(s->tls);
-                if (!k->ssl || SSL_set_fd(k->ssl, fd) != 1) {
-                        sconn_fini(&k->c);
-                        SSL_free(k->ssl);
-                        free(k);
-                        close(fd);
-                        return;
-                }
-                SSL_set_mode(k->ssl,
-                             SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-                k->io.read = tls_read;
-                k->io.write = tls_write;
-                k->io.write2 = NULL;
-                k->io.pending = tls_pending;
-                k->io.wants_write = tls_wants_write;
+        if (s->tls && stls_wrap(s->tls, &k->io) < 0) {
+                drop(k, fd);
+                return;
         }
         pthread_mutex_lock(&s->lock);
         if (s->stopping || s->n_conns >= s->max_conns) {
                 pthread_mutex_unlock(&s->lock);
                 log_warn("stream: %u connections already, refusing one", s->max_conns);
-                sconn_fini(&k->c);
-                SSL_free(k->ssl);
-                free(k);
-                close(fd);
+                drop(k, fd);
                 return;
         }
         k->next = s->conns;
@@ -377,10 +309,7 @@ static void accept_one(struct stream_server *s, int fd)
                 s->conns = k->next;
                 s->n_conns--;
                 pthread_mutex_unlock(&s->lock);
-                sconn_fini(&k->c);
-                SSL_free(k->ssl);
-                free(k);
-                close(fd);
+                drop(k, fd);
         } else {
                 pthread_mutex_unlock(&s->lock);
         }
@@ -392,125 +321,34 @@ static void *acceptor_main(void *arg)
         struct stream_server *s = arg;
 
         for (;;) {
-                struct pollfd pf[2] = {{s->fd, POLLIN, 0}, {s->stop_pipe[0], POLLIN, 0}};
-                int fd;
+                bool stop = false;
+                int ready = 0, fd;
+                int r = snet_wait(s->fd, SNET_IN, s->stop_ev, -1, &ready, &stop);
 
-                if (poll(pf, 2, -1) < 0 && errno != EINTR)
+                if (stop || (r < 0 && r != -EINTR))
                         break;
-                if (pf[1].revents)
-                        break;
-                fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
-                if (fd >= 0)
+                if (!(ready & SNET_IN))
+                        continue;
+                fd = snet_accept(s->fd);
+                if (fd >= 0) {
+                        snet_conn_setup(fd, HEAD_TIMEOUT_MS);
                         accept_one(s, fd);
+                }
         }
         return NULL;
 }
 
 /* --- start, stop, URLs --- */
 
-/* "host:port" or "[v6]:port" into a socket address. */
-static int parse_address(const char *a, struct sockaddr_storage *ss, socklen_t *len,
-                         struct uvm_error **err)
-{
-        char host[64];
-        const char *colon = strrchr(a, ':');
-        char *end;
-        long port;
-
-        if (!colon || (size_t) (colon - a) >= sizeof(host))
-                return uvm_error_set(err, EINVAL, "stream address '%s': HOST:PORT", a);
-        port = strtol(colon + 1, &end, 10);
-        if (*end || port < 0 || port > 65535 || end == colon + 1)
-                return uvm_error_set(err, EINVAL, "stream address '%s': bad port", a);
-        if (a[0] == '[' && colon > a && colon[-1] == ']') {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) ss;
-
-                snprintf(host, sizeof(host), "%.*s", (int) (colon - a - 2), a + 1);
-                memset(s6, 0, sizeof(*s6));
-                s6->sin6_family = AF_INET6;
-                s6->sin6_port = htons((uint16_t) port);
-                *len = sizeof(*s6);
-                if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1)
-                        return 0;
-        } else {
-                struct sockaddr_in *s4 = (struct sockaddr_in *) ss;
-
-                snprintf(host, sizeof(host), "%.*s", (int) (colon - a), a);
-                memset(s4, 0, sizeof(*s4));
-                s4->sin_family = AF_INET;
-                s4->sin_port = htons((uint16_t) port);
-                *len = sizeof(*s4);
-                if (inet_pton(AF_INET, host, &s4->sin_addr) == 1)
-                        return 0;
-        }
-        return uvm_error_set(err, EINVAL, "stream address '%s': the host must be an IP address", a);
-}
-
-/* The address as bound, and the host part of URLs (a wildcard address is
- * reached on loopback: the kubelet, on this node, connects). */
-static void name_address(struct stream_server *s)
-{
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof(ss);
-        char host[64];
-
-        if (getsockname(s->fd, (struct sockaddr *) &ss, &len) < 0)
-                return;
-        if (ss.ss_family == AF_INET6) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
-
-                inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-                snprintf(s->address, sizeof(s->address), "[%s]:%u", host, ntohs(s6->sin6_port));
-                snprintf(s->url_host, sizeof(s->url_host), "[%s]:%u",
-                         IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? "::1" : host,
-                         ntohs(s6->sin6_port));
-        } else {
-                struct sockaddr_in *s4 = (struct sockaddr_in *) &ss;
-
-                inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-                snprintf(s->address, sizeof(s->address), "%s:%u", host, ntohs(s4->sin_port));
-                snprintf(s->url_host, sizeof(s->url_host), "%s:%u",
-                         s4->sin_addr.s_addr == htonl(INADDR_ANY) ? "127.0.0.1" : host,
-                         ntohs(s4->sin_port));
-        }
-}
-
-static int tls_setup(struct stream_server *s, const struct stream_config *cfg,
-                     struct uvm_error **err)
-{
-        if (!cfg->tls_cert && !cfg->tls_key)
-                return 0;
-        if (!cfg->tls_cert || !cfg->tls_key)
-                return uvm_error_set(err, EINVAL,
-                                     "stream TLS needs both a certificate and a key file");
-        s->tls = SSL_CTX_new(TLS_server_method());
-        if (!s->tls)
-                return uvm_error_set(err, ENOMEM, "TLS: no context");
-        SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
-        if (SSL_CTX_use_certificate_chain_file(s->tls, cfg->tls_cert) != 1 ||
-            SSL_CTX_use_PrivateKey_file(s->tls, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(s->tls) != 1) {
-                char msg[256];
-
-                ERR_error_string_n(ERR_get_error(), msg, sizeof(msg));
-                ERR_clear_error();
-                return uvm_error_set(err, EINVAL, "stream TLS certificate %s / key %s: %s",
-                                     cfg->tls_cert, cfg->tls_key, msg);
-        }
-        return 0;
-}
-
 int stream_server_start(const struct stream_config *cfg, const struct stream_backend *backend,
                         struct stream_server **ret, struct uvm_error **err)
 {
         struct stream_server *s = calloc(1, sizeof(*s));
-        struct sockaddr_storage ss;
-        socklen_t len = 0;
-        int r, one = 1;
+        int r;
 
         if (!s)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        s->fd = s->stop_pipe[0] = s->stop_pipe[1] = -1;
+        s->fd = -1;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->idle, NULL);
         s->backend = *backend;
@@ -519,28 +357,18 @@ int stream_server_start(const struct stream_config *cfg, const struct stream_bac
                                     cfg->token_ttl_ms ? cfg->token_ttl_ms : DEFAULT_TTL_MS, NULL);
         r = s->tokens ? 0 : uvm_error_set(err, ENOMEM, "out of memory");
         if (r >= 0)
-                r = parse_address(cfg->address ? cfg->address : "127.0.0.1:0", &ss, &len, err);
+                r = stls_ctx_new(cfg->tls_cert, cfg->tls_key, &s->tls, err);
         if (r >= 0)
-                r = tls_setup(s, cfg, err);
-        if (r >= 0 && (s->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-                r = uvm_error_set(err, errno, "stream socket: %m");
+                r = snet_listen(cfg->address ? cfg->address : "127.0.0.1:0", &s->fd, err);
+        if (r >= 0 && (r = snet_event_new(&s->stop_ev)) < 0)
+                r = uvm_error_set(err, -r, "stream server: no wake-up: %s", sock_strerror(-r));
         if (r >= 0) {
-                (void) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-                if (bind(s->fd, (struct sockaddr *) &ss, len) < 0 || listen(s->fd, 128) < 0)
-                        r = uvm_error_set(err, errno, "stream server on %s: %m", cfg->address);
-        }
-        if (r >= 0 && pipe2(s->stop_pipe, O_CLOEXEC) < 0)
-                r = uvm_error_set(err, errno, "pipe: %m");
-        if (r >= 0) {
-                name_address(s);
+                snet_names(s->fd, s->address, sizeof(s->address), s->url_host, sizeof(s->url_host));
                 if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0)
                         r = uvm_error_set(err, EAGAIN, "stream server: no thread");
         }
         if (r < 0) {
-                if (s->stop_pipe[1] >= 0)
-                        close(s->stop_pipe[1]);
-                s->stop_pipe[1] = -1;
-                s->acceptor = 0;
+                s->stop_ev = snet_event_free(s->stop_ev); /* no acceptor to join */
                 stream_server_stop(s);
                 return r;
         }
@@ -553,27 +381,26 @@ struct stream_server *stream_server_stop(struct stream_server *s)
 {
         if (!s)
                 return NULL;
-        if (s->stop_pipe[1] >= 0) {
-                (void) !write(s->stop_pipe[1], "x", 1);
+        if (s->stop_ev) {
+                snet_event_raise(s->stop_ev);
                 pthread_join(s->acceptor, NULL);
         }
-        /* End every session: their threads see stop, close and leave. */
+        /* End every session: their threads see stop, close and leave (a
+         * shutdown alone does not wake a WSAPoll: the event does). */
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
         for (struct conn *k = s->conns; k; k = k->next) {
                 k->c.stop = true;
-                (void) shutdown(k->io.fd, SHUT_RDWR);
+                sock_shutdown(k->io.fd);
+                sconn_wake(&k->c);
         }
         while (s->n_conns > 0)
                 pthread_cond_wait(&s->idle, &s->lock);
         pthread_mutex_unlock(&s->lock);
-        for (int i = 0; i < 2; i++)
-                if (s->stop_pipe[i] >= 0)
-                        close(s->stop_pipe[i]);
-        if (s->fd >= 0)
-                close(s->fd);
+        snet_event_free(s->stop_ev);
+        sock_close(s->fd);
         token_table_free(s->tokens);
-        SSL_CTX_free(s->tls);
+        stls_ctx_free(s->tls);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->idle);
         free(s);
@@ -589,9 +416,13 @@ int stream_server_url(struct stream_server *s, const struct token_request *req, 
 
         if (r < 0)
                 return r;
-        if (asprintf(ret_url, "%s://%s/%s/%s", s->tls ? "https" : "http", s->url_host,
-                     kinds[req->kind], token) < 0)
+        size_t len = sizeof("https:///portforward/") + strlen(s->url_host) + TOKEN_LEN + 1;
+
+        *ret_url = malloc(len);
+        if (!*ret_url)
                 return uvm_error_set(err, ENOMEM, "out of memory");
+        snprintf(*ret_url, len, "%s://%s/%s/%s", s->tls ? "https" : "http", s->url_host,
+                 kinds[req->kind], token);
         return 0;
 }
 

@@ -2,9 +2,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
+#include "common/platform.h"
 #include "stream/token.h"
 
 struct token_slot {
@@ -88,10 +87,7 @@ int token_request_copy(const struct token_request *src, struct token_request **r
 
 static uint64_t monotonic_ms(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+        return plat_now_ns() / 1000000u;
 }
 
 struct token_table *token_table_new(size_t max_outstanding, uint64_t ttl_ms,
@@ -138,18 +134,9 @@ size_t token_outstanding(struct token_table *t)
 
 static int random_bytes(uint8_t *buf, size_t n, struct uvm_error **err)
 {
-        size_t got = 0;
+        int r = plat_random(buf, n);
 
-        while (got < n) {
-                ssize_t r = getrandom(buf + got, n - got, 0);
-
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return uvm_error_set(err, errno, "getrandom: %m");
-                got += (size_t) r;
-        }
-        return 0;
+        return r < 0 ? uvm_error_set(err, -r, "no random bytes for a token") : 0;
 }
 
 /* base64url (RFC 4648 section 5) without padding. */

@@ -4,8 +4,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include <openssl/evp.h>
-
+#include "stream/ws-sha1.h"
 #include "stream/ws.h"
 
 /* Base64 (RFC 4648, standard alphabet, padded). */
@@ -124,19 +123,11 @@ bool ws_is_upgrade(const struct http_request *req)
 
 int ws_accept_key(const char *key, char ret_accept[WS_ACCEPT_LEN + 1], struct uvm_error **err)
 {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        uint8_t md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
-        bool ok;
+        uint8_t md[WS_SHA1_LEN];
 
-        ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
-             EVP_DigestUpdate(ctx, key, strlen(key)) == 1 &&
-             EVP_DigestUpdate(ctx, WS_GUID, strlen(WS_GUID)) == 1 &&
-             EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len == 20;
-        EVP_MD_CTX_free(ctx);
-        if (!ok)
+        if (ws_sha1(key, strlen(key), WS_GUID, strlen(WS_GUID), md) < 0)
                 return uvm_error_set(err, EIO, "SHA-1 of the WebSocket key failed");
-        b64_encode(md, md_len, ret_accept);
+        b64_encode(md, sizeof(md), ret_accept);
         ret_accept[WS_ACCEPT_LEN] = '\0';
         return 0;
 }

@@ -5,7 +5,9 @@
  * (the CRI log is sandbox/log.c's, shared) and container and pod stats.
  * What the Windows build cannot give a container yet (an image not
  * already on the node, mounts) is refused by sandbox/ctr_win.c;
- * streaming and UpdateContainerResources are not bound (UNIMPLEMENTED). */
+ * UpdateContainerResources is not bound (UNIMPLEMENTED). Exec, Attach and
+ * PortForward are Linux's handlers (service/cri_stream.c), bound with the
+ * rest in daemon_win.c, over the streaming server it starts. */
 
 /* Before any <stdio.h>: msvcrt's stdin, stdout and stderr are macros, and
  * CRI messages have fields of those names. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "network/net.h"
 #include "sandbox/sandbox.h"
 #include "service/compute_agent_common.h"
 #include "service/cri.h"
@@ -43,11 +44,46 @@ static int win_pod_checks(const Runtime__V1__PodSandboxConfig *c, struct uvm_err
         return 0;
 }
 
+/* protoc-c arrays carry a count; the network module wants NULL-terminated. */
+static char **strv0(struct srv_ctx *ctx, char **v, size_t n)
+{
+        char **out;
+
+        if (n == 0)
+                return NULL;
+        out = srv_new_array(ctx, char *, n + 1);
+        for (size_t i = 0; out && i < n; i++)
+                out[i] = v[i];
+        return out;
+}
+
+/* What CNI gets (net_hcn.h): the pod's names for CNI_ARGS, its DNS config
+ * for plugins that take the "dns" capability. Port mappings are not
+ * passed yet. */
+static void win_net_cfg(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig *c,
+                        struct net_pod_config *ret)
+{
+        const Runtime__V1__DNSConfig *d = c->dns_config;
+
+        *ret = (struct net_pod_config){
+                .name = c->metadata->name,
+                .namespace_ = c->metadata->namespace_,
+                .uid = c->metadata->uid,
+                .hostname = c->hostname,
+        };
+        if (d) {
+                ret->dns_servers = strv0(ctx, d->servers, d->n_servers);
+                ret->dns_searches = strv0(ctx, d->searches, d->n_searches);
+                ret->dns_options = strv0(ctx, d->options, d->n_options);
+        }
+}
+
 static int win_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                        struct uvm_error **err)
 {
         const Runtime__V1__RunPodSandboxRequest *req = (const void *) m;
         const struct handler_entry *handler;
+        struct net_pod_config net;
         struct pod_record rec = {0};
         _cleanup_free_ char *id = NULL;
         int r;
@@ -58,8 +94,9 @@ static int win_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
                 r = win_pod_checks(req->config, err);
         if (r >= 0) {
                 rec.hostname = STR_EMPTY(req->config->hostname) ? NULL : req->config->hostname;
-                /* The network is the driver's (HCN); no CNI config to give. */
-                r = sbx_pod_run(ctx->daemon->sbx, &rec, NULL, false, &id, err);
+                /* CNI over HCN, then the driver's NICs (sandbox_win.c) */
+                win_net_cfg(ctx, req->config, &net);
+                r = sbx_pod_run(ctx->daemon->sbx, &rec, &net, false, &id, err);
         }
         cri_pod_rec_release(&rec);
         return r < 0 ? r : cri_pod_run_answer(ctx, id, ret, err);

@@ -15,10 +15,13 @@
 #include "common/log.h"
 #include "common/platform.h"
 #include "common/sock.h"
+#include "image/image.h"
 #include "network/hcn.h"
+#include "network/net_hcn.h"
 #include "sandbox/drivers/hcs/bind_win.h"
 #include "sandbox/drivers/hcs/guest_bridge.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/stream.h"
 #include "service/compute_agent_common.h"
 #include "service/config.h"
 #include "service/cri_runtime_common.h"
@@ -30,12 +33,12 @@ extern const unsigned char uvmd_descriptor_set[];
 extern const size_t uvmd_descriptor_set_len;
 
 #define NOT_PORTED                                                                                 \
-        "not in the Windows build yet (pods, their containers' life cycle, ExecSync, logs and "    \
-        "stats are; images, streaming and resource updates are not)"
+        "not in the Windows build yet (pods, their containers' life cycle, ExecSync, streaming, "  \
+        "logs, stats and images are; events and resource updates are not)"
 
 static const struct srv_binding *const bindings[] = {
-        health_bindings,      reflection_bindings,  cri_win_runtime_bindings,
-        cri_win_pod_bindings, cri_win_ctr_bindings, cagent_bindings,
+        health_bindings,      reflection_bindings, cri_win_runtime_bindings, cri_win_pod_bindings,
+        cri_win_ctr_bindings, cri_image_bindings,  cagent_bindings,          cri_stream_bindings,
 };
 
 #define TCP_DIAL_RETRY_MS 100
@@ -169,10 +172,34 @@ static int pods_win(struct uvmd *d, struct uvm_error **err)
         struct sbx_options o = {.state_root = d->cfg.state_root};
         int r;
 
-        /* The image store Linux keeps under the data root, read only. */
-        if (asprintf(&images, "%s/images", d->cfg.data_root) < 0)
+        /* Pods' networks from CNI plugins over HCN (net_hcn.h). */
+        {
+                struct uvmd_win *w = (struct uvmd_win *) d;
+                struct net_hcn_options no = {
+                        .conf_dir = d->cfg.cni_conf_dir,
+                        .bin_dirs = d->cfg.cni_bin_dirs,
+                        .plugin_timeout_ms = d->cfg.cni_plugin_timeout_ms,
+                        .hcn = hcn_api_computenetwork(NULL, 0),
+                        .hcn_why = w->network_why,
+                };
+                r = net_hcn_new(&no, &d->net, err);
+                if (r < 0)
+                        return r;
+                o.net = d->net;
+        }
+
+        /* The image store under the data root (image/store_win.h): pulled
+         * here, read by the container half. */
+        if (asprintf(&images, "%s\\images", d->cfg.data_root) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
         o.images_root = images;
+        r = img_store_new(&(struct img_options){.root = images,
+                                                .insecure_registries = d->cfg.insecure_registries,
+                                                .mirrors = d->cfg.registry_mirrors,
+                                                .pull_timeout_ms = d->cfg.image_pull_timeout_ms},
+                          &d->images, err);
+        if (r < 0)
+                return r;
 
         d->lists = list_cache_new();
         if (!d->lists)
@@ -242,14 +269,28 @@ int uvmd_win_start(struct uvmd_win *w, struct uvm_error **err)
                 .data = w,
                 .unimplemented_why = NOT_PORTED,
         };
+        /* Exec, Attach and PortForward URLs point here (plain HTTP: the
+         * Windows build has no TLS; loopback by default, as on Linux). */
+        struct stream_config sc = {
+                .address = d->cfg.stream_address,
+                .tls_cert = d->cfg.stream_tls_cert,
+                .tls_key = d->cfg.stream_tls_key,
+                .token_ttl_ms = d->cfg.stream_token_ttl_ms,
+        };
         int r = config_tcp_endpoint_port(d->cfg.socket, &port, err);
 
         if (r < 0)
                 return uvm_error_wrap(err, "socket");
         snprintf(address, sizeof(address), "127.0.0.1:%u", port);
-        r = srv_start(&o, d->table, &d->srv, err);
+        d->stream_backend = sbx_stream_backend(d->sbx);
+        r = stream_server_start(&sc, &d->stream_backend, &d->stream, err);
         if (r < 0)
                 return r;
+        r = srv_start(&o, d->table, &d->srv, err);
+        if (r < 0) {
+                d->stream = stream_server_stop(d->stream);
+                return r;
+        }
         srv_on_drain(d->srv, on_drain, d);
         uvmd_set_serving(d, true);
         return 0;
@@ -259,6 +300,8 @@ void uvmd_win_stop(struct uvmd_win *w)
 {
         srv_stop(w->d.srv, w->d.cfg.shutdown_grace_ms);
         w->d.srv = NULL;
+        /* Sessions end before the pods go (their VMs keep running). */
+        w->d.stream = stream_server_stop(w->d.stream);
 }
 
 void uvmd_win_fini(struct uvmd_win *w)
@@ -269,6 +312,8 @@ void uvmd_win_fini(struct uvmd_win *w)
         /* The pods' VMs keep running (ShouldTerminateOnLastHandleClosed is
          * false): the next uvmd.exe reattaches. */
         d->sbx = sbx_free(d->sbx);
+        d->net = net_hcn_free(d->net);
+        d->images = img_store_free(d->images);
         d->lists = list_cache_free(d->lists);
         d->descdb = descdb_free(d->descdb);
         handlers_clear(&d->handlers);

@@ -8,8 +8,9 @@
  * sandbox calls (Run, Stop, Remove, Status, List) and the container calls
  * (Create, Start, Stop, Remove, Status, List) through the sandbox layer and
  * the hcs driver, with records under the state root that a restarted
- * uvmd.exe reattaches to. Every other CRI method answers UNIMPLEMENTED:
- * images, exec, logs, streaming and stats are not ported yet.
+ * uvmd.exe reattaches to; ExecSync, logs and stats; the ImageService over
+ * the Windows image store (image/store_win.h). Every other CRI method
+ * answers UNIMPLEMENTED: streaming and resource updates are not ported yet.
  *
  *   uvmd_win_init -> uvmd_win_start -> (serving) -> uvmd_win_stop -> uvmd_win_fini
  *

@@ -4,7 +4,7 @@ usage: ctrs_client.py PORT MODE [POD_ID [CTR_ID]]
   run              a pod; a container of a known image created (CREATED in
                    Status and List), started (RUNNING); prints "pod ID" and
                    "ctr ID" for the script
-  refused POD      an image not on the node, mounts, an ExecSync without a
+  refused POD      an image not on the node, a mount's propagation, an ExecSync without a
                    command: refused, nothing made
   reattached POD CTR   after a restart: the container still RUNNING, listed
   failcreate POD   the agent refuses a create: an error, nothing listed, the
@@ -91,8 +91,10 @@ elif mode == "refused":
     pod = args[0]
     before = listed()
     expect_error("unknown-image-refused", lambda: create(pod, "nope", image="nosuch:1"),
-                 grpc.StatusCode.FAILED_PRECONDITION, "not in the Windows build yet")
-    mount = pb.Mount(container_path="/data", host_path="C:\\data")
+                 grpc.StatusCode.FAILED_PRECONDITION, "is not on this node (pull it first")
+    # Shared over Plan9 (uvmd_mounts_test.sh), but private propagation only.
+    mount = pb.Mount(container_path="/data", host_path="C:\\data",
+                     propagation=pb.PROPAGATION_HOST_TO_CONTAINER)
     expect_error("mounts-refused", lambda: create(pod, "m", command=["x"], mounts=[mount]),
                  grpc.StatusCode.UNIMPLEMENTED, "mounts")
     expect_error("unknown-pod", lambda: create("f" * 64, "x", command=["x"]),

@@ -62,10 +62,23 @@ int hcs_doc_nic(bool add, const struct hcn_endpoint *ep, char **ret_json, struct
                                        err);
 }
 
+int hcs_doc_scsi(bool add, unsigned lun, const char *path, char **ret_json, struct uvm_error **err)
+{
+        struct hcs_scsi_attachment a = {
+                .controller = 0, .lun = lun, .path = path, .read_only = true};
+
+        return hcs_modify_scsi_document(add ? HCS_REQUEST_ADD : HCS_REQUEST_REMOVE, &a, ret_json,
+                                        err);
+}
+
+/* spec->layers are the guest's mount points of the layers here; the
+ * scratch is the agent's per-container overlay upper dir in the guest's
+ * tmpfs (agent/agent_rootfs.c), which ScratchDirPath names. */
 int hcs_doc_hosted(const char *system_id, const struct drv_ctr_spec *spec, char **ret_json,
                    struct uvm_error **err)
 {
         char bundle[320], scratch[340];
+        size_t n = 0;
         struct hcs_hosted_config c = {
                 .owner = "uvmd",
                 .hosting_system_id = system_id,
@@ -77,6 +90,10 @@ int hcs_doc_hosted(const char *system_id, const struct drv_ctr_spec *spec, char 
         if (!spec->id || !*spec->id || strlen(spec->id) > 256 || strchr(spec->id, '/'))
                 return uvm_error_set(err, EINVAL, "container id '%.64s' is not usable",
                                      spec->id ? spec->id : "");
+        while (spec->layers && spec->layers[n])
+                n++;
+        c.layers = (const char *const *) spec->layers;
+        c.n_layers = n;
         snprintf(bundle, sizeof(bundle), GUEST_CTR_ROOT "/%s", spec->id);
         snprintf(scratch, sizeof(scratch), "%s/scratch", bundle);
         return hcs_hosted_document(&c, ret_json, err);

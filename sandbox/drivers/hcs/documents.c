@@ -519,6 +519,32 @@ static int parse_object(const char *what, const char *text, size_t max, json_obj
         return 0;
 }
 
+static int check_layers(const struct hcs_hosted_config *cfg, struct uvm_error **err)
+{
+        int r;
+
+        if (cfg->n_layers > HCS_HOSTED_MAX_LAYERS || (cfg->n_layers && !cfg->layers))
+                return uvm_error_set(err, EINVAL, "%zu layers: at most %u", cfg->n_layers,
+                                     HCS_HOSTED_MAX_LAYERS);
+        for (size_t i = 0; i < cfg->n_layers; i++)
+                if ((r = hcs_check_guest_path("layer path", cfg->layers[i], err)) < 0)
+                        return r;
+        return 0;
+}
+
+static json_object *hosted_layers(const struct hcs_hosted_config *cfg, bool *oom)
+{
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < cfg->n_layers; i++) {
+                json_object *l = json_object_new_object();
+
+                put(oom, l, "Path", jstr(cfg->layers[i]));
+                append(oom, a, l);
+        }
+        return a;
+}
+
 int hcs_hosted_document(const struct hcs_hosted_config *cfg, char **ret_json,
                         struct uvm_error **err)
 {
@@ -531,6 +557,7 @@ int hcs_hosted_document(const struct hcs_hosted_config *cfg, char **ret_json,
                                 err)) < 0 ||
             (r = hcs_check_guest_path("OCI bundle path", cfg->bundle_path, err)) < 0 ||
             (r = hcs_check_guest_path("scratch directory", cfg->scratch_dir_path, err)) < 0 ||
+            (r = check_layers(cfg, err)) < 0 ||
             (r = parse_object("OCI spec", cfg->oci_spec_json, HCS_OCI_SPEC_MAX, &spec, err)) < 0)
                 return r;
         root = json_object_new_object();
@@ -544,6 +571,8 @@ int hcs_hosted_document(const struct hcs_hosted_config *cfg, char **ret_json,
         put(&oom, hosted, "OciBundlePath", jstr(cfg->bundle_path));
         put(&oom, hosted, "OciSpecification", spec);
         put(&oom, hosted, "ScratchDirPath", jstr(cfg->scratch_dir_path));
+        if (cfg->n_layers)
+                put(&oom, hosted, "Layers", hosted_layers(cfg, &oom));
         put(&oom, root, "HostedSystem", hosted);
         return finish(root, oom, "hosted container", ret_json, err);
 }

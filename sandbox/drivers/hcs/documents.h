@@ -139,7 +139,14 @@ struct hcs_hosted_config {
         const char *bundle_path;       /* OciBundlePath */
         const char *oci_spec_json;     /* the OCI runtime spec: a JSON object */
         const char *scratch_dir_path;  /* ScratchDirPath */
+        /* The image's layers as the guest mounted them, lowest first
+         * ("Layers": [{"Path"}], left out when none), at most
+         * HCS_HOSTED_MAX_LAYERS. */
+        const char *const *layers;
+        size_t n_layers;
 };
+
+#define HCS_HOSTED_MAX_LAYERS 128
 
 #define HCS_OCI_SPEC_MAX (4u << 20) /* bytes of OCI spec JSON accepted */
 

@@ -59,6 +59,52 @@ struct hcs_added_nic {
         bool ready;
 };
 
+/* A layer VHD attached read-only to the VM at SCSI LUN lun of its one
+ * controller (the agent's Disk settings find disks on the guest's only
+ * SCSI host) and mounted by the guest at HCS_DISK_GUEST_ROOT<lun>. The
+ * flags say what may exist, as an added NIC's: each set (and recorded)
+ * before its step and cleared once it is undone; ready once attached and
+ * mounted, cleared (and recorded) when a removal begins. The slot is free
+ * when path is NULL. */
+#define HCS_MAX_DISKS 64u /* HCS_SCSI_MAX_LUNS: LUNs of the one controller */
+#define HCS_DISK_GUEST_ROOT "/run/layers/"
+struct hcs_disk {
+        char *path; /* the host's VHD */
+        bool on_host, in_guest, ready;
+};
+
+/* A container's use of layer disks: its id and the LUNs of its layers,
+ * lowest first. A disk's users are the containers that list its LUN. */
+#define HCS_MAX_LAYER_CTRS 64 /* containers with layers in one pod */
+#define HCS_MAX_CTR_LAYERS 128
+#define HCS_CTR_ID_MAX 128
+struct hcs_layer_user {
+        char id[HCS_CTR_ID_MAX + 1]; /* "": slot free */
+        uint8_t luns[HCS_MAX_CTR_LAYERS];
+        size_t n_luns;
+};
+
+/* A host directory shared into the VM over Plan9 (shares.c) as share
+ * "m<slot>" and mounted by the guest at HCS_SHARE_GUEST_ROOT<slot>, for
+ * the CRI mounts of the pod's containers: one per host path and
+ * read-only flag. Flags as a disk's; the slot is free when path is NULL. */
+#define HCS_MAX_SHARES 64
+#define HCS_SHARE_GUEST_ROOT "/run/mounts/m"
+struct hcs_share {
+        char *path; /* the host's directory, UTF-8 */
+        bool read_only;
+        bool on_host, in_guest, ready;
+};
+
+/* A container's use of shares: its id and the slots of its mounts. */
+#define HCS_MAX_SHARE_CTRS 64 /* containers with mounts in one pod */
+#define HCS_MAX_CTR_MOUNTS 64
+struct hcs_share_user {
+        char id[HCS_CTR_ID_MAX + 1]; /* "": slot free */
+        uint8_t slots[HCS_MAX_CTR_MOUNTS];
+        size_t n_slots;
+};
+
 /*
  * Fields without a lock are changed only by pod_create, pod_reattach,
  * pod_stop and pod_free, which the sandbox layer never runs at the same
@@ -79,8 +125,9 @@ struct drv_pod {
         bool created; /* the system exists (not yet shut down or terminated) */
         bool started;
         struct hcs_guest *guest;
-        bool recorded;                               /* pod_create wrote the record */
-        char ns_id[HCN_GUID_LEN + 1];                /* "": no namespace */
+        bool recorded;                /* pod_create wrote the record */
+        char ns_id[HCN_GUID_LEN + 1]; /* "": no namespace */
+        bool ns_external; /* ns_id is the network layer's (spec's hcn_namespace): never deleted */
         char ep_ids[HCS_MAX_NICS][HCN_GUID_LEN + 1]; /* the spec's hcn_endpoints */
         size_t n_eps;
         struct hcs_nic nics[HCS_MAX_NICS]; /* n_eps of them once the namespace exists */
@@ -88,6 +135,14 @@ struct drv_pod {
          * too (nic_add, nic_modify, nic_remove). */
         struct hcs_added_nic added[HCS_MAX_ADDED_NICS];
         size_t n_added;
+        /* Layer disks by LUN and their users (disks.c), changed by
+         * ctr_create, ctr_delete, pod_reattach and pod_stop, which the
+         * sandbox layer runs under its pod's op_lock. */
+        struct hcs_disk disks[HCS_MAX_DISKS];
+        struct hcs_layer_user users[HCS_MAX_LAYER_CTRS];
+        /* Plan9 shares by slot and their users (shares.c), likewise. */
+        struct hcs_share shares[HCS_MAX_SHARES];
+        struct hcs_share_user share_users[HCS_MAX_SHARE_CTRS];
 
         pthread_mutex_t lock; /* guards the fields below */
         bool quiet;           /* no pod_died: not yet up, or stopping */
@@ -123,6 +178,9 @@ bool hcs_guid_valid(const char *s);
 /* The pod's endpoints, from its spec's hcn_endpoints (NULL: none): GUIDs,
  * each once, at most HCS_MAX_NICS. */
 int hcs_net_set_endpoints(struct drv_pod *p, char *const *ids, struct uvm_error **err);
+/* The network layer's namespace (spec's hcn_namespace), the endpoints in
+ * it already: described and made NICs, never created or deleted here. */
+int hcs_net_set_namespace(struct drv_pod *p, const char *ns_id, struct uvm_error **err);
 /* The namespace with the endpoints, then each NIC host first, guest second
  * (the host side removed again when the guest fails). The record (still
  * "creating") names the namespace before HCN makes it, and each NIC once it
@@ -155,6 +213,52 @@ int hcs_ca_nic_remove(struct drv_pod *p, const char *nic_id, const struct drv_ni
  * pod's stop to try again). */
 void hcs_ca_nics_settle(struct drv_pod *p);
 
+/* disks.c: the layer disks of container ctr_id (spec->layers: host VHD
+ * paths, lowest first), each attached unless the pod has it already
+ * (grant, HCS add, guest mount, each recorded before it runs), the
+ * container counted as a user of each; *ret_paths (NULL-terminated, the
+ * guest's mount points) for the container's create. On failure the disks
+ * this call attached are removed again and the container is no user.
+ * No layers: nothing, *ret_paths NULL. */
+int hcs_disks_attach(struct drv_pod *p, const char *ctr_id, char *const *layers, char ***ret_paths,
+                     struct uvm_error **err);
+/* Container ctr_id no longer uses its disks: those without another user
+ * are removed (guest unmount, then HCS remove, the record written before
+ * each). Failures are logged: such a disk stays recorded, not ready, for
+ * a later attach of it, the pod's stop or a reattach to remove. */
+void hcs_disks_release(struct drv_pod *p, const char *ctr_id);
+/* Every disk removed while the VM runs (failures logged and ignored: the
+ * VM's end drops them), every user forgotten. */
+void hcs_disks_remove_all(struct drv_pod *p);
+/* After a reattach: what a dead uvmd left half done undone: disks not
+ * ready removed, users of a removed disk forgotten, then disks without
+ * users removed. */
+void hcs_disks_settle(struct drv_pod *p);
+/* Free the paths (pod_release). */
+void hcs_disks_clear(struct drv_pod *p);
+
+struct json_object;
+
+/* shares.c: the CRI mounts of container ctr_id. oci_spec_json's mounts
+ * whose source is an absolute Windows path (ctr_win_mounts.c puts them
+ * there: bind, "ro" or "rw", private) are host directories: each shared
+ * unless the pod shares it already with the same read-only flag (HCS add,
+ * guest mount, each recorded before it runs), the container counted as a
+ * user; *ret_spec is the spec with those sources made the guest's mount
+ * points (NULL when there is none). On failure the shares this call made
+ * are removed again and the container is no user. */
+int hcs_shares_attach(struct drv_pod *p, const char *ctr_id, const char *oci_spec_json,
+                      char **ret_spec, struct uvm_error **err);
+/* As hcs_disks_release, hcs_disks_remove_all, hcs_disks_settle and
+ * hcs_disks_clear, for shares. */
+void hcs_shares_release(struct drv_pod *p, const char *ctr_id);
+void hcs_shares_remove_all(struct drv_pod *p);
+void hcs_shares_settle(struct drv_pod *p);
+void hcs_shares_clear(struct drv_pod *p);
+/* The record's "shares" and "share_users" (record.c calls these). */
+int hcs_shares_record_add(struct drv_pod *p, struct json_object *o);
+int hcs_shares_record_read(struct drv_pod *p, struct json_object *o);
+
 /* record.c: <state_dir>/hcs-pod.json. pod_create writes it before each
  * step that makes something outside uvmd ("creating": what may exist so
  * far), and "ready" once the pod is up; a restarted uvmd reattaches to a
@@ -181,5 +285,7 @@ int hcs_record_remove(struct drv_pod *p);
 int hcs_doc_uvm(const struct hcs_binding *b, const struct drv_pod_spec *spec, const char *system_id,
                 char **ret_json, struct uvm_error **err);
 int hcs_doc_nic(bool add, const struct hcn_endpoint *ep, char **ret_json, struct uvm_error **err);
+/* A read-only layer VHD at LUN lun of controller 0: add (path) or remove. */
+int hcs_doc_scsi(bool add, unsigned lun, const char *path, char **ret_json, struct uvm_error **err);
 int hcs_doc_hosted(const char *system_id, const struct drv_ctr_spec *spec, char **ret_json,
                    struct uvm_error **err);

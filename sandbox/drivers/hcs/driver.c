@@ -70,14 +70,15 @@ static int check_tables(const struct hcs_api *hcs, const struct hcn_api *hcn,
 {
         if (!hcs || !hcs->create || !hcs->open || !hcs->start || !hcs->shutdown ||
             !hcs->terminate || !hcs->modify || !hcs->properties || !hcs->set_callback ||
-            !hcs->close)
+            !hcs->grant_vm_access || !hcs->close)
                 return uvm_error_set(err, EINVAL, "hcs driver: the HCS table is incomplete");
         if (!hcn || !hcn->namespace_create || !hcn->namespace_delete || !hcn->namespace_modify ||
             !hcn->endpoint_query)
                 return uvm_error_set(err, EINVAL, "hcs driver: the HCN table is incomplete");
         if (!g || !g->connect || !g->add_nic || !g->remove_nic || !g->ctr_create || !g->ctr_start ||
             !g->ctr_signal || !g->ctr_delete || !g->ctr_state || !g->ctr_exec_sync ||
-            !g->ctr_stop_all || !g->disconnect)
+            !g->ctr_stop_all || !g->mount_disk || !g->unmount_disk || !g->mount_share ||
+            !g->unmount_share || !g->disconnect)
                 return uvm_error_set(err, EINVAL, "hcs driver: the guest table is incomplete");
         return 0;
 }
@@ -317,18 +318,36 @@ static int pod_guest(struct drv_pod *p, const char *ctr_id, struct hcs_guest **r
         return 0;
 }
 
+/* The layers' disks first (the guest mounts them), then the shares of its
+ * CRI mounts, then the container on them; the disks and shares it alone
+ * used go again when its create fails. */
 static int hcs_ctr_create(struct drv_pod *p, const struct drv_ctr_spec *spec,
                           struct uvm_error **err)
 {
-        _cleanup_free_ char *doc = NULL;
+        _cleanup_free_ char *doc = NULL, *shared_spec = NULL;
+        _cleanup_(strv_freep) char **paths = NULL;
+        struct drv_ctr_spec ds;
         struct hcs_guest *g;
         int r;
 
         r = pod_guest(p, spec ? spec->id : NULL, &g, err);
         if (r >= 0)
-                r = hcs_doc_hosted(p->system_id, spec, &doc, err);
-        if (r >= 0)
-                r = p->b->guest->ctr_create(g, spec, doc, err);
+                r = hcs_disks_attach(p, spec->id, spec->layers, &paths, err);
+        if (r >= 0) {
+                ds = *spec;
+                ds.layers = paths;
+                r = hcs_shares_attach(p, spec->id, spec->oci_spec_json, &shared_spec, err);
+                if (shared_spec)
+                        ds.oci_spec_json = shared_spec;
+                if (r >= 0)
+                        r = hcs_doc_hosted(p->system_id, &ds, &doc, err);
+                if (r >= 0)
+                        r = p->b->guest->ctr_create(g, &ds, doc, err);
+                if (r < 0) {
+                        hcs_shares_release(p, spec->id);
+                        hcs_disks_release(p, spec->id);
+                }
+        }
         if (r < 0)
                 return uvm_error_wrap(err, "create container %s in pod %s",
                                       spec && spec->id ? spec->id : "", p->id);
@@ -351,12 +370,19 @@ static int hcs_ctr_signal(struct drv_pod *p, const char *ctr_id, int sig, struct
         return r < 0 ? r : p->b->guest->ctr_signal(g, ctr_id, sig, err);
 }
 
+/* The container, then the shares and disks no other container uses. */
 static int hcs_ctr_delete(struct drv_pod *p, const char *ctr_id, struct uvm_error **err)
 {
         struct hcs_guest *g;
         int r = pod_guest(p, ctr_id, &g, err);
 
-        return r < 0 ? r : p->b->guest->ctr_delete(g, ctr_id, err);
+        if (r >= 0)
+                r = p->b->guest->ctr_delete(g, ctr_id, err);
+        if (r >= 0 || r == -ENOENT) {
+                hcs_shares_release(p, ctr_id);
+                hcs_disks_release(p, ctr_id);
+        }
+        return r;
 }
 
 static int hcs_ctr_state(struct drv_pod *p, const char *ctr_id, enum drv_ctr_state *ret_state,
@@ -400,6 +426,20 @@ static int hcs_pod_stats(struct drv_pod *p, struct drv_pod_stats *ret, struct uv
         return p->b->guest->pod_stats(p->guest, ret, err);
 }
 
+/* The agent's connection for streaming sessions (sandbox/stream.c), while
+ * the pod's VM runs; the sandbox layer holds the pod while it uses it. */
+static struct agent_client *hcs_pod_agent(struct drv_pod *p)
+{
+        bool exited;
+
+        pthread_mutex_lock(&p->lock);
+        exited = p->exited;
+        pthread_mutex_unlock(&p->lock);
+        if (!p->guest || !p->started || exited || !p->b->guest->client)
+                return NULL;
+        return p->b->guest->client(p->guest);
+}
+
 const struct drv_ops drv_hcs_ops = {
         .name = "hcs",
         .probe = hcs_probe,
@@ -419,4 +459,5 @@ const struct drv_ops drv_hcs_ops = {
         .nic_remove = hcs_ca_nic_remove,
         .ctr_stats = hcs_ctr_stats,
         .pod_stats = hcs_pod_stats,
+        .agent = hcs_pod_agent,
 };

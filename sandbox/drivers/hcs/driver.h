@@ -63,4 +63,9 @@ void drv_hcs_unbind(void);
  * probe reports it while no binding is current. NULL forgets it. */
 void drv_hcs_set_unavailable(const char *reason);
 
+/* Whether path can be a CRI mount's host directory shared into an hcs
+ * pod: absolute (C:\dir, \\?\C:\dir or \\server\share\dir), no ".", ".."
+ * or empty component, no stream or device. -EINVAL with the reason. */
+int drv_hcs_share_path_check(const char *path, struct uvm_error **err);
+
 extern const struct drv_ops drv_hcs_ops;

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "network/hcn.h"
 
+struct agent_client;
 struct hcs_guest; /* a connection, owned by the table's implementation */
 
 /* What the guest reports, from the connection's reader thread, until
@@ -54,6 +55,21 @@ struct hcs_guest_ops {
         int (*modify_nic)(struct hcs_guest *g, const char *ns_id, const char *nic_id,
                           const struct hcn_endpoint *old, const struct hcn_endpoint *ep,
                           unsigned mtu, struct uvm_error **err);
+        /* A layer disk the host attached read-only at SCSI LUN lun (the
+         * VM's one controller): mount it at guest_path (the agent's Disk
+         * settings; one already mounted there is no error). Unmount it
+         * before the host removes it; one not mounted is no error. */
+        int (*mount_disk)(struct hcs_guest *g, unsigned lun, const char *guest_path,
+                          struct uvm_error **err);
+        int (*unmount_disk)(struct hcs_guest *g, unsigned lun, const char *guest_path,
+                            struct uvm_error **err);
+        /* A Plan9 share the host added (name, on vsock port): mount it at
+         * guest_path (the agent's Plan9 settings; one mounted there already
+         * is no error), read-only or not. Unmount it before the host removes
+         * it; one not mounted is no error. */
+        int (*mount_share)(struct hcs_guest *g, unsigned port, const char *name,
+                           const char *guest_path, bool read_only, struct uvm_error **err);
+        int (*unmount_share)(struct hcs_guest *g, const char *guest_path, struct uvm_error **err);
         /* Create a container from spec and its hosted container document
          * (documents.h), not started. */
         int (*ctr_create)(struct hcs_guest *g, const struct drv_ctr_spec *spec,
@@ -71,6 +87,9 @@ struct hcs_guest_ops {
         int (*ctr_stats)(struct hcs_guest *g, const char *ctr_id, struct drv_ctr_stats *ret,
                          struct uvm_error **err);
         int (*pod_stats)(struct hcs_guest *g, struct drv_pod_stats *ret, struct uvm_error **err);
+        /* The agent's bridge client, for Exec, Attach and PortForward
+         * sessions (sandbox/stream.c). Optional (NULL: no sessions). */
+        struct agent_client *(*client)(struct hcs_guest *g);
         /* Every running container: its stop signal, SIGKILL after
          * timeout_ms; returns once all have exited. */
         int (*ctr_stop_all)(struct hcs_guest *g, uint32_t timeout_ms, struct uvm_error **err);

@@ -341,6 +341,61 @@ static int bridge_remove_nic(struct hcs_guest *g, const char *ns_id, const char 
 
 /* --- containers --- */
 
+/* The agent's Disk settings (agent/guest_disks.c), as the qemu driver
+ * sends them; "Remove" unmounts. */
+static int bridge_disk(struct hcs_guest *g, unsigned lun, const char *guest_path, bool remove,
+                       struct uvm_error **err)
+{
+        _cleanup_json_ json_object *s = json_object_new_object();
+
+        if (!s || json_object_object_add(s, "Lun", json_object_new_int((int) lun)) < 0 ||
+            json_object_object_add(s, "Path", json_object_new_string(guest_path)) < 0 ||
+            (remove && json_object_object_add(s, "Remove", json_object_new_boolean(true)) < 0))
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        return agent_client_modify(g->client, "Disk", s, NULL, err);
+}
+
+static int bridge_mount_disk(struct hcs_guest *g, unsigned lun, const char *guest_path,
+                             struct uvm_error **err)
+{
+        return bridge_disk(g, lun, guest_path, false, err);
+}
+
+static int bridge_unmount_disk(struct hcs_guest *g, unsigned lun, const char *guest_path,
+                               struct uvm_error **err)
+{
+        return bridge_disk(g, lun, guest_path, true, err);
+}
+
+/* The agent's Plan9 settings (agent/guest_plan9.c): a share served by
+ * the host on vsock port Port under AccessName, mounted at Path;
+ * "Remove" unmounts. */
+static int bridge_share(struct hcs_guest *g, unsigned port, const char *name,
+                        const char *guest_path, bool read_only, bool remove, struct uvm_error **err)
+{
+        _cleanup_json_ json_object *s = json_object_new_object();
+
+        if (!s || json_object_object_add(s, "Path", json_object_new_string(guest_path)) < 0 ||
+            (!remove &&
+             (json_object_object_add(s, "Port", json_object_new_int64(port)) < 0 ||
+              json_object_object_add(s, "AccessName", json_object_new_string(name)) < 0 ||
+              json_object_object_add(s, "ReadOnly", json_object_new_boolean(read_only)) < 0)) ||
+            (remove && json_object_object_add(s, "Remove", json_object_new_boolean(true)) < 0))
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        return agent_client_modify(g->client, "Plan9", s, NULL, err);
+}
+
+static int bridge_mount_share(struct hcs_guest *g, unsigned port, const char *name,
+                              const char *guest_path, bool read_only, struct uvm_error **err)
+{
+        return bridge_share(g, port, name, guest_path, read_only, false, err);
+}
+
+static int bridge_unmount_share(struct hcs_guest *g, const char *guest_path, struct uvm_error **err)
+{
+        return bridge_share(g, 0, NULL, guest_path, false, true, err);
+}
+
 static int bridge_ctr_create(struct hcs_guest *g, const struct drv_ctr_spec *spec,
                              const char *hosted_doc_json, struct uvm_error **err)
 {
@@ -459,12 +514,21 @@ static int bridge_ctr_stop_all(struct hcs_guest *g, uint32_t timeout_ms, struct 
         return 0;
 }
 
+static struct agent_client *bridge_client(struct hcs_guest *g)
+{
+        return g->client;
+}
+
 static const struct hcs_guest_ops bridge_ops = {
         .name = "bridge",
         .connect = bridge_connect,
         .add_nic = bridge_add_nic,
         .remove_nic = bridge_remove_nic,
         .modify_nic = bridge_modify_nic,
+        .mount_disk = bridge_mount_disk,
+        .unmount_disk = bridge_unmount_disk,
+        .mount_share = bridge_mount_share,
+        .unmount_share = bridge_unmount_share,
         .ctr_create = bridge_ctr_create,
         .ctr_start = bridge_ctr_start,
         .ctr_signal = bridge_ctr_signal,
@@ -473,6 +537,7 @@ static const struct hcs_guest_ops bridge_ops = {
         .ctr_exec_sync = bridge_ctr_exec_sync,
         .ctr_stats = bridge_ctr_stats,
         .pod_stats = bridge_pod_stats,
+        .client = bridge_client,
         .ctr_stop_all = bridge_ctr_stop_all,
         .disconnect = bridge_disconnect,
 };

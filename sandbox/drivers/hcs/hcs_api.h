@@ -46,6 +46,11 @@ struct hcs_api {
         /* HcsSetComputeSystemCallback: fn(data, ...) on the system's events
          * until close. */
         int (*set_callback)(struct hcs_system *sys, hcs_event_fn fn, void *data);
+        /* HcsGrantVmAccess: let the VM of compute system id open the file
+         * at path (a layer VHD) before it is attached: Hyper-V's worker
+         * process runs as the VM's own account. Not an operation: HCS
+         * answers at once. */
+        int (*grant_vm_access)(const char *id, const char *path, char **ret_result);
         /* HcsCloseComputeSystem: release the handle (the system itself
          * lives on unless ShouldTerminateOnLastHandleClosed). NULL is a no-op. */
         void (*close)(struct hcs_system *sys);

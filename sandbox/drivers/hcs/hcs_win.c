@@ -427,6 +427,23 @@ static void win_close(struct hcs_system *sys)
         free(sys);
 }
 
+static int win_grant_vm_access(const char *id, const char *path, char **ret_result)
+{
+        static const char call[] = "HcsGrantVmAccess";
+        const struct hcs_raw *raw = bound_raw;
+        _cleanup_free_ wchar_t *wid = NULL, *wpath = NULL;
+        HRESULT hr;
+        int r;
+
+        if ((r = to_wide(raw, id, HCS_WIN_ID_MAX, call, "id", &wid, ret_result)) < 0 ||
+            (r = to_wide(raw, path, 32767u, call, "path", &wpath, ret_result)) < 0)
+                return r;
+        hr = raw->grant_vm_access(wid, wpath);
+        if (FAILED(hr))
+                return fail_with(raw, hr, NULL, call, "the call failed", ret_result);
+        return 0;
+}
+
 static const struct hcs_api win_api = {
         .name = "computecore",
         .create = win_create,
@@ -437,6 +454,7 @@ static const struct hcs_api win_api = {
         .modify = win_modify,
         .properties = win_properties,
         .set_callback = win_set_callback,
+        .grant_vm_access = win_grant_vm_access,
         .close = win_close,
 };
 
@@ -447,7 +465,8 @@ const struct hcs_api *hcs_api_from_raw(const struct hcs_raw *raw)
             !raw->open_compute_system || !raw->start_compute_system ||
             !raw->shut_down_compute_system || !raw->terminate_compute_system ||
             !raw->modify_compute_system || !raw->get_compute_system_properties ||
-            !raw->set_compute_system_callback || !raw->close_compute_system || !raw->local_free)
+            !raw->set_compute_system_callback || !raw->close_compute_system ||
+            !raw->grant_vm_access || !raw->local_free)
                 return NULL;
         bound_raw = raw;
         return &win_api;
@@ -475,6 +494,7 @@ static const struct {
         {"HcsSetComputeSystemCallback", offsetof(struct hcs_raw, set_compute_system_callback),
          false},
         {"HcsCloseComputeSystem", offsetof(struct hcs_raw, close_compute_system), false},
+        {"HcsGrantVmAccess", offsetof(struct hcs_raw, grant_vm_access), false},
 };
 
 static INIT_ONCE computecore_once = INIT_ONCE_STATIC_INIT;

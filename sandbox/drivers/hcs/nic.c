@@ -58,6 +58,16 @@ int hcs_net_set_endpoints(struct drv_pod *p, char *const *ids, struct uvm_error 
         return 0;
 }
 
+int hcs_net_set_namespace(struct drv_pod *p, const char *ns_id, struct uvm_error **err)
+{
+        if (!hcs_guid_valid(ns_id))
+                return uvm_error_set(err, EINVAL, "hcs pod %s: HCN namespace '%.40s' is not a GUID",
+                                     p->id, ns_id);
+        memcpy(p->ns_id, ns_id, HCN_GUID_LEN + 1);
+        p->ns_external = true;
+        return 0;
+}
+
 /* The namespace with the pod's endpoints, under an id written to the
  * record first: a uvmd that dies once HCN made it finds it there (one
  * recorded but never made is -ENOENT to the reattach that deletes it,
@@ -78,6 +88,18 @@ static int namespace_create(struct drv_pod *p, struct hcn_endpoint *eps, struct 
         if (r < 0) {
                 p->ns_id[0] = '\0';
                 return uvm_error_wrap(err, "create the HCN namespace of %s", p->system_id);
+        }
+        return 0;
+}
+
+/* The network layer's namespace: its endpoints are in it already (CNI's
+ * plugins put them there), only described here. */
+static int namespace_describe(struct drv_pod *p, struct hcn_endpoint *eps, struct uvm_error **err)
+{
+        for (size_t i = 0; i < p->n_eps; i++) {
+                int r = hcn_endpoint_query(p->b->hcn, p->ep_ids[i], &eps[i], err);
+                if (r < 0)
+                        return uvm_error_wrap(err, "the NICs of %s", p->system_id);
         }
         return 0;
 }
@@ -167,7 +189,7 @@ int hcs_net_setup(struct drv_pod *p, struct uvm_error **err)
 
         if (!p->n_eps)
                 return 0;
-        r = namespace_create(p, eps, err);
+        r = p->ns_external ? namespace_describe(p, eps, err) : namespace_create(p, eps, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < p->n_eps; i++)
@@ -203,6 +225,19 @@ int hcs_net_delete_namespace(struct drv_pod *p, struct uvm_error **err)
         size_t n = 0;
         int r;
 
+        if (p->ns_external) {
+                /* the network layer's: only what the ComputeAgent put in */
+                for (size_t i = 0; i < p->n_added; i++) {
+                        if (!p->added[i].in_ns)
+                                continue;
+                        r = hcn_ns_detach(p->b->hcn, p->ns_id, p->added[i].nic.ep.id, err);
+                        if (r < 0)
+                                return r;
+                        p->added[i].in_ns = false;
+                }
+                p->ns_id[0] = '\0';
+                return 0;
+        }
         for (size_t i = 0; i < p->n_eps; i++)
                 ids[n++] = p->ep_ids[i];
         for (size_t i = 0; i < p->n_added; i++)

@@ -91,7 +91,7 @@ static void namespace_release(struct drv_pod *p)
 {
         struct uvm_error *e = NULL;
 
-        if (p->n_eps || p->n_added || !p->ns_id[0])
+        if (p->n_eps || p->n_added || !p->ns_id[0] || p->ns_external)
                 return;
         if (hcs_net_delete_namespace(p, &e) < 0) {
                 log_pod(LOG_LEVEL_WARN, p->id,

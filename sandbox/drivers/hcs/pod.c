@@ -43,6 +43,8 @@ static struct drv_pod *pod_release(struct drv_pod *p)
                 p->b->guest->disconnect(p->guest);
         if (p->sys)
                 p->b->hcs->close(p->sys); /* no event comes after it */
+        hcs_disks_clear(p);
+        hcs_shares_clear(p);
         pthread_mutex_destroy(&p->lock);
         hcs_binding_unref(p->b);
         free(p->id);
@@ -244,6 +246,8 @@ int hcs_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret_pod,
         r = pod_alloc(spec, &p, err);
         if (r >= 0)
                 r = hcs_net_set_endpoints(p, spec->hcn_endpoints, err);
+        if (r >= 0 && spec->hcn_namespace)
+                r = hcs_net_set_namespace(p, spec->hcn_namespace, err);
         if (r >= 0 && hcs_record_exists(p))
                 r = uvm_error_set(err, EEXIST, "%s exists: the pod has a VM already",
                                   p->record_path);
@@ -389,8 +393,11 @@ static int reattach_steps(struct drv_pod *p, struct uvm_error **err)
         for (size_t i = 0; i < p->n_eps; i++)
                 p->nics[i].on_host = p->nics[i].in_guest = true;
         r = reattach_agent(p, err);
-        if (r >= 0)
+        if (r >= 0) {
                 hcs_ca_nics_settle(p); /* an add or delete a dead uvmd left midway */
+                hcs_disks_settle(p);
+                hcs_shares_settle(p);
+        }
         return r;
 }
 
@@ -452,12 +459,13 @@ int hcs_pod_stop(struct drv_pod *p, uint32_t timeout_ms, struct uvm_error **err)
                         e->msg);
                 e = uvm_error_free(e);
         }
+        hcs_shares_remove_all(p);
+        hcs_disks_remove_all(p);
         hcs_nics_remove(p);
         r = vm_down(p, err);
-        if (r >= 0 && p->guest) {
-                p->b->guest->disconnect(p->guest);
-                p->guest = NULL;
-        }
+        /* The agent's connection stays until pod_free (driver.h): the
+         * sandbox layer ends the pod's streaming sessions on it after the
+         * stop. Its end is quiet (p->quiet). */
         if (p->ns_id[0] && (q = hcs_net_delete_namespace(p, &e)) < 0) {
                 if (r < 0)
                         log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: %s, ignoring", p->id, e->msg);

@@ -11,6 +11,13 @@
  *    "added_nics": [{"nic_id", "endpoint_id", "mac", "ip", "prefix_len",
  *                    "gateway", "mtu", "namespace", "host", "guest",
  *                    "ready"}, ...]
+ * and its layer disks (disks.c), with what may exist of each, and the
+ * containers using them:
+ *    "disks": [{"lun", "path", "host", "guest", "ready"}, ...],
+ *    "layer_users": [{"id", "luns": [<lun>, ...]}, ...]
+ * and its Plan9 shares (shares.c), likewise:
+ *    "shares": [{"slot", "path", "read_only", "host", "guest", "ready"}, ...],
+ *    "share_users": [{"id", "slots": [<slot>, ...]}, ...]
  */
 
 #include <errno.h>
@@ -26,7 +33,7 @@
 #include "common/platform.h"
 #include "sandbox/drivers/hcs/driver-internal.h"
 
-#define RECORD_MAX (64u << 10)
+#define RECORD_MAX (1u << 20) /* 64 disks of long paths fit */
 
 static int add_str(json_object *o, const char *key, const char *value)
 {
@@ -100,6 +107,77 @@ static int added_add(struct drv_pod *p, json_object *o)
         return 0;
 }
 
+static json_object *disk_json(unsigned lun, const struct hcs_disk *d)
+{
+        _cleanup_json_ json_object *o = json_object_new_object();
+        json_object *l = json_object_new_int((int) lun);
+
+        if (!o || !l || json_object_object_add(o, "lun", l) < 0) {
+                json_object_put(l);
+                return NULL;
+        }
+        if (add_str(o, "path", d->path) < 0 || add_bool(o, "host", d->on_host) < 0 ||
+            add_bool(o, "guest", d->in_guest) < 0 || add_bool(o, "ready", d->ready) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static json_object *user_json(const struct hcs_layer_user *u)
+{
+        _cleanup_json_ json_object *o = json_object_new_object();
+        json_object *luns = json_object_new_array();
+
+        if (!o || !luns || json_object_object_add(o, "luns", luns) < 0) {
+                json_object_put(luns);
+                return NULL;
+        }
+        for (size_t i = 0; i < u->n_luns; i++)
+                if (json_object_array_add(luns, json_object_new_int(u->luns[i])) < 0)
+                        return NULL;
+        if (add_str(o, "id", u->id) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static int add_array(json_object *o, const char *key, json_object **ret)
+{
+        json_object *a = json_object_new_array();
+
+        if (!a || json_object_object_add(o, key, a) < 0) {
+                json_object_put(a);
+                return -ENOMEM;
+        }
+        *ret = a;
+        return 0;
+}
+
+static int disks_add(struct drv_pod *p, json_object *o)
+{
+        json_object *disks, *users, *v;
+
+        if (add_array(o, "disks", &disks) < 0 || add_array(o, "layer_users", &users) < 0)
+                return -ENOMEM;
+        for (unsigned lun = 0; lun < HCS_MAX_DISKS; lun++) {
+                if (!p->disks[lun].path)
+                        continue;
+                v = disk_json(lun, &p->disks[lun]);
+                if (!v || json_object_array_add(disks, v) < 0) {
+                        json_object_put(v);
+                        return -ENOMEM;
+                }
+        }
+        for (size_t i = 0; i < HCS_MAX_LAYER_CTRS; i++) {
+                if (!p->users[i].id[0])
+                        continue;
+                v = user_json(&p->users[i]);
+                if (!v || json_object_array_add(users, v) < 0) {
+                        json_object_put(v);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
 static const char *const state_names[] = {
         [HCS_RECORD_CREATING] = "creating",
         [HCS_RECORD_READY] = "ready",
@@ -136,7 +214,9 @@ static json_object *record_json(struct drv_pod *p, enum hcs_record_state state)
         }
         if (add_str(o, "state", state_names[state]) < 0 ||
             add_str(o, "system_id", p->system_id) < 0 || add_str(o, "namespace_id", p->ns_id) < 0 ||
-            added_add(p, o) < 0)
+            json_object_object_add(o, "namespace_external",
+                                   json_object_new_boolean(p->ns_external)) < 0 ||
+            added_add(p, o) < 0 || disks_add(p, o) < 0 || hcs_shares_record_add(p, o) < 0)
                 return NULL;
         for (size_t i = 0; i < p->n_eps && p->nics[i].in_guest; i++) {
                 json_object *n = nic_json(&p->nics[i]);
@@ -259,6 +339,81 @@ static int read_added_all(struct drv_pod *p, json_object *o)
         return 0;
 }
 
+static int read_disk(struct drv_pod *p, json_object *n)
+{
+        json_object *l;
+        const char *path = json_string_of(n, "path");
+        struct hcs_disk d = {0};
+        int lun;
+
+        if (!json_object_object_get_ex(n, "lun", &l) || !json_object_is_type(l, json_type_int) ||
+            (lun = json_object_get_int(l)) < 0 || lun >= (int) HCS_MAX_DISKS ||
+            p->disks[lun].path || !path || !*path || strlen(path) > 4096 ||
+            !get_bool(n, "host", &d.on_host) || !get_bool(n, "guest", &d.in_guest) ||
+            !get_bool(n, "ready", &d.ready))
+                return -EINVAL;
+        for (unsigned i = 0; i < HCS_MAX_DISKS; i++)
+                if (p->disks[i].path && STR_EQ(p->disks[i].path, path))
+                        return -EINVAL;
+        d.path = strdup(path);
+        if (!d.path)
+                return -ENOMEM;
+        p->disks[lun] = d;
+        return 0;
+}
+
+/* A container's LUNs, each a recorded disk. */
+static int read_user(struct drv_pod *p, json_object *n, struct hcs_layer_user *u)
+{
+        const char *id = json_string_of(n, "id");
+        json_object *luns;
+
+        *u = (struct hcs_layer_user){0};
+        if (!id || !*id || strlen(id) > HCS_CTR_ID_MAX ||
+            !json_object_object_get_ex(n, "luns", &luns) ||
+            !json_object_is_type(luns, json_type_array) ||
+            json_object_array_length(luns) > HCS_MAX_CTR_LAYERS)
+                return -EINVAL;
+        for (size_t i = 0; i < json_object_array_length(luns); i++) {
+                json_object *l = json_object_array_get_idx(luns, i);
+                int lun = json_object_get_int(l);
+
+                if (!json_object_is_type(l, json_type_int) || lun < 0 ||
+                    lun >= (int) HCS_MAX_DISKS || !p->disks[lun].path)
+                        return -EINVAL;
+                u->luns[u->n_luns++] = (uint8_t) lun;
+        }
+        memcpy(u->id, id, strlen(id) + 1);
+        return 0;
+}
+
+/* "disks" and "layer_users" (none in a record from before they existed). */
+static int read_disks(struct drv_pod *p, json_object *o)
+{
+        json_object *disks = NULL, *users = NULL;
+        int r;
+
+        json_object_object_get_ex(o, "disks", &disks);
+        json_object_object_get_ex(o, "layer_users", &users);
+        if ((disks && (!json_object_is_type(disks, json_type_array) ||
+                       json_object_array_length(disks) > HCS_MAX_DISKS)) ||
+            (users && (!json_object_is_type(users, json_type_array) ||
+                       json_object_array_length(users) > HCS_MAX_LAYER_CTRS)))
+                return -EINVAL;
+        for (size_t i = 0; disks && i < json_object_array_length(disks); i++)
+                if ((r = read_disk(p, json_object_array_get_idx(disks, i))) < 0)
+                        return r;
+        for (size_t i = 0; users && i < json_object_array_length(users); i++) {
+                r = read_user(p, json_object_array_get_idx(users, i), &p->users[i]);
+                for (size_t j = 0; r >= 0 && j < i; j++)
+                        if (STR_EQ(p->users[j].id, p->users[i].id))
+                                r = -EINVAL;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int read_state(json_object *o, enum hcs_record_state *ret)
 {
         const char *s = json_string_of(o, "state");
@@ -274,9 +429,12 @@ static int read_state(json_object *o, enum hcs_record_state *ret)
 /* "namespace_id" and "endpoints": GUIDs, each endpoint once. */
 static int read_network(struct drv_pod *p, json_object *o)
 {
-        json_object *eps;
+        json_object *eps, *ext;
         size_t n;
 
+        /* older records have none: the driver's own */
+        p->ns_external = json_object_object_get_ex(o, "namespace_external", &ext) &&
+                         json_object_get_boolean(ext);
         if (copy_str(o, "namespace_id", p->ns_id, sizeof(p->ns_id)) < 0 ||
             (p->ns_id[0] && !hcs_guid_valid(p->ns_id)) ||
             !json_object_object_get_ex(o, "endpoints", &eps) ||
@@ -324,6 +482,10 @@ static int record_parse(struct drv_pod *p, const char *text, enum hcs_record_sta
                                              p->record_path, i);
         if (read_added_all(p, o) < 0)
                 return uvm_error_set(err, EINVAL, "%s: bad added_nics", p->record_path);
+        if (read_disks(p, o) < 0)
+                return uvm_error_set(err, EINVAL, "%s: bad disks or layer_users", p->record_path);
+        if (hcs_shares_record_read(p, o) < 0)
+                return uvm_error_set(err, EINVAL, "%s: bad shares or share_users", p->record_path);
         *ret_state = state;
         return 0;
 }
@@ -342,6 +504,9 @@ int hcs_record_read(struct drv_pod *p, enum hcs_record_state *ret_state, struct 
         if (r < 0) {
                 p->ns_id[0] = '\0';
                 p->n_eps = p->n_added = 0;
+                hcs_disks_clear(p);
+                memset(p->users, 0, sizeof(p->users));
+                hcs_shares_clear(p);
         }
         return r;
 }

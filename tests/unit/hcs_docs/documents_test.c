@@ -473,6 +473,44 @@ static void test_hosted_document(void **state)
         assert_int_equal(hcs_hosted_document(&h, &json, NULL), -EINVAL);
 }
 
+/* The layers' guest paths, lowest first, as HostedSystem.Layers; left
+ * out without layers (the golden has none); a relative one refused. */
+static void test_hosted_layers(void **state)
+{
+        static const char *const layers[] = {"/run/layers/0", "/run/layers/3"};
+        static const char *const bad[] = {"/run/layers/0", "run/layers/1"};
+        struct hcs_hosted_config h = {
+                .owner = "uvmd",
+                .hosting_system_id = "0123abcd@vm",
+                .bundle_path = "/run/uvmd/c/ctr1",
+                .oci_spec_json = oci_spec,
+                .scratch_dir_path = "/run/uvmd/c/ctr1/scratch",
+                .layers = layers,
+                .n_layers = 2,
+        };
+        _cleanup_error_ struct uvm_error *err = NULL;
+        _cleanup_json_ json_object *o = NULL;
+        json_object *hosted, *l;
+        _cleanup_free_ char *json = NULL;
+        char *out = NULL;
+
+        assert_int_equal(hcs_hosted_document(&h, &json, NULL), 0);
+        o = json_tokener_parse(json);
+        assert_true(json_object_object_get_ex(o, "HostedSystem", &hosted));
+        assert_true(json_object_object_get_ex(hosted, "Layers", &l));
+        assert_int_equal(json_object_array_length(l), 2);
+        assert_string_equal(json_string_of(json_object_array_get_idx(l, 0), "Path"),
+                            "/run/layers/0");
+        assert_string_equal(json_string_of(json_object_array_get_idx(l, 1), "Path"),
+                            "/run/layers/3");
+        h.layers = bad;
+        assert_int_equal(hcs_hosted_document(&h, &out, &err), -EINVAL);
+        assert_null(out);
+        assert_non_null(strstr(err->msg, "layer path"));
+        h.n_layers = HCS_HOSTED_MAX_LAYERS + 1;
+        assert_int_equal(hcs_hosted_document(&h, &out, NULL), -EINVAL);
+}
+
 /* One modify request against golden_modify[name]. */
 static void assert_modify(json_object *goldens, const char *name, int r, char **json)
 {
@@ -553,6 +591,7 @@ int main(void)
                 cmocka_unit_test(test_boot_and_strings),
                 cmocka_unit_test(test_document_checks_again),
                 cmocka_unit_test(test_hosted_document),
+                cmocka_unit_test(test_hosted_layers),
                 cmocka_unit_test(test_modify_documents),
                 cmocka_unit_test(test_modify_refusals),
         };

@@ -29,7 +29,8 @@ static struct {
         bool no_operation;     /* HcsCreateOperation fails */
         DWORD last_timeout, first_timeout;
         wchar_t last_id[256];
-        wchar_t *last_doc; /* configuration, request or query */
+        wchar_t last_path[256]; /* HcsGrantVmAccess's */
+        wchar_t *last_doc;      /* configuration, request or query */
         const char *last_call;
         int ops_open, ops_cancelled, systems_open, local_frees;
         HCS_EVENT_CALLBACK callback;
@@ -152,6 +153,13 @@ static void WINAPI fake_close_system(HCS_SYSTEM s)
         fake.systems_open--;
 }
 
+static HRESULT WINAPI fake_grant(PCWSTR vm_id, PCWSTR path)
+{
+        wcsncpy(fake.last_id, vm_id, 255);
+        wcsncpy(fake.last_path, path, 255);
+        return wcscmp(vm_id, L"known@vm") == 0 ? S_OK : HCS_HR_WIN32(ERROR_FILE_NOT_FOUND);
+}
+
 static HLOCAL WINAPI fake_local_free(HLOCAL m)
 {
         fake.local_frees++;
@@ -172,6 +180,7 @@ static const struct hcs_raw fake_raw = {
         .get_compute_system_properties = fake_properties,
         .set_compute_system_callback = fake_set_callback,
         .close_compute_system = fake_close_system,
+        .grant_vm_access = fake_grant,
         .local_free = fake_local_free,
 };
 
@@ -346,6 +355,22 @@ static void test_open_not_found(void **state)
         free(result);
 }
 
+/* HcsGrantVmAccess: UTF-16 arguments, answered at once (no operation),
+ * a refusal as errno with HCS's reason. */
+static void test_grant_vm_access(void **state)
+{
+        char *result = NULL;
+
+        assert_int_equal(api->grant_vm_access("known@vm", "C:\\d\\l\u00e4yer.vhd", &result), 0);
+        assert_null(result);
+        assert_int_equal(wcscmp(fake.last_id, L"known@vm"), 0);
+        assert_int_equal(wcscmp(fake.last_path, L"C:\\d\\l\u00e4yer.vhd"), 0);
+        assert_int_equal(fake.ops_open, 0);
+        assert_int_equal(api->grant_vm_access("other@vm", "C:\\x.vhd", &result), -ENOENT);
+        assert_non_null(result);
+        free(result);
+}
+
 static void test_result_documents_freed(void **state)
 {
         struct hcs_system *sys = open_known();
@@ -446,6 +471,9 @@ static void test_from_raw_needs_every_entry(void **state)
         raw = fake_raw;
         raw.close_compute_system = NULL;
         assert_null(hcs_api_from_raw(&raw));
+        raw = fake_raw;
+        raw.grant_vm_access = NULL;
+        assert_null(hcs_api_from_raw(&raw));
         assert_null(hcs_api_from_raw(NULL));
 }
 
@@ -480,6 +508,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hresult_mapping, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_not_found, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_grant_vm_access, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_result_documents_freed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_callback_trampoline, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_from_raw_needs_every_entry, setup, teardown),

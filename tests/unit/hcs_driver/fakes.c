@@ -22,6 +22,10 @@ static struct fake_sys {
         char id[128];
         bool exists, running;
         int nics, guest_nics, containers;
+        bool luns[64];         /* SCSI attachments on the host */
+        bool guest_luns[64];   /* mounted in the guest */
+        bool shares[64];       /* Plan9 shares "m<N>" on the host */
+        bool guest_shares[64]; /* mounted at /run/mounts/m<N> in the guest */
 } systems[MAX_SYSTEMS];
 
 static struct fake_ns {
@@ -167,7 +171,8 @@ size_t fake_log_count(const char *prefix)
 int fake_live(void)
 {
         return fake.systems + fake.handles + fake.namespaces + fake.ns_members + fake.host_nics +
-               fake.guests + fake.guest_nics + fake.containers;
+               fake.guests + fake.guest_nics + fake.containers + fake.host_disks +
+               fake.guest_disks + fake.host_shares + fake.guest_shares;
 }
 
 static char *result_doc(const char *call)
@@ -196,6 +201,14 @@ static void sys_gone(struct fake_sys *s)
         fake.host_nics -= s->nics;
         fake.guest_nics -= s->guest_nics;
         fake.containers -= s->containers;
+        for (size_t i = 0; i < 64; i++) {
+                fake.host_disks -= s->luns[i];
+                fake.guest_disks -= s->guest_luns[i];
+                s->luns[i] = s->guest_luns[i] = false;
+                fake.host_shares -= s->shares[i];
+                fake.guest_shares -= s->guest_shares[i];
+                s->shares[i] = s->guest_shares[i] = false;
+        }
         s->nics = s->guest_nics = s->containers = 0;
         s->exists = s->running = false;
 }
@@ -305,6 +318,57 @@ static int f_terminate(struct hcs_system *sys, uint32_t timeout_ms, char **ret_r
         return f_stop(sys, timeout_ms, ret_result, "hcs.terminate");
 }
 
+/* A SCSI attachment: "VirtualMachine/Devices/Scsi/<controller>/Attachments/<lun>". */
+static int scsi_modify(struct hcs_system *sys, const char *request, const char *path, bool add,
+                       char **ret_result)
+{
+        const char *at = strstr(path, "/Attachments/");
+        unsigned lun = at ? (unsigned) atoi(at + 13) : 64;
+        int r = verdict("hcs.scsi");
+
+        if (r >= 0 && (lun >= 64 || !sys->s->exists))
+                r = -EINVAL;
+        if (r >= 0 && add && sys->s->luns[lun])
+                r = -EEXIST;
+        if (r >= 0 && !add && !sys->s->luns[lun])
+                r = -ENOENT;
+        note(r, "hcs.scsi", "%s %u", add ? "Add" : "Remove", lun);
+        if (r < 0)
+                return hcs_fail(r, "hcs.scsi", ret_result);
+        snprintf(fake.scsi_doc, sizeof(fake.scsi_doc), "%s", request);
+        sys->s->luns[lun] = add;
+        fake.host_disks += add ? 1 : -1;
+        maybe_exit("hcs.scsi");
+        return done("hcs.scsi");
+}
+
+/* A Plan9 share: "VirtualMachine/Devices/Plan9/Shares", named "m<N>". */
+static int plan9_modify(struct hcs_system *sys, const char *request, json_object *o, bool add,
+                        char **ret_result)
+{
+        json_object *set = json_object_object_get(o, "Settings");
+        const char *name = json_string_of(set, "Name"), *path = json_string_of(set, "Path");
+        unsigned n = name && name[0] == 'm' ? (unsigned) atoi(name + 1) : 64;
+        int r = verdict("hcs.plan9");
+        json_object *flags = json_object_object_get(set, "Flags");
+
+        if (r >= 0 && (n >= 64 || !sys->s->exists || (add && !path)))
+                r = -EINVAL;
+        if (r >= 0 && add && sys->s->shares[n])
+                r = -EEXIST;
+        if (r >= 0 && !add && !sys->s->shares[n])
+                r = -ENOENT;
+        note(r, "hcs.plan9", "%s %s%s%s%s", add ? "Add" : "Remove", name ? name : "?",
+             add ? (json_object_get_int(flags) & 1 ? " ro " : " rw ") : "", add ? path : "", "");
+        if (r < 0)
+                return hcs_fail(r, "hcs.plan9", ret_result);
+        snprintf(fake.plan9_doc, sizeof(fake.plan9_doc), "%s", request);
+        sys->s->shares[n] = add;
+        fake.host_shares += add ? 1 : -1;
+        maybe_exit("hcs.plan9");
+        return done("hcs.plan9");
+}
+
 static int f_modify(struct hcs_system *sys, const char *request, uint32_t timeout_ms,
                     char **ret_result)
 {
@@ -315,6 +379,16 @@ static int f_modify(struct hcs_system *sys, const char *request, uint32_t timeou
         bool add = type && strcmp(type, "Add") == 0;
         int r;
 
+        if (path && strstr(path, "/Plan9/")) {
+                r = plan9_modify(sys, request, o, add, ret_result);
+                json_object_put(o);
+                return r;
+        }
+        if (path && strstr(path, "/Scsi/")) {
+                r = scsi_modify(sys, request, path, add, ret_result);
+                json_object_put(o);
+                return r;
+        }
         r = verdict("hcs.modify");
         if (r >= 0 && (!nic || !sys->s->exists))
                 r = -EINVAL;
@@ -327,6 +401,16 @@ static int f_modify(struct hcs_system *sys, const char *request, uint32_t timeou
         sys->s->nics += add ? 1 : -1;
         fake.host_nics += add ? 1 : -1;
         return done("hcs.modify");
+}
+
+static int f_grant(const char *id, const char *path, char **ret_result)
+{
+        const char *base = strrchr(path, '\\');
+        int r = note(verdict("hcs.grant"), "hcs.grant", "%s %s", id, base ? base + 1 : path);
+
+        if (r < 0)
+                return hcs_fail(r, "hcs.grant", ret_result);
+        return done("hcs.grant");
 }
 
 static int f_properties(struct hcs_system *sys, const char *query, uint32_t timeout_ms,
@@ -377,6 +461,7 @@ const struct hcs_api fake_hcs = {
         .modify = f_modify,
         .properties = f_properties,
         .set_callback = f_set_callback,
+        .grant_vm_access = f_grant,
         .close = f_close,
 };
 
@@ -554,14 +639,94 @@ static int g_modify_nic(struct hcs_guest *g, const char *ns_id, const char *nic_
         return done("guest.modify_nic");
 }
 
+static int g_disk(struct hcs_guest *g, bool mount, unsigned lun, const char *path,
+                  struct uvm_error **err)
+{
+        const char *call = mount ? "guest.mount" : "guest.unmount";
+        char want[32];
+        int r = verdict(call);
+
+        snprintf(want, sizeof(want), "/run/layers/%u", lun);
+        if (r >= 0 && (lun >= 64 || strcmp(path, want) != 0))
+                r = -EINVAL;
+        if (r >= 0 && mount && !g->s->luns[lun])
+                r = -ETIMEDOUT; /* the agent waits for a disk that never comes */
+        note(r, call, "%u %s", lun, path);
+        if (r < 0)
+                return guest_fail(r, call, err);
+        if (g->s->guest_luns[lun] != mount)
+                fake.guest_disks += mount ? 1 : -1;
+        g->s->guest_luns[lun] = mount;
+        maybe_exit(call);
+        return done(call);
+}
+
+static int g_mount_disk(struct hcs_guest *g, unsigned lun, const char *path, struct uvm_error **err)
+{
+        return g_disk(g, true, lun, path, err);
+}
+
+static int g_unmount_disk(struct hcs_guest *g, unsigned lun, const char *path,
+                          struct uvm_error **err)
+{
+        return g_disk(g, false, lun, path, err);
+}
+
+static int g_share(struct hcs_guest *g, bool mount, const char *name, const char *path, bool ro,
+                   struct uvm_error **err)
+{
+        const char *call = mount ? "guest.mount_share" : "guest.unmount_share";
+        const char *at = strrchr(path, 'm');
+        unsigned n = at ? (unsigned) atoi(at + 1) : 64;
+        char want[32];
+        int r = verdict(call);
+
+        snprintf(want, sizeof(want), "/run/mounts/m%u", n);
+        if (r >= 0 && (n >= 64 || strcmp(path, want) != 0 || (mount && strcmp(name, want + 12))))
+                r = -EINVAL;
+        if (r >= 0 && mount && !g->s->shares[n])
+                r = -ENOENT; /* the host serves no such share: the 9p attach fails */
+        if (mount)
+                note(r, call, "%s %s %s", name, path, ro ? "ro" : "rw");
+        else
+                note(r, call, "%s", path);
+        if (r < 0)
+                return guest_fail(r, call, err);
+        if (g->s->guest_shares[n] != mount)
+                fake.guest_shares += mount ? 1 : -1;
+        g->s->guest_shares[n] = mount;
+        maybe_exit(call);
+        return done(call);
+}
+
+static int g_mount_share(struct hcs_guest *g, unsigned port, const char *name, const char *path,
+                         bool ro, struct uvm_error **err)
+{
+        if (port != 564)
+                return guest_fail(-EINVAL, "guest.mount_share", err);
+        return g_share(g, true, name, path, ro, err);
+}
+
+static int g_unmount_share(struct hcs_guest *g, const char *path, struct uvm_error **err)
+{
+        return g_share(g, false, NULL, path, false, err);
+}
+
 static int g_ctr_create(struct hcs_guest *g, const struct drv_ctr_spec *spec, const char *doc,
                         struct uvm_error **err)
 {
         int r = note(verdict("guest.ctr_create"), "guest.ctr_create", "%s", spec->id);
+        size_t len = 0;
 
         if (r < 0)
                 return guest_fail(r, "guest.ctr_create", err);
         snprintf(fake.hosted_doc, sizeof(fake.hosted_doc), "%s", doc ? doc : "");
+        snprintf(fake.ctr_spec, sizeof(fake.ctr_spec), "%s",
+                 spec->oci_spec_json ? spec->oci_spec_json : "");
+        fake.ctr_layers[0] = '\0';
+        for (size_t i = 0; spec->layers && spec->layers[i] && len < sizeof(fake.ctr_layers); i++)
+                len += (size_t) snprintf(fake.ctr_layers + len, sizeof(fake.ctr_layers) - len,
+                                         "%s%s", i ? " " : "", spec->layers[i]);
         g->s->containers++;
         fake.containers++;
         return done("guest.ctr_create");
@@ -642,6 +807,10 @@ const struct hcs_guest_ops fake_guest = {
         .add_nic = g_add_nic,
         .remove_nic = g_remove_nic,
         .modify_nic = g_modify_nic,
+        .mount_disk = g_mount_disk,
+        .unmount_disk = g_unmount_disk,
+        .mount_share = g_mount_share,
+        .unmount_share = g_unmount_share,
         .ctr_create = g_ctr_create,
         .ctr_start = g_ctr_start,
         .ctr_signal = g_ctr_signal,

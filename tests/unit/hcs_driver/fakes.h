@@ -15,7 +15,7 @@
 #include "sandbox/drivers/hcs/guest.h"
 #include "sandbox/drivers/hcs/hcs_api.h"
 
-#define FAKE_LOG_MAX 128
+#define FAKE_LOG_MAX 512
 #define FAKE_LINE_MAX 160
 #define FAKE_DOC_MAX 16384
 /* The RuntimeId HCS's properties report for every system by default. */
@@ -25,17 +25,25 @@ struct fake_world {
         char log[FAKE_LOG_MAX][FAKE_LINE_MAX];
         size_t n_log;
         /* Alive now. */
-        int systems;    /* exist in HCS: created and not terminated or shut down */
-        int handles;    /* open compute system handles */
-        int namespaces; /* HCN namespaces */
-        int ns_members; /* endpoints attached to a namespace */
-        int host_nics;  /* NICs hot-added to a system (gone with it) */
-        int guests;     /* connections to an agent */
-        int guest_nics; /* NICs configured in the guest (gone with the VM) */
-        int containers; /* in the guest (gone with the VM) */
+        int systems;      /* exist in HCS: created and not terminated or shut down */
+        int handles;      /* open compute system handles */
+        int namespaces;   /* HCN namespaces */
+        int ns_members;   /* endpoints attached to a namespace */
+        int host_nics;    /* NICs hot-added to a system (gone with it) */
+        int guests;       /* connections to an agent */
+        int guest_nics;   /* NICs configured in the guest (gone with the VM) */
+        int containers;   /* in the guest (gone with the VM) */
+        int host_disks;   /* SCSI attachments hot-added to a system (gone with it) */
+        int guest_disks;  /* layer disks mounted in the guest (gone with the VM) */
+        int host_shares;  /* Plan9 shares added to a system (gone with it) */
+        int guest_shares; /* Plan9 shares mounted in the guest (gone with the VM) */
         /* What the driver gave. */
         char uvm_doc[FAKE_DOC_MAX];
         char hosted_doc[FAKE_DOC_MAX];
+        char scsi_doc[FAKE_DOC_MAX];  /* the last SCSI modify request */
+        char ctr_layers[512];         /* the layers the guest's ctr_create got, ' '-separated */
+        char plan9_doc[FAKE_DOC_MAX]; /* the last Plan9 modify request */
+        char ctr_spec[FAKE_DOC_MAX];  /* the OCI spec the guest's ctr_create got */
         char ns_id[HCN_GUID_LEN + 1];
         char nic_ns_id[HCN_GUID_LEN + 1]; /* the namespace given to guest add_nic */
         char connect_runtime_id[64];      /* the RuntimeId given to guest connect */

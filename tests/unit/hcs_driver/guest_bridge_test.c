@@ -302,6 +302,54 @@ static void test_modify_nic_frame(void **state)
         ops->disconnect(g);
 }
 
+/* mount_disk and unmount_disk send the agent's Disk settings (as the qemu
+ * driver does): the LUN and the mount point, "Remove" for an unmount; the
+ * agent's refusal is the call's. */
+static void test_disk_frames(void **state)
+{
+        struct hcs_guest *g = connect_ok();
+        struct uvm_error *err = NULL;
+
+        assert_int_equal(ops->mount_disk(g, 5, "/run/layers/5", &err), 0);
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/ResourceType"), "Disk");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Lun"), "5");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Path"), "/run/layers/5");
+        assert_null(strstr(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings"), "Remove"));
+        assert_int_equal(ops->unmount_disk(g, 5, "/run/layers/5", &err), 0);
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Remove"), "true");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Path"), "/run/layers/5");
+        fake_agent_set(dialled.agent, AGENT_RPC_MODIFY_SETTINGS, FAKE_FAIL);
+        expect_error(ops->mount_disk(g, 6, "/run/layers/6", &err), &err, ETIMEDOUT, "Disk");
+        ops->disconnect(g);
+}
+
+/* mount_share and unmount_share send the agent's Plan9 settings: the
+ * port, access name, mount point and read-only flag, only the mount point
+ * and "Remove" for an unmount; the agent's refusal is the call's. */
+static void test_share_frames(void **state)
+{
+        struct hcs_guest *g = connect_ok();
+        struct uvm_error *err = NULL;
+
+        assert_int_equal(ops->mount_share(g, 564, "m3", "/run/mounts/m3", true, &err), 0);
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/ResourceType"), "Plan9");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Port"), "564");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/AccessName"), "m3");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Path"), "/run/mounts/m3");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/ReadOnly"), "true");
+        assert_null(strstr(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings"), "Remove"));
+        assert_int_equal(ops->mount_share(g, 564, "m4", "/run/mounts/m4", false, &err), 0);
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/ReadOnly"), "false");
+        assert_int_equal(ops->unmount_share(g, "/run/mounts/m3", &err), 0);
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Remove"), "true");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Path"), "/run/mounts/m3");
+        assert_null(strstr(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings"), "AccessName"));
+        fake_agent_set(dialled.agent, AGENT_RPC_MODIFY_SETTINGS, FAKE_FAIL);
+        expect_error(ops->mount_share(g, 564, "m5", "/run/mounts/m5", false, &err), &err, ETIMEDOUT,
+                     "Plan9");
+        ops->disconnect(g);
+}
+
 /* Each container call reaches the agent with the right fields. */
 static void test_container_calls(void **state)
 {
@@ -477,6 +525,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_connect_timeouts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_add_nic_frame, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_modify_nic_frame, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_disk_frames, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_share_frames, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_container_calls, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exit_notification, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_agent_closes, setup, teardown),

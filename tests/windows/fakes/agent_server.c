@@ -18,6 +18,30 @@
  * Stats (ModifySettings with Stats) answer known numbers (FAKE_* below).
  * A NIC's settings (ModifySettings "Network", "Nic") are noted ("nic TYPE
  * MAC [old OLD] ADDRESS") and refused while a "fail-nic" file exists.
+ * A layer disk's (ModifySettings "Disk" {Lun, Path[, Remove]}) is noted
+ * ("mount LUN PATH" when it was not mounted, "unmount LUN PATH" when it
+ * was: the real agent takes both again without doing anything), kept
+ * across connections, and a mount refused while "fail-mount" exists; while
+ * "hang-mount" exists a mount waits (up to 60 s, noted "mount-hang LUN
+ * PATH"), as one whose disk is slow to appear: the test kills uvmd.exe
+ * meanwhile.
+ *
+ * A Plan9 share's (ModifySettings "Plan9" {Port, AccessName, Path,
+ * ReadOnly[, Remove]}) is noted ("share-mount NAME ro|rw PORT PATH" when
+ * it was not mounted, "share-unmount PATH" when it was), kept across
+ * connections, and a mount refused while "fail-share" exists; while
+ * "hang-share" exists a mount waits (up to 60 s, noted "share-hang
+ * PATH"): the test kills uvmd.exe meanwhile.
+ *
+ * Streaming sessions (uvmd_stream_test.sh): an interactive exec runs a
+ * script by its first argument ("cat [N]": stdin echoed on stdout, exit N
+ * at its end; "exit N [TEXT]": TEXT on stdout, "err TEXT" on stderr, exit
+ * N; else 127), a terminal's first size and each ResizeConsole written on
+ * its stdout ("size RxC", "resize RxC"); an attach echoes its stdin and
+ * ends with it; a port-forward connects to 127.0.0.1:Port on this machine
+ * (the test's listener) and relays both ways. Close ends a session (an
+ * exec with 137). Noted: "session exec|attach ID tty=.. in=.. out=..
+ * err=.. ARG0", "session port N", "session-close", "session-end N code=C".
  *
  * Control, for the tests: with UVMD_FAKE_AGENT_DIR set, a "fail-create"
  * file there makes creates fail (EIO), "calls" gets a line per request
@@ -414,10 +438,411 @@ static int nic_call(json_object *req, json_object **ret, struct uvm_error **err)
         return 0;
 }
 
+/* The guest's mount points under /run/layers/ that are mounted, by LUN
+ * (guarded by t.lock). */
+#define DISK_LUNS 64
+static bool mounted[DISK_LUNS];
+
+static int disk_call(json_object *req, json_object **ret, struct uvm_error **err)
+{
+        json_object *s = json_object_object_get(req, "Settings");
+        const char *path = json_object_get_string(json_object_object_get(s, "Path"));
+        int lun = json_object_get_int(json_object_object_get(s, "Lun"));
+        bool remove = json_object_get_boolean(json_object_object_get(s, "Remove")), was;
+        char what[64], want[32], fail[4096];
+
+        snprintf(want, sizeof(want), "/run/layers/%d", lun);
+        if (lun < 0 || lun >= DISK_LUNS || !path || !STR_EQ(path, want))
+                return uvm_error_set(err, EINVAL, "Disk: Lun %d, Path \"%s\"", lun,
+                                     path ? path : "");
+        snprintf(fail, sizeof(fail), "%s/fail-mount", dir ? dir : "");
+        if (!remove && dir && access(fail, F_OK) == 0)
+                return uvm_error_set(err, ETIMEDOUT, "Disk: no disk at lun %d (fail-mount)", lun);
+        snprintf(fail, sizeof(fail), "%s/hang-mount", dir ? dir : "");
+        if (!remove && dir && access(fail, F_OK) == 0) {
+                struct timespec nap = {0, 50000000};
+
+                snprintf(what, sizeof(what), "mount-hang %d", lun);
+                note(what, path);
+                for (int i = 0; i < 1200 && access(fail, F_OK) == 0; i++)
+                        nanosleep(&nap, NULL);
+        }
+        pthread_mutex_lock(&t.lock);
+        was = mounted[lun];
+        mounted[lun] = !remove;
+        pthread_mutex_unlock(&t.lock);
+        if (was == remove) {
+                snprintf(what, sizeof(what), "%s %d", remove ? "unmount" : "mount", lun);
+                note(what, path);
+        }
+        *ret = json_object_new_object();
+        return 0;
+}
+
+/* The guest's mount points under /run/mounts/m<N> that are mounted
+ * (guarded by t.lock). */
+#define SHARES 64
+static bool shared[SHARES];
+
+static int share_call(json_object *req, json_object **ret, struct uvm_error **err)
+{
+        json_object *s = json_object_object_get(req, "Settings");
+        const char *path = json_object_get_string(json_object_object_get(s, "Path"));
+        const char *name = json_object_get_string(json_object_object_get(s, "AccessName"));
+        bool remove = json_object_get_boolean(json_object_object_get(s, "Remove")), was;
+        bool ro = json_object_get_boolean(json_object_object_get(s, "ReadOnly"));
+        int port = json_object_get_int(json_object_object_get(s, "Port"));
+        int n = path && strncmp(path, "/run/mounts/m", 13) == 0 ? atoi(path + 13) : -1;
+        char what[160], fail[4096];
+
+        if (n < 0 || n >= SHARES || (!remove && (!name || !STR_EQ(name, path + 12) || port != 564)))
+                return uvm_error_set(err, EINVAL, "Plan9: Path \"%s\", AccessName \"%s\", Port %d",
+                                     path ? path : "", name ? name : "", port);
+        snprintf(fail, sizeof(fail), "%s/fail-share", dir ? dir : "");
+        if (!remove && dir && access(fail, F_OK) == 0)
+                return uvm_error_set(err, EIO, "Plan9: mount %s refused (fail-share)", path);
+        snprintf(fail, sizeof(fail), "%s/hang-share", dir ? dir : "");
+        if (!remove && dir && access(fail, F_OK) == 0) {
+                struct timespec nap = {0, 50000000};
+
+                note("share-hang", path);
+                for (int i = 0; i < 1200 && access(fail, F_OK) == 0; i++)
+                        nanosleep(&nap, NULL);
+        }
+        pthread_mutex_lock(&t.lock);
+        was = shared[n];
+        shared[n] = !remove;
+        pthread_mutex_unlock(&t.lock);
+        if (was == remove) {
+                if (remove)
+                        snprintf(what, sizeof(what), "share-unmount");
+                else
+                        snprintf(what, sizeof(what), "share-mount %s %s %d", name, ro ? "ro" : "rw",
+                                 port);
+                note(what, path);
+        }
+        *ret = json_object_new_object();
+        return 0;
+}
+
+/* --- streaming sessions (Exec, Attach, PortForward through uvmd.exe) --- */
+
+#define MAX_SESS 64
+
+enum sess_kind { SESS_EXEC, SESS_ATTACH, SESS_PORT };
+
+struct sess {
+        bool used, started, ended, in_done, out_done;
+        enum sess_kind kind;
+        uint64_t id, in, out, err; /* 0: none */
+        char ctr[256];
+        char cmd[64];   /* an exec's first argument */
+        char text[256]; /* "exit N TEXT"'s TEXT */
+        char first[64]; /* said first: a terminal's size */
+        int code;       /* an exec's exit code (at its stdin's end for cat) */
+        int tcp;        /* a port-forward's connection, -1 */
+        struct agent_conn *conn;
+};
+
+static struct {
+        pthread_mutex_t lock;
+        struct sess v[MAX_SESS];
+        uint64_t next_id;
+} ss = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_id = AGENT_SESSION_ID_BASE + 1};
+
+/* The session with id, or whose stdin is `in` (ss.lock held). */
+static struct sess *sess_find(uint64_t id, uint64_t in)
+{
+        for (size_t i = 0; i < MAX_SESS; i++)
+                if (ss.v[i].used && ((id && ss.v[i].id == id) || (in && ss.v[i].in == in)))
+                        return &ss.v[i];
+        return NULL;
+}
+
+static void sess_write(struct sess *s, uint64_t stream, const char *buf, size_t len)
+{
+        if (stream && len)
+                (void) agent_conn_write_stream(s->conn, stream, buf, len, 5000, NULL);
+}
+
+/* Its outputs closed, then the end notified, once; the slot freed. */
+static void sess_end(struct sess *s, int code)
+{
+        json_object *n;
+        char what[64];
+
+        pthread_mutex_lock(&ss.lock);
+        if (s->ended) {
+                pthread_mutex_unlock(&ss.lock);
+                return;
+        }
+        s->ended = true;
+        pthread_mutex_unlock(&ss.lock);
+        if (s->out)
+                (void) agent_conn_close_stream(s->conn, s->out, NULL);
+        if (s->err)
+                (void) agent_conn_close_stream(s->conn, s->err, NULL);
+        n = json_object_new_object();
+        json_object_object_add(n, "ContainerId", json_object_new_string(s->ctr));
+        json_object_object_add(n, "ProcessId", json_object_new_uint64(s->id));
+        json_object_object_add(n, "ExitCode", json_object_new_int(code));
+        json_object_object_add(n, "Result", json_object_new_int(0));
+        json_object_object_add(n, "ErrorMessage", json_object_new_string(""));
+        (void) agent_conn_notify(s->conn, n, NULL);
+        json_object_put(n);
+        snprintf(what, sizeof(what), "%" PRIu64 " code=%d", s->id - AGENT_SESSION_ID_BASE, code);
+        note("session-end", what);
+        if (s->tcp >= 0)
+                close(s->tcp);
+        pthread_mutex_lock(&ss.lock);
+        s->used = false;
+        pthread_mutex_unlock(&ss.lock);
+}
+
+/* A port-forward's connection to the session's stream, until its EOF. */
+static void *port_pump(void *arg)
+{
+        struct sess *s = arg;
+        char buf[16384];
+        ssize_t n;
+        bool end;
+
+        while ((n = read(s->tcp, buf, sizeof(buf))) > 0)
+                sess_write(s, s->out, buf, (size_t) n);
+        (void) agent_conn_close_stream(s->conn, s->out, NULL);
+        pthread_mutex_lock(&ss.lock);
+        s->out_done = true;
+        end = s->in_done;
+        pthread_mutex_unlock(&ss.lock);
+        if (end)
+                sess_end(s, 0);
+        return NULL;
+}
+
+static int port_connect(int64_t port, struct uvm_error **err)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        a.sin_port = htons((uint16_t) port);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+                int e = errno;
+
+                if (fd >= 0)
+                        close(fd);
+                return uvm_error_set(err, e, "port %" PRId64 ": %s", port, strerror(e));
+        }
+        return fd;
+}
+
+/* ExecuteProcess with Interactive, Attach or PortForward. Exec scripts
+ * (the first argument): "cat [N]" echoes stdin on stdout and exits N at
+ * its end; "exit N [TEXT]" writes TEXT and exits N at once; anything else
+ * exits 127. Every exec also writes "size RxC" (a terminal's first size)
+ * and "resize RxC" (ResizeConsole) on stdout. An attach echoes its stdin
+ * as the container's output and ends with it. */
+static int sess_start(struct agent_conn *conn, const char *id, json_object *req, json_object **ret,
+                      struct uvm_error **err)
+{
+        bool port = json_object_get_boolean(json_object_object_get(req, "PortForward"));
+        bool attach = json_object_get_boolean(json_object_object_get(req, "Attach"));
+        bool want_in = json_object_get_boolean(json_object_object_get(req, "Stdin"));
+        bool want_out = json_object_get_boolean(json_object_object_get(req, "Stdout"));
+        bool want_err = json_object_get_boolean(json_object_object_get(req, "Stderr"));
+        bool tty = json_object_get_boolean(json_object_object_get(req, "Tty"));
+        json_object *args = json_object_object_get(req, "Args"), *o;
+        size_t argc =
+                json_object_is_type(args, json_type_array) ? json_object_array_length(args) : 0;
+        const char *arg0 =
+                argc > 0 ? json_object_get_string(json_object_array_get_idx(args, 0)) : NULL;
+        struct sess *s = NULL;
+        char what[400];
+        int tcp = -1;
+
+        if (port) {
+                int64_t p = json_object_get_int64(json_object_object_get(req, "Port"));
+
+                snprintf(what, sizeof(what), "port %" PRId64, p);
+                note("session", what);
+                tcp = port_connect(p, err);
+                if (tcp < 0)
+                        return tcp;
+        } else {
+                struct ctr *c;
+                bool running;
+
+                pthread_mutex_lock(&t.lock);
+                c = find(id ? id : "");
+                running = c && c->state == 1;
+                pthread_mutex_unlock(&t.lock);
+                snprintf(what, sizeof(what), "%s %s tty=%d in=%d out=%d err=%d %.64s",
+                         attach ? "attach" : "exec", id ? id : "", tty, want_in, want_out, want_err,
+                         attach ? "" : (arg0 ? arg0 : ""));
+                note("session", what);
+                if (!running)
+                        return uvm_error_set(err, ENOENT, "no running container %s", id);
+        }
+        pthread_mutex_lock(&ss.lock);
+        for (size_t i = 0; i < MAX_SESS && !s; i++)
+                if (!ss.v[i].used)
+                        s = &ss.v[i];
+        if (s) {
+                *s = (struct sess){.used = true, .conn = conn, .tcp = tcp};
+                s->kind = port ? SESS_PORT : attach ? SESS_ATTACH : SESS_EXEC;
+                s->id = ss.next_id++;
+                snprintf(s->ctr, sizeof(s->ctr), "%s", port || !id ? "" : id);
+                if (port) {
+                        s->in = s->out = s->id;
+                } else {
+                        s->in = want_in ? ss.next_id++ : 0;
+                        s->out = want_out || (tty && want_err) ? ss.next_id++ : 0;
+                        s->err = want_err && !tty ? ss.next_id++ : 0;
+                }
+                if (s->kind == SESS_EXEC && arg0) {
+                        const char *text =
+                                argc > 2
+                                        ? json_object_get_string(json_object_array_get_idx(args, 2))
+                                        : NULL;
+
+                        snprintf(s->cmd, sizeof(s->cmd), "%s", arg0);
+                        snprintf(s->text, sizeof(s->text), "%s", text ? text : "");
+                        s->code = argc > 1 ? json_object_get_int(json_object_array_get_idx(args, 1))
+                                           : 0;
+                }
+                if (s->kind == SESS_EXEC && tty)
+                        snprintf(s->first, sizeof(s->first), "size %dx%d\n",
+                                 json_object_get_int(json_object_object_get(req, "Rows")),
+                                 json_object_get_int(json_object_object_get(req, "Cols")));
+        }
+        pthread_mutex_unlock(&ss.lock);
+        if (!s) {
+                if (tcp >= 0)
+                        close(tcp);
+                return uvm_error_set(err, EAGAIN, "too many sessions");
+        }
+        o = json_object_new_object();
+        json_object_object_add(o,
+                               port     ? "StreamId"
+                               : attach ? "AttachId"
+                                        : "ProcessId",
+                               json_object_new_uint64(s->id));
+        if (!port) {
+                json_object_object_add(o, "StdinStream", json_object_new_uint64(s->in));
+                json_object_object_add(o, "StdoutStream", json_object_new_uint64(s->out));
+                json_object_object_add(o, "StderrStream", json_object_new_uint64(s->err));
+        }
+        *ret = o;
+        return 0;
+}
+
+/* After a session's answer: what it says first, or its thread. */
+static void sess_started(json_object *resp)
+{
+        struct sess *s;
+        uint64_t id = 0;
+        const char *keys[] = {"ProcessId", "AttachId", "StreamId"};
+
+        for (size_t i = 0; i < 3 && !id; i++)
+                id = json_object_get_uint64(json_object_object_get(resp, keys[i]));
+        pthread_mutex_lock(&ss.lock);
+        s = sess_find(id, 0);
+        if (s)
+                s->started = true;
+        pthread_mutex_unlock(&ss.lock);
+        if (!s)
+                return;
+        if (s->kind == SESS_PORT) {
+                pthread_t th;
+
+                if (pthread_create(&th, NULL, port_pump, s) == 0)
+                        pthread_detach(th);
+                return;
+        }
+        /* What the session says first waited for its answer. */
+        sess_write(s, s->out, s->first, strlen(s->first));
+        if (s->kind != SESS_EXEC || STR_EQ(s->cmd, "cat"))
+                return;
+        if (STR_EQ(s->cmd, "exit")) {
+                char line[300];
+
+                if (s->text[0]) {
+                        snprintf(line, sizeof(line), "%s\n", s->text);
+                        sess_write(s, s->out, line, strlen(line));
+                        snprintf(line, sizeof(line), "err %s\n", s->text);
+                        sess_write(s, s->err, line, strlen(line));
+                }
+                sess_end(s, s->code);
+        } else {
+                sess_write(s, s->err ? s->err : s->out, "not found\n", 10);
+                sess_end(s, 127);
+        }
+}
+
+/* Host bytes on a session's stdin (the reader thread: nothing waits). */
+static void sess_data(struct agent_conn *conn, uint64_t stream, const void *data, size_t len,
+                      void *userdata)
+{
+        struct sess *s;
+        bool end = false;
+
+        pthread_mutex_lock(&ss.lock);
+        s = stream >= AGENT_SESSION_ID_BASE ? sess_find(0, stream) : NULL;
+        if (s && !data) {
+                s->in_done = true;
+                end = s->kind != SESS_PORT || s->out_done;
+        }
+        pthread_mutex_unlock(&ss.lock);
+        if (data)
+                (void) agent_conn_stream_consumed(conn, stream, len, NULL);
+        if (!s)
+                return;
+        if (data && s->kind == SESS_PORT) {
+                (void) !write(s->tcp, data, len);
+        } else if (data) {
+                /* An echo: its window is the host's, far above a test's bytes. */
+                (void) agent_conn_write_stream(conn, s->out, data, len, 0, NULL);
+        } else if (s->kind == SESS_PORT) {
+                shutdown(s->tcp, SHUT_WR);
+        }
+        if (end)
+                sess_end(s, s->kind == SESS_EXEC ? s->code : 0);
+}
+
+/* SignalProcess {ProcessId, Close} and ResizeConsole of a session. */
+static int sess_call(uint32_t rpc, json_object *req, json_object **ret, struct uvm_error **err)
+{
+        uint64_t id = json_object_get_uint64(json_object_object_get(req, "ProcessId"));
+        struct sess *s;
+        char what[64];
+
+        pthread_mutex_lock(&ss.lock);
+        s = sess_find(id, 0);
+        pthread_mutex_unlock(&ss.lock);
+        if (!s)
+                return uvm_error_set(err, ESRCH, "no session %" PRIu64, id);
+        if (rpc == AGENT_RPC_RESIZE_CONSOLE) {
+                int h = json_object_get_int(json_object_object_get(req, "Height"));
+                int w = json_object_get_int(json_object_object_get(req, "Width"));
+
+                snprintf(what, sizeof(what), "resize %dx%d\n", h, w);
+                sess_write(s, s->out, what, strlen(what));
+        } else if (json_object_get_boolean(json_object_object_get(req, "Close"))) {
+                note("session-close", s->kind == SESS_PORT ? "port" : s->ctr);
+                sess_end(s, s->kind == SESS_EXEC ? 137 : 0);
+        }
+        *ret = json_object_new_object();
+        return 0;
+}
+
 static int serve(struct agent_conn *conn, uint32_t rpc, json_object *req, json_object **ret,
                  void *userdata, struct uvm_error **err)
 {
         const char *type = json_object_get_string(json_object_object_get(req, "ResourceType"));
+
+        if (rpc == AGENT_RPC_MODIFY_SETTINGS && type && STR_EQ(type, "Disk"))
+                return disk_call(req, ret, err);
+        if (rpc == AGENT_RPC_MODIFY_SETTINGS && type && STR_EQ(type, "Plan9"))
+                return share_call(req, ret, err);
 
         if (rpc == AGENT_RPC_MODIFY_SETTINGS && type &&
             (STR_EQ(type, "Network") || STR_EQ(type, "Nic")))
@@ -427,6 +852,14 @@ static int serve(struct agent_conn *conn, uint32_t rpc, json_object *req, json_o
         if (rpc == AGENT_RPC_MODIFY_SETTINGS &&
             json_object_get_boolean(json_object_object_get(req, "Stats")))
                 return stats_call(id, ret, err);
+        if (rpc == AGENT_RPC_EXECUTE_PROCESS &&
+            (json_object_get_boolean(json_object_object_get(req, "Interactive")) ||
+             json_object_get_boolean(json_object_object_get(req, "Attach")) ||
+             json_object_get_boolean(json_object_object_get(req, "PortForward"))))
+                return sess_start(conn, id, req, ret, err);
+        if (rpc == AGENT_RPC_RESIZE_CONSOLE ||
+            (rpc == AGENT_RPC_SIGNAL_PROCESS && json_object_object_get(req, "ProcessId")))
+                return sess_call(rpc, req, ret, err);
         if (rpc == AGENT_RPC_EXECUTE_PROCESS)
                 return STR_EMPTY(id) ? uvm_error_set(err, EINVAL, "no ContainerId")
                                      : exec_call(conn, id, req, ret, err);
@@ -454,6 +887,8 @@ static int serve(struct agent_conn *conn, uint32_t rpc, json_object *req, json_o
  * end. */
 static void responded(struct agent_conn *conn, uint32_t rpc, json_object *resp, void *userdata)
 {
+        if (rpc == AGENT_RPC_EXECUTE_PROCESS)
+                sess_started(resp);
         if (rpc != AGENT_RPC_SIGNAL_PROCESS)
                 return;
         pthread_mutex_lock(&t.lock);
@@ -476,7 +911,8 @@ static void responded(struct agent_conn *conn, uint32_t rpc, json_object *resp, 
 
 int main(void)
 {
-        static const struct agent_conn_ops ops = {.request = serve, .responded = responded};
+        static const struct agent_conn_ops ops = {
+                .request = serve, .responded = responded, .data = sess_data};
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t len = sizeof(a);
         int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), n = 0;

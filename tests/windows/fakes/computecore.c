@@ -12,8 +12,15 @@
  *   ID.nic-EP    a NIC of the system (HcsModifyComputeSystem adding
  *                VirtualMachine/Devices/NetworkAdapters/EP, lower case);
  *   ID.modify    every modify request, a line each;
+ *   ID.scsi-LUN  a SCSI attachment of the system (VirtualMachine/Devices/
+ *                Scsi/GUID/Attachments/LUN added; its request inside);
+ *   ID.plan9-NAME a Plan9 share of the system (VirtualMachine/Devices/
+ *                Plan9/Shares with Settings.Name NAME added; its request
+ *                inside); adds refused while fail-plan9 exists;
+ *   grants       every HcsGrantVmAccess, "ID PATH" a line (refused for a
+ *                file that does not exist);
  * and fail-start: HcsStartComputeSystem's operation fails while it exists;
- * fail-modify: HcsModifyComputeSystem's do.
+ * fail-modify: HcsModifyComputeSystem's do; fail-scsi: SCSI adds do.
  * A system whose state file goes away (shut down, terminated, exited) gets
  * one SystemExited per watching handle, from a thread of the DLL, as HCS
  * sends them from its own. Operations finish at once; their result
@@ -307,7 +314,63 @@ static void append(const wchar_t *id, const wchar_t *suffix, const wchar_t *text
         }
 }
 
-/* A NIC added (ID.nic-EP made) or removed; anything else only logged. */
+/* A SCSI attachment added (ID.scsi-LUN made) or removed. */
+static void scsi_modify(struct sys *s, void *op, const wchar_t *config, const wchar_t *at, BOOL add)
+{
+        wchar_t suffix[32];
+        unsigned lun = (unsigned) wcstoul(at + wcslen(L"/Attachments/"), NULL, 10);
+
+        _snwprintf(suffix, 32, L".scsi-%u", lun);
+        suffix[31] = 0;
+        if (add && exists(L"fail-scsi", L"")) {
+                op_fail(op, E_INVALID_STATE, L"SCSI add refused (fail-scsi)");
+                return;
+        }
+        if (add == exists(s->id, suffix)) {
+                op_fail(op, add ? E_EXISTS : HRESULT_FROM_WIN32(ERROR_NOT_FOUND),
+                        add ? L"the LUN is in use" : L"no disk at that LUN");
+                return;
+        }
+        if (add)
+                write_file(s->id, suffix, config);
+        else
+                remove_file(s->id, suffix);
+        op_set(op, S_OK, NULL);
+}
+
+/* A Plan9 share added (ID.plan9-NAME made) or removed. */
+static void plan9_modify(struct sys *s, void *op, const wchar_t *config, BOOL add)
+{
+        const wchar_t *name = wcsstr(config, L"\"Name\":\"");
+        wchar_t suffix[80] = L".plan9-";
+        size_t i;
+
+        if (!name) {
+                op_fail(op, E_INVALIDARG, L"a Plan9 share without a Name");
+                return;
+        }
+        name += wcslen(L"\"Name\":\"");
+        for (i = 0; i < 64 && name[i] && name[i] != L'"'; i++)
+                suffix[7 + i] = name[i];
+        suffix[7 + i] = 0;
+        if (add && exists(L"fail-plan9", L"")) {
+                op_fail(op, E_INVALID_STATE, L"Plan9 share add refused (fail-plan9)");
+                return;
+        }
+        if (add == exists(s->id, suffix)) {
+                op_fail(op, add ? E_EXISTS : HRESULT_FROM_WIN32(ERROR_NOT_FOUND),
+                        add ? L"the share exists" : L"no such share");
+                return;
+        }
+        if (add)
+                write_file(s->id, suffix, config);
+        else
+                remove_file(s->id, suffix);
+        op_set(op, S_OK, NULL);
+}
+
+/* A NIC added (ID.nic-EP made) or removed, a SCSI disk likewise;
+ * anything else only logged. */
 API HcsModifyComputeSystem(void *h, void *op, const wchar_t *config, HANDLE identity)
 {
         static const wchar_t adapters[] = L"VirtualMachine/Devices/NetworkAdapters/";
@@ -324,6 +387,15 @@ API HcsModifyComputeSystem(void *h, void *op, const wchar_t *config, HANDLE iden
         }
         if (exists(L"fail-modify", L"")) {
                 op_fail(op, E_INVALID_STATE, L"modify refused (fail-modify)");
+                return S_OK;
+        }
+        if (config && wcsstr(config, L"VirtualMachine/Devices/Scsi/") &&
+            wcsstr(config, L"/Attachments/")) {
+                scsi_modify(s, op, config, wcsstr(config, L"/Attachments/"), add);
+                return S_OK;
+        }
+        if (config && wcsstr(config, L"VirtualMachine/Devices/Plan9/Shares")) {
+                plan9_modify(s, op, config, add);
                 return S_OK;
         }
         if (!res) {
@@ -373,6 +445,21 @@ API HcsSetComputeSystemCallback(void *h, int options, const void *context, event
         s->cb = cb;
         s->context = (void *) context;
         LeaveCriticalSection(&lock);
+        return S_OK;
+}
+
+/* Synchronous, as HCS's: the file must exist; noted in "grants". */
+API HcsGrantVmAccess(const wchar_t *vm_id, const wchar_t *path)
+{
+        wchar_t line[1200];
+
+        if (!vm_id || !path)
+                return E_INVALIDARG;
+        if (GetFileAttributesW(path) == INVALID_FILE_ATTRIBUTES)
+                return HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
+        _snwprintf(line, 1200, L"%ls %ls", vm_id, path);
+        line[1199] = 0;
+        append(L"grants", L"", line);
         return S_OK;
 }
 

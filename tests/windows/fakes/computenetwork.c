@@ -9,6 +9,12 @@
  * HCN keeps it); each namespace change is a line
  * "add|remove NS EP" of "hcn.log", and while "fail-ns-add" exists adding
  * one fails. Error records are CoTaskMemAlloc'd, as HCN's are.
+ *
+ * A network plugin (fakes/cni_plugin.c) makes endpoints too:
+ * HcnCreateEndpoint writes its settings as "ep-{GUID}.json" (any network
+ * id opens) and HcnDeleteEndpoint removes it, each a line
+ * "create-ep|delete-ep NETWORK EP" of "hcn.log"; HcnQueryNamespaceProperties
+ * lists a namespace's endpoints as HCN's "Resources".
  */
 
 #include <stdio.h>
@@ -268,5 +274,89 @@ API HcnQueryEndpointProperties(void *ep, const wchar_t *query, wchar_t **props, 
 API HcnCloseEndpoint(void *ep)
 {
         free(ep);
+        return S_OK;
+}
+
+/* The namespace's endpoints ("ns-{NS}.ep-{EP}" files) as HCN's
+ * "Resources" of type Endpoint: what uvmd.exe reads after CNI ADD. */
+API HcnQueryNamespaceProperties(void *ns, const wchar_t *query, wchar_t **props, wchar_t **rec)
+{
+        struct handle *h = ns;
+        wchar_t name[64], p[1024], doc[4096];
+        WIN32_FIND_DATAW d;
+        HANDLE f;
+        size_t n;
+
+        _snwprintf(doc, 4096, L"{\"ID\":\"%ls\",\"Resources\":[", h->id);
+        _snwprintf(name, 64, L"ns-%ls.ep-*", h->id);
+        in_dir(name, p, 1024);
+        f = FindFirstFileW(p, &d);
+        for (BOOL more = f != INVALID_HANDLE_VALUE, first = TRUE; more;
+             more = FindNextFileW(f, &d), first = FALSE) {
+                const wchar_t *ep = wcsstr(d.cFileName, L".ep-");
+                n = wcslen(doc);
+                if (ep && n + 128 < 4096)
+                        _snwprintf(doc + n, 4096 - n,
+                                   L"%ls{\"Type\":\"Endpoint\",\"Data\":{\"ID\":\"%ls\"}}",
+                                   first ? L"" : L",", ep + 4);
+        }
+        if (f != INVALID_HANDLE_VALUE)
+                FindClose(f);
+        wcscat(doc, L"]}");
+        n = wcslen(doc);
+        *props = CoTaskMemAlloc((n + 1) * sizeof(wchar_t));
+        if (!*props)
+                return E_OUTOFMEMORY;
+        memcpy(*props, doc, (n + 1) * sizeof(wchar_t));
+        return S_OK;
+}
+
+/* Any network opens: the plugin's config names it. */
+API HcnOpenNetwork(const GUID *id, void **net, wchar_t **rec)
+{
+        *net = handle_new(id);
+        return *net ? S_OK : E_OUTOFMEMORY;
+}
+
+API HcnCloseNetwork(void *net)
+{
+        free(net);
+        return S_OK;
+}
+
+/* The settings (ASCII) become the endpoint's document. */
+API HcnCreateEndpoint(void *net, const GUID *id, const wchar_t *settings, void **ep, wchar_t **rec)
+{
+        struct handle *h = handle_new(id), *n = net;
+        wchar_t p[1024];
+        FILE *f;
+
+        if (!h)
+                return E_OUTOFMEMORY;
+        ep_path(h->id, p, 1024);
+        f = _wfopen(p, L"wx");
+        if (!f) {
+                free(h);
+                record(rec, L"endpoint exists");
+                return HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS);
+        }
+        fprintf(f, "%ls", settings ? settings : L"{}");
+        fclose(f);
+        log_line("create-ep", n ? n->id : L"-", h->id);
+        *ep = h;
+        return S_OK;
+}
+
+API HcnDeleteEndpoint(const GUID *id, wchar_t **rec)
+{
+        wchar_t text[40], p[1024];
+
+        guid_text(id, text);
+        ep_path(text, p, 1024);
+        if (!DeleteFileW(p)) {
+                record(rec, L"no such endpoint");
+                return E_EP_NOT_FOUND;
+        }
+        log_line("delete-ep", L"-", text);
         return S_OK;
 }

@@ -1,0 +1,489 @@
+/*
+ * The hcs driver's layer disks (disks.c) against the fake HCS and guest
+ * tables: a container's layers granted, attached read-only over SCSI and
+ * mounted in the guest in order; shared by two containers and counted;
+ * removed (guest, then host) after their last container and at the pod's
+ * stop; undone at each failure; the LUN limit; uvmd killed at each step
+ * of a create and of a delete, a new binding reattaching from the state
+ * dir as it was then.
+ */
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "common/error.h"
+#include "common/json.h"
+#include "common/platform.h"
+#include "tests/unit/hcs_driver/fixture.h"
+
+#define RECORD "hcs-pod.json"
+#define L1 "C:\\data\\images\\disks\\aaa.vhd"
+#define L2 "C:\\data\\images\\disks\\bbb.vhd"
+#define L3 "C:\\data\\images\\disks\\ccc.vhd"
+
+static char *const layers_a[] = {L1, L2, NULL};
+static char *const layers_b[] = {L1, L3, NULL};
+static const struct drv_ctr_spec ctr_a = {.id = "ctr-a", .layers = layers_a, .oci_spec_json = "{}"};
+static const struct drv_ctr_spec ctr_b = {.id = "ctr-b", .layers = layers_b, .oci_spec_json = "{}"};
+
+static struct {
+        int step, at;
+        char what[64];
+        char *copy;
+} crash;
+
+static char *path_in(const char *dir, const char *name)
+{
+        char *p = malloc(strlen(dir) + strlen(name) + 2);
+
+        assert_non_null(p);
+        sprintf(p, "%s/%s", dir, name);
+        return p;
+}
+
+static void on_step(const char *call, bool after)
+{
+        char *from, *to, *text = NULL;
+        size_t len = 0;
+
+        if (++crash.step != crash.at)
+                return;
+        snprintf(crash.what, sizeof(crash.what), "%s %s", after ? "after" : "before", call);
+        from = path_in(spec.state_dir, RECORD);
+        to = path_in(crash.copy, RECORD);
+        assert_int_equal(plat_read_file(from, 1 << 20, &text, &len), 0);
+        assert_int_equal(plat_write_file_atomic(to, text, len, 0600), 0);
+        free(text);
+        free(from);
+        free(to);
+        fake_crash_save();
+}
+
+static int setup(void **state)
+{
+        fixture_setup(state);
+        spec.hcn_endpoints = NULL;
+        crash.step = crash.at = 0;
+        crash.what[0] = '\0';
+        assert_int_equal(plat_mkdtemp("hcs-disks-", &crash.copy), 0);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        plat_rm_rf(crash.copy);
+        free(crash.copy);
+        crash.copy = NULL;
+        return fixture_teardown(state);
+}
+
+static void create_ok(struct drv_pod *pod, const struct drv_ctr_spec *c)
+{
+        struct uvm_error *err = NULL;
+
+        if (ops->ctr_create(pod, c, &err) < 0)
+                fail_msg("ctr_create %s: %s", c->id, err->msg);
+}
+
+static void delete_ok(struct drv_pod *pod, const char *id)
+{
+        struct uvm_error *err = NULL;
+
+        if (ops->ctr_delete(pod, id, &err) < 0)
+                fail_msg("ctr_delete %s: %s", id, err->msg);
+}
+
+/* The record's disks in dir ("lun:host/guest/ready" each, ' '-separated)
+ * and users ("id:lun,lun" each). */
+static void recorded(const char *dir, char *disks, size_t dsize, char *users, size_t usize)
+{
+        char *path = path_in(dir, RECORD), *text = NULL;
+        json_object *o, *a;
+        size_t n = 0;
+
+        disks[0] = users[0] = '\0';
+        if (plat_read_file(path, 1 << 20, &text, NULL) < 0) {
+                free(path);
+                return;
+        }
+        o = json_tokener_parse(text);
+        a = json_object_object_get(o, "disks");
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                json_object *d = json_object_array_get_idx(a, i);
+                n += (size_t) snprintf(disks + n, dsize - n, "%s%d:%d/%d/%d", i ? " " : "",
+                                       json_object_get_int(json_object_object_get(d, "lun")),
+                                       json_object_get_boolean(json_object_object_get(d, "host")),
+                                       json_object_get_boolean(json_object_object_get(d, "guest")),
+                                       json_object_get_boolean(json_object_object_get(d, "ready")));
+        }
+        a = json_object_object_get(o, "layer_users");
+        n = 0;
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                json_object *u = json_object_array_get_idx(a, i);
+                json_object *l = json_object_object_get(u, "luns");
+                n += (size_t) snprintf(users + n, usize - n, "%s%s:", i ? " " : "",
+                                       json_string_of(u, "id"));
+                for (size_t j = 0; j < json_object_array_length(l); j++)
+                        n += (size_t) snprintf(
+                                users + n, usize - n, "%s%d", j ? "," : "",
+                                json_object_get_int(json_object_array_get_idx(l, j)));
+        }
+        json_object_put(o);
+        free(text);
+        free(path);
+}
+
+static void assert_recorded(const char *dir, const char *disks, const char *users)
+{
+        char d[512], u[512];
+
+        recorded(dir, d, sizeof(d), u, sizeof(u));
+        assert_string_equal(d, disks);
+        assert_string_equal(u, users);
+}
+
+/* One container: grant, attach, mount for each layer in order, then the
+ * container on the guest's paths; its delete unmounts and detaches in
+ * reverse. */
+static void test_attach_and_detach(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+        json_object *doc;
+
+        fixture_log_clear();
+        create_ok(pod, &ctr_a);
+        assert_string_equal(fake_log_text(), "hcs.grant pod1@vm aaa.vhd\n"
+                                             "hcs.scsi Add 0\n"
+                                             "guest.mount 0 /run/layers/0\n"
+                                             "hcs.grant pod1@vm bbb.vhd\n"
+                                             "hcs.scsi Add 1\n"
+                                             "guest.mount 1 /run/layers/1\n"
+                                             "guest.ctr_create ctr-a");
+        assert_string_equal(fake.ctr_layers, "/run/layers/0 /run/layers/1");
+        /* The last request: controller 0's GUID, LUN 1, read-only, the path. */
+        doc = json_tokener_parse(fake.scsi_doc);
+        assert_non_null(strstr(json_string_of(doc, "ResourcePath"), "/Attachments/1"));
+        assert_non_null(strstr(fake.scsi_doc, "\"ReadOnly\":true"));
+        assert_non_null(strstr(fake.scsi_doc, "bbb.vhd"));
+        json_object_put(doc);
+        assert_non_null(strstr(fake.hosted_doc, "\"Layers\":[{\"Path\":\"/run/layers/0\"},"
+                                                "{\"Path\":\"/run/layers/1\"}]"));
+        assert_recorded(spec.state_dir, "0:1/1/1 1:1/1/1", "ctr-a:0,1");
+        assert_int_equal(fake.host_disks, 2);
+        assert_int_equal(fake.guest_disks, 2);
+
+        fixture_log_clear();
+        delete_ok(pod, "ctr-a");
+        assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-a\n"
+                                             "guest.unmount 1 /run/layers/1\n"
+                                             "hcs.scsi Remove 1\n"
+                                             "guest.unmount 0 /run/layers/0\n"
+                                             "hcs.scsi Remove 0");
+        assert_recorded(spec.state_dir, "", "");
+        assert_int_equal(fake.host_disks + fake.guest_disks, 0);
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+/* Two containers share L1: attached and mounted once, removed after the
+ * second is deleted. */
+static void test_shared_layer_counted(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+
+        create_ok(pod, &ctr_a);
+        fixture_log_clear();
+        create_ok(pod, &ctr_b);
+        assert_string_equal(fake_log_text(), "hcs.grant pod1@vm ccc.vhd\n"
+                                             "hcs.scsi Add 2\n"
+                                             "guest.mount 2 /run/layers/2\n"
+                                             "guest.ctr_create ctr-b");
+        assert_string_equal(fake.ctr_layers, "/run/layers/0 /run/layers/2");
+        assert_recorded(spec.state_dir, "0:1/1/1 1:1/1/1 2:1/1/1", "ctr-a:0,1 ctr-b:0,2");
+        assert_int_equal(fake.host_disks, 3);
+
+        fixture_log_clear();
+        delete_ok(pod, "ctr-a");
+        assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-a\n"
+                                             "guest.unmount 1 /run/layers/1\n"
+                                             "hcs.scsi Remove 1");
+        assert_recorded(spec.state_dir, "0:1/1/1 2:1/1/1", "ctr-b:0,2");
+        assert_int_equal(fake.host_disks, 2);
+        assert_int_equal(fake.guest_disks, 2);
+
+        /* A third container takes the free LUN 1 again. */
+        fixture_log_clear();
+        create_ok(pod, &ctr_a);
+        assert_int_equal(fake_log_count("hcs.scsi Add 1"), 1);
+        assert_int_equal(fake_log_count("hcs.scsi"), 1);
+        delete_ok(pod, "ctr-a");
+
+        fixture_log_clear();
+        delete_ok(pod, "ctr-b");
+        assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-b\n"
+                                             "guest.unmount 2 /run/layers/2\n"
+                                             "hcs.scsi Remove 2\n"
+                                             "guest.unmount 0 /run/layers/0\n"
+                                             "hcs.scsi Remove 0");
+        assert_int_equal(fake.host_disks + fake.guest_disks, 0);
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+/* Each call of ctr-b's create fails in turn: the create fails, the disks
+ * it attached are gone, ctr-a's stay, the record is ctr-a's alone, and
+ * the create then succeeds. */
+static void test_undo_each_failure(void **state)
+{
+        static const struct {
+                const char *call;
+                int nth, err;    /* nth counts ctr-a's calls too */
+                const char *log; /* after the failure */
+        } cases[] = {
+                {"hcs.grant", 3, EACCES, "hcs.grant pod1@vm ccc.vhd !"},
+                {"hcs.scsi", 3, EIO,
+                 "hcs.grant pod1@vm ccc.vhd\nhcs.scsi Add 2 !\n"
+                 "hcs.scsi Remove 2 !"},
+                {"guest.mount", 3, ETIMEDOUT,
+                 "hcs.grant pod1@vm ccc.vhd\nhcs.scsi Add 2\n"
+                 "guest.mount 2 /run/layers/2 !\nguest.unmount 2 /run/layers/2\n"
+                 "hcs.scsi Remove 2"},
+                {"guest.ctr_create", 2, EIO,
+                 "hcs.grant pod1@vm ccc.vhd\nhcs.scsi Add 2\nguest.mount 2 /run/layers/2\n"
+                 "guest.ctr_create ctr-b !\nguest.unmount 2 /run/layers/2\n"
+                 "hcs.scsi Remove 2"},
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct uvm_error *err = NULL;
+                struct drv_pod *pod;
+
+                fake_reset();
+                fixture_remove(RECORD);
+                pod = fixture_create();
+                create_ok(pod, &ctr_a);
+                fixture_log_clear();
+                fake_fail(cases[i].call, cases[i].nth, cases[i].err);
+                assert_int_equal(ops->ctr_create(pod, &ctr_b, &err), -cases[i].err);
+                assert_non_null(strstr(err->msg, "ctr-b"));
+                err = uvm_error_free(err);
+                assert_string_equal(fake_log_text(), cases[i].log);
+                assert_int_equal(fake.host_disks, 2);
+                assert_int_equal(fake.guest_disks, 2);
+                assert_recorded(spec.state_dir, "0:1/1/1 1:1/1/1", "ctr-a:0,1");
+                create_ok(pod, &ctr_b);
+                assert_recorded(spec.state_dir, "0:1/1/1 1:1/1/1 2:1/1/1", "ctr-a:0,1 ctr-b:0,2");
+                assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+                ops->pod_free(pod);
+                assert_int_equal(fake_live(), 0);
+        }
+}
+
+/* The VM's controller has 64 LUNs: the 65th disk is refused
+ * (RESOURCE_EXHAUSTED), nothing new is left, shared disks still work. */
+static void test_luns_exhausted(void **state)
+{
+        static char names[65][48];
+        char *many[65], *one_more[] = {names[64], NULL}, *shared[] = {names[3], NULL};
+        struct drv_ctr_spec big = {.id = "big", .layers = many, .oci_spec_json = "{}"};
+        struct drv_ctr_spec more = {.id = "more", .layers = one_more, .oci_spec_json = "{}"};
+        struct drv_ctr_spec share = {.id = "share", .layers = shared, .oci_spec_json = "{}"};
+        struct uvm_error *err = NULL;
+        struct drv_pod *pod = fixture_create();
+
+        for (int i = 0; i < 65; i++)
+                snprintf(names[i], sizeof(names[i]), "C:\\d\\disks\\%02d.vhd", i);
+        for (int i = 0; i < 64; i++)
+                many[i] = names[i];
+        many[64] = NULL;
+        create_ok(pod, &big);
+        assert_int_equal(fake.host_disks, 64);
+        fixture_log_clear();
+        assert_int_equal(ops->ctr_create(pod, &more, &err), -ENOSPC);
+        assert_non_null(strstr(err->msg, "no LUN left"));
+        err = uvm_error_free(err);
+        assert_int_equal(fake_log_count("hcs."), 0);
+        assert_int_equal(fake.host_disks, 64);
+        create_ok(pod, &share);
+        assert_int_equal(fake.host_disks, 64);
+        fixture_log_clear();
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        assert_int_equal(fake_log_count("hcs.scsi Remove"), 64);
+        assert_int_equal(fake_log_count("guest.unmount"), 64);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+/* The pod's stop unmounts and detaches every disk before the VM goes. */
+static void test_pod_stop_detaches_all(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+        const char *log;
+
+        create_ok(pod, &ctr_a);
+        create_ok(pod, &ctr_b);
+        fixture_log_clear();
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        log = fake_log_text();
+        assert_int_equal(fake_log_count("guest.unmount"), 3);
+        assert_int_equal(fake_log_count("hcs.scsi Remove"), 3);
+        assert_true(strstr(log, "hcs.scsi Remove 0") < strstr(log, "hcs.shutdown"));
+        assert_int_equal(fake.host_disks + fake.guest_disks, 0);
+        assert_false(fixture_exists(RECORD));
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+/* uvmd is killed with two containers and restarted: the reattached pod
+ * knows its disks and their users; the deletes then remove them. */
+static void test_restart_knows_disks(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+        struct uvm_error *err = NULL;
+
+        create_ok(pod, &ctr_a);
+        create_ok(pod, &ctr_b);
+        fake_crash_save();
+        ops->pod_free(pod);
+        fake_crash_restore();
+        fixture_bind();
+        pod = NULL;
+        if (ops->pod_reattach(&spec, &pod, &err) < 0)
+                fail_msg("reattach: %s", err->msg);
+        assert_int_equal(fake_log_count("hcs.scsi"), 0);
+        assert_int_equal(fake.host_disks, 3);
+        fixture_log_clear();
+        delete_ok(pod, "ctr-b");
+        assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-b\n"
+                                             "guest.unmount 2 /run/layers/2\n"
+                                             "hcs.scsi Remove 2");
+        delete_ok(pod, "ctr-a");
+        assert_int_equal(fake.host_disks + fake.guest_disks, 0);
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+/* Every recorded disk is attached and mounted, and nothing else is. */
+static void assert_consistent(const char *dir)
+{
+        char d[512], u[512];
+        int n = 0;
+
+        recorded(dir, d, sizeof(d), u, sizeof(u));
+        for (const char *s = d; *s; s++)
+                n += *s == ':';
+        if (strstr(d, "0/") || strstr(d, "/0"))
+                fail_msg("crash %s: a disk half-made after the reattach: %s", crash.what, d);
+        assert_int_equal(fake.host_disks, n);
+        assert_int_equal(fake.guest_disks, n);
+}
+
+/* uvmd dies at step n of ctr-b's create (deleting: of ctr-a's delete),
+ * ctr-a (and for a delete ctr-b) made before; a new one reattaches: every
+ * disk it keeps is whole, ctr-a's are kept, the deletes leave nothing. */
+static void crash_at(int n, bool deleting, int *ret_steps)
+{
+        struct drv_pod_spec again = spec;
+        struct uvm_error *err = NULL;
+        struct drv_pod *pod;
+        char d[512], u[512], d0[512], u0[512];
+
+        fake_reset();
+        pod = fixture_create();
+        create_ok(pod, &ctr_a);
+        if (deleting)
+                create_ok(pod, &ctr_b);
+        crash.step = 0;
+        crash.at = n;
+        fake.on_step = on_step;
+        if (deleting)
+                delete_ok(pod, "ctr-a");
+        else
+                create_ok(pod, &ctr_b);
+        fake.on_step = NULL;
+        *ret_steps = crash.step;
+        ops->pod_free(pod);
+        fixture_remove(RECORD);
+        if (!n)
+                return;
+        fake_crash_restore();
+        fixture_bind();
+        again.state_dir = crash.copy;
+        pod = NULL;
+        recorded(crash.copy, d0, sizeof(d0), u0, sizeof(u0));
+        if (ops->pod_reattach(&again, &pod, &err) < 0)
+                fail_msg("crash %s: reattach: %s", crash.what, err->msg);
+        recorded(crash.copy, d, sizeof(d), u, sizeof(u));
+        print_message("crash %s %s: disks %s, users %s -> disks %s, users %s\n",
+                      deleting ? "deleting" : "creating", crash.what, d0, u0, d, u);
+        /* A disk recorded half-made is undone by the reattach. */
+        if (strstr(d0, "2:1/0/0") && !deleting)
+                assert_int_equal(fake_log_count("hcs.scsi Remove 2"), 1);
+        if (strstr(d0, "1:1/1/0") && deleting) {
+                assert_int_equal(fake_log_count("guest.unmount 1"), 1);
+                assert_int_equal(fake_log_count("hcs.scsi Remove 1"), 1);
+        }
+        assert_consistent(crash.copy);
+        /* ctr-b's disk L1 (LUN 0) is always kept: one of them uses it. */
+        assert_non_null(strstr(d, "0:1/1/1"));
+        if (!deleting)
+                assert_non_null(strstr(u, "ctr-a:0,1"));
+        else
+                assert_non_null(strstr(u, "ctr-b:0,2"));
+        ops->ctr_delete(pod, "ctr-a", NULL);
+        ops->ctr_delete(pod, "ctr-b", NULL);
+        assert_int_equal(fake.host_disks + fake.guest_disks, 0);
+        assert_recorded(crash.copy, "", "");
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+static void test_crash_during_create(void **state)
+{
+        int steps, s;
+
+        crash_at(0, false, &steps);
+        /* grant, scsi, mount, ctr_create: before and after each. */
+        assert_int_equal(steps, 8);
+        for (int n = 1; n <= steps; n++)
+                crash_at(n, false, &s);
+}
+
+static void test_crash_during_delete(void **state)
+{
+        int steps, s;
+
+        crash_at(0, true, &steps);
+        /* ctr_delete, unmount, scsi remove. */
+        assert_int_equal(steps, 6);
+        for (int n = 1; n <= steps; n++)
+                crash_at(n, true, &s);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_attach_and_detach, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_shared_layer_counted, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_undo_each_failure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_luns_exhausted, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pod_stop_detaches_all, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restart_knows_disks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_crash_during_create, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_crash_during_delete, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
