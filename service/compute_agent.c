@@ -395,7 +395,7 @@ int cagent_new(struct uvmd *d, struct srv_queue *queue, struct cagent **ret, str
         ca->queue = queue;
         ca->own_queue = !queue;
         if (r >= 0 && ca->own_queue)
-                r = srv_queue_new(&ca->queue, err);
+                r = srv_queue_new(0, &ca->queue, err);
         if (r < 0) {
                 cagent_free(ca);
                 return r;

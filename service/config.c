@@ -66,6 +66,7 @@ static const struct field fields[] = {
         {"registry_mirrors", F_MIRRORS, OFF(registry_mirrors), 0, 0, NULL},
         {"image_pull_timeout_ms", F_UINT, OFF(image_pull_timeout_ms), 1000, 3600000, NULL},
         {"io_threads", F_UINT, OFF(io_threads), 1, 16, NULL},
+        {"queue_spin_us", F_UINT, OFF(queue_spin_us), 0, 10000, NULL},
         {"workers", F_UINT, OFF(workers), 1, 256, NULL},
         {"queue_limit", F_UINT, OFF(queue_limit), 1, 100000, NULL},
         {"max_streams", F_UINT, OFF(max_streams), 1, 10000, NULL},
@@ -86,7 +87,7 @@ static char **strv_new2(const char *a, const char *b)
         if (!v)
                 return NULL;
         v[0] = strdup(a);
-        v[1] = strdup(b);
+        v[1] = b ? strdup(b) : NULL;
         return v;
 }
 
@@ -123,11 +124,16 @@ static int add_handler(struct uvmd_config *c, const char *name, const char *driv
 #define DEFAULT_STATE_ROOT "C:\\ProgramData\\uvmd\\state"
 #define DEFAULT_DATA_ROOT "C:\\ProgramData\\uvmd\\data"
 #define DEFAULT_GUEST_DIR "C:\\Program Files\\uvmd\\guest"
+/* containerd's on Windows: where node set-ups (flannel, Calico, AKS) put
+ * the config list and the plugins. */
+#define DEFAULT_CNI_CONF_DIR "C:\\Program Files\\containerd\\cni\\conf"
+#define DEFAULT_CNI_BIN_DIR "C:\\Program Files\\containerd\\cni\\bin"
 #else
 #define DEFAULT_SOCKET "/run/uvmd/uvmd.sock"
 #define DEFAULT_STATE_ROOT "/run/uvmd"
 #define DEFAULT_DATA_ROOT "/var/lib/uvmd"
 #define DEFAULT_GUEST_DIR "/usr/lib/uvmd/guest"
+#define DEFAULT_CNI_CONF_DIR "/etc/cni/net.d"
 #endif
 
 static void default_handlers(struct uvmd_config *c)
@@ -148,8 +154,12 @@ void config_init_defaults(struct uvmd_config *c)
         c->data_root = strdup(DEFAULT_DATA_ROOT);
         c->log_level = LOG_LEVEL_INFO;
         c->log_format = LOG_FORMAT_TEXT;
-        c->cni_conf_dir = strdup("/etc/cni/net.d");
+        c->cni_conf_dir = strdup(DEFAULT_CNI_CONF_DIR);
+#ifdef _WIN32
+        c->cni_bin_dirs = strv_new2(DEFAULT_CNI_BIN_DIR, NULL);
+#else
         c->cni_bin_dirs = strv_new2("/opt/cni/bin", "/usr/lib/cni");
+#endif
         /* Per plugin run: a hung plugin fails the pod and is killed with its
          * process group, well inside the kubelet's 2-minute call deadline. */
         c->cni_plugin_timeout_ms = 10000;
@@ -171,6 +181,10 @@ void config_init_defaults(struct uvmd_config *c)
         c->insecure_registries = calloc(1, sizeof(char *));
         c->registry_mirrors = calloc(1, sizeof(char *));
         c->io_threads = 1;
+        /* A call's neighbour in a burst (the kubelet's relist, a client
+         * looping) is read without a wake-up from another CPU; at most this
+         * much CPU after each call (docs/PERFORMANCE.md, session 11). */
+        c->queue_spin_us = 100;
         c->workers = 16;
         c->queue_limit = 1024;
         c->max_streams = 256;

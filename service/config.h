@@ -60,6 +60,8 @@ struct uvmd_config {
         unsigned image_pull_timeout_ms; /* per registry request; 0 = the client's default */
 
         unsigned io_threads;
+        unsigned queue_spin_us; /* with io_threads 1: the queue thread polls this long after an
+                                   event */
         unsigned workers;
         unsigned queue_limit;
         unsigned max_streams;

@@ -91,7 +91,7 @@ static int sbx_init(struct uvmd *d, struct uvm_error **err)
          * poller, and one that is not the CRI server's made every CRI call
          * hop threads (docs/PERFORMANCE.md, run 10). */
         if (d->cfg.io_threads <= 1) {
-                r = srv_queue_new(&d->queue, err);
+                r = srv_queue_new(d->cfg.queue_spin_us, &d->queue, err);
                 if (r < 0)
                         return r;
         }

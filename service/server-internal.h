@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <grpc/grpc.h>
 
@@ -81,6 +82,7 @@ struct srv_call {
 struct srv_queue {
         grpc_completion_queue *cq;
         pthread_t thread;
+        int64_t spin_ns; /* polled this long after an event before sleeping */
 };
 
 struct srv {

@@ -27,7 +27,9 @@ struct srv_queue;
  * on a queue takes turns polling all of the process's sockets, so one
  * queue thread per endpoint made the CRI server's calls hop threads. The
  * servers using it must be stopped before it is freed. */
-int srv_queue_new(struct srv_queue **ret, struct uvm_error **err);
+/* spin_us: after each event the thread keeps polling (yielding the CPU)
+ * this long before it sleeps; 0: it sleeps at once. */
+int srv_queue_new(unsigned spin_us, struct srv_queue **ret, struct uvm_error **err);
 void srv_queue_free(struct srv_queue *q);
 
 struct srv_options {

@@ -60,6 +60,8 @@ MEANINGS = {
                         "in order before the registry.",
     "image_pull_timeout_ms": "Time allowed for each registry request.",
     "io_threads": "Threads polling gRPC's completion queue.",
+    "queue_spin_us": "With one queue thread: how long (µs) it keeps polling after each event, "
+                     "yielding the CPU, before it sleeps (0: at once).",
     "workers": "Threads of the unary worker pool.",
     "queue_limit": "Unary calls waiting for a worker; beyond it calls fail UNAVAILABLE.",
     "max_streams": "Streaming calls served at once (a thread each).",

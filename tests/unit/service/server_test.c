@@ -370,7 +370,7 @@ static void test_servers_share_a_queue(void **state)
         struct fixture *f[3];
         struct call *slow;
 
-        assert_int_equal(srv_queue_new(&q, NULL), 0);
+        assert_int_equal(srv_queue_new(0, &q, NULL), 0);
         for (int i = 0; i < 3; i++)
                 f[i] = start_on(q, 1, 8, 1);
         for (int round = 0; round < 20; round++)
@@ -392,6 +392,40 @@ static void test_servers_share_a_queue(void **state)
         stop(f[0], 1000);
         ok_call(f[2], "fast");
         stop(f[2], 1000);
+        srv_queue_free(q);
+}
+
+/* CPU time (ns) the whole process has used. */
+static int64_t process_cpu_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A spinning queue thread answers as any other, and goes to sleep after
+ * its spin: an idle process stays idle (a spin that never ended would use
+ * the whole second below). */
+static void test_spinning_queue_sleeps_when_idle(void **state)
+{
+        struct srv_queue *q = NULL;
+        struct timespec settle = {0, 100 * 1000000}, idle = {1, 0};
+        struct fixture *f;
+        int64_t cpu;
+
+        assert_int_equal(srv_queue_new(2000, &q, NULL), 0);
+        f = start_on(q, 1, 8, 1);
+        for (int i = 0; i < 50; i++)
+                ok_call(f, "fast");
+        nanosleep(&settle, NULL); /* past the last call's 2 ms of polling */
+        cpu = process_cpu_ns();
+        nanosleep(&idle, NULL);
+        cpu = process_cpu_ns() - cpu;
+        print_message("idle second: %.1f ms of CPU\n", cpu / 1e6);
+        assert_true(cpu < 250 * 1000000);
+        ok_call(f, "fast");
+        stop(f, 1000);
         srv_queue_free(q);
 }
 
@@ -740,6 +774,7 @@ int main(void)
                 cmocka_unit_test(test_slow_handler_does_not_stall_others),
                 cmocka_unit_test(test_errors_carry_status_and_message),
                 cmocka_unit_test(test_servers_share_a_queue),
+                cmocka_unit_test(test_spinning_queue_sleeps_when_idle),
                 cmocka_unit_test(test_queue_is_bounded),
                 cmocka_unit_test(test_deadline_reaches_handler),
                 cmocka_unit_test(test_packed_answers),
