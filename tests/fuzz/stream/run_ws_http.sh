@@ -14,10 +14,10 @@ cd "$root"
 
 cflags="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -I."
-clang $cflags tests/fuzz/stream/ws_fuzz.c stream/ws.c stream/http.c common/error.c \
-        -o "$out/ws_fuzz" -lcrypto
-clang $cflags tests/fuzz/stream/http_fuzz.c stream/http.c stream/ws.c common/error.c \
-        -o "$out/http_fuzz" -lcrypto
+clang $cflags tests/fuzz/stream/ws_fuzz.c stream/ws.c stream/ws_sha1_openssl.c stream/http.c \
+        common/error.c -o "$out/ws_fuzz" -lcrypto
+clang $cflags tests/fuzz/stream/http_fuzz.c stream/http.c stream/ws.c stream/ws_sha1_openssl.c \
+        common/error.c -o "$out/http_fuzz" -lcrypto
 
 # frame OP PAYLOAD [FIN]: one client frame with a 7-bit length, masked with a
 # zero key so the payload stays readable. OP and FIN (default 128) in decimal;
