@@ -5,6 +5,9 @@
 #   fuzz_init NAME            work dir $OUT (default /tmp/uvmd-fuzz-NAME),
 #                             a fresh copy of tests/fuzz/NAME/corpus in it
 #   fuzz_cc OUT.o SRC FLAGS.. compile one file with the fuzzer's flags
+#   fuzz_srcs TARGET..        the repo's .c files those Bazel targets build
+#                             from, for this platform (selects resolved):
+#                             a harness follows its code when files split
 #   fuzz_link BIN LIBS..      link $out/obj/*.o into the harness
 #   fuzz_run BIN SECS ARGS..  run it; non-zero on a crash, leak, UBSan
 #                             report or timeout (the input is left in
@@ -30,6 +33,11 @@ fuzz_cc() {
         # shellcheck disable=SC2086 # FUZZ_CFLAGS is a list
         clang $FUZZ_CFLAGS -I"$root" -c "$@" -o "$o" &
         fuzz_pids="${fuzz_pids:-} $!"
+}
+
+fuzz_srcs() {
+        bazel cquery "kind('source file', deps(set($*)))" --output=label 2>/dev/null |
+                sed -n 's|^//\([^:]*\):\([^ ]*\.c\) .*|\1/\2|p' | LC_ALL=C sort
 }
 
 fuzz_wait() {

@@ -18,10 +18,9 @@ mkdir -p "$out/gen"
 printf '\0' >"$out/gen/pause"
 bazel/embed.sh "$out/gen/pause" "$out/gen/pause_bin.c" agent_pause_bin
 fuzz_cc "$out/obj/pause_bin.o" "$out/gen/pause_bin.c"
-for f in tests/fuzz/agent_side/agent_req_fuzz.c $(ls agent/agent_*.c agent/guest_*.c |
-        grep -v '^agent/agent_main\.c$') agent/conn.c agent/conn_errno.c agent/frame.c \
-        agent/bridge_types.c agent/cmdline.c agent/plan9.c common/error.c common/log.c common/fs.c common/nsfs.c common/run.c \
-        common/sock_linux.c common/cond.c common/platform_linux.c; do
+# Not main() nor the pause program (a genrule's source, freestanding).
+for f in tests/fuzz/agent_side/agent_req_fuzz.c $(fuzz_srcs //agent:uvmd-agent |
+        grep -v -e '^agent/agent_main\.c$' -e '^agent/pause\.c$'); do
         fuzz_cc "$out/obj/$(basename "$(dirname "$f")")_$(basename "$f" .c).o" "$f" \
                 -Wno-gnu-variable-sized-type-not-at-end
 done

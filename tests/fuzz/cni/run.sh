@@ -13,8 +13,7 @@ cd "$root"
 fuzz_init cni
 rm -rf "$out/bin"
 mkdir -p "$out/bin"
-for f in tests/fuzz/cni/cni_fuzz.c network/cni_conf.c network/cni_exec.c network/cni_spawn.c \
-        common/error.c common/log.c common/fs.c common/platform_linux.c; do
+for f in tests/fuzz/cni/cni_fuzz.c $(fuzz_srcs //network:cni); do
         fuzz_cc "$out/obj/$(basename "$f" .c).o" "$f"
 done
 fuzz_link "$out/cni_fuzz" -ljson-c -lpthread
