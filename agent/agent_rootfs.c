@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/agent-internal.h"
+#include "agent/scratch.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/nsfs.h"
@@ -180,13 +181,58 @@ int agent_rootfs_mount(const char *dir, json_object *layers, struct uvm_error **
         return r;
 }
 
+static bool mount_point(const char *path)
+{
+        struct stat st, parent;
+        _cleanup_free_ char *up = NULL;
+
+        return asprintf(&up, "%s/..", path) >= 0 && stat(path, &st) == 0 &&
+               stat(up, &parent) == 0 && st.st_dev != parent.st_dev;
+}
+
+/* upper and work on the container's scratch disk when the host gave it
+ * one (mounted at AGENT_SCRATCH_ROOT<id>: guest_disks.c), the links in
+ * dir naming them (overlayfs follows them; agent_rootfs_remove drops
+ * the links, the host's Disk Remove the disk). */
+static int scratch_dirs(const char *dir, bool *ret_done, struct uvm_error **err)
+{
+        const char *id = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+        const char *subs[] = {"upper", "work"};
+        _cleanup_free_ char *scratch = NULL;
+
+        *ret_done = false;
+        if (asprintf(&scratch, AGENT_SCRATCH_ROOT "%s", id) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (!mount_point(scratch))
+                return 0;
+        for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+                _cleanup_free_ char *p = NULL, *link = NULL;
+
+                if (asprintf(&p, "%s/%s", scratch, subs[i]) < 0 ||
+                    asprintf(&link, "%s/%s", dir, subs[i]) < 0)
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                if (mkdir(p, 0700) < 0)
+                        return uvm_error_set(err, errno, "mkdir '%s': %m", p);
+                if (symlink(p, link) < 0)
+                        return uvm_error_set(err, errno, "symlink '%s': %m", link);
+        }
+        *ret_done = true;
+        return 0;
+}
+
 int agent_rootfs_make_dirs(const char *dir, struct uvm_error **err)
 {
         const char *subs[] = {"", "/rootfs", "/upper", "/work"};
+        bool on_scratch = false;
 
-        for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+        for (size_t i = 0; i < ARRAY_SIZE(subs) && !on_scratch; i++) {
                 _cleanup_free_ char *p = NULL;
+                int r;
 
+                if (i == 2 && (r = scratch_dirs(dir, &on_scratch, err)) < 0)
+                        return r;
+                if (on_scratch)
+                        break;
                 if (asprintf(&p, "%s%s", dir, subs[i]) < 0)
                         return uvm_error_set(err, ENOMEM, "out of memory");
                 /* The container's dir: o+x, see agent_main.c setup_dirs. */

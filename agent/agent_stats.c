@@ -177,7 +177,7 @@ static void writable_usage(const char *bundle, json_object *o)
         _cleanup_free_ char *upper = NULL;
         uint64_t bytes, inodes;
 
-        if (asprintf(&upper, "%s/upper", bundle) < 0 || fs_usage(upper, &bytes, &inodes) < 0)
+        if (asprintf(&upper, "%s/upper/", bundle) < 0 || fs_usage(upper, &bytes, &inodes) < 0)
                 return;
         json_object_object_add(o, "WritableBytes", json_object_new_uint64(bytes));
         json_object_object_add(o, "WritableInodes", json_object_new_uint64(inodes));

@@ -4,12 +4,17 @@
  * hot-plug event reaches the guest's SCSI layer asynchronously, so the disk
  * is waited for, within DISK_WAIT_MS. Mounting a Path that is already a
  * mount point succeeds: a restarted uvmd may say it again. With "Remove"
- * it is unmounted instead (one not mounted is no error). */
+ * it is unmounted instead (one not mounted is no error).
+ * With "Scratch": true the disk is a container's read-write scratch (hcs
+ * pods), Path AGENT_SCRATCH_ROOT<container id>: formatted when blank and
+ * mounted read-write (scratch.c), where agent_rootfs.c puts the container's
+ * overlay upper and work dirs. */
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,7 @@
 #include <unistd.h>
 
 #include "agent/agent-internal.h"
+#include "agent/scratch.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -94,6 +100,40 @@ static int disk_node(const char *name, char *ret, size_t len)
         return 0;
 }
 
+/* mke2fs for a scratch disk, reaped by the agent's reaper. */
+static int run_tool(char *const argv[], struct uvm_error **err)
+{
+        int status;
+        pid_t pid;
+        int r = agent_spawn(argv, (int[3]){-1, -1, -1}, &pid, err);
+
+        if (r < 0)
+                return r;
+        r = agent_reap_wait(pid, DISK_WAIT_MS * 6, &status);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                (void) agent_reap_wait(pid, -1, &status);
+                return uvm_error_set(err, -r, "%s: %s", argv[0], strerror(-r));
+        }
+        return agent_exit_code(status);
+}
+
+static bool path_under(const char *path, const char *root)
+{
+        return path && strncmp(path, root, strlen(root)) == 0 && path[strlen(root)] &&
+               !strstr(path, "..") && strlen(path) <= 255 && !strchr(path + strlen(root), '/');
+}
+
+/* Mount the disk dev at path: a layer's read-only erofs, or a scratch. */
+static int disk_mount(const char *dev, const char *path, bool scratch, struct uvm_error **err)
+{
+        if (scratch)
+                return agent_scratch_mount(dev, path, run_tool, err);
+        if (mount(dev, path, "erofs", MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+                return uvm_error_set(err, errno, "mount %s on %s: %m", dev, path);
+        return 0;
+}
+
 static bool is_mount_point(const char *path)
 {
         struct stat st, parent;
@@ -108,17 +148,19 @@ int agent_guest_disk(json_object *s, struct uvm_error **err)
         const char *path = json_string_of(s, "Path");
         json_object *lo = json_object_object_get(s, "Lun");
         int64_t lun = json_object_is_type(lo, json_type_int) ? json_object_get_int64(lo) : -1;
+        bool scratch = json_object_get_boolean(json_object_object_get(s, "Scratch"));
+        bool remove = json_object_get_boolean(json_object_object_get(s, "Remove"));
+        const char *root = scratch ? AGENT_SCRATCH_ROOT : DISK_ROOT;
         char name[64], dev[96];
         struct timespec nap = {0, 2000000};
         int r = -ENOENT;
 
         if (lun < 0 || lun > MAX_LUN)
                 return uvm_error_set(err, EINVAL, "Disk: Lun must be 0 to %d", MAX_LUN);
-        if (!path || strncmp(path, DISK_ROOT, strlen(DISK_ROOT)) != 0 || strstr(path, "..") ||
-            strlen(path) > 255 || strchr(path + strlen(DISK_ROOT), '/'))
-                return uvm_error_set(err, EINVAL, "Disk: Path must be a name under %s", DISK_ROOT);
+        if (!path_under(path, root) && !(remove && path_under(path, AGENT_SCRATCH_ROOT)))
+                return uvm_error_set(err, EINVAL, "Disk: Path must be a name under %s", root);
         /* "Remove": before the host detaches the disk (the hcs driver). */
-        if (json_object_get_boolean(json_object_object_get(s, "Remove"))) {
+        if (remove) {
                 if (is_mount_point(path) && umount2(path, MNT_DETACH) < 0)
                         return uvm_error_set(err, errno, "unmount %s: %m", path);
                 (void) rmdir(path);
@@ -139,15 +181,18 @@ int agent_guest_disk(json_object *s, struct uvm_error **err)
                         if (r < 0 && r != -ENODEV)
                                 return uvm_error_set(err, -r, "mknod %s: %s", dev, strerror(-r));
                         if (r == 0) {
-                                r = mount(dev, path, "erofs", MS_RDONLY | MS_NOSUID | MS_NODEV,
-                                          NULL);
+                                struct uvm_error *e = NULL;
+
+                                r = disk_mount(dev, path, scratch, &e);
                                 if (r == 0)
                                         break;
-                                r = -errno;
-                                if (r != -ENXIO && r != -ENOENT)
-                                        return uvm_error_set(err, -r,
-                                                             "mount %s (lun %lld) on %s: %m", dev,
-                                                             (long long) lun, path);
+                                if (r != -ENXIO && r != -ENOENT) {
+                                        r = uvm_error_set(err, -r, "lun %lld: %s", (long long) lun,
+                                                          e ? e->msg : strerror(-r));
+                                        uvm_error_free(e);
+                                        return r;
+                                }
+                                uvm_error_free(e);
                         }
                 }
                 if (waited >= DISK_WAIT_MS)
@@ -160,6 +205,7 @@ int agent_guest_disk(json_object *s, struct uvm_error **err)
                 if (nap.tv_nsec < 50000000)
                         nap.tv_nsec *= 2;
         }
-        log_debug("guest: layer disk %s (lun %lld) on %s", dev, (long long) lun, path);
+        log_debug("guest: %s disk %s (lun %lld) on %s", scratch ? "scratch" : "layer", dev,
+                  (long long) lun, path);
         return 0;
 }

@@ -18,8 +18,10 @@ wanted_modules=(virtio_console virtio_blk virtio_net virtio_pci virtio_mmio
 # Loaded only in a Hyper-V utility VM (an hcs pod, whose kernel command line
 # names the bridge's vsock port: agent/guest_boot.c): VMBus, its sockets
 # (the bridge), SCSI (layer disks), NICs, and the integration services (a
-# graceful shutdown from HCS). They stay out of a QEMU guest's boot.
-hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc)
+# graceful shutdown from HCS), and ext4 for the containers' scratch disks
+# (formatted by mke2fs when blank: agent/scratch.c). They
+# stay out of a QEMU guest's boot.
+hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc ext4)
 # Where the guest's ld.so looks without /etc/ld.so.cache (Debian's glibc).
 lib_dirs=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib)
 # Fixed mtime of every file in the initramfs (2024-01-01T00:00:00Z).
@@ -191,15 +193,17 @@ install -m 0755 "$agent" "$img/usr/bin/uvmd-agent"
 # crun, not runc: a C program starts in a fraction of a Go one's time under
 # TCG, and runc create starts two (docs/guest.md).
 add usr/bin/crun
+# mke2fs: the agent formats a blank scratch disk (agent/scratch.c).
+add sbin/mke2fs
 # crun and the agent never look users up here, but a sane /etc costs nothing.
 printf 'root:x:0:0:root:/:/nonexistent\nnobody:x:65534:65534:nobody:/nonexistent:/nonexistent\n' >"$img/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$img/etc/group"
 
 # --- shared libraries ----------------------------------------------------------
 
-# Breadth-first over DT_NEEDED, starting from the two executables; each
-# soname is looked up where the guest's ld.so will look, in the debs only.
-queue=(init usr/bin/crun)
+# Breadth-first over DT_NEEDED, starting from the executables; each soname
+# is looked up where the guest's ld.so will look, in the debs only.
+queue=(init usr/bin/crun sbin/mke2fs)
 declare -A seen=()
 while [ ${#queue[@]} -gt 0 ]; do
         elf=${queue[0]}

@@ -15,9 +15,10 @@ dest=${UVMD_GUEST_DEBS:-/var/cache/uvmd/guest-debs}
 host_pkgs=(libseccomp2 libc6 libjson-c5)
 # At the candidate version: crun and the rest of its DT_NEEDED closure
 # (libsystemd0 brings libgcrypt20 with libgpg-error0, liblzma5, libzstd1
-# and liblz4-1).
+# and liblz4-1); e2fsprogs' mke2fs (hcs pods' scratch disks, formatted in
+# the guest) and its libraries (libext2fs2 holds libe2p too).
 candidate_pkgs=(crun libcap2 libyajl2 libsystemd0 libgcrypt20 libgpg-error0 liblzma5 libzstd1
-        liblz4-1)
+        liblz4-1 e2fsprogs libext2fs2 libcom-err2 libblkid1 libuuid1)
 
 # The versioned kernel package that linux-image-amd64 currently depends on
 # (linux-image-6.1.0-NN-amd64), at apt's candidate version.

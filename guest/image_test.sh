@@ -93,6 +93,7 @@ for f in init usr/bin/uvmd-agent; do
         fi
 done
 [ -x "$root/usr/bin/crun" ] || fail "/usr/bin/crun is missing or not executable"
+[ -x "$root/sbin/mke2fs" ] || fail "/sbin/mke2fs is missing or not executable (scratch disks)"
 [ ! -e "$root/usr/sbin/runc" ] || fail "/usr/sbin/runc is in the image (the guest runs crun)"
 grep -q '^root:x:0:0:' "$root/etc/passwd" || fail "/etc/passwd has no root"
 grep -q '^nobody:x:65534:' "$root/etc/passwd" || fail "/etc/passwd has no nobody"
@@ -105,8 +106,9 @@ fi
 
 # --- libraries ----------------------------------------------------------------
 
-# Every DT_NEEDED of /init and crun, recursively, and their interpreter.
-queue=(init usr/bin/crun)
+# Every DT_NEEDED of /init, crun and mke2fs, recursively, and their
+# interpreter.
+queue=(init usr/bin/crun sbin/mke2fs)
 found=()
 declare -A seen=()
 while [ ${#queue[@]} -gt 0 ]; do
@@ -142,7 +144,7 @@ modinfo_field() { # KO FIELD -> every value of FIELD in the module's .modinfo
         readelf -p .modinfo "$1" 2>/dev/null | sed -n "s/^ *\[ *[0-9a-f]*\]  $2=//p"
 }
 kver=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["version"])' "$manifest")
-hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc)
+hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc ext4)
 [ -f "$root/etc/uvmd/modules" ] || fatal "/etc/uvmd/modules is missing"
 [ -f "$root/etc/uvmd/modules.hyperv" ] || fatal "/etc/uvmd/modules.hyperv is missing"
 declare -A loaded=()

@@ -3,10 +3,20 @@
  * creator, sizes, CHS geometry, disk type 2, checksum, unique id. */
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#include <winioctl.h>
+#else
+#include <fcntl.h>
+#include <unistd.h>
+#endif
 
 #include "common/error.h"
+#include "common/macros.h"
 #include "common/platform.h"
+#include "common/utf16.h"
 #include "image/vhd.h"
 
 #define SECTOR 512
@@ -137,3 +147,80 @@ int img_vhd_append(const struct img_erofs_sink *out, uint64_t size, uint64_t *re
         *ret_size = padded + IMG_VHD_FOOTER;
         return 0;
 }
+
+/* The file, empty and (where the file system needs telling) sparse, and
+ * a pwrite sink on it. */
+#ifdef _WIN32
+static int sparse_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+        OVERLAPPED o = {.Offset = (DWORD) off, .OffsetHigh = (DWORD) (off >> 32)};
+        DWORD n = 0;
+
+        if (!WriteFile((HANDLE) ctx, buf, (DWORD) len, &n, &o))
+                return -plat_errno_from_win32(GetLastError());
+        return n == len ? 0 : -EIO;
+}
+
+int img_vhd_create_sparse(const char *path, uint64_t size, struct uvm_error **err)
+{
+        _cleanup_free_ wchar_t *w = NULL;
+        struct img_erofs_sink sink = {.pwrite = sparse_pwrite};
+        LARGE_INTEGER end = {.QuadPart = (LONGLONG) size};
+        uint64_t total;
+        DWORD n;
+        HANDLE h;
+        int r;
+
+        if (size == 0 || size % SECTOR || size > IMG_VHD_MAX_SIZE)
+                return uvm_error_set(err, EINVAL, "VHD size %llu: a multiple of 512 up to %llu",
+                                     (unsigned long long) size, IMG_VHD_MAX_SIZE);
+        r = utf8_to_wide(path, 32767 * 3, &w);
+        if (r < 0)
+                return uvm_error_set(err, -r, "%s: %s", path, strerror(-r));
+        h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
+                        FILE_ATTRIBUTE_NORMAL, NULL);
+        if (h == INVALID_HANDLE_VALUE) {
+                r = -plat_errno_from_win32(GetLastError());
+                return uvm_error_set(err, -r, "create %s: %s", path, strerror(-r));
+        }
+        /* Not sparse (a file system without it) is still a valid disk:
+         * only its space is taken up front. */
+        (void) DeviceIoControl(h, FSCTL_SET_SPARSE, NULL, 0, NULL, 0, &n, NULL);
+        sink.ctx = h;
+        if (!SetFilePointerEx(h, end, NULL, FILE_BEGIN) || !SetEndOfFile(h)) {
+                r = -plat_errno_from_win32(GetLastError());
+                r = uvm_error_set(err, -r, "size %s: %s", path, strerror(-r));
+        } else {
+                r = img_vhd_append(&sink, size, &total, err);
+        }
+        CloseHandle(h);
+        return r;
+}
+#else
+static int sparse_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+        ssize_t n = pwrite(*(int *) ctx, buf, len, (off_t) off);
+
+        return n < 0 ? -errno : (size_t) n != len ? -EIO : 0;
+}
+
+int img_vhd_create_sparse(const char *path, uint64_t size, struct uvm_error **err)
+{
+        struct img_erofs_sink sink = {.pwrite = sparse_pwrite};
+        uint64_t total;
+        int fd, r;
+
+        if (size == 0 || size % SECTOR || size > IMG_VHD_MAX_SIZE)
+                return uvm_error_set(err, EINVAL, "VHD size %llu: a multiple of 512 up to %llu",
+                                     (unsigned long long) size, IMG_VHD_MAX_SIZE);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return uvm_error_set(err, errno, "create %s: %m", path);
+        sink.ctx = &fd;
+        /* The footer past the end leaves the data a hole. */
+        r = img_vhd_append(&sink, size, &total, err);
+        if (close(fd) < 0 && r >= 0)
+                r = uvm_error_set(err, errno, "close %s: %m", path);
+        return r;
+}
+#endif

@@ -30,3 +30,9 @@ void img_vhd_geometry(uint64_t size, uint16_t *ret_cylinders, uint8_t *ret_heads
  * unique id and the current time; *ret_size is the file's new size. */
 int img_vhd_append(const struct img_erofs_sink *out, uint64_t size, uint64_t *ret_size,
                    struct uvm_error **err);
+
+/* A blank fixed VHD of size bytes (a multiple of 512) at path, replacing
+ * any file there: its data a hole (sparse: FSCTL_SET_SPARSE on Windows,
+ * a file system's holes elsewhere), then the footer. An hcs pod
+ * container's scratch disk. */
+int img_vhd_create_sparse(const char *path, uint64_t size, struct uvm_error **err);

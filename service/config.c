@@ -78,6 +78,7 @@ static const struct field fields[] = {
         {"stream_token_ttl_ms", F_UINT, OFF(stream_token_ttl_ms), 1000, 3600000, NULL},
         {"metrics_address", F_ADDR, OFF(metrics_address), 0, 0, NULL},
         {"hcs_bridge_address", F_ADDR, OFF(hcs_bridge_address), 0, 0, NULL},
+        {"scratch_size_gb", F_UINT, OFF(scratch_size_gb), 0, 2040, NULL},
 };
 
 static char **strv_new2(const char *a, const char *b)
@@ -174,6 +175,7 @@ void config_init_defaults(struct uvmd_config *c)
         c->qemu_accel = strdup("auto");
         /* TCG on a loaded 2-core machine boots in 2-6 s; leave room. */
         c->vm_boot_timeout_ms = 60000;
+        c->scratch_size_gb = 20;
         c->vm_size_annotations = strdup("ignore");
         /* Boot VM pods from a saved template when one is ready (docs/templates.md). */
         c->vm_templates = true;

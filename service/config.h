@@ -84,6 +84,9 @@ struct uvmd_config {
          * whose VMs' bridges are forwarded to the host, such as
          * tests/windows/uvmd_pods_test.sh's. */
         char *hcs_bridge_address;
+        /* Windows: the size of each hcs pod container's scratch VHD, a
+         * sparse file (hcsshim's 20 GiB); 0: the guest's memory instead. */
+        unsigned scratch_size_gb;
 };
 
 void config_init_defaults(struct uvmd_config *c);

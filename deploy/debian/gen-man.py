@@ -78,6 +78,8 @@ MEANINGS = {
     "hcs_bridge_address": "Windows only: \\fB127.0.0.1:\\fP\\fIPORT\\fP where every hcs pod's "
                           "agent is reached over TCP instead of HvSocket (a test rig's "
                           "forwarded bridges); unset by default.",
+    "scratch_size_gb": "Windows only: size in GiB of each hcs pod container's writable "
+                       "scratch disk (a sparse file); 0 keeps its writes in the VM's memory.",
 }
 
 # Integer keys that config_init_defaults() leaves at 0: the module that

@@ -109,6 +109,7 @@ static void bind_hcs(const struct uvmd_config *cfg)
         hc.kernel_path = kernel;
         hc.initrd_path = initrd;
         hc.bridge_vsock_port = UVMD_WIN_BRIDGE_VSOCK_PORT;
+        hc.scratch_size_gb = cfg->scratch_size_gb;
         if (!drv_hcs_system(guest_ops(cfg), &hc, why, sizeof(why)))
                 log_warn("%s", why);
 }

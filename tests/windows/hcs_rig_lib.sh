@@ -17,6 +17,9 @@
 #                                 lines are the test's, its stdout in $out
 #   connections                   how many bridge connections the agent saw
 #
+# uvmd.exe's scratch_size_gb is UVMD_RIG_SCRATCH_GB, 0 (no scratch disks)
+# unless the test sets it before hcs_rig_setup (uvmd_scratch_test.sh).
+#
 # The prefix is its own (UVMD_HCS_WINEPREFIX, default
 # /var/cache/uvmd/wineprefix-hcs, made on first use): the shared one must
 # keep lacking computecore.dll for uvmd_exe_test.sh and bind_win_test.
@@ -90,7 +93,8 @@ hcs_rig_setup() { # hcs_rig_setup NAME CLIENT.py
         root=${windir//\\/\\\\}
         printf '{"socket": "tcp://127.0.0.1:%s", "state_root": "%s\\\\state", "data_root": "%s\\\\data",
  "guest_dir": "%s\\\\guest", "hcs_bridge_address": "127.0.0.1:%s", "shutdown_grace_ms": 2000,
- "log_level": "debug"}\n' "$port" "$root" "$root" "$root" "$agent_port" >"$dir/config.json"
+ "scratch_size_gb": %s, "log_level": "debug"}\n' "$port" "$root" "$root" "$root" "$agent_port" \
+                "${UVMD_RIG_SCRATCH_GB:-0}" >"$dir/config.json"
 }
 
 start_uvmd() { # start_uvmd LOG

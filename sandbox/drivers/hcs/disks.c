@@ -6,7 +6,9 @@
  * the first, removed after the last. Add: grant the VM access to the file,
  * HCS add, guest mount; remove: guest unmount, HCS remove. The record is
  * written before each step (driver-internal.h, struct hcs_disk), so a uvmd
- * killed in between finds what may exist (hcs_disks_settle).
+ * killed in between finds what may exist (hcs_disks_settle). A
+ * container's scratch disk (scratch.c) goes the same way, read-write, its
+ * file made before and deleted after.
  */
 
 #include <errno.h>
@@ -16,15 +18,26 @@
 
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/platform.h"
 #include "sandbox/drivers/hcs/documents.h"
 #include "sandbox/drivers/hcs/driver-internal.h"
 
 _Static_assert(HCS_MAX_DISKS == HCS_SCSI_MAX_LUNS, "one controller's LUNs");
 _Static_assert(HCS_MAX_CTR_LAYERS == HCS_HOSTED_MAX_LAYERS, "a hosted document's layers");
 
-static void guest_path(unsigned lun, char *buf, size_t size)
+#define GUEST_PATH_MAX (sizeof(HCS_SCRATCH_GUEST_ROOT) + HCS_CTR_ID_MAX + 1)
+
+static void guest_path(const struct hcs_disk *d, unsigned lun, char *buf, size_t size)
 {
-        snprintf(buf, size, HCS_DISK_GUEST_ROOT "%u", lun);
+        if (d->scratch_of)
+                snprintf(buf, size, HCS_SCRATCH_GUEST_ROOT "%s", d->scratch_of);
+        else
+                snprintf(buf, size, HCS_DISK_GUEST_ROOT "%u", lun);
+}
+
+static const char *kind(const struct hcs_disk *d)
+{
+        return d->scratch_of ? "scratch" : "layer";
 }
 
 static bool running(struct drv_pod *p)
@@ -48,8 +61,9 @@ static int host_disk(struct drv_pod *p, bool add, unsigned lun, struct uvm_error
         char *result = NULL, what[96];
         int r;
 
-        snprintf(what, sizeof(what), "%s layer disk at LUN %u of", add ? "attach" : "remove", lun);
-        r = hcs_doc_scsi(add, lun, p->disks[lun].path, &doc, err);
+        snprintf(what, sizeof(what), "%s %s disk at LUN %u of", add ? "attach" : "remove",
+                 kind(&p->disks[lun]), lun);
+        r = hcs_doc_scsi(add, lun, p->disks[lun].path, !p->disks[lun].scratch_of, &doc, err);
         if (r < 0)
                 return uvm_error_wrap(err, "%s %s", what, p->system_id);
         r = p->b->hcs->modify(p->sys, doc, p->b->cfg.create_timeout_ms, &result);
@@ -67,16 +81,16 @@ static int disk_remove(struct drv_pod *p, unsigned lun, struct uvm_error **err)
 {
         struct hcs_disk *d = &p->disks[lun];
         struct uvm_error *e = NULL;
-        char gp[32];
+        char gp[GUEST_PATH_MAX];
         int r;
 
-        guest_path(lun, gp, sizeof(gp));
+        guest_path(d, lun, gp, sizeof(gp));
         d->ready = false;
         record(p);
         if (d->in_guest && running(p)) {
                 r = p->b->guest->unmount_disk(p->guest, lun, gp, &e);
                 if (r < 0 && r != -ENOENT) {
-                        r = uvm_error_set(err, -r, "unmount layer disk %s in %s: %s", gp,
+                        r = uvm_error_set(err, -r, "unmount %s disk %s in %s: %s", kind(d), gp,
                                           p->system_id, e ? e->msg : strerror(-r));
                         uvm_error_free(e);
                         return r;
@@ -95,30 +109,65 @@ static int disk_remove(struct drv_pod *p, unsigned lun, struct uvm_error **err)
                 e = uvm_error_free(e);
         }
         d->on_host = false;
+        if (d->file) {
+                record(p);
+                r = plat_rm_rf(d->path);
+                if (r < 0 && r != -ENOENT)
+                        return uvm_error_set(err, -r, "delete scratch disk %s: %s", d->path,
+                                             strerror(-r));
+        }
+        d->file = false;
         free(d->path);
-        d->path = NULL;
+        free(d->scratch_of);
+        *d = (struct hcs_disk){0};
         record(p);
         return 0;
 }
 
-static void disk_remove_logged(struct drv_pod *p, unsigned lun)
+void hcs_disk_remove_logged(struct drv_pod *p, unsigned lun)
 {
         struct uvm_error *e = NULL;
 
         if (disk_remove(p, lun, &e) < 0) {
                 log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: %s, ignoring", p->id,
-                        e ? e->msg : "remove a layer disk failed");
+                        e ? e->msg : "remove a disk failed");
                 uvm_error_free(e);
         }
 }
 
-/* A new disk for path at a free LUN: granted, attached, mounted. On
- * failure what was done is removed again. */
-static int disk_add(struct drv_pod *p, const char *path, unsigned *ret_lun, struct uvm_error **err)
+/* A scratch's file (recorded first: it may exist from then on). */
+static int scratch_file(struct drv_pod *p, struct hcs_disk *d, struct uvm_error **err)
+{
+        int r;
+
+        if (!d->scratch_of)
+                return 0;
+        d->file = true;
+        r = hcs_record_write(p, HCS_RECORD_READY, err);
+        return r < 0 ? r : hcs_scratch_file(p, d->path, err);
+}
+
+static int disk_mount(struct drv_pod *p, struct hcs_disk *d, unsigned lun, struct uvm_error **err)
+{
+        char gp[GUEST_PATH_MAX];
+        int r;
+
+        d->in_guest = true;
+        guest_path(d, lun, gp, sizeof(gp));
+        r = hcs_record_write(p, HCS_RECORD_READY, err);
+        if (r >= 0 && (r = d->scratch_of ? p->b->guest->mount_scratch(p->guest, lun, gp, err)
+                                         : p->b->guest->mount_disk(p->guest, lun, gp, err)) < 0)
+                uvm_error_wrap(err, "mount %s disk %s at %s in %s", kind(d), d->path, gp,
+                               p->system_id);
+        return r;
+}
+
+int hcs_disk_add(struct drv_pod *p, const char *path, const char *scratch_of, unsigned *ret_lun,
+                 struct uvm_error **err)
 {
         struct uvm_error *e = NULL;
         struct hcs_disk *d = NULL;
-        char *result = NULL, gp[32];
+        char *result = NULL;
         unsigned lun;
         int r;
 
@@ -127,28 +176,42 @@ static int disk_add(struct drv_pod *p, const char *path, unsigned *ret_lun, stru
                         d = &p->disks[lun];
         if (!d)
                 return uvm_error_set(err, ENOSPC,
-                                     "the VM %s has %u layer disks, its SCSI controller's "
+                                     "the VM %s has %u disks, its SCSI controller's "
                                      "limit: no LUN left for %s",
                                      p->system_id, HCS_MAX_DISKS, path);
         lun--;
-        r = p->b->hcs->grant_vm_access(p->system_id, path, &result);
-        if (r < 0)
-                return hcs_call_error(err, r, result, "grant access to layer disk for",
-                                      p->system_id);
-        free(result);
-        *d = (struct hcs_disk){.path = strdup(path), .on_host = true};
-        if (!d->path)
+        *d = (struct hcs_disk){.path = strdup(path),
+                               .scratch_of = scratch_of ? strdup(scratch_of) : NULL};
+        if (!d->path || (scratch_of && !d->scratch_of)) {
+                free(d->path);
+                free(d->scratch_of);
+                *d = (struct hcs_disk){0};
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        r = hcs_record_write(p, HCS_RECORD_READY, err);
-        if (r >= 0)
-                r = host_disk(p, true, lun, err);
+        }
+        r = scratch_file(p, d, err);
         if (r >= 0) {
-                d->in_guest = true;
-                guest_path(lun, gp, sizeof(gp));
+                r = p->b->hcs->grant_vm_access(p->system_id, path, &result);
+                if (r < 0)
+                        r = hcs_call_error(err, r, result,
+                                           d->scratch_of ? "grant access to scratch disk for"
+                                                         : "grant access to layer disk for",
+                                           p->system_id);
+                else
+                        free(result);
+        }
+        if (r < 0 && !d->file) { /* nothing made: the slot is free again */
+                free(d->path);
+                free(d->scratch_of);
+                *d = (struct hcs_disk){0};
+                return r;
+        }
+        if (r >= 0) {
+                d->on_host = true;
                 r = hcs_record_write(p, HCS_RECORD_READY, err);
-                if (r >= 0 && (r = p->b->guest->mount_disk(p->guest, lun, gp, err)) < 0)
-                        uvm_error_wrap(err, "mount layer disk %s at %s in %s", path, gp,
-                                       p->system_id);
+                if (r >= 0)
+                        r = host_disk(p, true, lun, err);
+                if (r >= 0)
+                        r = disk_mount(p, d, lun, err);
         }
         if (r < 0) {
                 if (disk_remove(p, lun, &e) < 0) {
@@ -206,7 +269,7 @@ static int layer_disk(struct drv_pod *p, struct hcs_layer_user *u, const char *p
         if (found >= 0) {
                 lun = (unsigned) found;
         } else {
-                r = disk_add(p, path, &lun, err);
+                r = hcs_disk_add(p, path, NULL, &lun, err);
                 if (r < 0)
                         return r;
         }
@@ -232,13 +295,14 @@ static int check_layers(struct drv_pod *p, const char *ctr_id, char *const *laye
         return 0;
 }
 
-static int guest_paths(const struct hcs_layer_user *u, char ***ret, struct uvm_error **err)
+static int guest_paths(struct drv_pod *p, const struct hcs_layer_user *u, char ***ret,
+                       struct uvm_error **err)
 {
         char **v = calloc(u->n_luns + 1, sizeof(char *));
-        char gp[32];
+        char gp[GUEST_PATH_MAX];
 
         for (size_t i = 0; v && i < u->n_luns; i++) {
-                guest_path(u->luns[i], gp, sizeof(gp));
+                guest_path(&p->disks[u->luns[i]], u->luns[i], gp, sizeof(gp));
                 if (!(v[i] = strdup(gp))) {
                         strv_free(v);
                         v = NULL;
@@ -278,7 +342,7 @@ int hcs_disks_attach(struct drv_pod *p, const char *ctr_id, char *const *layers,
         if (r >= 0)
                 r = hcs_record_write(p, HCS_RECORD_READY, err);
         if (r >= 0)
-                r = guest_paths(u, ret_paths, err);
+                r = guest_paths(p, u, ret_paths, err);
         if (r < 0) {
                 hcs_disks_release(p, ctr_id);
                 return uvm_error_wrap(err, "layer disks of container %s", ctr_id);
@@ -300,7 +364,7 @@ void hcs_disks_release(struct drv_pod *p, const char *ctr_id)
                 unsigned lun = was.luns[i];
 
                 if (p->disks[lun].path && disk_users(p, lun) == 0)
-                        disk_remove_logged(p, lun);
+                        hcs_disk_remove_logged(p, lun);
         }
 }
 
@@ -309,9 +373,11 @@ void hcs_disks_remove_all(struct drv_pod *p)
         memset(p->users, 0, sizeof(p->users));
         for (unsigned lun = HCS_MAX_DISKS; lun-- > 0;)
                 if (p->disks[lun].path) {
-                        disk_remove_logged(p, lun);
-                        /* The VM's end drops it anyway. */
+                        hcs_disk_remove_logged(p, lun);
+                        /* The VM's end drops it anyway; a scratch file
+                         * that would not go is left (logged). */
                         free(p->disks[lun].path);
+                        free(p->disks[lun].scratch_of);
                         p->disks[lun] = (struct hcs_disk){0};
                 }
 }
@@ -332,15 +398,18 @@ void hcs_disks_settle(struct drv_pod *p)
                                         break;
                                 }
         }
+        /* A ready scratch disk is its container's, whatever layers it has. */
         for (unsigned lun = 0; lun < HCS_MAX_DISKS; lun++)
-                if (p->disks[lun].path && (!p->disks[lun].ready || disk_users(p, lun) == 0))
-                        disk_remove_logged(p, lun);
+                if (p->disks[lun].path && (!p->disks[lun].ready ||
+                                           (!p->disks[lun].scratch_of && disk_users(p, lun) == 0)))
+                        hcs_disk_remove_logged(p, lun);
 }
 
 void hcs_disks_clear(struct drv_pod *p)
 {
         for (unsigned lun = 0; lun < HCS_MAX_DISKS; lun++) {
                 free(p->disks[lun].path);
+                free(p->disks[lun].scratch_of);
                 p->disks[lun] = (struct hcs_disk){0};
         }
 }

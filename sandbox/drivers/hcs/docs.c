@@ -62,20 +62,22 @@ int hcs_doc_nic(bool add, const struct hcn_endpoint *ep, char **ret_json, struct
                                        err);
 }
 
-int hcs_doc_scsi(bool add, unsigned lun, const char *path, char **ret_json, struct uvm_error **err)
+int hcs_doc_scsi(bool add, unsigned lun, const char *path, bool read_only, char **ret_json,
+                 struct uvm_error **err)
 {
         struct hcs_scsi_attachment a = {
-                .controller = 0, .lun = lun, .path = path, .read_only = true};
+                .controller = 0, .lun = lun, .path = path, .read_only = read_only};
 
         return hcs_modify_scsi_document(add ? HCS_REQUEST_ADD : HCS_REQUEST_REMOVE, &a, ret_json,
                                         err);
 }
 
 /* spec->layers are the guest's mount points of the layers here; the
- * scratch is the agent's per-container overlay upper dir in the guest's
- * tmpfs (agent/agent_rootfs.c), which ScratchDirPath names. */
-int hcs_doc_hosted(const char *system_id, const struct drv_ctr_spec *spec, char **ret_json,
-                   struct uvm_error **err)
+ * scratch is the container's scratch disk's mount (scratch_path), where
+ * the agent puts its overlay upper dir (agent/agent_rootfs.c), or without
+ * one that dir in the guest's tmpfs; ScratchDirPath names it. */
+int hcs_doc_hosted(const char *system_id, const struct drv_ctr_spec *spec, const char *scratch_path,
+                   char **ret_json, struct uvm_error **err)
 {
         char bundle[320], scratch[340];
         size_t n = 0;
@@ -96,5 +98,7 @@ int hcs_doc_hosted(const char *system_id, const struct drv_ctr_spec *spec, char 
         c.n_layers = n;
         snprintf(bundle, sizeof(bundle), GUEST_CTR_ROOT "/%s", spec->id);
         snprintf(scratch, sizeof(scratch), "%s/scratch", bundle);
+        if (scratch_path)
+                c.scratch_dir_path = scratch_path;
         return hcs_hosted_document(&c, ret_json, err);
 }

@@ -68,8 +68,16 @@ struct hcs_added_nic {
  * when path is NULL. */
 #define HCS_MAX_DISKS 64u /* HCS_SCSI_MAX_LUNS: LUNs of the one controller */
 #define HCS_DISK_GUEST_ROOT "/run/layers/"
+/* A container's scratch disk (scratch.c) is a disk too, read-write, at a
+ * LUN of the same controller: scratch_of names its container, its file
+ * <state dir>/scratch-<id>.vhd is uvmd's (file: it may exist, set before
+ * it is made, cleared once deleted), the guest mounts it at
+ * HCS_SCRATCH_GUEST_ROOT<id> (agent/scratch.h), no layer user counts it. */
+#define HCS_SCRATCH_GUEST_ROOT "/run/scratch/"
 struct hcs_disk {
-        char *path; /* the host's VHD */
+        char *path;       /* the host's VHD */
+        char *scratch_of; /* NULL: a layer */
+        bool file;
         bool on_host, in_guest, ready;
 };
 
@@ -236,6 +244,25 @@ void hcs_disks_remove_all(struct drv_pod *p);
 void hcs_disks_settle(struct drv_pod *p);
 /* Free the paths (pod_release). */
 void hcs_disks_clear(struct drv_pod *p);
+/* A new disk at a free LUN: for a scratch (scratch_of, a container id)
+ * its file made first (hcs_scratch_file, recorded before), then granted,
+ * attached (read-write for a scratch), mounted by the guest, each step
+ * recorded before it runs. On failure what was done is removed again. */
+int hcs_disk_add(struct drv_pod *p, const char *path, const char *scratch_of, unsigned *ret_lun,
+                 struct uvm_error **err);
+/* The disk at lun removed: guest, host, a scratch's file; failures logged. */
+void hcs_disk_remove_logged(struct drv_pod *p, unsigned lun);
+
+/* scratch.c: container ctr_id's scratch disk (the binding's
+ * scratch_size_gb, the guest's mount_scratch; without either none:
+ * *ret_path NULL): hcs_disk_add of a new blank VHD, *ret_path its guest
+ * mount point for the hosted document's ScratchDirPath. */
+int hcs_scratch_attach(struct drv_pod *p, const char *ctr_id, char **ret_path,
+                       struct uvm_error **err);
+/* Its disk removed (guest unmount, HCS remove, file deleted), if any. */
+void hcs_scratch_release(struct drv_pod *p, const char *ctr_id);
+/* Make the blank VHD of a scratch disk (hcs_disk_add's first step). */
+int hcs_scratch_file(struct drv_pod *p, const char *path, struct uvm_error **err);
 
 struct json_object;
 
@@ -285,7 +312,11 @@ int hcs_record_remove(struct drv_pod *p);
 int hcs_doc_uvm(const struct hcs_binding *b, const struct drv_pod_spec *spec, const char *system_id,
                 char **ret_json, struct uvm_error **err);
 int hcs_doc_nic(bool add, const struct hcn_endpoint *ep, char **ret_json, struct uvm_error **err);
-/* A read-only layer VHD at LUN lun of controller 0: add (path) or remove. */
-int hcs_doc_scsi(bool add, unsigned lun, const char *path, char **ret_json, struct uvm_error **err);
-int hcs_doc_hosted(const char *system_id, const struct drv_ctr_spec *spec, char **ret_json,
-                   struct uvm_error **err);
+/* A VHD at LUN lun of controller 0 (read-only: a layer): add (path) or
+ * remove. */
+int hcs_doc_scsi(bool add, unsigned lun, const char *path, bool read_only, char **ret_json,
+                 struct uvm_error **err);
+/* scratch_path: the guest's mount of the container's scratch disk, NULL:
+ * the agent's dir in the guest's tmpfs. */
+int hcs_doc_hosted(const char *system_id, const struct drv_ctr_spec *spec, const char *scratch_path,
+                   char **ret_json, struct uvm_error **err);

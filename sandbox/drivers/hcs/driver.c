@@ -318,13 +318,13 @@ static int pod_guest(struct drv_pod *p, const char *ctr_id, struct hcs_guest **r
         return 0;
 }
 
-/* The layers' disks first (the guest mounts them), then the shares of its
- * CRI mounts, then the container on them; the disks and shares it alone
- * used go again when its create fails. */
+/* The layers' disks first (the guest mounts them), then its scratch disk,
+ * the shares of its CRI mounts, then the container on them; the disks and
+ * shares it alone used go again when its create fails. */
 static int hcs_ctr_create(struct drv_pod *p, const struct drv_ctr_spec *spec,
                           struct uvm_error **err)
 {
-        _cleanup_free_ char *doc = NULL, *shared_spec = NULL;
+        _cleanup_free_ char *doc = NULL, *shared_spec = NULL, *scratch = NULL;
         _cleanup_(strv_freep) char **paths = NULL;
         struct drv_ctr_spec ds;
         struct hcs_guest *g;
@@ -336,15 +336,18 @@ static int hcs_ctr_create(struct drv_pod *p, const struct drv_ctr_spec *spec,
         if (r >= 0) {
                 ds = *spec;
                 ds.layers = paths;
-                r = hcs_shares_attach(p, spec->id, spec->oci_spec_json, &shared_spec, err);
+                r = hcs_scratch_attach(p, spec->id, &scratch, err);
+                if (r >= 0)
+                        r = hcs_shares_attach(p, spec->id, spec->oci_spec_json, &shared_spec, err);
                 if (shared_spec)
                         ds.oci_spec_json = shared_spec;
                 if (r >= 0)
-                        r = hcs_doc_hosted(p->system_id, &ds, &doc, err);
+                        r = hcs_doc_hosted(p->system_id, &ds, scratch, &doc, err);
                 if (r >= 0)
                         r = p->b->guest->ctr_create(g, &ds, doc, err);
                 if (r < 0) {
                         hcs_shares_release(p, spec->id);
+                        hcs_scratch_release(p, spec->id);
                         hcs_disks_release(p, spec->id);
                 }
         }
@@ -370,7 +373,8 @@ static int hcs_ctr_signal(struct drv_pod *p, const char *ctr_id, int sig, struct
         return r < 0 ? r : p->b->guest->ctr_signal(g, ctr_id, sig, err);
 }
 
-/* The container, then the shares and disks no other container uses. */
+/* The container, then its scratch disk, the shares and disks no other
+ * container uses. */
 static int hcs_ctr_delete(struct drv_pod *p, const char *ctr_id, struct uvm_error **err)
 {
         struct hcs_guest *g;
@@ -380,6 +384,7 @@ static int hcs_ctr_delete(struct drv_pod *p, const char *ctr_id, struct uvm_erro
                 r = p->b->guest->ctr_delete(g, ctr_id, err);
         if (r >= 0 || r == -ENOENT) {
                 hcs_shares_release(p, ctr_id);
+                hcs_scratch_release(p, ctr_id);
                 hcs_disks_release(p, ctr_id);
         }
         return r;

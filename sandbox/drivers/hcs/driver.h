@@ -44,6 +44,10 @@ struct drv_hcs_config {
          * HvSocket service table; 0: none (the guest table's business). */
         uint32_t bridge_vsock_port;
         uint32_t host_cpus; /* the host's logical processors: the clamp */
+        /* Each container's scratch VHD in GiB (scratch.c), a sparse file
+         * in the pod's state dir; 0 (the default here; the service's is
+         * hcsshim's 20): none, the guest's tmpfs holds its writes. */
+        uint32_t scratch_size_gb;
 };
 
 /* The defaults above; paths NULL, host_cpus 1. */

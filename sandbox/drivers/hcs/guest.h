@@ -63,6 +63,13 @@ struct hcs_guest_ops {
                           struct uvm_error **err);
         int (*unmount_disk)(struct hcs_guest *g, unsigned lun, const char *guest_path,
                             struct uvm_error **err);
+        /* Optional (NULL: no scratch disks): a container's scratch disk
+         * the host attached read-write at lun, formatted by the guest when
+         * blank and mounted read-write at guest_path (the agent's Disk
+         * settings with Scratch), where the container's overlay upper and
+         * work dirs go. unmount_disk unmounts it. */
+        int (*mount_scratch)(struct hcs_guest *g, unsigned lun, const char *guest_path,
+                             struct uvm_error **err);
         /* A Plan9 share the host added (name, on vsock port): mount it at
          * guest_path (the agent's Plan9 settings; one mounted there already
          * is no error), read-only or not. Unmount it before the host removes

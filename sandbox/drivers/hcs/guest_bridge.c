@@ -342,15 +342,17 @@ static int bridge_remove_nic(struct hcs_guest *g, const char *ns_id, const char 
 /* --- containers --- */
 
 /* The agent's Disk settings (agent/guest_disks.c), as the qemu driver
- * sends them; "Remove" unmounts. */
+ * sends them; "Remove" unmounts, "Scratch" formats a blank disk and mounts
+ * it read-write. */
 static int bridge_disk(struct hcs_guest *g, unsigned lun, const char *guest_path, bool remove,
-                       struct uvm_error **err)
+                       bool scratch, struct uvm_error **err)
 {
         _cleanup_json_ json_object *s = json_object_new_object();
 
         if (!s || json_object_object_add(s, "Lun", json_object_new_int((int) lun)) < 0 ||
             json_object_object_add(s, "Path", json_object_new_string(guest_path)) < 0 ||
-            (remove && json_object_object_add(s, "Remove", json_object_new_boolean(true)) < 0))
+            (remove && json_object_object_add(s, "Remove", json_object_new_boolean(true)) < 0) ||
+            (scratch && json_object_object_add(s, "Scratch", json_object_new_boolean(true)) < 0))
                 return uvm_error_set(err, ENOMEM, "out of memory");
         return agent_client_modify(g->client, "Disk", s, NULL, err);
 }
@@ -358,13 +360,19 @@ static int bridge_disk(struct hcs_guest *g, unsigned lun, const char *guest_path
 static int bridge_mount_disk(struct hcs_guest *g, unsigned lun, const char *guest_path,
                              struct uvm_error **err)
 {
-        return bridge_disk(g, lun, guest_path, false, err);
+        return bridge_disk(g, lun, guest_path, false, false, err);
 }
 
 static int bridge_unmount_disk(struct hcs_guest *g, unsigned lun, const char *guest_path,
                                struct uvm_error **err)
 {
-        return bridge_disk(g, lun, guest_path, true, err);
+        return bridge_disk(g, lun, guest_path, true, false, err);
+}
+
+static int bridge_mount_scratch(struct hcs_guest *g, unsigned lun, const char *guest_path,
+                                struct uvm_error **err)
+{
+        return bridge_disk(g, lun, guest_path, false, true, err);
 }
 
 /* The agent's Plan9 settings (agent/guest_plan9.c): a share served by
@@ -527,6 +535,7 @@ static const struct hcs_guest_ops bridge_ops = {
         .modify_nic = bridge_modify_nic,
         .mount_disk = bridge_mount_disk,
         .unmount_disk = bridge_unmount_disk,
+        .mount_scratch = bridge_mount_scratch,
         .mount_share = bridge_mount_share,
         .unmount_share = bridge_unmount_share,
         .ctr_create = bridge_ctr_create,

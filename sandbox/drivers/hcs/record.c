@@ -13,7 +13,8 @@
  *                    "ready"}, ...]
  * and its layer disks (disks.c), with what may exist of each, and the
  * containers using them:
- *    "disks": [{"lun", "path", "host", "guest", "ready"}, ...],
+ *    "disks": [{"lun", "path", "host", "guest", "ready"
+ *               [, "scratch": <container id>, "file"]}, ...],
  *    "layer_users": [{"id", "luns": [<lun>, ...]}, ...]
  * and its Plan9 shares (shares.c), likewise:
  *    "shares": [{"slot", "path", "read_only", "host", "guest", "ready"}, ...],
@@ -117,7 +118,9 @@ static json_object *disk_json(unsigned lun, const struct hcs_disk *d)
                 return NULL;
         }
         if (add_str(o, "path", d->path) < 0 || add_bool(o, "host", d->on_host) < 0 ||
-            add_bool(o, "guest", d->in_guest) < 0 || add_bool(o, "ready", d->ready) < 0)
+            add_bool(o, "guest", d->in_guest) < 0 || add_bool(o, "ready", d->ready) < 0 ||
+            (d->scratch_of &&
+             (add_str(o, "scratch", d->scratch_of) < 0 || add_bool(o, "file", d->file) < 0)))
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -343,6 +346,7 @@ static int read_disk(struct drv_pod *p, json_object *n)
 {
         json_object *l;
         const char *path = json_string_of(n, "path");
+        const char *scratch = json_string_of(n, "scratch");
         struct hcs_disk d = {0};
         int lun;
 
@@ -350,14 +354,20 @@ static int read_disk(struct drv_pod *p, json_object *n)
             (lun = json_object_get_int(l)) < 0 || lun >= (int) HCS_MAX_DISKS ||
             p->disks[lun].path || !path || !*path || strlen(path) > 4096 ||
             !get_bool(n, "host", &d.on_host) || !get_bool(n, "guest", &d.in_guest) ||
-            !get_bool(n, "ready", &d.ready))
+            !get_bool(n, "ready", &d.ready) ||
+            (scratch && (!*scratch || strlen(scratch) > HCS_CTR_ID_MAX || strchr(scratch, '/') ||
+                         !get_bool(n, "file", &d.file))))
                 return -EINVAL;
         for (unsigned i = 0; i < HCS_MAX_DISKS; i++)
                 if (p->disks[i].path && STR_EQ(p->disks[i].path, path))
                         return -EINVAL;
         d.path = strdup(path);
-        if (!d.path)
+        d.scratch_of = scratch ? strdup(scratch) : NULL;
+        if (!d.path || (scratch && !d.scratch_of)) {
+                free(d.path);
+                free(d.scratch_of);
                 return -ENOMEM;
+        }
         p->disks[lun] = d;
         return 0;
 }

@@ -405,7 +405,7 @@ static int f_modify(struct hcs_system *sys, const char *request, uint32_t timeou
 
 static int f_grant(const char *id, const char *path, char **ret_result)
 {
-        const char *base = strrchr(path, '\\');
+        const char *base = strrchr(path, '\\') ? strrchr(path, '\\') : strrchr(path, '/');
         int r = note(verdict("hcs.grant"), "hcs.grant", "%s %s", id, base ? base + 1 : path);
 
         if (r < 0)
@@ -639,14 +639,19 @@ static int g_modify_nic(struct hcs_guest *g, const char *ns_id, const char *nic_
         return done("guest.modify_nic");
 }
 
-static int g_disk(struct hcs_guest *g, bool mount, unsigned lun, const char *path,
-                  struct uvm_error **err)
+/* A layer's disk at /run/layers/<lun>; a scratch at /run/scratch/<id>
+ * (mount_scratch; unmount takes either). */
+static int g_disk_as(struct hcs_guest *g, const char *call, bool mount, bool scratch, unsigned lun,
+                     const char *path, struct uvm_error **err)
 {
-        const char *call = mount ? "guest.mount" : "guest.unmount";
-        char want[32];
+        char want[200];
         int r = verdict(call);
 
         snprintf(want, sizeof(want), "/run/layers/%u", lun);
+        if (strncmp(path, "/run/scratch/", 13) == 0 && path[13] && (scratch || !mount))
+                snprintf(want, sizeof(want), "%s", path);
+        else if (scratch)
+                want[0] = '\0';
         if (r >= 0 && (lun >= 64 || strcmp(path, want) != 0))
                 r = -EINVAL;
         if (r >= 0 && mount && !g->s->luns[lun])
@@ -661,6 +666,12 @@ static int g_disk(struct hcs_guest *g, bool mount, unsigned lun, const char *pat
         return done(call);
 }
 
+static int g_disk(struct hcs_guest *g, bool mount, unsigned lun, const char *path,
+                  struct uvm_error **err)
+{
+        return g_disk_as(g, mount ? "guest.mount" : "guest.unmount", mount, false, lun, path, err);
+}
+
 static int g_mount_disk(struct hcs_guest *g, unsigned lun, const char *path, struct uvm_error **err)
 {
         return g_disk(g, true, lun, path, err);
@@ -670,6 +681,12 @@ static int g_unmount_disk(struct hcs_guest *g, unsigned lun, const char *path,
                           struct uvm_error **err)
 {
         return g_disk(g, false, lun, path, err);
+}
+
+static int g_mount_scratch(struct hcs_guest *g, unsigned lun, const char *path,
+                           struct uvm_error **err)
+{
+        return g_disk_as(g, "guest.mount_scratch", true, true, lun, path, err);
 }
 
 static int g_share(struct hcs_guest *g, bool mount, const char *name, const char *path, bool ro,
@@ -809,6 +826,7 @@ const struct hcs_guest_ops fake_guest = {
         .modify_nic = g_modify_nic,
         .mount_disk = g_mount_disk,
         .unmount_disk = g_unmount_disk,
+        .mount_scratch = g_mount_scratch,
         .mount_share = g_mount_share,
         .unmount_share = g_unmount_share,
         .ctr_create = g_ctr_create,

@@ -303,8 +303,8 @@ static void test_modify_nic_frame(void **state)
 }
 
 /* mount_disk and unmount_disk send the agent's Disk settings (as the qemu
- * driver does): the LUN and the mount point, "Remove" for an unmount; the
- * agent's refusal is the call's. */
+ * driver does): the LUN and the mount point, "Remove" for an unmount,
+ * "Scratch" from mount_scratch; the agent's refusal is the call's. */
 static void test_disk_frames(void **state)
 {
         struct hcs_guest *g = connect_ok();
@@ -314,6 +314,13 @@ static void test_disk_frames(void **state)
         assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/ResourceType"), "Disk");
         assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Lun"), "5");
         assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Path"), "/run/layers/5");
+        assert_null(strstr(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings"), "Remove"));
+        assert_null(strstr(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings"), "Scratch"));
+        /* A scratch: the same settings with "Scratch". */
+        assert_int_equal(ops->mount_scratch(g, 7, "/run/scratch/c1", &err), 0);
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Lun"), "7");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Path"), "/run/scratch/c1");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Scratch"), "true");
         assert_null(strstr(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings"), "Remove"));
         assert_int_equal(ops->unmount_disk(g, 5, "/run/layers/5", &err), 0);
         assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Remove"), "true");

@@ -24,7 +24,9 @@
  * across connections, and a mount refused while "fail-mount" exists; while
  * "hang-mount" exists a mount waits (up to 60 s, noted "mount-hang LUN
  * PATH"), as one whose disk is slow to appear: the test kills uvmd.exe
- * meanwhile.
+ * meanwhile. A scratch disk's ({Lun, Path, Scratch: true}, Path
+ * /run/scratch/<container id>) is noted "scratch-mount LUN PATH" when it
+ * was not mounted; its unmount (Remove, that Path) "unmount LUN PATH".
  *
  * A Plan9 share's (ModifySettings "Plan9" {Port, AccessName, Path,
  * ReadOnly[, Remove]}) is noted ("share-mount NAME ro|rw PORT PATH" when
@@ -449,9 +451,15 @@ static int disk_call(json_object *req, json_object **ret, struct uvm_error **err
         const char *path = json_object_get_string(json_object_object_get(s, "Path"));
         int lun = json_object_get_int(json_object_object_get(s, "Lun"));
         bool remove = json_object_get_boolean(json_object_object_get(s, "Remove")), was;
-        char what[64], want[32], fail[4096];
+        bool scratch = json_object_get_boolean(json_object_object_get(s, "Scratch"));
+        char what[64], want[300], fail[4096];
 
         snprintf(want, sizeof(want), "/run/layers/%d", lun);
+        if (path && strncmp(path, "/run/scratch/", 13) == 0 && path[13] &&
+            !strchr(path + 13, '/') && strlen(path) < sizeof(want) && (scratch || remove))
+                snprintf(want, sizeof(want), "%s", path);
+        else if (scratch)
+                want[0] = '\0';
         if (lun < 0 || lun >= DISK_LUNS || !path || !STR_EQ(path, want))
                 return uvm_error_set(err, EINVAL, "Disk: Lun %d, Path \"%s\"", lun,
                                      path ? path : "");
@@ -472,7 +480,11 @@ static int disk_call(json_object *req, json_object **ret, struct uvm_error **err
         mounted[lun] = !remove;
         pthread_mutex_unlock(&t.lock);
         if (was == remove) {
-                snprintf(what, sizeof(what), "%s %d", remove ? "unmount" : "mount", lun);
+                snprintf(what, sizeof(what), "%s %d",
+                         remove    ? "unmount"
+                         : scratch ? "scratch-mount"
+                                   : "mount",
+                         lun);
                 note(what, path);
         }
         *ret = json_object_new_object();
