@@ -1,7 +1,7 @@
 #pragma once
 
-/* The CRI stats handlers (cri_stats.c), shared by Linux and Windows: each
- * build binds them in its own table. */
+/* The CRI stats handlers (cri_stats.c), shared by Linux and Windows, and
+ * their bindings, which both daemons serve. */
 
 #include "proto/api.pb-c.h"
 
@@ -15,3 +15,5 @@ int cri_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessa
                   struct uvm_error **err);
 int cri_list_pod_stats(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                        struct uvm_error **err);
+
+extern const struct srv_binding cri_stats_bindings[];

@@ -13,6 +13,7 @@
 #include "sandbox/stream.h"
 #include "service/compute_agent.h"
 #include "service/cri_runtime_common.h"
+#include "service/cri_stats.h"
 #include "service/daemon.h"
 #include "service/list_cache.h"
 #include "service/metrics_uvmd.h"

@@ -53,7 +53,6 @@ extern const struct srv_binding cri_runtime_bindings[];
 extern const struct srv_binding cri_image_bindings[];
 extern const struct srv_binding cri_pod_bindings[];
 extern const struct srv_binding cri_container_bindings[];
-extern const struct srv_binding cri_stats_bindings[];
 extern const struct srv_binding cri_events_bindings[];
 extern const struct srv_binding cri_stream_bindings[];
 

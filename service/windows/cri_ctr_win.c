@@ -1,13 +1,11 @@
 /* CRI RuntimeService, containers on Windows: the handlers Linux shares
- * (cri_ctr_common.c, cri_exec_common.c, cri_stats.c) over the sandbox
- * layer's portable container half and the hcs driver, which reaches the
- * agent in the pod's VM: the life cycle, ExecSync, ReopenContainerLog
- * (the CRI log is sandbox/log.c's, shared) and container and pod stats.
- * What the Windows build cannot give a container yet (an image not
- * already on the node, mounts) is refused by sandbox/ctr_win.c;
- * UpdateContainerResources is not bound (UNIMPLEMENTED). Exec, Attach and
- * PortForward are Linux's handlers (service/cri_stream.c), bound with the
- * rest in daemon_win.c, over the streaming server it starts. */
+ * (cri_ctr_common.c, cri_exec_common.c) over the sandbox layer's portable
+ * container half and the hcs driver, which reaches the agent in the pod's
+ * VM: the life cycle, ExecSync and ReopenContainerLog (the CRI log is
+ * sandbox/log.c's, shared). UpdateContainerResources is not bound
+ * (UNIMPLEMENTED). Stats (cri_stats.c) and Exec, Attach and PortForward
+ * (service/cri_stream.c) are Linux's bindings, served as they are by
+ * daemon_win.c, over the streaming server it starts. */
 
 /* Before any <stdio.h>: msvcrt's stdin, stdout and stderr are macros, and
  * CRI messages have fields of those names. */
@@ -15,7 +13,6 @@
 
 #include "service/cri.h"
 #include "service/cri_ctr_common.h"
-#include "service/cri_stats.h"
 #include "service/windows/daemon_win.h"
 
 const struct srv_binding cri_win_ctr_bindings[] = {
@@ -28,12 +25,6 @@ const struct srv_binding cri_win_ctr_bindings[] = {
          cri_list_ctrs_fast},
         {"runtime.v1.RuntimeService", "ExecSync", SRV_UNARY, false, cri_ctr_exec_sync, NULL},
         {"runtime.v1.RuntimeService", "ReopenContainerLog", SRV_UNARY, false, cri_ctr_reopen_log,
-         NULL},
-        {"runtime.v1.RuntimeService", "ContainerStats", SRV_UNARY, false, cri_ctr_stats, NULL},
-        {"runtime.v1.RuntimeService", "ListContainerStats", SRV_UNARY, false, cri_list_ctr_stats,
-         NULL},
-        {"runtime.v1.RuntimeService", "PodSandboxStats", SRV_UNARY, false, cri_pod_stats, NULL},
-        {"runtime.v1.RuntimeService", "ListPodSandboxStats", SRV_UNARY, false, cri_list_pod_stats,
          NULL},
         {0},
 };

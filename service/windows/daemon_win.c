@@ -25,6 +25,7 @@
 #include "service/compute_agent_common.h"
 #include "service/config.h"
 #include "service/cri_runtime_common.h"
+#include "service/cri_stats.h"
 #include "service/list_cache.h"
 #include "service/windows/daemon_win.h"
 
@@ -37,8 +38,9 @@ extern const size_t uvmd_descriptor_set_len;
         "logs, stats and images are; events and resource updates are not)"
 
 static const struct srv_binding *const bindings[] = {
-        health_bindings,      reflection_bindings, cri_win_runtime_bindings, cri_win_pod_bindings,
-        cri_win_ctr_bindings, cri_image_bindings,  cagent_bindings,          cri_stream_bindings,
+        health_bindings,      reflection_bindings,  cri_win_runtime_bindings,
+        cri_win_pod_bindings, cri_win_ctr_bindings, cri_stats_bindings,
+        cri_image_bindings,   cagent_bindings,      cri_stream_bindings,
 };
 
 #define TCP_DIAL_RETRY_MS 100
