@@ -16,6 +16,8 @@
  *             OldAddresses or Remove first taken down (which drops its
  *             routes) and those addresses deleted; unless Remove, then up
  *             with the MTU, the addresses and the routes through it.
+ *   PodFiles: {"ResolvConf", "Hosts", "Hostname"}: an hcs pod's /etc files
+ *             for its containers, under /run/uvmd/pod (podfiles.h).
  * Every field is checked; the first failure is the answer. */
 
 #include <arpa/inet.h>
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "agent/agent-internal.h"
+#include "agent/podfiles.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -515,5 +518,7 @@ int agent_guest_modify(json_object *req, json_object **ret, struct uvm_error **e
                 return agent_guest_plan9(s, err);
         if (type && STR_EQ(type, "Nic"))
                 return guest_nic(s, err);
+        if (type && STR_EQ(type, "PodFiles"))
+                return agent_podfiles_apply(s, AGENT_POD_FILES_DIR, err);
         return uvm_error_set(err, EINVAL, "ResourceType '%.32s' is unknown", type ? type : "");
 }

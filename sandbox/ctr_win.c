@@ -31,6 +31,7 @@
 #include "image/ref.h"
 #include "sandbox/ctr-plat.h"
 #include "sandbox/ctr_win_mounts.h"
+#include "sandbox/drivers/hcs/guest.h"
 #include "sandbox/log.h"
 
 #define IMAGES_MAX_BYTES (16u << 20)
@@ -302,6 +303,59 @@ static json_object *namespaces(void)
         return a;
 }
 
+/* The pod's hosts, resolv.conf and hostname, which the hcs driver gave
+ * the agent in the VM (HCS_GUEST_POD_FILES), bound over the image's unless
+ * the kubelet mounts its own there. A pod without them in its directory
+ * (made by an older uvmd) has none in the VM either. Read-write as on
+ * Linux (ctr_linux.c), read-only with a read-only rootfs: shared by the
+ * pod's containers, one that may not write must not rewrite them. */
+static int pod_files_add(struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg,
+                         json_object *spec, struct uvm_error **err)
+{
+        static const char *const names[] = {"hosts", "resolv.conf", "hostname"};
+        bool ro = cfg->linux && cfg->linux->security_context &&
+                  cfg->linux->security_context->readonly_rootfs;
+        _cleanup_free_ char *probe = NULL;
+        json_object *mounts = json_object_object_get(spec, "mounts");
+        FILE *f = NULL;
+
+        if (asprintf(&probe, "%s/hostname", c->pod->dir) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        if (plat_fopen_read(probe, &f) < 0)
+                return 0;
+        fclose(f);
+        if (!json_object_is_type(mounts, json_type_array))
+                return uvm_error_set(err, EINVAL, "internal: spec without mounts");
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                char dst[32], src[64];
+                json_object *m, *opts;
+                bool own = false;
+
+                snprintf(dst, sizeof(dst), "/etc/%s", names[i]);
+                snprintf(src, sizeof(src), "%s/%s", HCS_GUEST_POD_FILES, names[i]);
+                for (size_t k = 0; k < cfg->n_mounts; k++)
+                        own = own || STR_EQ(cfg->mounts[k]->container_path, dst);
+                if (own)
+                        continue;
+                m = json_object_new_object();
+                opts = json_object_new_array();
+                if (!m || !opts) {
+                        json_object_put(m);
+                        json_object_put(opts);
+                        return uvm_error_set(err, ENOMEM, "out of memory");
+                }
+                json_object_array_add(opts, json_object_new_string("rbind"));
+                json_object_array_add(opts, json_object_new_string("rprivate"));
+                json_object_array_add(opts, json_object_new_string(ro ? "ro" : "rw"));
+                json_object_object_add(m, "destination", json_object_new_string(dst));
+                json_object_object_add(m, "type", json_object_new_string("bind"));
+                json_object_object_add(m, "source", json_object_new_string(src));
+                json_object_object_add(m, "options", opts);
+                json_object_array_add(mounts, m);
+        }
+        return 0;
+}
+
 static int build_spec(struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg, json_object *ic,
                       char **ret_json, struct uvm_error **err)
 {
@@ -351,6 +405,8 @@ static int build_spec(struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg
                                        json_object_new_string(c->pod->rec.hostname));
         if (r >= 0)
                 r = ctr_win_mounts_add(c, cfg, spec, err);
+        if (r >= 0)
+                r = pod_files_add(c, cfg, spec, err);
         json_object_object_add(spec, "linux", lin);
         if (r >= 0) {
                 *ret_json = strdup(json_object_to_json_string_ext(

@@ -22,6 +22,7 @@
 #include "common/platform.h"
 #include "common/utf16.h"
 #include "network/net_hcn.h"
+#include "network/pod_files.h"
 #include "sandbox/sandbox-plat.h"
 
 int sbx_plat_pods_root(const char *path, struct uvm_error **err)
@@ -78,6 +79,39 @@ static int net_setup(struct sbx *s, struct sbx_pod *p, const struct net_pod_conf
         return net_hcn_pod_setup(s->net, p->dir, &cfg, res, err);
 }
 
+/* The pod's resolv.conf, hosts and hostname (pod_files.h) in its
+ * directory, where the hcs driver takes them into the VM from, at the
+ * create and again at a reattach (hcs/pod_files.c). */
+static int pod_files_write(struct sbx_pod *p, const struct net_pod_config *net, const char *ip,
+                           struct uvm_error **err)
+{
+        static const char *const names[] = {"resolv.conf", "hosts", "hostname"};
+        const char *host = p->rec.hostname;
+        struct net_pod_files f = {0};
+        int r;
+
+        if (STR_EMPTY(host))
+                host = net && !STR_EMPTY(net->name) ? net->name : "localhost";
+        r = net_pod_files_build(
+                &(struct net_pod_files_in){.hostname = host,
+                                           .ip = ip,
+                                           .dns_servers = net ? net->dns_servers : NULL,
+                                           .dns_searches = net ? net->dns_searches : NULL,
+                                           .dns_options = net ? net->dns_options : NULL},
+                &f, err);
+        for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(names); i++) {
+                const char *text = i == 0 ? f.resolv_conf : i == 1 ? f.hosts : f.hostname;
+                _cleanup_free_ char *path = NULL;
+
+                if (asprintf(&path, "%s/%s", p->dir, names[i]) < 0)
+                        r = uvm_error_set(err, ENOMEM, "out of memory");
+                else if ((r = plat_write_file_atomic(path, text, strlen(text), 0644)) < 0)
+                        r = uvm_error_set(err, -r, "write %s: %s", path, strerror(-r));
+        }
+        net_pod_files_clear(&f);
+        return r;
+}
+
 int sbx_plat_pod_start(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
                        bool host_network, struct phase_clock *pc, struct drv_pod **ret_drv,
                        struct uvm_error **err)
@@ -99,7 +133,9 @@ int sbx_plat_pod_start(struct sbx *s, struct sbx_pod *p, const struct net_pod_co
                 spec.hcn_endpoints = eps;
                 spec.hcn_namespace = res.ns_id;
         }
-        r = p->ops->pod_create(&spec, ret_drv, err);
+        r = pod_files_write(p, net, res.n_ips > 0 ? res.ips[0] : NULL, err);
+        if (r >= 0)
+                r = p->ops->pod_create(&spec, ret_drv, err);
         phase_mark(pc, "driver");
         if (r >= 0) {
                 /* ADD's IPs, into the record made READY next */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "network/net.h"
+#include "network/pod_files.h"
 #include "sandbox/sandbox.h"
 #include "service/compute_agent_common.h"
 #include "service/cri.h"
@@ -78,6 +79,21 @@ static void win_net_cfg(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig
         }
 }
 
+/* The DNS config's entries bounded and checked (pod_files.h) before
+ * anything is made: the same text goes into the VM after CNI. */
+static int win_dns_check(const struct net_pod_config *net, struct uvm_error **err)
+{
+        struct net_pod_files f = {0};
+        int r = net_pod_files_build(&(struct net_pod_files_in){.hostname = "localhost",
+                                                               .dns_servers = net->dns_servers,
+                                                               .dns_searches = net->dns_searches,
+                                                               .dns_options = net->dns_options},
+                                    &f, err);
+
+        net_pod_files_clear(&f);
+        return r < 0 ? uvm_error_wrap(err, "dns_config") : 0;
+}
+
 static int win_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                        struct uvm_error **err)
 {
@@ -96,8 +112,10 @@ static int win_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
                 rec.hostname = STR_EMPTY(req->config->hostname) ? NULL : req->config->hostname;
                 /* CNI over HCN, then the driver's NICs (sandbox_win.c) */
                 win_net_cfg(ctx, req->config, &net);
-                r = sbx_pod_run(ctx->daemon->sbx, &rec, &net, false, &id, err);
+                r = win_dns_check(&net, err);
         }
+        if (r >= 0)
+                r = sbx_pod_run(ctx->daemon->sbx, &rec, &net, false, &id, err);
         cri_pod_rec_release(&rec);
         return r < 0 ? r : cri_pod_run_answer(ctx, id, ret, err);
 }

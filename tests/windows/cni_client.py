@@ -2,13 +2,15 @@
 python3-grpcio, for uvmd_cni_test.sh.
 
 usage: cni_client.py PORT MODE [POD]
-  run NAME       RunPodSandbox; its IP in PodSandboxStatus is the plugin's;
-                 prints "pod ID"
+  run NAME       RunPodSandbox; its IP in PodSandboxStatus is the plugin's,
+                 in the hosts the agent got (PodFiles); prints "pod ID"
   stop POD       StopPodSandbox then RemovePodSandbox
   fail NAME      RunPodSandbox fails with the plugin's message
   hang NAME      RunPodSandbox fails: the plugin timed out and was killed
   expect-fail NAME  RunPodSandbox fails (uvmd.exe is killed under it)
 Prints "ok NAME" / "not ok NAME # why"."""
+import json
+import os
 import sys
 
 import grpc
@@ -36,6 +38,18 @@ if mode == "run":
     st = c.rt("PodSandboxStatus", pod_sandbox_id=pod).status
     ip = st.network.ip if st.HasField("network") else ""
     check("status-ip-from-plugin", ip.startswith("10.99.0."), one_line(st.network))
+    # The pod's files the agent got (the last PodFiles, uvmd_podfiles_test.sh):
+    # hosts with ADD's IP and the pod's name (no hostname given), resolv.conf
+    # from the DNS config.
+    agent_dir = os.environ["UVMD_FAKE_AGENT_DIR"]
+    last = max((f for f in os.listdir(agent_dir) if f.startswith("podfiles-")),
+               key=lambda f: int(f[9:-5]), default=None)
+    pf = json.load(open(os.path.join(agent_dir, last))) if last else {}
+    check("podfiles-hosts-pod-ip", pf.get("Hosts", "").endswith("\n%s\t%s\n" % (ip, arg))
+          and pf["Hosts"].startswith("127.0.0.1\tlocalhost\n"), one_line(pf.get("Hosts")))
+    check("podfiles-resolv-conf",
+          pf.get("ResolvConf") == "nameserver 10.99.0.2\nsearch svc.local\n",
+          one_line(pf.get("ResolvConf")))
     check("status-ready", st.state == pb.SANDBOX_READY, str(st.state))
 elif mode == "stop":
     c.rt("StopPodSandbox", pod_sandbox_id=arg)

@@ -15,6 +15,9 @@
 #include "common/error.h"
 #include "network/hcn.h"
 
+/* Where the agent writes the pod's files in the VM (agent/podfiles.h). */
+#define HCS_GUEST_POD_FILES "/run/uvmd/pod"
+
 struct agent_client;
 struct hcs_guest; /* a connection, owned by the table's implementation */
 
@@ -77,6 +80,12 @@ struct hcs_guest_ops {
         int (*mount_share)(struct hcs_guest *g, unsigned port, const char *name,
                            const char *guest_path, bool read_only, struct uvm_error **err);
         int (*unmount_share)(struct hcs_guest *g, const char *guest_path, struct uvm_error **err);
+        /* Optional (NULL: the containers get the image's own): the pod's
+         * resolv.conf, hosts and hostname (network/pod_files.h), written
+         * by the agent (its PodFiles settings) under HCS_GUEST_POD_FILES,
+         * each replaced atomically, for every container's bind mounts. */
+        int (*pod_files)(struct hcs_guest *g, const char *resolv_conf, const char *hosts,
+                         const char *hostname, struct uvm_error **err);
         /* Create a container from spec and its hosted container document
          * (documents.h), not started. */
         int (*ctr_create)(struct hcs_guest *g, const struct drv_ctr_spec *spec,

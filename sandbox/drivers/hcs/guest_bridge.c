@@ -522,6 +522,20 @@ static int bridge_ctr_stop_all(struct hcs_guest *g, uint32_t timeout_ms, struct 
         return 0;
 }
 
+/* The agent's PodFiles settings (agent/podfiles.c). */
+static int bridge_pod_files(struct hcs_guest *g, const char *resolv_conf, const char *hosts,
+                            const char *hostname, struct uvm_error **err)
+{
+        _cleanup_json_ json_object *s = json_object_new_object();
+
+        if (!s ||
+            json_object_object_add(s, "ResolvConf", json_object_new_string(resolv_conf)) < 0 ||
+            json_object_object_add(s, "Hosts", json_object_new_string(hosts)) < 0 ||
+            json_object_object_add(s, "Hostname", json_object_new_string(hostname)) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        return agent_client_modify(g->client, "PodFiles", s, NULL, err);
+}
+
 static struct agent_client *bridge_client(struct hcs_guest *g)
 {
         return g->client;
@@ -538,6 +552,7 @@ static const struct hcs_guest_ops bridge_ops = {
         .mount_scratch = bridge_mount_scratch,
         .mount_share = bridge_mount_share,
         .unmount_share = bridge_unmount_share,
+        .pod_files = bridge_pod_files,
         .ctr_create = bridge_ctr_create,
         .ctr_start = bridge_ctr_start,
         .ctr_signal = bridge_ctr_signal,

@@ -23,6 +23,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/macros.h"
+#include "common/platform.h"
 #include "sandbox/drivers/hcs/driver-internal.h"
 
 static char *path_join(const char *dir, const char *name)
@@ -237,6 +238,40 @@ static int guest_connect(struct drv_pod *p, struct uvm_error **err)
         return 0;
 }
 
+/* The pod's resolv.conf, hosts and hostname, which the sandbox layer
+ * wrote into its directory (sandbox_win.c), into the VM for the
+ * containers' bind mounts (ctr_win.c). A directory without them (a pod
+ * made by an older uvmd) sends none. */
+static int pod_files_send(struct drv_pod *p, struct uvm_error **err)
+{
+        static const char *const names[] = {"resolv.conf", "hosts", "hostname"};
+        char *text[ARRAY_SIZE(names)] = {NULL};
+        int r = 0;
+
+        if (!p->b->guest->pod_files)
+                return 0;
+        for (size_t i = 0; r == 0 && i < ARRAY_SIZE(names); i++) {
+                _cleanup_free_ char *path = path_join(p->state_dir, names[i]);
+                size_t len;
+
+                if (!path)
+                        r = uvm_error_set(err, ENOMEM, "out of memory");
+                else if ((r = plat_read_file(path, 65536, &text[i], &len)) == -ENOENT)
+                        r = 1; /* none: stop, send nothing */
+                else if (r < 0)
+                        r = uvm_error_set(err, -r, "read %s: %s", path, strerror(-r));
+                else if (strlen(text[i]) != len)
+                        r = uvm_error_set(err, EINVAL, "%s: a NUL byte", path);
+        }
+        if (r == 0)
+                r = p->b->guest->pod_files(p->guest, text[0], text[1], text[2], err);
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                free(text[i]);
+        if (r < 0)
+                return uvm_error_wrap(err, "the pod's resolv.conf, hosts and hostname");
+        return 0;
+}
+
 int hcs_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret_pod,
                    struct uvm_error **err)
 {
@@ -257,6 +292,8 @@ int hcs_pod_create(const struct drv_pod_spec *spec, struct drv_pod **ret_pod,
                 r = guest_connect(p, err);
         if (r >= 0)
                 r = hcs_net_setup(p, err);
+        if (r >= 0)
+                r = pod_files_send(p, err);
         if (r >= 0)
                 r = hcs_record_write(p, HCS_RECORD_READY, err);
         if (r >= 0 && !hcs_pod_go_live(p))

@@ -729,6 +729,20 @@ static int g_unmount_share(struct hcs_guest *g, const char *path, struct uvm_err
         return g_share(g, false, NULL, path, false, err);
 }
 
+static int g_pod_files(struct hcs_guest *g, const char *resolv, const char *hosts,
+                       const char *hostname, struct uvm_error **err)
+{
+        int r = note(verdict("guest.pod_files"), "guest.pod_files", "%zu %zu %zu", strlen(resolv),
+                     strlen(hosts), strlen(hostname));
+
+        if (r < 0)
+                return guest_fail(r, "guest.pod_files", err);
+        snprintf(fake.pod_resolv, sizeof(fake.pod_resolv), "%s", resolv);
+        snprintf(fake.pod_hosts, sizeof(fake.pod_hosts), "%s", hosts);
+        snprintf(fake.pod_hostname, sizeof(fake.pod_hostname), "%s", hostname);
+        return done("guest.pod_files");
+}
+
 static int g_ctr_create(struct hcs_guest *g, const struct drv_ctr_spec *spec, const char *doc,
                         struct uvm_error **err)
 {
@@ -829,6 +843,7 @@ const struct hcs_guest_ops fake_guest = {
         .mount_scratch = g_mount_scratch,
         .mount_share = g_mount_share,
         .unmount_share = g_unmount_share,
+        .pod_files = g_pod_files,
         .ctr_create = g_ctr_create,
         .ctr_start = g_ctr_start,
         .ctr_signal = g_ctr_signal,

@@ -44,6 +44,8 @@ struct fake_world {
         char ctr_layers[512];         /* the layers the guest's ctr_create got, ' '-separated */
         char plan9_doc[FAKE_DOC_MAX]; /* the last Plan9 modify request */
         char ctr_spec[FAKE_DOC_MAX];  /* the OCI spec the guest's ctr_create got */
+        /* The PodFiles the guest got: resolv.conf, hosts, hostname ("": none) */
+        char pod_resolv[1024], pod_hosts[1024], pod_hostname[256];
         char ns_id[HCN_GUID_LEN + 1];
         char nic_ns_id[HCN_GUID_LEN + 1]; /* the namespace given to guest add_nic */
         char connect_runtime_id[64];      /* the RuntimeId given to guest connect */

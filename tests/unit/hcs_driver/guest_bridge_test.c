@@ -357,6 +357,28 @@ static void test_share_frames(void **state)
         ops->disconnect(g);
 }
 
+/* pod_files sends the agent's PodFiles settings, the three texts as
+ * given; the agent's refusal is the call's. */
+static void test_pod_files_frames(void **state)
+{
+        struct hcs_guest *g = connect_ok();
+        struct uvm_error *err = NULL;
+
+        assert_non_null(ops->pod_files);
+        assert_int_equal(ops->pod_files(g, "nameserver 10.96.0.10\n", "127.0.0.1\tlocalhost\n",
+                                        "web\n", &err),
+                         0);
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/ResourceType"), "PodFiles");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/ResolvConf"),
+                            "nameserver 10.96.0.10\n");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Hosts"),
+                            "127.0.0.1\tlocalhost\n");
+        assert_string_equal(sent(AGENT_RPC_MODIFY_SETTINGS, "/Settings/Hostname"), "web\n");
+        fake_agent_set(dialled.agent, AGENT_RPC_MODIFY_SETTINGS, FAKE_FAIL);
+        expect_error(ops->pod_files(g, "", "h", "n", &err), &err, ETIMEDOUT, "PodFiles");
+        ops->disconnect(g);
+}
+
 /* Each container call reaches the agent with the right fields. */
 static void test_container_calls(void **state)
 {
@@ -539,6 +561,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_agent_closes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stop_all, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stop_all_timeouts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pod_files_frames, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

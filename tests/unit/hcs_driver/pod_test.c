@@ -344,6 +344,46 @@ static void test_containers(void **state)
         assert_int_equal(fake_live(), 0);
 }
 
+/* The pod's files the sandbox layer wrote into its directory reach the
+ * guest once it is connected, before the pod is READY; without them the
+ * guest gets none; a guest that refuses them fails the create, undone. */
+static void test_pod_files(void **state)
+{
+        struct uvm_error *err = NULL;
+        struct drv_pod *pod = NULL;
+
+        pod = fixture_create();
+        assert_int_equal(fake_log_count("guest.pod_files"), 0);
+        assert_string_equal(fake.pod_hosts, "");
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        fixture_remove("hcs-pod.json");
+        fixture_log_clear();
+
+        fixture_write("resolv.conf", "nameserver 10.96.0.10\nsearch a.svc\n");
+        fixture_write("hosts", "127.0.0.1\tlocalhost\n10.88.66.9\tweb\n");
+        fixture_write("hostname", "web\n");
+        pod = fixture_create();
+        assert_non_null(strstr(fixture_log(), "guest.connect pod1@vm 120000\n"));
+        assert_non_null(strstr(fixture_log(), "guest.pod_files 35 35 4"));
+        assert_true(strstr(fixture_log(), "guest.pod_files") >
+                    strstr(fixture_log(), "guest.add_nic"));
+        assert_string_equal(fake.pod_resolv, "nameserver 10.96.0.10\nsearch a.svc\n");
+        assert_string_equal(fake.pod_hosts, "127.0.0.1\tlocalhost\n10.88.66.9\tweb\n");
+        assert_string_equal(fake.pod_hostname, "web\n");
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        fixture_remove("hcs-pod.json");
+
+        fake_fail("guest.pod_files", 2, EIO); /* the 1st was above */
+        pod = NULL;
+        assert_int_equal(ops->pod_create(&spec, &pod, &err), -EIO);
+        assert_null(pod);
+        assert_non_null(strstr(err->msg, "resolv.conf, hosts and hostname"));
+        uvm_error_free(err);
+        assert_int_equal(fake_live(), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -360,6 +400,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_guest_events, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_alive, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_containers, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_pod_files, fixture_setup, fixture_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,6 +35,10 @@
  * "hang-share" exists a mount waits (up to 60 s, noted "share-hang
  * PATH"): the test kills uvmd.exe meanwhile.
  *
+ * The pod's files (ModifySettings "PodFiles" {ResolvConf, Hosts,
+ * Hostname}: strings, all three) are kept as "podfiles-N.json" (N from 1,
+ * per call since the agent started) and noted "podfiles N".
+ *
  * Streaming sessions (uvmd_stream_test.sh): an interactive exec runs a
  * script by its first argument ("cat [N]": stdin echoed on stdout, exit N
  * at its end; "exit N [TEXT]": TEXT on stdout, "err TEXT" on stderr, exit
@@ -846,6 +850,28 @@ static int sess_call(uint32_t rpc, json_object *req, json_object **ret, struct u
         return 0;
 }
 
+static int podfiles_call(json_object *req, json_object **ret, struct uvm_error **err)
+{
+        static const char *const keys[] = {"ResolvConf", "Hosts", "Hostname"};
+        static int n;
+        json_object *s = json_object_object_get(req, "Settings");
+        char path[4096], num[16];
+        int k;
+
+        for (size_t i = 0; i < 3; i++)
+                if (!json_object_is_type(json_object_object_get(s, keys[i]), json_type_string))
+                        return uvm_error_set(err, EINVAL, "PodFiles: %s is required", keys[i]);
+        pthread_mutex_lock(&t.lock);
+        k = ++n;
+        pthread_mutex_unlock(&t.lock);
+        snprintf(num, sizeof(num), "%d", k);
+        if (dir && snprintf(path, sizeof(path), "%s/podfiles-%d.json", dir, k) < (int) sizeof(path))
+                json_object_to_file(path, s);
+        note("podfiles", num);
+        *ret = json_object_new_object();
+        return 0;
+}
+
 static int serve(struct agent_conn *conn, uint32_t rpc, json_object *req, json_object **ret,
                  void *userdata, struct uvm_error **err)
 {
@@ -855,6 +881,8 @@ static int serve(struct agent_conn *conn, uint32_t rpc, json_object *req, json_o
                 return disk_call(req, ret, err);
         if (rpc == AGENT_RPC_MODIFY_SETTINGS && type && STR_EQ(type, "Plan9"))
                 return share_call(req, ret, err);
+        if (rpc == AGENT_RPC_MODIFY_SETTINGS && type && STR_EQ(type, "PodFiles"))
+                return podfiles_call(req, ret, err);
 
         if (rpc == AGENT_RPC_MODIFY_SETTINGS && type &&
             (STR_EQ(type, "Network") || STR_EQ(type, "Nic")))
