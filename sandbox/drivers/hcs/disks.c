@@ -124,15 +124,46 @@ static int disk_remove(struct drv_pod *p, unsigned lun, struct uvm_error **err)
         return 0;
 }
 
+static bool disk_exists(struct drv_pod *p, unsigned lun)
+{
+        return p->disks[lun].path != NULL;
+}
+
+static bool disk_ready(struct drv_pod *p, unsigned lun)
+{
+        return p->disks[lun].ready;
+}
+
+/* A ready scratch disk is its container's, whatever layers it has. */
+static bool disk_counted(struct drv_pod *p, unsigned lun)
+{
+        return !p->disks[lun].scratch_of;
+}
+
+static void disk_forget(struct drv_pod *p, unsigned lun)
+{
+        free(p->disks[lun].path);
+        free(p->disks[lun].scratch_of);
+        p->disks[lun] = (struct hcs_disk){0};
+}
+
+const struct hcs_refs_ops hcs_disk_refs = {
+        .max = HCS_MAX_DISKS,
+        .max_per_user = HCS_MAX_CTR_LAYERS,
+        .plural = "layer disks",
+        .one = "layer disk",
+        .fallback = "remove a disk failed",
+        .json_nums = "luns",
+        .exists = disk_exists,
+        .ready = disk_ready,
+        .counted = disk_counted,
+        .remove = disk_remove,
+        .forget = disk_forget,
+};
+
 void hcs_disk_remove_logged(struct drv_pod *p, unsigned lun)
 {
-        struct uvm_error *e = NULL;
-
-        if (disk_remove(p, lun, &e) < 0) {
-                log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: %s, ignoring", p->id,
-                        e ? e->msg : "remove a disk failed");
-                uvm_error_free(e);
-        }
+        hcs_refs_remove_logged(p, &hcs_disk_refs, lun);
 }
 
 /* A scratch's file (recorded first: it may exist from then on). */
@@ -233,39 +264,18 @@ static int disk_find(struct drv_pod *p, const char *path)
         return -1;
 }
 
-static size_t disk_users(struct drv_pod *p, unsigned lun)
-{
-        size_t n = 0;
-
-        for (size_t i = 0; i < HCS_MAX_LAYER_CTRS; i++)
-                for (size_t j = 0; p->users[i].id[0] && j < p->users[i].n_luns; j++)
-                        n += p->users[i].luns[j] == lun;
-        return n;
-}
-
-static struct hcs_layer_user *user_find(struct drv_pod *p, const char *ctr_id)
-{
-        for (size_t i = 0; i < HCS_MAX_LAYER_CTRS; i++)
-                if (p->users[i].id[0] && STR_EQ(p->users[i].id, ctr_id))
-                        return &p->users[i];
-        return NULL;
-}
-
 /* The disk of one layer, for user u: the pod's, or a new one. A disk a
  * removal left behind (not ready) is removed first. */
-static int layer_disk(struct drv_pod *p, struct hcs_layer_user *u, const char *path,
+static int layer_disk(struct drv_pod *p, struct hcs_ref_user *u, const char *path,
                       struct uvm_error **err)
 {
         int found = disk_find(p, path);
         unsigned lun = 0;
         int r;
 
-        if (found >= 0 && !p->disks[found].ready && disk_users(p, (unsigned) found) == 0) {
-                r = disk_remove(p, (unsigned) found, err);
-                if (r < 0)
-                        return uvm_error_wrap(err, "a layer disk left behind");
-                found = -1;
-        }
+        r = hcs_refs_reuse(p, &p->users, &hcs_disk_refs, &found, err);
+        if (r < 0)
+                return r;
         if (found >= 0) {
                 lun = (unsigned) found;
         } else {
@@ -273,7 +283,7 @@ static int layer_disk(struct drv_pod *p, struct hcs_layer_user *u, const char *p
                 if (r < 0)
                         return r;
         }
-        u->luns[u->n_luns++] = (uint8_t) lun;
+        u->nums[u->n++] = (uint8_t) lun;
         return 0;
 }
 
@@ -289,20 +299,20 @@ static int check_layers(struct drv_pod *p, const char *ctr_id, char *const *laye
                                      n, HCS_MAX_CTR_LAYERS);
         if (strlen(ctr_id) > HCS_CTR_ID_MAX)
                 return uvm_error_set(err, EINVAL, "container id '%.64s' is too long", ctr_id);
-        if (n && user_find(p, ctr_id))
+        if (n && hcs_refs_find(&p->users, ctr_id))
                 return uvm_error_set(err, EEXIST, "container %s has layer disks already", ctr_id);
         *ret_n = n;
         return 0;
 }
 
-static int guest_paths(struct drv_pod *p, const struct hcs_layer_user *u, char ***ret,
+static int guest_paths(struct drv_pod *p, const struct hcs_ref_user *u, char ***ret,
                        struct uvm_error **err)
 {
-        char **v = calloc(u->n_luns + 1, sizeof(char *));
+        char **v = calloc(u->n + 1, sizeof(char *));
         char gp[GUEST_PATH_MAX];
 
-        for (size_t i = 0; v && i < u->n_luns; i++) {
-                guest_path(&p->disks[u->luns[i]], u->luns[i], gp, sizeof(gp));
+        for (size_t i = 0; v && i < u->n; i++) {
+                guest_path(&p->disks[u->nums[i]], u->nums[i], gp, sizeof(gp));
                 if (!(v[i] = strdup(gp))) {
                         strv_free(v);
                         v = NULL;
@@ -317,7 +327,7 @@ static int guest_paths(struct drv_pod *p, const struct hcs_layer_user *u, char *
 int hcs_disks_attach(struct drv_pod *p, const char *ctr_id, char *const *layers, char ***ret_paths,
                      struct uvm_error **err)
 {
-        struct hcs_layer_user *u = NULL;
+        struct hcs_ref_user *u = NULL;
         size_t n = 0;
         int r;
 
@@ -325,15 +335,11 @@ int hcs_disks_attach(struct drv_pod *p, const char *ctr_id, char *const *layers,
         r = check_layers(p, ctr_id, layers, &n, err);
         if (r < 0 || n == 0)
                 return r;
-        for (size_t i = 0; i < HCS_MAX_LAYER_CTRS && !u; i++)
-                if (!p->users[i].id[0])
-                        u = &p->users[i];
+        u = hcs_refs_new(&p->users, ctr_id);
         if (!u)
                 return uvm_error_set(err, ENOSPC,
                                      "pod %s has %d containers with layer disks: no more", p->id,
                                      HCS_MAX_LAYER_CTRS);
-        *u = (struct hcs_layer_user){0};
-        memcpy(u->id, ctr_id, strlen(ctr_id) + 1);
         for (size_t i = 0; i < n; i++) {
                 r = layer_disk(p, u, layers[i], err);
                 if (r < 0)
@@ -352,64 +358,23 @@ int hcs_disks_attach(struct drv_pod *p, const char *ctr_id, char *const *layers,
 
 void hcs_disks_release(struct drv_pod *p, const char *ctr_id)
 {
-        struct hcs_layer_user *u = user_find(p, ctr_id);
-        struct hcs_layer_user was;
-
-        if (!u)
-                return;
-        was = *u;
-        *u = (struct hcs_layer_user){0};
-        record(p);
-        for (size_t i = was.n_luns; i-- > 0;) {
-                unsigned lun = was.luns[i];
-
-                if (p->disks[lun].path && disk_users(p, lun) == 0)
-                        hcs_disk_remove_logged(p, lun);
-        }
+        hcs_refs_release(p, &p->users, &hcs_disk_refs, ctr_id);
 }
 
+/* The VM's end drops it anyway; a scratch file that would not go is left
+ * (logged). */
 void hcs_disks_remove_all(struct drv_pod *p)
 {
-        memset(p->users, 0, sizeof(p->users));
-        for (unsigned lun = HCS_MAX_DISKS; lun-- > 0;)
-                if (p->disks[lun].path) {
-                        hcs_disk_remove_logged(p, lun);
-                        /* The VM's end drops it anyway; a scratch file
-                         * that would not go is left (logged). */
-                        free(p->disks[lun].path);
-                        free(p->disks[lun].scratch_of);
-                        p->disks[lun] = (struct hcs_disk){0};
-                }
+        hcs_refs_remove_all(p, &p->users, &hcs_disk_refs);
 }
 
 void hcs_disks_settle(struct drv_pod *p)
 {
-        for (unsigned lun = 0; lun < HCS_MAX_DISKS; lun++) {
-                if (!p->disks[lun].path || p->disks[lun].ready)
-                        continue;
-                for (size_t i = 0; i < HCS_MAX_LAYER_CTRS; i++)
-                        for (size_t j = 0; p->users[i].id[0] && j < p->users[i].n_luns; j++)
-                                if (p->users[i].luns[j] == lun) {
-                                        log_pod(LOG_LEVEL_INFO, p->id,
-                                                "hcs pod %s: container %s's create did not "
-                                                "finish: its layer disks are not counted",
-                                                p->id, p->users[i].id);
-                                        p->users[i] = (struct hcs_layer_user){0};
-                                        break;
-                                }
-        }
-        /* A ready scratch disk is its container's, whatever layers it has. */
-        for (unsigned lun = 0; lun < HCS_MAX_DISKS; lun++)
-                if (p->disks[lun].path && (!p->disks[lun].ready ||
-                                           (!p->disks[lun].scratch_of && disk_users(p, lun) == 0)))
-                        hcs_disk_remove_logged(p, lun);
+        hcs_refs_settle(p, &p->users, &hcs_disk_refs);
 }
 
 void hcs_disks_clear(struct drv_pod *p)
 {
-        for (unsigned lun = 0; lun < HCS_MAX_DISKS; lun++) {
-                free(p->disks[lun].path);
-                free(p->disks[lun].scratch_of);
-                p->disks[lun] = (struct hcs_disk){0};
-        }
+        for (unsigned lun = 0; lun < HCS_MAX_DISKS; lun++)
+                disk_forget(p, lun);
 }

@@ -16,6 +16,7 @@
 #include "network/hcn.h"
 #include "sandbox/driver.h"
 #include "sandbox/drivers/hcs/driver.h"
+#include "sandbox/drivers/hcs/refs.h"
 
 #define HCS_MAX_NICS 8 /* endpoints per pod */
 #define HCS_ALIVE_QUERY_MS 5000
@@ -81,16 +82,11 @@ struct hcs_disk {
         bool on_host, in_guest, ready;
 };
 
-/* A container's use of layer disks: its id and the LUNs of its layers,
- * lowest first. A disk's users are the containers that list its LUN. */
+/* A container's use of layer disks (refs.h): its id and the LUNs of its
+ * layers, lowest first. A disk's users are the containers that list its
+ * LUN. */
 #define HCS_MAX_LAYER_CTRS 64 /* containers with layers in one pod */
 #define HCS_MAX_CTR_LAYERS 128
-#define HCS_CTR_ID_MAX 128
-struct hcs_layer_user {
-        char id[HCS_CTR_ID_MAX + 1]; /* "": slot free */
-        uint8_t luns[HCS_MAX_CTR_LAYERS];
-        size_t n_luns;
-};
 
 /* A host directory shared into the VM over Plan9 (shares.c) as share
  * "m<slot>" and mounted by the guest at HCS_SHARE_GUEST_ROOT<slot>, for
@@ -104,14 +100,17 @@ struct hcs_share {
         bool on_host, in_guest, ready;
 };
 
-/* A container's use of shares: its id and the slots of its mounts. */
+/* A container's use of shares (refs.h): its id and the slots of its
+ * mounts. */
 #define HCS_MAX_SHARE_CTRS 64 /* containers with mounts in one pod */
 #define HCS_MAX_CTR_MOUNTS 64
-struct hcs_share_user {
-        char id[HCS_CTR_ID_MAX + 1]; /* "": slot free */
-        uint8_t slots[HCS_MAX_CTR_MOUNTS];
-        size_t n_slots;
-};
+/* Both tables are refs.h's, a LUN or slot one of its uint8_t. */
+_Static_assert(HCS_MAX_LAYER_CTRS == HCS_REFS_MAX_USERS &&
+                       HCS_MAX_SHARE_CTRS == HCS_REFS_MAX_USERS &&
+                       HCS_MAX_CTR_LAYERS <= HCS_REFS_MAX_NUMS &&
+                       HCS_MAX_CTR_MOUNTS <= HCS_REFS_MAX_NUMS && HCS_MAX_DISKS <= 256 &&
+                       HCS_MAX_SHARES <= 256,
+               "the users tables of refs.h");
 
 /*
  * Fields without a lock are changed only by pod_create, pod_reattach,
@@ -147,10 +146,10 @@ struct drv_pod {
          * ctr_create, ctr_delete, pod_reattach and pod_stop, which the
          * sandbox layer runs under its pod's op_lock. */
         struct hcs_disk disks[HCS_MAX_DISKS];
-        struct hcs_layer_user users[HCS_MAX_LAYER_CTRS];
+        struct hcs_refs users;
         /* Plan9 shares by slot and their users (shares.c), likewise. */
         struct hcs_share shares[HCS_MAX_SHARES];
-        struct hcs_share_user share_users[HCS_MAX_SHARE_CTRS];
+        struct hcs_refs share_users;
 
         pthread_mutex_t lock; /* guards the fields below */
         bool quiet;           /* no pod_died: not yet up, or stopping */
@@ -252,6 +251,8 @@ int hcs_disk_add(struct drv_pod *p, const char *path, const char *scratch_of, un
                  struct uvm_error **err);
 /* The disk at lun removed: guest, host, a scratch's file; failures logged. */
 void hcs_disk_remove_logged(struct drv_pod *p, unsigned lun);
+/* The disks and their users as refs.c sees them ("layer_users": "luns"). */
+extern const struct hcs_refs_ops hcs_disk_refs;
 
 /* scratch.c: container ctr_id's scratch disk (the binding's
  * scratch_size_gb, the guest's mount_scratch; without either none:

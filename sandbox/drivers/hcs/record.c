@@ -125,23 +125,6 @@ static json_object *disk_json(unsigned lun, const struct hcs_disk *d)
         return TAKE_PTR(o);
 }
 
-static json_object *user_json(const struct hcs_layer_user *u)
-{
-        _cleanup_json_ json_object *o = json_object_new_object();
-        json_object *luns = json_object_new_array();
-
-        if (!o || !luns || json_object_object_add(o, "luns", luns) < 0) {
-                json_object_put(luns);
-                return NULL;
-        }
-        for (size_t i = 0; i < u->n_luns; i++)
-                if (json_object_array_add(luns, json_object_new_int(u->luns[i])) < 0)
-                        return NULL;
-        if (add_str(o, "id", u->id) < 0)
-                return NULL;
-        return TAKE_PTR(o);
-}
-
 static int add_array(json_object *o, const char *key, json_object **ret)
 {
         json_object *a = json_object_new_array();
@@ -156,9 +139,9 @@ static int add_array(json_object *o, const char *key, json_object **ret)
 
 static int disks_add(struct drv_pod *p, json_object *o)
 {
-        json_object *disks, *users, *v;
+        json_object *disks, *v;
 
-        if (add_array(o, "disks", &disks) < 0 || add_array(o, "layer_users", &users) < 0)
+        if (add_array(o, "disks", &disks) < 0)
                 return -ENOMEM;
         for (unsigned lun = 0; lun < HCS_MAX_DISKS; lun++) {
                 if (!p->disks[lun].path)
@@ -169,16 +152,7 @@ static int disks_add(struct drv_pod *p, json_object *o)
                         return -ENOMEM;
                 }
         }
-        for (size_t i = 0; i < HCS_MAX_LAYER_CTRS; i++) {
-                if (!p->users[i].id[0])
-                        continue;
-                v = user_json(&p->users[i]);
-                if (!v || json_object_array_add(users, v) < 0) {
-                        json_object_put(v);
-                        return -ENOMEM;
-                }
-        }
-        return 0;
+        return hcs_refs_record_add(&p->users, &hcs_disk_refs, o, "layer_users");
 }
 
 static const char *const state_names[] = {
@@ -372,56 +346,20 @@ static int read_disk(struct drv_pod *p, json_object *n)
         return 0;
 }
 
-/* A container's LUNs, each a recorded disk. */
-static int read_user(struct drv_pod *p, json_object *n, struct hcs_layer_user *u)
-{
-        const char *id = json_string_of(n, "id");
-        json_object *luns;
-
-        *u = (struct hcs_layer_user){0};
-        if (!id || !*id || strlen(id) > HCS_CTR_ID_MAX ||
-            !json_object_object_get_ex(n, "luns", &luns) ||
-            !json_object_is_type(luns, json_type_array) ||
-            json_object_array_length(luns) > HCS_MAX_CTR_LAYERS)
-                return -EINVAL;
-        for (size_t i = 0; i < json_object_array_length(luns); i++) {
-                json_object *l = json_object_array_get_idx(luns, i);
-                int lun = json_object_get_int(l);
-
-                if (!json_object_is_type(l, json_type_int) || lun < 0 ||
-                    lun >= (int) HCS_MAX_DISKS || !p->disks[lun].path)
-                        return -EINVAL;
-                u->luns[u->n_luns++] = (uint8_t) lun;
-        }
-        memcpy(u->id, id, strlen(id) + 1);
-        return 0;
-}
-
 /* "disks" and "layer_users" (none in a record from before they existed). */
 static int read_disks(struct drv_pod *p, json_object *o)
 {
-        json_object *disks = NULL, *users = NULL;
+        json_object *disks = NULL;
         int r;
 
         json_object_object_get_ex(o, "disks", &disks);
-        json_object_object_get_ex(o, "layer_users", &users);
-        if ((disks && (!json_object_is_type(disks, json_type_array) ||
-                       json_object_array_length(disks) > HCS_MAX_DISKS)) ||
-            (users && (!json_object_is_type(users, json_type_array) ||
-                       json_object_array_length(users) > HCS_MAX_LAYER_CTRS)))
+        if (disks && (!json_object_is_type(disks, json_type_array) ||
+                      json_object_array_length(disks) > HCS_MAX_DISKS))
                 return -EINVAL;
         for (size_t i = 0; disks && i < json_object_array_length(disks); i++)
                 if ((r = read_disk(p, json_object_array_get_idx(disks, i))) < 0)
                         return r;
-        for (size_t i = 0; users && i < json_object_array_length(users); i++) {
-                r = read_user(p, json_object_array_get_idx(users, i), &p->users[i]);
-                for (size_t j = 0; r >= 0 && j < i; j++)
-                        if (STR_EQ(p->users[j].id, p->users[i].id))
-                                r = -EINVAL;
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return hcs_refs_record_read(p, &p->users, &hcs_disk_refs, o, "layer_users");
 }
 
 static int read_state(json_object *o, enum hcs_record_state *ret)
@@ -515,7 +453,7 @@ int hcs_record_read(struct drv_pod *p, enum hcs_record_state *ret_state, struct 
                 p->ns_id[0] = '\0';
                 p->n_eps = p->n_added = 0;
                 hcs_disks_clear(p);
-                memset(p->users, 0, sizeof(p->users));
+                memset(&p->users, 0, sizeof(p->users));
                 hcs_shares_clear(p);
         }
         return r;

@@ -174,16 +174,34 @@ static int share_remove(struct drv_pod *p, unsigned slot, struct uvm_error **err
         return 0;
 }
 
-static void share_remove_logged(struct drv_pod *p, unsigned slot)
+static bool share_exists(struct drv_pod *p, unsigned slot)
 {
-        struct uvm_error *e = NULL;
-
-        if (share_remove(p, slot, &e) < 0) {
-                log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: %s, ignoring", p->id,
-                        e ? e->msg : "remove a share failed");
-                uvm_error_free(e);
-        }
+        return p->shares[slot].path != NULL;
 }
+
+static bool share_ready(struct drv_pod *p, unsigned slot)
+{
+        return p->shares[slot].ready;
+}
+
+static void share_forget(struct drv_pod *p, unsigned slot)
+{
+        free(p->shares[slot].path);
+        p->shares[slot] = (struct hcs_share){0};
+}
+
+static const struct hcs_refs_ops share_refs = {
+        .max = HCS_MAX_SHARES,
+        .max_per_user = HCS_MAX_CTR_MOUNTS,
+        .plural = "shares",
+        .one = "share",
+        .fallback = "remove a share failed",
+        .json_nums = "slots",
+        .exists = share_exists,
+        .ready = share_ready,
+        .remove = share_remove,
+        .forget = share_forget,
+};
 
 /* A new share of path at a free slot: added, mounted. On failure what was
  * done is removed again. */
@@ -240,39 +258,18 @@ static int share_find(struct drv_pod *p, const char *path, bool ro)
         return -1;
 }
 
-static size_t share_users(struct drv_pod *p, unsigned slot)
-{
-        size_t n = 0;
-
-        for (size_t i = 0; i < HCS_MAX_SHARE_CTRS; i++)
-                for (size_t j = 0; p->share_users[i].id[0] && j < p->share_users[i].n_slots; j++)
-                        n += p->share_users[i].slots[j] == slot;
-        return n;
-}
-
-static struct hcs_share_user *user_find(struct drv_pod *p, const char *ctr_id)
-{
-        for (size_t i = 0; i < HCS_MAX_SHARE_CTRS; i++)
-                if (p->share_users[i].id[0] && STR_EQ(p->share_users[i].id, ctr_id))
-                        return &p->share_users[i];
-        return NULL;
-}
-
 /* The share of one mount, for user u: the pod's, or a new one. A share a
  * removal left behind (not ready) is removed first. */
-static int mount_share(struct drv_pod *p, struct hcs_share_user *u, const char *path, bool ro,
+static int mount_share(struct drv_pod *p, struct hcs_ref_user *u, const char *path, bool ro,
                        unsigned *ret_slot, struct uvm_error **err)
 {
         int found = share_find(p, path, ro);
         unsigned slot = 0;
         int r;
 
-        if (found >= 0 && !p->shares[found].ready && share_users(p, (unsigned) found) == 0) {
-                r = share_remove(p, (unsigned) found, err);
-                if (r < 0)
-                        return uvm_error_wrap(err, "a share left behind");
-                found = -1;
-        }
+        r = hcs_refs_reuse(p, &p->share_users, &share_refs, &found, err);
+        if (r < 0)
+                return r;
         if (found >= 0) {
                 slot = (unsigned) found;
         } else {
@@ -280,7 +277,7 @@ static int mount_share(struct drv_pod *p, struct hcs_share_user *u, const char *
                 if (r < 0)
                         return r;
         }
-        u->slots[u->n_slots++] = (uint8_t) slot;
+        u->nums[u->n++] = (uint8_t) slot;
         *ret_slot = slot;
         return 0;
 }
@@ -328,29 +325,25 @@ static int host_mount(json_object *m, const char **ret_src, bool *ret_ro, struct
         return 1;
 }
 
-static int user_new(struct drv_pod *p, const char *ctr_id, struct hcs_share_user **ret,
+static int user_new(struct drv_pod *p, const char *ctr_id, struct hcs_ref_user **ret,
                     struct uvm_error **err)
 {
         if (strlen(ctr_id) > HCS_CTR_ID_MAX)
                 return uvm_error_set(err, EINVAL, "container id '%.64s' is too long", ctr_id);
-        if (user_find(p, ctr_id))
+        if (hcs_refs_find(&p->share_users, ctr_id))
                 return uvm_error_set(err, EEXIST, "container %s has shares already", ctr_id);
-        for (size_t i = 0; i < HCS_MAX_SHARE_CTRS; i++)
-                if (!p->share_users[i].id[0]) {
-                        p->share_users[i] = (struct hcs_share_user){0};
-                        memcpy(p->share_users[i].id, ctr_id, strlen(ctr_id) + 1);
-                        *ret = &p->share_users[i];
-                        return 0;
-                }
-        return uvm_error_set(err, ENOSPC, "pod %s has %d containers with mounts: no more", p->id,
-                             HCS_MAX_SHARE_CTRS);
+        *ret = hcs_refs_new(&p->share_users, ctr_id);
+        if (!*ret)
+                return uvm_error_set(err, ENOSPC, "pod %s has %d containers with mounts: no more",
+                                     p->id, HCS_MAX_SHARE_CTRS);
+        return 0;
 }
 
 /* Each host mount's share, its source made the guest's mount point. */
 static int attach_mounts(struct drv_pod *p, const char *ctr_id, json_object *mounts, size_t *ret_n,
                          struct uvm_error **err)
 {
-        struct hcs_share_user *u = NULL;
+        struct hcs_ref_user *u = NULL;
         size_t n = json_object_array_length(mounts);
         const char *src = NULL;
         unsigned slot = 0;
@@ -370,7 +363,7 @@ static int attach_mounts(struct drv_pod *p, const char *ctr_id, json_object *mou
                         continue;
                 if (!u && (r = user_new(p, ctr_id, &u, err)) < 0)
                         return r;
-                if (u->n_slots == HCS_MAX_CTR_MOUNTS)
+                if (u->n == HCS_MAX_CTR_MOUNTS)
                         return uvm_error_set(err, EINVAL, "container %s has more than %d mounts",
                                              ctr_id, HCS_MAX_CTR_MOUNTS);
                 r = mount_share(p, u, src, ro, &slot, err);
@@ -380,7 +373,7 @@ static int attach_mounts(struct drv_pod *p, const char *ctr_id, json_object *mou
                 if (json_object_object_add(m, "source", json_object_new_string(gp)) < 0)
                         return uvm_error_set(err, ENOMEM, "out of memory");
         }
-        *ret_n = u ? u->n_slots : 0;
+        *ret_n = u ? u->n : 0;
         return 0;
 }
 
@@ -397,7 +390,7 @@ int hcs_shares_attach(struct drv_pod *p, const char *ctr_id, const char *oci_spe
         if (!oci_spec_json)
                 return 0;
         /* Refused before anything: a failure below releases ctr_id's shares. */
-        if (user_find(p, ctr_id))
+        if (hcs_refs_find(&p->share_users, ctr_id))
                 return uvm_error_set(err, EEXIST, "container %s has shares already", ctr_id);
         spec = json_tokener_parse(oci_spec_json);
         if (!json_object_is_type(spec, json_type_object))
@@ -427,65 +420,24 @@ int hcs_shares_attach(struct drv_pod *p, const char *ctr_id, const char *oci_spe
 
 void hcs_shares_release(struct drv_pod *p, const char *ctr_id)
 {
-        struct hcs_share_user *u = user_find(p, ctr_id);
-        struct hcs_share_user was;
-
-        if (!u)
-                return;
-        was = *u;
-        *u = (struct hcs_share_user){0};
-        record(p);
-        for (size_t i = was.n_slots; i-- > 0;) {
-                unsigned slot = was.slots[i];
-
-                if (p->shares[slot].path && share_users(p, slot) == 0)
-                        share_remove_logged(p, slot);
-        }
+        hcs_refs_release(p, &p->share_users, &share_refs, ctr_id);
 }
 
 void hcs_shares_remove_all(struct drv_pod *p)
 {
-        memset(p->share_users, 0, sizeof(p->share_users));
-        for (unsigned slot = HCS_MAX_SHARES; slot-- > 0;)
-                if (p->shares[slot].path) {
-                        share_remove_logged(p, slot);
-                        /* The VM's end drops it anyway. */
-                        free(p->shares[slot].path);
-                        p->shares[slot] = (struct hcs_share){0};
-                }
+        hcs_refs_remove_all(p, &p->share_users, &share_refs);
 }
 
 void hcs_shares_settle(struct drv_pod *p)
 {
-        for (unsigned slot = 0; slot < HCS_MAX_SHARES; slot++) {
-                if (!p->shares[slot].path || p->shares[slot].ready)
-                        continue;
-                for (size_t i = 0; i < HCS_MAX_SHARE_CTRS; i++) {
-                        struct hcs_share_user *u = &p->share_users[i];
-
-                        for (size_t j = 0; u->id[0] && j < u->n_slots; j++)
-                                if (u->slots[j] == slot) {
-                                        log_pod(LOG_LEVEL_INFO, p->id,
-                                                "hcs pod %s: container %s's create did not "
-                                                "finish: its shares are not counted",
-                                                p->id, u->id);
-                                        *u = (struct hcs_share_user){0};
-                                        break;
-                                }
-                }
-        }
-        for (unsigned slot = 0; slot < HCS_MAX_SHARES; slot++)
-                if (p->shares[slot].path && (!p->shares[slot].ready || share_users(p, slot) == 0))
-                        share_remove_logged(p, slot);
+        hcs_refs_settle(p, &p->share_users, &share_refs);
 }
 
 void hcs_shares_clear(struct drv_pod *p)
 {
-        for (unsigned slot = 0; slot < HCS_MAX_SHARES; slot++) {
-                free(p->shares[slot].path);
-                p->shares[slot] = (struct hcs_share){0};
-        }
-        memset(p->share_users, 0, sizeof(p->share_users));
+        for (unsigned slot = 0; slot < HCS_MAX_SHARES; slot++)
+                share_forget(p, slot);
+        memset(&p->share_users, 0, sizeof(p->share_users));
 }
 
 /* --- the record: "shares": [{"slot", "path", "read_only", "host",
@@ -514,28 +466,11 @@ static json_object *share_json(unsigned slot, const struct hcs_share *sh)
         return TAKE_PTR(o);
 }
 
-static json_object *user_json(const struct hcs_share_user *u)
-{
-        _cleanup_json_ json_object *o = json_object_new_object();
-        json_object *slots = json_object_new_array();
-
-        if (!o || put(o, "slots", slots) < 0 || put(o, "id", json_object_new_string(u->id)) < 0)
-                return NULL;
-        for (size_t i = 0; i < u->n_slots; i++)
-                if (json_object_array_add(slots, json_object_new_int(u->slots[i])) < 0)
-                        return NULL;
-        return TAKE_PTR(o);
-}
-
 int hcs_shares_record_add(struct drv_pod *p, json_object *o)
 {
-        json_object *shares = json_object_new_array(), *users = json_object_new_array();
+        json_object *shares = json_object_new_array();
 
-        if (put(o, "shares", shares) < 0) {
-                json_object_put(users);
-                return -ENOMEM;
-        }
-        if (put(o, "share_users", users) < 0)
+        if (put(o, "shares", shares) < 0)
                 return -ENOMEM;
         for (unsigned slot = 0; slot < HCS_MAX_SHARES; slot++)
                 if (p->shares[slot].path) {
@@ -546,16 +481,7 @@ int hcs_shares_record_add(struct drv_pod *p, json_object *o)
                                 return -ENOMEM;
                         }
                 }
-        for (size_t i = 0; i < HCS_MAX_SHARE_CTRS; i++)
-                if (p->share_users[i].id[0]) {
-                        json_object *v = user_json(&p->share_users[i]);
-
-                        if (!v || json_object_array_add(users, v) < 0) {
-                                json_object_put(v);
-                                return -ENOMEM;
-                        }
-                }
-        return 0;
+        return hcs_refs_record_add(&p->share_users, &share_refs, o, "share_users");
 }
 
 static bool get_bool(json_object *o, const char *key, bool *ret)
@@ -595,50 +521,19 @@ static int read_share(struct drv_pod *p, json_object *n)
         return 0;
 }
 
-static int read_user(struct drv_pod *p, json_object *n, struct hcs_share_user *u)
-{
-        const char *id = json_string_of(n, "id");
-        json_object *slots;
-        int slot;
-
-        *u = (struct hcs_share_user){0};
-        if (!id || !*id || strlen(id) > HCS_CTR_ID_MAX || user_find(p, id) ||
-            !json_object_object_get_ex(n, "slots", &slots) ||
-            !json_object_is_type(slots, json_type_array) ||
-            json_object_array_length(slots) > HCS_MAX_CTR_MOUNTS)
-                return -EINVAL;
-        for (size_t i = 0; i < json_object_array_length(slots); i++) {
-                if (!get_index(json_object_array_get_idx(slots, i), HCS_MAX_SHARES, &slot) ||
-                    !p->shares[slot].path)
-                        return -EINVAL;
-                u->slots[u->n_slots++] = (uint8_t) slot;
-        }
-        memcpy(u->id, id, strlen(id) + 1);
-        return 0;
-}
-
 /* None in a record from before shares existed. On failure the caller
  * clears what was read (hcs_shares_clear). */
 int hcs_shares_record_read(struct drv_pod *p, json_object *o)
 {
-        json_object *shares = NULL, *users = NULL;
-        struct hcs_share_user u;
+        json_object *shares = NULL;
         int r;
 
         json_object_object_get_ex(o, "shares", &shares);
-        json_object_object_get_ex(o, "share_users", &users);
-        if ((shares && (!json_object_is_type(shares, json_type_array) ||
-                        json_object_array_length(shares) > HCS_MAX_SHARES)) ||
-            (users && (!json_object_is_type(users, json_type_array) ||
-                       json_object_array_length(users) > HCS_MAX_SHARE_CTRS)))
+        if (shares && (!json_object_is_type(shares, json_type_array) ||
+                       json_object_array_length(shares) > HCS_MAX_SHARES))
                 return -EINVAL;
         for (size_t i = 0; shares && i < json_object_array_length(shares); i++)
                 if ((r = read_share(p, json_object_array_get_idx(shares, i))) < 0)
                         return r;
-        for (size_t i = 0; users && i < json_object_array_length(users); i++) {
-                if ((r = read_user(p, json_object_array_get_idx(users, i), &u)) < 0)
-                        return r;
-                p->share_users[i] = u;
-        }
-        return 0;
+        return hcs_refs_record_read(p, &p->share_users, &share_refs, o, "share_users");
 }

@@ -155,3 +155,95 @@ struct drv_pod *fixture_create(void)
         assert_non_null(pod);
         return pod;
 }
+
+struct fixture_crash fixture_crash;
+
+char *fixture_path_in(const char *dir, const char *name)
+{
+        char *p = malloc(strlen(dir) + strlen(name) + 2);
+
+        assert_non_null(p);
+        sprintf(p, "%s/%s", dir, name);
+        return p;
+}
+
+void fixture_crash_setup(const char *prefix)
+{
+        fixture_crash.step = fixture_crash.at = 0;
+        fixture_crash.what[0] = '\0';
+        assert_int_equal(plat_mkdtemp(prefix, &fixture_crash.copy), 0);
+}
+
+void fixture_crash_teardown(void)
+{
+        plat_rm_rf(fixture_crash.copy);
+        free(fixture_crash.copy);
+        fixture_crash.copy = NULL;
+}
+
+bool fixture_crash_step(const char *call, bool after)
+{
+        char *from, *to, *text = NULL;
+        size_t len = 0;
+
+        if (++fixture_crash.step != fixture_crash.at)
+                return false;
+        snprintf(fixture_crash.what, sizeof(fixture_crash.what), "%s %s",
+                 after ? "after" : "before", call);
+        from = fixture_path_in(spec.state_dir, "hcs-pod.json");
+        to = fixture_path_in(fixture_crash.copy, "hcs-pod.json");
+        assert_int_equal(plat_read_file(from, 1 << 20, &text, &len), 0);
+        assert_int_equal(plat_write_file_atomic(to, text, len, 0600), 0);
+        free(text);
+        free(from);
+        free(to);
+        fake_crash_save();
+        return true;
+}
+
+void fixture_crash_on_step(const char *call, bool after)
+{
+        (void) fixture_crash_step(call, after);
+}
+
+int fixture_crash_run(int n, void (*prep)(struct drv_pod *), void (*op)(struct drv_pod *),
+                      void (*on_step)(const char *, bool))
+{
+        struct drv_pod *pod;
+
+        fake_reset();
+        pod = fixture_create();
+        if (prep)
+                prep(pod);
+        fixture_crash.step = 0;
+        fixture_crash.at = n;
+        fake.on_step = on_step ? on_step : fixture_crash_on_step;
+        op(pod);
+        fake.on_step = NULL;
+        ops->pod_free(pod);
+        return fixture_crash.step;
+}
+
+struct drv_pod *fixture_crash_reattach(void)
+{
+        struct drv_pod_spec again = spec;
+        struct uvm_error *err = NULL;
+        struct drv_pod *pod = NULL;
+
+        fake_crash_restore();
+        fixture_bind();
+        again.state_dir = fixture_crash.copy;
+        if (ops->pod_reattach(&again, &pod, &err) < 0)
+                fail_msg("crash %s: reattach: %s", fixture_crash.what, err->msg);
+        return pod;
+}
+
+void fixture_crash_each(void (*at)(int n, bool flag, int *ret_steps), bool flag, int want)
+{
+        int steps, s;
+
+        at(0, flag, &steps);
+        assert_int_equal(steps, want);
+        for (int n = 1; n <= steps; n++)
+                at(n, flag, &s);
+}

@@ -39,3 +39,34 @@ const char *fixture_log(void);
 void fixture_log_clear(void);
 /* pod_create, which must succeed. */
 struct drv_pod *fixture_create(void);
+
+/* The crash tests: uvmd "killed" at step at of the fakes' calls
+ * (fake.on_step counts one before and one after each), the pod's record
+ * as it was then copied into a temp dir, the fakes' state saved
+ * (fake_crash_save) for a new uvmd to reattach to. */
+struct fixture_crash {
+        int step, at;  /* steps seen; the one to crash at (0: none) */
+        char what[64]; /* "after hcs.modify", ... */
+        char *copy;    /* the state dir as it was then */
+};
+extern struct fixture_crash fixture_crash;
+/* dir/name, allocated (asserted). */
+char *fixture_path_in(const char *dir, const char *name);
+/* No crash yet, a new copy dir named prefix...; and it removed. */
+void fixture_crash_setup(const char *prefix);
+void fixture_crash_teardown(void);
+/* For fake.on_step: true at the crash (record copied, fakes saved). */
+bool fixture_crash_step(const char *call, bool after);
+/* fixture_crash_step as fake.on_step. */
+void fixture_crash_on_step(const char *call, bool after);
+/* uvmd killed at step n (0: none) of op on a new pod (the fakes reset,
+ * prep, if any, run first); on_step NULL: fixture_crash_on_step. The
+ * steps op took; the pod freed (its record left for the caller). */
+int fixture_crash_run(int n, void (*prep)(struct drv_pod *), void (*op)(struct drv_pod *),
+                      void (*on_step)(const char *, bool));
+/* A new uvmd: the fakes as the crash left them, the pod reattached from
+ * the record copied then (a failure fails the test). */
+struct drv_pod *fixture_crash_reattach(void);
+/* at(0, flag) counts the steps, which must be want; then at(n, flag) for
+ * each. */
+void fixture_crash_each(void (*at)(int n, bool flag, int *ret_steps), bool flag, int want);

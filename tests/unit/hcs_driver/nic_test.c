@@ -27,63 +27,24 @@
 
 static const struct drv_nic nic3 = {.hcn_endpoint = E3};
 
-static struct {
-        int step, at;  /* steps seen; the one to crash at (0: none) */
-        char what[64]; /* "after hcs.modify", ... */
-        char *copy;    /* the state dir as it was then */
-} crash;
-
-static char *path_in(const char *dir, const char *name)
-{
-        char *p = malloc(strlen(dir) + strlen(name) + 2);
-
-        assert_non_null(p);
-        sprintf(p, "%s/%s", dir, name);
-        return p;
-}
-
-static void on_step(const char *call, bool after)
-{
-        char *from, *to, *text = NULL;
-        size_t len = 0;
-        int r;
-
-        if (++crash.step != crash.at)
-                return;
-        snprintf(crash.what, sizeof(crash.what), "%s %s", after ? "after" : "before", call);
-        from = path_in(spec.state_dir, RECORD);
-        to = path_in(crash.copy, RECORD);
-        r = plat_read_file(from, 1 << 16, &text, &len);
-        assert_int_equal(r, 0);
-        assert_int_equal(plat_write_file_atomic(to, text, len, 0600), 0);
-        free(text);
-        free(from);
-        free(to);
-        fake_crash_save();
-}
-
 static int setup(void **state)
 {
         fixture_setup(state);
         spec.hcn_endpoints = NULL; /* uvmd.exe's pods today: no endpoint at create */
-        crash.step = crash.at = 0;
-        crash.what[0] = '\0';
-        assert_int_equal(plat_mkdtemp("hcs-nic-", &crash.copy), 0);
+        fixture_crash_setup("hcs-nic-");
         return 0;
 }
 
 static int teardown(void **state)
 {
-        plat_rm_rf(crash.copy);
-        free(crash.copy);
-        crash.copy = NULL;
+        fixture_crash_teardown();
         return fixture_teardown(state);
 }
 
 /* The record's added_nics: how many, and the first one's fields. */
 static size_t added(const char *dir, json_object **ret_first)
 {
-        char *path = path_in(dir, RECORD), *text = NULL;
+        char *path = fixture_path_in(dir, RECORD), *text = NULL;
         json_object *o, *list = NULL;
         size_t n;
 
@@ -380,52 +341,39 @@ static void test_restart_between_add_and_delete(void **state)
         assert_int_equal(fake_live(), 0);
 }
 
+static void remove_net3(struct drv_pod *pod)
+{
+        assert_int_equal(ops->nic_remove(pod, "net3", NULL, NULL), 0);
+}
+
 /* uvmd dies at step n of op (add, or delete after an add), then a new
  * one reattaches from the state dir as it was: the NIC is either there
  * and ready (and deletes) or gone with everything it had. */
 static void crash_at(int n, bool deleting, int *ret_steps)
 {
-        struct drv_pod_spec again = spec;
         struct uvm_error *err = NULL;
         struct drv_pod *pod;
         json_object *a = NULL;
         size_t left;
 
-        fake_reset();
-        pod = fixture_create();
-        if (deleting)
-                add_ok(pod);
-        crash.step = 0;
-        crash.at = n;
-        fake.on_step = on_step;
-        if (deleting)
-                assert_int_equal(ops->nic_remove(pod, "net3", NULL, NULL), 0);
-        else
-                add_ok(pod);
-        fake.on_step = NULL;
-        *ret_steps = crash.step;
-        ops->pod_free(pod);
+        *ret_steps = fixture_crash_run(n, deleting ? add_ok : NULL, deleting ? remove_net3 : add_ok,
+                                       NULL);
         fixture_remove(RECORD); /* the next create's: the copy is what counts */
         if (!n)
                 return;
-        fake_crash_restore();
-        fixture_bind();
-        again.state_dir = crash.copy;
-        pod = NULL;
-        if (ops->pod_reattach(&again, &pod, &err) < 0)
-                fail_msg("crash %s: reattach: %s", crash.what, err->msg);
-        left = added(crash.copy, &a);
+        pod = fixture_crash_reattach();
+        left = added(fixture_crash.copy, &a);
         print_message("crash %s %s: %u NIC(s) recorded\n%s\n", deleting ? "deleting" : "adding",
-                      crash.what, (unsigned) left, fixture_log());
+                      fixture_crash.what, (unsigned) left, fixture_log());
         if (left) {
                 assert_true(flag(a, "ready"));
                 assert_int_equal(fake.host_nics + fake.guest_nics, 2);
                 json_object_put(a);
                 if (ops->nic_remove(pod, "net3", NULL, &err) < 0)
-                        fail_msg("crash %s: nic_remove: %s", crash.what, err->msg);
+                        fail_msg("crash %s: nic_remove: %s", fixture_crash.what, err->msg);
         }
         assert_int_equal(fake.host_nics + fake.guest_nics + fake.namespaces + fake.ns_members, 0);
-        assert_int_equal(added(crash.copy, NULL), 0);
+        assert_int_equal(added(fixture_crash.copy, NULL), 0);
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);
@@ -433,25 +381,15 @@ static void crash_at(int n, bool deleting, int *ret_steps)
 
 static void test_crash_during_add(void **state)
 {
-        int steps, s;
-
-        crash_at(0, false, &steps);
         /* ep_query, ns_create, ns_modify, hcs.modify, guest.add_nic:
          * before and after each. */
-        assert_int_equal(steps, 10);
-        for (int n = 1; n <= steps; n++)
-                crash_at(n, false, &s);
+        fixture_crash_each(crash_at, false, 10);
 }
 
 static void test_crash_during_delete(void **state)
 {
-        int steps, s;
-
-        crash_at(0, true, &steps);
         /* guest.remove_nic, hcs.modify, ns_modify, ns_delete. */
-        assert_int_equal(steps, 8);
-        for (int n = 1; n <= steps; n++)
-                crash_at(n, true, &s);
+        fixture_crash_each(crash_at, true, 8);
 }
 
 int main(void)

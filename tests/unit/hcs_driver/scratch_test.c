@@ -41,41 +41,14 @@ static char *const layers_a[] = {L1, NULL};
 static const struct drv_ctr_spec ctr_a = {.id = "ctr-a", .layers = layers_a, .oci_spec_json = "{}"};
 static const struct drv_ctr_spec ctr_b = {.id = "ctr-b", .oci_spec_json = "{}"};
 
-static struct {
-        int step, at;
-        char what[64];
-        char *copy;
-        bool file; /* ctr-b's scratch file was there at the crash */
-} crash;
+static bool crash_file; /* ctr-b's scratch file was there at the crash */
 
 static bool scratch_file(const char *id);
 
-static char *path_in(const char *dir, const char *name)
-{
-        char *p = malloc(strlen(dir) + strlen(name) + 2);
-
-        assert_non_null(p);
-        sprintf(p, "%s/%s", dir, name);
-        return p;
-}
-
 static void on_step(const char *call, bool after)
 {
-        char *from, *to, *text = NULL;
-        size_t len = 0;
-
-        if (++crash.step != crash.at)
-                return;
-        snprintf(crash.what, sizeof(crash.what), "%s %s", after ? "after" : "before", call);
-        from = path_in(spec.state_dir, RECORD);
-        to = path_in(crash.copy, RECORD);
-        assert_int_equal(plat_read_file(from, 1 << 20, &text, &len), 0);
-        assert_int_equal(plat_write_file_atomic(to, text, len, 0600), 0);
-        free(text);
-        free(from);
-        free(to);
-        crash.file = scratch_file("ctr-b");
-        fake_crash_save();
+        if (fixture_crash_step(call, after))
+                crash_file = scratch_file("ctr-b");
 }
 
 /* HCS takes Windows paths only: off Windows the pod's state dir is
@@ -83,7 +56,7 @@ static void on_step(const char *call, bool after)
  * "C:\\pod1\\scratch-<id>.vhd" beside it, names too). */
 static void remove_record(void)
 {
-        char *path = path_in(spec.state_dir, RECORD);
+        char *path = fixture_path_in(spec.state_dir, RECORD);
 
         (void) plat_rm_rf(path);
         free(path);
@@ -100,9 +73,7 @@ static int setup(void **state)
         spec.hcn_endpoints = NULL;
         cfg.scratch_size_gb = 1;
         fixture_bind();
-        crash.step = crash.at = 0;
-        crash.what[0] = '\0';
-        assert_int_equal(plat_mkdtemp("hcs-scratch-", &crash.copy), 0);
+        fixture_crash_setup("hcs-scratch-");
         return 0;
 }
 
@@ -111,9 +82,7 @@ static int teardown(void **state)
 #ifndef _WIN32
         assert_int_equal(chdir("/"), 0);
 #endif
-        plat_rm_rf(crash.copy);
-        free(crash.copy);
-        crash.copy = NULL;
+        fixture_crash_teardown();
         return fixture_teardown(state);
 }
 
@@ -172,7 +141,7 @@ static bool scratch_file(const char *id)
 /* The record's disks in dir: "lun:host/guest/ready[:scratch-of/file]". */
 static void recorded(const char *dir, char *buf, size_t size)
 {
-        char *path = path_in(dir, RECORD), *text = NULL;
+        char *path = fixture_path_in(dir, RECORD), *text = NULL;
         json_object *o, *a;
         size_t n = 0;
 
@@ -377,30 +346,26 @@ static void test_restart_keeps(void **state)
         assert_int_equal(fake_live(), 0);
 }
 
+static void make_b(struct drv_pod *pod)
+{
+        create_ok(pod, &ctr_b);
+}
+
+static void drop_b(struct drv_pod *pod)
+{
+        delete_ok(pod, "ctr-b");
+}
+
 /* uvmd dies at step n of ctr-b's create (deleting: of its delete); a new
  * one reattaches from the record as it was: ctr-b's scratch is whole
  * (attached, mounted, its file there) or gone, all of it. */
 static void crash_at(int n, bool deleting, int *ret_steps)
 {
-        struct drv_pod_spec again = spec;
-        struct uvm_error *err = NULL;
         struct drv_pod *pod;
         char d0[512], d[512];
 
-        fake_reset();
-        pod = fixture_create();
-        if (deleting)
-                create_ok(pod, &ctr_b);
-        crash.step = 0;
-        crash.at = n;
-        fake.on_step = on_step;
-        if (deleting)
-                delete_ok(pod, "ctr-b");
-        else
-                create_ok(pod, &ctr_b);
-        fake.on_step = NULL;
-        *ret_steps = crash.step;
-        ops->pod_free(pod);
+        *ret_steps =
+                fixture_crash_run(n, deleting ? make_b : NULL, deleting ? drop_b : make_b, on_step);
         remove_record();
         if (!n) {
                 char f[256];
@@ -411,22 +376,17 @@ static void crash_at(int n, bool deleting, int *ret_steps)
                 return;
         }
         /* The file as the dead uvmd left it (the run went on after). */
-        if (crash.file && !scratch_file("ctr-b")) {
+        if (crash_file && !scratch_file("ctr-b")) {
                 char f[256];
 
                 snprintf(f, sizeof(f), "%s\\scratch-ctr-b.vhd", spec.state_dir);
                 assert_int_equal(img_vhd_create_sparse(f, GIB, NULL), 0);
         }
-        fake_crash_restore();
-        fixture_bind();
-        again.state_dir = crash.copy;
-        pod = NULL;
-        recorded(crash.copy, d0, sizeof(d0));
-        if (ops->pod_reattach(&again, &pod, &err) < 0)
-                fail_msg("crash %s: reattach: %s", crash.what, err->msg);
-        recorded(crash.copy, d, sizeof(d));
+        recorded(fixture_crash.copy, d0, sizeof(d0));
+        pod = fixture_crash_reattach();
+        recorded(fixture_crash.copy, d, sizeof(d));
         print_message("crash %s %s: disks %s -> %s\n", deleting ? "deleting" : "creating",
-                      crash.what, d0, d);
+                      fixture_crash.what, d0, d);
         if (d[0]) {
                 assert_string_equal(d, "0:1/1/1:ctr-b/1");
                 assert_int_equal(fake.host_disks, 1);
@@ -439,7 +399,7 @@ static void crash_at(int n, bool deleting, int *ret_steps)
         ops->ctr_delete(pod, "ctr-b", NULL);
         assert_int_equal(fake.host_disks + fake.guest_disks, 0);
         assert_false(scratch_file("ctr-b"));
-        assert_recorded(crash.copy, "");
+        assert_recorded(fixture_crash.copy, "");
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);
@@ -447,24 +407,14 @@ static void crash_at(int n, bool deleting, int *ret_steps)
 
 static void test_crash_during_create(void **state)
 {
-        int steps, s;
-
-        crash_at(0, false, &steps);
         /* grant, scsi, mount_scratch, ctr_create: before and after each. */
-        assert_int_equal(steps, 8);
-        for (int n = 1; n <= steps; n++)
-                crash_at(n, false, &s);
+        fixture_crash_each(crash_at, false, 8);
 }
 
 static void test_crash_during_delete(void **state)
 {
-        int steps, s;
-
-        crash_at(0, true, &steps);
         /* ctr_delete, unmount, scsi remove. */
-        assert_int_equal(steps, 6);
-        for (int n = 1; n <= steps; n++)
-                crash_at(n, true, &s);
+        fixture_crash_each(crash_at, true, 6);
 }
 
 int main(void)

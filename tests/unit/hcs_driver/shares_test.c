@@ -45,54 +45,17 @@
 static const struct drv_ctr_spec ctr_a = {.id = "ctr-a", .oci_spec_json = SPEC_A};
 static const struct drv_ctr_spec ctr_b = {.id = "ctr-b", .oci_spec_json = SPEC_B};
 
-static struct {
-        int step, at;
-        char what[64];
-        char *copy;
-} crash;
-
-static char *path_in(const char *dir, const char *name)
-{
-        char *p = malloc(strlen(dir) + strlen(name) + 2);
-
-        assert_non_null(p);
-        sprintf(p, "%s/%s", dir, name);
-        return p;
-}
-
-static void on_step(const char *call, bool after)
-{
-        char *from, *to, *text = NULL;
-        size_t len = 0;
-
-        if (++crash.step != crash.at)
-                return;
-        snprintf(crash.what, sizeof(crash.what), "%s %s", after ? "after" : "before", call);
-        from = path_in(spec.state_dir, RECORD);
-        to = path_in(crash.copy, RECORD);
-        assert_int_equal(plat_read_file(from, 1 << 20, &text, &len), 0);
-        assert_int_equal(plat_write_file_atomic(to, text, len, 0600), 0);
-        free(text);
-        free(from);
-        free(to);
-        fake_crash_save();
-}
-
 static int setup(void **state)
 {
         fixture_setup(state);
         spec.hcn_endpoints = NULL;
-        crash.step = crash.at = 0;
-        crash.what[0] = '\0';
-        assert_int_equal(plat_mkdtemp("hcs-shares-", &crash.copy), 0);
+        fixture_crash_setup("hcs-shares-");
         return 0;
 }
 
 static int teardown(void **state)
 {
-        plat_rm_rf(crash.copy);
-        free(crash.copy);
-        crash.copy = NULL;
+        fixture_crash_teardown();
         return fixture_teardown(state);
 }
 
@@ -116,7 +79,7 @@ static void delete_ok(struct drv_pod *pod, const char *id)
  * ' '-separated) and users ("id:slot,slot" each). */
 static void recorded(const char *dir, char *shares, size_t ssize, char *users, size_t usize)
 {
-        char *path = path_in(dir, RECORD), *text = NULL;
+        char *path = fixture_path_in(dir, RECORD), *text = NULL;
         json_object *o, *a;
         size_t n = 0;
 
@@ -434,9 +397,31 @@ static void assert_consistent(const char *dir)
         for (const char *s = d; *s; s++)
                 n += *s == ':';
         if (strstr(d, "/0"))
-                fail_msg("crash %s: a share half-made after the reattach: %s", crash.what, d);
+                fail_msg("crash %s: a share half-made after the reattach: %s", fixture_crash.what,
+                         d);
         assert_int_equal(fake.host_shares, n);
         assert_int_equal(fake.guest_shares, n);
+}
+
+static void make_a(struct drv_pod *pod)
+{
+        create_ok(pod, &ctr_a);
+}
+
+static void make_ab(struct drv_pod *pod)
+{
+        create_ok(pod, &ctr_a);
+        create_ok(pod, &ctr_b);
+}
+
+static void make_b(struct drv_pod *pod)
+{
+        create_ok(pod, &ctr_b);
+}
+
+static void drop_a(struct drv_pod *pod)
+{
+        delete_ok(pod, "ctr-a");
 }
 
 /* uvmd dies at step n of ctr-b's create (deleting: of ctr-a's delete),
@@ -445,46 +430,26 @@ static void assert_consistent(const char *dir)
  * leave nothing. */
 static void crash_at(int n, bool deleting, int *ret_steps)
 {
-        struct drv_pod_spec again = spec;
-        struct uvm_error *err = NULL;
         struct drv_pod *pod;
         char d[512], u[512], d0[512], u0[512];
 
-        fake_reset();
-        pod = fixture_create();
-        create_ok(pod, &ctr_a);
-        if (deleting)
-                create_ok(pod, &ctr_b);
-        crash.step = 0;
-        crash.at = n;
-        fake.on_step = on_step;
-        if (deleting)
-                delete_ok(pod, "ctr-a");
-        else
-                create_ok(pod, &ctr_b);
-        fake.on_step = NULL;
-        *ret_steps = crash.step;
-        ops->pod_free(pod);
+        *ret_steps =
+                fixture_crash_run(n, deleting ? make_ab : make_a, deleting ? drop_a : make_b, NULL);
         fixture_remove(RECORD);
         if (!n)
                 return;
-        fake_crash_restore();
-        fixture_bind();
-        again.state_dir = crash.copy;
-        pod = NULL;
-        recorded(crash.copy, d0, sizeof(d0), u0, sizeof(u0));
-        if (ops->pod_reattach(&again, &pod, &err) < 0)
-                fail_msg("crash %s: reattach: %s", crash.what, err->msg);
-        recorded(crash.copy, d, sizeof(d), u, sizeof(u));
+        recorded(fixture_crash.copy, d0, sizeof(d0), u0, sizeof(u0));
+        pod = fixture_crash_reattach();
+        recorded(fixture_crash.copy, d, sizeof(d), u, sizeof(u));
         print_message("crash %s %s: shares %s, users %s -> shares %s, users %s\n",
-                      deleting ? "deleting" : "creating", crash.what, d0, u0, d, u);
+                      deleting ? "deleting" : "creating", fixture_crash.what, d0, u0, d, u);
         if (strstr(d0, "2:1/1/0/0") && !deleting)
                 assert_int_equal(fake_log_count("hcs.plan9 Remove m2"), 1);
         if (strstr(d0, "1:1/1/1/0") && deleting) {
                 assert_int_equal(fake_log_count("guest.unmount_share /run/mounts/m1"), 1);
                 assert_int_equal(fake_log_count("hcs.plan9 Remove m1"), 1);
         }
-        assert_consistent(crash.copy);
+        assert_consistent(fixture_crash.copy);
         /* C:\data rw (slot 0) is always kept: one of them uses it. */
         assert_non_null(strstr(d, "0:0/1/1/1"));
         if (!deleting)
@@ -494,7 +459,7 @@ static void crash_at(int n, bool deleting, int *ret_steps)
         ops->ctr_delete(pod, "ctr-a", NULL);
         ops->ctr_delete(pod, "ctr-b", NULL);
         assert_int_equal(fake.host_shares + fake.guest_shares, 0);
-        assert_recorded(crash.copy, "", "");
+        assert_recorded(fixture_crash.copy, "", "");
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);
@@ -502,24 +467,14 @@ static void crash_at(int n, bool deleting, int *ret_steps)
 
 static void test_crash_during_create(void **state)
 {
-        int steps, s;
-
-        crash_at(0, false, &steps);
         /* plan9 add, mount, ctr_create: before and after each. */
-        assert_int_equal(steps, 6);
-        for (int n = 1; n <= steps; n++)
-                crash_at(n, false, &s);
+        fixture_crash_each(crash_at, false, 6);
 }
 
 static void test_crash_during_delete(void **state)
 {
-        int steps, s;
-
-        crash_at(0, true, &steps);
         /* ctr_delete, unmount, plan9 remove. */
-        assert_int_equal(steps, 6);
-        for (int n = 1; n <= steps; n++)
-                crash_at(n, true, &s);
+        fixture_crash_each(crash_at, true, 6);
 }
 
 int main(void)
