@@ -125,6 +125,8 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 # own summary line is folded into ours.
 echo "== windows"
 win_out=$(bazel/test-windows.sh 2>&1)
+# Every failed check by name (the tail alone may not reach them), then the end.
+echo "$win_out" | grep -E "^== windows: |^not ok |^\[  FAILED  \] [^0-9]" | grep -B1 -E "^not ok|FAILED" || true
 echo "$win_out" | grep -vE "^INFO:" | tail -n 40
 read -r wp wf < <(echo "$win_out" | sed -n 's/^windows: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' | tail -1)
 if [ -z "${wp:-}" ]; then
