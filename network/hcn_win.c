@@ -174,6 +174,21 @@ static int hcn_win_namespace_delete(const char *ns_id, char **ret_error)
         return hcn_win_result(hr, record, ret_error);
 }
 
+/* A query's answer (r: the query's result so far) as UTF-8 into *ret_json;
+ * props, HCN's memory, is freed either way. */
+static int props_to_json(int r, PWSTR props, char **ret_json)
+{
+        char *json = NULL;
+
+        if (r == 0)
+                r = props ? wide_to_utf8(props, HCN_WIN_STR_MAX, &json) : -EIO;
+        if (props)
+                hcn_raw->free_memory(props);
+        if (r < 0)
+                return r;
+        *ret_json = json;
+        return 0;
+}
 static int hcn_win_namespace_modify(const char *ns_id, const char *request_json, char **ret_error)
 {
         _cleanup_free_ wchar_t *request = NULL;
@@ -203,7 +218,6 @@ static int hcn_win_endpoint_query(const char *ep_id, const char *query_json, cha
         _cleanup_free_ wchar_t *query = NULL;
         PWSTR record = NULL, props = NULL;
         HCN_ENDPOINT ep = NULL;
-        char *json = NULL;
         HRESULT hr;
         GUID id;
         int r;
@@ -219,14 +233,7 @@ static int hcn_win_endpoint_query(const char *ep_id, const char *query_json, cha
         hr = hcn_raw->query_endpoint_properties(ep, query, &props, &record);
         r = hcn_win_result(hr, record, ret_error);
         hcn_raw->close_endpoint(ep);
-        if (r == 0)
-                r = props ? wide_to_utf8(props, HCN_WIN_STR_MAX, &json) : -EIO;
-        if (props)
-                hcn_raw->free_memory(props);
-        if (r < 0)
-                return r;
-        *ret_json = json;
-        return 0;
+        return props_to_json(r, props, ret_json);
 }
 
 static int hcn_win_namespace_query(const char *ns_id, const char *query_json, char **ret_json,
@@ -235,7 +242,6 @@ static int hcn_win_namespace_query(const char *ns_id, const char *query_json, ch
         _cleanup_free_ wchar_t *query = NULL;
         PWSTR record = NULL, props = NULL;
         HCN_NAMESPACE ns = NULL;
-        char *json = NULL;
         HRESULT hr;
         GUID id;
         int r;
@@ -253,14 +259,7 @@ static int hcn_win_namespace_query(const char *ns_id, const char *query_json, ch
         hr = hcn_raw->query_namespace_properties(ns, query, &props, &record);
         r = hcn_win_result(hr, record, ret_error);
         hcn_raw->close_namespace(ns);
-        if (r == 0)
-                r = props ? wide_to_utf8(props, HCN_WIN_STR_MAX, &json) : -EIO;
-        if (props)
-                hcn_raw->free_memory(props);
-        if (r < 0)
-                return r;
-        *ret_json = json;
-        return 0;
+        return props_to_json(r, props, ret_json);
 }
 
 static const struct hcn_api hcn_win_api = {
