@@ -21,6 +21,7 @@
 #include "common/macros.h"
 #include "network/cni-plat.h"
 #include "network/cni_exec.h"
+#include "network/pod_files.h"
 
 /* The request's five variables; the platform's (cni-plat.h) follow. */
 #define CNI_REQUEST_ENV 5
@@ -62,6 +63,10 @@ void cni_result_clear(struct cni_result *r)
         for (size_t i = 0; i < r->n_ips; i++)
                 free(r->ips[i]);
         free(r->interface);
+        strv_free(r->dns.nameservers);
+        free(r->dns.domain);
+        strv_free(r->dns.search);
+        strv_free(r->dns.options);
         memset(r, 0, sizeof(*r));
 }
 
@@ -71,8 +76,7 @@ static const char *to_text(json_object *o)
                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-/* Strict parse: one JSON value and nothing after it. */
-static json_object *parse_json(const char *text)
+json_object *cni_json_parse(const char *text)
 {
         json_tokener *tok = json_tokener_new();
         json_object *o;
@@ -215,7 +219,7 @@ static char *plugin_stdin(json_object *list, size_t i, json_object *prev, json_o
 /* A failed plugin's error JSON, passed up as the plugin said it. */
 static int plugin_error(const char *type, const char *out, int status, struct uvm_error **err)
 {
-        _cleanup_json_ json_object *o = out && *out ? parse_json(out) : NULL;
+        _cleanup_json_ json_object *o = out && *out ? cni_json_parse(out) : NULL;
         json_object *code;
         const char *msg, *details;
         int c = 0;
@@ -283,17 +287,17 @@ static int chain_init(struct chain *ch, const struct cni_exec *x, const struct c
 
         if (r < 0)
                 return r;
-        ch->list = parse_json(c->json);
+        ch->list = cni_json_parse(c->json);
         if (!ch->list ||
             json_object_array_length(json_object_object_get(ch->list, "plugins")) != c->n_types)
                 return uvm_error_set(err, EINVAL, "CNI config '%s': list does not parse", c->name);
         if (inv->runtime_config) {
-                ch->rc = parse_json(inv->runtime_config);
+                ch->rc = cni_json_parse(inv->runtime_config);
                 if (!ch->rc || !json_object_is_type(ch->rc, json_type_object))
                         return uvm_error_set(err, EINVAL, "CNI: runtime config is not an object");
         }
         if (cmd != CNI_CMD_ADD && inv->prev_result && version_has_check(c->cni_version)) {
-                ch->prev = parse_json(inv->prev_result);
+                ch->prev = cni_json_parse(inv->prev_result);
                 if (!ch->prev || !json_object_is_type(ch->prev, json_type_object))
                         return uvm_error_set(err, EINVAL, "CNI: previous result is not an object");
         }
@@ -316,7 +320,7 @@ int cni_add(const struct cni_exec *x, const struct cni_conf *c, const struct cni
                 if (r < 0)
                         break;
                 json_object_put(ch.prev);
-                ch.prev = parse_json(out);
+                ch.prev = cni_json_parse(out);
                 if (!ch.prev || !json_object_is_type(ch.prev, json_type_object))
                         r = uvm_error_set(err, EIO, "plugin %s: ADD result is not a JSON object",
                                           c->types[i]);
@@ -478,10 +482,87 @@ static int take_ip(const char *plugin, json_object *ip, json_object *ifaces, str
         return 0;
 }
 
+/* One list of "dns": absent, null or empty is none (*ret NULL); else an
+ * array of at most the pod files' entries, each one they accept, or
+ * -EINVAL with *ret_why the key. */
+static int dns_list(json_object *dns, const char *key, enum net_pod_dns_kind kind, char ***ret,
+                    const char **ret_why)
+{
+        _cleanup_strv_ char **v = NULL;
+        json_object *a;
+        size_t n;
+
+        *ret = NULL;
+        if (!json_object_object_get_ex(dns, key, &a) || json_object_is_type(a, json_type_null))
+                return 0;
+        if (!json_object_is_type(a, json_type_array) ||
+            (n = json_object_array_length(a)) > NET_POD_FILES_MAX_ENTRIES) {
+                *ret_why = key;
+                return -EINVAL;
+        }
+        if (n == 0)
+                return 0;
+        if (!(v = calloc(n + 1, sizeof(char *))))
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(a, i);
+                const char *s =
+                        json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
+                if (!s || strlen(s) != (size_t) json_object_get_string_len(e) ||
+                    !net_pod_files_dns_ok(kind, s)) {
+                        *ret_why = key;
+                        return -EINVAL;
+                }
+                if (!(v[i] = strdup(s)))
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+/* The result's advised DNS into ret (empty on -EINVAL, with why). */
+static int dns_parse(json_object *o, struct cni_dns *ret, const char **ret_why)
+{
+        struct cni_dns d = {0};
+        json_object *dns, *dom;
+        int r;
+
+        if (!json_object_object_get_ex(o, "dns", &dns) || json_object_is_type(dns, json_type_null))
+                return 0;
+        if (!json_object_is_type(dns, json_type_object)) {
+                *ret_why = "dns";
+                return -EINVAL;
+        }
+        r = dns_list(dns, "nameservers", NET_POD_DNS_SERVER, &d.nameservers, ret_why);
+        if (r >= 0)
+                r = dns_list(dns, "search", NET_POD_DNS_SEARCH, &d.search, ret_why);
+        if (r >= 0)
+                r = dns_list(dns, "options", NET_POD_DNS_OPTION, &d.options, ret_why);
+        if (r >= 0 && json_object_object_get_ex(dns, "domain", &dom) &&
+            !json_object_is_type(dom, json_type_null)) {
+                const char *s = json_object_is_type(dom, json_type_string)
+                                        ? json_object_get_string(dom)
+                                        : NULL;
+                if (!s || strlen(s) != (size_t) json_object_get_string_len(dom) ||
+                    !net_pod_files_dns_ok(NET_POD_DNS_SEARCH, s)) {
+                        *ret_why = "domain";
+                        r = -EINVAL;
+                } else if (!(d.domain = strdup(s)))
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                struct cni_result tmp = {.dns = d};
+                cni_result_clear(&tmp);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
 int cni_result_parse(const char *plugin, const char *json, struct cni_result *ret,
                      struct uvm_error **err)
 {
-        _cleanup_json_ json_object *o = json ? parse_json(json) : NULL;
+        _cleanup_json_ json_object *o = json ? cni_json_parse(json) : NULL;
         struct cni_result res = {0};
         json_object *ips, *ifaces;
         bool bad_ips, bad_ifaces;
@@ -508,6 +589,16 @@ int cni_result_parse(const char *plugin, const char *json, struct cni_result *re
         }
         if (r >= 0 && !(res.json = strdup(to_text(o))))
                 r = uvm_error_set(err, ENOMEM, "out of memory");
+        if (r >= 0) {
+                const char *why = NULL;
+                int k = dns_parse(o, &res.dns, &why);
+                /* advice only: a bad one costs the pod its use, not the ADD */
+                if (k == -EINVAL)
+                        log_warn("plugin %s: result's DNS ignored: \"%s\" is not valid", plugin,
+                                 why);
+                else if (k < 0)
+                        r = uvm_error_set(err, -k, "out of memory");
+        }
         if (r < 0) {
                 cni_result_clear(&res);
                 return r;

@@ -50,11 +50,22 @@ struct cni_invocation {
         const char *prev_result;
 };
 
+/* A result's "dns", which the spec calls advice: kept only when every
+ * entry passes the pod files' rules (pod_files.h), else left empty with a
+ * warning (the ADD still succeeds). Lists NULL-terminated, or NULL. */
+struct cni_dns {
+        char **nameservers;
+        char *domain;
+        char **search;
+        char **options;
+};
+
 struct cni_result {
         char *json;                    /* the final result, as the last plugin printed it */
         char *ips[CNI_RESULT_MAX_IPS]; /* bare addresses, on the sandbox interface */
         size_t n_ips;
         char *interface; /* sandbox interface name, or NULL */
+        struct cni_dns dns;
 };
 
 void cni_result_clear(struct cni_result *r);
@@ -74,7 +85,12 @@ int cni_check(const struct cni_exec *x, const struct cni_conf *c, const struct c
 int cni_del(const struct cni_exec *x, const struct cni_conf *c, const struct cni_invocation *inv,
             struct uvm_error **err);
 
+/* Strict parse: one JSON value and nothing after it (NULL otherwise).
+ * For the documents CNI code reads: results, records. */
+struct json_object;
+struct json_object *cni_json_parse(const char *text);
+
 /* Parse a result document (0.3.x/0.4.0/1.x) into addresses on the sandbox
- * interface. Exposed for the pod layer's persisted records and for tests. */
+ * interface and its advised DNS. Exposed for the pod layer's persisted records and for tests. */
 int cni_result_parse(const char *plugin, const char *json, struct cni_result *ret,
                      struct uvm_error **err);

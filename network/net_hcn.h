@@ -29,6 +29,10 @@
 
 struct net; /* Windows: the CNI config and the HCN table */
 struct cni_exec_ops;
+/* Declared only: net.h has a field named "interface", which objbase.h
+ * makes a macro in files that include windows.h first. */
+struct net_pod_config;   /* network/net.h */
+struct net_pod_files_in; /* network/pod_files.h */
 
 struct net_hcn_options {
         const char *conf_dir;
@@ -52,28 +56,34 @@ bool net_hcn_in_use(struct net *n);
  * plugins exist; else false and why (malloc'd). */
 bool net_hcn_ready(struct net *n, char **ret_message);
 
-struct net_hcn_pod {
-        const char *pod_id, *name, *namespace_, *uid;
-        char *const *dns_servers; /* NULL-terminated or NULL: runtimeConfig "dns" */
-        char *const *dns_searches;
-        char *const *dns_options;
-};
-
 struct net_hcn_result {
         char ns_id[HCN_GUID_LEN + 1];
         char endpoints[NET_HCN_MAX_ENDPOINTS][HCN_GUID_LEN + 1];
         size_t n_endpoints;
         char *ips[2]; /* bare addresses from ADD's result */
         size_t n_ips;
+        /* the DNS ADD's result advised (checked: cni_exec.h), for a pod
+         * whose own DNS config is empty (net_hcn_pod_dns); NULL: none */
+        char **dns_servers, **dns_searches, **dns_options;
 };
 
 void net_hcn_result_clear(struct net_hcn_result *r);
 
 /* Record, namespace, ADD, result recorded, the namespace's endpoints.
- * On failure everything is undone (DEL when ADD ran) unless undoing failed,
- * in which case the record stays for net_hcn_pod_teardown. */
-int net_hcn_pod_setup(struct net *n, const char *pod_dir, const struct net_hcn_pod *cfg,
+ * cfg (pod_id set) gives CNI_ARGS and the runtime config: port mappings
+ * and DNS for the plugins that declare "portMappings" and "dns", as on
+ * Linux (cni_pod.h). On failure everything is undone (DEL when ADD ran)
+ * unless undoing failed, in which case the record stays for
+ * net_hcn_pod_teardown. */
+int net_hcn_pod_setup(struct net *n, const char *pod_dir, const struct net_pod_config *cfg,
                       struct net_hcn_result *ret, struct uvm_error **err);
+
+/* The DNS lists of the pod's resolv.conf into in: the pod's DNS config
+ * when it has any entry, else what ADD's result advised, as hcsshim's
+ * guest does from the endpoint's DNS when the CRI gave none. cfg and res
+ * may be NULL; the lists are borrowed from them. */
+void net_hcn_pod_dns(const struct net_pod_config *cfg, const struct net_hcn_result *res,
+                     struct net_pod_files_in *in);
 
 /* From the record: DEL (the ADD may have happened), the namespace deleted,
  * the record removed. Idempotent: no record is success; what is gone is

@@ -7,6 +7,8 @@
  * send it to the agent in the VM.
  */
 
+#include <stdbool.h>
+
 #include "common/error.h"
 
 /* Bounds on what the kubelet may hand us: each entry becomes one token of a
@@ -14,6 +16,12 @@
  * extra directives. */
 #define NET_POD_FILES_MAX_ENTRIES 32
 #define NET_POD_FILES_MAX_TOKEN 253
+
+/* What one entry of each DNS list may be: a server an address, a search
+ * domain a host name, an option a token; each within the bounds above.
+ * The same rules judge a CNI result's advised DNS (cni_exec.h). */
+enum net_pod_dns_kind { NET_POD_DNS_SERVER, NET_POD_DNS_SEARCH, NET_POD_DNS_OPTION };
+bool net_pod_files_dns_ok(enum net_pod_dns_kind kind, const char *s);
 
 struct net_pod_files_in {
         const char *hostname;     /* required */

@@ -88,6 +88,21 @@ static bool ip_ok(const char *s)
         return token_ok(s) && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
 }
 
+bool net_pod_files_dns_ok(enum net_pod_dns_kind kind, const char *s)
+{
+        if (!s)
+                return false;
+        switch (kind) {
+        case NET_POD_DNS_SERVER:
+                return ip_ok(s);
+        case NET_POD_DNS_SEARCH:
+                return hostname_ok(s);
+        case NET_POD_DNS_OPTION:
+                return token_ok(s);
+        }
+        return false;
+}
+
 /* Append "<keyword> a b c\n" (or one line per entry) after validating each. */
 static int emit_list(struct text *t, const char *what, const char *keyword, char *const *v,
                      bool one_per_line, bool (*ok)(const char *), struct uvm_error **err)

@@ -5,10 +5,14 @@
 # (fakes/cni_plugin.c, "winfake.exe") that makes an HCN endpoint and puts it
 # in the namespace CNI_NETNS names. Checks: the pod's IP is the plugin's, the
 # namespace the plugin saw is the pod's, its endpoint became the VM's NIC;
-# StopPodSandbox runs DEL and leaves no namespace or endpoint; a failing
+# the pod's published ports and DNS config reach the plugin as
+# runtimeConfig on ADD and DEL; the pod's resolv.conf is its DNS config,
+# or the DNS ADD's result advised when it has none; StopPodSandbox runs
+# DEL and leaves no namespace or endpoint; a failing
 # plugin fails RunPodSandbox with its message and leaves nothing; a hanging
 # plugin (and the child it started) killed at the timeout; uvmd.exe killed
-# during ADD and restarted: the half-made pod's cleanup runs DEL. Prints
+# during ADD and restarted: the half-made pod's cleanup runs DEL; Status's
+# NetworkReady follows the config (a missing plugin: not ready). Prints
 # "ok NAME" / "not ok NAME" per check and exits non-zero if any failed.
 #
 #   UVMD_WINDOWS_BIN=$(bazel info --config=mingw bazel-bin) tests/windows/uvmd_cni_test.sh
@@ -32,7 +36,7 @@ fi
 cat >"$cni/conf/10-winfake.conflist" <<'JSON'
 {"cniVersion": "1.0.0", "name": "winfake-net",
  "plugins": [{"type": "winfake", "networkId": "5e5e5e5e-0000-4000-8000-00000000beef",
-              "capabilities": {"dns": true}}]}
+              "capabilities": {"dns": true, "portMappings": true}}]}
 JSON
 $py - "$dir/config.json" "$windir" "$cni/conf/10-winfake.conflist" <<'PY'
 import json, sys
@@ -72,12 +76,42 @@ check vm-got-nic test -f "$dir/hcs/$pod@vm.nic-$ep"
 check vm-nic-modify-logged grep -q "NetworkAdapters/$ep" "$dir/hcs/$pod@vm.modify"
 check namespace-external grep -q '"namespace_external":true' "$dir/state/pods/$pod/hcs-pod.json"
 check cni-record-has-result grep -q '"result"' "$dir/state/pods/$pod/cni.json"
+# runtime_config CMD POD: the runtimeConfig the plugin got on CMD is the
+# pod's published ports and DNS config (cni_client.py's run_pod)
+runtime_config() {
+        $py - "$cni/bin/stdin-$1-$2.json" <<'PY'
+import json, sys
+try:
+    got = json.load(open(sys.argv[1])).get("runtimeConfig")
+except (OSError, ValueError) as e:
+    got = str(e)
+want = {"portMappings": [
+            {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
+            {"hostPort": 9001, "containerPort": 9000, "protocol": "udp", "hostIP": "127.0.0.1"}],
+        "dns": {"servers": ["10.99.0.2"], "searches": ["svc.local"], "options": []}}
+if got != want:
+    print(json.dumps(got))
+sys.exit(got != want)
+PY
+}
+check add-runtime-config runtime_config ADD "$pod"
 
 client stop "$pod"
+check del-runtime-config runtime_config DEL "$pod"
 check del-ran grep -q "^DEL $pod $ns " "$cni/bin/cni.log"
 check del-took-endpoint-out grep -q "^remove $ns $ep" "$dir/hcs/hcn.log"
 check del-deleted-endpoint grep -q "^delete-ep - $ep" "$dir/hcs/hcn.log"
 check stop-leaves-nothing nothing_left
+
+# --- no DNS config: resolv.conf from ADD's advised DNS ------------------------
+client run-nodns d
+dpod=$(awk '/^pod /{print $2}' <<<"$out")
+check nodns-add-runtime-config-no-dns $py -c '
+import json, sys
+rc = json.load(open(sys.argv[1])).get("runtimeConfig", {})
+sys.exit("dns" in rc or len(rc.get("portMappings", [])) != 2)' "$cni/bin/stdin-ADD-${dpod:-none}.json"
+[ -n "$dpod" ] && client stop "$dpod"
+check nodns-stop-leaves-nothing nothing_left
 
 # --- a failing plugin: its message, nothing left -----------------------------
 touch "$cni/bin/fail"
@@ -121,5 +155,14 @@ check restart-del-ran grep -q "^DEL ${kpod:-none} " "$cni/bin/cni.log"
 check restart-pod-gone test ! -e "$dir/state/pods/${kpod:-none}"
 [ -n "$bpod" ] && client stop "$bpod"
 check restart-nothing-left nothing_left
+
+# NetworkReady follows the CNI config as it is now: a list whose plugin is
+# missing holds pods back (the kubelet waits); put right, ready again.
+client status ready
+cp "$cni/conf/10-winfake.conflist" "$dir/conflist.good"
+sed -i 's/"type": "winfake"/"type": "winmissing"/' "$cni/conf/10-winfake.conflist"
+client status winmissing
+cp "$dir/conflist.good" "$cni/conf/10-winfake.conflist"
+client status ready
 
 [ "$failed" -eq 0 ]

@@ -3,8 +3,11 @@
  * objects (network/cni_exec.c), through ADD, CHECK and DEL with a fake
  * executor that answers from the input.
  *
+ * The pod's attachment record (network/cni_record.c) is decoded from the
+ * same bytes the result parser gets, with Linux's and Windows' fields.
+ *
  * Input: byte 0 picks the command (% 4: ADD, CHECK, DEL, or the result
- * parser alone on the rest); bit i of byte 1 makes plugin i exit 1. The rest
+ * parser and the record decoder alone on the rest); bit i of byte 1 makes plugin i exit 1. The rest
  * is NUL-separated: the config file, the runtime config (empty: none), the
  * previous result (empty: none), then each plugin's stdout in call order.
  * Plugins named by the config exist for the call in a scratch CNI_PATH,
@@ -24,6 +27,8 @@
 
 #include "network/cni_conf.h"
 #include "network/cni_exec.h"
+#include "network/cni_record.h"
+#include "network/pod_files.h"
 
 #define MAX_PARTS 24
 
@@ -64,6 +69,39 @@ static void check_error(int r, struct uvm_error *err)
         uvm_error_free(err);
 }
 
+/* An advised DNS list: bounded, each entry one resolv.conf can take. */
+static void check_dns_list(char *const *v, enum net_pod_dns_kind kind)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                if (i >= NET_POD_FILES_MAX_ENTRIES || !net_pod_files_dns_ok(kind, v[i]))
+                        abort();
+        if (v && !v[0])
+                abort(); /* an empty list is NULL */
+}
+
+static bool same_list(char *const *a, char *const *b)
+{
+        size_t i = 0;
+
+        for (; a && b && a[i] && b[i]; i++)
+                if (strcmp(a[i], b[i]) != 0)
+                        return false;
+        return (!a || !a[i]) && (!b || !b[i]);
+}
+
+static void check_dns(const struct cni_dns *d, const struct cni_dns *again)
+{
+        check_dns_list(d->nameservers, NET_POD_DNS_SERVER);
+        check_dns_list(d->search, NET_POD_DNS_SEARCH);
+        check_dns_list(d->options, NET_POD_DNS_OPTION);
+        if (d->domain && !net_pod_files_dns_ok(NET_POD_DNS_SEARCH, d->domain))
+                abort();
+        if (!same_list(d->nameservers, again->nameservers) ||
+            !same_list(d->search, again->search) || !same_list(d->options, again->options) ||
+            !d->domain != !again->domain || (d->domain && strcmp(d->domain, again->domain) != 0))
+                abort();
+}
+
 static void check_result(const struct cni_result *res)
 {
         unsigned char buf[16];
@@ -83,7 +121,39 @@ static void check_result(const struct cni_result *res)
         for (size_t i = 0; i < res->n_ips; i++)
                 if (strcmp(again.ips[i], res->ips[i]) != 0)
                         abort();
+        check_dns(&res->dns, &again.dns);
         cni_result_clear(&again);
+}
+
+/* A record that decodes encodes again, and that decodes to the same. */
+static void record_only(const char *text, const char *const *keys)
+{
+        struct cni_record rec = {0}, again = {0};
+        struct uvm_error *err = NULL;
+        char *enc = NULL;
+        int r = cni_record_decode(text, "pod1", keys, &rec, &err);
+
+        check_error(r, err);
+        if (r < 0)
+                return;
+        if (!rec.pod_id || !rec.args || !rec.runtime_config || !rec.conf)
+                abort();
+        for (size_t i = 0; keys[i]; i++)
+                if (!rec.fields[i] || strlen(rec.fields[i]) > CNI_RECORD_MAX_FIELD)
+                        abort();
+        if (cni_record_encode(&rec, keys, &enc, NULL) < 0 ||
+            cni_record_decode(enc, "pod1", keys, &again, NULL) < 0 ||
+            strcmp(again.args, rec.args) != 0 ||
+            strcmp(again.runtime_config, rec.runtime_config) != 0 ||
+            strcmp(again.conf->json, rec.conf->json) != 0 || !again.result != !rec.result ||
+            (rec.result && strcmp(again.result, rec.result) != 0))
+                abort();
+        for (size_t i = 0; keys[i]; i++)
+                if (strcmp(again.fields[i], rec.fields[i]) != 0)
+                        abort();
+        free(enc);
+        cni_record_clear(&again);
+        cni_record_clear(&rec);
 }
 
 static void result_only(const char *text)
@@ -204,7 +274,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(text, data + 2, size - 2);
         text[size - 2] = '\0';
         if (cmd == 3) {
+                static const char *const linux_keys[] = {"netns", "ifname", NULL};
+                static const char *const win_keys[] = {"namespace", NULL};
+
                 result_only(text);
+                record_only(text, linux_keys);
+                record_only(text, win_keys);
                 free(text);
                 return 0;
         }

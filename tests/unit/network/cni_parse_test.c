@@ -19,6 +19,7 @@
 #include "common/platform.h"
 #include "network/cni_conf.h"
 #include "network/cni_exec.h"
+#include "tests/unit/network/cni_env.h"
 
 #ifdef _WIN32
 #define PLUGIN_FILE(t) t ".exe"
@@ -117,16 +118,6 @@ static struct {
         int fail_at; /* 1-based call that exits 1, 0 none */
 } fx;
 
-static const char *env_of(char *const *env, const char *key)
-{
-        size_t n = strlen(key);
-
-        for (size_t i = 0; env[i]; i++)
-                if (strncmp(env[i], key, n) == 0 && env[i][n] == '=')
-                        return env[i] + n + 1;
-        return "";
-}
-
 static int fx_run(void *data, const char *path, char *const *env, const char *in, unsigned ms,
                   char **ret_out, int *ret_exit, struct uvm_error **err)
 {
@@ -135,9 +126,9 @@ static int fx_run(void *data, const char *path, char *const *env, const char *in
 
         base = b2 && (!base || b2 > base) ? b2 : base;
         snprintf(c->type, sizeof(c->type), "%s", base ? base + 1 : path);
-        snprintf(c->cmd, sizeof(c->cmd), "%s", env_of(env, "CNI_COMMAND"));
-        snprintf(c->path_env, sizeof(c->path_env), "%s", env_of(env, "CNI_PATH"));
-        snprintf(c->netns, sizeof(c->netns), "%s", env_of(env, "CNI_NETNS"));
+        snprintf(c->cmd, sizeof(c->cmd), "%s", cni_env(env, "CNI_COMMAND"));
+        snprintf(c->path_env, sizeof(c->path_env), "%s", cni_env(env, "CNI_PATH"));
+        snprintf(c->netns, sizeof(c->netns), "%s", cni_env(env, "CNI_NETNS"));
         prev = strstr(in, "\"prevResult\"");
         c->had_prev = prev != NULL;
         if (prev && (prev = strstr(prev, "\"by\":\"")))
@@ -216,6 +207,80 @@ static const struct cni_invocation inv = {
         .netns = "5e5e5e5e-0000-4000-8000-000000000001",
         .ifname = "eth0",
 };
+
+/* The result's "dns" is advice: kept when every entry is one resolv.conf
+ * can take, else dropped whole while the result still parses. */
+static void test_result_dns(void **state)
+{
+        static const char *const dropped[] = {
+                "\"dns\":[]",
+                "\"dns\":{\"nameservers\":\"10.0.0.2\"}",
+                "\"dns\":{\"nameservers\":[\"not-an-ip\"]}",
+                "\"dns\":{\"nameservers\":[\"10.0.0.2\\nnameserver 6.6.6.6\"]}",
+                "\"dns\":{\"nameservers\":[7]}",
+                "\"dns\":{\"search\":[\"a b\"]}",
+                "\"dns\":{\"search\":[\"-bad.example\"]}",
+                "\"dns\":{\"options\":[\"ndots:1;x\"]}",
+                "\"dns\":{\"domain\":\"a\\u0000b\"}",
+                "\"dns\":{\"domain\":5}",
+        };
+        struct cni_result r = {0};
+        char doc[4096];
+        int n;
+
+        assert_int_equal(cni_result_parse("p",
+                                          "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":"
+                                          "\"10.0.0.9/24\"}],\"dns\":{\"nameservers\":["
+                                          "\"10.0.0.2\",\"fd00::2\"],\"domain\":\"corp.example\","
+                                          "\"search\":[\"a.example\",\"b.example\"],"
+                                          "\"options\":[\"ndots:2\"]}}",
+                                          &r, NULL),
+                         0);
+        assert_non_null(r.dns.nameservers);
+        assert_string_equal(r.dns.nameservers[0], "10.0.0.2");
+        assert_string_equal(r.dns.nameservers[1], "fd00::2");
+        assert_null(r.dns.nameservers[2]);
+        assert_string_equal(r.dns.domain, "corp.example");
+        assert_string_equal(r.dns.search[0], "a.example");
+        assert_string_equal(r.dns.search[1], "b.example");
+        assert_null(r.dns.search[2]);
+        assert_string_equal(r.dns.options[0], "ndots:2");
+        assert_null(r.dns.options[1]);
+        cni_result_clear(&r);
+
+        /* none, and the empty lists of a plugin that prints them all */
+        assert_int_equal(
+                cni_result_parse("p", "{\"dns\":{\"nameservers\":[],\"search\":null}}", &r, NULL),
+                0);
+        assert_null(r.dns.nameservers);
+        assert_null(r.dns.search);
+        assert_null(r.dns.domain);
+        cni_result_clear(&r);
+
+        /* too many servers for resolv.conf's bounds */
+        n = snprintf(doc, sizeof(doc), "{\"dns\":{\"nameservers\":[");
+        for (int i = 0; i < 33; i++)
+                n += snprintf(doc + n, sizeof(doc) - (size_t) n, "%s\"10.0.0.%d\"", i ? "," : "",
+                              i + 1);
+        snprintf(doc + n, sizeof(doc) - (size_t) n, "]}}");
+        assert_int_equal(cni_result_parse("p", doc, &r, NULL), 0);
+        assert_null(r.dns.nameservers);
+        cni_result_clear(&r);
+
+        for (size_t i = 0; i < ARRAY_SIZE(dropped); i++) {
+                snprintf(doc, sizeof(doc),
+                         "{\"ips\":[{\"address\":\"10.0.0.9/24\"}],%s,"
+                         "\"interfaces\":[]}",
+                         dropped[i]);
+                assert_int_equal(cni_result_parse("p", doc, &r, NULL), 0);
+                assert_int_equal(r.n_ips, 1);
+                assert_null(r.dns.nameservers);
+                assert_null(r.dns.search);
+                assert_null(r.dns.domain);
+                assert_null(r.dns.options);
+                cni_result_clear(&r);
+        }
+}
 
 static void test_find_plugin(void **state)
 {
@@ -328,6 +393,7 @@ int main(void)
                 cmocka_unit_test(test_conf_single_wrapped),
                 cmocka_unit_test(test_conf_refused),
                 cmocka_unit_test(test_result_parse),
+                cmocka_unit_test(test_result_dns),
                 cmocka_unit_test_setup_teardown(test_find_plugin, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_add_chain_and_del, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_add_fails_del_goes_on, setup, teardown),

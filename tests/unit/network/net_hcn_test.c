@@ -17,7 +17,10 @@
 #include "common/macros.h"
 #include "common/platform.h"
 #include "network/cni_exec.h"
+#include "tests/unit/network/cni_env.h"
+#include "network/net.h"
 #include "network/net_hcn.h"
+#include "network/pod_files.h"
 
 #define EP_ID "0a1b2c3d-0000-4000-8000-000000000001"
 
@@ -28,6 +31,8 @@ static struct {
         int adds, dels, ns_deletes;
         int fail_add; /* exit status for ADD, 0 succeeds */
         bool no_attach;
+        char add_rc[512], del_rc[512]; /* the runtimeConfig each got, "" none */
+        const char *add_dns;           /* the result's "dns" member, or NULL */
 } fk;
 
 static int f_ns_create(const char *id, const char *settings, char **ret_error)
@@ -79,39 +84,36 @@ static const struct hcn_api fake_hcn = {
         .namespace_query = f_ns_query,
 };
 
-static const char *env_of(char *const *env, const char *key)
-{
-        size_t n = strlen(key);
-
-        for (size_t i = 0; env[i]; i++)
-                if (strncmp(env[i], key, n) == 0 && env[i][n] == '=')
-                        return env[i] + n + 1;
-        return NULL;
-}
-
 static int f_run(void *data, const char *path, char *const *env, const char *in, unsigned ms,
                  char **ret_out, int *ret_exit, struct uvm_error **err)
 {
-        const char *cmd = env_of(env, "CNI_COMMAND"), *netns = env_of(env, "CNI_NETNS");
+        const char *cmd = cni_env(env, "CNI_COMMAND"), *netns = cni_env(env, "CNI_NETNS");
+        const char *rc = strstr(in, "\"runtimeConfig\":");
+        char out[1024];
 
-        assert_non_null(cmd);
-        assert_non_null(netns);
+        assert_true(cmd[0]);
+        assert_true(netns[0]);
         assert_non_null(strstr(in, "\"cniVersion\":\"1.0.0\""));
         *ret_exit = 0;
         if (strcmp(cmd, "ADD") == 0) {
                 fk.adds++;
                 snprintf(fk.seen_netns, sizeof(fk.seen_netns), "%s", netns);
+                snprintf(fk.add_rc, sizeof(fk.add_rc), "%s", rc ? rc : "");
                 if (fk.fail_add) {
                         *ret_exit = fk.fail_add;
                         *ret_out = strdup("{\"code\":7,\"msg\":\"no subnet left\"}");
                         return 0;
                 }
                 fk.ep_in_ns = !fk.no_attach && strcmp(netns, fk.ns) == 0;
-                *ret_out = strdup("{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\","
-                                  "\"sandbox\":\"x\"}],\"ips\":[{\"address\":\"10.22.0.5/24\","
-                                  "\"interface\":0}]}");
+                snprintf(out, sizeof(out),
+                         "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\","
+                         "\"sandbox\":\"x\"}],\"ips\":[{\"address\":\"10.22.0.5/24\","
+                         "\"interface\":0}]%s%s}",
+                         fk.add_dns ? ",\"dns\":" : "", fk.add_dns ? fk.add_dns : "");
+                *ret_out = strdup(out);
         } else {
                 fk.dels++;
+                snprintf(fk.del_rc, sizeof(fk.del_rc), "%s", rc ? rc : "");
                 fk.ep_in_ns = false;
                 *ret_out = strdup("");
         }
@@ -154,7 +156,8 @@ static int setup(void **state)
 #endif
         write_file(g->conf, "10-win.conflist",
                    "{\"cniVersion\":\"1.0.0\",\"name\":\"winnet\","
-                   "\"plugins\":[{\"type\":\"winfake\",\"capabilities\":{\"dns\":true}}]}");
+                   "\"plugins\":[{\"type\":\"winfake\",\"capabilities\":{\"dns\":true,"
+                   "\"portMappings\":true}}]}");
         bins[0] = g->bin;
         o.conf_dir = g->conf;
         o.bin_dirs = bins;
@@ -179,7 +182,13 @@ static int teardown(void **state)
         return 0;
 }
 
-static const struct net_hcn_pod pod_cfg = {"podid1", "web", "default", "uid-1"};
+static const struct net_pod_config pod_cfg = {
+        .pod_id = "podid1", .name = "web", .namespace_ = "default", .uid = "uid-1"};
+
+static const struct net_port ports[] = {
+        {0, 80, 8080, NULL}, {1, 53, 0, NULL}, {1, 5353, 5353, "10.1.0.1"}};
+static char *servers[] = {"10.96.0.10", NULL};
+static char *searches[] = {"default.svc.cluster.local", NULL};
 
 static bool record_exists(const struct rig *g)
 {
@@ -282,6 +291,95 @@ static void test_no_endpoint(void **state)
         assert_false(record_exists(g));
 }
 
+#define WANT_RC                                                                                    \
+        "\"runtimeConfig\":{\"portMappings\":[{\"hostPort\":8080,\"containerPort\":80,"            \
+        "\"protocol\":\"tcp\"},{\"hostPort\":5353,\"containerPort\":5353,\"protocol\":\"udp\","    \
+        "\"hostIP\":\"10.1.0.1\"}],\"dns\":{\"servers\":[\"10.96.0.10\"],\"searches\":["           \
+        "\"default.svc.cluster.local\"],\"options\":[]}}"
+
+/* The pod's published ports and DNS reach the plugin as runtimeConfig, on
+ * ADD and on DEL (from the record), as on Linux. */
+static void test_runtime_config(void **state)
+{
+        struct rig *g = *state;
+        struct net_pod_config cfg = pod_cfg;
+        struct net_hcn_result res = {0};
+
+        cfg.ports = ports;
+        cfg.n_ports = ARRAY_SIZE(ports);
+        cfg.dns_servers = servers;
+        cfg.dns_searches = searches;
+        assert_int_equal(net_hcn_pod_setup(g->n, g->pod, &cfg, &res, NULL), 0);
+        assert_non_null(strstr(fk.add_rc, WANT_RC));
+        net_hcn_result_clear(&res);
+        assert_int_equal(net_hcn_pod_teardown(g->n, g->pod, "podid1", NULL), 0);
+        assert_non_null(strstr(fk.del_rc, WANT_RC));
+}
+
+/* Checked as on Linux, before anything is made. */
+static void test_bad_port_refused(void **state)
+{
+        struct rig *g = *state;
+        struct net_port bad = {0, 80, 8080, "not-an-ip"};
+        struct net_pod_config cfg = pod_cfg;
+        struct net_hcn_result res = {0};
+        struct uvm_error *e = NULL;
+
+        cfg.ports = &bad;
+        cfg.n_ports = 1;
+        assert_int_equal(net_hcn_pod_setup(g->n, g->pod, &cfg, &res, &e), -EINVAL);
+        assert_non_null(strstr(e->msg, "host IP"));
+        uvm_error_free(e);
+        assert_int_equal(fk.adds, 0);
+        assert_string_equal(fk.ns, "");
+        assert_false(record_exists(g));
+}
+
+/* ADD's advised DNS: in the result, and the pod's files take it when the
+ * pod's own DNS config is empty. */
+static void test_result_dns(void **state)
+{
+        struct rig *g = *state;
+        struct net_pod_config cfg = pod_cfg;
+        struct net_hcn_result res = {0};
+        struct net_pod_files_in in = {0};
+
+        fk.add_dns = "{\"nameservers\":[\"10.22.0.2\"],\"domain\":\"corp.example\","
+                     "\"options\":[\"ndots:2\"]}";
+        assert_int_equal(net_hcn_pod_setup(g->n, g->pod, &cfg, &res, NULL), 0);
+        assert_string_equal(res.dns_servers[0], "10.22.0.2");
+        assert_null(res.dns_servers[1]);
+        /* no "search": the domain is the one */
+        assert_string_equal(res.dns_searches[0], "corp.example");
+        assert_null(res.dns_searches[1]);
+        assert_string_equal(res.dns_options[0], "ndots:2");
+
+        net_hcn_pod_dns(&cfg, &res, &in);
+        assert_ptr_equal(in.dns_servers, res.dns_servers);
+        assert_ptr_equal(in.dns_searches, res.dns_searches);
+        assert_ptr_equal(in.dns_options, res.dns_options);
+        /* any entry of the pod's own: all of its config, none of CNI's */
+        in = (struct net_pod_files_in){0};
+        cfg.dns_searches = searches;
+        net_hcn_pod_dns(&cfg, &res, &in);
+        assert_null(in.dns_servers);
+        assert_ptr_equal(in.dns_searches, searches);
+        assert_null(in.dns_options);
+        /* no network at all */
+        in = (struct net_pod_files_in){0};
+        net_hcn_pod_dns(NULL, NULL, &in);
+        assert_null(in.dns_servers);
+        net_hcn_result_clear(&res);
+
+        /* a result whose DNS is bad: ignored, the pod still made */
+        assert_int_equal(net_hcn_pod_teardown(g->n, g->pod, "podid1", NULL), 0);
+        fk.add_dns = "{\"nameservers\":[\"10.22.0.2\\nsearch evil\"]}";
+        assert_int_equal(net_hcn_pod_setup(g->n, g->pod, &cfg, &res, NULL), 0);
+        assert_null(res.dns_servers);
+        assert_null(res.dns_searches);
+        net_hcn_result_clear(&res);
+}
+
 static void test_no_conf_dir(void **state)
 {
         struct rig *g = *state;
@@ -301,6 +399,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_add_fails, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_killed_after_add, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_endpoint, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_config, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bad_port_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_result_dns, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_conf_dir, setup, teardown),
         };
 

@@ -7,14 +7,17 @@
  *        "networkId" names, the address 10.99.0.N/24, N counted in
  *        "next-ip") and added to the namespace CNI_NETNS names
  *        (HcnModifyNamespace); its id kept in "ep-CONTAINERID"; a CNI
- *        1.0.0 result printed with that address
+ *        1.0.0 result printed with that address and advised DNS
+ *        (nameserver 10.99.0.53, search svc.winfake.local, ndots:3)
  *   DEL  the endpoint taken out of the namespace and deleted, when there is
  *        one; nothing there is no error
  *
  * The fake DLL finds its files through UVMD_FAKE_HCS_DIR, which uvmd.exe
  * does not pass on: the config's "fakeHcsDir" sets it.
  *
- * Each call is a line "COMMAND CONTAINERID NETNS PID" of "cni.log". Files in
+ * Each call is a line "COMMAND CONTAINERID NETNS PID" of "cni.log", and
+ * its stdin (the config with runtimeConfig) is kept as
+ * "stdin-COMMAND-CONTAINERID.json". Files in
  * its own directory steer it: "fail" makes ADD print a CNI error and exit 1;
  * "hang" makes ADD start a copy of itself that sleeps (its pid in
  * "child.pid") and then sleep itself; "slow" makes ADD sleep 30 s after the
@@ -65,6 +68,21 @@ static void log_call(const char *cmd, const char *id, const char *netns)
         if (f) {
                 fprintf(f, "%s %s %s %lu\n", cmd, id, netns[0] ? netns : "-",
                         (unsigned long) GetCurrentProcessId());
+                fclose(f);
+        }
+}
+
+static void keep_stdin(const char *cmd, const char *id, const char *conf)
+{
+        wchar_t name[300], p[MAX_PATH + 300];
+        FILE *f;
+
+        _snwprintf(name, 300, L"stdin-%hs-%hs.json", cmd, id);
+        name[299] = 0;
+        in_dir(name, p, MAX_PATH + 300);
+        f = _wfopen(p, L"wb");
+        if (f) {
+                fputs(conf, f);
                 fclose(f);
         }
 }
@@ -246,7 +264,8 @@ static int add(const char *id, const char *netns, const char *conf)
         printf("{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\",\"mac\":"
                "\"00-15-5D-99-00-%02X\",\"sandbox\":\"%s\"}],\"ips\":[{\"address\":"
                "\"10.99.0.%d/24\",\"gateway\":\"10.99.0.1\",\"interface\":0}],"
-               "\"dns\":{\"nameservers\":[\"10.99.0.2\"]}}\n",
+               "\"dns\":{\"nameservers\":[\"10.99.0.53\"],\"domain\":\"winfake.local\","
+               "\"search\":[\"svc.winfake.local\"],\"options\":[\"ndots:3\"]}}\n",
                n & 0xff, netns, n);
         return 0;
 }
@@ -293,6 +312,7 @@ int main(void)
         conf[n] = 0;
         fake_dir_of(conf);
         log_call(cmd, id, netns);
+        keep_stdin(cmd, id, conf);
         if (strcmp(cmd, "ADD") == 0)
                 return add(id, netns, conf);
         if (strcmp(cmd, "DEL") == 0)
