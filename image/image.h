@@ -86,7 +86,8 @@ int img_list(struct img_store *s, const char *filter_ref, struct img_info **ret,
 
 /* Remove an image by id, tag or digest: removing a tag of an image with
  * other tags drops only that tag; a missing image is success; an image in
- * use (img_use) is -EBUSY. Unreferenced blobs and layers are freed. */
+ * use (img_use, img_hold) is -EBUSY, changing nothing. Unreferenced blobs
+ * and layers are freed. */
 int img_remove(struct img_store *s, const char *ref, struct uvm_error **err);
 
 /* For container creation: the image's unpacked layer directories, lowest
@@ -95,6 +96,12 @@ int img_remove(struct img_store *s, const char *ref, struct uvm_error **err);
 int img_use(struct img_store *s, const char *ref, const char *user, char **ret_id,
             char ***ret_layers, struct img_config *ret_config, struct uvm_error **err);
 void img_release(struct img_store *s, const char *image_id, const char *user);
+/* Only the mark: the image ref names held by user until img_release, its
+ * id in *ret_id (may be NULL); -ENOENT when absent. For a container
+ * reloaded after a restart, and for Windows' containers, whose layers the
+ * hcs driver takes from the store's disks (store_win.h). */
+int img_hold(struct img_store *s, const char *ref, const char *user, char **ret_id,
+             struct uvm_error **err);
 
 /* For VM pods: the read-only erofs disk image of an unpacked layer
  * directory (one of img_use's), made on first use, kept under the store

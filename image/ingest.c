@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +12,6 @@
 #include "image/manifest.h"
 #include "image/store-internal.h"
 #include "image/unpack.h"
-
-#define INGEST_WORKERS 4
 
 static int blob_present(const char *path, int64_t size)
 {
@@ -101,113 +98,16 @@ struct layer_job {
         const struct img_manifest *m;
         const struct img_blob_source *src;
         char **diff_ids, **chains;
-        pthread_mutex_t lock;
-        size_t next;
-        int result; /* first failure */
-        struct uvm_error *err;
 };
 
-static void *layer_worker(void *arg)
+/* Layer i: its blob fetched, then unpacked (img_layers_each's workers). */
+static int one_layer(void *data, size_t i, struct uvm_error **err)
 {
-        struct layer_job *j = arg;
+        struct layer_job *j = data;
+        const struct img_descriptor *d = &j->m->layers[i];
+        int r = ensure_blob(j->s, d->digest, d->size, j->src, err);
 
-        for (;;) {
-                struct uvm_error *err = NULL;
-                const struct img_descriptor *d;
-                size_t i;
-                int r;
-
-                pthread_mutex_lock(&j->lock);
-                i = j->next++;
-                r = j->result;
-                pthread_mutex_unlock(&j->lock);
-                if (r < 0 || i >= j->m->n_layers)
-                        return NULL;
-                d = &j->m->layers[i];
-                r = ensure_blob(j->s, d->digest, d->size, j->src, &err);
-                if (r >= 0)
-                        r = ensure_layer(j->s, d->digest, j->diff_ids[i], j->chains[i], &err);
-                if (r < 0) {
-                        pthread_mutex_lock(&j->lock);
-                        if (j->result >= 0) {
-                                j->result = r;
-                                j->err = TAKE_PTR(err);
-                        }
-                        pthread_mutex_unlock(&j->lock);
-                }
-                uvm_error_free(err);
-        }
-}
-
-/* Layers are fetched and unpacked by a few workers at once: downloads overlap
- * with unpacking, and each layer's directory is independent. */
-static int fetch_layers(struct layer_job *j, struct uvm_error **err)
-{
-        pthread_t t[INGEST_WORKERS];
-        size_t n = j->m->n_layers < INGEST_WORKERS ? j->m->n_layers : INGEST_WORKERS, started = 0;
-
-        pthread_mutex_init(&j->lock, NULL);
-        for (; started < n; started++)
-                if (pthread_create(&t[started], NULL, layer_worker, j) != 0)
-                        break;
-        if (started == 0 && n > 0)
-                layer_worker(j); /* no thread to spare: do it here */
-        for (size_t i = 0; i < started; i++)
-                pthread_join(t[i], NULL);
-        pthread_mutex_destroy(&j->lock);
-        if (j->result < 0) {
-                uvm_error_set(err, j->err ? j->err->code : -j->result, "%s",
-                              j->err && j->err->msg ? j->err->msg : "layer fetch failed");
-                uvm_error_free(j->err);
-                return j->result;
-        }
-        return 0;
-}
-
-static int check_media(const struct img_manifest *m, struct uvm_error **err)
-{
-        enum img_media k = img_media_classify(m->config.media_type);
-
-        if (k != IMG_MEDIA_OCI_CONFIG && k != IMG_MEDIA_DOCKER_CONFIG)
-                return uvm_error_set(err, ENOTSUP, "unsupported config media type \"%s\"",
-                                     m->config.media_type);
-        for (size_t i = 0; i < m->n_layers; i++) {
-                k = img_media_classify(m->layers[i].media_type);
-                if (k != IMG_MEDIA_LAYER_TAR && k != IMG_MEDIA_LAYER_GZIP &&
-                    k != IMG_MEDIA_LAYER_ZSTD)
-                        return uvm_error_set(err, ENOTSUP, "unsupported layer media type \"%s\"",
-                                             m->layers[i].media_type);
-        }
-        return 0;
-}
-
-static int load_diff_ids(struct img_store *s, const struct img_manifest *m, char ***ret,
-                         struct uvm_error **err)
-{
-        _cleanup_free_ char *path = img_blob_path(s, m->config.digest), *json = NULL;
-        struct img_config cfg = {0};
-        char **diff_ids = NULL;
-        size_t len, n = 0;
-        int r;
-
-        if (!path)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        r = fs_read_file(path, IMG_MAX_JSON, &json, &len);
-        if (r < 0)
-                return uvm_error_set(err, -r, "read config %s: %s", m->config.digest, strerror(-r));
-        r = img_config_parse(json, len, &cfg, &diff_ids, err);
-        img_config_clear(&cfg);
-        if (r < 0)
-                return uvm_error_wrap(err, "config %s", m->config.digest);
-        while (diff_ids && diff_ids[n])
-                n++;
-        if (n != m->n_layers) {
-                strv_free(diff_ids);
-                return uvm_error_set(err, EBADMSG, "config %s lists %zu layers, the manifest %zu",
-                                     m->config.digest, n, m->n_layers);
-        }
-        *ret = diff_ids;
-        return 0;
+        return r < 0 ? r : ensure_layer(j->s, d->digest, j->diff_ids[i], j->chains[i], err);
 }
 
 static int ingest(struct img_store *s, const struct img_manifest *m, const char *manifest_digest,
@@ -215,22 +115,23 @@ static int ingest(struct img_store *s, const struct img_manifest *m, const char 
                   char *const *digests, struct uvm_error **err)
 {
         _cleanup_strv_ char **diff_ids = NULL, **chains = NULL;
+        _cleanup_free_ char *config = img_blob_path(s, m->config.digest);
         struct layer_job job = {.s = s, .m = m, .src = src};
         struct img_idx_rec *rec;
         int r;
 
-        r = check_media(m, err);
+        r = img_check_media(m, true, err);
         if (r >= 0)
                 r = ensure_blob(s, m->config.digest, m->config.size, src, err);
         if (r >= 0)
-                r = load_diff_ids(s, m, &diff_ids, err);
+                r = img_config_diff_ids_load(m, config, &diff_ids, err);
         if (r >= 0 && img_chain_ids(diff_ids, &chains) < 0)
                 r = uvm_error_set(err, ENOMEM, "out of memory");
         if (r < 0)
                 return r;
         job.diff_ids = diff_ids;
         job.chains = chains;
-        r = fetch_layers(&job, err);
+        r = img_layers_each(m->n_layers, one_layer, &job, err);
         if (r < 0)
                 return r;
         rec = img_idx_rec_new(m, manifest_digest, manifest_len, chains, tags, digests);

@@ -21,22 +21,12 @@
 
 #include "image/digest.h"
 #include "image/image.h"
+#include "image/pull_common.h"
 #include "image/registry.h"
 #include "image/store_index.h"
 
 /* Records (struct img_idx_rec) are store_index.h's, shared with the Windows
  * store; here each has its users (containers) set. */
-
-/* A pull in progress, shared by every caller asking for the same reference. */
-struct img_pull_op {
-        char *key; /* canonical reference */
-        bool done;
-        int result;
-        char *id;
-        char *msg;
-        unsigned waiters; /* callers holding it, the puller included */
-        struct img_pull_op *next;
-};
 
 struct img_store {
         char *root;

@@ -51,27 +51,6 @@ char *img_tmp_path(struct img_store *s, const char *what)
         return p;
 }
 
-static size_t strv_len(char *const *v)
-{
-        size_t n = 0;
-
-        while (v && v[n])
-                n++;
-        return n;
-}
-
-/* Remove s; returns whether it was there. */
-static bool strv_del(char **v, const char *s)
-{
-        for (size_t i = 0; v && v[i]; i++)
-                if (strcmp(v[i], s) == 0) {
-                        free(v[i]);
-                        memmove(&v[i], &v[i + 1], (strv_len(v + i + 1) + 1) * sizeof(char *));
-                        return true;
-                }
-        return false;
-}
-
 /* --- persistence: images.json --- */
 
 static int save_locked(struct img_store *s, struct uvm_error **err)
@@ -381,26 +360,21 @@ static int read_config(struct img_store *s, const char *id, char **ret_json, siz
 }
 
 /* Lock held: what the record says; the config comes from its blob. */
-static int fill_info_locked(struct img_store *s, const struct img_idx_rec *rec,
-                            struct img_info *ret, struct uvm_error **err)
+static int info_locked(void *data, const struct img_idx_rec *rec, struct img_info *ret,
+                       struct uvm_error **err)
 {
-        _cleanup_free_ char *json = NULL;
-        size_t len;
-        int r = read_config(s, rec->id, &json, &len, err);
+        _cleanup_free_ char *path = img_blob_path(data, rec->id);
 
-        return r < 0 ? r : img_idx_info(rec, json, len, ret, err);
+        return img_idx_info_file(rec, path, ret, err);
 }
 
 int img_status(struct img_store *s, const char *ref, struct img_info *ret, struct uvm_error **err)
 {
-        struct img_idx_rec *rec;
         int r;
 
         pthread_mutex_lock(&s->lock);
         sync_locked(s);
-        rec = lookup_locked(s, ref);
-        r = rec ? fill_info_locked(s, rec, ret, err)
-                : uvm_error_set(err, ENOENT, "image \"%s\" not found", ref);
+        r = img_idx_status(s->recs, ref, info_locked, s, ret, err);
         pthread_mutex_unlock(&s->lock);
         return r;
 }
@@ -408,76 +382,32 @@ int img_status(struct img_store *s, const char *ref, struct img_info *ret, struc
 int img_list(struct img_store *s, const char *filter_ref, struct img_info **ret, size_t *ret_n,
              struct uvm_error **err)
 {
-        struct img_info *v = NULL;
-        size_t n = 0, cap = 0;
-        struct img_idx_rec *only = NULL;
-        int r = 0;
+        int r;
 
         pthread_mutex_lock(&s->lock);
         sync_locked(s);
-        if (filter_ref && *filter_ref && !(only = lookup_locked(s, filter_ref)))
-                goto out;
-        for (struct img_idx_rec *rec = s->recs; rec; rec = rec->next) {
-                if (only && rec != only)
-                        continue;
-                if (n == cap) {
-                        struct img_info *nv;
-                        cap = cap ? 2 * cap : 16;
-                        nv = realloc(v, cap * sizeof(*v));
-                        if (!nv) {
-                                r = uvm_error_set(err, ENOMEM, "out of memory");
-                                break;
-                        }
-                        v = nv;
-                }
-                r = fill_info_locked(s, rec, &v[n], err);
-                if (r < 0)
-                        break;
-                n++;
-        }
-out:
+        r = img_idx_list(s->recs, filter_ref, info_locked, s, ret, ret_n, err);
         pthread_mutex_unlock(&s->lock);
-        if (r < 0) {
-                for (size_t i = 0; i < n; i++)
-                        img_info_clear(&v[i]);
-                free(v);
-                return r;
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
+        return r;
+}
+
+static int save_cb(void *data, struct uvm_error **err)
+{
+        return save_locked(data, err);
 }
 
 int img_remove(struct img_store *s, const char *ref, struct uvm_error **err)
 {
-        struct img_idx_rec *rec;
-        int r = 0;
+        int r;
 
         pthread_mutex_lock(&s->lock);
         index_lock(s);
-        rec = lookup_locked(s, ref);
-        if (!rec)
-                goto out;              /* already gone: success, as the kubelet expects */
-        if (img_idx_untag(rec, ref)) { /* one of several tags: as docker rmi does */
-                r = save_locked(s, err);
-                goto out;
-        }
-        if (strv_len(rec->users) > 0) {
-                r = uvm_error_set(err, EBUSY, "image %s is in use by container %s", rec->id,
-                                  rec->users[0]);
-                goto out;
-        }
-        log_info("removing image %s", rec->id);
-        img_idx_drop(&s->recs, rec);
-        r = save_locked(s, err);
+        r = img_idx_remove(&s->recs, ref, save_cb, s, err);
         index_unlock(s);
-        gc_locked(s);
+        if (r == IMG_IDX_DROPPED)
+                gc_locked(s);
         pthread_mutex_unlock(&s->lock);
-        return r;
-out:
-        index_unlock(s);
-        pthread_mutex_unlock(&s->lock);
-        return r;
+        return r < 0 ? r : 0;
 }
 
 int img_use(struct img_store *s, const char *ref, const char *user, char **ret_id,
@@ -506,7 +436,7 @@ int img_use(struct img_store *s, const char *ref, const char *user, char **ret_i
         if (r >= 0)
                 r = read_config(s, rec->id, &json, &len, err);
         if (r < 0)
-                strv_del(rec->users, user);
+                img_idx_release(s->recs, rec->id, user);
         pthread_mutex_unlock(&s->lock);
         if (r < 0)
                 return r == -ENOMEM ? uvm_error_set(err, ENOMEM, "out of memory") : r;
@@ -521,12 +451,22 @@ int img_use(struct img_store *s, const char *ref, const char *user, char **ret_i
         return 0;
 }
 
+int img_hold(struct img_store *s, const char *ref, const char *user, char **ret_id,
+             struct uvm_error **err)
+{
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        sync_locked(s);
+        r = img_idx_hold(s->recs, ref, user, ret_id, err);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
 void img_release(struct img_store *s, const char *image_id, const char *user)
 {
         pthread_mutex_lock(&s->lock);
-        for (struct img_idx_rec *r = s->recs; r; r = r->next)
-                if (strcmp(r->id, image_id) == 0)
-                        strv_del(r->users, user);
+        img_idx_release(s->recs, image_id, user);
         pthread_mutex_unlock(&s->lock);
 }
 

@@ -379,6 +379,97 @@ void img_idx_drop(struct img_idx_rec **list, struct img_idx_rec *rec)
                 }
 }
 
+int img_idx_remove(struct img_idx_rec **list, const char *ref,
+                   int (*save)(void *data, struct uvm_error **err), void *data,
+                   struct uvm_error **err)
+{
+        struct img_idx_rec *rec = img_idx_lookup(*list, ref), **p;
+        int r;
+
+        if (!rec)
+                return IMG_IDX_ABSENT;
+        if (img_idx_untag(rec, ref)) { /* one of several tags: as docker rmi does */
+                r = save(data, err);
+                return r < 0 ? r : IMG_IDX_UNTAGGED;
+        }
+        if (strv_len(rec->users) > 0)
+                return uvm_error_set(err, EBUSY, "image %s is in use by container %s", rec->id,
+                                     rec->users[0]);
+        for (p = list; *p != rec; p = &(*p)->next)
+                ;
+        *p = rec->next;
+        r = save(data, err);
+        if (r < 0) { /* images.json still has it: so does the list */
+                *p = rec;
+                return r;
+        }
+        log_info("image %s: removed", rec->id);
+        img_idx_rec_free(rec);
+        return IMG_IDX_DROPPED;
+}
+
+int img_idx_hold(struct img_idx_rec *list, const char *ref, const char *user, char **ret_id,
+                 struct uvm_error **err)
+{
+        struct img_idx_rec *rec = img_idx_lookup(list, ref);
+        char *id = NULL;
+
+        if (!rec)
+                return uvm_error_set(err, ENOENT, "image \"%s\" not found", ref);
+        if ((ret_id && !(id = strdup(rec->id))) || img_idx_strv_add(&rec->users, user) < 0) {
+                free(id);
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        }
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}
+
+void img_idx_release(struct img_idx_rec *list, const char *id, const char *user)
+{
+        for (struct img_idx_rec *r = list; r; r = r->next)
+                if (strcmp(r->id, id) == 0)
+                        strv_del(r->users, user);
+}
+
+int img_idx_list(struct img_idx_rec *list, const char *filter_ref,
+                 int (*info)(void *data, const struct img_idx_rec *rec, struct img_info *ret,
+                             struct uvm_error **err),
+                 void *data, struct img_info **ret, size_t *ret_n, struct uvm_error **err)
+{
+        struct img_idx_rec *only = NULL;
+        struct img_info *v = NULL;
+        size_t n = 0, cap = 0;
+        int r = 0;
+
+        if (filter_ref && *filter_ref && !(only = img_idx_lookup(list, filter_ref)))
+                list = NULL;
+        for (struct img_idx_rec *rec = list; r >= 0 && rec; rec = rec->next) {
+                if (only && rec != only)
+                        continue;
+                if (n == cap) {
+                        struct img_info *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+                        if (!nv) {
+                                r = uvm_error_set(err, ENOMEM, "out of memory");
+                                break;
+                        }
+                        v = nv;
+                }
+                r = info(data, rec, &v[n], err);
+                if (r >= 0)
+                        n++;
+        }
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        img_info_clear(&v[i]);
+                free(v);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
 bool img_idx_blob_used(const struct img_idx_rec *list, const char *hex)
 {
         for (const struct img_idx_rec *r = list; r; r = r->next) {
@@ -420,6 +511,32 @@ static void user_ids(struct img_info *i)
         } else {
                 i->username = TAKE_PTR(name);
         }
+}
+
+int img_idx_info_file(const struct img_idx_rec *rec, const char *config_path, struct img_info *ret,
+                      struct uvm_error **err)
+{
+        _cleanup_free_ char *json = NULL;
+        size_t len;
+        int r;
+
+        if (!config_path)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        r = plat_read_file(config_path, IMG_MAX_JSON, &json, &len);
+        if (r < 0)
+                return uvm_error_set(err, -r, "image %s: config blob: %s", rec->id, strerror(-r));
+        return img_idx_info(rec, json, len, ret, err);
+}
+
+int img_idx_status(struct img_idx_rec *list, const char *ref,
+                   int (*info)(void *data, const struct img_idx_rec *rec, struct img_info *ret,
+                               struct uvm_error **err),
+                   void *data, struct img_info *ret, struct uvm_error **err)
+{
+        struct img_idx_rec *rec = img_idx_lookup(list, ref);
+
+        return rec ? info(data, rec, ret, err)
+                   : uvm_error_set(err, ENOENT, "image \"%s\" not found", ref);
 }
 
 int img_idx_info(const struct img_idx_rec *rec, const char *config_json, size_t len,

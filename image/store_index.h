@@ -39,7 +39,7 @@ struct img_idx_rec {
         struct img_idx_layer *layers;
         size_t n_layers;
         uint64_t size; /* manifest + config + compressed layers */
-        char **users;  /* containers using it (Linux's store; not persisted), or NULL */
+        char **users;  /* containers using it (img_idx_hold; not persisted), or NULL */
         struct img_idx_rec *next;
 };
 
@@ -72,13 +72,48 @@ bool img_idx_untag(struct img_idx_rec *rec, const char *ref);
 /* Unlink rec from the list and free it. */
 void img_idx_drop(struct img_idx_rec **list, struct img_idx_rec *rec);
 
+/* RemoveImage's rule, whole, for both stores: ref names no record
+ * (IMG_IDX_ABSENT: success, as the kubelet expects); one of several tags
+ * (IMG_IDX_UNTAGGED: only that tag goes); an image a container holds
+ * (-EBUSY "image <id> is in use by container <id>", nothing changed); else
+ * the record goes (IMG_IDX_DROPPED: the caller collects what no record
+ * uses now). A change is written with save(data); when that fails the
+ * record stays in the list and the failure is the answer. */
+enum { IMG_IDX_ABSENT, IMG_IDX_UNTAGGED, IMG_IDX_DROPPED };
+int img_idx_remove(struct img_idx_rec **list, const char *ref,
+                   int (*save)(void *data, struct uvm_error **err), void *data,
+                   struct uvm_error **err);
+
+/* Containers holding images: user (a container id) holds the image ref
+ * names until released by image id; *ret_id (may be NULL) is the image id.
+ * -ENOENT when absent. Holding twice is holding once. */
+int img_idx_hold(struct img_idx_rec *list, const char *ref, const char *user, char **ret_id,
+                 struct uvm_error **err);
+void img_idx_release(struct img_idx_rec *list, const char *id, const char *user);
+
+/* ListImages over the records: every one, or only the one filter_ref
+ * names (none when it names none); info makes each answer (a store reads
+ * the config blob its own way). */
+int img_idx_list(struct img_idx_rec *list, const char *filter_ref,
+                 int (*info)(void *data, const struct img_idx_rec *rec, struct img_info *ret,
+                             struct uvm_error **err),
+                 void *data, struct img_info **ret, size_t *ret_n, struct uvm_error **err);
+
 /* Whether any record uses the blob, or the layer of that chain id (64 hex). */
 bool img_idx_blob_used(const struct img_idx_rec *list, const char *hex);
 bool img_idx_chain_used(const struct img_idx_rec *list, const char *hex);
 
-/* ImageStatus' answer from a record and its config blob's JSON. */
+/* ImageStatus' answer from a record and its config blob's JSON; or read
+ * from the blob at config_path; or for the image ref names (-ENOENT when
+ * none), info making it (a store finds the blob its own way). */
 int img_idx_info(const struct img_idx_rec *rec, const char *config_json, size_t len,
                  struct img_info *ret, struct uvm_error **err);
+int img_idx_info_file(const struct img_idx_rec *rec, const char *config_path, struct img_info *ret,
+                      struct uvm_error **err);
+int img_idx_status(struct img_idx_rec *list, const char *ref,
+                   int (*info)(void *data, const struct img_idx_rec *rec, struct img_info *ret,
+                               struct uvm_error **err),
+                   void *data, struct img_info *ret, struct uvm_error **err);
 
 /* Append a copy of s to the NULL-terminated *v unless there: 1 added,
  * 0 present, -ENOMEM. */

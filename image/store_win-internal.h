@@ -8,30 +8,36 @@
 #include <stdint.h>
 
 #include "image/image.h"
+#include "image/pull_common.h"
 #include "image/registry.h"
 #include "image/store_index.h"
 
-/* A pull in progress, shared by every caller asking for the same reference. */
-struct imgw_pull {
-        char *key; /* canonical reference */
-        bool done;
-        int result;
-        char *id, *msg;
-        unsigned waiters; /* callers holding it, the puller included */
-        struct imgw_pull *next;
+/* A file's identity and last write (0s: not known). */
+struct imgw_stamp {
+        uint32_t volume, index_hi, index_lo, size, mtime_hi, mtime_lo;
 };
 
 struct img_store {
         char *root;             /* <data root>\images; read-only after new */
         struct reg_client *reg; /* read-only after new */
 
-        pthread_mutex_t lock; /* guards everything below; never held across I/O but
-                               * images.json's write and collection */
-        pthread_cond_t cond;  /* a pull finished */
-        struct img_idx_rec *recs;
-        struct imgw_pull *pulls;
+        /* index.lock and ingest.lock in root (HANDLEs), shared with every
+         * process on the store (another uvmd.exe, an import tool): index
+         * locked (LockFileEx) around images.json's reads and writes, shared
+         * to read, exclusive to change; ingest shared while this process
+         * ingests, exclusive to collect. Read-only after new. */
+        void *index_file, *ingest_file;
+
+        pthread_mutex_t lock;     /* guards everything below; never held across I/O but
+                                   * images.json's read and write, and collection */
+        pthread_cond_t cond;      /* a pull finished */
+        struct img_idx_rec *recs; /* each with its users: containers holding it */
+        struct img_pull_op *pulls;
         unsigned ingests; /* pulls writing blobs and disks: collection waits */
         bool gc_pending;
+        /* images.json as last read or written here: another process's
+         * write changes it (a new file: the write renames one in). */
+        struct imgw_stamp stamp;
 };
 
 /* "<root>/<sub>" (malloc'd; NULL on out-of-memory). */

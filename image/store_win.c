@@ -1,6 +1,9 @@
 /* The Windows image store (store_win.h): records, lookup, status, removal,
- * collection and the few file calls it makes (UTF-16 at the edge). One
- * uvmd.exe owns the store: the lock is in-process. */
+ * collection and the few file calls it makes (UTF-16 at the edge). Several
+ * processes may share a store (two uvmd.exe, an import tool), as on Linux
+ * (store.c): images.json is read and changed under index.lock, each
+ * process's view of it reloaded when another one wrote it; collection
+ * runs only when no process ingests (ingest.lock). */
 
 #include <errno.h>
 #include <stdio.h>
@@ -126,7 +129,80 @@ int imgw_rename_new(const char *tmp, const char *final)
                                                                    : -plat_errno_from_win32(e);
 }
 
+/* --- the locks shared with other processes --- */
+
+static int open_lock(struct img_store *s, const char *name, void **ret, struct uvm_error **err)
+{
+        _cleanup_free_ char *p = imgw_path(s, name);
+        _cleanup_free_ wchar_t *w = p ? wide(p) : NULL;
+        HANDLE h;
+
+        if (!w)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        /* Never deleted: two processes must lock the same file. Not
+         * inherited (no security attributes). */
+        h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE,
+                        FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_ALWAYS,
+                        FILE_ATTRIBUTE_NORMAL, NULL);
+        if (h == INVALID_HANDLE_VALUE) {
+                int r = plat_errno_from_win32(GetLastError());
+                return uvm_error_set(err, r, "open %s: %s", p, strerror(r));
+        }
+        *ret = h;
+        return 0;
+}
+
+/* LockFileEx on the file's first byte: waits unless try; -EAGAIN when
+ * try finds it taken. */
+static int file_lock(void *h, bool shared, bool try)
+{
+        OVERLAPPED ov = {0};
+        DWORD flags =
+                (shared ? 0 : LOCKFILE_EXCLUSIVE_LOCK) | (try ? LOCKFILE_FAIL_IMMEDIATELY : 0);
+        DWORD e;
+
+        if (LockFileEx(h, flags, 0, 1, 0, &ov))
+                return 0;
+        e = GetLastError();
+        return e == ERROR_LOCK_VIOLATION || e == ERROR_IO_PENDING ? -EAGAIN
+                                                                  : -plat_errno_from_win32(e);
+}
+
+static void file_unlock(void *h)
+{
+        OVERLAPPED ov = {0};
+
+        (void) UnlockFileEx(h, 0, 1, 0, &ov);
+}
+
 /* --- records --- */
+
+/* A file's identity and last write: -ENOENT when there is none. */
+static int stamp_read(const char *path, struct imgw_stamp *ret)
+{
+        _cleanup_free_ wchar_t *w = wide(path);
+        BY_HANDLE_FILE_INFORMATION i;
+        HANDLE h;
+        bool ok;
+
+        if (!w)
+                return -ENOMEM;
+        h = CreateFileW(w, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                        OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+        if (h == INVALID_HANDLE_VALUE)
+                return -plat_errno_from_win32(GetLastError());
+        ok = GetFileInformationByHandle(h, &i);
+        CloseHandle(h);
+        if (!ok)
+                return -EIO;
+        *ret = (struct imgw_stamp){i.dwVolumeSerialNumber,
+                                   i.nFileIndexHigh,
+                                   i.nFileIndexLow,
+                                   i.nFileSizeLow,
+                                   i.ftLastWriteTime.dwHighDateTime,
+                                   i.ftLastWriteTime.dwLowDateTime};
+        return 0;
+}
 
 static int save_locked(struct img_store *s, struct uvm_error **err)
 {
@@ -138,10 +214,13 @@ static int save_locked(struct img_store *s, struct uvm_error **err)
         r = plat_write_file_atomic(path, text, strlen(text), 0600);
         if (r < 0)
                 return uvm_error_set(err, -r, "write %s: %s", path, strerror(-r));
+        if (stamp_read(path, &s->stamp) < 0)
+                s->stamp = (struct imgw_stamp){0}; /* read again next time */
         return 0;
 }
 
-static int load(struct img_store *s, struct uvm_error **err)
+/* images.json into s->recs (empty: none), its stamp st. */
+static int load(struct img_store *s, const struct imgw_stamp *st, struct uvm_error **err)
 {
         _cleanup_free_ char *path = imgw_path(s, "images.json"), *text = NULL;
         int r;
@@ -154,7 +233,56 @@ static int load(struct img_store *s, struct uvm_error **err)
         if (r < 0)
                 return uvm_error_set(err, -r, "read %s: %s", path, strerror(-r));
         r = img_idx_parse(text, &s->recs, err);
-        return r < 0 ? uvm_error_wrap(err, "%s", path) : 0;
+        if (r < 0)
+                return uvm_error_wrap(err, "%s", path);
+        s->stamp = *st;
+        return 0;
+}
+
+/* Index lock held: images.json read again when another process wrote it
+ * since. Users (containers) are this process's own and carry over. */
+static void sync_locked(struct img_store *s)
+{
+        _cleanup_free_ char *path = imgw_path(s, "images.json");
+        struct img_idx_rec *old = s->recs;
+        struct uvm_error *err = NULL;
+        struct imgw_stamp st;
+
+        if (!path || stamp_read(path, &st) < 0 || memcmp(&st, &s->stamp, sizeof(st)) == 0)
+                return;
+        s->recs = NULL;
+        if (load(s, &st, &err) < 0) {
+                log_warn("reload %s: %s, keeping what was loaded", path, err->msg);
+                uvm_error_free(err);
+                img_idx_free(s->recs);
+                s->recs = old;
+                return;
+        }
+        for (struct img_idx_rec *n = s->recs; n; n = n->next)
+                for (struct img_idx_rec *o = old; o; o = o->next)
+                        if (strcmp(n->id, o->id) == 0) {
+                                char **u = n->users;
+                                n->users = o->users;
+                                o->users = u;
+                        }
+        img_idx_free(old);
+}
+
+/* s->lock held: images.json locked for every process (shared: to read;
+ * exclusive: to change), this process's view of it fresh. A lock that
+ * fails is logged: the store goes on as one process's. */
+static void index_lock(struct img_store *s, bool shared)
+{
+        int r = file_lock(s->index_file, shared, false);
+
+        if (r < 0)
+                log_warn("lock %s\\index.lock: %s, going on", s->root, strerror(-r));
+        sync_locked(s);
+}
+
+static void index_unlock(struct img_store *s)
+{
+        file_unlock(s->index_file);
 }
 
 /* --- collection: blobs and disks no record uses --- */
@@ -193,27 +321,34 @@ static void sweep_one(void *data, const char *name, bool is_dir)
                 log_debug("removed %s: no image uses it", p);
 }
 
+/* Only when no process ingests: their disks are renamed in place before
+ * their records exist (ingest.lock: shared while ingesting, exclusive
+ * here). Otherwise later, after this process's next ingest or removal. */
 static void gc_locked(struct img_store *s)
 {
         static const char *const subs[] = {"blobs\\sha256", "disks"};
 
-        if (s->ingests > 0) {
+        if (s->ingests > 0 || file_lock(s->ingest_file, false, true) < 0) {
                 s->gc_pending = true;
                 return;
         }
         s->gc_pending = false;
+        index_lock(s, true);
         for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
                 _cleanup_free_ char *dir = imgw_path(s, subs[i]);
                 struct sweep w = {s, dir, i == 1};
                 if (dir)
                         (void) plat_dir_each(dir, sweep_one, &w);
         }
+        index_unlock(s);
+        file_unlock(s->ingest_file);
 }
 
 void imgw_ingest_begin(struct img_store *s)
 {
         pthread_mutex_lock(&s->lock);
-        s->ingests++;
+        if (s->ingests++ == 0 && file_lock(s->ingest_file, true, false) < 0)
+                log_warn("lock %s\\ingest.lock failed, going on", s->root);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -222,8 +357,11 @@ void imgw_ingest_end(struct img_store *s, bool failed)
         pthread_mutex_lock(&s->lock);
         if (failed)
                 s->gc_pending = true;
-        if (--s->ingests == 0 && s->gc_pending)
-                gc_locked(s);
+        if (--s->ingests == 0) {
+                file_unlock(s->ingest_file);
+                if (s->gc_pending)
+                        gc_locked(s);
+        }
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -232,13 +370,53 @@ int imgw_commit(struct img_store *s, struct img_idx_rec *rec, struct uvm_error *
         int r;
 
         pthread_mutex_lock(&s->lock);
+        index_lock(s, false);
         r = img_idx_commit(&s->recs, rec);
         r = r < 0 ? uvm_error_set(err, ENOMEM, "out of memory") : save_locked(s, err);
+        index_unlock(s);
         pthread_mutex_unlock(&s->lock);
         return r;
 }
 
 /* --- image.h --- */
+
+/* images.json at start, under the index lock: unlike a reload, a store
+ * that cannot be read is an error. */
+static int load_first(struct img_store *s, struct uvm_error **err)
+{
+        _cleanup_free_ char *path = imgw_path(s, "images.json");
+        struct imgw_stamp st = {0};
+        int r;
+
+        if (!path)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        pthread_mutex_lock(&s->lock);
+        if (file_lock(s->index_file, true, false) < 0)
+                log_warn("lock %s\\index.lock failed, going on", s->root);
+        r = stamp_read(path, &st);
+        r = r < 0 && r != -ENOENT ? uvm_error_set(err, -r, "%s: %s", path, strerror(-r))
+                                  : load(s, &st, err);
+        index_unlock(s);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+/* What a uvmd.exe killed mid-pull left in tmp\, unless another process
+ * is pulling now (its files are there). */
+static void empty_tmp_locked(struct img_store *s)
+{
+        _cleanup_free_ char *p = imgw_path(s, "tmp");
+        int r;
+
+        if (!p || file_lock(s->ingest_file, false, true) < 0)
+                return;
+        r = plat_rm_rf(p);
+        if (r >= 0)
+                r = plat_mkdir_p(p, 0700);
+        if (r < 0)
+                log_warn("empty %s: %s, ignoring", p, strerror(-r));
+        file_unlock(s->ingest_file);
+}
 
 int img_store_new(const struct img_options *o, struct img_store **ret, struct uvm_error **err)
 {
@@ -257,26 +435,28 @@ int img_store_new(const struct img_options *o, struct img_store **ret, struct uv
         }
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
-        /* What a uvmd.exe killed mid-pull left in tmp\ goes first. */
         for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(dirs); i++) {
                 _cleanup_free_ char *p = imgw_path(s, dirs[i]);
                 if (!p)
                         r = uvm_error_set(err, ENOMEM, "out of memory");
-                else if (i == 2 && (r = plat_rm_rf(p)) < 0)
-                        r = uvm_error_set(err, -r, "empty %s: %s", p, strerror(-r));
                 else if ((r = plat_mkdir_p(p, 0700)) < 0)
                         r = uvm_error_set(err, -r, "create %s: %s", p, strerror(-r));
         }
         if (r >= 0)
-                r = load(s, err);
+                r = open_lock(s, "index.lock", &s->index_file, err);
+        if (r >= 0)
+                r = open_lock(s, "ingest.lock", &s->ingest_file, err);
+        if (r >= 0)
+                r = load_first(s, err);
         if (r >= 0)
                 r = reg_client_new(&ro, &s->reg, err);
         if (r < 0) {
                 img_store_free(s);
                 return uvm_error_wrap(err, "image store %s", o->root);
         }
-        /* Blobs and disks a killed pull renamed in place before its record. */
         pthread_mutex_lock(&s->lock);
+        empty_tmp_locked(s);
+        /* Blobs and disks a killed pull renamed in place before its record. */
         gc_locked(s);
         pthread_mutex_unlock(&s->lock);
         *ret = s;
@@ -289,6 +469,10 @@ struct img_store *img_store_free(struct img_store *s)
                 return NULL;
         img_idx_free(s->recs);
         reg_client_free(s->reg);
+        if (s->index_file)
+                CloseHandle(s->index_file);
+        if (s->ingest_file)
+                CloseHandle(s->ingest_file);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
         free(s->root);
@@ -297,30 +481,22 @@ struct img_store *img_store_free(struct img_store *s)
 }
 
 /* Lock held: the record's answer, its config from the blob. */
-static int info_locked(struct img_store *s, const struct img_idx_rec *rec, struct img_info *ret,
+static int info_locked(void *data, const struct img_idx_rec *rec, struct img_info *ret,
                        struct uvm_error **err)
 {
-        _cleanup_free_ char *path = imgw_blob_path(s, rec->id), *json = NULL;
-        size_t len;
-        int r;
+        _cleanup_free_ char *path = imgw_blob_path(data, rec->id);
 
-        if (!path)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        r = plat_read_file(path, IMG_MAX_JSON, &json, &len);
-        if (r < 0)
-                return uvm_error_set(err, -r, "image %s: config blob: %s", rec->id, strerror(-r));
-        return img_idx_info(rec, json, len, ret, err);
+        return img_idx_info_file(rec, path, ret, err);
 }
 
 int img_status(struct img_store *s, const char *ref, struct img_info *ret, struct uvm_error **err)
 {
-        struct img_idx_rec *rec;
         int r;
 
         pthread_mutex_lock(&s->lock);
-        rec = img_idx_lookup(s->recs, ref);
-        r = rec ? info_locked(s, rec, ret, err)
-                : uvm_error_set(err, ENOENT, "image \"%s\" not found", ref);
+        index_lock(s, true);
+        r = img_idx_status(s->recs, ref, info_locked, s, ret, err);
+        index_unlock(s);
         pthread_mutex_unlock(&s->lock);
         return r;
 }
@@ -328,64 +504,56 @@ int img_status(struct img_store *s, const char *ref, struct img_info *ret, struc
 int img_list(struct img_store *s, const char *filter_ref, struct img_info **ret, size_t *ret_n,
              struct uvm_error **err)
 {
-        struct img_idx_rec *only = NULL;
-        struct img_info *v = NULL;
-        size_t n = 0, cap = 0;
-        int r = 0;
-
-        pthread_mutex_lock(&s->lock);
-        if (filter_ref && *filter_ref && !(only = img_idx_lookup(s->recs, filter_ref)))
-                goto out;
-        for (struct img_idx_rec *rec = s->recs; r >= 0 && rec; rec = rec->next) {
-                if (only && rec != only)
-                        continue;
-                if (n == cap) {
-                        struct img_info *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
-                        if (!nv) {
-                                r = uvm_error_set(err, ENOMEM, "out of memory");
-                                break;
-                        }
-                        v = nv;
-                }
-                r = info_locked(s, rec, &v[n], err);
-                if (r >= 0)
-                        n++;
-        }
-out:
-        pthread_mutex_unlock(&s->lock);
-        if (r < 0) {
-                for (size_t i = 0; i < n; i++)
-                        img_info_clear(&v[i]);
-                free(v);
-                return r;
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
-}
-
-int img_remove(struct img_store *s, const char *ref, struct uvm_error **err)
-{
-        struct img_idx_rec *rec;
-        bool untag;
         int r;
 
         pthread_mutex_lock(&s->lock);
-        rec = img_idx_lookup(s->recs, ref);
-        if (!rec) { /* already gone: success, as the kubelet expects */
-                pthread_mutex_unlock(&s->lock);
-                return 0;
-        }
-        /* One of several tags: untagged only, as docker rmi does. */
-        untag = img_idx_untag(rec, ref);
-        log_info("image %s: %s", rec->id, untag ? "untagged" : "removed");
-        if (!untag)
-                img_idx_drop(&s->recs, rec);
-        r = save_locked(s, err);
-        if (!untag)
-                gc_locked(s);
+        index_lock(s, true);
+        r = img_idx_list(s->recs, filter_ref, info_locked, s, ret, ret_n, err);
+        index_unlock(s);
         pthread_mutex_unlock(&s->lock);
         return r;
+}
+
+static int save_cb(void *data, struct uvm_error **err)
+{
+        return save_locked(data, err);
+}
+
+/* An image a container holds is refused whole: its disks may be attached
+ * to a running VM (which Windows would not let go of anyway), and the
+ * record leaves images.json before any file goes. */
+int img_remove(struct img_store *s, const char *ref, struct uvm_error **err)
+{
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        index_lock(s, false);
+        r = img_idx_remove(&s->recs, ref, save_cb, s, err);
+        index_unlock(s);
+        if (r == IMG_IDX_DROPPED)
+                gc_locked(s);
+        pthread_mutex_unlock(&s->lock);
+        return r < 0 ? r : 0;
+}
+
+int img_hold(struct img_store *s, const char *ref, const char *user, char **ret_id,
+             struct uvm_error **err)
+{
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        index_lock(s, true);
+        r = img_idx_hold(s->recs, ref, user, ret_id, err);
+        index_unlock(s);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+void img_release(struct img_store *s, const char *image_id, const char *user)
+{
+        pthread_mutex_lock(&s->lock);
+        img_idx_release(s->recs, image_id, user);
+        pthread_mutex_unlock(&s->lock);
 }
 
 struct usage {

@@ -18,6 +18,12 @@ usage: images_client.py PORT MODE [ARG...]
   bigpull        a big image's pull (the script kills uvmd.exe during it)
   afterkill      after the restart: no temp file, blob or disk left by it
   ctr            a pod and a container created from a pulled image (tag)
+  inuse          a container left created from busybox: RemoveImage of it
+                 refused as on Linux (FAILED_PRECONDITION, "in use by
+                 container ID"), the record, blobs and disks untouched
+  inuse-kept     after a restart, the container reloaded: still refused
+  release        the container and its pod removed (RemoveImage then works:
+                 "remove")
   remove         RemoveImage: a tag of two only untags; the image by id
                  removes its disks but not a layer another image shares;
                  twice is fine
@@ -322,6 +328,47 @@ elif mode == "ctr":
         check("create-from-pulled", False, "%s %s" % (e.code(), e.details()))
     c.rt("StopPodSandbox", pod_sandbox_id=pod)
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+elif mode in ("inuse", "inuse-kept"):
+    b = F["busybox"]
+    held = os.path.join(rig, "inuse.json")
+    if mode == "inuse":
+        cfg = pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name="inuse", namespace="default",
+                                                                 uid="uid-inuse"))
+        pod = c.rt("RunPodSandbox", config=cfg, runtime_handler="uvm").pod_sandbox_id
+        conf = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="holder", attempt=0),
+                                  image=pb.ImageSpec(image=b["ref"]))
+        ctr = c.rt("CreateContainer", pod_sandbox_id=pod, config=conf,
+                   sandbox_config=cfg).container_id
+        with open(held, "w") as fh:
+            json.dump({"pod": pod, "ctr": ctr}, fh)
+    else:
+        ctr = json.load(open(held))["ctr"]
+    s = c.rt("ContainerStatus", container_id=ctr).status
+    check(mode + "-ctr-there", s.state == pb.CONTAINER_CREATED and s.image_ref == b["id"],
+          one_line(s))
+    tags_before = sorted(status(b["id"]).repo_tags)
+    blobs_before, disks_before = files("blobs/sha256"), files("disks")
+    expect_error(mode + "-remove-refused",
+                 lambda: c.img("RemoveImage", image=pb.ImageSpec(image=b["id"])),
+                 grpc.StatusCode.FAILED_PRECONDITION, "in use by container " + ctr)
+    s = status(b["id"])
+    idx = json.load(open(os.path.join(images, "images.json")))["images"]
+    check(mode + "-record-kept", s.id == b["id"] and sorted(s.repo_tags) == tags_before
+          and any(r["id"] == b["id"] and sorted(r["tags"]) == tags_before for r in idx),
+          one_line(s))
+    check(mode + "-files-kept", files("blobs/sha256") == blobs_before
+          and files("disks") == disks_before and b["id"][7:] in blobs_before
+          and all(os.path.exists(disk(x)) for x in b["chains"]),
+          files("disks"))
+
+elif mode == "release":
+    held = json.load(open(os.path.join(rig, "inuse.json")))
+    c.rt("RemoveContainer", container_id=held["ctr"])
+    c.rt("StopPodSandbox", pod_sandbox_id=held["pod"])
+    c.rt("RemovePodSandbox", pod_sandbox_id=held["pod"])
+    check("release-ctr-gone", not [x for x in c.rt("ListContainers").containers
+                                   if x.id == held["ctr"]])
 
 elif mode == "remove":
     b, m = F["busybox"], F["multi"]

@@ -9,7 +9,9 @@
 # a VHD footer, the erofs part loop-mounted here and compared with
 # busybox), refusals leaving nothing, a restart keeping the images, a
 # pull killed with uvmd.exe leaving nothing after the next start,
-# CreateContainer from a pulled image and RemoveImage. Prints
+# CreateContainer from a pulled image, RemoveImage refused while a
+# container (created; reloaded after a restart) uses the image, and
+# RemoveImage once it is gone. Prints
 # "ok NAME" / "not ok NAME" per check and exits non-zero if any failed.
 #
 #   UVMD_WINDOWS_BIN=$(bazel info --config=mingw bazel-bin) tests/windows/uvmd_images_test.sh
@@ -59,6 +61,7 @@ check pull-logged-once-concurrent test "$(grep -c "pulling $host/lib/conc:v1" "$
 client disks
 client refused
 client ctr
+client inuse
 
 # --- restarted: the images are kept -------------------------------------------
 kill -9 "$uvmd_pid"
@@ -66,6 +69,7 @@ wait "$uvmd_pid" 2>/dev/null
 uvmd_pid=
 start_uvmd "$dir/uvmd2.log"
 client kept
+client inuse-kept
 
 # --- a pull killed with uvmd.exe: nothing left after the next start --------------
 $py tests/windows/images_client.py "$port" bigpull >"$dir/bigpull.out" 2>&1 &
@@ -83,6 +87,7 @@ start_uvmd "$dir/uvmd3.log"
 client afterkill
 check tmp-emptied-at-start test -z "$(ls "$images/tmp")"
 
+client release
 client remove
 echo "# $(($(date +%s) - t0)) s"
 [ "$failed" -eq 0 ]
