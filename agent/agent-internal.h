@@ -171,6 +171,12 @@ int agent_rootfs_volumes(const char *dir, json_object *vols, json_object *spec,
 int agent_rootfs_idmapped_mounts(const char *dir, json_object *spec, struct uvm_error **err);
 void agent_rootfs_remove(const char *dir);
 
+/* agent_user.c: the create request's "User" (agent/user_db.h), when the
+ * host left it to us, resolved in rootfs: spec's process.user set and
+ * *ret_user the answer's "User"; without one, nothing (*ret_user NULL). */
+int agent_user_resolve(json_object *req, const char *rootfs, json_object *spec,
+                       json_object **ret_user, struct uvm_error **err);
+
 /* agent_cgroup.c */
 
 /* True if the memory cgroup at cgroup_path (linux.cgroupsPath) saw an OOM kill. */

@@ -311,10 +311,11 @@ static int runc_create(struct ctr *c, bool want_stdin, bool stdin_once, struct u
 }
 
 static int ctr_setup(struct ctr *c, json_object *spec, json_object *req, bool ro,
-                     struct uvm_error **err)
+                     json_object **ret_user, struct uvm_error **err)
 {
         json_object *layers = json_object_object_get(req, "Layers");
         json_object *vols = json_object_object_get(req, "ImageVolumes");
+        _cleanup_free_ char *rootfs = NULL;
         bool in = false, once = false;
         int r;
 
@@ -331,6 +332,11 @@ static int ctr_setup(struct ctr *c, json_object *spec, json_object *req, bool ro
                 r = agent_rootfs_volumes(c->dir, vols, spec, err);
         if (r >= 0)
                 r = agent_rootfs_idmapped_mounts(c->dir, spec, err);
+        /* The user named by the host, once the image's files are there. */
+        if (r >= 0 && asprintf(&rootfs, "%s/rootfs", c->dir) < 0)
+                r = uvm_error_set(err, ENOMEM, "out of memory");
+        if (r >= 0)
+                r = agent_user_resolve(req, rootfs, spec, ret_user, err);
         if (r >= 0)
                 r = write_config(c, spec, ro, err);
         if (r >= 0)
@@ -396,7 +402,7 @@ int agent_ctr_create(json_object *req, json_object **ret, struct uvm_error **err
 {
         const char *id = json_object_get_string(json_object_object_get(req, "ContainerId"));
         json_object *spec_s, *layers = json_object_object_get(req, "Layers");
-        _cleanup_json_ json_object *spec = NULL, *resp = NULL;
+        _cleanup_json_ json_object *spec = NULL, *resp = NULL, *user = NULL;
         bool ro = json_object_get_boolean(json_object_object_get(req, "ReadonlyRootfs"));
         struct ctr *c = NULL;
         int r;
@@ -418,7 +424,7 @@ int agent_ctr_create(json_object *req, json_object **ret, struct uvm_error **err
         if (r < 0)
                 return r;
         c->tty = spec_terminal(spec);
-        r = ctr_setup(c, spec, req, ro, err);
+        r = ctr_setup(c, spec, req, ro, &user, err);
         if (r < 0) {
                 _cleanup_error_ struct uvm_error *tmp = NULL;
 
@@ -440,6 +446,8 @@ int agent_ctr_create(json_object *req, json_object **ret, struct uvm_error **err
         resp = json_object_new_object();
         json_object_object_add(resp, "StdoutStream", json_object_new_uint64(c->stdout_id));
         json_object_object_add(resp, "StderrStream", json_object_new_uint64(c->stderr_id));
+        if (user)
+                json_object_object_add(resp, "User", TAKE_PTR(user));
         *ret = TAKE_PTR(resp);
         return 0;
 }

@@ -20,6 +20,9 @@ struct drv_image_volume {
         const char *sub_path;    /* relative, without ".."; "" is the image's root */
 };
 
+struct user_db_req;
+struct user_db_ids;
+
 struct drv_ctr_spec {
         const char *id;
         char *const *layers; /* read-only layer dirs, lowest first; NULL-terminated */
@@ -32,6 +35,13 @@ struct drv_ctr_spec {
         /* CRI stdin / stdin_once: keep a pipe to the container's stdin for
          * attaches; the first attach whose stdin ends closes it. */
         bool stdin_open, stdin_once;
+        /* Who the container runs as when the sandbox layer could not
+         * resolve it (an hcs pod's image is only in its VM): the agent
+         * resolves it in the container's rootfs (agent/user_db.h), sets the
+         * spec's process.user and the ids go to *user_out. NULL: the
+         * spec's process.user is final. */
+        const struct user_db_req *user;
+        struct user_db_ids *user_out;
 };
 
 /* ExecSync keeps at most this much of each stream (one bridge frame holds

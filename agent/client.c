@@ -17,6 +17,7 @@
 #include "agent/client-internal.h"
 #include "agent/client.h"
 #include "agent/conn.h"
+#include "agent/user_db.h"
 #include "common/log.h"
 #include "common/sock.h"
 
@@ -497,6 +498,26 @@ static json_object *image_volumes_json(const struct drv_ctr_spec *spec)
         return a;
 }
 
+/* The user the agent resolved: an agent that ignored the request (older
+ * than the host) would run the container as someone else. */
+static int created_user(json_object *resp, struct user_db_ids *ret, struct uvm_error **err)
+{
+        json_object *u;
+        struct user_db_ids ids;
+        int r;
+
+        if (!json_object_object_get_ex(resp, "User", &u))
+                return uvm_error_set(err, EPROTO,
+                                     "the agent did not resolve the container's user (an "
+                                     "agent older than uvmd?)");
+        r = user_db_ids_from_json(u, &ids, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "agent Create response");
+        if (ret)
+                *ret = ids;
+        return 0;
+}
+
 int agent_client_create(struct agent_client *c, const struct drv_ctr_spec *spec,
                         struct uvm_error **err)
 {
@@ -521,7 +542,8 @@ int agent_client_create(struct agent_client *c, const struct drv_ctr_spec *spec,
             client_req_add(req, "ReadonlyRootfs", json_object_new_boolean(spec->readonly_rootfs),
                            err) < 0 ||
             client_req_add(req, "Stdin", json_object_new_boolean(spec->stdin_open), err) < 0 ||
-            client_req_add(req, "StdinOnce", json_object_new_boolean(spec->stdin_once), err) < 0)
+            client_req_add(req, "StdinOnce", json_object_new_boolean(spec->stdin_once), err) < 0 ||
+            (spec->user && client_req_add(req, "User", user_db_req_to_json(spec->user), err) < 0))
                 return -ENOMEM;
         r = client_call(c, AGENT_RPC_CREATE, TAKE_PTR(req), CALL_TIMEOUT_MS, &resp, err);
         if (r >= 0)
@@ -531,6 +553,8 @@ int agent_client_create(struct agent_client *c, const struct drv_ctr_spec *spec,
         if (r >= 0 && out == errs)
                 r = uvm_error_set(err, EBADMSG, "agent %s: stdout and stderr share stream %" PRId64,
                                   what, out);
+        if (r >= 0 && spec->user && (r = created_user(resp, spec->user_out, err)) < 0)
+                (void) agent_client_delete(c, spec->id, NULL); /* made, as someone else */
         if (r >= 0)
                 r = streams_learn(c, spec->id, (uint64_t) out, (uint64_t) errs, err);
         return r < 0 ? uvm_error_wrap(err, "create container %s", spec->id) : 0;

@@ -1,12 +1,14 @@
 /* ModifySettings "Plan9" in a VM guest (plan9.h): a host directory the
  * hcs driver shared into the VM, mounted as hcsshim's LCOW guest does: a
  * vsock connection to the host (CID 2) on the share's port, handed to the
- * kernel's 9p client as its transport (trans=fd: 9pnet's own, so no
- * transport module is needed), the share picked by its access name. The
+ * kernel's 9p client as its transport (trans=fd: module 9pnet_fd, in the
+ * image's Hyper-V list), the share picked by its access name. The
  * kernel holds the socket from then on. Mounting a Path that is already
  * a mount point succeeds (a restarted uvmd may say it again); "Remove"
  * unmounts (one not mounted is no error), before the host removes the
- * share. Not run here: neither Wine nor QEMU offers the host's side. */
+ * share. The vsock connect is not run here (no vsock host); the mount,
+ * with this data over a TCP stream, is (tests/integration/
+ * test_guest_hcs_paths.py). */
 
 #include <errno.h>
 #include <linux/vm_sockets.h>

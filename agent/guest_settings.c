@@ -5,7 +5,11 @@
  *   Network: {"Interfaces": [{"Mac", "FromMac" (optional: the NIC's address
  *             now, a template's in a clone; it takes Mac), "Mtu",
  *             "Addresses": ["a/p"]}],
- *             "Routes": [{"Destination": "a/p", "Gateway": "a"}]}
+ *             "Routes": [{"Destination": "a/p", "Gateway": "a"}], "WaitMs"}:
+ *             each interface waited for as a Nic's, WaitMs for all of them
+ *             (default NETWORK_WAIT_MS): an hcs pod's adapters, hot-added
+ *             just before, reach the guest asynchronously; a qemu pod's are
+ *             there at boot and cost no wait.
  *   Share:   {"Tag", "Path"}: the pod's 9p share, mounted at Path.
  *   Disk:    {"Lun", "Path"}: a hot-plugged layer disk (guest_disks.c).
  *   Plan9:   {"Port", "AccessName", "Path", "ReadOnly", "Remove"}: an hcs
@@ -37,6 +41,7 @@
 #include <unistd.h>
 
 #include "agent/agent-internal.h"
+#include "agent/link_wait.h"
 #include "agent/podfiles.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -212,29 +217,6 @@ static int parse_cidr(const char *s, int *family, unsigned char addr[16], int *p
         return 0;
 }
 
-/* The interface with this MAC (the host gave the guest NIC the CNI one). */
-static int ifindex_of_mac(const char *mac, char *name, size_t len)
-{
-        struct if_nameindex *ifs = if_nameindex(), *i;
-        int r = -ENODEV;
-
-        for (i = ifs; i && i->if_index; i++) {
-                _cleanup_free_ char *path = NULL, *text = NULL;
-
-                if (asprintf(&path, "/sys/class/net/%s/address", i->if_name) < 0 ||
-                    fs_read_file(path, 64, &text, NULL) < 0)
-                        continue;
-                if (strncasecmp(text, mac, 17) == 0) {
-                        snprintf(name, len, "%s", i->if_name);
-                        r = (int) i->if_index;
-                        break;
-                }
-        }
-        if (ifs)
-                if_freenameindex(ifs);
-        return r;
-}
-
 static int link_up(int index, int mtu, struct uvm_error **err)
 {
         struct nl_req q = {.h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
@@ -329,29 +311,54 @@ static int add_route(json_object *rt, int oif, struct uvm_error **err)
                                      : 0;
 }
 
-static int one_iface(json_object *ifc, struct uvm_error **err)
+/* The adapter with mac (the host gave the guest NIC the CNI one), waited
+ * for: a hot-added one appears once the kernel's PCIe hot-plug and
+ * virtio_net (or Hyper-V's netvsc) took it, about a second under TCG.
+ * FromMac: it has that address until now, and takes mac. */
+static int nic_find(const char *mac, const char *from, int64_t wait_ms, char name[IF_NAMESIZE],
+                    struct uvm_error **err)
+{
+        bool by_from = false;
+        int index = agent_link_wait(AGENT_LINK_SYS_NET, mac, from, wait_ms, name, IF_NAMESIZE,
+                                    &by_from);
+        int r;
+
+        if (index < 0)
+                return uvm_error_set(err, ENODEV, "no interface with MAC %s within %lld ms", mac,
+                                     (long long) wait_ms);
+        if (by_from && (r = set_mac(index, mac, err)) < 0)
+                return r;
+        return index;
+}
+
+static int64_t mono_ms(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* deadline: the request's (mono_ms), shared by its interfaces. */
+static int one_iface(json_object *ifc, int64_t deadline, struct uvm_error **err)
 {
         const char *mac = json_string_of(ifc, "Mac"), *from = json_string_of(ifc, "FromMac");
         json_object *addrs = array_of(ifc, "Addresses", MAX_ADDRS), *mtu_o;
         int64_t mtu =
                 (mtu_o = json_object_object_get(ifc, "Mtu")) ? json_object_get_int64(mtu_o) : 0;
         char name[IF_NAMESIZE] = "";
+        int64_t left = deadline - mono_ms();
         int index, r;
 
-        if (!mac || strlen(mac) != 17 || !addrs || mtu < 0 || mtu > 65535) {
+        if (!mac || strlen(mac) != 17 || (from && strlen(from) != 17) || !addrs || mtu < 0 ||
+            mtu > 65535) {
                 json_object_put(addrs);
                 return uvm_error_set(err, EINVAL,
                                      "Interfaces: need Mac, Mtu 0..65535, at most "
                                      "8 Addresses");
         }
-        index = ifindex_of_mac(mac, name, sizeof(name));
-        r = 0;
-        if (index < 0 && from && strlen(from) == 17 &&
-            (index = ifindex_of_mac(from, name, sizeof(name))) >= 0)
-                r = set_mac(index, mac, err);
-        if (r >= 0)
-                r = index < 0 ? uvm_error_set(err, ENODEV, "no interface with MAC %s", mac)
-                              : link_up(index, (int) mtu, err);
+        index = nic_find(mac, from, left > 0 ? left : 0, name, err);
+        r = index < 0 ? index : link_up(index, (int) mtu, err);
         for (size_t i = 0; r >= 0 && i < json_object_array_length(addrs); i++)
                 r = change_addr(index, json_object_get_string(json_object_array_get_idx(addrs, i)),
                                 true, err);
@@ -361,17 +368,25 @@ static int one_iface(json_object *ifc, struct uvm_error **err)
         return r;
 }
 
+/* Without WaitMs: what the qemu host gives a hot-plugged Nic, below the
+ * host's call timeout (agent/client-internal.h, 30 s). */
+#define NETWORK_WAIT_MS 20000
+
 static int guest_network(json_object *s, struct uvm_error **err)
 {
         json_object *ifcs = array_of(s, "Interfaces", MAX_IFACES),
-                    *routes = array_of(s, "Routes", MAX_ROUTES);
-        int r = ifcs && routes ? link_up((int) if_nametoindex("lo"), 0, err)
-                               : uvm_error_set(err, EINVAL,
-                                               "Interfaces (at most 8) and Routes "
-                                               "(at most 16) must be arrays");
+                    *routes = array_of(s, "Routes", MAX_ROUTES),
+                    *wait_o = json_object_object_get(s, "WaitMs");
+        int64_t wait_ms = wait_o ? json_object_get_int64(wait_o) : NETWORK_WAIT_MS;
+        int64_t deadline = mono_ms() + wait_ms;
+        int r = ifcs && routes && wait_ms >= 0 && wait_ms <= AGENT_LINK_MAX_WAIT_MS
+                        ? link_up((int) if_nametoindex("lo"), 0, err)
+                        : uvm_error_set(err, EINVAL,
+                                        "Interfaces (at most 8) and Routes "
+                                        "(at most 16) must be arrays, WaitMs 0..30000");
 
         for (size_t i = 0; r >= 0 && i < json_object_array_length(ifcs); i++)
-                r = one_iface(json_object_array_get_idx(ifcs, i), err);
+                r = one_iface(json_object_array_get_idx(ifcs, i), deadline, err);
         for (size_t i = 0; r >= 0 && i < json_object_array_length(routes); i++)
                 r = add_route(json_object_array_get_idx(routes, i), 0, err);
         json_object_put(ifcs);
@@ -380,9 +395,6 @@ static int guest_network(json_object *s, struct uvm_error **err)
 }
 
 /* --- a hot-plugged adapter --- */
-
-#define NIC_MAX_WAIT_MS 30000
-#define NIC_POLL_MS 50
 
 static int link_down(int index, struct uvm_error **err)
 {
@@ -395,31 +407,6 @@ static int link_down(int index, struct uvm_error **err)
         q.ifi.ifi_change = IFF_UP;
         r = nl_talk(&q);
         return r < 0 ? uvm_error_set(err, -r, "link %d down: %s", index, strerror(-r)) : 0;
-}
-
-/* The adapter appears once the kernel's PCIe hot-plug and virtio_net took
- * it (about a second under TCG). FromMac: it has that address until now. */
-static int nic_find(const char *mac, const char *from, int64_t wait_ms, char name[IF_NAMESIZE],
-                    struct uvm_error **err)
-{
-        struct timespec t = {0, NIC_POLL_MS * 1000000L};
-        int index, r;
-
-        for (int64_t waited = 0;; waited += NIC_POLL_MS) {
-                index = ifindex_of_mac(mac, name, IF_NAMESIZE);
-                if (index < 0 && from)
-                        index = ifindex_of_mac(from, name, IF_NAMESIZE);
-                if (index >= 0 || waited >= wait_ms)
-                        break;
-                nanosleep(&t, NULL);
-        }
-        if (index < 0)
-                return uvm_error_set(err, ENODEV, "no interface with MAC %s within %lld ms", mac,
-                                     (long long) wait_ms);
-        if (from && ifindex_of_mac(mac, name, IF_NAMESIZE) < 0 &&
-            (r = set_mac(index, mac, err)) < 0)
-                return r;
-        return index;
 }
 
 static bool valid_mac(const char *m)
@@ -458,7 +445,7 @@ static int guest_nic(json_object *s, struct uvm_error **err)
         int index, r = 0;
 
         if (!valid_mac(mac) || (from && !valid_mac(from)) || !addrs || !routes || !old ||
-            wait_ms < 0 || wait_ms > NIC_MAX_WAIT_MS)
+            wait_ms < 0 || wait_ms > AGENT_LINK_MAX_WAIT_MS)
                 r = uvm_error_set(err, EINVAL,
                                   "Nic: need Mac, at most 16 Addresses and OldAddresses, 16 "
                                   "Routes, WaitMs 0..30000");

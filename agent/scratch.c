@@ -68,8 +68,10 @@ static int format(const char *dev, agent_scratch_run_fn run, struct uvm_error **
         for (size_t i = 0; i < ARRAY_SIZE(tools) && !tool; i++)
                 if (access(tools[i], X_OK) == 0)
                         tool = tools[i];
+        /* Not ENOENT: guest_disks.c takes that for a disk still appearing
+         * and would wait it out, then say the disk was never seen. */
         if (!tool)
-                return uvm_error_set(err, ENOENT, "format %s: no mke2fs in the guest", dev);
+                return uvm_error_set(err, ENOPKG, "format %s: no mke2fs in the guest", dev);
         argv[0] = (char *) tool;
         r = run(argv, err);
         if (r < 0)

@@ -19,6 +19,8 @@ packages=(
         python3 python3-grpcio python3-grpc-tools python3-protobuf python3-pytest
         python3-prometheus-client
         busybox-static skopeo docker-registry apache2-utils
+        # test: a 9P2000.L server for the guest's Plan9 mounts (trans=fd)
+        diod
         # test: the Debian package (deploy/debian), its checks, and the unit's
         # systemd-analyze verify
         dpkg-dev lintian systemd

@@ -18,10 +18,12 @@ wanted_modules=(virtio_console virtio_blk virtio_net virtio_pci virtio_mmio
 # Loaded only in a Hyper-V utility VM (an hcs pod, whose kernel command line
 # names the bridge's vsock port: agent/guest_boot.c): VMBus, its sockets
 # (the bridge), SCSI (layer disks), NICs, and the integration services (a
-# graceful shutdown from HCS), and ext4 for the containers' scratch disks
-# (formatted by mke2fs when blank: agent/scratch.c). They
+# graceful shutdown from HCS), ext4 for the containers' scratch disks
+# (formatted by mke2fs when blank: agent/scratch.c), and 9p's fd transport
+# for Plan9 shares (trans=fd over a vsock connection: agent/guest_plan9.c;
+# a module of its own, CONFIG_NET_9P_FD=m, not part of 9pnet). They
 # stay out of a QEMU guest's boot.
-hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc ext4)
+hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc ext4 9pnet_fd)
 # Where the guest's ld.so looks without /etc/ld.so.cache (Debian's glibc).
 lib_dirs=(lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib)
 # Fixed mtime of every file in the initramfs (2024-01-01T00:00:00Z).

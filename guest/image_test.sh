@@ -144,7 +144,7 @@ modinfo_field() { # KO FIELD -> every value of FIELD in the module's .modinfo
         readelf -p .modinfo "$1" 2>/dev/null | sed -n "s/^ *\[ *[0-9a-f]*\]  $2=//p"
 }
 kver=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["version"])' "$manifest")
-hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc ext4)
+hyperv_modules=(hv_vmbus hv_utils hv_sock hv_storvsc hv_netvsc ext4 9pnet_fd)
 [ -f "$root/etc/uvmd/modules" ] || fatal "/etc/uvmd/modules is missing"
 [ -f "$root/etc/uvmd/modules.hyperv" ] || fatal "/etc/uvmd/modules.hyperv is missing"
 declare -A loaded=()

@@ -1,8 +1,8 @@
 /* The uvmd-agent binary end to end with runc: a host connection made with
  * agent_conn directly; containers built from a busybox rootfs; output, exits,
  * exec (output and timeout), signals, delete (no mounts left), reconnect
- * with buffered output, and ShutdownForced. Needs root and runc: skipped
- * otherwise. */
+ * with buffered output, a user resolved in the rootfs, and ShutdownForced. Needs root and runc:
+ * skipped otherwise. */
 
 #include <dirent.h>
 #include <errno.h>
@@ -622,6 +622,104 @@ static void test_bad_requests(void **state)
         assert_int_equal(call_err(AGENT_RPC_SIGNAL_PROCESS, req, msg, sizeof(msg)), -EINVAL);
 }
 
+/* Where the image exists only in the agent's VM (hcs pods) the host names
+ * the user ("User") and the agent resolves it in the container's rootfs:
+ * the process runs as it and the ids are answered; an unknown user is
+ * refused with nothing left; an /etc/passwd leading out of the rootfs is
+ * not followed there (the host's has "daemon"). */
+static void put_file(const char *dir, const char *rel, const char *text)
+{
+        char p[256];
+        FILE *f;
+
+        snprintf(p, sizeof(p), "%s/%s", dir, rel);
+        f = fopen(p, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+static json_object *user_req(const char *id, const char *script, const char *username)
+{
+        json_object *req = create_req(id, script, false), *u = json_object_new_object();
+        json_object *groups = json_object_new_array();
+
+        json_object_array_add(groups, json_object_new_int(7));
+        json_object_object_add(u, "Username", json_object_new_string(username));
+        json_object_object_add(u, "Image", json_object_new_string("test-image"));
+        json_object_object_add(u, "Groups", groups);
+        json_object_object_add(req, "User", u);
+        return req;
+}
+
+static void test_user_in_rootfs(void **state)
+{
+        char p[256], msg[512];
+        json_object *resp, *u, *g;
+        uint64_t out;
+
+        if (t.skip)
+                skip();
+        snprintf(p, sizeof(p), "%s/etc", t.rootfs);
+        assert_int_equal(mkdir(p, 0755), 0);
+        put_file(t.rootfs, "etc/passwd",
+                 "root:x:0:0::/root:/bin/sh\nnot a line\napp:x:1000:1000::/:/bin/sh\n");
+        put_file(t.rootfs, "etc/group", "root:x:0:\nwheel:x:10:root,app\naudio:x:63:app\n");
+        resp = call(AGENT_RPC_CREATE, user_req("u1", "cat /proc/self/status; sleep 2", "app"));
+        assert_non_null(resp);
+        u = json_object_object_get(resp, "User");
+        assert_non_null(u);
+        assert_int_equal(json_object_get_int(json_object_object_get(u, "Uid")), 1000);
+        assert_int_equal(json_object_get_int(json_object_object_get(u, "Gid")), 1000);
+        g = json_object_object_get(u, "Groups");
+        assert_int_equal(json_object_array_length(g), 4);
+        assert_int_equal(json_object_get_int(json_object_array_get_idx(g, 0)), 1000);
+        assert_int_equal(json_object_get_int(json_object_array_get_idx(g, 1)), 10);
+        assert_int_equal(json_object_get_int(json_object_array_get_idx(g, 2)), 63);
+        assert_int_equal(json_object_get_int(json_object_array_get_idx(g, 3)), 7);
+        out = json_object_get_uint64(json_object_object_get(resp, "StdoutStream"));
+        json_object_put(resp);
+        call_ok(AGENT_RPC_START, req_new("u1"));
+        assert_true(wait_output(out, "Uid:\t1000\t1000\t1000"));
+        assert_true(wait_output(out, "Gid:\t1000\t1000\t1000"));
+        assert_true(wait_output(out, "Groups:\t7 10 63 \n")); /* the kernel sorts them */
+        assert_int_equal(wait_exit("u1"), 0);
+        call_ok(AGENT_RPC_DELETE_CONTAINER_STATE, req_new("u1"));
+
+        assert_int_equal(
+                call_err(AGENT_RPC_CREATE, user_req("u2", "true", "ghost"), msg, sizeof(msg)),
+                -EINVAL);
+        print_message("unknown user: %s\n", msg);
+        assert_non_null(strstr(msg, "run_as_username \"ghost\": not in the image's /etc/passwd "
+                                    "(image \"test-image\")"));
+        snprintf(p, sizeof(p), "%s/ctr/u2", t.state);
+        assert_int_equal(access(p, F_OK), -1);
+        assert_false(mounted_under(t.state));
+
+        /* The rootfs's /etc/passwd leads to the host's: resolved in the
+         * rootfs, it leads to itself. */
+        snprintf(p, sizeof(p), "%s/etc/passwd", t.rootfs);
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(symlink("../../../../../../../../etc/passwd", p), 0);
+        assert_true(call_err(AGENT_RPC_CREATE, user_req("u3", "true", "daemon"), msg, sizeof(msg)) <
+                    0);
+        print_message("escaping /etc/passwd: %s\n", msg);
+        assert_null(strstr(msg, "uid"));
+        assert_false(mounted_under(t.state));
+        /* A FIFO would block the reader: refused. */
+        assert_int_equal(unlink(p), 0);
+        put_file(t.rootfs, "etc/passwd", "app:x:1000:1000::/:/bin/sh\n");
+        snprintf(p, sizeof(p), "%s/etc/group", t.rootfs);
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(mkfifo(p, 0644), 0);
+        assert_int_equal(
+                call_err(AGENT_RPC_CREATE, user_req("u4", "true", "app"), msg, sizeof(msg)),
+                -EINVAL);
+        assert_non_null(strstr(msg, "/etc/group is not a regular file"));
+        assert_int_equal(unlink(p), 0);
+        assert_false(mounted_under(t.state));
+}
+
 static void test_readonly_rootfs_and_update(void **state)
 {
         uint64_t out, err;
@@ -744,6 +842,7 @@ int main(void)
                 cmocka_unit_test(test_delete),
                 cmocka_unit_test(test_reconnect_keeps_output),
                 cmocka_unit_test(test_bad_requests),
+                cmocka_unit_test(test_user_in_rootfs),
                 cmocka_unit_test(test_readonly_rootfs_and_update),
                 cmocka_unit_test(test_buffer_bound_and_replace),
                 cmocka_unit_test(test_oom_killed),

@@ -22,6 +22,7 @@
 
 #include "agent/client.h"
 #include "agent/conn.h"
+#include "agent/user_db.h"
 #include "common/platform.h"
 #include "common/sock.h"
 #include "tests/unit/agent/fake_agent.h"
@@ -187,6 +188,58 @@ static void output_and_exit_notification(void **state)
         assert_true(wait_for(exited, NULL));
         assert_string_equal(ev.exit_id, "ctr1");
         assert_int_equal(ev.exit_code, 3);
+        agent_client_free(c);
+        fake_agent_stop(f);
+}
+
+/* A user left to the agent (hcs pods): sent with the create, the ids
+ * answered read back; an agent that ignores it (older) fails the create
+ * and its container is deleted. */
+static void create_with_user(void **state)
+{
+        struct fake_agent *f = NULL;
+        struct agent_client *c = connect_pair(&f);
+        const unsigned groups[] = {7};
+        struct user_db_req q = {
+                .username = "app", .supplemental = groups, .n_supplemental = 1, .image = "busybox"};
+        struct user_db_ids ids = {0};
+        struct drv_ctr_spec spec = {
+                .id = "ctr1", .oci_spec_json = "{}", .user = &q, .user_out = &ids};
+        struct uvm_error *err = NULL;
+        json_object *req, *u;
+
+        fake_agent_set(f, AGENT_RPC_CREATE,
+                       "{\"StdoutStream\":5,\"StderrStream\":6,"
+                       "\"User\":{\"Uid\":1000,\"Gid\":100,\"Groups\":[100,7]}}");
+        assert_int_equal(agent_client_create(c, &spec, &err), 0);
+        assert_int_equal(ids.uid, 1000);
+        assert_int_equal(ids.gid, 100);
+        assert_int_equal(ids.n_groups, 2);
+        assert_int_equal(ids.groups[1], 7);
+        req = fake_agent_last(f, AGENT_RPC_CREATE);
+        u = json_object_object_get(req, "User");
+        assert_string_equal(json_object_get_string(json_object_object_get(u, "Username")), "app");
+        assert_string_equal(json_object_get_string(json_object_object_get(u, "Image")), "busybox");
+        assert_int_equal(json_object_array_length(json_object_object_get(u, "Groups")), 1);
+        json_object_put(req);
+
+        spec.id = "ctr2";
+        fake_agent_set(f, AGENT_RPC_CREATE, "{\"StdoutStream\":7,\"StderrStream\":8}");
+        fake_agent_set(f, AGENT_RPC_DELETE_CONTAINER_STATE, "{}");
+        expect_error(agent_client_create(c, &spec, &err), &err, EPROTO,
+                     "did not resolve the container's user");
+        assert_int_equal(fake_agent_calls(f, AGENT_RPC_DELETE_CONTAINER_STATE), 1);
+        spec.id = "ctr3";
+        fake_agent_set(f, AGENT_RPC_CREATE,
+                       "{\"StdoutStream\":9,\"StderrStream\":10,\"User\":{\"Uid\":-1}}");
+        expect_error(agent_client_create(c, &spec, &err), &err, EBADMSG, "User.Uid");
+        /* Without a user to resolve nothing is sent. */
+        spec = (struct drv_ctr_spec){.id = "ctr4", .oci_spec_json = "{}"};
+        fake_agent_set(f, AGENT_RPC_CREATE, "{\"StdoutStream\":11,\"StderrStream\":12}");
+        assert_int_equal(agent_client_create(c, &spec, &err), 0);
+        req = fake_agent_last(f, AGENT_RPC_CREATE);
+        assert_null(json_object_object_get(req, "User"));
+        json_object_put(req);
         agent_client_free(c);
         fake_agent_stop(f);
 }
@@ -427,6 +480,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(negotiate_and_calls),
                 cmocka_unit_test(output_and_exit_notification),
+                cmocka_unit_test(create_with_user),
                 cmocka_unit_test(call_times_out),
                 cmocka_unit_test(peer_closes_mid_call),
                 cmocka_unit_test(raw_peer_vanishes),
