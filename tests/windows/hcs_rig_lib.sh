@@ -114,3 +114,14 @@ client() { # client MODE [ARG...]: its ok/not ok lines are the test's; its stdou
 connections() {
         grep -c "^connection " "$dir/agent.out"
 }
+grants_left() { # grants_left VM: the files granted to VM and not revoked (the fake
+        # computecore's grants less its revokes), by name, sorted, each followed by a space
+        $py - "$dir/hcs/grants" "$dir/hcs/revokes" "$1" <<'PY'
+import collections, os, sys
+def names(p):
+    return [l.split("\\")[-1] for l in open(p).read().splitlines()
+            if l.startswith(sys.argv[3] + " ")] if os.path.exists(p) else []
+left = collections.Counter(names(sys.argv[1])) - collections.Counter(names(sys.argv[2]))
+print("".join(n + " " for n in sorted(left.elements())), end="")
+PY
+}

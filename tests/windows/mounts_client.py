@@ -7,9 +7,16 @@ usage: mounts_client.py PORT MODE [ARG...]
                      agent mounts two shares, each spec binds from them;
                      prints "pod ID", "a ID", "b ID"
   refused POD DATA   a relative, a '..' and a stream host path
-                     (INVALID_ARGUMENT), a missing directory (NOT_FOUND), a
-                     file and HostToContainer propagation (UNIMPLEMENTED):
-                     nothing made, no share mounted
+                     (INVALID_ARGUMENT), a missing directory (NOT_FOUND) and
+                     HostToContainer propagation (UNIMPLEMENTED): nothing
+                     made, no share mounted
+  file POD DIR       host files of DIR, as the kubelet mounts them: container
+                     "t" with DIR\termination-log (rw) at /dev/termination-log
+                     and DIR\etc-hosts read-only at /etc/hosts, "u" with the
+                     same termination-log: a share of DIR restricted to each
+                     file (Flags 0x80, AllowedFiles), the spec binding the file
+                     in the share; u adds none; prints "t ID", "u ID",
+                     "tshare NAME", "hshare NAME"
   failhcs POD NEW    HCS refuses the share's add (fail-plan9): an error,
                      nothing made; then the guest refuses the mount
                      (fail-share): an error, nothing made
@@ -50,11 +57,7 @@ def mount(host, dest, ro=False, **kw):
 
 
 def calls():
-    try:
-        with open(os.path.join(agent_dir, "calls")) as f:
-            return [x for x in f.read().split("\n") if x]
-    except FileNotFoundError:
-        return []
+    return [x for x in hcs_client.calls() if x]
 
 
 def share_calls():
@@ -108,9 +111,6 @@ if mode == "run":
 elif mode == "refused":
     pod, data = args
     before, before_calls, before_shares = listed(), share_calls(), shares()
-    afile = os.path.join(os.environ["UVMD_RIG_DIR"], "host", "afile")
-    wfile = data.rsplit("\\", 1)[0] + "\\afile"
-    open(afile, "w").close()
     cases = [
         ("relative-path-refused", mount("host\\data", "/d"), grpc.StatusCode.INVALID_ARGUMENT,
          "not an absolute Windows path"),
@@ -121,8 +121,7 @@ elif mode == "refused":
         ("relative-container-path-refused", mount(data, "d"), grpc.StatusCode.INVALID_ARGUMENT,
          "container_path"),
         ("missing-dir-refused", mount(data + "-nosuch", "/d"), grpc.StatusCode.NOT_FOUND,
-         "no such directory"),
-        ("file-refused", mount(wfile, "/d"), grpc.StatusCode.UNIMPLEMENTED, "directories only"),
+         "no such file or directory"),
         ("propagation-refused",
          mount(data, "/d", propagation=pb.PROPAGATION_BIDIRECTIONAL),
          grpc.StatusCode.UNIMPLEMENTED, "private only"),
@@ -135,6 +134,59 @@ elif mode == "refused":
     ctr = create(pod, "bad", [])
     check("refused-name-free", ctr in listed())
     c.rt("RemoveContainer", container_id=ctr)
+
+elif mode == "file":
+    pod, cdir = args
+    tlog, hosts = cdir + "\\termination-log", cdir + "\\etc-hosts"
+    before_calls, before = share_calls(), set(shares())
+    t = create(pod, "t", [mount(tlog, "/dev/termination-log"),
+                          mount(hosts, "/etc/hosts", ro=True)])
+    print("t " + t)
+    docs = {}
+    for f in sorted(set(shares()) - before):
+        with open(os.path.join(hcs_dir, f)) as fh:
+            st = json.load(fh)["Settings"]
+        docs[tuple(st.get("AllowedFiles", []))] = (f.split(".plan9-")[1], st)
+    tname, tset = docs.get(("termination-log",), ("?", {}))
+    hname, hset = docs.get(("etc-hosts",), ("?", {}))
+    print("tshare " + tname)
+    print("hshare " + hname)
+    check("t-two-file-shares", len(docs) == 2 and tname != "?" and hname != "?", one_line(docs))
+    check("t-shares-of-the-dir", tset.get("Path") == cdir and hset.get("Path") == cdir,
+          one_line(docs))
+    check("t-tlog-flags-restricted", tset.get("Flags") == 0x80 | 0x4, one_line(tset))
+    check("t-hosts-flags-restricted-ro", hset.get("Flags") == 0x80 | 0x4 | 0x1, one_line(hset))
+    new = share_calls()[len(before_calls):]
+    check("t-agent-mounted-dirs",
+          new == ["share-mount %s rw 564 /run/mounts/%s" % (tname, tname),
+                  "share-mount %s ro 564 /run/mounts/%s" % (hname, hname)], one_line(new))
+    with open(os.path.join(agent_dir, "create-%s.json" % t)) as f:
+        spec = json.loads(json.load(f)["Spec"])
+    binds = [m for m in spec["mounts"] if m["destination"] in ("/dev/termination-log",
+                                                                "/etc/hosts")]
+    m = {b["destination"]: b for b in binds}
+    check("t-spec-binds-files",
+          len(binds) == 2
+          and m["/dev/termination-log"]["source"] == "/run/mounts/%s/termination-log" % tname
+          and "rw" in m["/dev/termination-log"]["options"]
+          and m["/etc/hosts"]["source"] == "/run/mounts/%s/etc-hosts" % hname
+          and "ro" in m["/etc/hosts"]["options"] and m["/etc/hosts"]["type"] == "bind",
+          one_line(binds))
+    check("t-spec-no-marker", all("uvmdHostFile" not in x for x in spec["mounts"]),
+          one_line(spec["mounts"]))
+    s = c.rt("ContainerStatus", container_id=t).status
+    got = {(x.container_path, x.host_path, x.readonly) for x in s.mounts}
+    check("t-status-mounts", got == {("/dev/termination-log", tlog, False),
+                                     ("/etc/hosts", hosts, True)}, one_line(s.mounts))
+    calls_before_u, shares_before_u = share_calls(), shares()
+    u = create(pod, "u", [mount(tlog, "/dev/termination-log")])
+    print("u " + u)
+    check("u-same-file-same-share",
+          share_calls() == calls_before_u and shares() == shares_before_u
+          and spec_mounts(u)["/dev/termination-log"]["source"]
+          == "/run/mounts/%s/termination-log" % tname, one_line(spec_mounts(u)))
+    c.rt("StartContainer", container_id=t)
+    c.rt("StartContainer", container_id=u)
 
 elif mode == "failhcs":
     pod, new = args

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # hcs pods' containers on their image's layers, end to end under Wine: the
 # REAL uvmd.exe with the fake computecore.dll (which keeps each SCSI
-# attachment as a file and notes every HcsGrantVmAccess) and the fake agent
+# attachment as a file and notes every HcsGrantVmAccess and
+# HcsRevokeVmAccess) and the fake agent
 # (which notes each layer disk's mount and unmount), hcs_rig_lib.sh. The
 # layers' disks are put in the store by hand (<data root>/images/disks/
 # <chain id hex>.vhd, what the Windows pull writes). Two containers on one
 # image: each layer granted, attached and mounted once; the first removed
-# (still attached), the second removed (detached); an image whose disk is
-# missing refused; uvmd.exe killed (-9) while a new layer's mount hangs and
-# restarted: the half-attached disk undone, the others kept; the pod's stop
-# detaching every disk. Prints "ok NAME" / "not ok NAME" per check and
+# (still attached, still granted), the second removed (detached, every
+# grant revoked); an image whose disk is missing refused; uvmd.exe killed
+# (-9) while a new layer's mount hangs and restarted: the half-attached
+# disk undone and revoked, the others kept; the pod's stop detaching every
+# disk and revoking every grant. Prints "ok NAME" / "not ok NAME" per check and
 # exits non-zero if any failed.
 #
 #   UVMD_WINDOWS_BIN=$(bazel info --config=mingw bazel-bin) tests/windows/uvmd_layers_test.sh
@@ -81,6 +83,16 @@ calls() { # how many agent call lines are exactly "$1"
 count() { # how many agent call lines match the regex "$1"
         grep -c "$1" "$dir/agent/calls" 2>/dev/null
 }
+granted() { # LAYER-SPEC...: exactly these disks are granted and not revoked
+        local want got
+        # shellcheck disable=SC2086 # each spec is chain's arguments
+        want=$(for spec in "$@"; do echo "$(chain $spec).vhd"; done | sort | tr '\n' ' ')
+        got=$(grants_left "$pod@vm")
+        [ "$want" = "$got" ] || {
+                echo "granted: want '$want', got '$got'" >&2
+                return 1
+        }
+}
 attached() { # attached LUN...: exactly these SCSI attachments exist
         local want got
         want=$([ $# -eq 0 ] || printf '%s\n' "$@" | sort | tr '\n' ' ')
@@ -100,6 +112,7 @@ check two-layers-attached attached 0 1
 check attached-read-only grep -q '"ReadOnly":true' "$hcs.scsi-1"
 check attached-vhd-path grep -qF "$(chain 1 base mid).vhd" "$hcs.scsi-1"
 check granted-once test "$(grep -c "^$pod@vm " "$dir/hcs/grants")" = 2
+check granted-both granted "0 base mid" "1 base mid"
 check mounted-once test "$(count '^mount ')" = 2
 check mount-lun0 test "$(calls "mount 0 /run/layers/0")" = 1
 check mount-lun1 test "$(calls "mount 1 /run/layers/1")" = 1
@@ -121,9 +134,13 @@ check refused-nothing-attached attached 0 1
 client remove "$ctr1"
 check first-removed-still-attached attached 0 1
 check first-removed-no-unmount test "$(count '^unmount ')" = 0
+check first-removed-still-granted granted "0 base mid" "1 base mid"
+check first-removed-no-revoke test ! -e "$dir/hcs/revokes"
 client remove "$ctr2"
 check second-removed-detached attached
 check second-removed-unmounted test "$(count '^unmount ')" = 2
+check second-removed-revoked granted
+check second-removed-revoked-once test "$(grep -c "^$pod@vm " "$dir/hcs/revokes")" = 2
 check record-no-disks grep -q '"disks":\[\]' "$dir/state/pods/$pod/hcs-pod.json"
 
 # --- uvmd.exe killed while a new layer's mount hangs, then restarted -----------
@@ -158,6 +175,7 @@ done
 check restart-reattached grep -q "pod $pod: reattached" "$dir/uvmd2.log"
 check restart-half-disk-undone attached 0 1
 check restart-half-disk-unmounted test "$(calls "unmount 2 /run/layers/2")" = 1
+check restart-half-disk-revoked granted "0 base mid" "1 base mid"
 check restart-kept-disks-not-remounted test "$(calls "mount 0 /run/layers/0")" = 2
 check restart-record grep -q "\"luns\":\[0,1\],\"id\":\"$ctr3\"" "$dir/state/pods/$pod/hcs-pod.json"
 no_lun2() { ! grep -q '"lun":2,' "$1"; }
@@ -167,6 +185,7 @@ check restart-record-no-lun2 no_lun2 "$dir/state/pods/$pod/hcs-pod.json"
 client stop "$pod"
 check stop-detached-all attached
 check stop-unmounted test "$(count '^unmount [01] ')" = 4
+check stop-revoked-all granted
 check stop-no-record bash -c '[ -z "$(ls "$1")" ]' _ "$dir/state/pods"
 check stop-no-system bash -c '! ls "$1" | grep -q "\.state$"' _ "$dir/hcs"
 

@@ -5,9 +5,11 @@
 # mount and unmount), hcs_rig_lib.sh's rig. Two containers mounting the
 # same host directory get one share, a read-only mount its own; bad host
 # paths are refused with nothing made; a share HCS refuses, or the guest
-# cannot mount, leaves nothing; uvmd.exe killed (-9) and restarted knows
-# the shares: removing a container removes only the share no other uses;
-# the pod's stop removes the rest. Prints "ok NAME" / "not ok NAME" per
+# cannot mount, leaves nothing; host files as the kubelet mounts them
+# (termination-log, /etc/hosts) are shares of their directory restricted
+# to the file, the spec binding the file; uvmd.exe killed (-9) and
+# restarted knows the shares: removing a container removes only the
+# shares no other uses; the pod's stop removes the rest. Prints "ok NAME" / "not ok NAME" per
 # check and exits non-zero if any failed.
 #
 #   UVMD_WINDOWS_BIN=$(bazel info --config=mingw bazel-bin) tests/windows/uvmd_mounts_test.sh
@@ -65,6 +67,16 @@ client failhcs "$pod" "$new"
 check failhcs-no-record two_records
 check failhcs-shares-kept test "$(shares)" = "m0 m1 "
 
+# --- host files, as the kubelet's termination-log and /etc/hosts ---------
+mkdir -p "$dir/host/pods/p1/c1"
+: >"$dir/host/pods/p1/c1/termination-log"
+echo "127.0.0.1 localhost" >"$dir/host/pods/p1/c1/etc-hosts"
+client file "$pod" "$windir\\host\\pods\\p1\\c1"
+t=$(awk '/^t /{print $2}' <<<"$out")
+u=$(awk '/^u /{print $2}' <<<"$out")
+check file-shares-m2-m3 test "$(shares)" = "m0 m1 m2 m3 " -a "$(awk '/^tshare /{print $2}' <<<"$out")" = m2
+check file-record-knows-file grep -q '"file":"termination-log"' "$dir/state/pods/$pod/hcs-pod.json"
+
 # --- killed during a share's guest mount, restarted: the half-made share
 # undone, the others known ------------------------------------------------
 touch "$dir/agent/hang-share"
@@ -74,8 +86,8 @@ for _ in $(seq 1 300); do
         grep -q '^share-hang' "$dir/agent/calls" && break
         sleep 0.1
 done
-check hang-reached grep -q '^share-hang /run/mounts/m2$' "$dir/agent/calls"
-check hang-share-on-host test "$(shares)" = "m0 m1 m2 "
+check hang-reached grep -q '^share-hang /run/mounts/m4$' "$dir/agent/calls"
+check hang-share-on-host test "$(shares)" = "m0 m1 m2 m3 m4 "
 kill -9 "$uvmd_pid"
 wait "$uvmd_pid" 2>/dev/null
 uvmd_pid=
@@ -85,9 +97,17 @@ sleep 0.5 # the agent finishes the mount it was in
 start_uvmd "$dir/uvmd2.log"
 n_mounts=$(grep -c '^share-mount' "$dir/agent/calls")
 client ready
-check restart-half-share-removed test "$(shares)" = "m0 m1 "
-check restart-half-share-unmounted grep -q '^share-unmount /run/mounts/m2$' "$dir/agent/calls"
+check restart-half-share-removed test "$(shares)" = "m0 m1 m2 m3 "
+check restart-half-share-unmounted grep -q '^share-unmount /run/mounts/m4$' "$dir/agent/calls"
 check restart-log-order log_order "$dir/uvmd2.log" "pod $pod: reattached" "pods: 1 recovered"
+client rm "$t"
+check restart-rm-t-drops-hosts-share test "$(shares)" = "m0 m1 m2 "
+check restart-agent-unmounted-m3 grep -q '^share-unmount /run/mounts/m3$' "$dir/agent/calls"
+check restart-tlog-share-kept bash -c '! grep -q "^share-unmount /run/mounts/m2$" "$1"' _ \
+        "$dir/agent/calls"
+client rm "$u"
+check restart-rm-u-drops-tlog-share test "$(shares)" = "m0 m1 "
+check restart-agent-unmounted-m2 grep -q '^share-unmount /run/mounts/m2$' "$dir/agent/calls"
 client rm "$a"
 check restart-rm-a-drops-m1 test "$(shares)" = "m0 "
 check restart-agent-unmounted-m1 grep -q '^share-unmount /run/mounts/m1$' "$dir/agent/calls"

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # hcs pods' containers on their scratch disks, end to end under Wine: the
 # REAL uvmd.exe (scratch_size_gb 1) with the fake computecore.dll (each
-# SCSI attachment kept as a file, every HcsGrantVmAccess noted) and the
+# SCSI attachment kept as a file, every HcsGrantVmAccess and
+# HcsRevokeVmAccess noted) and the
 # fake agent (each Disk mount noted, a scratch's as "scratch-mount"),
 # hcs_rig_lib.sh. A container on a one-layer image: its layer at LUN 0,
 # its scratch <state>/pods/<pod>/scratch-<id>.vhd made (a sparse fixed
 # VHD of 1 GiB: the footer's cookie at its end), granted, attached
 # read-write at LUN 1 and mounted by the guest at /run/scratch/<id>;
 # uvmd.exe killed (-9) and restarted: the scratch kept, not mounted again;
-# the container removed: unmounted, detached, the file gone; a second
-# container's scratch gone with the pod's stop. Prints "ok NAME" / "not ok
+# the container removed: unmounted, detached, its grant revoked (before
+# the file goes: the fake refuses a revoke of a missing file), the file
+# gone; a second container's scratch gone with the pod's stop, every
+# grant revoked. Prints "ok NAME" / "not ok
 # NAME" per check and exits non-zero if any failed.
 #
 #   UVMD_WINDOWS_BIN=$(bazel info --config=mingw bazel-bin) tests/windows/uvmd_scratch_test.sh
@@ -78,6 +81,7 @@ check layer-read-only grep -q '"ReadOnly":true' "$hcs.scsi-0"
 check scratch-attached-path grep -qF "scratch-$ctr.vhd" "$hcs.scsi-1"
 check scratch-file vhd_ok "$scratch"
 check scratch-granted grep -qF "scratch-$ctr.vhd" "$dir/hcs/grants"
+check scratch-grant-held grep -qF "scratch-$ctr.vhd " <<<"$(grants_left "$pod@vm")"
 check scratch-mounted test "$(calls "scratch-mount 1 /run/scratch/$ctr")" = 1
 check layer-mounted test "$(calls "mount 0 /run/layers/0")" = 1
 check scratch-recorded grep -q "\"lun\":1,[^}]*\"ready\":true,\"scratch\":\"$ctr\",\"file\":true" \
@@ -102,6 +106,8 @@ client remove "$ctr"
 check removed-unmounted test "$(calls "unmount 1 /run/scratch/$ctr")" = 1
 check removed-detached attached
 check removed-file-gone test ! -e "$scratch"
+check removed-revoked test "$(grep -cF "scratch-$ctr.vhd" "$dir/hcs/revokes")" = 1
+check removed-all-revoked test -z "$(grants_left "$pod@vm")" # its layer too: no other user
 
 # --- a second container's scratch goes with the pod's stop -------------------------
 client create "$pod" two "$img"
@@ -112,5 +118,6 @@ client stop "$pod"
 check stop-detached attached
 check stop-unmounted test "$(calls "unmount 1 /run/scratch/$ctr2")" = 1
 check stop-file-gone test ! -e "$poddir/scratch-$ctr2.vhd"
+check stop-revoked-all test -z "$(grants_left "$pod@vm")"
 
 [ "$failed" -eq 0 ]

@@ -4,7 +4,8 @@
  * container's rootfs is an overlay of them (the agent's). A disk is shared
  * by every container of the pod whose image has that layer: attached for
  * the first, removed after the last. Add: grant the VM access to the file,
- * HCS add, guest mount; remove: guest unmount, HCS remove. The record is
+ * HCS add, guest mount; remove: guest unmount, HCS remove, the grant
+ * revoked (also at the pod's stop for a disk whose removal failed). The record is
  * written before each step (driver-internal.h, struct hcs_disk), so a uvmd
  * killed in between finds what may exist (hcs_disks_settle). A
  * container's scratch disk (scratch.c) goes the same way, read-write, its
@@ -40,21 +41,6 @@ static const char *kind(const struct hcs_disk *d)
         return d->scratch_of ? "scratch" : "layer";
 }
 
-static bool running(struct drv_pod *p)
-{
-        return p->created && p->guest && !hcs_pod_exited(p);
-}
-
-static void record(struct drv_pod *p)
-{
-        struct uvm_error *e = NULL;
-
-        if (hcs_record_write(p, HCS_RECORD_READY, &e) < 0) {
-                log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: %s, ignoring", p->id, e->msg);
-                uvm_error_free(e);
-        }
-}
-
 static int host_disk(struct drv_pod *p, bool add, unsigned lun, struct uvm_error **err)
 {
         _cleanup_free_ char *doc = NULL;
@@ -73,44 +59,64 @@ static int host_disk(struct drv_pod *p, bool add, unsigned lun, struct uvm_error
         return 0;
 }
 
-/* Guest first, then host, each flag cleared once that side is gone (or
- * was never there: -ENOENT), the record written before each step; the
- * slot freed once both are. A VM that no longer runs took both with it.
- * The first failure, its side's flag kept. */
-static int disk_remove(struct drv_pod *p, unsigned lun, struct uvm_error **err)
+static int disk_unmount(struct drv_pod *p, unsigned lun, struct uvm_error **err)
 {
-        struct hcs_disk *d = &p->disks[lun];
-        struct uvm_error *e = NULL;
+        const struct hcs_disk *d = &p->disks[lun];
         char gp[GUEST_PATH_MAX];
         int r;
 
         guest_path(d, lun, gp, sizeof(gp));
-        d->ready = false;
-        record(p);
-        if (d->in_guest && running(p)) {
-                r = p->b->guest->unmount_disk(p->guest, lun, gp, &e);
-                if (r < 0 && r != -ENOENT) {
-                        r = uvm_error_set(err, -r, "unmount %s disk %s in %s: %s", kind(d), gp,
-                                          p->system_id, e ? e->msg : strerror(-r));
-                        uvm_error_free(e);
-                        return r;
-                }
-                e = uvm_error_free(e);
+        r = p->b->guest->unmount_disk(p->guest, lun, gp, err);
+        if (r < 0) {
+                uvm_error_set(err, -r, "%s", strerror(-r)); /* when the guest said nothing */
+                uvm_error_wrap(err, "unmount %s disk %s in %s", kind(d), gp, p->system_id);
         }
-        d->in_guest = false;
-        if (d->on_host && running(p)) {
-                record(p);
-                r = host_disk(p, false, lun, &e);
-                if (r < 0 && r != -ENOENT) {
-                        r = uvm_error_set(err, -r, "%s", e ? e->msg : strerror(-r));
-                        uvm_error_free(e);
-                        return r;
-                }
-                e = uvm_error_free(e);
+        return r;
+}
+
+static int disk_detach(struct drv_pod *p, unsigned lun, struct uvm_error **err)
+{
+        return host_disk(p, false, lun, err);
+}
+
+/* The VM's entry taken out of the VHD's ACL, once the VM no longer has
+ * the disk. A failure is logged, not returned: the disk is off the VM (or
+ * the VM is gone) and an entry left behind lets only that VM's account,
+ * which goes with the VM, open the file; failing the removal would keep
+ * the LUN, and a scratch's file, for nothing. */
+static void disk_revoke(struct drv_pod *p, struct hcs_disk *d)
+{
+        struct uvm_error *e = NULL;
+        char *result = NULL;
+        int r;
+
+        if (d->ungranted)
+                return;
+        r = p->b->hcs->revoke_vm_access(p->system_id, d->path, &result);
+        if (r < 0) {
+                hcs_call_error(&e, r, result, "revoke access to a disk for", p->system_id);
+                log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: %s (%s), ignoring", p->id, e->msg,
+                        d->path);
+                uvm_error_free(e);
+        } else {
+                free(result);
         }
-        d->on_host = false;
+        d->ungranted = true;
+}
+
+/* hcs_refs_unplug, the grant revoked, then a scratch's file deleted; the
+ * LUN freed once all are gone. The first failure, its step's flag kept. */
+static int disk_remove(struct drv_pod *p, unsigned lun, struct uvm_error **err)
+{
+        struct hcs_disk *d = &p->disks[lun];
+        struct hcs_ref_flags f = {&d->ready, &d->in_guest, &d->on_host};
+        int r = hcs_refs_unplug(p, &hcs_disk_refs, lun, f, err);
+
+        if (r < 0)
+                return r;
+        disk_revoke(p, d);
         if (d->file) {
-                record(p);
+                hcs_refs_record(p);
                 r = plat_rm_rf(d->path);
                 if (r < 0 && r != -ENOENT)
                         return uvm_error_set(err, -r, "delete scratch disk %s: %s", d->path,
@@ -120,7 +126,7 @@ static int disk_remove(struct drv_pod *p, unsigned lun, struct uvm_error **err)
         free(d->path);
         free(d->scratch_of);
         *d = (struct hcs_disk){0};
-        record(p);
+        hcs_refs_record(p);
         return 0;
 }
 
@@ -147,6 +153,15 @@ static void disk_forget(struct drv_pod *p, unsigned lun)
         p->disks[lun] = (struct hcs_disk){0};
 }
 
+/* Remove-all's end for a disk whose removal failed: the VM's end takes the
+ * disk, not the file's ACL entry. */
+static void disk_drop(struct drv_pod *p, unsigned lun)
+{
+        if (p->disks[lun].path)
+                disk_revoke(p, &p->disks[lun]);
+        disk_forget(p, lun);
+}
+
 const struct hcs_refs_ops hcs_disk_refs = {
         .max = HCS_MAX_DISKS,
         .max_per_user = HCS_MAX_CTR_LAYERS,
@@ -158,7 +173,9 @@ const struct hcs_refs_ops hcs_disk_refs = {
         .ready = disk_ready,
         .counted = disk_counted,
         .remove = disk_remove,
-        .forget = disk_forget,
+        .forget = disk_drop,
+        .guest_off = disk_unmount,
+        .host_off = disk_detach,
 };
 
 void hcs_disk_remove_logged(struct drv_pod *p, unsigned lun)
@@ -176,6 +193,26 @@ static int scratch_file(struct drv_pod *p, struct hcs_disk *d, struct uvm_error 
         d->file = true;
         r = hcs_record_write(p, HCS_RECORD_READY, err);
         return r < 0 ? r : hcs_scratch_file(p, d->path, err);
+}
+
+/* The grant, the disk recorded before it (a scratch's is, for its file):
+ * a uvmd killed right after it finds the disk and revokes it. */
+static int disk_grant(struct drv_pod *p, struct hcs_disk *d, struct uvm_error **err)
+{
+        char *result = NULL;
+        int r = d->file ? 0 : hcs_record_write(p, HCS_RECORD_READY, err);
+
+        if (r < 0)
+                return r;
+        r = p->b->hcs->grant_vm_access(p->system_id, d->path, &result);
+        if (r < 0)
+                return hcs_call_error(err, r, result,
+                                      d->scratch_of ? "grant access to scratch disk for"
+                                                    : "grant access to layer disk for",
+                                      p->system_id);
+        free(result);
+        d->ungranted = false;
+        return 0;
 }
 
 static int disk_mount(struct drv_pod *p, struct hcs_disk *d, unsigned lun, struct uvm_error **err)
@@ -198,7 +235,6 @@ int hcs_disk_add(struct drv_pod *p, const char *path, const char *scratch_of, un
 {
         struct uvm_error *e = NULL;
         struct hcs_disk *d = NULL;
-        char *result = NULL;
         unsigned lun;
         int r;
 
@@ -212,7 +248,8 @@ int hcs_disk_add(struct drv_pod *p, const char *path, const char *scratch_of, un
                                      p->system_id, HCS_MAX_DISKS, path);
         lun--;
         *d = (struct hcs_disk){.path = strdup(path),
-                               .scratch_of = scratch_of ? strdup(scratch_of) : NULL};
+                               .scratch_of = scratch_of ? strdup(scratch_of) : NULL,
+                               .ungranted = true};
         if (!d->path || (scratch_of && !d->scratch_of)) {
                 free(d->path);
                 free(d->scratch_of);
@@ -220,20 +257,11 @@ int hcs_disk_add(struct drv_pod *p, const char *path, const char *scratch_of, un
                 return uvm_error_set(err, ENOMEM, "out of memory");
         }
         r = scratch_file(p, d, err);
-        if (r >= 0) {
-                r = p->b->hcs->grant_vm_access(p->system_id, path, &result);
-                if (r < 0)
-                        r = hcs_call_error(err, r, result,
-                                           d->scratch_of ? "grant access to scratch disk for"
-                                                         : "grant access to layer disk for",
-                                           p->system_id);
-                else
-                        free(result);
-        }
+        if (r >= 0)
+                r = disk_grant(p, d, err);
         if (r < 0 && !d->file) { /* nothing made: the slot is free again */
-                free(d->path);
-                free(d->scratch_of);
-                *d = (struct hcs_disk){0};
+                disk_forget(p, lun);
+                hcs_refs_record(p);
                 return r;
         }
         if (r >= 0) {

@@ -6,8 +6,10 @@
 #include "sandbox/drivers/hcs/documents-internal.h"
 #include "sandbox/drivers/hcs/documents.h"
 
+/* Plan9Share Flags, private in HCS's schema (hcsshim's Plan9ShareFlags). */
 #define PLAN9_FLAG_READ_ONLY 0x1u
-#define PLAN9_FLAG_LINUX_METADATA 0x4u /* uid/gid/mode kept for a Linux guest */
+#define PLAN9_FLAG_LINUX_METADATA 0x4u        /* uid/gid/mode kept for a Linux guest */
+#define PLAN9_FLAG_RESTRICT_FILE_ACCESS 0x80u /* only AllowedFiles are seen */
 
 const char *const hcs_scsi_controller_guids[HCS_SCSI_MAX_CONTROLLERS] = {
         "df6d0690-79e5-55b6-a5ec-c1e2f77f580a",
@@ -180,7 +182,9 @@ static int validate_shares(const struct hcs_uvm_config *cfg, struct uvm_error **
                 const struct hcs_plan9_share *s = &cfg->shares[i];
 
                 if ((r = hcs_check_share_name("Plan9 share name", s->name, err)) < 0 ||
-                    (r = hcs_check_host_path("Plan9 share path", s->host_path, err)) < 0)
+                    (r = hcs_check_host_path("Plan9 share path", s->host_path, err)) < 0 ||
+                    (s->allowed_file &&
+                     (r = hcs_check_file_name("Plan9 share file", s->allowed_file, err)) < 0))
                         return r;
                 for (size_t j = 0; j < i; j++)
                         if (STR_EQ(cfg->shares[j].name, s->name))
@@ -395,17 +399,24 @@ static json_object *uvm_hvsocket(const struct hcs_uvm_config *cfg, bool *oom)
         return hv;
 }
 
-/* A Plan9Share; with_path false for a removal (HCS finds it by name). */
+/* A Plan9Share; with_path false for a removal (HCS finds it by name). A
+ * file's share is its directory restricted to it, as hcsshim's. */
 static json_object *plan9_share(const struct hcs_plan9_share *s, bool with_path, bool *oom)
 {
-        json_object *o = json_object_new_object();
-        uint32_t flags = PLAN9_FLAG_LINUX_METADATA | (s->read_only ? PLAN9_FLAG_READ_ONLY : 0);
+        json_object *o = json_object_new_object(), *files;
+        uint32_t flags = PLAN9_FLAG_LINUX_METADATA | (s->read_only ? PLAN9_FLAG_READ_ONLY : 0) |
+                         (s->allowed_file ? PLAN9_FLAG_RESTRICT_FILE_ACCESS : 0);
 
         put(oom, o, "Name", jstr(s->name));
         put(oom, o, "AccessName", jstr(s->name));
         if (with_path) {
                 put(oom, o, "Path", jstr(s->host_path));
                 put(oom, o, "Flags", json_object_new_int64(flags));
+                if (s->allowed_file) {
+                        files = json_object_new_array();
+                        append(oom, files, jstr(s->allowed_file));
+                        put(oom, o, "AllowedFiles", files);
+                }
         }
         put(oom, o, "Port", json_object_new_int64(s->port ? s->port : HCS_PLAN9_DEFAULT_PORT));
         return o;
@@ -650,7 +661,9 @@ int hcs_modify_plan9_document(enum hcs_request_type type, const struct hcs_plan9
 
         if ((r = check_request_type(type, err)) < 0 ||
             (r = hcs_check_share_name("Plan9 share name", share->name, err)) < 0 ||
-            (add && (r = hcs_check_host_path("Plan9 share path", share->host_path, err)) < 0))
+            (add && (r = hcs_check_host_path("Plan9 share path", share->host_path, err)) < 0) ||
+            (add && share->allowed_file &&
+             (r = hcs_check_file_name("Plan9 share file", share->allowed_file, err)) < 0))
                 return r;
         settings = plan9_share(share, add, &oom);
         return modify_request(type, "VirtualMachine/Devices/Plan9/Shares", settings, oom,

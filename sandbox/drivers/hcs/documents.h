@@ -72,7 +72,19 @@ struct hcs_plan9_share {
         const char *host_path; /* a host directory */
         uint32_t port;         /* vsock port; 0: HCS_PLAN9_DEFAULT_PORT */
         bool read_only;
+        /* NULL: the whole directory. Else the one file of host_path the
+         * guest may see (hcsshim's single-file mapping: Flags
+         * RestrictFileAccess, "AllowedFiles": [allowed_file]): a name,
+         * no separator, not "." or "..", at most HCS_FILE_NAME_MAX bytes. */
+        const char *allowed_file;
 };
+
+#define HCS_FILE_NAME_MAX 255 /* bytes: the guest's NAME_MAX */
+
+/* allowed_file's rule, for the driver's records too: UTF-8 without
+ * control characters, no '\', '/' or ':', not "." or "..". -EINVAL
+ * naming what; err may be NULL. */
+int hcs_check_file_name(const char *what, const char *s, struct uvm_error **err);
 
 struct hcs_net_adapter {
         const char *endpoint_id; /* the HCN endpoint's GUID: also the adapter's key */

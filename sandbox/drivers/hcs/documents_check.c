@@ -178,6 +178,20 @@ int hcs_check_share_name(const char *what, const char *s, struct uvm_error **err
         return 0;
 }
 
+int hcs_check_file_name(const char *what, const char *s, struct uvm_error **err)
+{
+        int r = hcs_check_text(what, s, HCS_FILE_NAME_MAX, false, err);
+
+        if (r < 0)
+                return r;
+        if (strpbrk(s, "\\/:") || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return uvm_error_set(err, EINVAL,
+                                     "%s \"%s\" is not one name (no '\\', '/' or ':', not "
+                                     "'.' or '..')",
+                                     what, s);
+        return 0;
+}
+
 void hcs_vsock_service_id(uint32_t port, char ret_id[HCS_GUID_LEN + 1])
 {
         snprintf(ret_id, HCS_GUID_LEN + 1, "%08" PRIx32 "-facb-11e6-bd58-64006a7986d3", port);

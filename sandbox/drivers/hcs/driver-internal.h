@@ -80,6 +80,11 @@ struct hcs_disk {
         char *scratch_of; /* NULL: a layer */
         bool file;
         bool on_host, in_guest, ready;
+        /* Known never granted to the VM (hcs_disk_add before its grant).
+         * Not recorded: a disk read back from the record may have been
+         * granted and is revoked at its removal (revoking an entry the
+         * file lacks does no harm). */
+        bool ungranted;
 };
 
 /* A container's use of layer disks (refs.h): its id and the LUNs of its
@@ -90,12 +95,16 @@ struct hcs_disk {
 
 /* A host directory shared into the VM over Plan9 (shares.c) as share
  * "m<slot>" and mounted by the guest at HCS_SHARE_GUEST_ROOT<slot>, for
- * the CRI mounts of the pod's containers: one per host path and
- * read-only flag. Flags as a disk's; the slot is free when path is NULL. */
+ * the CRI mounts of the pod's containers: one per host path, file and
+ * read-only flag. A host file's share is its directory restricted to the
+ * file (file, HCS's AllowedFiles): apart from the directory's own share
+ * and from any other file's. Flags as a disk's; the slot is free when
+ * path is NULL. */
 #define HCS_MAX_SHARES 64
 #define HCS_SHARE_GUEST_ROOT "/run/mounts/m"
 struct hcs_share {
         char *path; /* the host's directory, UTF-8 */
+        char *file; /* NULL: all of it; else the one name the guest sees */
         bool read_only;
         bool on_host, in_guest, ready;
 };
@@ -231,11 +240,14 @@ int hcs_disks_attach(struct drv_pod *p, const char *ctr_id, char *const *layers,
                      struct uvm_error **err);
 /* Container ctr_id no longer uses its disks: those without another user
  * are removed (guest unmount, then HCS remove, the record written before
- * each). Failures are logged: such a disk stays recorded, not ready, for
- * a later attach of it, the pod's stop or a reattach to remove. */
+ * each, then the VM's grant revoked). Failures are logged: such a disk
+ * stays recorded, not ready, for a later attach of it, the pod's stop or
+ * a reattach to remove. */
 void hcs_disks_release(struct drv_pod *p, const char *ctr_id);
 /* Every disk removed while the VM runs (failures logged and ignored: the
- * VM's end drops them), every user forgotten. */
+ * VM's end drops them), every grant revoked (a failure logged), every
+ * user forgotten. With the VM gone: the grants revoked, the scratch
+ * files deleted. */
 void hcs_disks_remove_all(struct drv_pod *p);
 /* After a reattach: what a dead uvmd left half done undone: disks not
  * ready removed, users of a removed disk forgotten, then disks without
@@ -269,12 +281,14 @@ struct json_object;
 
 /* shares.c: the CRI mounts of container ctr_id. oci_spec_json's mounts
  * whose source is an absolute Windows path (ctr_win_mounts.c puts them
- * there: bind, "ro" or "rw", private) are host directories: each shared
- * unless the pod shares it already with the same read-only flag (HCS add,
- * guest mount, each recorded before it runs), the container counted as a
- * user; *ret_spec is the spec with those sources made the guest's mount
- * points (NULL when there is none). On failure the shares this call made
- * are removed again and the container is no user. */
+ * there: bind, "ro" or "rw", private) are host directories, or files
+ * when marked DRV_HCS_MOUNT_FILE_KEY: each shared unless the pod shares
+ * it already with the same read-only flag (HCS add, guest mount, each
+ * recorded before it runs), the container counted as a user; *ret_spec
+ * is the spec with those sources made the guest's mount points (a file:
+ * <mount point>/<name>) and the markers gone (NULL when there is none).
+ * On failure the shares this call made are removed again and the
+ * container is no user. */
 int hcs_shares_attach(struct drv_pod *p, const char *ctr_id, const char *oci_spec_json,
                       char **ret_spec, struct uvm_error **err);
 /* As hcs_disks_release, hcs_disks_remove_all, hcs_disks_settle and

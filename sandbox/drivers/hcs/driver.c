@@ -70,7 +70,7 @@ static int check_tables(const struct hcs_api *hcs, const struct hcn_api *hcn,
 {
         if (!hcs || !hcs->create || !hcs->open || !hcs->start || !hcs->shutdown ||
             !hcs->terminate || !hcs->modify || !hcs->properties || !hcs->set_callback ||
-            !hcs->grant_vm_access || !hcs->close)
+            !hcs->grant_vm_access || !hcs->revoke_vm_access || !hcs->close)
                 return uvm_error_set(err, EINVAL, "hcs driver: the HCS table is incomplete");
         if (!hcn || !hcn->namespace_create || !hcn->namespace_delete || !hcn->namespace_modify ||
             !hcn->endpoint_query)
@@ -409,6 +409,19 @@ static int hcs_ctr_exec_sync(struct drv_pod *p, const char *ctr_id,
         return r < 0 ? r : p->b->guest->ctr_exec_sync(g, ctr_id, spec, ret, err);
 }
 
+/* The agent runs runc update in the VM, as for qemu pods. */
+static int hcs_ctr_update(struct drv_pod *p, const char *ctr_id, const char *resources_json,
+                          struct uvm_error **err)
+{
+        struct hcs_guest *g;
+        int r = pod_guest(p, ctr_id, &g, err);
+
+        if (r >= 0 && !p->b->guest->ctr_update)
+                r = uvm_error_set(err, EOPNOTSUPP, "hcs pod %s: the agent cannot update resources",
+                                  p->id);
+        return r < 0 ? r : p->b->guest->ctr_update(g, ctr_id, resources_json, err);
+}
+
 static int hcs_ctr_stats(struct drv_pod *p, const char *ctr_id, struct drv_ctr_stats *ret,
                          struct uvm_error **err)
 {
@@ -459,6 +472,7 @@ const struct drv_ops drv_hcs_ops = {
         .ctr_delete = hcs_ctr_delete,
         .ctr_state = hcs_ctr_state,
         .ctr_exec_sync = hcs_ctr_exec_sync,
+        .ctr_update = hcs_ctr_update,
         .nic_add = hcs_ca_nic_add,
         .nic_modify = hcs_ca_nic_modify,
         .nic_remove = hcs_ca_nic_remove,

@@ -72,4 +72,19 @@ void drv_hcs_set_unavailable(const char *reason);
  * or empty component, no stream or device. -EINVAL with the reason. */
 int drv_hcs_share_path_check(const char *path, struct uvm_error **err);
 
+/* A key of an OCI spec mount that ctr_win_mounts.c sets (true) when the
+ * bind's source is a host file, not a directory: the driver shares the
+ * file's directory restricted to that file (hcsshim's single-file
+ * mapping) and binds <its mount point>/<name>. The driver removes the key
+ * before the agent sees the spec. */
+#define DRV_HCS_MOUNT_FILE_KEY "uvmdHostFile"
+
+/* A host file's path (drv_hcs_share_path_check's forms) split into the
+ * directory to share (a drive root keeps its '\': "C:\") and the file's
+ * name (one component, at most 255 bytes), both malloc'd. -EINVAL when
+ * there is no name (a root, a trailing separator) or the directory cannot
+ * be shared (\\server alone). */
+int drv_hcs_share_file_split(const char *path, char **ret_dir, char **ret_name,
+                             struct uvm_error **err);
+
 extern const struct drv_ops drv_hcs_ops;

@@ -98,6 +98,11 @@ struct hcs_guest_ops {
         int (*ctr_exec_sync)(struct hcs_guest *g, const char *ctr_id,
                              const struct drv_exec_spec *spec, struct drv_exec_result *ret,
                              struct uvm_error **err);
+        /* New cgroup values of a running container, resources_json an OCI
+         * "linux.resources" object (the agent's UpdateContainer, runc
+         * update). Optional (NULL: resources cannot change). */
+        int (*ctr_update)(struct hcs_guest *g, const char *ctr_id, const char *resources_json,
+                          struct uvm_error **err);
         /* Usage of a container, of the pod (its interfaces), as the agent
          * measures them in the VM. Optional (NULL: no stats). */
         int (*ctr_stats)(struct hcs_guest *g, const char *ctr_id, struct drv_ctr_stats *ret,

@@ -449,6 +449,12 @@ static int bridge_ctr_exec_sync(struct hcs_guest *g, const char *ctr_id,
         return agent_client_exec_sync(g->client, ctr_id, spec, ret, err);
 }
 
+static int bridge_ctr_update(struct hcs_guest *g, const char *ctr_id, const char *resources_json,
+                             struct uvm_error **err)
+{
+        return agent_client_update(g->client, ctr_id, resources_json, err);
+}
+
 static int bridge_ctr_stats(struct hcs_guest *g, const char *ctr_id, struct drv_ctr_stats *ret,
                             struct uvm_error **err)
 {
@@ -559,6 +565,7 @@ static const struct hcs_guest_ops bridge_ops = {
         .ctr_delete = bridge_ctr_delete,
         .ctr_state = bridge_ctr_state,
         .ctr_exec_sync = bridge_ctr_exec_sync,
+        .ctr_update = bridge_ctr_update,
         .ctr_stats = bridge_ctr_stats,
         .pod_stats = bridge_pod_stats,
         .client = bridge_client,

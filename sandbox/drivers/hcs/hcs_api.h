@@ -51,6 +51,9 @@ struct hcs_api {
          * process runs as the VM's own account. Not an operation: HCS
          * answers at once. */
         int (*grant_vm_access)(const char *id, const char *path, char **ret_result);
+        /* HcsRevokeVmAccess: take that entry out of the file's ACL again
+         * once the VM no longer uses the file. Not an operation either. */
+        int (*revoke_vm_access)(const char *id, const char *path, char **ret_result);
         /* HcsCloseComputeSystem: release the handle (the system itself
          * lives on unless ShouldTerminateOnLastHandleClosed). NULL is a no-op. */
         void (*close)(struct hcs_system *sys);

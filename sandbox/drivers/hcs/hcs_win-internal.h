@@ -72,6 +72,7 @@ struct hcs_raw {
          HCS_EVENT_CALLBACK callback);
         void(WINAPI *close_compute_system)(HCS_SYSTEM system);
         HRESULT(WINAPI *grant_vm_access)(PCWSTR vm_id, PCWSTR file_path);
+        HRESULT(WINAPI *revoke_vm_access)(PCWSTR vm_id, PCWSTR file_path);
         /* Releases the result documents the calls hand out: LocalFree, as
          * computecore requires. */
         HLOCAL(WINAPI *local_free)(HLOCAL mem);

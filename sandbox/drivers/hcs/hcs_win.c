@@ -427,9 +427,10 @@ static void win_close(struct hcs_system *sys)
         free(sys);
 }
 
-static int win_grant_vm_access(const char *id, const char *path, char **ret_result)
+/* HcsGrantVmAccess and HcsRevokeVmAccess: one shape, answered at once. */
+static int vm_access(HRESULT(WINAPI *fn)(PCWSTR, PCWSTR), const char *call, const char *id,
+                     const char *path, char **ret_result)
 {
-        static const char call[] = "HcsGrantVmAccess";
         const struct hcs_raw *raw = bound_raw;
         _cleanup_free_ wchar_t *wid = NULL, *wpath = NULL;
         HRESULT hr;
@@ -438,10 +439,20 @@ static int win_grant_vm_access(const char *id, const char *path, char **ret_resu
         if ((r = to_wide(raw, id, HCS_WIN_ID_MAX, call, "id", &wid, ret_result)) < 0 ||
             (r = to_wide(raw, path, 32767u, call, "path", &wpath, ret_result)) < 0)
                 return r;
-        hr = raw->grant_vm_access(wid, wpath);
+        hr = fn(wid, wpath);
         if (FAILED(hr))
                 return fail_with(raw, hr, NULL, call, "the call failed", ret_result);
         return 0;
+}
+
+static int win_grant_vm_access(const char *id, const char *path, char **ret_result)
+{
+        return vm_access(bound_raw->grant_vm_access, "HcsGrantVmAccess", id, path, ret_result);
+}
+
+static int win_revoke_vm_access(const char *id, const char *path, char **ret_result)
+{
+        return vm_access(bound_raw->revoke_vm_access, "HcsRevokeVmAccess", id, path, ret_result);
 }
 
 static const struct hcs_api win_api = {
@@ -455,6 +466,7 @@ static const struct hcs_api win_api = {
         .properties = win_properties,
         .set_callback = win_set_callback,
         .grant_vm_access = win_grant_vm_access,
+        .revoke_vm_access = win_revoke_vm_access,
         .close = win_close,
 };
 
@@ -466,7 +478,7 @@ const struct hcs_api *hcs_api_from_raw(const struct hcs_raw *raw)
             !raw->shut_down_compute_system || !raw->terminate_compute_system ||
             !raw->modify_compute_system || !raw->get_compute_system_properties ||
             !raw->set_compute_system_callback || !raw->close_compute_system ||
-            !raw->grant_vm_access || !raw->local_free)
+            !raw->grant_vm_access || !raw->revoke_vm_access || !raw->local_free)
                 return NULL;
         bound_raw = raw;
         return &win_api;
@@ -495,6 +507,7 @@ static const struct {
          false},
         {"HcsCloseComputeSystem", offsetof(struct hcs_raw, close_compute_system), false},
         {"HcsGrantVmAccess", offsetof(struct hcs_raw, grant_vm_access), false},
+        {"HcsRevokeVmAccess", offsetof(struct hcs_raw, revoke_vm_access), false},
 };
 
 static INIT_ONCE computecore_once = INIT_ONCE_STATIC_INIT;

@@ -344,6 +344,8 @@ static int reattach_teardown(struct drv_pod *p, const char *why, struct uvm_erro
                 p->b->hcs->close(p->sys);
                 p->sys = NULL;
         }
+        if (r >= 0)
+                hcs_disks_remove_all(p); /* the VM is gone: its grants and scratch files */
         if (r >= 0 && p->ns_id[0])
                 r = hcs_net_delete_namespace(p, err);
         if (r >= 0)

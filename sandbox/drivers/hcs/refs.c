@@ -42,7 +42,7 @@ size_t hcs_refs_users_of(const struct hcs_refs *t, unsigned n)
         return count;
 }
 
-static void record(struct drv_pod *p)
+void hcs_refs_record(struct drv_pod *p)
 {
         struct uvm_error *e = NULL;
 
@@ -50,6 +50,50 @@ static void record(struct drv_pod *p)
                 log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: %s, ignoring", p->id, e->msg);
                 uvm_error_free(e);
         }
+}
+
+static bool running(struct drv_pod *p)
+{
+        return p->created && p->guest && !hcs_pod_exited(p);
+}
+
+/* One side's step; -ENOENT (gone already) is done. */
+static int side_off(struct drv_pod *p, unsigned n,
+                    int (*off)(struct drv_pod *p, unsigned n, struct uvm_error **err),
+                    struct uvm_error **err)
+{
+        struct uvm_error *e = NULL;
+        int r = off(p, n, &e);
+
+        if (r == -ENOENT)
+                r = 0;
+        else if (r < 0)
+                r = uvm_error_set(err, -r, "%s", e ? e->msg : strerror(-r));
+        uvm_error_free(e);
+        return r;
+}
+
+int hcs_refs_unplug(struct drv_pod *p, const struct hcs_refs_ops *ops, unsigned n,
+                    struct hcs_ref_flags f, struct uvm_error **err)
+{
+        int r;
+
+        *f.ready = false;
+        hcs_refs_record(p);
+        if (*f.in_guest && running(p)) {
+                r = side_off(p, n, ops->guest_off, err);
+                if (r < 0)
+                        return r;
+        }
+        *f.in_guest = false;
+        if (*f.on_host && running(p)) {
+                hcs_refs_record(p);
+                r = side_off(p, n, ops->host_off, err);
+                if (r < 0)
+                        return r;
+        }
+        *f.on_host = false;
+        return 0;
 }
 
 void hcs_refs_remove_logged(struct drv_pod *p, const struct hcs_refs_ops *ops, unsigned n)
@@ -88,7 +132,7 @@ void hcs_refs_release(struct drv_pod *p, struct hcs_refs *t, const struct hcs_re
                 return;
         was = *u;
         *u = (struct hcs_ref_user){0};
-        record(p);
+        hcs_refs_record(p);
         for (size_t i = was.n; i-- > 0;) {
                 unsigned n = was.nums[i];
 

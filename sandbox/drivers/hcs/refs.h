@@ -48,6 +48,16 @@ struct hcs_refs_ops {
         int (*remove)(struct drv_pod *p, unsigned n, struct uvm_error **err);
         /* Its memory freed, the number free (after remove-all's removal). */
         void (*forget)(struct drv_pod *p, unsigned n);
+        /* hcs_refs_unplug's steps: the guest's unmount, the host's HCS
+         * remove. Each returns the call's -errno, -ENOENT when that side
+         * was gone already. */
+        int (*guest_off)(struct drv_pod *p, unsigned n, struct uvm_error **err);
+        int (*host_off)(struct drv_pod *p, unsigned n, struct uvm_error **err);
+};
+
+/* A resource's flags (struct hcs_disk's, hcs_share's). */
+struct hcs_ref_flags {
+        bool *ready, *in_guest, *on_host;
 };
 
 struct hcs_ref_user *hcs_refs_find(struct hcs_refs *t, const char *id);
@@ -56,6 +66,14 @@ struct hcs_ref_user *hcs_refs_find(struct hcs_refs *t, const char *id);
 struct hcs_ref_user *hcs_refs_new(struct hcs_refs *t, const char *id);
 /* How many users list n. */
 size_t hcs_refs_users_of(const struct hcs_refs *t, unsigned n);
+/* The pod's record written (HCS_RECORD_READY), a failure logged. */
+void hcs_refs_record(struct drv_pod *p);
+/* Resource n not ready, then taken out of the guest, then off the host:
+ * each flag cleared once its side is gone (or was never there: -ENOENT),
+ * the record written before each step. A VM that no longer runs took both
+ * with it. The first failure, its side's flag kept. */
+int hcs_refs_unplug(struct drv_pod *p, const struct hcs_refs_ops *ops, unsigned n,
+                    struct hcs_ref_flags f, struct uvm_error **err);
 /* ops->remove, a failure logged. */
 void hcs_refs_remove_logged(struct drv_pod *p, const struct hcs_refs_ops *ops, unsigned n);
 /* A found (>= 0) resource a removal left behind (not ready, no users) is

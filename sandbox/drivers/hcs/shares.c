@@ -3,9 +3,12 @@
  * Plan9 share of the VM (HCS modify "VirtualMachine/Devices/Plan9/Shares",
  * served on vsock port 564), which the guest mounts (9p over a vsock
  * connection to the host, trans=fd) at /run/mounts/m<slot>; the
- * container's OCI spec then binds from there. A share is one host path
- * and read-only flag, shared by every container of the pod that mounts
- * it: made for the first, removed after the last. Add: HCS add, guest
+ * container's OCI spec then binds from there. A host file is shared as
+ * hcsshim shares one: its directory, restricted to that file (HCS's
+ * RestrictFileAccess flag and AllowedFiles), the spec binding
+ * <mount point>/<name>. A share is one host path, file (or none) and
+ * read-only flag, shared by every container of the pod that mounts it:
+ * made for the first, removed after the last. Add: HCS add, guest
  * mount; remove: guest unmount, HCS remove. The record is written before
  * each step (struct hcs_share), so a uvmd killed in between finds what may
  * exist (hcs_shares_settle). The structure follows disks.c.
@@ -34,21 +37,6 @@ static void share_name(unsigned slot, char *buf, size_t size)
 static void guest_path(unsigned slot, char *buf, size_t size)
 {
         snprintf(buf, size, HCS_SHARE_GUEST_ROOT "%u", slot);
-}
-
-static bool running(struct drv_pod *p)
-{
-        return p->created && p->guest && !hcs_pod_exited(p);
-}
-
-static void record(struct drv_pod *p)
-{
-        struct uvm_error *e = NULL;
-
-        if (hcs_record_write(p, HCS_RECORD_READY, &e) < 0) {
-                log_pod(LOG_LEVEL_WARN, p->id, "hcs pod %s: %s, ignoring", p->id, e->msg);
-                uvm_error_free(e);
-        }
 }
 
 static bool is_sep(char c)
@@ -109,6 +97,44 @@ int drv_hcs_share_path_check(const char *path, struct uvm_error **err)
         return 0;
 }
 
+/* The last component of a host file's path, and the directory before it. */
+int drv_hcs_share_file_split(const char *path, char **ret_dir, char **ret_name,
+                             struct uvm_error **err)
+{
+        _cleanup_free_ char *dir = NULL, *name = NULL;
+        const char *sep = NULL;
+        size_t keep;
+        int r = drv_hcs_share_path_check(path, err);
+
+        if (r < 0)
+                return r;
+        for (const char *c = path; *c; c++)
+                if (is_sep(*c))
+                        sep = c;
+        if (!sep || !sep[1])
+                return uvm_error_set(err, EINVAL, "host file '%.200s' names no file", path);
+        keep = (size_t) (sep - path);
+        if (path[keep - 1] == ':')
+                keep++; /* a drive root keeps its separator: C:\ */
+        dir = malloc(keep + 1);
+        name = strdup(sep + 1);
+        if (!dir || !name)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        memcpy(dir, path, keep);
+        dir[keep] = '\0';
+        r = hcs_check_file_name("host file name", name, err);
+        if (r < 0)
+                return r;
+        /* \\server\share is the least a UNC directory is. */
+        if (is_sep(path[0]) && is_sep(path[1]) && (keep <= 2 || !strpbrk(dir + 2, "\\/")))
+                return uvm_error_set(err, EINVAL,
+                                     "host file '%.200s': its directory is a server, not a share",
+                                     path);
+        *ret_dir = TAKE_PTR(dir);
+        *ret_name = TAKE_PTR(name);
+        return 0;
+}
+
 static int host_share(struct drv_pod *p, bool add, unsigned slot, struct uvm_error **err)
 {
         struct hcs_share *sh = &p->shares[slot];
@@ -121,6 +147,7 @@ static int host_share(struct drv_pod *p, bool add, unsigned slot, struct uvm_err
         s.name = name;
         s.host_path = sh->path;
         s.read_only = sh->read_only;
+        s.allowed_file = sh->file;
         snprintf(what, sizeof(what), "%s Plan9 share %s of", add ? "add" : "remove", name);
         r = hcs_modify_plan9_document(add ? HCS_REQUEST_ADD : HCS_REQUEST_REMOVE, &s, &doc, err);
         if (r < 0)
@@ -132,45 +159,40 @@ static int host_share(struct drv_pod *p, bool add, unsigned slot, struct uvm_err
         return 0;
 }
 
-/* Guest first, then host, each flag cleared once that side is gone (or
- * was never there: -ENOENT), the record written before each step; the
- * slot freed once both are. A VM that no longer runs took both with it.
- * The first failure, its side's flag kept. */
-static int share_remove(struct drv_pod *p, unsigned slot, struct uvm_error **err)
+static int share_unmount(struct drv_pod *p, unsigned slot, struct uvm_error **err)
 {
-        struct hcs_share *sh = &p->shares[slot];
-        struct uvm_error *e = NULL;
         char gp[32];
         int r;
 
         guest_path(slot, gp, sizeof(gp));
-        sh->ready = false;
-        record(p);
-        if (sh->in_guest && running(p)) {
-                r = p->b->guest->unmount_share(p->guest, gp, &e);
-                if (r < 0 && r != -ENOENT) {
-                        r = uvm_error_set(err, -r, "unmount share %s in %s: %s", gp, p->system_id,
-                                          e ? e->msg : strerror(-r));
-                        uvm_error_free(e);
-                        return r;
-                }
-                e = uvm_error_free(e);
+        r = p->b->guest->unmount_share(p->guest, gp, err);
+        if (r < 0) {
+                uvm_error_set(err, -r, "%s", strerror(-r)); /* when the guest said nothing */
+                uvm_error_wrap(err, "unmount share %s in %s", gp, p->system_id);
         }
-        sh->in_guest = false;
-        if (sh->on_host && running(p)) {
-                record(p);
-                r = host_share(p, false, slot, &e);
-                if (r < 0 && r != -ENOENT) {
-                        r = uvm_error_set(err, -r, "%s", e ? e->msg : strerror(-r));
-                        uvm_error_free(e);
-                        return r;
-                }
-                e = uvm_error_free(e);
-        }
-        sh->on_host = false;
+        return r;
+}
+
+static int share_detach(struct drv_pod *p, unsigned slot, struct uvm_error **err)
+{
+        return host_share(p, false, slot, err);
+}
+
+static const struct hcs_refs_ops share_refs;
+
+/* hcs_refs_unplug; the slot freed once both sides are gone. */
+static int share_remove(struct drv_pod *p, unsigned slot, struct uvm_error **err)
+{
+        struct hcs_share *sh = &p->shares[slot];
+        struct hcs_ref_flags f = {&sh->ready, &sh->in_guest, &sh->on_host};
+        int r = hcs_refs_unplug(p, &share_refs, slot, f, err);
+
+        if (r < 0)
+                return r;
         free(sh->path);
-        sh->path = NULL;
-        record(p);
+        free(sh->file);
+        sh->path = sh->file = NULL;
+        hcs_refs_record(p);
         return 0;
 }
 
@@ -187,6 +209,7 @@ static bool share_ready(struct drv_pod *p, unsigned slot)
 static void share_forget(struct drv_pod *p, unsigned slot)
 {
         free(p->shares[slot].path);
+        free(p->shares[slot].file);
         p->shares[slot] = (struct hcs_share){0};
 }
 
@@ -201,12 +224,14 @@ static const struct hcs_refs_ops share_refs = {
         .ready = share_ready,
         .remove = share_remove,
         .forget = share_forget,
+        .guest_off = share_unmount,
+        .host_off = share_detach,
 };
 
-/* A new share of path at a free slot: added, mounted. On failure what was
- * done is removed again. */
-static int share_add(struct drv_pod *p, const char *path, bool ro, unsigned *ret_slot,
-                     struct uvm_error **err)
+/* A new share of path (restricted to file unless NULL) at a free slot:
+ * added, mounted. On failure what was done is removed again. */
+static int share_add(struct drv_pod *p, const char *path, const char *file, bool ro,
+                     unsigned *ret_slot, struct uvm_error **err)
 {
         struct uvm_error *e = NULL;
         struct hcs_share *sh = NULL;
@@ -221,9 +246,14 @@ static int share_add(struct drv_pod *p, const char *path, bool ro, unsigned *ret
                 return uvm_error_set(err, ENOSPC, "the VM %s has %d shares: no more for %s",
                                      p->system_id, HCS_MAX_SHARES, path);
         slot--;
-        *sh = (struct hcs_share){.path = strdup(path), .read_only = ro, .on_host = true};
-        if (!sh->path)
+        *sh = (struct hcs_share){.path = strdup(path),
+                                 .file = file ? strdup(file) : NULL,
+                                 .read_only = ro,
+                                 .on_host = true};
+        if (!sh->path || (file && !sh->file)) {
+                share_forget(p, slot);
                 return uvm_error_set(err, ENOMEM, "out of memory");
+        }
         r = hcs_record_write(p, HCS_RECORD_READY, err);
         if (r >= 0)
                 r = host_share(p, true, slot, err);
@@ -249,21 +279,25 @@ static int share_add(struct drv_pod *p, const char *path, bool ro, unsigned *ret
         return 0;
 }
 
-static int share_find(struct drv_pod *p, const char *path, bool ro)
+/* The share of path with file (NULL: the whole directory) and ro. */
+static int share_find(struct drv_pod *p, const char *path, const char *file, bool ro)
 {
-        for (unsigned i = 0; i < HCS_MAX_SHARES; i++)
-                if (p->shares[i].path && p->shares[i].read_only == ro &&
-                    STR_EQ(p->shares[i].path, path))
+        for (unsigned i = 0; i < HCS_MAX_SHARES; i++) {
+                const struct hcs_share *sh = &p->shares[i];
+
+                if (sh->path && sh->read_only == ro && STR_EQ(sh->path, path) &&
+                    (sh->file ? file && STR_EQ(sh->file, file) : !file))
                         return (int) i;
+        }
         return -1;
 }
 
 /* The share of one mount, for user u: the pod's, or a new one. A share a
  * removal left behind (not ready) is removed first. */
-static int mount_share(struct drv_pod *p, struct hcs_ref_user *u, const char *path, bool ro,
-                       unsigned *ret_slot, struct uvm_error **err)
+static int mount_share(struct drv_pod *p, struct hcs_ref_user *u, const char *path,
+                       const char *file, bool ro, unsigned *ret_slot, struct uvm_error **err)
 {
-        int found = share_find(p, path, ro);
+        int found = share_find(p, path, file, ro);
         unsigned slot = 0;
         int r;
 
@@ -273,7 +307,7 @@ static int mount_share(struct drv_pod *p, struct hcs_ref_user *u, const char *pa
         if (found >= 0) {
                 slot = (unsigned) found;
         } else {
-                r = share_add(p, path, ro, &slot, err);
+                r = share_add(p, path, file, ro, &slot, err);
                 if (r < 0)
                         return r;
         }
@@ -293,24 +327,37 @@ static bool has_option(json_object *opts, const char *name)
         return false;
 }
 
-/* A bind mount whose source is not a guest path is from a host directory:
- * its source and read-only flag, 1; 0 for any other mount (a guest path,
- * a tmpfs), left as it is. */
-static int host_mount(json_object *m, const char **ret_src, bool *ret_ro, struct uvm_error **err)
+/* A bind mount whose source is not a guest path is from a host directory
+ * or, marked so, a host file: its source, read-only flag and whether a
+ * file, 1; 0 for any other mount (a guest path, a tmpfs), left as it is. */
+static int host_mount(json_object *m, const char **ret_src, bool *ret_ro, bool *ret_file,
+                      struct uvm_error **err)
 {
         static const char *const shared[] = {"shared", "rshared", "slave", "rslave"};
         const char *src = json_string_of(m, "source"), *type = json_string_of(m, "type");
-        json_object *opts = NULL;
+        json_object *opts = NULL, *marker = NULL;
+        bool file = false;
         int r;
 
         json_object_object_get_ex(m, "options", &opts);
         if (opts && !json_object_is_type(opts, json_type_array))
                 return uvm_error_set(err, EINVAL, "a spec mount's options is not an array");
-        if (!(type && STR_EQ(type, "bind")) && !has_option(opts, "bind") &&
-            !has_option(opts, "rbind"))
+        if (json_object_object_get_ex(m, DRV_HCS_MOUNT_FILE_KEY, &marker)) {
+                if (!json_object_is_type(marker, json_type_boolean))
+                        return uvm_error_set(err, EINVAL,
+                                             "a spec mount's " DRV_HCS_MOUNT_FILE_KEY
+                                             " is not a boolean");
+                file = json_object_get_boolean(marker);
+        }
+        if ((!(type && STR_EQ(type, "bind")) && !has_option(opts, "bind") &&
+             !has_option(opts, "rbind")) ||
+            (src && src[0] == '/')) {
+                if (file) /* only a host bind is shared */
+                        return uvm_error_set(err, EINVAL,
+                                             "a spec mount marked a host file is not a bind "
+                                             "of a host path");
                 return 0;
-        if (src && src[0] == '/')
-                return 0;
+        }
         r = drv_hcs_share_path_check(src, err);
         if (r < 0)
                 return r;
@@ -322,6 +369,7 @@ static int host_mount(json_object *m, const char **ret_src, bool *ret_ro, struct
                                              src, shared[i]);
         *ret_src = src;
         *ret_ro = has_option(opts, "ro");
+        *ret_file = file;
         return 1;
 }
 
@@ -339,23 +387,45 @@ static int user_new(struct drv_pod *p, const char *ctr_id, struct hcs_ref_user *
         return 0;
 }
 
-/* Each host mount's share, its source made the guest's mount point. */
+/* One host mount's share, its source made the guest's mount point (a
+ * file's: the file in it), the file marker gone. */
+static int attach_one(struct drv_pod *p, struct hcs_ref_user *u, json_object *m, const char *src,
+                      bool ro, bool file, struct uvm_error **err)
+{
+        _cleanup_free_ char *dir = NULL, *name = NULL;
+        char gp[32 + HCS_FILE_NAME_MAX + 1];
+        unsigned slot = 0;
+        int r;
+
+        if (file && (r = drv_hcs_share_file_split(src, &dir, &name, err)) < 0)
+                return r;
+        r = mount_share(p, u, file ? dir : src, name, ro, &slot, err);
+        if (r < 0)
+                return r;
+        guest_path(slot, gp, sizeof(gp));
+        if (file)
+                snprintf(gp + strlen(gp), sizeof(gp) - strlen(gp), "/%s", name);
+        json_object_object_del(m, DRV_HCS_MOUNT_FILE_KEY);
+        if (json_object_object_add(m, "source", json_object_new_string(gp)) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
+/* Each host mount's share (attach_one). */
 static int attach_mounts(struct drv_pod *p, const char *ctr_id, json_object *mounts, size_t *ret_n,
                          struct uvm_error **err)
 {
         struct hcs_ref_user *u = NULL;
         size_t n = json_object_array_length(mounts);
         const char *src = NULL;
-        unsigned slot = 0;
-        char gp[32];
-        bool ro = false;
+        bool ro = false, file = false;
         int r;
 
         for (size_t i = 0; i < n; i++) {
                 json_object *m = json_object_array_get_idx(mounts, i);
 
                 r = json_object_is_type(m, json_type_object)
-                            ? host_mount(m, &src, &ro, err)
+                            ? host_mount(m, &src, &ro, &file, err)
                             : uvm_error_set(err, EINVAL, "a spec mount is not an object");
                 if (r < 0)
                         return r;
@@ -366,12 +436,9 @@ static int attach_mounts(struct drv_pod *p, const char *ctr_id, json_object *mou
                 if (u->n == HCS_MAX_CTR_MOUNTS)
                         return uvm_error_set(err, EINVAL, "container %s has more than %d mounts",
                                              ctr_id, HCS_MAX_CTR_MOUNTS);
-                r = mount_share(p, u, src, ro, &slot, err);
+                r = attach_one(p, u, m, src, ro, file, err);
                 if (r < 0)
                         return r;
-                guest_path(slot, gp, sizeof(gp));
-                if (json_object_object_add(m, "source", json_object_new_string(gp)) < 0)
-                        return uvm_error_set(err, ENOMEM, "out of memory");
         }
         *ret_n = u ? u->n : 0;
         return 0;
@@ -440,8 +507,9 @@ void hcs_shares_clear(struct drv_pod *p)
         memset(&p->share_users, 0, sizeof(p->share_users));
 }
 
-/* --- the record: "shares": [{"slot", "path", "read_only", "host",
- * "guest", "ready"}], "share_users": [{"id", "slots": [...]}] --- */
+/* --- the record: "shares": [{"slot", "path", ["file",] "read_only",
+ * "host", "guest", "ready"}], "share_users": [{"id", "slots": [...]}];
+ * a directory's share has no "file", as all had before files. --- */
 
 static int put(json_object *o, const char *key, json_object *v)
 {
@@ -458,6 +526,7 @@ static json_object *share_json(unsigned slot, const struct hcs_share *sh)
 
         if (!o || put(o, "slot", json_object_new_int((int) slot)) < 0 ||
             put(o, "path", json_object_new_string(sh->path)) < 0 ||
+            (sh->file && put(o, "file", json_object_new_string(sh->file)) < 0) ||
             put(o, "read_only", json_object_new_boolean(sh->read_only)) < 0 ||
             put(o, "host", json_object_new_boolean(sh->on_host)) < 0 ||
             put(o, "guest", json_object_new_boolean(sh->in_guest)) < 0 ||
@@ -504,19 +573,25 @@ static bool get_index(json_object *v, int max, int *ret)
 
 static int read_share(struct drv_pod *p, json_object *n)
 {
-        const char *path = json_string_of(n, "path");
+        const char *path = json_string_of(n, "path"), *file = NULL;
         struct hcs_share sh = {0};
-        json_object *v = NULL;
+        json_object *v = NULL, *f = NULL;
         int slot;
 
+        if (json_object_object_get_ex(n, "file", &f) &&
+            (!json_object_is_type(f, json_type_string) ||
+             hcs_check_file_name("file", (file = json_object_get_string(f)), NULL) < 0))
+                return -EINVAL;
         if (!json_object_object_get_ex(n, "slot", &v) || !get_index(v, HCS_MAX_SHARES, &slot) ||
             p->shares[slot].path || !path || drv_hcs_share_path_check(path, NULL) < 0 ||
             !get_bool(n, "read_only", &sh.read_only) || !get_bool(n, "host", &sh.on_host) ||
             !get_bool(n, "guest", &sh.in_guest) || !get_bool(n, "ready", &sh.ready) ||
-            share_find(p, path, sh.read_only) >= 0)
+            share_find(p, path, file, sh.read_only) >= 0)
                 return -EINVAL;
-        if (!(sh.path = strdup(path)))
+        if (!(sh.path = strdup(path)) || (file && !(sh.file = strdup(file)))) {
+                free(sh.path);
                 return -ENOMEM;
+        }
         p->shares[slot] = sh;
         return 0;
 }

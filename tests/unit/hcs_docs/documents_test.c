@@ -531,6 +531,9 @@ static void test_modify_documents(void **state)
         struct hcs_scsi_attachment del = {3, 63, NULL, false, NULL};
         struct hcs_plan9_share share = {"vol1", "C:\\uvmd\\vols\\vol1", 0, true};
         struct hcs_plan9_share unshare = {"vol1", NULL, 0, false};
+        /* The kubelet's termination-log file: its directory restricted to it. */
+        struct hcs_plan9_share file = {"m3", "C:\\var\\lib\\kubelet\\pods\\uid\\containers\\app", 0,
+                                       true, "termination-log"};
         char *json = NULL;
 
         assert_modify(g, "nic_add", hcs_modify_nic_document(HCS_REQUEST_ADD, &nic, &json, NULL),
@@ -543,6 +546,8 @@ static void test_modify_documents(void **state)
                       hcs_modify_scsi_document(HCS_REQUEST_REMOVE, &del, &json, NULL), &json);
         assert_modify(g, "plan9_add",
                       hcs_modify_plan9_document(HCS_REQUEST_ADD, &share, &json, NULL), &json);
+        assert_modify(g, "plan9_add_file",
+                      hcs_modify_plan9_document(HCS_REQUEST_ADD, &file, &json, NULL), &json);
         assert_modify(g, "plan9_remove",
                       hcs_modify_plan9_document(HCS_REQUEST_REMOVE, &unshare, &json, NULL), &json);
 }

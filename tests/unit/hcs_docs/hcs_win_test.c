@@ -29,8 +29,9 @@ static struct {
         bool no_operation;     /* HcsCreateOperation fails */
         DWORD last_timeout, first_timeout;
         wchar_t last_id[256];
-        wchar_t last_path[256]; /* HcsGrantVmAccess's */
-        wchar_t *last_doc;      /* configuration, request or query */
+        wchar_t last_path[256]; /* HcsGrantVmAccess's, HcsRevokeVmAccess's */
+        int revokes;
+        wchar_t *last_doc; /* configuration, request or query */
         const char *last_call;
         int ops_open, ops_cancelled, systems_open, local_frees;
         HCS_EVENT_CALLBACK callback;
@@ -160,6 +161,15 @@ static HRESULT WINAPI fake_grant(PCWSTR vm_id, PCWSTR path)
         return wcscmp(vm_id, L"known@vm") == 0 ? S_OK : HCS_HR_WIN32(ERROR_FILE_NOT_FOUND);
 }
 
+/* The revoke answers as HCS would for a file whose ACL it cannot edit. */
+static HRESULT WINAPI fake_revoke(PCWSTR vm_id, PCWSTR path)
+{
+        fake.revokes++;
+        wcsncpy(fake.last_id, vm_id, 255);
+        wcsncpy(fake.last_path, path, 255);
+        return wcscmp(vm_id, L"known@vm") == 0 ? S_OK : HCS_HR_WIN32(ERROR_ACCESS_DENIED);
+}
+
 static HLOCAL WINAPI fake_local_free(HLOCAL m)
 {
         fake.local_frees++;
@@ -181,6 +191,7 @@ static const struct hcs_raw fake_raw = {
         .set_compute_system_callback = fake_set_callback,
         .close_compute_system = fake_close_system,
         .grant_vm_access = fake_grant,
+        .revoke_vm_access = fake_revoke,
         .local_free = fake_local_free,
 };
 
@@ -371,6 +382,22 @@ static void test_grant_vm_access(void **state)
         free(result);
 }
 
+/* HcsRevokeVmAccess: the same arguments, its own name in a refusal. */
+static void test_revoke_vm_access(void **state)
+{
+        char *result = NULL;
+
+        assert_int_equal(api->revoke_vm_access("known@vm", "C:\\d\\l\u00e4yer.vhd", &result), 0);
+        assert_null(result);
+        assert_int_equal(fake.revokes, 1);
+        assert_int_equal(wcscmp(fake.last_path, L"C:\\d\\l\u00e4yer.vhd"), 0);
+        assert_int_equal(api->revoke_vm_access("other@vm", "C:\\x.vhd", &result), -EPERM);
+        assert_non_null(result);
+        assert_non_null(strstr(result, "HcsRevokeVmAccess"));
+        free(result);
+        assert_int_equal(fake.ops_open, 0);
+}
+
 static void test_result_documents_freed(void **state)
 {
         struct hcs_system *sys = open_known();
@@ -474,6 +501,9 @@ static void test_from_raw_needs_every_entry(void **state)
         raw = fake_raw;
         raw.grant_vm_access = NULL;
         assert_null(hcs_api_from_raw(&raw));
+        raw = fake_raw;
+        raw.revoke_vm_access = NULL;
+        assert_null(hcs_api_from_raw(&raw));
         assert_null(hcs_api_from_raw(NULL));
 }
 
@@ -509,6 +539,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_hresult_mapping, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_not_found, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_grant_vm_access, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_revoke_vm_access, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_result_documents_freed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_callback_trampoline, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_from_raw_needs_every_entry, setup, teardown),

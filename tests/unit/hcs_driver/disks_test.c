@@ -22,6 +22,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/platform.h"
+#include "tests/unit/hcs_driver/ctr_pair.h"
 #include "tests/unit/hcs_driver/fixture.h"
 
 #define RECORD "hcs-pod.json"
@@ -46,22 +47,6 @@ static int teardown(void **state)
 {
         fixture_crash_teardown();
         return fixture_teardown(state);
-}
-
-static void create_ok(struct drv_pod *pod, const struct drv_ctr_spec *c)
-{
-        struct uvm_error *err = NULL;
-
-        if (ops->ctr_create(pod, c, &err) < 0)
-                fail_msg("ctr_create %s: %s", c->id, err->msg);
-}
-
-static void delete_ok(struct drv_pod *pod, const char *id)
-{
-        struct uvm_error *err = NULL;
-
-        if (ops->ctr_delete(pod, id, &err) < 0)
-                fail_msg("ctr_delete %s: %s", id, err->msg);
 }
 
 /* The record's disks in dir ("lun:host/guest/ready" each, ' '-separated)
@@ -122,7 +107,7 @@ static void test_attach_and_detach(void **state)
         json_object *doc;
 
         fixture_log_clear();
-        create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_a);
         assert_string_equal(fake_log_text(), "hcs.grant pod1@vm aaa.vhd\n"
                                              "hcs.scsi Add 0\n"
                                              "guest.mount 0 /run/layers/0\n"
@@ -142,15 +127,19 @@ static void test_attach_and_detach(void **state)
         assert_recorded(spec.state_dir, "0:1/1/1 1:1/1/1", "ctr-a:0,1");
         assert_int_equal(fake.host_disks, 2);
         assert_int_equal(fake.guest_disks, 2);
+        assert_int_equal(fake.n_grants, 2);
 
         fixture_log_clear();
-        delete_ok(pod, "ctr-a");
+        pair_delete_ok(pod, "ctr-a");
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-a\n"
                                              "guest.unmount 1 /run/layers/1\n"
                                              "hcs.scsi Remove 1\n"
+                                             "hcs.revoke pod1@vm bbb.vhd\n"
                                              "guest.unmount 0 /run/layers/0\n"
-                                             "hcs.scsi Remove 0");
+                                             "hcs.scsi Remove 0\n"
+                                             "hcs.revoke pod1@vm aaa.vhd");
         assert_recorded(spec.state_dir, "", "");
+        assert_int_equal(fake.n_grants, 0);
         assert_int_equal(fake.host_disks + fake.guest_disks, 0);
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         ops->pod_free(pod);
@@ -163,9 +152,9 @@ static void test_shared_layer_counted(void **state)
 {
         struct drv_pod *pod = fixture_create();
 
-        create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_a);
         fixture_log_clear();
-        create_ok(pod, &ctr_b);
+        pair_create_ok(pod, &ctr_b);
         assert_string_equal(fake_log_text(), "hcs.grant pod1@vm ccc.vhd\n"
                                              "hcs.scsi Add 2\n"
                                              "guest.mount 2 /run/layers/2\n"
@@ -175,28 +164,31 @@ static void test_shared_layer_counted(void **state)
         assert_int_equal(fake.host_disks, 3);
 
         fixture_log_clear();
-        delete_ok(pod, "ctr-a");
+        pair_delete_ok(pod, "ctr-a");
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-a\n"
                                              "guest.unmount 1 /run/layers/1\n"
-                                             "hcs.scsi Remove 1");
+                                             "hcs.scsi Remove 1\n"
+                                             "hcs.revoke pod1@vm bbb.vhd");
         assert_recorded(spec.state_dir, "0:1/1/1 2:1/1/1", "ctr-b:0,2");
         assert_int_equal(fake.host_disks, 2);
         assert_int_equal(fake.guest_disks, 2);
 
         /* A third container takes the free LUN 1 again. */
         fixture_log_clear();
-        create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_a);
         assert_int_equal(fake_log_count("hcs.scsi Add 1"), 1);
         assert_int_equal(fake_log_count("hcs.scsi"), 1);
-        delete_ok(pod, "ctr-a");
+        pair_delete_ok(pod, "ctr-a");
 
         fixture_log_clear();
-        delete_ok(pod, "ctr-b");
+        pair_delete_ok(pod, "ctr-b");
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-b\n"
                                              "guest.unmount 2 /run/layers/2\n"
                                              "hcs.scsi Remove 2\n"
+                                             "hcs.revoke pod1@vm ccc.vhd\n"
                                              "guest.unmount 0 /run/layers/0\n"
-                                             "hcs.scsi Remove 0");
+                                             "hcs.scsi Remove 0\n"
+                                             "hcs.revoke pod1@vm aaa.vhd");
         assert_int_equal(fake.host_disks + fake.guest_disks, 0);
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         ops->pod_free(pod);
@@ -216,15 +208,15 @@ static void test_undo_each_failure(void **state)
                 {"hcs.grant", 3, EACCES, "hcs.grant pod1@vm ccc.vhd !"},
                 {"hcs.scsi", 3, EIO,
                  "hcs.grant pod1@vm ccc.vhd\nhcs.scsi Add 2 !\n"
-                 "hcs.scsi Remove 2 !"},
+                 "hcs.scsi Remove 2 !\nhcs.revoke pod1@vm ccc.vhd"},
                 {"guest.mount", 3, ETIMEDOUT,
                  "hcs.grant pod1@vm ccc.vhd\nhcs.scsi Add 2\n"
                  "guest.mount 2 /run/layers/2 !\nguest.unmount 2 /run/layers/2\n"
-                 "hcs.scsi Remove 2"},
+                 "hcs.scsi Remove 2\nhcs.revoke pod1@vm ccc.vhd"},
                 {"guest.ctr_create", 2, EIO,
                  "hcs.grant pod1@vm ccc.vhd\nhcs.scsi Add 2\nguest.mount 2 /run/layers/2\n"
                  "guest.ctr_create ctr-b !\nguest.unmount 2 /run/layers/2\n"
-                 "hcs.scsi Remove 2"},
+                 "hcs.scsi Remove 2\nhcs.revoke pod1@vm ccc.vhd"},
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -234,22 +226,58 @@ static void test_undo_each_failure(void **state)
                 fake_reset();
                 fixture_remove(RECORD);
                 pod = fixture_create();
-                create_ok(pod, &ctr_a);
+                pair_create_ok(pod, &ctr_a);
                 fixture_log_clear();
                 fake_fail(cases[i].call, cases[i].nth, cases[i].err);
                 assert_int_equal(ops->ctr_create(pod, &ctr_b, &err), -cases[i].err);
                 assert_non_null(strstr(err->msg, "ctr-b"));
                 err = uvm_error_free(err);
                 assert_string_equal(fake_log_text(), cases[i].log);
+                assert_int_equal(fake.n_grants, 2); /* ctr-a's */
                 assert_int_equal(fake.host_disks, 2);
                 assert_int_equal(fake.guest_disks, 2);
                 assert_recorded(spec.state_dir, "0:1/1/1 1:1/1/1", "ctr-a:0,1");
-                create_ok(pod, &ctr_b);
+                pair_create_ok(pod, &ctr_b);
                 assert_recorded(spec.state_dir, "0:1/1/1 1:1/1/1 2:1/1/1", "ctr-a:0,1 ctr-b:0,2");
                 assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
                 ops->pod_free(pod);
                 assert_int_equal(fake_live(), 0);
         }
+}
+
+/* A removal's failures: an unmount that fails leaves the disk attached
+ * and recorded as in the guest, not ready (the pod's stop takes it); one
+ * that finds the disk gone (ENOENT) goes on to the host. */
+static void test_remove_failures(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+
+        pair_create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_b);
+        fixture_log_clear();
+        fake_fail("guest.unmount", 1, EIO);
+        pair_delete_ok(pod, "ctr-b");
+        assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-b\n"
+                                             "guest.unmount 2 /run/layers/2 !");
+        assert_recorded(spec.state_dir, "0:1/1/1 1:1/1/1 2:1/1/0", "ctr-a:0,1");
+        fixture_log_clear();
+        fake_fail("guest.unmount", 2, ENOENT);
+        pair_delete_ok(pod, "ctr-a");
+        assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-a\n"
+                                             "guest.unmount 1 /run/layers/1 !\n"
+                                             "hcs.scsi Remove 1\n"
+                                             "hcs.revoke pod1@vm bbb.vhd\n"
+                                             "guest.unmount 0 /run/layers/0\n"
+                                             "hcs.scsi Remove 0\n"
+                                             "hcs.revoke pod1@vm aaa.vhd");
+        assert_int_equal(fake.n_grants, 1); /* LUN 2's, not removed yet */
+        assert_recorded(spec.state_dir, "2:1/1/0", "");
+        fixture_log_clear();
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        assert_int_equal(fake_log_count("guest.unmount 2"), 1);
+        assert_int_equal(fake_log_count("hcs.scsi Remove 2"), 1);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
 }
 
 /* The VM's controller has 64 LUNs: the 65th disk is refused
@@ -269,7 +297,7 @@ static void test_luns_exhausted(void **state)
         for (int i = 0; i < 64; i++)
                 many[i] = names[i];
         many[64] = NULL;
-        create_ok(pod, &big);
+        pair_create_ok(pod, &big);
         assert_int_equal(fake.host_disks, 64);
         fixture_log_clear();
         assert_int_equal(ops->ctr_create(pod, &more, &err), -ENOSPC);
@@ -277,12 +305,13 @@ static void test_luns_exhausted(void **state)
         err = uvm_error_free(err);
         assert_int_equal(fake_log_count("hcs."), 0);
         assert_int_equal(fake.host_disks, 64);
-        create_ok(pod, &share);
+        pair_create_ok(pod, &share);
         assert_int_equal(fake.host_disks, 64);
         fixture_log_clear();
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         assert_int_equal(fake_log_count("hcs.scsi Remove"), 64);
         assert_int_equal(fake_log_count("guest.unmount"), 64);
+        assert_int_equal(fake_log_count("hcs.revoke"), 64);
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);
 }
@@ -293,18 +322,112 @@ static void test_pod_stop_detaches_all(void **state)
         struct drv_pod *pod = fixture_create();
         const char *log;
 
-        create_ok(pod, &ctr_a);
-        create_ok(pod, &ctr_b);
+        pair_create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_b);
         fixture_log_clear();
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         log = fake_log_text();
         assert_int_equal(fake_log_count("guest.unmount"), 3);
         assert_int_equal(fake_log_count("hcs.scsi Remove"), 3);
         assert_true(strstr(log, "hcs.scsi Remove 0") < strstr(log, "hcs.shutdown"));
+        assert_int_equal(fake_log_count("hcs.revoke"), 3);
+        assert_int_equal(fake.n_grants, 0);
         assert_int_equal(fake.host_disks + fake.guest_disks, 0);
         assert_false(fixture_exists(RECORD));
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);
+}
+
+static bool granted(const char *entry)
+{
+        for (int i = 0; i < fake.n_grants; i++)
+                if (strcmp(fake.grants[i], entry) == 0)
+                        return true;
+        return false;
+}
+
+/* A layer's grant stays while a container uses it, goes after its last;
+ * the VM is a file's user, not a container: one grant per file. */
+static void test_grants_follow_last_user(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+
+        pair_create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_b);
+        assert_int_equal(fake_log_count("hcs.grant pod1@vm aaa.vhd"), 1);
+        assert_int_equal(fake.n_grants, 3);
+        pair_delete_ok(pod, "ctr-a");
+        assert_int_equal(fake.n_grants, 2);
+        assert_true(granted("pod1@vm aaa.vhd"));
+        assert_true(granted("pod1@vm ccc.vhd"));
+        assert_false(granted("pod1@vm bbb.vhd"));
+        pair_delete_ok(pod, "ctr-b");
+        assert_int_equal(fake.n_grants, 0);
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+/* A revoke that fails is logged: the container's delete succeeds, the
+ * LUN is free again; the file keeps the VM's entry (nothing else can
+ * take it off). */
+static void test_revoke_failure_ignored(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+
+        pair_create_ok(pod, &ctr_a);
+        fixture_log_clear();
+        fake_fail("hcs.revoke", 1, EPERM);
+        pair_delete_ok(pod, "ctr-a");
+        assert_int_equal(fake_log_count("hcs.revoke pod1@vm bbb.vhd !"), 1);
+        assert_int_equal(fake_log_count("hcs.revoke pod1@vm aaa.vhd"), 1);
+        assert_true(granted("pod1@vm bbb.vhd"));
+        assert_int_equal(fake.host_disks + fake.guest_disks, 0);
+        assert_recorded(spec.state_dir, "", "");
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        fake.n_grants = 0;
+        assert_int_equal(fake_live(), 0);
+}
+
+/* The pod's stop revokes a disk whose removal failed too: the VM's end
+ * takes the disk off, not the file's entry. */
+static void test_stop_revokes_unremoved(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+
+        pair_create_ok(pod, &ctr_a);
+        fixture_log_clear();
+        fake_fail("guest.unmount", 1, EIO);
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        assert_int_equal(fake_log_count("guest.unmount 1 /run/layers/1 !"), 1);
+        assert_int_equal(fake_log_count("hcs.revoke pod1@vm bbb.vhd"), 1);
+        assert_int_equal(fake_log_count("hcs.revoke pod1@vm aaa.vhd"), 1);
+        assert_int_equal(fake.n_grants, 0);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+/* The VM went while uvmd was away: the reattach that finds it gone
+ * revokes what the record lists. */
+static void test_vm_gone_revokes(void **state)
+{
+        struct uvm_error *err = NULL;
+        struct drv_pod *pod = fixture_create();
+
+        pair_create_ok(pod, &ctr_a);
+        fake_crash_save();
+        ops->pod_free(pod);
+        fake_crash_restore();
+        fixture_bind();
+        fake_hcs_forget_all();
+        pod = NULL;
+        assert_int_equal(ops->pod_reattach(&spec, &pod, &err), -ESRCH);
+        uvm_error_free(err);
+        assert_int_equal(fake_log_count("hcs.revoke"), 2);
+        assert_int_equal(fake_log_count("hcs.scsi"), 0);
+        assert_int_equal(fake_live(), 0);
+        assert_false(fixture_exists(RECORD));
 }
 
 /* uvmd is killed with two containers and restarted: the reattached pod
@@ -314,8 +437,8 @@ static void test_restart_knows_disks(void **state)
         struct drv_pod *pod = fixture_create();
         struct uvm_error *err = NULL;
 
-        create_ok(pod, &ctr_a);
-        create_ok(pod, &ctr_b);
+        pair_create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_b);
         fake_crash_save();
         ops->pod_free(pod);
         fake_crash_restore();
@@ -326,93 +449,40 @@ static void test_restart_knows_disks(void **state)
         assert_int_equal(fake_log_count("hcs.scsi"), 0);
         assert_int_equal(fake.host_disks, 3);
         fixture_log_clear();
-        delete_ok(pod, "ctr-b");
+        pair_delete_ok(pod, "ctr-b");
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-b\n"
                                              "guest.unmount 2 /run/layers/2\n"
-                                             "hcs.scsi Remove 2");
-        delete_ok(pod, "ctr-a");
+                                             "hcs.scsi Remove 2\n"
+                                             "hcs.revoke pod1@vm ccc.vhd");
+        pair_delete_ok(pod, "ctr-a");
+        assert_int_equal(fake.n_grants, 0);
         assert_int_equal(fake.host_disks + fake.guest_disks, 0);
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);
 }
 
-/* Every recorded disk is attached and mounted, and nothing else is. */
-static void assert_consistent(const char *dir)
-{
-        char d[512], u[512];
-        int n = 0;
+/* LUN 0 (L1) is ctr-a's and ctr-b's; LUN 2 (ctr-b's L3) attached, not
+ * mounted at a crash in ctr-b's create, and LUN 1 (ctr-a's L2) not ready
+ * at one in ctr-a's delete, are undone by the reattach. */
+static const struct ctr_pair pair = {
+        .what = "disks",
+        .a = &ctr_a,
+        .b = &ctr_b,
+        .recorded = recorded,
+        .host = &fake.host_disks,
+        .guest = &fake.guest_disks,
+        .half = {"0/", "/0"},
+        .kept = "0:1/1/1",
+        .create_half = "2:1/0/0",
+        .create_undo = {"hcs.scsi Remove 2"},
+        .delete_half = "1:1/1/0",
+        .delete_undo = {"guest.unmount 1", "hcs.scsi Remove 1"},
+};
 
-        recorded(dir, d, sizeof(d), u, sizeof(u));
-        for (const char *s = d; *s; s++)
-                n += *s == ':';
-        if (strstr(d, "0/") || strstr(d, "/0"))
-                fail_msg("crash %s: a disk half-made after the reattach: %s", fixture_crash.what,
-                         d);
-        assert_int_equal(fake.host_disks, n);
-        assert_int_equal(fake.guest_disks, n);
-}
-
-static void make_a(struct drv_pod *pod)
-{
-        create_ok(pod, &ctr_a);
-}
-
-static void make_ab(struct drv_pod *pod)
-{
-        create_ok(pod, &ctr_a);
-        create_ok(pod, &ctr_b);
-}
-
-static void make_b(struct drv_pod *pod)
-{
-        create_ok(pod, &ctr_b);
-}
-
-static void drop_a(struct drv_pod *pod)
-{
-        delete_ok(pod, "ctr-a");
-}
-
-/* uvmd dies at step n of ctr-b's create (deleting: of ctr-a's delete),
- * ctr-a (and for a delete ctr-b) made before; a new one reattaches: every
- * disk it keeps is whole, ctr-a's are kept, the deletes leave nothing. */
 static void crash_at(int n, bool deleting, int *ret_steps)
 {
-        struct drv_pod *pod;
-        char d[512], u[512], d0[512], u0[512];
-
-        *ret_steps =
-                fixture_crash_run(n, deleting ? make_ab : make_a, deleting ? drop_a : make_b, NULL);
-        fixture_remove(RECORD);
-        if (!n)
-                return;
-        recorded(fixture_crash.copy, d0, sizeof(d0), u0, sizeof(u0));
-        pod = fixture_crash_reattach();
-        recorded(fixture_crash.copy, d, sizeof(d), u, sizeof(u));
-        print_message("crash %s %s: disks %s, users %s -> disks %s, users %s\n",
-                      deleting ? "deleting" : "creating", fixture_crash.what, d0, u0, d, u);
-        /* A disk recorded half-made is undone by the reattach. */
-        if (strstr(d0, "2:1/0/0") && !deleting)
-                assert_int_equal(fake_log_count("hcs.scsi Remove 2"), 1);
-        if (strstr(d0, "1:1/1/0") && deleting) {
-                assert_int_equal(fake_log_count("guest.unmount 1"), 1);
-                assert_int_equal(fake_log_count("hcs.scsi Remove 1"), 1);
-        }
-        assert_consistent(fixture_crash.copy);
-        /* ctr-b's disk L1 (LUN 0) is always kept: one of them uses it. */
-        assert_non_null(strstr(d, "0:1/1/1"));
-        if (!deleting)
-                assert_non_null(strstr(u, "ctr-a:0,1"));
-        else
-                assert_non_null(strstr(u, "ctr-b:0,2"));
-        ops->ctr_delete(pod, "ctr-a", NULL);
-        ops->ctr_delete(pod, "ctr-b", NULL);
-        assert_int_equal(fake.host_disks + fake.guest_disks, 0);
-        assert_recorded(fixture_crash.copy, "", "");
-        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
-        ops->pod_free(pod);
-        assert_int_equal(fake_live(), 0);
+        pair_crash_at(&pair, n, deleting, ret_steps);
 }
 
 static void test_crash_during_create(void **state)
@@ -423,8 +493,8 @@ static void test_crash_during_create(void **state)
 
 static void test_crash_during_delete(void **state)
 {
-        /* ctr_delete, unmount, scsi remove. */
-        fixture_crash_each(crash_at, true, 6);
+        /* ctr_delete, unmount, scsi remove, revoke. */
+        fixture_crash_each(crash_at, true, 8);
 }
 
 int main(void)
@@ -433,9 +503,14 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_attach_and_detach, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_shared_layer_counted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_undo_each_failure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_remove_failures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_luns_exhausted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pod_stop_detaches_all, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restart_knows_disks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_grants_follow_last_user, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_revoke_failure_ignored, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stop_revokes_unremoved, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vm_gone_revokes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_crash_during_create, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_crash_during_delete, setup, teardown),
         };

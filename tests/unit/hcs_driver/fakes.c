@@ -172,7 +172,7 @@ int fake_live(void)
 {
         return fake.systems + fake.handles + fake.namespaces + fake.ns_members + fake.host_nics +
                fake.guests + fake.guest_nics + fake.containers + fake.host_disks +
-               fake.guest_disks + fake.host_shares + fake.guest_shares;
+               fake.guest_disks + fake.host_shares + fake.guest_shares + fake.n_grants;
 }
 
 static char *result_doc(const char *call)
@@ -351,6 +351,8 @@ static int plan9_modify(struct hcs_system *sys, const char *request, json_object
         unsigned n = name && name[0] == 'm' ? (unsigned) atoi(name + 1) : 64;
         int r = verdict("hcs.plan9");
         json_object *flags = json_object_object_get(set, "Flags");
+        json_object *files = json_object_object_get(set, "AllowedFiles");
+        char only[300] = "";
 
         if (r >= 0 && (n >= 64 || !sys->s->exists || (add && !path)))
                 r = -EINVAL;
@@ -358,8 +360,19 @@ static int plan9_modify(struct hcs_system *sys, const char *request, json_object
                 r = -EEXIST;
         if (r >= 0 && !add && !sys->s->shares[n])
                 r = -ENOENT;
+        /* A file's share: " [name]", and 0x80 in its flags (else "?"). */
+        if (add && files) {
+                const char *f =
+                        json_object_is_type(files, json_type_array) &&
+                                        json_object_array_length(files) == 1
+                                ? json_object_get_string(json_object_array_get_idx(files, 0))
+                                : NULL;
+
+                snprintf(only, sizeof(only), " [%s]%s", f ? f : "?",
+                         json_object_get_int(flags) & 0x80 ? "" : "?");
+        }
         note(r, "hcs.plan9", "%s %s%s%s%s", add ? "Add" : "Remove", name ? name : "?",
-             add ? (json_object_get_int(flags) & 1 ? " ro " : " rw ") : "", add ? path : "", "");
+             add ? (json_object_get_int(flags) & 1 ? " ro " : " rw ") : "", add ? path : "", only);
         if (r < 0)
                 return hcs_fail(r, "hcs.plan9", ret_result);
         snprintf(fake.plan9_doc, sizeof(fake.plan9_doc), "%s", request);
@@ -403,14 +416,55 @@ static int f_modify(struct hcs_system *sys, const char *request, uint32_t timeou
         return done("hcs.modify");
 }
 
-static int f_grant(const char *id, const char *path, char **ret_result)
+/* The grants' entry of (id, path): its index, or -1. */
+static int grant_find(const char *entry)
+{
+        for (int i = 0; i < fake.n_grants; i++)
+                if (strcmp(fake.grants[i], entry) == 0)
+                        return i;
+        return -1;
+}
+
+static void grant_entry(const char *id, const char *path, char *buf, size_t size)
 {
         const char *base = strrchr(path, '\\') ? strrchr(path, '\\') : strrchr(path, '/');
-        int r = note(verdict("hcs.grant"), "hcs.grant", "%s %s", id, base ? base + 1 : path);
 
+        snprintf(buf, size, "%s %s", id, base ? base + 1 : path);
+}
+
+static int f_grant(const char *id, const char *path, char **ret_result)
+{
+        char entry[FAKE_LINE_MAX];
+        int r;
+
+        grant_entry(id, path, entry, sizeof(entry));
+        r = note(verdict("hcs.grant"), "hcs.grant", "%s", entry);
         if (r < 0)
                 return hcs_fail(r, "hcs.grant", ret_result);
+        if (grant_find(entry) < 0) {
+                if (fake.n_grants == (int) (sizeof(fake.grants) / sizeof(fake.grants[0])))
+                        abort();
+                snprintf(fake.grants[fake.n_grants++], FAKE_LINE_MAX, "%s", entry);
+        }
         return done("hcs.grant");
+}
+
+/* An entry the file lacks is no error (nothing to take out). */
+static int f_revoke(const char *id, const char *path, char **ret_result)
+{
+        char entry[FAKE_LINE_MAX];
+        int r, i;
+
+        grant_entry(id, path, entry, sizeof(entry));
+        r = note(verdict("hcs.revoke"), "hcs.revoke", "%s", entry);
+        if (r < 0)
+                return hcs_fail(r, "hcs.revoke", ret_result);
+        if ((i = grant_find(entry)) >= 0) {
+                memmove(fake.grants[i], fake.grants[i + 1],
+                        (size_t) (fake.n_grants - i - 1) * sizeof(fake.grants[0]));
+                fake.n_grants--;
+        }
+        return done("hcs.revoke");
 }
 
 static int f_properties(struct hcs_system *sys, const char *query, uint32_t timeout_ms,
@@ -462,6 +516,7 @@ const struct hcs_api fake_hcs = {
         .properties = f_properties,
         .set_callback = f_set_callback,
         .grant_vm_access = f_grant,
+        .revoke_vm_access = f_revoke,
         .close = f_close,
 };
 
@@ -815,6 +870,14 @@ static int g_ctr_exec_sync(struct hcs_guest *g, const char *id, const struct drv
         return 0;
 }
 
+static int g_ctr_update(struct hcs_guest *g, const char *id, const char *resources_json,
+                        struct uvm_error **err)
+{
+        int r = note(verdict("guest.ctr_update"), "guest.ctr_update", "%s %s", id, resources_json);
+
+        return r < 0 ? guest_fail(r, "guest.ctr_update", err) : 0;
+}
+
 static int g_ctr_stop_all(struct hcs_guest *g, uint32_t timeout_ms, struct uvm_error **err)
 {
         int r = note(verdict("guest.stop_all"), "guest.stop_all", "%u", timeout_ms);
@@ -850,6 +913,7 @@ const struct hcs_guest_ops fake_guest = {
         .ctr_delete = g_ctr_delete,
         .ctr_state = g_ctr_state,
         .ctr_exec_sync = g_ctr_exec_sync,
+        .ctr_update = g_ctr_update,
         .ctr_stop_all = g_ctr_stop_all,
         .disconnect = g_disconnect,
 };

@@ -37,6 +37,10 @@ struct fake_world {
         int guest_disks;  /* layer disks mounted in the guest (gone with the VM) */
         int host_shares;  /* Plan9 shares added to a system (gone with it) */
         int guest_shares; /* Plan9 shares mounted in the guest (gone with the VM) */
+        /* Files a VM was granted and not revoked ("ID BASENAME" each, one
+         * per pair as an ACL's entry): they outlive the VM. */
+        char grants[80][FAKE_LINE_MAX];
+        int n_grants;
         /* What the driver gave. */
         char uvm_doc[FAKE_DOC_MAX];
         char hosted_doc[FAKE_DOC_MAX];
@@ -85,7 +89,7 @@ const char *fake_log_text(void);
 size_t fake_log_count(const char *prefix);
 /* HCS forgets every system, as after a host reboot. */
 void fake_hcs_forget_all(void);
-/* What is alive, summed (0: nothing left). */
+/* What is alive, summed, grants not revoked too (0: nothing left). */
 int fake_live(void);
 /* uvmd dies: fake_crash_save keeps what HCS and HCN hold now (systems,
  * namespaces, what is in them); fake_crash_restore brings that back as a

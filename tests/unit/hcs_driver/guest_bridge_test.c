@@ -431,6 +431,15 @@ static void test_container_calls(void **state)
         expect_error(ops->ctr_state(g, "c2", &st, &code, &err), &err, ENOENT,
                      "agent does not know container c2");
 
+        /* A resource update is the agent's UpdateContainer, the OCI object
+         * as it is (runc update -r in the VM). */
+        assert_int_equal(ops->ctr_update(g, "c1", "{\"cpu\":{\"quota\":50000}}", &err), 0);
+        assert_string_equal(sent(AGENT_RPC_UPDATE_CONTAINER, "/ContainerId"), "c1");
+        assert_string_equal(sent(AGENT_RPC_UPDATE_CONTAINER, "/Resources/cpu/quota"), "50000");
+        fake_agent_set(dialled.agent, AGENT_RPC_UPDATE_CONTAINER, FAKE_FAIL);
+        expect_error(ops->ctr_update(g, "c1", "{}", &err), &err, ETIMEDOUT, "handler gave up");
+        expect_error(ops->ctr_update(g, "c1", "[1]", &err), &err, EINVAL, "not a JSON object");
+
         assert_int_equal(ops->ctr_delete(g, "c1", &err), 0);
         assert_string_equal(sent(AGENT_RPC_DELETE_CONTAINER_STATE, "/ContainerId"), "c1");
 

@@ -310,13 +310,16 @@ static void test_containers(void **state)
         assert_int_equal(code, 3);
         assert_int_equal(ops->ctr_exec_sync(pod, "c1", &x, &res, NULL), 0);
         assert_int_equal(res.exit_code, 7);
+        assert_int_equal(ops->ctr_update(pod, "c1", "{\"memory\":{\"limit\":8388608}}", NULL), 0);
         assert_int_equal(ops->ctr_delete(pod, "c1", NULL), 0);
-        assert_string_equal(fake_log_text(), "guest.ctr_create c1\n"
-                                             "guest.ctr_start c1\n"
-                                             "guest.ctr_signal c1 15\n"
-                                             "guest.ctr_state c1\n"
-                                             "guest.ctr_exec_sync c1 true\n"
-                                             "guest.ctr_delete c1");
+        assert_string_equal(fake_log_text(),
+                            "guest.ctr_create c1\n"
+                            "guest.ctr_start c1\n"
+                            "guest.ctr_signal c1 15\n"
+                            "guest.ctr_state c1\n"
+                            "guest.ctr_exec_sync c1 true\n"
+                            "guest.ctr_update c1 {\"memory\":{\"limit\":8388608}}\n"
+                            "guest.ctr_delete c1");
         /* The hosted document places the container in the pod's VM. */
         doc = json_tokener_parse(fake.hosted_doc);
         assert_non_null(doc);
@@ -336,9 +339,18 @@ static void test_containers(void **state)
         assert_int_equal(ops->ctr_start(pod, "", &err), -EINVAL);
         err = uvm_error_free(err);
 
+        /* The agent's refusal of an update is the caller's error. */
+        fake_fail("guest.ctr_update", 2, EBUSY);
+        assert_int_equal(ops->ctr_update(pod, "c1", "{}", &err), -EBUSY);
+        err = uvm_error_free(err);
+        assert_int_equal(ops->ctr_update(pod, "", "{}", &err), -EINVAL);
+        err = uvm_error_free(err);
+
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         assert_int_equal(ops->ctr_start(pod, "c1", &err), -ENOTCONN);
         assert_non_null(strstr(err->msg, "not running"));
+        err = uvm_error_free(err);
+        assert_int_equal(ops->ctr_update(pod, "c1", "{}", &err), -ENOTCONN);
         uvm_error_free(err);
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);

@@ -210,8 +210,11 @@ static void test_attach_and_detach(void **state)
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-a\n"
                                              "guest.unmount 1 /run/scratch/ctr-a\n"
                                              "hcs.scsi Remove 1\n"
+                                             "hcs.revoke pod1@vm scratch-ctr-a.vhd\n"
                                              "guest.unmount 0 /run/layers/0\n"
-                                             "hcs.scsi Remove 0");
+                                             "hcs.scsi Remove 0\n"
+                                             "hcs.revoke pod1@vm aaa.vhd");
+        assert_int_equal(fake.n_grants, 0);
         assert_false(scratch_file("ctr-a"));
         assert_recorded(spec.state_dir, "");
         assert_int_equal(fake.host_disks + fake.guest_disks, 0);
@@ -251,15 +254,18 @@ static void test_undo_each_failure(void **state)
                 {"file", IN_WAY_ERR, ""},
                 {"hcs.grant", EACCES, "hcs.grant pod1@vm scratch-ctr-b.vhd !"},
                 {"hcs.scsi", EIO,
-                 "hcs.grant pod1@vm scratch-ctr-b.vhd\nhcs.scsi Add 0 !\nhcs.scsi Remove 0 !"},
+                 "hcs.grant pod1@vm scratch-ctr-b.vhd\nhcs.scsi Add 0 !\nhcs.scsi Remove 0 !\n"
+                 "hcs.revoke pod1@vm scratch-ctr-b.vhd"},
                 {"guest.mount_scratch", ETIMEDOUT,
                  "hcs.grant pod1@vm scratch-ctr-b.vhd\nhcs.scsi Add 0\n"
                  "guest.mount_scratch 0 /run/scratch/ctr-b !\n"
-                 "guest.unmount 0 /run/scratch/ctr-b\nhcs.scsi Remove 0"},
+                 "guest.unmount 0 /run/scratch/ctr-b\nhcs.scsi Remove 0\n"
+                 "hcs.revoke pod1@vm scratch-ctr-b.vhd"},
                 {"guest.ctr_create", EIO,
                  "hcs.grant pod1@vm scratch-ctr-b.vhd\nhcs.scsi Add 0\n"
                  "guest.mount_scratch 0 /run/scratch/ctr-b\nguest.ctr_create ctr-b !\n"
-                 "guest.unmount 0 /run/scratch/ctr-b\nhcs.scsi Remove 0"},
+                 "guest.unmount 0 /run/scratch/ctr-b\nhcs.scsi Remove 0\n"
+                 "hcs.revoke pod1@vm scratch-ctr-b.vhd"},
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -280,7 +286,7 @@ static void test_undo_each_failure(void **state)
                 assert_non_null(strstr(err->msg, "ctr-b"));
                 err = uvm_error_free(err);
                 assert_string_equal(fake_log_text(), cases[i].log);
-                assert_int_equal(fake.host_disks + fake.guest_disks, 0);
+                assert_int_equal(fake.host_disks + fake.guest_disks + fake.n_grants, 0);
                 assert_recorded(spec.state_dir, "");
                 if (STR_EQ(cases[i].call, "file"))
                         assert_int_equal(plat_rm_rf(in_way), 0);
@@ -295,7 +301,7 @@ static void test_undo_each_failure(void **state)
         }
 }
 
-/* The pod's stop removes the scratch disks and their files. */
+/* The pod's stop removes the scratch disks, their grants and files. */
 static void test_pod_stop(void **state)
 {
         struct drv_pod *pod = fixture_create();
@@ -307,6 +313,8 @@ static void test_pod_stop(void **state)
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         assert_int_equal(fake_log_count("guest.unmount"), 3);
         assert_int_equal(fake_log_count("hcs.scsi Remove"), 3);
+        assert_int_equal(fake_log_count("hcs.revoke pod1@vm scratch-"), 2);
+        assert_int_equal(fake.n_grants, 0);
         assert_false(scratch_file("ctr-a") || scratch_file("ctr-b"));
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);
@@ -335,7 +343,8 @@ static void test_restart_keeps(void **state)
         delete_ok(pod, "ctr-b");
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-b\n"
                                              "guest.unmount 2 /run/scratch/ctr-b\n"
-                                             "hcs.scsi Remove 2");
+                                             "hcs.scsi Remove 2\n"
+                                             "hcs.revoke pod1@vm scratch-ctr-b.vhd");
         assert_false(scratch_file("ctr-b"));
         assert_true(scratch_file("ctr-a"));
         delete_ok(pod, "ctr-a");
@@ -413,8 +422,8 @@ static void test_crash_during_create(void **state)
 
 static void test_crash_during_delete(void **state)
 {
-        /* ctr_delete, unmount, scsi remove. */
-        fixture_crash_each(crash_at, true, 6);
+        /* ctr_delete, unmount, scsi remove, revoke. */
+        fixture_crash_each(crash_at, true, 8);
 }
 
 int main(void)

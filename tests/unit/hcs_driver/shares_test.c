@@ -3,8 +3,11 @@
  * HCS and guest tables: a container's host mounts added to the VM and
  * mounted in the guest in order, the spec's sources made the guest's
  * paths; one share for two containers mounting the same directory, another
- * for the same directory read-only; removed (guest, then host) after their
- * last container and at the pod's stop; undone at each failure; bad host
+ * for the same directory read-only; a host file's directory shared
+ * restricted to it, apart from the directory's own share and from another
+ * file's, the spec binding the file; removed (guest, then host) after
+ * their last container and at the pod's stop; a record from before file
+ * shares read; undone at each failure; bad host
  * paths and propagations refused before any call; uvmd killed at each step
  * of a create and of a delete, a new binding reattaching from the state
  * dir as it was then.
@@ -24,6 +27,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/platform.h"
+#include "tests/unit/hcs_driver/ctr_pair.h"
 #include "tests/unit/hcs_driver/fixture.h"
 
 #define RECORD "hcs-pod.json"
@@ -42,7 +46,29 @@
         "{\"destination\":\"/y\",\"type\":\"bind\",\"source\":\"C:\\\\data\","                     \
         "\"options\":[\"rbind\",\"rprivate\",\"ro\"]}]}"
 
+/* Host files (ctr_win_mounts.c marks them): ctr-f binds the kubelet's
+ * termination-log rw, the same pod directory whole at /dir, and a file
+ * of a drive root read-only at /etc/hosts; ctr-g the same termination-log
+ * and another file of its directory. */
+#define FILE_MOUNT(dest, src, ro)                                                                  \
+        "{\"destination\":\"" dest "\",\"type\":\"bind\",\"source\":\"" src "\","                  \
+        "\"options\":[\"rbind\",\"rprivate\",\"" ro "\"],\"" DRV_HCS_MOUNT_FILE_KEY "\":true}"
+#define TLOG "C:\\\\pods\\\\c1\\\\termination-log"
+#define SPEC_F                                                                                     \
+        "{\"mounts\":[" FILE_MOUNT(                                                                \
+                "/dev/termination-log", TLOG,                                                      \
+                "rw") ","                                                                          \
+                      "{\"destination\":\"/"                                                       \
+                      "dir\",\"type\":\"bind\",\"source\":\"C:\\\\pods\\\\c1\","                   \
+                      "\"options\":[\"rbind\",\"rprivate\",\"rw\"]}," FILE_MOUNT(                  \
+                              "/etc/hosts", "C:\\\\hosts", "ro") "]}"
+#define SPEC_G                                                                                     \
+        "{\"mounts\":[" FILE_MOUNT("/dev/termination-log", TLOG, "rw") "," FILE_MOUNT(             \
+                "/other", "C:\\\\pods\\\\c1\\\\other", "rw") "]}"
+
 static const struct drv_ctr_spec ctr_a = {.id = "ctr-a", .oci_spec_json = SPEC_A};
+static const struct drv_ctr_spec ctr_f = {.id = "ctr-f", .oci_spec_json = SPEC_F};
+static const struct drv_ctr_spec ctr_g = {.id = "ctr-g", .oci_spec_json = SPEC_G};
 static const struct drv_ctr_spec ctr_b = {.id = "ctr-b", .oci_spec_json = SPEC_B};
 
 static int setup(void **state)
@@ -57,22 +83,6 @@ static int teardown(void **state)
 {
         fixture_crash_teardown();
         return fixture_teardown(state);
-}
-
-static void create_ok(struct drv_pod *pod, const struct drv_ctr_spec *c)
-{
-        struct uvm_error *err = NULL;
-
-        if (ops->ctr_create(pod, c, &err) < 0)
-                fail_msg("ctr_create %s: %s", c->id, err->msg);
-}
-
-static void delete_ok(struct drv_pod *pod, const char *id)
-{
-        struct uvm_error *err = NULL;
-
-        if (ops->ctr_delete(pod, id, &err) < 0)
-                fail_msg("ctr_delete %s: %s", id, err->msg);
 }
 
 /* The record's shares in dir ("slot:ro/host/guest/ready" each,
@@ -126,6 +136,32 @@ static void assert_recorded(const char *dir, const char *shares, const char *use
         assert_string_equal(u, users);
 }
 
+/* The record's shares' files, "slot:name" each ("slot:-" for a
+ * directory, which has no "file", as in a record from before file
+ * shares). */
+static void assert_recorded_files(const char *want)
+{
+        char *path = fixture_path_in(spec.state_dir, RECORD), *text = NULL, got[512] = "";
+        json_object *o, *a;
+        size_t n = 0;
+
+        assert_int_equal(plat_read_file(path, 1 << 20, &text, NULL), 0);
+        o = json_tokener_parse(text);
+        a = json_object_object_get(o, "shares");
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                json_object *d = json_object_array_get_idx(a, i), *f = NULL;
+
+                json_object_object_get_ex(d, "file", &f);
+                n += (size_t) snprintf(got + n, sizeof(got) - n, "%s%d:%s", i ? " " : "",
+                                       json_object_get_int(json_object_object_get(d, "slot")),
+                                       f ? json_object_get_string(f) : "-");
+        }
+        json_object_put(o);
+        free(text);
+        free(path);
+        assert_string_equal(got, want);
+}
+
 /* The source and options of the spec mount at dest in the guest's spec. */
 static void assert_guest_mount(const char *dest, const char *source, const char *opt)
 {
@@ -154,7 +190,7 @@ static void test_share_and_unshare(void **state)
         json_object *doc, *set;
 
         fixture_log_clear();
-        create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_a);
         assert_string_equal(fake_log_text(), "hcs.plan9 Add m0 rw C:\\data\n"
                                              "guest.mount_share m0 /run/mounts/m0 rw\n"
                                              "hcs.plan9 Add m1 ro C:\\cfg\n"
@@ -179,7 +215,7 @@ static void test_share_and_unshare(void **state)
         assert_int_equal(fake.guest_shares, 2);
 
         fixture_log_clear();
-        delete_ok(pod, "ctr-a");
+        pair_delete_ok(pod, "ctr-a");
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-a\n"
                                              "guest.unmount_share /run/mounts/m1\n"
                                              "hcs.plan9 Remove m1\n"
@@ -198,9 +234,9 @@ static void test_shared_dir_counted(void **state)
 {
         struct drv_pod *pod = fixture_create();
 
-        create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_a);
         fixture_log_clear();
-        create_ok(pod, &ctr_b);
+        pair_create_ok(pod, &ctr_b);
         assert_string_equal(fake_log_text(), "hcs.plan9 Add m2 ro C:\\data\n"
                                              "guest.mount_share m2 /run/mounts/m2 ro\n"
                                              "guest.ctr_create ctr-b");
@@ -208,13 +244,13 @@ static void test_shared_dir_counted(void **state)
         assert_guest_mount("/y", "/run/mounts/m2", NULL);
         assert_recorded(spec.state_dir, "0:0/1/1/1 1:1/1/1/1 2:1/1/1/1", "ctr-a:0,1 ctr-b:0,2");
         fixture_log_clear();
-        delete_ok(pod, "ctr-a");
+        pair_delete_ok(pod, "ctr-a");
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-a\n"
                                              "guest.unmount_share /run/mounts/m1\n"
                                              "hcs.plan9 Remove m1");
         assert_int_equal(fake.host_shares, 2);
         fixture_log_clear();
-        delete_ok(pod, "ctr-b");
+        pair_delete_ok(pod, "ctr-b");
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-b\n"
                                              "guest.unmount_share /run/mounts/m2\n"
                                              "hcs.plan9 Remove m2\n"
@@ -224,6 +260,208 @@ static void test_shared_dir_counted(void **state)
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);
+}
+
+/* A removal's failures: an unmount that fails leaves the share added and
+ * recorded as in the guest, not ready (the pod's stop takes it); one that
+ * finds the share gone (ENOENT) goes on to the host. */
+static void test_remove_failures(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+
+        pair_create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_b);
+        fixture_log_clear();
+        fake_fail("guest.unmount_share", 1, EIO);
+        pair_delete_ok(pod, "ctr-b");
+        assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-b\n"
+                                             "guest.unmount_share /run/mounts/m2 !");
+        assert_recorded(spec.state_dir, "0:0/1/1/1 1:1/1/1/1 2:1/1/1/0", "ctr-a:0,1");
+        fixture_log_clear();
+        fake_fail("guest.unmount_share", 2, ENOENT);
+        pair_delete_ok(pod, "ctr-a");
+        assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-a\n"
+                                             "guest.unmount_share /run/mounts/m1 !\n"
+                                             "hcs.plan9 Remove m1\n"
+                                             "guest.unmount_share /run/mounts/m0\n"
+                                             "hcs.plan9 Remove m0");
+        assert_recorded(spec.state_dir, "2:1/1/1/0", "");
+        fixture_log_clear();
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        assert_int_equal(fake_log_count("guest.unmount_share /run/mounts/m2"), 1);
+        assert_int_equal(fake_log_count("hcs.plan9 Remove m2"), 1);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+/* Host files: each a share of its directory restricted to it (the fake
+ * logs AllowedFiles as " [name]", "?" after it without flag 0x80), apart
+ * from the same directory shared whole and from another file of it; the
+ * bind's source <mount point>/<name>, the marker gone from the spec; a
+ * drive root's file; two containers of one file share one share, removed
+ * after the last; a restarted uvmd knows which share is whose file. */
+static void test_file_shares(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+        struct uvm_error *err = NULL;
+        json_object *doc, *set, *files;
+
+        fixture_log_clear();
+        pair_create_ok(pod, &ctr_f);
+        assert_string_equal(fake_log_text(), "hcs.plan9 Add m0 rw C:\\pods\\c1 [termination-log]\n"
+                                             "guest.mount_share m0 /run/mounts/m0 rw\n"
+                                             "hcs.plan9 Add m1 rw C:\\pods\\c1\n"
+                                             "guest.mount_share m1 /run/mounts/m1 rw\n"
+                                             "hcs.plan9 Add m2 ro C:\\ [hosts]\n"
+                                             "guest.mount_share m2 /run/mounts/m2 ro\n"
+                                             "guest.ctr_create ctr-f");
+        assert_guest_mount("/dev/termination-log", "/run/mounts/m0/termination-log", "\"rw\"");
+        assert_guest_mount("/dir", "/run/mounts/m1", "\"rw\"");
+        assert_guest_mount("/etc/hosts", "/run/mounts/m2/hosts", "\"ro\"");
+        assert_null(strstr(fake.ctr_spec, DRV_HCS_MOUNT_FILE_KEY));
+        doc = json_tokener_parse(fake.plan9_doc);
+        set = json_object_object_get(doc, "Settings");
+        assert_string_equal(json_string_of(set, "Path"), "C:\\");
+        assert_int_equal(json_object_get_int(json_object_object_get(set, "Flags")), 0x85);
+        files = json_object_object_get(set, "AllowedFiles");
+        assert_int_equal(json_object_array_length(files), 1);
+        assert_string_equal(json_object_get_string(json_object_array_get_idx(files, 0)), "hosts");
+        json_object_put(doc);
+        assert_recorded(spec.state_dir, "0:0/1/1/1 1:0/1/1/1 2:1/1/1/1", "ctr-f:0,1,2");
+        assert_recorded_files("0:termination-log 1:- 2:hosts");
+
+        fixture_log_clear();
+        pair_create_ok(pod, &ctr_g);
+        assert_string_equal(fake_log_text(), "hcs.plan9 Add m3 rw C:\\pods\\c1 [other]\n"
+                                             "guest.mount_share m3 /run/mounts/m3 rw\n"
+                                             "guest.ctr_create ctr-g");
+        assert_guest_mount("/dev/termination-log", "/run/mounts/m0/termination-log", NULL);
+        assert_guest_mount("/other", "/run/mounts/m3/other", NULL);
+        assert_recorded(spec.state_dir, "0:0/1/1/1 1:0/1/1/1 2:1/1/1/1 3:0/1/1/1",
+                        "ctr-f:0,1,2 ctr-g:0,3");
+
+        fixture_log_clear();
+        pair_delete_ok(pod, "ctr-f");
+        assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-f\n"
+                                             "guest.unmount_share /run/mounts/m2\n"
+                                             "hcs.plan9 Remove m2\n"
+                                             "guest.unmount_share /run/mounts/m1\n"
+                                             "hcs.plan9 Remove m1");
+        assert_recorded_files("0:termination-log 3:other");
+
+        /* Restarted: ctr-f again finds m0 as termination-log's share, and
+         * its /dir is not that share (a directory share again). */
+        fake_crash_save();
+        ops->pod_free(pod);
+        fake_crash_restore();
+        fixture_bind();
+        pod = NULL;
+        if (ops->pod_reattach(&spec, &pod, &err) < 0)
+                fail_msg("reattach: %s", err->msg);
+        fixture_log_clear();
+        pair_create_ok(pod, &ctr_f);
+        assert_string_equal(fake_log_text(), "hcs.plan9 Add m1 rw C:\\pods\\c1\n"
+                                             "guest.mount_share m1 /run/mounts/m1 rw\n"
+                                             "hcs.plan9 Add m2 ro C:\\ [hosts]\n"
+                                             "guest.mount_share m2 /run/mounts/m2 ro\n"
+                                             "guest.ctr_create ctr-f");
+        assert_guest_mount("/dev/termination-log", "/run/mounts/m0/termination-log", NULL);
+        assert_guest_mount("/dir", "/run/mounts/m1", NULL);
+        pair_delete_ok(pod, "ctr-g");
+        fixture_log_clear();
+        pair_delete_ok(pod, "ctr-f");
+        assert_int_equal(fake_log_count("hcs.plan9 Remove m0"), 1);
+        assert_int_equal(fake.host_shares + fake.guest_shares, 0);
+        assert_recorded(spec.state_dir, "", "");
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+}
+
+/* A host file's directory and name: a drive root keeps its separator;
+ * no name, a server alone, a bad name refused. */
+static void test_file_split(void **state)
+{
+        static const struct {
+                const char *path, *dir, *name;
+        } ok[] = {
+                {"C:\\pods\\c1\\termination-log", "C:\\pods\\c1", "termination-log"},
+                {"C:\\hosts", "C:\\", "hosts"},
+                {"c:/a/b", "c:/a", "b"},
+                {"\\\\?\\D:\\f", "\\\\?\\D:\\", "f"},
+                {"\\\\?\\D:\\x\\f", "\\\\?\\D:\\x", "f"},
+                {"\\\\srv\\share\\f", "\\\\srv\\share", "f"},
+        };
+        static const char *const bad[] = {"C:\\",      "C:\\a\\", "\\\\srv\\f", "\\\\srv",
+                                          "C:\\a\\..", "x",       "C:\\a\\\xff"};
+
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                char *dir = NULL, *name = NULL;
+
+                assert_int_equal(drv_hcs_share_file_split(ok[i].path, &dir, &name, NULL), 0);
+                assert_string_equal(dir, ok[i].dir);
+                assert_string_equal(name, ok[i].name);
+                free(dir);
+                free(name);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char *dir = NULL, *name = NULL;
+
+                if (drv_hcs_share_file_split(bad[i], &dir, &name, NULL) != -EINVAL)
+                        fail_msg("%s: not refused", bad[i]);
+                assert_null(dir);
+                assert_null(name);
+        }
+}
+
+/* A record whose shares have no "file" (written before file shares) is
+ * read as directory shares; one whose file is not a name is refused. */
+static void test_old_record_loads(void **state)
+{
+        struct drv_pod *pod = fixture_create();
+        struct uvm_error *err = NULL;
+        char *path, *text = NULL;
+        const char *bad;
+        json_object *o;
+
+        pair_create_ok(pod, &ctr_a);
+        fake_crash_save();
+        ops->pod_free(pod);
+        /* ctr-a's record is as an older uvmd wrote it: no "file" anywhere. */
+        path = fixture_path_in(spec.state_dir, RECORD);
+        assert_int_equal(plat_read_file(path, 1 << 20, &text, NULL), 0);
+        assert_null(strstr(text, "\"file\""));
+
+        o = json_tokener_parse(text);
+        json_object_object_add(json_object_array_get_idx(json_object_object_get(o, "shares"), 1),
+                               "file", json_object_new_string("..\\x"));
+        bad = json_object_to_json_string(o);
+        assert_int_equal(plat_write_file_atomic(path, bad, strlen(bad), 0600), 0);
+        json_object_put(o);
+        fake_crash_restore();
+        fixture_bind();
+        pod = NULL;
+        assert_true(ops->pod_reattach(&spec, &pod, &err) < 0);
+        assert_non_null(strstr(err->msg, "bad shares"));
+        err = uvm_error_free(err);
+        assert_null(pod);
+
+        assert_int_equal(plat_write_file_atomic(path, text, strlen(text), 0600), 0);
+        fake_crash_restore();
+        fixture_bind();
+        if (ops->pod_reattach(&spec, &pod, &err) < 0)
+                fail_msg("reattach: %s", err->msg);
+        fixture_log_clear();
+        pair_create_ok(pod, &ctr_b);
+        assert_string_equal(fake_log_text(), "hcs.plan9 Add m2 ro C:\\data\n"
+                                             "guest.mount_share m2 /run/mounts/m2 ro\n"
+                                             "guest.ctr_create ctr-b");
+        assert_guest_mount("/x", "/run/mounts/m0", NULL);
+        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
+        ops->pod_free(pod);
+        assert_int_equal(fake_live(), 0);
+        free(text);
+        free(path);
 }
 
 /* Bad host paths and propagations: EINVAL before any call, nothing left. */
@@ -278,6 +516,27 @@ static void test_refused_before_any_call(void **state)
                 err = uvm_error_free(err);
                 assert_int_equal(fake_log_count(""), 0);
         }
+        {
+                /* A file marker on a root, a directory of a server alone,
+                 * a bad marker. */
+                static const char *const bad_files[] = {
+                        "{\"mounts\":[" FILE_MOUNT("/d", "C:\\\\", "rw") "]}",
+                        "{\"mounts\":[" FILE_MOUNT("/d", "\\\\\\\\srv\\\\f", "rw") "]}",
+                        "{\"mounts\":[" FILE_MOUNT("/d", "\\\\\\\\srv", "rw") "]}",
+                        "{\"mounts\":[{\"destination\":\"/d\",\"type\":\"bind\",\"source\":"
+                        "\"C:\\\\f\",\"" DRV_HCS_MOUNT_FILE_KEY "\":\"yes\"}]}",
+                };
+
+                for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+                        struct drv_ctr_spec c = {.id = "badf", .oci_spec_json = bad_files[i]};
+
+                        fixture_log_clear();
+                        if (ops->ctr_create(pod, &c, &err) != -EINVAL)
+                                fail_msg("%s: not refused", bad_files[i]);
+                        err = uvm_error_free(err);
+                        assert_int_equal(fake_log_count(""), 0);
+                }
+        }
         assert_recorded(spec.state_dir, "", "");
         assert_int_equal(drv_hcs_share_path_check("\\\\?\\C:\\a\\b", NULL), 0);
         assert_int_equal(drv_hcs_share_path_check("\\\\server\\share\\d", NULL), 0);
@@ -318,7 +577,7 @@ static void test_undo_each_failure(void **state)
                 fake_reset();
                 fixture_remove(RECORD);
                 pod = fixture_create();
-                create_ok(pod, &ctr_a);
+                pair_create_ok(pod, &ctr_a);
                 fixture_log_clear();
                 fake_fail(cases[i].call, cases[i].nth, cases[i].err);
                 assert_int_equal(ops->ctr_create(pod, &ctr_b, &err), -cases[i].err);
@@ -328,7 +587,7 @@ static void test_undo_each_failure(void **state)
                 assert_int_equal(fake.host_shares, 2);
                 assert_int_equal(fake.guest_shares, 2);
                 assert_recorded(spec.state_dir, "0:0/1/1/1 1:1/1/1/1", "ctr-a:0,1");
-                create_ok(pod, &ctr_b);
+                pair_create_ok(pod, &ctr_b);
                 assert_recorded(spec.state_dir, "0:0/1/1/1 1:1/1/1/1 2:1/1/1/1",
                                 "ctr-a:0,1 ctr-b:0,2");
                 assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
@@ -343,8 +602,8 @@ static void test_pod_stop_removes_all(void **state)
         struct drv_pod *pod = fixture_create();
         const char *log;
 
-        create_ok(pod, &ctr_a);
-        create_ok(pod, &ctr_b);
+        pair_create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_b);
         fixture_log_clear();
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         log = fake_log_text();
@@ -364,8 +623,8 @@ static void test_restart_knows_shares(void **state)
         struct drv_pod *pod = fixture_create();
         struct uvm_error *err = NULL;
 
-        create_ok(pod, &ctr_a);
-        create_ok(pod, &ctr_b);
+        pair_create_ok(pod, &ctr_a);
+        pair_create_ok(pod, &ctr_b);
         fake_crash_save();
         ops->pod_free(pod);
         fake_crash_restore();
@@ -376,93 +635,38 @@ static void test_restart_knows_shares(void **state)
         assert_int_equal(fake_log_count("hcs.plan9"), 0);
         assert_int_equal(fake.host_shares, 3);
         fixture_log_clear();
-        delete_ok(pod, "ctr-b");
+        pair_delete_ok(pod, "ctr-b");
         assert_string_equal(fake_log_text(), "guest.ctr_delete ctr-b\n"
                                              "guest.unmount_share /run/mounts/m2\n"
                                              "hcs.plan9 Remove m2");
-        delete_ok(pod, "ctr-a");
+        pair_delete_ok(pod, "ctr-a");
         assert_int_equal(fake.host_shares + fake.guest_shares, 0);
         assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
         ops->pod_free(pod);
         assert_int_equal(fake_live(), 0);
 }
 
-/* Every recorded share is added and mounted, and nothing else is. */
-static void assert_consistent(const char *dir)
-{
-        char d[512], u[512];
-        int n = 0;
+/* Slot 0 (C:\data rw) is ctr-a's and ctr-b's; slot 2 (ctr-b's C:\data ro)
+ * added, not mounted at a crash in ctr-b's create, and slot 1 (ctr-a's
+ * C:\cfg) not ready at one in ctr-a's delete, are undone by the reattach. */
+static const struct ctr_pair pair = {
+        .what = "shares",
+        .a = &ctr_a,
+        .b = &ctr_b,
+        .recorded = recorded,
+        .host = &fake.host_shares,
+        .guest = &fake.guest_shares,
+        .half = {"/0"},
+        .kept = "0:0/1/1/1",
+        .create_half = "2:1/1/0/0",
+        .create_undo = {"hcs.plan9 Remove m2"},
+        .delete_half = "1:1/1/1/0",
+        .delete_undo = {"guest.unmount_share /run/mounts/m1", "hcs.plan9 Remove m1"},
+};
 
-        recorded(dir, d, sizeof(d), u, sizeof(u));
-        for (const char *s = d; *s; s++)
-                n += *s == ':';
-        if (strstr(d, "/0"))
-                fail_msg("crash %s: a share half-made after the reattach: %s", fixture_crash.what,
-                         d);
-        assert_int_equal(fake.host_shares, n);
-        assert_int_equal(fake.guest_shares, n);
-}
-
-static void make_a(struct drv_pod *pod)
-{
-        create_ok(pod, &ctr_a);
-}
-
-static void make_ab(struct drv_pod *pod)
-{
-        create_ok(pod, &ctr_a);
-        create_ok(pod, &ctr_b);
-}
-
-static void make_b(struct drv_pod *pod)
-{
-        create_ok(pod, &ctr_b);
-}
-
-static void drop_a(struct drv_pod *pod)
-{
-        delete_ok(pod, "ctr-a");
-}
-
-/* uvmd dies at step n of ctr-b's create (deleting: of ctr-a's delete),
- * ctr-a (and for a delete ctr-b) made before; a new one reattaches: every
- * share it keeps is whole, the other container's are kept, the deletes
- * leave nothing. */
 static void crash_at(int n, bool deleting, int *ret_steps)
 {
-        struct drv_pod *pod;
-        char d[512], u[512], d0[512], u0[512];
-
-        *ret_steps =
-                fixture_crash_run(n, deleting ? make_ab : make_a, deleting ? drop_a : make_b, NULL);
-        fixture_remove(RECORD);
-        if (!n)
-                return;
-        recorded(fixture_crash.copy, d0, sizeof(d0), u0, sizeof(u0));
-        pod = fixture_crash_reattach();
-        recorded(fixture_crash.copy, d, sizeof(d), u, sizeof(u));
-        print_message("crash %s %s: shares %s, users %s -> shares %s, users %s\n",
-                      deleting ? "deleting" : "creating", fixture_crash.what, d0, u0, d, u);
-        if (strstr(d0, "2:1/1/0/0") && !deleting)
-                assert_int_equal(fake_log_count("hcs.plan9 Remove m2"), 1);
-        if (strstr(d0, "1:1/1/1/0") && deleting) {
-                assert_int_equal(fake_log_count("guest.unmount_share /run/mounts/m1"), 1);
-                assert_int_equal(fake_log_count("hcs.plan9 Remove m1"), 1);
-        }
-        assert_consistent(fixture_crash.copy);
-        /* C:\data rw (slot 0) is always kept: one of them uses it. */
-        assert_non_null(strstr(d, "0:0/1/1/1"));
-        if (!deleting)
-                assert_non_null(strstr(u, "ctr-a:0,1"));
-        else
-                assert_non_null(strstr(u, "ctr-b:0,2"));
-        ops->ctr_delete(pod, "ctr-a", NULL);
-        ops->ctr_delete(pod, "ctr-b", NULL);
-        assert_int_equal(fake.host_shares + fake.guest_shares, 0);
-        assert_recorded(fixture_crash.copy, "", "");
-        assert_int_equal(ops->pod_stop(pod, 0, NULL), 0);
-        ops->pod_free(pod);
-        assert_int_equal(fake_live(), 0);
+        pair_crash_at(&pair, n, deleting, ret_steps);
 }
 
 static void test_crash_during_create(void **state)
@@ -482,6 +686,10 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_share_and_unshare, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_shared_dir_counted, setup, teardown),
+                cmocka_unit_test(test_file_split),
+                cmocka_unit_test_setup_teardown(test_file_shares, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_old_record_loads, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_remove_failures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_refused_before_any_call, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_undo_each_failure, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pod_stop_removes_all, setup, teardown),

@@ -14,7 +14,8 @@
  * TEXT, exit N), "sleep S" (times out when TimeoutMs is shorter), "flood
  * N" (N bytes on each stream, cut at MaxOutput), "log STREAM CHUNK..."
  * (each CHUNK relayed as the container's own output on STREAM, stdout or
- * stderr, as `echo > /proc/1/fd/1` would); anything else exits 127.
+ * stderr, as `echo > /proc/1/fd/1` would), "die N" (the container itself
+ * exits with N, notified after the exec's answer); anything else exits 127.
  * Stats (ModifySettings with Stats) answer known numbers (FAKE_* below).
  * A NIC's settings (ModifySettings "Network", "Nic") are noted ("nic TYPE
  * MAC [old OLD] ADDRESS") and refused while a "fail-nic" file exists.
@@ -49,11 +50,19 @@
  * exec with 137). Noted: "session exec|attach ID tty=.. in=.. out=..
  * err=.. ARG0", "session port N", "session-close", "session-end N code=C".
  *
+ * A create's "User" (an image user or run_as_username left to the agent,
+ * agent/user_db.h) is noted ("user ID") and resolved against the image
+ * files the test puts in the directory ("passwd", "group"), as the real
+ * agent resolves against the rootfs: the ids answered, or the create
+ * refused with the resolver's error.
+ *
  * Control, for the tests: with UVMD_FAKE_AGENT_DIR set, a "fail-create"
  * file there makes creates fail (EIO), "calls" gets a line per request
  * ("create ID", "start ID", "signal N ID", "delete ID", "exec ID timeout=MS
- * max=BYTES ARG0", "stats ID", "podstats") and
- * "create-ID.json" each create request. Prints "port N" once listening
+ * max=BYTES ARG0", "stats ID", "podstats", "update ID") and
+ * "create-ID.json" each create request, "update-ID.json" the Resources of
+ * a running container's last UpdateContainer (an unknown one ENOENT, one
+ * not running EBUSY). Prints "port N" once listening
  * and "connection N" per connection. Runs until killed.
  */
 
@@ -74,6 +83,7 @@
 
 #include "agent/conn.h"
 #include "agent/frame.h"
+#include "agent/user_db.h"
 #include "common/macros.h"
 
 #define MAX_CTRS 256
@@ -138,6 +148,53 @@ static bool fail_create(void)
         return dir && access(path, F_OK) == 0;
 }
 
+/* <dir>/NAME's text, NULL when absent. */
+static char *dir_text(const char *name)
+{
+        char path[4096], *text = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir ? dir : "", name);
+        f = dir ? fopen(path, "r") : NULL;
+        if (!f)
+                return NULL;
+        text = calloc(1, USER_DB_MAX_BYTES + 1);
+        if (text)
+                len = fread(text, 1, USER_DB_MAX_BYTES, f);
+        fclose(f);
+        if (text && len == USER_DB_MAX_BYTES)
+                user_db_drop_partial_line(text, len);
+        return text;
+}
+
+/* A create's "User": noted ("user ID"; the request is in create-ID.json)
+ * and resolved as the real agent does, against the image files the test
+ * put in the directory ("passwd", "group"); the ids answered. */
+static int user_call(const char *id, json_object *req, json_object *o, struct uvm_error **err)
+{
+        json_object *u = json_object_object_get(req, "User");
+        _cleanup_free_ char *passwd = NULL, *group = NULL;
+        _cleanup_free_ unsigned *groups = NULL;
+        struct user_db_req q;
+        struct user_db_ids ids;
+        int r;
+
+        if (!u)
+                return 0;
+        note("user", id);
+        r = user_db_req_from_json(u, &q, &groups, err);
+        if (r < 0)
+                return r;
+        passwd = dir_text("passwd");
+        group = dir_text("group");
+        r = user_db_resolve(&q, passwd, group, &ids, err);
+        if (r < 0)
+                return uvm_error_wrap(err, "create container '%s'", id);
+        json_object_object_add(o, "User", user_db_ids_to_json(&ids));
+        return 0;
+}
+
 /* t.lock held. */
 static struct ctr *find(const char *id)
 {
@@ -198,6 +255,8 @@ static int ctr_call(uint32_t rpc, const char *id, json_object *req, json_object 
                         r = uvm_error_set(err, EEXIST, "container %s exists", id);
                 else if (t.n == MAX_CTRS || strlen(id) >= sizeof(t.v[0].id))
                         r = uvm_error_set(err, ENOSPC, "too many containers");
+                else
+                        r = user_call(id, req, o, err);
                 if (r == 0) {
                         c = &t.v[t.n++];
                         *c = (struct ctr){0};
@@ -271,6 +330,22 @@ static void exec_stream(json_object *o, const char *name, const char *text, size
         free(b);
 }
 
+/* The container ends on its own with code: its exit is notified after the
+ * answer of the call that ended it (responded). */
+static void ctr_die(const char *id, int code)
+{
+        struct ctr *c;
+
+        pthread_mutex_lock(&t.lock);
+        c = find(id);
+        if (c && c->state == 1) {
+                c->state = 2;
+                c->exit_code = code;
+                c->finished_ns = now_ns();
+        }
+        pthread_mutex_unlock(&t.lock);
+}
+
 /* The scripted commands (see the top); the container is running. */
 static int exec_script(struct agent_conn *conn, const struct ctr *c, json_object *args,
                        int64_t timeout_ms, size_t max, json_object *o, struct uvm_error **err)
@@ -327,6 +402,11 @@ static int exec_script(struct agent_conn *conn, const struct ctr *c, json_object
                         if (r < 0)
                                 return r;
                 }
+                exec_stream(o, "Stdout", "", 0, max);
+                exec_stream(o, "Stderr", "", 0, max);
+        } else if (STR_EQ(cmd, "die") && n >= 2) {
+                note("die", c->id);
+                ctr_die(c->id, json_object_get_int(json_object_array_get_idx(args, 1)));
                 exec_stream(o, "Stdout", "", 0, max);
                 exec_stream(o, "Stderr", "", 0, max);
         } else {
@@ -872,6 +952,31 @@ static int podfiles_call(json_object *req, json_object **ret, struct uvm_error *
         return 0;
 }
 
+static int update_call(const char *id, json_object *req, json_object **ret, struct uvm_error **err)
+{
+        json_object *res = json_object_object_get(req, "Resources");
+        struct ctr *c;
+        char path[4096];
+        int state = -1;
+
+        if (STR_EMPTY(id) || !json_object_is_type(res, json_type_object))
+                return uvm_error_set(err, EINVAL, "UpdateContainer: ContainerId and Resources");
+        pthread_mutex_lock(&t.lock);
+        c = find(id);
+        if (c)
+                state = c->state;
+        pthread_mutex_unlock(&t.lock);
+        if (state < 0)
+                return uvm_error_set(err, ENOENT, "no container %s", id);
+        if (state != 1)
+                return uvm_error_set(err, EBUSY, "container %s is not running", id);
+        note("update", id);
+        if (dir && snprintf(path, sizeof(path), "%s/update-%s.json", dir, id) < (int) sizeof(path))
+                json_object_to_file(path, res);
+        *ret = json_object_new_object();
+        return 0;
+}
+
 static int serve(struct agent_conn *conn, uint32_t rpc, json_object *req, json_object **ret,
                  void *userdata, struct uvm_error **err)
 {
@@ -900,6 +1005,8 @@ static int serve(struct agent_conn *conn, uint32_t rpc, json_object *req, json_o
         if (rpc == AGENT_RPC_RESIZE_CONSOLE ||
             (rpc == AGENT_RPC_SIGNAL_PROCESS && json_object_object_get(req, "ProcessId")))
                 return sess_call(rpc, req, ret, err);
+        if (rpc == AGENT_RPC_UPDATE_CONTAINER)
+                return update_call(id, req, ret, err);
         if (rpc == AGENT_RPC_EXECUTE_PROCESS)
                 return STR_EMPTY(id) ? uvm_error_set(err, EINVAL, "no ContainerId")
                                      : exec_call(conn, id, req, ret, err);
@@ -923,13 +1030,13 @@ static int serve(struct agent_conn *conn, uint32_t rpc, json_object *req, json_o
         }
 }
 
-/* After a signal's answer: the exit, as the agent reports a container's
- * end. */
+/* After a signal's (or a "die" exec's) answer: the exit, as the agent
+ * reports a container's end. */
 static void responded(struct agent_conn *conn, uint32_t rpc, json_object *resp, void *userdata)
 {
         if (rpc == AGENT_RPC_EXECUTE_PROCESS)
                 sess_started(resp);
-        if (rpc != AGENT_RPC_SIGNAL_PROCESS)
+        if (rpc != AGENT_RPC_SIGNAL_PROCESS && rpc != AGENT_RPC_EXECUTE_PROCESS)
                 return;
         pthread_mutex_lock(&t.lock);
         for (size_t i = 0; i < t.n; i++) {

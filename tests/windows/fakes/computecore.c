@@ -19,6 +19,9 @@
  *                inside); adds refused while fail-plan9 exists;
  *   grants       every HcsGrantVmAccess, "ID PATH" a line (refused for a
  *                file that does not exist);
+ *   revokes      every HcsRevokeVmAccess, the same (refused alike: the
+ *                ACL to edit is the file's, so a revoke must come before a
+ *                scratch's delete);
  * and fail-start: HcsStartComputeSystem's operation fails while it exists;
  * fail-modify: HcsModifyComputeSystem's do; fail-scsi: SCSI adds do.
  * A system whose state file goes away (shut down, terminated, exited) gets
@@ -448,8 +451,8 @@ API HcsSetComputeSystemCallback(void *h, int options, const void *context, event
         return S_OK;
 }
 
-/* Synchronous, as HCS's: the file must exist; noted in "grants". */
-API HcsGrantVmAccess(const wchar_t *vm_id, const wchar_t *path)
+/* Synchronous, as HCS's: the file must exist; noted in file "to". */
+static HRESULT vm_access(const wchar_t *to, const wchar_t *vm_id, const wchar_t *path)
 {
         wchar_t line[1200];
 
@@ -459,8 +462,18 @@ API HcsGrantVmAccess(const wchar_t *vm_id, const wchar_t *path)
                 return HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND);
         _snwprintf(line, 1200, L"%ls %ls", vm_id, path);
         line[1199] = 0;
-        append(L"grants", L"", line);
+        append(to, L"", line);
         return S_OK;
+}
+
+API HcsGrantVmAccess(const wchar_t *vm_id, const wchar_t *path)
+{
+        return vm_access(L"grants", vm_id, path);
+}
+
+API HcsRevokeVmAccess(const wchar_t *vm_id, const wchar_t *path)
+{
+        return vm_access(L"revokes", vm_id, path);
 }
 
 /* Returns once no callback runs for it (the lock), as HCS's does. */
