@@ -69,8 +69,12 @@ pytest_suite() { # name binary files...
         shift 2
         xml=$(mktemp --suffix=.xml)
         echo "== integration: $name"
-        UVMD_BIN=$bin UVMD_PYGEN=/tmp/uvmd-pygen-$name /usr/bin/python3 -m pytest -q \
-                -p no:cacheprovider --junitxml="$xml" "$@" || failures+=("integration: $name")
+        # The suites share a bridge and a pod subnet (uvmdtp0, 10.88.66/24):
+        # another run on this machine (a developer's pytest) takes the same
+        # lock, or its cleanup would delete the bridge under ours.
+        UVMD_BIN=$bin UVMD_PYGEN=/tmp/uvmd-pygen-$name flock /tmp/uvmd-integ.lock \
+                /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" "$@" ||
+                failures+=("integration: $name")
         count_pytest "$xml"
         rm -f "$xml"
 }

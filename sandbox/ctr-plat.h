@@ -31,6 +31,9 @@ struct ctr_plat_made {
         char *oci_spec_json; /* the OCI config.json */
         struct drv_image_volume *vols;
         size_t n_vols;
+        /* The user for the agent to resolve in the VM (ctr_win.c), with its
+         * groups in the same allocation; NULL: c->rec.user is final. */
+        struct user_db_req *user;
 };
 
 /* Everything before the record is written: the image (c->rec.image_id is

@@ -105,11 +105,25 @@ static int driver_create(struct sbx_ctr *c, const struct drv_ctr_spec *ds, struc
         return r;
 }
 
+/* The user the agent resolved, into the record written before it ran. A
+ * failed write leaves the right user in memory, and every state change
+ * writes the record again. */
+static void resolved_user(struct sbx_ctr *c, const struct user_db_ids *ids)
+{
+        pthread_mutex_lock(&c->lock);
+        ctr_user_from_ids(&c->rec.user, ids);
+        if (ctr_save_locked(c, NULL) < 0)
+                log_pod(LOG_LEVEL_WARN, c->rec.pod_id,
+                        "container %s: its resolved user not written, ignoring", c->rec.id);
+        pthread_mutex_unlock(&c->lock);
+}
+
 static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg,
                         struct phase_clock *pc, struct uvm_error **err)
 {
         _cleanup_free_ char *dir = NULL;
         struct ctr_plat_made made = {0};
+        struct user_db_ids ids = {0};
         struct drv_ctr_spec ds;
         int r;
 
@@ -135,8 +149,12 @@ static int create_steps(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Con
                         /* Kept by the agent for attaches (CRI Attach). */
                         .stdin_open = cfg->stdin,
                         .stdin_once = cfg->stdin_once,
+                        .user = made.user,
+                        .user_out = &ids,
                 };
                 r = driver_create(c, &ds, err);
+                if (r >= 0 && made.user)
+                        resolved_user(c, &ids);
                 if (r >= 0)
                         fault_point("create_ctr.runc_created");
                 phase_mark(pc, "driver");

@@ -6,8 +6,9 @@
  * hex>.vhd (image/store_win.h), which the hcs driver attaches to the VM
  * over SCSI; a missing one, or an image not in the store, is refused
  * before anything exists. The OCI spec is a plain
- * one (process, root, hostname, namespaces, cpu and memory): the hardening
- * of spec.c (seccomp, AppArmor, capabilities from the node) is Linux's.
+ * one (process, root, hostname, namespaces, the resources checked as
+ * UpdateContainerResources checks them): the hardening of spec.c
+ * (seccomp, AppArmor, capabilities from the node) is Linux's.
  * CRI mounts are host directories shared over Plan9 (ctr_win_mounts.c).
  * What a container writes, relayed by the agent, goes to its CRI log
  * (log.h, shared with Linux).
@@ -27,12 +28,14 @@
 #include "common/log.h"
 #include "common/platform.h"
 #include "common/utf16.h"
+#include "image/image.h"
 #include "image/manifest.h"
 #include "image/ref.h"
 #include "sandbox/ctr-plat.h"
 #include "sandbox/ctr_win_mounts.h"
 #include "sandbox/drivers/hcs/guest.h"
 #include "sandbox/log.h"
+#include "service/cri_resources.h"
 
 #define IMAGES_MAX_BYTES (16u << 20)
 #define CONFIG_MAX_BYTES (4u << 20)
@@ -235,59 +238,118 @@ static json_object *process_args(const Runtime__V1__ContainerConfig *cfg, json_o
         return a;
 }
 
-/* The user: run_as_user, else a numeric USER of the image, else root.
- * Names are looked up in the image's /etc/passwd, which needs its layers. */
+/* What the agent is sent to resolve, in one allocation (req first, so
+ * freeing it frees all): the strings copied, the image's config goes. */
+struct agent_user {
+        struct user_db_req req;
+        unsigned groups[CTR_USER_MAX_GROUPS];
+        char strings[];
+};
+
+static struct agent_user *agent_user_new(const struct user_db_req *q)
+{
+        const char *in[3] = {q->image_user ?: "", q->username ?: "", q->image ?: ""};
+        const char **out[3];
+        size_t len[3], total = 0;
+        struct agent_user *a;
+        char *p;
+
+        for (size_t i = 0; i < 3; i++)
+                total += (len[i] = strlen(in[i])) + 1;
+        a = calloc(1, sizeof(*a) + total);
+        if (!a)
+                return NULL;
+        a->req = *q;
+        memcpy(a->groups, q->supplemental, q->n_supplemental * sizeof(unsigned));
+        a->req.supplemental = a->groups;
+        out[0] = &a->req.image_user;
+        out[1] = &a->req.username;
+        out[2] = &a->req.image;
+        p = a->strings;
+        for (size_t i = 0; i < 3; i++) {
+                memcpy(p, in[i], len[i] + 1);
+                *out[i] = p;
+                p += len[i] + 1;
+        }
+        return a;
+}
+
+/* The user, by Linux's rules (user.h): resolved here when nothing names a
+ * user or uid; else by the agent in the VM, where the image's /etc/passwd
+ * and /etc/group are (*ret_req, sent with the create), and until it
+ * answers the record says the request's ids or root. */
 static int process_user(const Runtime__V1__ContainerConfig *cfg, json_object *ic,
-                        struct ctr_user *ret, struct uvm_error **err)
+                        struct ctr_user *ret, struct user_db_req **ret_req, struct uvm_error **err)
 {
         const Runtime__V1__LinuxContainerSecurityContext *sc =
                 cfg->linux ? cfg->linux->security_context : NULL;
         const char *u = json_object_get_string(json_object_object_get(ic, "User"));
-        char *end;
-        unsigned long v;
+        unsigned groups[CTR_USER_MAX_GROUPS];
+        struct agent_user *a;
+        struct user_db_req q;
+        struct user_db_ids ids;
+        int r;
 
-        *ret = (struct ctr_user){0};
-        if (sc && !STR_EMPTY(sc->run_as_username))
-                return uvm_error_set(err, EINVAL,
-                                     "run_as_username: user names are not resolved "
-                                     "in the Windows build yet");
-        if (sc && sc->run_as_user) {
-                ret->uid = (unsigned) sc->run_as_user->value;
-        } else if (!STR_EMPTY(u)) {
-                v = strtoul(u, &end, 10);
-                if (end == u || (*end && *end != ':') || v > 0x7fffffff)
-                        return uvm_error_set(err, EINVAL,
-                                             "image user \"%s\": user names are not resolved "
-                                             "in the Windows build yet",
-                                             u);
-                ret->uid = (unsigned) v;
+        r = ctr_user_request(sc, u, cfg->image->image, groups, &q, err);
+        if (r < 0)
+                return r;
+        if (!user_db_req_needs_files(&q)) {
+                r = user_db_resolve(&q, NULL, NULL, &ids, err);
+                if (r >= 0)
+                        ctr_user_from_ids(ret, &ids);
+                return r;
         }
-        if (sc && sc->run_as_group)
-                ret->gid = (unsigned) sc->run_as_group->value;
+        a = agent_user_new(&q);
+        if (!a)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        *ret = (struct ctr_user){.uid = q.has_uid ? q.uid : 0, .gid = q.has_gid ? q.gid : 0};
         ret->groups[0] = ret->gid;
         ret->n_groups = 1;
+        *ret_req = &a->req;
         return 0;
 }
 
-static json_object *resources(const Runtime__V1__ContainerConfig *cfg)
+/* The container's cgroup values in the VM: config.linux.resources (the
+ * CRI layer maps a Windows node's windows ones to these first,
+ * cri_ctr_win.c), checked as UpdateContainerResources checks them
+ * (cri_resources.h), into the spec and the record (ContainerStatus). */
+static int resources(struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg, json_object *spec,
+                     json_object *lin, struct uvm_error **err)
 {
         const Runtime__V1__LinuxContainerResources *r = cfg->linux ? cfg->linux->resources : NULL;
-        json_object *o = json_object_new_object(), *cpu = json_object_new_object();
+        _cleanup_free_ char *json = NULL;
+        json_object *o;
+        int rc;
 
-        if (r && r->cpu_shares)
-                json_object_object_add(cpu, "shares", json_object_new_int64(r->cpu_shares));
-        if (r && r->cpu_quota)
-                json_object_object_add(cpu, "quota", json_object_new_int64(r->cpu_quota));
-        if (r && r->cpu_period)
-                json_object_object_add(cpu, "period", json_object_new_int64(r->cpu_period));
-        json_object_object_add(o, "cpu", cpu);
-        if (r && r->memory_limit_in_bytes) {
-                json_object *mem = json_object_new_object();
-                json_object_object_add(mem, "limit",
-                                       json_object_new_int64(r->memory_limit_in_bytes));
-                json_object_object_add(o, "memory", mem);
+        if (!r) {
+                json_object_object_add(lin, "resources", json_object_new_object());
+                return 0;
         }
-        return o;
+        rc = cri_resources_json(r, &json, err);
+        if (rc < 0)
+                return uvm_error_wrap(err, "linux.resources");
+        o = json_tokener_parse(json);
+        if (!o)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        json_object_object_add(lin, "resources", o);
+        if (r->oom_score_adj)
+                json_object_object_add(json_object_object_get(spec, "process"), "oomScoreAdj",
+                                       json_object_new_int64(r->oom_score_adj));
+        ctr_resources_clear(&c->rec.res);
+        c->rec.res = (struct ctr_resources){
+                .cpu_period = r->cpu_period,
+                .cpu_quota = r->cpu_quota,
+                .cpu_shares = r->cpu_shares,
+                .memory_limit_in_bytes = r->memory_limit_in_bytes,
+                .memory_swap_limit_in_bytes = r->memory_swap_limit_in_bytes,
+                .oom_score_adj = r->oom_score_adj,
+                .cpuset_cpus = STR_EMPTY(r->cpuset_cpus) ? NULL : strdup(r->cpuset_cpus),
+                .cpuset_mems = STR_EMPTY(r->cpuset_mems) ? NULL : strdup(r->cpuset_mems),
+        };
+        if ((!STR_EMPTY(r->cpuset_cpus) && !c->rec.res.cpuset_cpus) ||
+            (!STR_EMPTY(r->cpuset_mems) && !c->rec.res.cpuset_mems))
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        return 0;
 }
 
 static json_object *namespaces(void)
@@ -396,9 +458,10 @@ static int build_spec(struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cfg
                 json_object_new_boolean(cfg->linux && cfg->linux->security_context &&
                                         cfg->linux->security_context->readonly_rootfs));
         json_object_object_add(lin, "namespaces", namespaces());
-        json_object_object_add(lin, "resources", resources(cfg));
         json_object_object_add(spec, "ociVersion", json_object_new_string("1.0.2"));
         json_object_object_add(spec, "process", proc);
+        if (r >= 0)
+                r = resources(c, cfg, spec, lin, err);
         json_object_object_add(spec, "root", root);
         if (!STR_EMPTY(c->pod->rec.hostname))
                 json_object_object_add(spec, "hostname",
@@ -502,6 +565,9 @@ int ctr_plat_prepare(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Contai
                 return r;
         blob = image_blob(s->images_root, image_id);
         r = layer_disks(s->images_root, blob, &ret->layers, err);
+        /* Held in the store until the container goes: RemoveImage refuses it. */
+        if (r >= 0 && s->images)
+                r = img_hold(s->images, image_id, c->rec.id, NULL, err);
         phase_mark(pc, "layers");
         ic = image_config(blob);
         json_object_put(blob);
@@ -515,7 +581,7 @@ int ctr_plat_prepare(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Contai
         sbx_list_changed(s);
         c->stop_signal =
                 stop_signal_of(json_object_get_string(json_object_object_get(ic, "StopSignal")));
-        r = process_user(cfg, ic, &c->rec.user, err);
+        r = process_user(cfg, ic, &c->rec.user, &ret->user, err);
         if (r >= 0)
                 r = build_spec(c, cfg, ic, &ret->oci_spec_json, err);
         json_object_put(ic);
@@ -530,18 +596,24 @@ int ctr_plat_prepare(struct sbx *s, struct sbx_ctr *c, const Runtime__V1__Contai
 
 void ctr_plat_made_clear(struct ctr_plat_made *m)
 {
+        free(m->user); /* an agent_user */
         strv_free(m->layers);
         free(m->oci_spec_json);
         *m = (struct ctr_plat_made){0};
 }
 
-/* The store is only read: nothing is held. */
 void ctr_plat_release(struct sbx *s, struct sbx_ctr *c)
 {
+        if (s->images && c->rec.image_id)
+                img_release(s->images, c->rec.image_id, c->rec.id);
 }
 
 void ctr_plat_recovered(struct sbx *s, struct sbx_ctr *c)
 {
+        if (s->images && c->rec.image_id &&
+            img_hold(s->images, c->rec.image_id, c->rec.id, NULL, NULL) < 0)
+                log_warn("container %s: its image %s is gone, ignoring", c->rec.id,
+                         c->rec.image_id);
         if (c->rec.log_path && crilog_open(c->rec.log_path, &c->log, NULL) < 0)
                 log_warn("container %s: cannot reopen its log, ignoring", c->rec.id);
 }

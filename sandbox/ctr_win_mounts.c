@@ -2,9 +2,12 @@
  * A Windows container's CRI mounts (ctr_win_mounts.h). hcsshim's LCOW
  * model: the host directory becomes a Plan9 share of the pod's VM, which
  * the guest mounts at /run/mounts/m<N>, and the container's spec binds
- * from there. Here the spec's mount keeps the host path as its source;
- * the hcs driver, which owns the shares, rewrites it. Host paths are UTF-8
- * until the one check of the directory, UTF-16 there only.
+ * from there; a host file (the kubelet's termination-log, /etc/hosts)
+ * is its directory shared restricted to it, the file bound. Here the
+ * spec's mount keeps the host path as its source, a file's marked
+ * DRV_HCS_MOUNT_FILE_KEY; the hcs driver, which owns the shares, rewrites
+ * it. Host paths are UTF-8 until the check of what they name, UTF-16
+ * there only.
  */
 
 #include <errno.h>
@@ -60,10 +63,14 @@ static bool container_path_ok(const char *p)
         return true;
 }
 
-/* An existing directory (a file or nothing cannot be a Plan9 share). */
-static int host_dir(size_t i, const char *path, struct uvm_error **err)
+/* An existing directory (0) or file (1): the file must exist at create,
+ * as the kubelet makes its termination-log before; its share is of its
+ * directory, so that must be one a share can be. */
+static int host_kind(size_t i, const char *path, struct uvm_error **err)
 {
         _cleanup_free_ wchar_t *w = NULL;
+        _cleanup_free_ char *dir = NULL, *name = NULL;
+        struct uvm_error *e = NULL;
         DWORD a;
         int r = utf8_to_wide(path, UTF16_PATH_MAX, &w);
 
@@ -73,15 +80,18 @@ static int host_dir(size_t i, const char *path, struct uvm_error **err)
         a = GetFileAttributesW(w);
         if (a == INVALID_FILE_ATTRIBUTES)
                 return uvm_error_set(err, ENOENT,
-                                     "mounts[%zu].host_path '%.200s': no such directory "
+                                     "mounts[%zu].host_path '%.200s': no such file or directory "
                                      "(Windows error %lu)",
                                      i, path, (unsigned long) GetLastError());
-        if (!(a & FILE_ATTRIBUTE_DIRECTORY))
-                return uvm_error_set(err, EOPNOTSUPP,
-                                     "mounts[%zu].host_path '%.200s': a file; hcs pods share "
-                                     "directories only",
-                                     i, path);
-        return 0;
+        if (a & FILE_ATTRIBUTE_DIRECTORY)
+                return 0;
+        r = drv_hcs_share_file_split(path, &dir, &name, &e);
+        if (r < 0) {
+                r = uvm_error_set(err, -r, "mounts[%zu]: %s", i, e->msg);
+                uvm_error_free(e);
+                return r;
+        }
+        return 1;
 }
 
 static int check_one(size_t i, const Runtime__V1__Mount *m, struct uvm_error **err)
@@ -124,7 +134,8 @@ static int check_one(size_t i, const Runtime__V1__Mount *m, struct uvm_error **e
                 uvm_error_free(e);
                 return r;
         }
-        return host_dir(i, host, err);
+        r = host_kind(i, host, err);
+        return r < 0 ? r : 0;
 }
 
 int ctr_win_mounts_check(const Runtime__V1__ContainerConfig *cfg, struct uvm_error **err)
@@ -145,7 +156,7 @@ int ctr_win_mounts_check(const Runtime__V1__ContainerConfig *cfg, struct uvm_err
         return 0;
 }
 
-static json_object *spec_mount(const char *dest, const char *source, bool ro)
+static json_object *spec_mount(const char *dest, const char *source, bool ro, bool file)
 {
         json_object *m = json_object_new_object(), *opts = json_object_new_array();
 
@@ -161,6 +172,8 @@ static json_object *spec_mount(const char *dest, const char *source, bool ro)
         json_object_array_add(opts, json_object_new_string("rprivate"));
         json_object_array_add(opts, json_object_new_string(ro ? "ro" : "rw"));
         json_object_object_add(m, "options", opts);
+        if (file)
+                json_object_object_add(m, DRV_HCS_MOUNT_FILE_KEY, json_object_new_boolean(true));
         return m;
 }
 
@@ -170,6 +183,7 @@ int ctr_win_mounts_add(struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cf
         struct ctr_mount *rec = calloc(cfg->n_mounts + 1, sizeof(*rec));
         json_object *mounts = json_object_new_array();
         bool ok = rec && mounts;
+        int kind = 0;
 
         for (size_t i = 0; ok && i < cfg->n_mounts; i++) {
                 const Runtime__V1__Mount *m = cfg->mounts[i];
@@ -182,13 +196,17 @@ int ctr_win_mounts_add(struct sbx_ctr *c, const Runtime__V1__ContainerConfig *cf
                         .propagation = m->propagation,
                 };
                 ok = rec[i].container_path && rec[i].host_path;
-                o = ok ? spec_mount(m->container_path, rec[i].host_path, m->readonly) : NULL;
+                /* Asked again: ctr_win_mounts_check's answer is not kept. */
+                if (ok && (kind = host_kind(i, rec[i].host_path, err)) < 0)
+                        break;
+                o = ok ? spec_mount(m->container_path, rec[i].host_path, m->readonly, kind == 1)
+                       : NULL;
                 ok = o && json_object_array_add(mounts, o) >= 0;
         }
-        if (!ok || json_object_object_add(spec, "mounts", mounts) < 0) {
+        if (kind < 0 || !ok || json_object_object_add(spec, "mounts", mounts) < 0) {
                 ctr_mounts_free(rec, cfg->n_mounts);
                 json_object_put(mounts);
-                return uvm_error_set(err, ENOMEM, "out of memory");
+                return kind < 0 ? kind : uvm_error_set(err, ENOMEM, "out of memory");
         }
         pthread_mutex_lock(&c->lock);
         ctr_mounts_free(c->rec.mounts, c->rec.n_mounts);

@@ -31,83 +31,55 @@ static int visit_failed(int r, const char *what, struct uvm_error **err)
         return uvm_error_set(err, -r, "listing %s: %s", what, strerror(-r));
 }
 
-/* References to every registered pod; NULL on OOM. */
-static struct sbx_pod **pods_ref(struct sbx *s, size_t *ret_n)
-{
-        struct sbx_pod **v;
-
-        pthread_mutex_lock(&s->lock);
-        v = malloc((s->n_pods + 1) * sizeof(*v));
-        for (size_t i = 0; v && i < s->n_pods; i++) {
-                v[i] = s->pods[i];
-                __atomic_add_fetch(&v[i]->refs, 1, __ATOMIC_ACQ_REL);
-        }
-        *ret_n = v ? s->n_pods : 0;
-        pthread_mutex_unlock(&s->lock);
-        return v;
-}
+/*
+ * The walk both lists share, over the registry's array of holders (struct
+ * sbx_pod or sbx_ctr: each with refs, lock and rec): references taken under
+ * the registry lock into a copy of the array, then each holder's own lock
+ * around keep() and visit(), its reference dropped with unref(). A macro
+ * rather than a function over void *, so that keep() and visit() keep their
+ * own types and are called as directly as before.
+ */
+#define EACH(s, holders, count, unref, keep, visit, arg, what, err)                                \
+        ({                                                                                         \
+                __typeof__((s)->holders) each_v;                                                   \
+                size_t each_n, each_k = 0;                                                         \
+                int each_r = 0;                                                                    \
+                                                                                                   \
+                pthread_mutex_lock(&(s)->lock);                                                    \
+                each_v = malloc(((s)->count + 1) * sizeof(*each_v));                               \
+                each_n = each_v ? (s)->count : 0;                                                  \
+                for (size_t i = 0; i < each_n; i++) {                                              \
+                        each_v[i] = (s)->holders[i];                                               \
+                        __atomic_add_fetch(&each_v[i]->refs, 1, __ATOMIC_ACQ_REL);                 \
+                }                                                                                  \
+                pthread_mutex_unlock(&(s)->lock);                                                  \
+                if (!each_v)                                                                       \
+                        each_r = -ENOMEM;                                                          \
+                for (size_t i = 0; i < each_n; i++) {                                              \
+                        if (each_r >= 0) {                                                         \
+                                pthread_mutex_lock(&each_v[i]->lock);                              \
+                                if (!(keep) || (keep) (&each_v[i]->rec, (arg))) {                  \
+                                        each_r = (visit) (&each_v[i]->rec, (arg));                 \
+                                        each_k++;                                                  \
+                                }                                                                  \
+                                pthread_mutex_unlock(&each_v[i]->lock);                            \
+                        }                                                                          \
+                        unref(each_v[i]);                                                          \
+                }                                                                                  \
+                free(each_v);                                                                      \
+                each_r < 0 ? visit_failed(each_r, what, err) : (int) each_k;                       \
+        })
 
 int sbx_pod_each(struct sbx *s, sbx_pod_keep_fn keep, sbx_pod_visit_fn visit, void *arg,
                  struct uvm_error **err)
 {
-        size_t n, k = 0;
-        struct sbx_pod **v = pods_ref(s, &n);
-        int r = 0;
-
-        if (!v)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < n; i++) {
-                if (r >= 0) {
-                        pthread_mutex_lock(&v[i]->lock);
-                        if (!keep || keep(&v[i]->rec, arg)) {
-                                r = visit(&v[i]->rec, arg);
-                                k++;
-                        }
-                        pthread_mutex_unlock(&v[i]->lock);
-                }
-                pod_unref(v[i]);
-        }
-        free(v);
-        return r < 0 ? visit_failed(r, "pods", err) : (int) k;
-}
-
-static struct sbx_ctr **ctrs_ref(struct sbx *s, size_t *ret_n)
-{
-        struct sbx_ctr **v;
-
-        pthread_mutex_lock(&s->lock);
-        v = malloc((s->n_ctrs + 1) * sizeof(*v));
-        for (size_t i = 0; v && i < s->n_ctrs; i++) {
-                v[i] = s->ctrs[i];
-                __atomic_add_fetch(&v[i]->refs, 1, __ATOMIC_ACQ_REL);
-        }
-        *ret_n = v ? s->n_ctrs : 0;
-        pthread_mutex_unlock(&s->lock);
-        return v;
+        return EACH(s, pods, n_pods, pod_unref, keep, visit, arg, "pods", err);
 }
 
 int sbx_ctr_each(struct sbx *s, sbx_ctr_keep_fn keep, sbx_ctr_visit_fn visit, void *arg,
                  struct uvm_error **err)
 {
-        size_t n, k = 0;
-        struct sbx_ctr **v = ctrs_ref(s, &n);
-        int r = 0;
-
-        if (!v)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < n; i++) {
-                if (r >= 0) {
-                        pthread_mutex_lock(&v[i]->lock);
-                        if (!keep || keep(&v[i]->rec, arg)) {
-                                r = visit(&v[i]->rec, arg);
-                                k++;
-                        }
-                        pthread_mutex_unlock(&v[i]->lock);
-                }
-                ctr_unref(v[i]);
-        }
-        free(v);
-        return r < 0 ? visit_failed(r, "containers", err) : (int) k;
+        return EACH(s, ctrs, n_ctrs, ctr_unref, keep, visit, arg, "containers", err);
 }
 
 uint64_t sbx_list_gen(struct sbx *s)

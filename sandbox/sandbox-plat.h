@@ -53,6 +53,11 @@ int sbx_plat_pod_start(struct sbx *s, struct sbx_pod *p, const struct net_pod_co
 /* A stopped pod gives its network back (as containerd does); idempotent. */
 int sbx_plat_pod_net_stop(struct sbx_pod *p, struct phase_clock *pc, struct uvm_error **err);
 
+/* New pod limits applied where the platform can (Linux: the pod's own
+ * cgroup), before sbx_pod_set_limits keeps them in the record. */
+int sbx_plat_pod_limits(struct sbx *s, struct sbx_pod *p, const struct sbx_pod_limits *l,
+                        struct uvm_error **err);
+
 /* What sbx_plat_pod_start may have made besides the driver's sandbox and
  * the directory: the pod's own cgroup, and its network too when asked
  * (a stopped pod has given it back already). Failures logged, ignored. */

@@ -496,6 +496,27 @@ static int pod_stop_locked(struct sbx_pod *p, uint32_t timeout_ms, struct phase_
         return r;
 }
 
+/* UpdatePodSandboxResources: applied by the platform, then kept. */
+int sbx_pod_set_limits(struct sbx *s, const char *id_prefix, const struct sbx_pod_limits *l,
+                       struct uvm_error **err)
+{
+        _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
+        int r = pod_get_ref(s, id_prefix, &p, err);
+
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&p->op_lock);
+        r = sbx_plat_pod_limits(s, p, l, err);
+        if (r >= 0) {
+                pthread_mutex_lock(&p->lock);
+                p->rec.limits = *l;
+                r = pod_record_save(p->dir, &p->rec, err);
+                pthread_mutex_unlock(&p->lock);
+        }
+        pthread_mutex_unlock(&p->op_lock);
+        return r;
+}
+
 int sbx_pod_stop(struct sbx *s, const char *id_prefix, uint32_t timeout_ms, struct uvm_error **err)
 {
         _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;

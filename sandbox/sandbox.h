@@ -103,9 +103,10 @@ char *sbx_pod_files_dir(struct sbx *s, const char *pod_id);
 int sbx_pod_stop(struct sbx *s, const char *id_prefix, uint32_t timeout_ms, struct uvm_error **err);
 int sbx_pod_remove(struct sbx *s, const char *id_prefix, struct uvm_error **err);
 
-/* New pod limits (resources + overhead): kept in the record and set on the
- * pod's own cgroup (sbx_cgroup_apply_own). -ENOENT for an unknown pod.
- * Linux only (sandbox_linux.c). */
+/* New pod limits (resources + overhead): kept in the record; on Linux set
+ * on the pod's own cgroup (sbx_cgroup_apply_own, sandbox_linux.c), on
+ * Windows only kept (sandbox_win.c: the VM's size bounds an hcs pod).
+ * -ENOENT for an unknown pod. */
 int sbx_pod_set_limits(struct sbx *s, const char *id_prefix, const struct sbx_pod_limits *l,
                        struct uvm_error **err);
 

@@ -190,22 +190,8 @@ void sbx_plat_pod_release(struct sbx *s, const char *pod_id, const char *kubelet
         sbx_cgroup_remove_own(kubelet_parent, pod_id, s->systemd_cgroups);
 }
 
-int sbx_pod_set_limits(struct sbx *s, const char *id_prefix, const struct sbx_pod_limits *l,
-                       struct uvm_error **err)
+int sbx_plat_pod_limits(struct sbx *s, struct sbx_pod *p, const struct sbx_pod_limits *l,
+                        struct uvm_error **err)
 {
-        _cleanup_(pod_unrefp) struct sbx_pod *p = NULL;
-        int r = pod_get_ref(s, id_prefix, &p, err);
-
-        if (r < 0)
-                return r;
-        pthread_mutex_lock(&p->op_lock);
-        r = own_cgroup_limits(s, p, l, err);
-        if (r >= 0) {
-                pthread_mutex_lock(&p->lock);
-                p->rec.limits = *l;
-                r = pod_record_save(p->dir, &p->rec, err);
-                pthread_mutex_unlock(&p->lock);
-        }
-        pthread_mutex_unlock(&p->op_lock);
-        return r;
+        return own_cgroup_limits(s, p, l, err);
 }

@@ -66,39 +66,29 @@ int sbx_plat_spec(struct sbx *s, struct sbx_pod *p, struct drv_pod_spec *spec, c
 static int net_setup(struct sbx *s, struct sbx_pod *p, const struct net_pod_config *net,
                      struct net_hcn_result *res, struct uvm_error **err)
 {
-        struct net_hcn_pod cfg = {
-                .pod_id = p->rec.id,
-                .name = net->name,
-                .namespace_ = net->namespace_,
-                .uid = net->uid,
-                .dns_servers = net->dns_servers,
-                .dns_searches = net->dns_searches,
-                .dns_options = net->dns_options,
-        };
+        struct net_pod_config cfg = *net;
 
+        cfg.pod_id = p->rec.id;
         return net_hcn_pod_setup(s->net, p->dir, &cfg, res, err);
 }
 
 /* The pod's resolv.conf, hosts and hostname (pod_files.h) in its
  * directory, where the hcs driver takes them into the VM from, at the
  * create and again at a reattach (hcs/pod_files.c). */
-static int pod_files_write(struct sbx_pod *p, const struct net_pod_config *net, const char *ip,
-                           struct uvm_error **err)
+static int pod_files_write(struct sbx_pod *p, const struct net_pod_config *net,
+                           const struct net_hcn_result *res, struct uvm_error **err)
 {
         static const char *const names[] = {"resolv.conf", "hosts", "hostname"};
-        const char *host = p->rec.hostname;
+        struct net_pod_files_in in = {.hostname = p->rec.hostname,
+                                      .ip = res->n_ips > 0 ? res->ips[0] : NULL};
         struct net_pod_files f = {0};
         int r;
 
-        if (STR_EMPTY(host))
-                host = net && !STR_EMPTY(net->name) ? net->name : "localhost";
-        r = net_pod_files_build(
-                &(struct net_pod_files_in){.hostname = host,
-                                           .ip = ip,
-                                           .dns_servers = net ? net->dns_servers : NULL,
-                                           .dns_searches = net ? net->dns_searches : NULL,
-                                           .dns_options = net ? net->dns_options : NULL},
-                &f, err);
+        if (STR_EMPTY(in.hostname))
+                in.hostname = net && !STR_EMPTY(net->name) ? net->name : "localhost";
+        /* the pod's DNS config, else what CNI advised */
+        net_hcn_pod_dns(net, res, &in);
+        r = net_pod_files_build(&in, &f, err);
         for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(names); i++) {
                 const char *text = i == 0 ? f.resolv_conf : i == 1 ? f.hosts : f.hostname;
                 _cleanup_free_ char *path = NULL;
@@ -133,7 +123,7 @@ int sbx_plat_pod_start(struct sbx *s, struct sbx_pod *p, const struct net_pod_co
                 spec.hcn_endpoints = eps;
                 spec.hcn_namespace = res.ns_id;
         }
-        r = pod_files_write(p, net, res.n_ips > 0 ? res.ips[0] : NULL, err);
+        r = pod_files_write(p, net, &res, err);
         if (r >= 0)
                 r = p->ops->pod_create(&spec, ret_drv, err);
         phase_mark(pc, "driver");
@@ -178,4 +168,17 @@ void sbx_plat_pod_release(struct sbx *s, const char *pod_id, const char *kubelet
                 log_pod(LOG_LEVEL_WARN, pod_id, "pod %s: %s, ignoring", pod_id,
                         e && e->msg ? e->msg : "network teardown failed");
         uvm_error_free(e);
+}
+
+/* An hcs pod has no cgroup of uvmd's on the host: its bound is the VM's
+ * own size (memory and processors, fixed when it was made from the pod's
+ * resources and overhead). The new limits are only kept, as Linux keeps
+ * them where the pod's cgroup is the kubelet's
+ * (docs/windows.md "UpdatePodSandboxResources"). */
+int sbx_plat_pod_limits(struct sbx *s, struct sbx_pod *p, const struct sbx_pod_limits *l,
+                        struct uvm_error **err)
+{
+        log_pod(LOG_LEVEL_DEBUG, p->rec.id, "pod %s: limits kept, the VM's size bounds the pod",
+                p->rec.id);
+        return 0;
 }

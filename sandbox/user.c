@@ -1,5 +1,7 @@
 /* A container's uid, gid and groups, from the CRI request and the image's
- * own /etc/passwd and /etc/group. */
+ * own /etc/passwd and /etc/group read from its layers on the host (ns and
+ * qemu pods); the rules are agent/user_db.c's, which the agent applies in
+ * an hcs pod's VM. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +16,6 @@
 
 #include "common/macros.h"
 #include "sandbox/user.h"
-
-#define ID_MAX 0xfffffffeLL /* (uid_t) -1 is "no change" to the kernel */
-#define DB_MAX_BYTES (4 << 20)
 
 static int read_fd(int fd, size_t max, char **ret)
 {
@@ -124,224 +123,39 @@ int ctr_image_check_user_files(char *const *layers, struct uvm_error **err)
         return 0;
 }
 
-static bool parse_id(const char *s, unsigned *ret)
+/* The image's file text; NULL when the image has none (or it cannot be
+ * read: a name then is not found). One that fills the read was cut: its
+ * partial last line is dropped. */
+static char *image_text(char *const *layers, const char *rel)
 {
-        char *end;
-        long long v;
+        char *text = NULL;
 
-        if (!*s || *s == '-' || *s == '+')
-                return false;
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (*end || errno || v < 0 || v > ID_MAX)
-                return false;
-        *ret = (unsigned) v;
-        return true;
-}
-
-/* The fields of line split at ':' (in place); returns how many. */
-static size_t split(char *line, char **f, size_t max)
-{
-        size_t n = 0;
-
-        while (n < max) {
-                f[n++] = line;
-                line = strchr(line, ':');
-                if (!line)
-                        break;
-                *line++ = '\0';
-        }
-        return n;
-}
-
-struct pw {
-        char name[256];
-        unsigned uid, gid;
-};
-
-/* An /etc/passwd entry by name (by_name) or by uid. */
-static int passwd_find(char *const *layers, const char *name, unsigned uid, bool by_name,
-                       struct pw *ret)
-{
-        _cleanup_free_ char *text = NULL;
-        char *save = NULL;
-
-        if (ctr_image_file(layers, "etc/passwd", DB_MAX_BYTES, &text) < 0)
-                return -ENOENT;
-        for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                char *f[7];
-                unsigned u, g;
-
-                if (split(l, f, 7) < 4 || !parse_id(f[2], &u) || !parse_id(f[3], &g) ||
-                    strlen(f[0]) >= sizeof(ret->name))
-                        continue;
-                if (by_name ? STR_EQ(f[0], name) : u == uid) {
-                        snprintf(ret->name, sizeof(ret->name), "%s", f[0]);
-                        ret->uid = u;
-                        ret->gid = g;
-                        return 0;
-                }
-        }
-        return -ENOENT;
-}
-
-static void add_group(struct ctr_user *u, unsigned gid)
-{
-        for (size_t i = 0; i < u->n_groups; i++)
-                if (u->groups[i] == gid)
-                        return;
-        if (u->n_groups < CTR_USER_MAX_GROUPS)
-                u->groups[u->n_groups++] = gid;
-}
-
-static bool member_of(char *members, const char *user)
-{
-        char *save = NULL;
-
-        for (char *m = strtok_r(members, ",", &save); m; m = strtok_r(NULL, ",", &save))
-                if (STR_EQ(m, user))
-                        return true;
-        return false;
-}
-
-/* A group's gid by name (name != NULL), and/or the groups user belongs to
- * (user != NULL, added to u). */
-static int group_scan(char *const *layers, const char *name, unsigned *ret_gid, const char *user,
-                      struct ctr_user *u)
-{
-        _cleanup_free_ char *text = NULL;
-        char *save = NULL;
-        int r = -ENOENT;
-
-        if (ctr_image_file(layers, "etc/group", DB_MAX_BYTES, &text) < 0)
-                return -ENOENT;
-        for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                char *f[4];
-                unsigned g;
-
-                if (split(l, f, 4) < 3 || !parse_id(f[2], &g))
-                        continue;
-                if (name && STR_EQ(f[0], name)) {
-                        *ret_gid = g;
-                        r = 0;
-                }
-                if (user && f[3] && member_of(f[3], user))
-                        add_group(u, g);
-        }
-        return r;
-}
-
-/* The image's USER: "name", "uid", "name:group", "uid:gid", "uid:group". */
-static int image_user(const char *spec, char *const *layers, struct ctr_user *u, char *username,
-                      size_t username_len, struct uvm_error **err)
-{
-        _cleanup_free_ char *s = strdup(spec);
-        char *group = NULL;
-        struct pw pw;
-
-        if (!s)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if ((group = strchr(s, ':')))
-                *group++ = '\0';
-        if (parse_id(s, &u->uid)) {
-                if (passwd_find(layers, NULL, u->uid, false, &pw) == 0) {
-                        u->gid = pw.gid;
-                        snprintf(username, username_len, "%s", pw.name);
-                }
-        } else if (*s && passwd_find(layers, s, 0, true, &pw) == 0) {
-                u->uid = pw.uid;
-                u->gid = pw.gid;
-                snprintf(username, username_len, "%s", pw.name);
-        } else
-                return uvm_error_set(err, EINVAL,
-                                     "image user \"%.64s\": not in the image's /etc/passwd", s);
-        if (group && *group && !parse_id(group, &u->gid) &&
-            group_scan(layers, group, &u->gid, NULL, NULL) < 0)
-                return uvm_error_set(err, EINVAL,
-                                     "image group \"%.64s\": not in the image's /etc/group", group);
-        return 0;
-}
-
-static int check_id(const char *field, int64_t v, struct uvm_error **err)
-{
-        if (v < 0 || v > ID_MAX)
-                return uvm_error_set(err, EINVAL, "%s %lld: must be 0 to %lld", field,
-                                     (long long) v, ID_MAX);
-        return 0;
-}
-
-/* uid and gid from the request (run_as_user / run_as_username) or the image. */
-static int primary_ids(const Runtime__V1__LinuxContainerSecurityContext *sc, const char *img_user,
-                       char *const *layers, struct ctr_user *u, char *name, size_t name_len,
-                       struct uvm_error **err)
-{
-        struct pw pw;
-        int r;
-
-        if (sc->run_as_user) {
-                if ((r = check_id("run_as_user", sc->run_as_user->value, err)) < 0)
-                        return r;
-                u->uid = (unsigned) sc->run_as_user->value;
-                /* The image's entry for that uid, if any, gives gid and name. */
-                if (passwd_find(layers, NULL, u->uid, false, &pw) == 0) {
-                        u->gid = pw.gid;
-                        snprintf(name, name_len, "%s", pw.name);
-                }
-                return 0;
-        }
-        if (!STR_EMPTY(sc->run_as_username)) {
-                if (passwd_find(layers, sc->run_as_username, 0, true, &pw) < 0)
-                        return uvm_error_set(err, EINVAL,
-                                             "run_as_username \"%.64s\": not in the image's "
-                                             "/etc/passwd",
-                                             sc->run_as_username);
-                u->uid = pw.uid;
-                u->gid = pw.gid;
-                snprintf(name, name_len, "%s", pw.name);
-                return 0;
-        }
-        return STR_EMPTY(img_user) ? 0 : image_user(img_user, layers, u, name, name_len, err);
+        if (ctr_image_file(layers, rel, USER_DB_MAX_BYTES, &text) < 0)
+                return NULL;
+        if (strlen(text) == USER_DB_MAX_BYTES)
+                user_db_drop_partial_line(text, USER_DB_MAX_BYTES);
+        return text;
 }
 
 int ctr_user_resolve(const Runtime__V1__LinuxContainerSecurityContext *sc, const char *img_user,
                      char *const *layers, struct ctr_user *ret, struct uvm_error **err)
 {
-        static const Runtime__V1__LinuxContainerSecurityContext none =
-                RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
-        struct ctr_user u = {0};
-        char name[256] = "";
+        _cleanup_free_ char *passwd = NULL, *group = NULL;
+        unsigned groups[CTR_USER_MAX_GROUPS];
+        struct user_db_req req;
+        struct user_db_ids ids;
         int r;
 
-        if (!sc)
-                sc = &none;
-        /* The CRI: a group alone is an error, whatever the image says. */
-        if (sc->run_as_group && !sc->run_as_user && STR_EMPTY(sc->run_as_username))
-                return uvm_error_set(err, EINVAL,
-                                     "run_as_group is set without run_as_user or "
-                                     "run_as_username");
-        if (sc->n_supplemental_groups > CTR_USER_MAX_GROUPS - 1)
-                return uvm_error_set(err, EINVAL, "more than %d supplemental_groups",
-                                     CTR_USER_MAX_GROUPS - 1);
-        r = primary_ids(sc, img_user, layers, &u, name, sizeof(name), err);
+        r = ctr_user_request(sc, img_user, NULL, groups, &req, err);
         if (r < 0)
                 return r;
-        if (sc->run_as_group) {
-                if ((r = check_id("run_as_group", sc->run_as_group->value, err)) < 0)
-                        return r;
-                u.gid = (unsigned) sc->run_as_group->value;
+        if (user_db_req_needs_files(&req)) {
+                passwd = image_text(layers, "etc/passwd");
+                group = image_text(layers, "etc/group");
         }
-        add_group(&u, u.gid);
-        /* Merge (the default) adds the image's memberships; Strict does not. */
-        if (*name &&
-            sc->supplemental_groups_policy != RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict)
-                (void) group_scan(layers, NULL, NULL, name, &u);
-        for (size_t i = 0; i < sc->n_supplemental_groups; i++) {
-                char field[48];
-                snprintf(field, sizeof(field), "supplemental_groups[%zu]", i);
-                if ((r = check_id(field, sc->supplemental_groups[i], err)) < 0)
-                        return r;
-                add_group(&u, (unsigned) sc->supplemental_groups[i]);
-        }
-        *ret = u;
+        r = user_db_resolve(&req, passwd, group, &ids, err);
+        if (r < 0)
+                return r;
+        ctr_user_from_ids(ret, &ids);
         return 0;
 }

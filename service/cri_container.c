@@ -1,21 +1,16 @@
 /* CRI RuntimeService, containers on Linux: the shared handlers
- * (cri_ctr_common.c, cri_exec_common.c) with metrics, and
- * UpdateContainerResources. */
-
-#include <string.h>
+ * (cri_ctr_common.c, cri_exec_common.c, cri_update_common.c:
+ * UpdateContainerResources) with metrics. */
 
 #include "proto/api.pb-c.h"
 
 #include "common/log.h"
 #include "common/platform.h"
-#include "sandbox/container.h"
-#include "sandbox/ids.h"
 #include "service/cri.h"
 #include "service/cri_ctr_common.h"
-#include "service/cri_resources.h"
+#include "service/cri_update_common.h"
 #include "service/daemon.h"
 #include "service/metrics_uvmd.h"
-#include "service/validate.h"
 
 static int cri_create_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                           struct uvm_error **err)
@@ -45,44 +40,6 @@ static int cri_start_ctr(struct srv_ctx *ctx, const ProtobufCMessage *m, Protobu
         return r;
 }
 
-static int cri_update_resources(struct srv_ctx *ctx, const ProtobufCMessage *m,
-                                ProtobufCMessage **ret, struct uvm_error **err)
-{
-        const Runtime__V1__UpdateContainerResourcesRequest *req = (const void *) m;
-        Runtime__V1__UpdateContainerResourcesResponse *resp =
-                srv_new(ctx, Runtime__V1__UpdateContainerResourcesResponse);
-        _cleanup_free_ char *json = NULL;
-        struct ctr_resources res;
-        int r = validate_string("container_id", req->container_id, SBX_ID_LEN, err);
-
-        if (r < 0)
-                return r;
-        if (!resp)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        if (!req->linux)
-                return uvm_error_set(err, EINVAL, "linux resources are required on this runtime");
-        /* What ContainerStatus reports from now on (the runtime cannot change
-         * oom_score_adj of a running process: it stays as created). */
-        res = (struct ctr_resources){
-                .cpu_period = req->linux->cpu_period,
-                .cpu_quota = req->linux->cpu_quota,
-                .cpu_shares = req->linux->cpu_shares,
-                .memory_limit_in_bytes = req->linux->memory_limit_in_bytes,
-                .memory_swap_limit_in_bytes = req->linux->memory_swap_limit_in_bytes,
-                .cpuset_cpus = req->linux->cpuset_cpus,
-                .cpuset_mems = req->linux->cpuset_mems,
-        };
-        r = cri_resources_json(req->linux, &json, err);
-        if (r < 0)
-                return uvm_error_wrap(err, "linux");
-        r = sbx_ctr_update(ctx->daemon->sbx, req->container_id, &res, json, err);
-        if (r < 0)
-                return r;
-        runtime__v1__update_container_resources_response__init(resp);
-        *ret = &resp->base;
-        return 0;
-}
-
 const struct srv_binding cri_container_bindings[] = {
         {"runtime.v1.RuntimeService", "CreateContainer", SRV_UNARY, false, cri_create_ctr, NULL},
         {"runtime.v1.RuntimeService", "StartContainer", SRV_UNARY, false, cri_start_ctr, NULL},
@@ -94,7 +51,7 @@ const struct srv_binding cri_container_bindings[] = {
         {"runtime.v1.RuntimeService", "ExecSync", SRV_UNARY, false, cri_ctr_exec_sync, NULL},
         {"runtime.v1.RuntimeService", "ReopenContainerLog", SRV_UNARY, false, cri_ctr_reopen_log,
          NULL},
-        {"runtime.v1.RuntimeService", "UpdateContainerResources", SRV_UNARY, false,
-         cri_update_resources, NULL},
+        {"runtime.v1.RuntimeService", "UpdateContainerResources", SRV_UNARY, false, cri_ctr_update,
+         NULL},
         {0},
 };

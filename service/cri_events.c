@@ -5,7 +5,7 @@
  * only copies the record into each subscriber's bounded queue; a stream's
  * own thread then looks up the pod and sends. A slow client loses its
  * oldest events (with a warning) rather than holding memory or the
- * sandbox up. */
+ * sandbox up. Portable: Linux's daemon and uvmd.exe both bind it. */
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -25,8 +25,6 @@
 #include "service/runtime_state.h"
 #include "service/validate.h"
 
-#define MAX_PORTS 64
-
 static const Runtime__V1__NamespaceOption *ns_options(const Runtime__V1__PodSandboxConfig *c)
 {
         if (c->linux && c->linux->security_context)
@@ -152,58 +150,12 @@ static int pod_rec_from(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxReq
         return r;
 }
 
-/* protoc-c arrays carry a count; the network module wants NULL-terminated. */
-static char **strv0(struct srv_ctx *ctx, char **v, size_t n)
-{
-        char **out;
-
-        if (n == 0)
-                return NULL;
-        out = srv_new_array(ctx, char *, n + 1);
-        for (size_t i = 0; out && i < n; i++)
-                out[i] = v[i];
-        return out;
-}
-
-static int net_cfg_from(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig *c,
-                        const char *hostname, struct net_port *ports, struct net_pod_config *ret,
-                        struct uvm_error **err)
-{
-        *ret = (struct net_pod_config){
-                .name = c->metadata->name,
-                .namespace_ = c->metadata->namespace_,
-                .uid = c->metadata->uid,
-                .hostname = hostname,
-                .ports = ports,
-        };
-        if (c->n_port_mappings > MAX_PORTS)
-                return uvm_error_set(err, EINVAL, "more than %d port_mappings", MAX_PORTS);
-        for (size_t i = 0; i < c->n_port_mappings; i++) {
-                const Runtime__V1__PortMapping *p = c->port_mappings[i];
-                if (p->container_port <= 0 || p->container_port > 65535 || p->host_port < 0 ||
-                    p->host_port > 65535 || (int) p->protocol < 0 || p->protocol > 2)
-                        return uvm_error_set(err, EINVAL,
-                                             "port_mappings[%zu]: bad port or protocol", i);
-                if (p->host_port == 0)
-                        continue; /* only hostPorts need the portmap plugin */
-                ports[ret->n_ports++] = (struct net_port){p->protocol, (uint16_t) p->container_port,
-                                                          (uint16_t) p->host_port, p->host_ip};
-        }
-        if (c->dns_config) {
-                const Runtime__V1__DNSConfig *d = c->dns_config;
-                ret->dns_servers = strv0(ctx, d->servers, d->n_servers);
-                ret->dns_searches = strv0(ctx, d->searches, d->n_searches);
-                ret->dns_options = strv0(ctx, d->options, d->n_options);
-        }
-        return 0;
-}
-
 static int cri_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                        struct uvm_error **err)
 {
         const Runtime__V1__RunPodSandboxRequest *req = (const void *) m;
         struct pod_record rec = {0};
-        struct net_port ports[MAX_PORTS];
+        struct net_port ports[CRI_POD_MAX_PORTS];
         struct net_pod_config net;
         struct sbx_pod_timing timing;
         _cleanup_free_ char *id = NULL;
@@ -212,7 +164,7 @@ static int cri_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
 
         r = pod_rec_from(ctx, req, &rec, &host_net, err);
         if (r >= 0)
-                r = net_cfg_from(ctx, req->config, rec.hostname, ports, &net, err);
+                r = cri_pod_net_cfg(ctx, req->config, rec.hostname, ports, &net, err);
         if (r >= 0)
                 r = sbx_pod_run_timed(ctx->daemon->sbx, &rec, &net, host_net, &id, &timing, err);
         /* Only the label/annotation copies are owned by rec. */
@@ -243,30 +195,6 @@ static int cri_pod_status(struct srv_ctx *ctx, const ProtobufCMessage *m, Protob
         return rc;
 }
 
-/* The kubelet resized the pod's cgroup (its own parent): remembered, and
- * set where the pod's cgroup is uvmd's own. */
-static int cri_update_pod_resources(struct srv_ctx *ctx, const ProtobufCMessage *m,
-                                    ProtobufCMessage **ret, struct uvm_error **err)
-{
-        const Runtime__V1__UpdatePodSandboxResourcesRequest *req = (const void *) m;
-        Runtime__V1__UpdatePodSandboxResourcesResponse *resp =
-                srv_new(ctx, Runtime__V1__UpdatePodSandboxResourcesResponse);
-        struct sbx_pod_limits limits;
-        int r = cri_pod_id_arg(req->pod_sandbox_id, err);
-
-        if (r >= 0)
-                r = cri_pod_limits(req->resources, req->overhead, &limits, err);
-        if (r >= 0)
-                r = sbx_pod_set_limits(ctx->daemon->sbx, req->pod_sandbox_id, &limits, err);
-        if (r < 0)
-                return r;
-        if (!resp)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        runtime__v1__update_pod_sandbox_resources_response__init(resp);
-        *ret = &resp->base;
-        return 0;
-}
-
 const struct srv_binding cri_pod_bindings[] = {
         {"runtime.v1.RuntimeService", "RunPodSandbox", SRV_UNARY, false, cri_run_pod, NULL},
         {"runtime.v1.RuntimeService", "StopPodSandbox", SRV_UNARY, false, cri_pod_stop, NULL},
@@ -275,6 +203,6 @@ const struct srv_binding cri_pod_bindings[] = {
         {"runtime.v1.RuntimeService", "ListPodSandbox", SRV_UNARY, false, cri_pod_list_call, NULL,
          cri_list_pods_fast},
         {"runtime.v1.RuntimeService", "UpdatePodSandboxResources", SRV_UNARY, false,
-         cri_update_pod_resources, NULL},
+         cri_pod_update_resources, NULL},
         {0},
 };

@@ -8,11 +8,13 @@
 
 #include <json-c/json.h>
 
+#include "network/net.h"
 #include "sandbox/list.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/uvm_options.h"
 #include "service/cri.h"
 #include "service/cri_pod_common.h"
+#include "service/cri_resources.h"
 #include "service/daemon.h"
 #include "service/validate.h"
 
@@ -43,6 +45,52 @@ static int uvm_opts(const struct uvmd_config *cfg, const Runtime__V1__PodSandbox
             c->linux->overhead->memory_limit_in_bytes <= INT64_MAX - in.memory_limit_bytes)
                 in.memory_limit_bytes += c->linux->overhead->memory_limit_in_bytes;
         return uvm_options_resolve(&in, ret, err);
+}
+
+/* protoc-c arrays carry a count; the network module wants NULL-terminated. */
+static char **strv0(struct srv_ctx *ctx, char **v, size_t n)
+{
+        char **out;
+
+        if (n == 0)
+                return NULL;
+        out = srv_new_array(ctx, char *, n + 1);
+        for (size_t i = 0; out && i < n; i++)
+                out[i] = v[i];
+        return out;
+}
+
+int cri_pod_net_cfg(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig *c,
+                    const char *hostname, struct net_port *ports, struct net_pod_config *ret,
+                    struct uvm_error **err)
+{
+        *ret = (struct net_pod_config){
+                .name = c->metadata->name,
+                .namespace_ = c->metadata->namespace_,
+                .uid = c->metadata->uid,
+                .hostname = hostname,
+                .ports = ports,
+        };
+        if (c->n_port_mappings > CRI_POD_MAX_PORTS)
+                return uvm_error_set(err, EINVAL, "more than %d port_mappings", CRI_POD_MAX_PORTS);
+        for (size_t i = 0; i < c->n_port_mappings; i++) {
+                const Runtime__V1__PortMapping *p = c->port_mappings[i];
+                if (p->container_port <= 0 || p->container_port > 65535 || p->host_port < 0 ||
+                    p->host_port > 65535 || (int) p->protocol < 0 || p->protocol > 2)
+                        return uvm_error_set(err, EINVAL,
+                                             "port_mappings[%zu]: bad port or protocol", i);
+                if (p->host_port == 0)
+                        continue; /* only hostPorts need the portmap plugin */
+                ports[ret->n_ports++] = (struct net_port){p->protocol, (uint16_t) p->container_port,
+                                                          (uint16_t) p->host_port, p->host_ip};
+        }
+        if (c->dns_config) {
+                const Runtime__V1__DNSConfig *d = c->dns_config;
+                ret->dns_servers = strv0(ctx, d->servers, d->n_servers);
+                ret->dns_searches = strv0(ctx, d->searches, d->n_searches);
+                ret->dns_options = strv0(ctx, d->options, d->n_options);
+        }
+        return 0;
 }
 
 int cri_pod_rec_common(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxRequest *req,
@@ -304,6 +352,28 @@ int cri_pod_status_answer(struct srv_ctx *ctx, const struct pod_record *r, const
                 }
         }
         resp->status = st;
+        *ret = &resp->base;
+        return 0;
+}
+
+int cri_pod_update_resources(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                             struct uvm_error **err)
+{
+        const Runtime__V1__UpdatePodSandboxResourcesRequest *req = (const void *) m;
+        Runtime__V1__UpdatePodSandboxResourcesResponse *resp =
+                srv_new(ctx, Runtime__V1__UpdatePodSandboxResourcesResponse);
+        struct sbx_pod_limits limits;
+        int r = cri_pod_id_arg(req->pod_sandbox_id, err);
+
+        if (r >= 0)
+                r = cri_pod_limits(req->resources, req->overhead, &limits, err);
+        if (r >= 0)
+                r = sbx_pod_set_limits(ctx->daemon->sbx, req->pod_sandbox_id, &limits, err);
+        if (r < 0)
+                return r;
+        if (!resp)
+                return uvm_error_set(err, ENOMEM, "out of memory");
+        runtime__v1__update_pod_sandbox_resources_response__init(resp);
         *ret = &resp->base;
         return 0;
 }

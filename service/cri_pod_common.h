@@ -24,6 +24,18 @@ int cri_pod_rec_common(struct srv_ctx *ctx, const Runtime__V1__RunPodSandboxRequ
                        struct uvm_error **err);
 void cri_pod_rec_release(struct pod_record *rec);
 
+/* Port mappings a pod may have (CRI gives each container port). */
+#define CRI_POD_MAX_PORTS 64
+
+struct net_port;
+struct net_pod_config;
+/* The pod's network config for the sandbox layer (network/net.h): its
+ * names, its published port mappings (checked, into ports, which holds
+ * CRI_POD_MAX_PORTS) and its DNS config, borrowed from c and ctx. */
+int cri_pod_net_cfg(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig *c,
+                    const char *hostname, struct net_port *ports, struct net_pod_config *ret,
+                    struct uvm_error **err);
+
 /* RunPodSandbox's answer for id. */
 int cri_pod_run_answer(struct srv_ctx *ctx, const char *id, ProtobufCMessage **ret,
                        struct uvm_error **err);
@@ -38,6 +50,12 @@ int cri_pod_stop(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessag
                  struct uvm_error **err);
 int cri_pod_remove(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
                    struct uvm_error **err);
+
+/* UpdatePodSandboxResources, whole: the kubelet resized the pod; the new
+ * limits are checked and handed to the sandbox layer (sbx_pod_set_limits:
+ * kept in the record, applied where the platform can). */
+int cri_pod_update_resources(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCMessage **ret,
+                             struct uvm_error **err);
 
 /* PodSandboxStatus's answer from a copy of the record; agent (may be
  * NULL) is the pod's ComputeAgent address, announced as the annotation

@@ -299,3 +299,78 @@ int cri_pod_limits(const Runtime__V1__LinuxContainerResources *res,
         *ret = l;
         return 0;
 }
+
+/* --- WindowsContainerResources, for a Linux container in a VM --- */
+
+static int win_cpu(const Runtime__V1__WindowsContainerResources *w, unsigned vcpus,
+                   Runtime__V1__LinuxContainerResources *ret, struct uvm_error **err)
+{
+        if (w->cpu_shares < 0 || w->cpu_shares > CRI_WIN_CPU_MAX)
+                return uvm_error_set(err, EINVAL, "windows.cpu_shares %lld: 0 (unset) or 1 to %d",
+                                     (long long) w->cpu_shares, CRI_WIN_CPU_MAX);
+        if (w->cpu_count < 0)
+                return uvm_error_set(err, EINVAL, "windows.cpu_count %lld: 0 (unset) or at least 1",
+                                     (long long) w->cpu_count);
+        if (w->cpu_maximum < 0 || w->cpu_maximum > CRI_WIN_CPU_MAX)
+                return uvm_error_set(err, EINVAL, "windows.cpu_maximum %lld: 0 (unset) or 1 to %d",
+                                     (long long) w->cpu_maximum, CRI_WIN_CPU_MAX);
+        /* Windows refuses both too (one job object CPU rate); here both
+         * would be the one quota. */
+        if (w->cpu_count && w->cpu_maximum)
+                return uvm_error_set(err, EINVAL,
+                                     "windows.cpu_count and windows.cpu_maximum: set at most "
+                                     "one (both are the CPU quota)");
+        /* Linear, both ends kept: 1 -> 2 (the kernel's least), 10000 ->
+         * 262144 (its most). */
+        if (w->cpu_shares)
+                ret->cpu_shares =
+                        2 + (w->cpu_shares - 1) * (CRI_MAX_CPU_SHARES - 2) / (CRI_WIN_CPU_MAX - 1);
+        /* A count beyond the VM's CPUs gets them all, as hcsshim
+         * normalises a container's processor count to its VM's. */
+        if (w->cpu_count)
+                ret->cpu_quota = (w->cpu_count < vcpus ? w->cpu_count : vcpus) * CRI_CFS_PERIOD;
+        /* A share of the VM's CPUs, as the job object's rate is of the
+         * processors it runs on; at least the kernel's 1 ms. */
+        if (w->cpu_maximum) {
+                ret->cpu_quota =
+                        w->cpu_maximum * CRI_CFS_PERIOD * (int64_t) vcpus / CRI_WIN_CPU_MAX;
+                if (ret->cpu_quota < CRI_MIN_CPU_QUOTA)
+                        ret->cpu_quota = CRI_MIN_CPU_QUOTA;
+        }
+        if (ret->cpu_quota)
+                ret->cpu_period = CRI_CFS_PERIOD;
+        return 0;
+}
+
+int cri_resources_from_windows(const Runtime__V1__WindowsContainerResources *w,
+                               const struct cri_uvm_facts *uvm,
+                               Runtime__V1__LinuxContainerResources *ret, struct uvm_error **err)
+{
+        Runtime__V1__LinuxContainerResources l = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
+        unsigned vcpus = uvm->vcpus ? uvm->vcpus : 1;
+        int r = win_cpu(w, vcpus, &l, err);
+
+        if (r < 0)
+                return r;
+        if (w->memory_limit_in_bytes < 0 ||
+            (w->memory_limit_in_bytes > 0 && w->memory_limit_in_bytes < CRI_MIN_MEMORY_LIMIT))
+                return uvm_error_set(err, EINVAL,
+                                     "windows.memory_limit_in_bytes %lld: 0 (unset) or at least "
+                                     "4 MiB",
+                                     (long long) w->memory_limit_in_bytes);
+        l.memory_limit_in_bytes = w->memory_limit_in_bytes;
+        /* The writable layer is the node's scratch for every container:
+         * a size is only checked, never made (docs/windows.md). */
+        if (w->rootfs_size_in_bytes < 0 || w->rootfs_size_in_bytes > uvm->rootfs_max_bytes)
+                return uvm_error_set(err, EINVAL,
+                                     "windows.rootfs_size_in_bytes %lld: 0 (unset) to %lld, what "
+                                     "a container's writable layer holds here",
+                                     (long long) w->rootfs_size_in_bytes,
+                                     (long long) uvm->rootfs_max_bytes);
+        if (w->n_affinity_cpus)
+                return uvm_error_set(err, EINVAL,
+                                     "windows.affinity_cpus: the host's CPUs cannot be pinned for "
+                                     "a container in a utility VM");
+        *ret = l;
+        return 0;
+}

@@ -1,7 +1,10 @@
 #pragma once
 
 /* UpdateContainerResources: checking LinuxContainerResources and turning
- * them into an OCI "linux.resources" object (what runc update -r reads). */
+ * them into an OCI "linux.resources" object (what runc update -r reads);
+ * a Windows node's WindowsContainerResources as Linux values for a Linux
+ * container in a utility VM (docs/windows.md "Container resources").
+ * Pure and portable. */
 
 #include "proto/api.pb-c.h"
 
@@ -16,6 +19,8 @@
 #define CRI_MAX_CPUSET_LEN 1024
 #define CRI_MAX_HUGEPAGE_LIMITS 16
 #define CRI_MAX_UNIFIED 64
+#define CRI_CFS_PERIOD 100000 /* the kernel's default CFS period, microseconds */
+#define CRI_WIN_CPU_MAX 10000 /* windows cpu_shares and cpu_maximum: 1 to this */
 
 /* A cpuset list: "0-3,8,10-11". */
 int cri_cpuset_check(const char *field, const char *s, struct uvm_error **err);
@@ -32,3 +37,20 @@ int cri_resources_json(const Runtime__V1__LinuxContainerResources *r, char **ret
 int cri_pod_limits(const Runtime__V1__LinuxContainerResources *res,
                    const Runtime__V1__LinuxContainerResources *overhead, struct sbx_pod_limits *ret,
                    struct uvm_error **err);
+
+/* What mapping windows resources needs to know of the container's VM. */
+struct cri_uvm_facts {
+        unsigned vcpus;           /* the VM's processors; 0 counts as 1 */
+        int64_t rootfs_max_bytes; /* the most a container's writable layer holds there */
+};
+
+/* w as Linux cgroup values in *ret (initialised here; no strings set),
+ * every field checked first (-EINVAL naming "windows.<field>"):
+ * cpu_maximum (a share of the VM's CPUs, 1-10000) and cpu_count (CPUs,
+ * clamped to the VM's) become a CFS quota over CRI_CFS_PERIOD, at most
+ * one of them; cpu_shares 1-10000 scaled into 2-262144; the memory limit
+ * as it is; rootfs_size_in_bytes only checked against
+ * uvm->rootfs_max_bytes; affinity_cpus refused. */
+int cri_resources_from_windows(const Runtime__V1__WindowsContainerResources *w,
+                               const struct cri_uvm_facts *uvm,
+                               Runtime__V1__LinuxContainerResources *ret, struct uvm_error **err);

@@ -140,18 +140,8 @@ static int cri_status(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufCM
         runtime__v1__runtime_features__init(r->features);
         /* run_as_user's groups follow supplemental_groups_policy (sandbox/user.c). */
         r->features->supplemental_groups_policy = true;
-        if (req->verbose) {
-                Runtime__V1__StatusResponse__InfoEntry *e =
-                        srv_new(ctx, Runtime__V1__StatusResponse__InfoEntry);
-                r->info = srv_new_array(ctx, Runtime__V1__StatusResponse__InfoEntry *, 1);
-                if (!e || !r->info)
-                        return uvm_error_set(err, ENOMEM, "out of memory");
-                runtime__v1__status_response__info_entry__init(e);
-                e->key = "config";
-                e->value = verbose_config(ctx);
-                r->info[0] = e;
-                r->n_info = 1;
-        }
+        if (req->verbose && cri_status_config_info(ctx, r, verbose_config(ctx)) < 0)
+                return uvm_error_set(err, ENOMEM, "out of memory");
         *ret = &r->base;
         return 0;
 }
@@ -173,30 +163,6 @@ static int cri_runtime_config(struct srv_ctx *ctx, const ProtobufCMessage *m,
         r->linux = l;
         *ret = &r->base;
         return 0;
-}
-
-static int cri_update_runtime_config(struct srv_ctx *ctx, const ProtobufCMessage *m,
-                                     ProtobufCMessage **ret, struct uvm_error **err)
-{
-        const Runtime__V1__UpdateRuntimeConfigRequest *req = (const void *) m;
-        Runtime__V1__UpdateRuntimeConfigResponse *r =
-                srv_new(ctx, Runtime__V1__UpdateRuntimeConfigResponse);
-        const char *cidr;
-        int rc;
-
-        if (!r)
-                return uvm_error_set(err, ENOMEM, "out of memory");
-        runtime__v1__update_runtime_config_response__init(r);
-        *ret = &r->base;
-        /* The kubelet sends an empty update at start-up: nothing to change. */
-        if (!req->runtime_config || !req->runtime_config->network_config ||
-            STR_EMPTY(req->runtime_config->network_config->pod_cidr))
-                return 0;
-        cidr = req->runtime_config->network_config->pod_cidr;
-        rc = validate_cidrs("runtime_config.network_config.pod_cidr", cidr, err);
-        if (rc < 0)
-                return rc;
-        return rt_set_pod_cidr(ctx->daemon, cidr, err);
 }
 
 const struct srv_binding cri_runtime_bindings[] = {

@@ -1,13 +1,16 @@
+/* Daemon-wide runtime facts (runtime_state.h); portable: uvmd.exe keeps
+ * the pod CIDR the same way. */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
-#include "common/fs.h"
 #include "common/log.h"
+#include "common/macros.h"
+#include "common/platform.h"
 #include "service/daemon.h"
 #include "service/runtime_state.h"
 #include "service/validate.h"
@@ -29,7 +32,7 @@ int rt_load(struct uvmd *d, struct uvm_error **err)
 
         if (!path)
                 return uvm_error_set(err, ENOMEM, "out of memory");
-        r = fs_read_file(path, 65536, &text, NULL);
+        r = plat_read_file(path, 65536, &text, NULL);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -62,7 +65,7 @@ int rt_set_pod_cidr(struct uvmd *d, const char *cidr, struct uvm_error **err)
         json_object_object_add(o, "podCIDR", json_object_new_string(cidr));
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = fs_write_atomic(path, text, strlen(text), 0600);
+        r = plat_write_file_atomic(path, text, strlen(text), 0600);
         json_object_put(o);
         if (r < 0)
                 return uvm_error_set(err, -r, "persist pod CIDR to %s: %s", path, strerror(-r));
@@ -93,6 +96,6 @@ bool rt_cgroup_driver_is_systemd(const struct uvmd_config *cfg)
                 return true;
         if (STR_EQ(cfg->cgroup_driver, "cgroupfs"))
                 return false;
-        /* systemd's own test for "booted with systemd". */
-        return lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+        /* systemd's own test for "booted with systemd" (never on Windows). */
+        return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
 }

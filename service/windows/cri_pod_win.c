@@ -15,6 +15,7 @@
 #include "service/compute_agent_common.h"
 #include "service/cri.h"
 #include "service/cri_pod_common.h"
+#include "service/cri_resources.h"
 #include "service/daemon.h"
 #include "service/validate.h"
 
@@ -45,40 +46,6 @@ static int win_pod_checks(const Runtime__V1__PodSandboxConfig *c, struct uvm_err
         return 0;
 }
 
-/* protoc-c arrays carry a count; the network module wants NULL-terminated. */
-static char **strv0(struct srv_ctx *ctx, char **v, size_t n)
-{
-        char **out;
-
-        if (n == 0)
-                return NULL;
-        out = srv_new_array(ctx, char *, n + 1);
-        for (size_t i = 0; out && i < n; i++)
-                out[i] = v[i];
-        return out;
-}
-
-/* What CNI gets (net_hcn.h): the pod's names for CNI_ARGS, its DNS config
- * for plugins that take the "dns" capability. Port mappings are not
- * passed yet. */
-static void win_net_cfg(struct srv_ctx *ctx, const Runtime__V1__PodSandboxConfig *c,
-                        struct net_pod_config *ret)
-{
-        const Runtime__V1__DNSConfig *d = c->dns_config;
-
-        *ret = (struct net_pod_config){
-                .name = c->metadata->name,
-                .namespace_ = c->metadata->namespace_,
-                .uid = c->metadata->uid,
-                .hostname = c->hostname,
-        };
-        if (d) {
-                ret->dns_servers = strv0(ctx, d->servers, d->n_servers);
-                ret->dns_searches = strv0(ctx, d->searches, d->n_searches);
-                ret->dns_options = strv0(ctx, d->options, d->n_options);
-        }
-}
-
 /* The DNS config's entries bounded and checked (pod_files.h) before
  * anything is made: the same text goes into the VM after CNI. */
 static int win_dns_check(const struct net_pod_config *net, struct uvm_error **err)
@@ -99,6 +66,7 @@ static int win_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
 {
         const Runtime__V1__RunPodSandboxRequest *req = (const void *) m;
         const struct handler_entry *handler;
+        struct net_port ports[CRI_POD_MAX_PORTS];
         struct net_pod_config net;
         struct pod_record rec = {0};
         _cleanup_free_ char *id = NULL;
@@ -108,12 +76,18 @@ static int win_run_pod(struct srv_ctx *ctx, const ProtobufCMessage *m, ProtobufC
         r = cri_pod_rec_common(ctx, req, &rec, &handler, err);
         if (r >= 0)
                 r = win_pod_checks(req->config, err);
+        /* Kept as Linux keeps them (UpdatePodSandboxResources too). */
+        if (r >= 0 && req->config->linux)
+                r = cri_pod_limits(req->config->linux->resources, req->config->linux->overhead,
+                                   &rec.limits, err);
         if (r >= 0) {
                 rec.hostname = STR_EMPTY(req->config->hostname) ? NULL : req->config->hostname;
-                /* CNI over HCN, then the driver's NICs (sandbox_win.c) */
-                win_net_cfg(ctx, req->config, &net);
-                r = win_dns_check(&net, err);
+                /* CNI over HCN (names, published ports, DNS, as on
+                 * Linux), then the driver's NICs (sandbox_win.c) */
+                r = cri_pod_net_cfg(ctx, req->config, rec.hostname, ports, &net, err);
         }
+        if (r >= 0)
+                r = win_dns_check(&net, err);
         if (r >= 0)
                 r = sbx_pod_run(ctx->daemon->sbx, &rec, &net, false, &id, err);
         cri_pod_rec_release(&rec);
@@ -146,5 +120,7 @@ const struct srv_binding cri_win_pod_bindings[] = {
         {"runtime.v1.RuntimeService", "PodSandboxStatus", SRV_UNARY, false, win_pod_status, NULL},
         {"runtime.v1.RuntimeService", "ListPodSandbox", SRV_UNARY, false, cri_pod_list_call, NULL,
          cri_list_pods_fast},
+        {"runtime.v1.RuntimeService", "UpdatePodSandboxResources", SRV_UNARY, false,
+         cri_pod_update_resources, NULL},
         {0},
 };

@@ -27,20 +27,17 @@
 #include "service/cri_runtime_common.h"
 #include "service/cri_stats.h"
 #include "service/list_cache.h"
+#include "service/runtime_state.h"
 #include "service/windows/daemon_win.h"
 
 /* Built from the .proto files at build time (//proto:descriptor_set_embed). */
 extern const unsigned char uvmd_descriptor_set[];
 extern const size_t uvmd_descriptor_set_len;
 
-#define NOT_PORTED                                                                                 \
-        "not in the Windows build yet (pods, their containers' life cycle, ExecSync, streaming, "  \
-        "logs, stats and images are; events and resource updates are not)"
-
 static const struct srv_binding *const bindings[] = {
-        health_bindings,      reflection_bindings,  cri_win_runtime_bindings,
-        cri_win_pod_bindings, cri_win_ctr_bindings, cri_stats_bindings,
-        cri_image_bindings,   cagent_bindings,      cri_stream_bindings,
+        health_bindings,      reflection_bindings, cri_win_runtime_bindings, cri_win_pod_bindings,
+        cri_win_ctr_bindings, cri_stats_bindings,  cri_image_bindings,       cagent_bindings,
+        cri_stream_bindings,  cri_events_bindings,
 };
 
 #define TCP_DIAL_RETRY_MS 100
@@ -203,6 +200,7 @@ static int pods_win(struct uvmd *d, struct uvm_error **err)
                           &d->images, err);
         if (r < 0)
                 return r;
+        o.images = d->images; /* containers hold their images in it (img_hold) */
 
         d->lists = list_cache_new();
         if (!d->lists)
@@ -240,7 +238,9 @@ int uvmd_win_init(struct uvmd_win *w, struct uvm_error **err)
         w->network_ready = hcn_api_computenetwork(w->network_why, sizeof(w->network_why)) != NULL;
         if (!w->network_ready)
                 log_warn("HCN unavailable: %s", w->network_why);
-        r = handlers_win(d, err);
+        r = rt_load(d, err);
+        if (r >= 0)
+                r = handlers_win(d, err);
         if (r >= 0)
                 r = pods_win(d, err);
         if (r >= 0)
@@ -270,7 +270,6 @@ int uvmd_win_start(struct uvmd_win *w, struct uvm_error **err)
                 .max_message_bytes = d->cfg.max_message_bytes,
                 .daemon = d,
                 .data = w,
-                .unimplemented_why = NOT_PORTED,
         };
         /* Exec, Attach and PortForward URLs point here (plain HTTP: the
          * Windows build has no TLS; loopback by default, as on Linux). */
@@ -320,6 +319,8 @@ void uvmd_win_fini(struct uvmd_win *w)
         d->lists = list_cache_free(d->lists);
         d->descdb = descdb_free(d->descdb);
         handlers_clear(&d->handlers);
+        free(d->pod_cidr);
+        d->pod_cidr = NULL;
         config_free(&d->cfg);
         pthread_mutex_destroy(&d->lock);
         pthread_cond_destroy(&d->health_cond);

@@ -9,8 +9,9 @@
  * (Create, Start, Stop, Remove, Status, List) through the sandbox layer and
  * the hcs driver, with records under the state root that a restarted
  * uvmd.exe reattaches to; ExecSync, logs and stats; the ImageService over
- * the Windows image store (image/store_win.h). Every other CRI method
- * answers UNIMPLEMENTED: streaming and resource updates are not ported yet.
+ * the Windows image store (image/store_win.h); streaming, events and
+ * resource updates: every CRI method Linux's uvmd serves, from the same
+ * handlers where they are portable.
  *
  *   uvmd_win_init -> uvmd_win_start -> (serving) -> uvmd_win_stop -> uvmd_win_fini
  *

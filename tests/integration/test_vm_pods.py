@@ -13,8 +13,9 @@ import pytest
 from conftest import uvmd_binary
 from imagelib import image_dir, image_single  # noqa: F401 (fixtures)
 from leakcheck import assert_no_leaks, leaked, snapshot
-from test_pods import (_code, _create, _ctr_config, _exec, _lines, _mounts_under,  # noqa: F401
-                       _pod_config, _status, _wait_for, _wait_state, pods_cleanup, pods_daemon)
+from test_pods import (BRIDGE, _code, _create, _ctr_config, _exec, _lines,  # noqa: F401
+                       _mounts_under, _pod_config, _status, _wait_for, _wait_state, pods_cleanup,
+                       pods_daemon)
 from uvmdlib import pb
 
 
@@ -57,6 +58,39 @@ def _ok(c, cid, cmd):
     rc, out, err = _exec(c, cid, ["sh", "-c", cmd], timeout=30)
     assert rc == 0, (cmd, out, err)
     return out.strip()
+
+
+def _bridge_index():
+    try:
+        with open("/sys/class/net/%s/ifindex" % BRIDGE) as f:
+            return int(f.read())
+    except FileNotFoundError:
+        return None
+
+
+def _wait_served(c, cli, web, get, bridge):
+    """Wait until get, run in the ns pod's cli, answers with the VM's page.
+    A failure says what the last try saw, httpd's state, and whether the
+    CNI bridge the pods were put on is still there: the VM answers within
+    a second even on a loaded machine (0.07-0.54 s at load 3-7), so a wait
+    that runs out is a cut network, such as another test run's cleanup
+    deleting the shared bridge (integration runs must hold
+    /tmp/uvmd-integ.lock)."""
+    last = []
+
+    def served():
+        last[:] = _exec(c, cli, ["sh", "-c", get])
+        return last[1].endswith("served-by-vm\n")
+    try:
+        _wait_for("httpd in the VM", served, timeout=30)
+    except AssertionError as e:
+        now = _bridge_index()
+        cut = "" if now == bridge else (
+            "; the bridge %s the pods were put on went meanwhile (ifindex %s, now %s): deleted by "
+            "another test run?" % (BRIDGE, bridge, now))
+        state = pb().ContainerState.Name(_status(c, web).state)
+        raise AssertionError("%s: last try (exit code, stdout, stderr) %r, httpd %s%s"
+                             % (e, tuple(last), state, cut)) from None
 
 
 def test_handler_uvm_is_offered(vm):
@@ -207,6 +241,7 @@ def test_vm_pod_talks_to_ns_pod_and_host_port(vm):
                                             host_ip="127.0.0.1"))
     vpod = _vm_pod(c, vcfg)
     vip = c.rt("PodSandboxStatus", pod_sandbox_id=vpod).status.network.ip
+    bridge = _bridge_index()
     web = _start(c, vpod, vcfg, _ctr_config(d, "httpd", "mkdir -p /www && echo served-by-vm > "
                                                         "/www/index.html && exec httpd -f -p "
                                                         "8080 -h /www"))
@@ -216,8 +251,7 @@ def test_vm_pod_talks_to_ns_pod_and_host_port(vm):
     cli = _start(c, npod, ncfg, _ctr_config(d, "cli", "sleep 1000"))
     # busybox's static wget crashes on this libc: nc speaks the HTTP.
     get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 %s 8080" % vip
-    _wait_for("httpd in the VM", lambda: _exec(c, cli, ["sh", "-c", get])[1]
-              .endswith("served-by-vm\n"), timeout=30)
+    _wait_served(c, cli, web, get, bridge)
     assert _exec(c, web, ["ping", "-c", "1", "-W", "5", nip])[0] == 0
     # Exec and PortForward sessions reach the guest through its agent, over
     # both transports.

@@ -19,7 +19,7 @@ import sys
 import grpc
 
 sys.path.insert(0, "tests/windows")
-from hcs_client import check, connect, expect_error, one_line  # noqa: E402
+from hcs_client import calls, check, connect, expect_error, one_line  # noqa: E402
 import hcs_client  # noqa: E402
 
 port, mode = sys.argv[1], sys.argv[2]
@@ -46,14 +46,6 @@ def status(ctr):
 def listed(**f):
     flt = pb.ContainerFilter(**f) if f else None
     return {x.id: x for x in c.rt("ListContainers", filter=flt).containers}
-
-
-def calls():
-    try:
-        with open(os.path.join(agent_dir, "calls")) as f:
-            return f.read().split("\n")
-    except FileNotFoundError:
-        return []
 
 
 if mode == "run":

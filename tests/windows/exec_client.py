@@ -26,12 +26,11 @@ import time
 import grpc
 
 sys.path.insert(0, "tests/windows")
-from hcs_client import check, connect, expect_error, one_line  # noqa: E402
+from hcs_client import calls, check, connect, expect_error, one_line  # noqa: E402
 import hcs_client  # noqa: E402
 
 port, mode = sys.argv[1], sys.argv[2]
 args = sys.argv[3:]
-agent_dir = os.environ["UVMD_FAKE_AGENT_DIR"]
 logs, logs_win = os.environ["RIG_LOGS"], os.environ["RIG_LOGS_WIN"]
 log_file = os.path.join(logs, "pod", "app", "0.log")
 c, pb = connect(port, mode)
@@ -41,14 +40,6 @@ CPU_NS, MEM_USAGE, MEM_WS, MEM_RSS = 4200000000, 52428800, 41943040, 31457280
 FAULTS, MAJOR, PIDS, RX, TX = 1234, 5, 3, 1000, 2000
 EXEC_MAX = 262144
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
-
-
-def calls():
-    try:
-        with open(os.path.join(agent_dir, "calls")) as f:
-            return f.read().split("\n")
-    except FileNotFoundError:
-        return []
 
 
 def exec_sync(ctr, cmd, timeout=10):

@@ -1,6 +1,7 @@
-"""What pods_client.py and ctrs_client.py share: the ok/not ok lines, and a
-Linux python3-grpcio client of uvmd.exe on 127.0.0.1:PORT. Run from the
-repository's root, as hcs_rig_lib.sh does."""
+"""What the Windows rig's clients share: the ok/not ok lines, the fake
+agent's call log, and a Linux python3-grpcio client of uvmd.exe on
+127.0.0.1:PORT. Run from the repository's root, as hcs_rig_lib.sh does."""
+import os
 import sys
 
 import grpc
@@ -16,6 +17,16 @@ def check(name, cond, why=""):
     print(("ok " if cond else "not ok ") + name + ("" if cond or not why else " # " + why))
     sys.stdout.flush()
     failed += not cond
+
+
+def calls():
+    """The fake agent's log of what it was asked (one line per call; the
+    rig's UVMD_FAKE_AGENT_DIR); [] before the first."""
+    try:
+        with open(os.path.join(os.environ["UVMD_FAKE_AGENT_DIR"], "calls")) as f:
+            return f.read().split("\n")
+    except FileNotFoundError:
+        return []
 
 
 def one_line(m):

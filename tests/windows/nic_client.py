@@ -87,11 +87,7 @@ def added(pod):
 
 
 def calls():
-    try:
-        with open(os.path.join(agent_dir, "calls")) as f:
-            return [x for x in f.read().split("\n") if x.startswith("nic ")]
-    except FileNotFoundError:
-        return []
+    return [x for x in hcs_client.calls() if x.startswith("nic ")]
 
 
 def run_pod(name):

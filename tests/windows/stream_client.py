@@ -14,7 +14,6 @@ usage: stream_client.py PORT MODE [POD_ID CTR_ID]
 Prints "ok NAME" / "not ok NAME # why". UVMD_FAKE_AGENT_DIR is the fake
 agent's directory."""
 import asyncio
-import os
 import socket
 import sys
 import threading
@@ -25,21 +24,12 @@ import websockets.exceptions
 
 sys.path.insert(0, "tests/windows")
 sys.path.insert(0, "tests/integration")
-from hcs_client import check, connect, expect_error, one_line  # noqa: E402
+from hcs_client import calls, check, connect, expect_error, one_line  # noqa: E402
 import test_streaming as ts  # noqa: E402 (ws_exec, _ws_forward, _status_of)
 
 port, mode = sys.argv[1], sys.argv[2]
 args = sys.argv[3:]
-agent_dir = os.environ["UVMD_FAKE_AGENT_DIR"]
 c, pb = connect(port, mode)
-
-
-def calls():
-    try:
-        with open(os.path.join(agent_dir, "calls")) as f:
-            return f.read().split("\n")
-    except FileNotFoundError:
-        return []
 
 
 def wait_call(prefix, secs=10):

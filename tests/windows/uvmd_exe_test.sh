@@ -61,6 +61,7 @@ export UVMD_PYGEN=$dir/pygen
 cat >"$dir/client.py" <<'EOF'
 """uvmd.exe's CRI endpoint from Linux: prints ok/not ok lines.
 usage: client.py PORT full|version|closed"""
+import json
 import sys
 
 import grpc
@@ -100,6 +101,10 @@ v = c.version()
 check(mode + "-version", v.runtime_name == "uvmd" and v.runtime_api_version == "v1"
       and v.runtime_version != "", str(v).replace("\n", " "))
 if mode == "version":
+    # The pod CIDR the service was given (full mode) outlived its stop.
+    st = c.rt("Status", verbose=True)
+    cfg = json.loads(st.info.get("config", "{}"))
+    check("pod-cidr-persisted", cfg.get("podCIDR") == "10.244.7.0/24", str(cfg))
     sys.exit(failed != 0)
 
 st = c.rt("Status", verbose=True)
@@ -112,6 +117,20 @@ check("status-network-not-ready", nr is not None and not nr.status and nr.reason
 check("status-no-handlers", len(st.runtime_handlers) == 0, str(list(st.runtime_handlers)))
 rc = c.rt("RuntimeConfig")
 check("runtime-config", not rc.HasField("linux"), str(rc))
+# UpdateRuntimeConfig: the kubelet's empty start-up call, then the node's
+# pod CIDR (kept across restarts: the console run below reads it back).
+c.rt("UpdateRuntimeConfig", runtime_config=pb.RuntimeConfig())
+c.rt("UpdateRuntimeConfig", runtime_config=pb.RuntimeConfig(
+    network_config=pb.NetworkConfig(pod_cidr="10.244.7.0/24")))
+cfg = json.loads(c.rt("Status", verbose=True).info.get("config", "{}"))
+check("pod-cidr-set", cfg.get("podCIDR") == "10.244.7.0/24", str(cfg))
+try:
+    c.rt("UpdateRuntimeConfig", runtime_config=pb.RuntimeConfig(
+        network_config=pb.NetworkConfig(pod_cidr="10.244.7.0/33")))
+    check("pod-cidr-bad", False, "answered")
+except grpc.RpcError as e:
+    check("pod-cidr-bad", e.code() == grpc.StatusCode.INVALID_ARGUMENT
+          and "pod_cidr" in e.details(), "%s %r" % (e.code(), e.details()))
 
 h = c.unary("/grpc.health.v1.Health/Check", health.HealthCheckRequest(),
             health.HealthCheckResponse, timeout=10)
@@ -135,15 +154,23 @@ except grpc.RpcError as e:
     check("run-pod-refused", e.code() == grpc.StatusCode.FAILED_PRECONDITION
           and "computecore.dll" in e.details(), "%s %r" % (e.code(), e.details()))
 # Containers are served too (uvmd_ctrs_test.sh, ExecSync uvmd_exec_test.sh,
-# streaming uvmd_stream_test.sh); resource updates are not.
+# streaming uvmd_stream_test.sh, resource updates uvmd_update_test.sh);
+# checkpoints are not, as on Linux.
 lc = c.rt("ListContainers")
 check("list-containers-empty", len(lc.containers) == 0, str(lc))
 try:
-    c.rt("UpdateContainerResources", container_id="f" * 64)
-    check("unported-UpdateContainerResources", False, "answered")
+    c.rt("UpdateContainerResources", container_id="f" * 64,
+         windows=pb.WindowsContainerResources(cpu_count=1))
+    check("update-unknown-container", False, "answered")
 except grpc.RpcError as e:
-    check("unported-UpdateContainerResources", e.code() == grpc.StatusCode.UNIMPLEMENTED
-          and "not in the Windows build yet" in e.details(), "%s %r" % (e.code(), e.details()))
+    check("update-unknown-container", e.code() == grpc.StatusCode.NOT_FOUND,
+          "%s %r" % (e.code(), e.details()))
+try:
+    c.rt("CheckpointContainer", container_id="f" * 64)
+    check("unported-CheckpointContainer", False, "answered")
+except grpc.RpcError as e:
+    check("unported-CheckpointContainer", e.code() == grpc.StatusCode.UNIMPLEMENTED
+          and "not implemented by uvmd" in e.details(), "%s %r" % (e.code(), e.details()))
 # Images are served (uvmd_images_test.sh): an empty store lists nothing.
 li = c.img("ListImages")
 check("list-images-empty", len(li.images) == 0, str(li))

@@ -200,6 +200,24 @@ static void resources(const Runtime__V1__LinuxContainerResources *res)
         free(json);
 }
 
+/* A Windows node's resources as Linux ones (cri_resources_from_windows):
+ * what comes out must pass Linux's own checks. */
+static void windows_resources(const Runtime__V1__WindowsContainerResources *w)
+{
+        static const struct cri_uvm_facts vms[] = {{0, 0}, {2, 20ll << 30}, {64, INT64_MAX}};
+        Runtime__V1__LinuxContainerResources l;
+        struct uvm_error *err = NULL;
+
+        for (size_t i = 0; i < sizeof(vms) / sizeof(vms[0]); i++) {
+                int r = cri_resources_from_windows(w, &vms[i], &l, &err);
+
+                check(r, err); /* frees it */
+                err = NULL;
+                if (r == 0)
+                        resources(&l);
+        }
+}
+
 /* CreateContainer's translation (sandbox/ctr_create.c, build_spec). */
 static void container(const Runtime__V1__ContainerConfig *c, const struct userns_map *userns,
                       bool systemd)
@@ -448,6 +466,8 @@ static void dispatch(enum kind k, const void *m)
                 CHECK(validate_string("container_id", req->container_id, 64, &err));
                 if (req->linux)
                         resources(req->linux);
+                if (req->windows)
+                        windows_resources(req->windows);
                 break;
         }
         case K_UPDATE_POD: {

@@ -21,8 +21,8 @@ clang -std=c11 -O0 -w -I"$out/gen" -c "$out/gen/proto/api.pb-c.c" -o "$out/obj/a
 fuzz_pids=$!
 for f in tests/fuzz/cri/cri_fuzz.c service/validate.c service/cri.c service/cri_resources.c \
         sandbox/spec.c sandbox/spec_userns.c sandbox/seccomp.c sandbox/seccomp_default.c \
-        sandbox/apparmor.c sandbox/user.c sandbox/sysctl.c sandbox/uvm_options.c \
-        sandbox/idmap_map.c sandbox/record.c sandbox/state.c sandbox/cgroup.c sandbox/ids.c \
+        sandbox/apparmor.c sandbox/user.c sandbox/user_req.c agent/user_db.c sandbox/sysctl.c \
+        sandbox/uvm_options.c sandbox/idmap_map.c sandbox/record.c sandbox/state.c sandbox/cgroup.c sandbox/ids.c \
         image/ref.c image/digest.c common/sha256_openssl.c common/error.c common/log.c common/fs.c common/run.c common/platform_linux.c; do
         fuzz_cc "$out/obj/$(basename "$(dirname "$f")")_$(basename "$f" .c).o" "$f" \
                 -I"$out/gen" -Wno-deprecated-declarations
