@@ -181,6 +181,10 @@ int agent_user_resolve(json_object *req, const char *rootfs, json_object *spec,
 
 /* True if the memory cgroup at cgroup_path (linux.cgroupsPath) saw an OOM kill. */
 bool agent_cgroup_oom_killed(const char *cgroup_path);
+/* resources (an OCI linux.resources object) fitted to the cgroup
+ * controllers under root (NULL: /sys/fs/cgroup) before the runtime sees
+ * them: hugepageLimits dropped when hugetlb is missing. */
+void agent_cgroup_fit_resources(const char *root, json_object *resources);
 
 /* agent_exec.c: exec, update, stats. */
 

@@ -1,14 +1,17 @@
 /* Reading a container's cgroup: whether the kernel OOM-killed a task in it.
  * Both hierarchies are looked at, since a hybrid host (cgroup v1 controllers
- * plus a v2 mount) may account memory in either. */
+ * plus a v2 mount) may account memory in either. And fitting a container's
+ * resources to the controllers the runtime will find. */
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/agent-internal.h"
 #include "common/fs.h"
+#include "common/log.h"
 
 /* The value of the "oom_kill N" line of a memory.oom_control (v1) or
  * memory.events (v2) file; -1 if it cannot be read. */
@@ -51,4 +54,40 @@ bool agent_cgroup_oom_killed(const char *cgroup_path)
                         return v > 0;
         }
         return false;
+}
+
+/* Whether the hierarchy the runtime uses has the hugetlb controller: the
+ * v2 root lists it (a pure v2 host, a VM guest), or v1 mounts it (a v1 or
+ * hybrid host, where runc uses v1). root is "/sys/fs/cgroup" but in tests. */
+static bool hugetlb_present(const char *root)
+{
+        _cleanup_free_ char *v2 = NULL, *v1 = NULL, *text = NULL;
+
+        if (asprintf(&v2, "%s/cgroup.controllers", root) < 0 ||
+            asprintf(&v1, "%s/hugetlb", root) < 0)
+                return true; /* unknown: leave the request as it is */
+        if (fs_read_file(v2, 4096, &text, NULL) >= 0) {
+                for (char *save = NULL, *w = strtok_r(text, " \n", &save); w;
+                     w = strtok_r(NULL, " \n", &save))
+                        if (strcmp(w, "hugetlb") == 0)
+                                return true;
+                return false;
+        }
+        return access(v1, F_OK) == 0;
+}
+
+void agent_cgroup_fit_resources(const char *root, json_object *resources)
+{
+        json_object *hp;
+
+        /* The kubelet asks a limit of 0 for every huge page size the kernel
+         * knows, on every container; without the controller the runtime
+         * would refuse them all. Dropped, as containerd does by default
+         * (tolerate_missing_hugetlb_controller): nothing can be limited
+         * where nothing is accounted. */
+        if (json_object_object_get_ex(resources, "hugepageLimits", &hp) &&
+            !hugetlb_present(root ? root : "/sys/fs/cgroup")) {
+                log_debug("no hugetlb cgroup controller: hugepageLimits dropped");
+                json_object_object_del(resources, "hugepageLimits");
+        }
 }

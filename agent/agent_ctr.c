@@ -137,7 +137,7 @@ static int ctr_get(const char *id, struct ctr **ret, struct uvm_error **err)
 static int write_config(struct ctr *c, json_object *spec, bool readonly, struct uvm_error **err)
 {
         _cleanup_free_ char *path = NULL, *rootfs = NULL;
-        json_object *root, *linux_, *cg;
+        json_object *root, *linux_, *cg, *res;
         const char *s;
         size_t len;
         int r;
@@ -153,6 +153,10 @@ static int write_config(struct ctr *c, json_object *spec, bool readonly, struct 
         json_object_object_add(root, "path", json_object_new_string(rootfs));
         if (readonly)
                 json_object_object_add(root, "readonly", json_object_new_boolean(true));
+        if (json_object_object_get_ex(spec, "linux", &linux_) &&
+            json_object_object_get_ex(linux_, "resources", &res) &&
+            json_object_is_type(res, json_type_object))
+                agent_cgroup_fit_resources(NULL, res);
         if (json_object_object_get_ex(spec, "linux", &linux_) &&
             json_object_object_get_ex(linux_, "cgroupsPath", &cg) &&
             json_object_is_type(cg, json_type_string) &&

@@ -276,6 +276,7 @@ int agent_update(json_object *req, struct uvm_error **err)
                 return r;
         if (asprintf(&path, "%s/resources.json", bundle) < 0)
                 return uvm_error_set(err, ENOMEM, "out of memory");
+        agent_cgroup_fit_resources(NULL, res);
         s = json_object_to_json_string_length(res, JSON_C_TO_STRING_PLAIN, &len);
         r = fs_write_atomic(path, s, len, 0600);
         if (r < 0)

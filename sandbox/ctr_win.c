@@ -35,7 +35,7 @@
 #include "sandbox/ctr_win_mounts.h"
 #include "sandbox/drivers/hcs/guest.h"
 #include "sandbox/log.h"
-#include "service/cri_resources.h"
+#include "sandbox/cri_resources.h"
 
 #define IMAGES_MAX_BYTES (16u << 20)
 #define CONFIG_MAX_BYTES (4u << 20)

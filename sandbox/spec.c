@@ -9,6 +9,7 @@
 
 #include "common/macros.h"
 #include "sandbox/apparmor.h"
+#include "sandbox/cri_resources.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/spec.h"
 
@@ -447,44 +448,22 @@ static int build_mounts(const Runtime__V1__ContainerConfig *c, const struct spec
         return 0;
 }
 
+/* The checks and the object UpdateContainerResources uses too
+ * (cri_resources.h): a container starts with what an update would set. */
 static int build_resources(const Runtime__V1__LinuxContainerResources *r, json_object *res,
                            struct uvm_error **err)
 {
-        json_object *cpu = json_object_new_object(), *mem = json_object_new_object();
+        json_object *o;
+        int rc;
 
-        json_object_object_add(res, "cpu", cpu);
-        json_object_object_add(res, "memory", mem);
         if (!r)
                 return 0;
-        if (r->cpu_shares < 0 || r->cpu_shares > 262144)
-                return uvm_error_set(err, EINVAL, "resources.cpu_shares %lld: 0 to 262144",
-                                     (long long) r->cpu_shares);
-        if (r->cpu_period < 0 || r->cpu_period > 1000000 ||
-            (r->cpu_period > 0 && r->cpu_period < 1000))
-                return uvm_error_set(err, EINVAL,
-                                     "resources.cpu_period %lld: 1000 to 1000000 (or 0)",
-                                     (long long) r->cpu_period);
-        if (r->cpu_quota < -1 || (r->cpu_quota > 0 && r->cpu_quota < 1000))
-                return uvm_error_set(err, EINVAL, "resources.cpu_quota %lld: -1, 0 or >= 1000",
-                                     (long long) r->cpu_quota);
-        if (r->memory_limit_in_bytes < 0 ||
-            (r->memory_limit_in_bytes > 0 && r->memory_limit_in_bytes < (4 << 20)))
-                return uvm_error_set(err, EINVAL,
-                                     "resources.memory_limit_in_bytes %lld: 0 or at least 4 MiB",
-                                     (long long) r->memory_limit_in_bytes);
-        if (r->cpu_shares)
-                json_object_object_add(cpu, "shares", json_object_new_int64(r->cpu_shares));
-        if (r->cpu_quota)
-                json_object_object_add(cpu, "quota", json_object_new_int64(r->cpu_quota));
-        if (r->cpu_period)
-                json_object_object_add(cpu, "period", json_object_new_int64(r->cpu_period));
-        if (!STR_EMPTY(r->cpuset_cpus))
-                json_object_object_add(cpu, "cpus", json_object_new_string(r->cpuset_cpus));
-        if (!STR_EMPTY(r->cpuset_mems))
-                json_object_object_add(cpu, "mems", json_object_new_string(r->cpuset_mems));
-        if (r->memory_limit_in_bytes)
-                json_object_object_add(mem, "limit",
-                                       json_object_new_int64(r->memory_limit_in_bytes));
+        rc = cri_resources_obj(r, &o, err);
+        if (rc < 0)
+                return uvm_error_wrap(err, "resources");
+        json_object_object_foreach (o, k, v)
+                json_object_object_add(res, k, json_object_get(v));
+        json_object_put(o);
         return 0;
 }
 

@@ -19,7 +19,7 @@
 #include "service/compute_agent.h"
 #include "service/cri.h"
 #include "service/cri_pod_common.h"
-#include "service/cri_resources.h"
+#include "sandbox/cri_resources.h"
 #include "service/daemon.h"
 #include "service/metrics_uvmd.h"
 #include "service/runtime_state.h"

@@ -14,7 +14,7 @@
 #include "sandbox/uvm_options.h"
 #include "service/cri.h"
 #include "service/cri_pod_common.h"
-#include "service/cri_resources.h"
+#include "sandbox/cri_resources.h"
 #include "service/daemon.h"
 #include "service/validate.h"
 

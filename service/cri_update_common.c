@@ -13,7 +13,7 @@
 #include "sandbox/container.h"
 #include "sandbox/ids.h"
 #include "sandbox/sandbox.h"
-#include "service/cri_resources.h"
+#include "sandbox/cri_resources.h"
 #include "service/cri_update_common.h"
 #include "service/daemon.h"
 #include "service/validate.h"

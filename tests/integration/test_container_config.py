@@ -319,3 +319,36 @@ def test_pod_limits_on_uvmds_own_cgroup(pods):
         assert not os.path.exists(mem) and not os.path.exists(cpu)
     finally:
         pods_cleanup(d)
+
+
+def test_container_resources_as_the_kubelet_sends_them(pods):
+    """CreateContainer's resources as a kubelet on this node sends them: a
+    memory limit with the swap limit equal to it (no swap), and a 0 limit
+    per huge page size the kernel knows, although this host mounts no
+    hugetlb controller (dropped, as containerd does). The container runs
+    and its cgroup has the limits."""
+    d, c, m = pods, pods.client(), pb()
+    pod_cfg = _pod_config(d, "res")
+    pod = _run_pod(c, pod_cfg)
+    try:
+        cfg = _ctr_config(d, "r", "sleep 1000")
+        cfg.linux.resources.CopyFrom(m.LinuxContainerResources(
+            memory_limit_in_bytes=48 << 20, memory_swap_limit_in_bytes=48 << 20,
+            cpu_shares=256,
+            hugepage_limits=[m.HugepageLimit(page_size=s, limit=0) for s in ("2MB", "1GB")]))
+        cid = _start(c, pod, pod_cfg, cfg)
+        st = c.rt("ContainerStatus", container_id=cid).status
+        assert st.state == m.CONTAINER_RUNNING, st
+        assert st.resources.linux.memory_limit_in_bytes == 48 << 20, st.resources
+        mem = os.path.join(CG, "memory", "uvmd", pod, cid)
+        assert _read(mem + "/memory.limit_in_bytes") == str(48 << 20)
+        if os.path.exists(mem + "/memory.memsw.limit_in_bytes"):
+            assert _read(mem + "/memory.memsw.limit_in_bytes") == str(48 << 20)
+        assert _read(os.path.join(CG, "cpu", "uvmd", pod, cid, "cpu.shares")) == "256"
+        bad = _ctr_config(d, "b", "sleep 1")
+        bad.linux.resources.CopyFrom(m.LinuxContainerResources(
+            hugepage_limits=[m.HugepageLimit(page_size="2XB", limit=0)]))
+        code, msg = _code(lambda: _create(c, pod, bad, pod_cfg))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "page_size" in msg, msg
+    finally:
+        pods_cleanup(d)

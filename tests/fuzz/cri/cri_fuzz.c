@@ -34,7 +34,7 @@
 #include "sandbox/uvm_options.h"
 #include "sandbox/user.h"
 #include "service/cri.h"
-#include "service/cri_resources.h"
+#include "sandbox/cri_resources.h"
 #include "service/validate.h"
 
 /* cri.c's response encoders allocate from the call's arena; the harness

@@ -19,7 +19,7 @@ protoc-c -Iproto --c_out="$out/gen/proto" proto/api.proto
 # Generated tables need no coverage: plain and quick to compile.
 clang -std=c11 -O0 -w -I"$out/gen" -c "$out/gen/proto/api.pb-c.c" -o "$out/obj/api.pb-c.o" &
 fuzz_pids=$!
-for f in tests/fuzz/cri/cri_fuzz.c service/validate.c service/cri.c service/cri_resources.c \
+for f in tests/fuzz/cri/cri_fuzz.c service/validate.c service/cri.c sandbox/cri_resources.c \
         sandbox/spec.c sandbox/spec_userns.c sandbox/seccomp.c sandbox/seccomp_default.c \
         sandbox/apparmor.c sandbox/user.c sandbox/user_req.c agent/user_db.c sandbox/sysctl.c \
         sandbox/uvm_options.c sandbox/idmap_map.c sandbox/record.c sandbox/state.c sandbox/cgroup.c sandbox/ids.c \

@@ -257,7 +257,9 @@ static const char *spec_fmt =
         "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":"
         "[\"nosuid\",\"mode=755\",\"size=1024k\"]}],"
         "\"linux\":{\"cgroupsPath\":\"/uvmd-test/%s\",\"namespaces\":[{\"type\":\"pid\"},"
-        "{\"type\":\"ipc\"},{\"type\":\"uts\"},{\"type\":\"mount\"}]}}";
+        "{\"type\":\"ipc\"},{\"type\":\"uts\"},{\"type\":\"mount\"}],"
+        /* as the kubelet asks of every container, hugetlb mounted or not */
+        "\"resources\":{\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":0}]}}}";
 
 static json_object *create_req(const char *id, const char *script, bool readonly)
 {
@@ -735,6 +737,16 @@ static void test_readonly_rootfs_and_update(void **state)
         json_object_object_add(res, "pids", json_object_new_object());
         json_object_object_add(json_object_object_get(res, "pids"), "limit",
                                json_object_new_int(100));
+        /* What the kubelet sends on every update: a 0 limit per huge page
+         * size, whether or not this host mounts hugetlb (this one doesn't). */
+        {
+                json_object *hp = json_object_new_array(), *e = json_object_new_object();
+
+                json_object_object_add(e, "pageSize", json_object_new_string("2MB"));
+                json_object_object_add(e, "limit", json_object_new_int(0));
+                json_object_array_add(hp, e);
+                json_object_object_add(res, "hugepageLimits", hp);
+        }
         json_object_object_add(req, "Resources", res);
         call_ok(AGENT_RPC_UPDATE_CONTAINER, req);
         resp = props("c5", &c);

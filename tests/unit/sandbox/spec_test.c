@@ -407,7 +407,45 @@ static void test_resources(void **state)
         assert_string_equal(str_at(o, "linux.resources.cpu.cpus"), "0");
         assert_int_equal(json_object_get_int64(at(o, "linux.resources.memory.limit")), 64 << 20);
         assert_int_equal(json_object_get_int(at(o, "process.oomScoreAdj")), -500);
+        /* No swap asked: none beyond the memory limit, as an update sets. */
+        assert_int_equal(json_object_get_int64(at(o, "linux.resources.memory.swap")), 64 << 20);
+        assert_null(at(o, "linux.resources.hugepageLimits"));
         json_object_put(o);
+
+        /* What the kubelet sends at create besides cpu and memory: the
+         * swap limit, a limit per huge page size, cgroup v2 files. */
+        {
+                Runtime__V1__HugepageLimit hp = RUNTIME__V1__HUGEPAGE_LIMIT__INIT;
+                Runtime__V1__HugepageLimit *hps[] = {&hp};
+                Runtime__V1__LinuxContainerResources__UnifiedEntry u =
+                        RUNTIME__V1__LINUX_CONTAINER_RESOURCES__UNIFIED_ENTRY__INIT;
+                Runtime__V1__LinuxContainerResources__UnifiedEntry *us[] = {&u};
+
+                hp.page_size = "2MB";
+                hp.limit = 0;
+                r.hugepage_limits = hps;
+                r.n_hugepage_limits = 1;
+                u.key = "memory.high";
+                u.value = "max";
+                r.unified = us;
+                r.n_unified = 1;
+                r.memory_swap_limit_in_bytes = 128 << 20;
+                o = build(&c, NULL, NULL);
+                assert_int_equal(json_object_get_int64(at(o, "linux.resources.memory.swap")),
+                                 128 << 20);
+                assert_string_equal(str_at(o, "linux.resources.hugepageLimits.0.pageSize"), "2MB");
+                assert_string_equal(json_object_get_string(json_object_object_get(
+                                            at(o, "linux.resources.unified"), "memory.high")),
+                                    "max");
+                json_object_put(o);
+                hp.page_size = "2XB";
+                build(&c, NULL, "page_size");
+                r.n_hugepage_limits = 0;
+                r.memory_swap_limit_in_bytes = 1 << 20;
+                build(&c, NULL, "memory_swap_limit_in_bytes");
+                r.memory_swap_limit_in_bytes = 0;
+                r.n_unified = 0;
+        }
         r.oom_score_adj = 5000;
         build(&c, NULL, "oom_score_adj");
         r.oom_score_adj = 0;

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "service/cri_resources.h"
+#include "sandbox/cri_resources.h"
 
 #define MiB (1ll << 20)
 #define GiB (1ll << 30)

@@ -1,12 +1,15 @@
 #pragma once
 
-/* UpdateContainerResources: checking LinuxContainerResources and turning
- * them into an OCI "linux.resources" object (what runc update -r reads);
+/* CreateContainer and UpdateContainerResources: checking
+ * LinuxContainerResources and turning them into an OCI "linux.resources"
+ * object (a container's spec; what runc update -r reads);
  * a Windows node's WindowsContainerResources as Linux values for a Linux
  * container in a utility VM (docs/windows.md "Container resources").
  * Pure and portable. */
 
 #include "proto/api.pb-c.h"
+
+#include <json-c/json.h>
 
 #include "common/error.h"
 #include "sandbox/cgroup.h"
@@ -25,8 +28,11 @@
 /* A cpuset list: "0-3,8,10-11". */
 int cri_cpuset_check(const char *field, const char *s, struct uvm_error **err);
 
-/* Check every field of r; on success *ret_json (malloc'd) is the OCI
- * linux.resources object holding the fields that were set. */
+/* Check every field of r; on success *ret is the OCI linux.resources
+ * object holding the fields that were set (the caller's reference), and
+ * cri_resources_json's *ret_json (malloc'd) its text. */
+int cri_resources_obj(const Runtime__V1__LinuxContainerResources *r, json_object **ret,
+                      struct uvm_error **err);
 int cri_resources_json(const Runtime__V1__LinuxContainerResources *r, char **ret_json,
                        struct uvm_error **err);
 

@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-#include "service/cri_resources.h"
+#include "sandbox/cri_resources.h"
 
 #define MAX_CPU_ID 65535 /* well above any kernel's NR_CPUS/MAX_NUMNODES */
 #define MAX_UNIFIED_VALUE 4096
@@ -221,11 +221,9 @@ static json_object *build(const Runtime__V1__LinuxContainerResources *r)
         return o;
 }
 
-int cri_resources_json(const Runtime__V1__LinuxContainerResources *r, char **ret_json,
-                       struct uvm_error **err)
+int cri_resources_obj(const Runtime__V1__LinuxContainerResources *r, json_object **ret,
+                      struct uvm_error **err)
 {
-        json_object *o;
-        char *s;
         int rc = check_cpu(r, err);
 
         if (rc >= 0)
@@ -236,8 +234,20 @@ int cri_resources_json(const Runtime__V1__LinuxContainerResources *r, char **ret
                 rc = check_unified(r, err);
         if (rc < 0)
                 return rc;
-        o = build(r);
-        s = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
+        *ret = build(r);
+        return *ret ? 0 : uvm_error_set(err, ENOMEM, "out of memory");
+}
+
+int cri_resources_json(const Runtime__V1__LinuxContainerResources *r, char **ret_json,
+                       struct uvm_error **err)
+{
+        json_object *o;
+        char *s;
+        int rc = cri_resources_obj(r, &o, err);
+
+        if (rc < 0)
+                return rc;
+        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
         if (!s)
                 return uvm_error_set(err, ENOMEM, "out of memory");
