@@ -348,6 +348,26 @@ def test_container_exit_codes(any_pods):
     c.rt("RemovePodSandbox", pod_sandbox_id=pod)
 
 
+def test_container_with_the_kubelets_resources(any_pods):
+    """Resources as a kubelet sends them with every container: a memory
+    limit, swap equal to it, a 0 limit for each huge page size, in both an
+    ns pod (runc on this host, no hugetlb controller mounted) and a VM pod
+    (crun in the guest). The container runs and exits 0."""
+    d, c, m = any_pods, any_pods.client(), pb()
+    pod_cfg = _pod_config(d, "kres")
+    pod = _run_pod(c, pod_cfg, d.handler)
+    cfg = _ctr_config(d, "k", "exit 0")
+    cfg.linux.resources.CopyFrom(m.LinuxContainerResources(
+        memory_limit_in_bytes=32 << 20, memory_swap_limit_in_bytes=32 << 20, cpu_shares=2,
+        hugepage_limits=[m.HugepageLimit(page_size=s, limit=0) for s in ("2MB", "1GB")]))
+    cid = _create(c, pod, cfg, pod_cfg)
+    c.rt("StartContainer", container_id=cid)
+    s = _wait_state(c, cid, m.CONTAINER_EXITED)
+    assert s.exit_code == 0, s
+    c.rt("StopPodSandbox", pod_sandbox_id=pod)
+    c.rt("RemovePodSandbox", pod_sandbox_id=pod)
+
+
 def test_bad_requests(any_pods):
     d, c, m = any_pods, any_pods.client(), pb()
     code, msg = _code(lambda: c.rt("RunPodSandbox", config=m.PodSandboxConfig()))
