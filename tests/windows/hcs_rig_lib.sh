@@ -32,6 +32,21 @@ hcs_rig_cleanup() {
         winesvc_cleanup
 }
 
+# hcs_rig_seed_image [CONFIG]: the node's store holds busybox:latest, a
+# record and its image config blob (CONFIG, a plain one by default) and no
+# layers, as a pull would leave it; IMAGE_ID names it, $images the store.
+hcs_rig_seed_image() {
+        local config=${1:-'{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]}}'}
+        local hex
+        images=$dir/data/images
+        mkdir -p "$images/blobs/sha256"
+        hex=$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)
+        printf '%s' "$config" >"$images/blobs/sha256/$hex"
+        printf '{"images":[{"id":"sha256:%s","manifest":"sha256:%s","size":1,"tags":["docker.io/library/busybox:latest"],"digests":[],"layers":[]}]}' \
+                "$hex" "$hex" >"$images/images.json"
+        export IMAGE_ID=sha256:$hex
+}
+
 hcs_rig_setup() { # hcs_rig_setup NAME CLIENT.py
         local bin=${UVMD_WINDOWS_BIN:-}/service/windows/uvmd-win agent_bin agent_port root dll
         # shellcheck disable=SC2034 # winesvc_lib.sh's: no service is registered

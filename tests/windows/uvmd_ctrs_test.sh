@@ -20,14 +20,7 @@ cd "$(dirname "$0")/../.." || exit 1
 hcs_rig_setup uvmd-ctrs-test ctrs_client.py
 
 # --- a known image: the store's record and config blob, as Linux writes them
-images=$dir/data/images
-mkdir -p "$images/blobs/sha256"
-config='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"],"WorkingDir":"/w","StopSignal":"SIGTERM"}}'
-hex=$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)
-printf '%s' "$config" >"$images/blobs/sha256/$hex"
-printf '{"images":[{"id":"sha256:%s","manifest":"sha256:%s","size":1,"tags":["docker.io/library/busybox:latest"],"digests":[],"layers":[]}]}' \
-        "$hex" "$hex" >"$images/images.json"
-export IMAGE_ID=sha256:$hex
+hcs_rig_seed_image '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"],"WorkingDir":"/w","StopSignal":"SIGTERM"}}'
 
 records() { # the pod's container records
         ls "$dir/state/pods/$pod/containers" 2>/dev/null

@@ -20,14 +20,9 @@ cd "$(dirname "$0")/../.." || exit 1
 hcs_rig_setup uvmd-events-test events_client.py
 
 # --- a known image in the node's store (as uvmd_ctrs_test.sh seeds it) --------
-images=$dir/data/images
-mkdir -p "$images/blobs/sha256" "$dir/logs"
-config='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]}}'
-hex=$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)
-printf '%s' "$config" >"$images/blobs/sha256/$hex"
-printf '{"images":[{"id":"sha256:%s","manifest":"sha256:%s","size":1,"tags":["docker.io/library/busybox:latest"],"digests":[],"layers":[]}]}' \
-        "$hex" "$hex" >"$images/images.json"
-export IMAGE_ID=sha256:$hex RIG_LOGS_WIN="$windir\\logs"
+hcs_rig_seed_image
+mkdir -p "$dir/logs"
+export RIG_LOGS_WIN="$windir\\logs"
 
 start_uvmd "$dir/uvmd.log"
 client all "$uvmd_pid"

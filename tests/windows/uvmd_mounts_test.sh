@@ -23,13 +23,8 @@ cd "$(dirname "$0")/../.." || exit 1
 hcs_rig_setup uvmd-mounts-test mounts_client.py
 
 # --- a known image (as uvmd_ctrs_test.sh seeds it) and the host's directories
-images=$dir/data/images
-mkdir -p "$images/blobs/sha256" "$dir/host/data" "$dir/host/cfg" "$dir/host/new"
-config='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]}}'
-hex=$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)
-printf '%s' "$config" >"$images/blobs/sha256/$hex"
-printf '{"images":[{"id":"sha256:%s","manifest":"sha256:%s","size":1,"tags":["docker.io/library/busybox:latest"],"digests":[],"layers":[]}]}' \
-        "$hex" "$hex" >"$images/images.json"
+hcs_rig_seed_image
+mkdir -p "$dir/host/data" "$dir/host/cfg" "$dir/host/new"
 data="$windir\\host\\data"
 cfg="$windir\\host\\cfg"
 new="$windir\\host\\new"

@@ -21,13 +21,7 @@ cd "$(dirname "$0")/../.." || exit 1
 hcs_rig_setup uvmd-podfiles-test podfiles_client.py
 
 # --- a known image: the store's record and config blob (as uvmd_ctrs_test.sh)
-images=$dir/data/images
-mkdir -p "$images/blobs/sha256"
-config='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]}}'
-hex=$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)
-printf '%s' "$config" >"$images/blobs/sha256/$hex"
-printf '{"images":[{"id":"sha256:%s","manifest":"sha256:%s","size":1,"tags":["docker.io/library/busybox:latest"],"digests":[],"layers":[]}]}' \
-        "$hex" "$hex" >"$images/images.json"
+hcs_rig_seed_image
 
 start_uvmd "$dir/uvmd.log"
 client run

@@ -23,13 +23,7 @@ fi
 sed -i 's/^{/{"stream_token_ttl_ms": 2000, /' "$dir/config.json"
 
 # --- a known image in the node's store (as uvmd_ctrs_test.sh seeds it) --------
-images=$dir/data/images
-mkdir -p "$images/blobs/sha256"
-config='{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]}}'
-hex=$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)
-printf '%s' "$config" >"$images/blobs/sha256/$hex"
-printf '{"images":[{"id":"sha256:%s","manifest":"sha256:%s","size":1,"tags":["docker.io/library/busybox:latest"],"digests":[],"layers":[]}]}' \
-        "$hex" "$hex" >"$images/images.json"
+hcs_rig_seed_image
 
 start_uvmd "$dir/uvmd.log"
 client run

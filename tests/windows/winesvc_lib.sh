@@ -79,7 +79,18 @@ winesvc_start() {
         }
         timeout 120 wine sc query RpcSs >/dev/null 2>&1
         svc --unregister-service --service-name "$name" >/dev/null 2>&1
-        windir=$(winepath -w "$dir")
+        # winepath starts a Wine process; now and then Wine fails to (its
+        # start.exe prints "ShellExecuteEx failed" where the path should be,
+        # seen in a run): tried again, and never taken for a path.
+        for _ in 1 2 3 4 5; do
+                windir=$(winepath -w "$dir" 2>/dev/null | tr -d '\r')
+                [[ $windir =~ ^[A-Za-z]:\\ ]] && break
+                sleep 1
+        done
+        [[ $windir =~ ^[A-Za-z]:\\ ]] || {
+                not_ok setup "winepath -w $dir gave: $windir"
+                exit 1
+        }
         # shellcheck disable=SC2034 # for the tests' use
         config_win="$windir\\config.json"
 }
