@@ -285,19 +285,20 @@ int srv_listen(struct srv *s, const char *address)
         return port;
 }
 
-static grpc_channel_args *make_args(const struct srv_options *o, grpc_arg *store)
+/* The caller's own args and store: servers are made from several threads
+ * at once (pods' ComputeAgent endpoints), so nothing here may be shared. */
+static grpc_channel_args *make_args(const struct srv_options *o, grpc_channel_args *args,
+                                    grpc_arg *store)
 {
-        static grpc_channel_args args;
-
         store[0].type = GRPC_ARG_INTEGER;
         store[0].key = (char *) GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
         store[0].value.integer = (int) o->max_message_bytes;
         store[1].type = GRPC_ARG_INTEGER;
         store[1].key = (char *) GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
         store[1].value.integer = (int) o->max_message_bytes;
-        args.num_args = 2;
-        args.args = store;
-        return &args;
+        args->num_args = 2;
+        args->args = store;
+        return args;
 }
 
 static void srv_free(struct srv *s)
@@ -338,6 +339,7 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
               struct srv **ret_srv, struct uvm_error **err)
 {
         struct srv *s = calloc(1, sizeof(*s));
+        grpc_channel_args args;
         grpc_arg store[2];
         int r;
 
@@ -356,7 +358,7 @@ int srv_start(const struct srv_options *opts, const struct dispatch_table *table
         }
         s->shared = opts->queue;
         s->cq = s->shared ? s->shared->cq : grpc_completion_queue_create_for_next(NULL);
-        s->server = grpc_server_create(make_args(opts, store), NULL);
+        s->server = grpc_server_create(make_args(opts, &args, store), NULL);
         grpc_server_register_completion_queue(s->server, s->cq, NULL);
         r = register_methods(s, err);
         if (r == 0)

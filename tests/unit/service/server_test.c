@@ -395,6 +395,66 @@ static void test_servers_share_a_queue(void **state)
         srv_queue_free(q);
 }
 
+/* Servers made and stopped from several threads at once on one queue, as
+ * pods' ComputeAgent endpoints are when the kubelet starts pods in
+ * parallel: each server's channel args must stay its own (they once lived
+ * in one static, and gRPC read another thread's stack through it). */
+struct starter {
+        struct srv_queue *q;
+        int index, failures;
+};
+
+static void *start_stop_loop(void *data)
+{
+        static const ProtobufCServiceDescriptor *const svc[] = {
+                &grpc__health__v1__health__descriptor};
+        const struct srv_binding *const b[] = {bindings};
+        struct starter *st = data;
+        struct timespec now;
+
+        clock_gettime(CLOCK_REALTIME, &now); /* unique across runs, as start_on's */
+        for (int i = 0; i < 150; i++) {
+                struct dispatch_table *table = NULL;
+                struct srv *srv = NULL;
+                char address[128];
+                struct srv_options o = {.io_threads = 1,
+                                        .queue = st->q,
+                                        .workers = 1,
+                                        .queue_limit = 8,
+                                        .max_streams = 1,
+                                        .max_message_bytes = (1 << 20) + st->index};
+
+                snprintf(address, sizeof(address), "unix-abstract:uvmd-test-%d-%lld-%ld-t%d-%d",
+                         getpid(), (long long) now.tv_sec, now.tv_nsec, st->index, i);
+                o.address = address;
+                if (dispatch_table_new(svc, 1, b, 1, &table, NULL) < 0 ||
+                    srv_start(&o, table, &srv, NULL) < 0)
+                        st->failures++;
+                else
+                        srv_stop(srv, 100);
+                dispatch_table_free(table);
+        }
+        return NULL;
+}
+
+static void test_servers_started_from_many_threads(void **state)
+{
+        struct srv_queue *q = NULL;
+        struct starter st[8];
+        pthread_t th[8];
+
+        assert_int_equal(srv_queue_new(0, &q, NULL), 0);
+        for (int i = 0; i < 8; i++) {
+                st[i] = (struct starter){.q = q, .index = i};
+                assert_int_equal(pthread_create(&th[i], NULL, start_stop_loop, &st[i]), 0);
+        }
+        for (int i = 0; i < 8; i++) {
+                pthread_join(th[i], NULL);
+                assert_int_equal(st[i].failures, 0);
+        }
+        srv_queue_free(q);
+}
+
 /* CPU time (ns) the whole process has used. */
 static int64_t process_cpu_ns(void)
 {
@@ -774,6 +834,7 @@ int main(void)
                 cmocka_unit_test(test_slow_handler_does_not_stall_others),
                 cmocka_unit_test(test_errors_carry_status_and_message),
                 cmocka_unit_test(test_servers_share_a_queue),
+                cmocka_unit_test(test_servers_started_from_many_threads),
                 cmocka_unit_test(test_spinning_queue_sleeps_when_idle),
                 cmocka_unit_test(test_queue_is_bounded),
                 cmocka_unit_test(test_deadline_reaches_handler),
