@@ -435,17 +435,10 @@ static void test_vm_gone_revokes(void **state)
 static void test_restart_knows_disks(void **state)
 {
         struct drv_pod *pod = fixture_create();
-        struct uvm_error *err = NULL;
 
         pair_create_ok(pod, &ctr_a);
         pair_create_ok(pod, &ctr_b);
-        fake_crash_save();
-        ops->pod_free(pod);
-        fake_crash_restore();
-        fixture_bind();
-        pod = NULL;
-        if (ops->pod_reattach(&spec, &pod, &err) < 0)
-                fail_msg("reattach: %s", err->msg);
+        pod = fixture_restart(pod);
         assert_int_equal(fake_log_count("hcs.scsi"), 0);
         assert_int_equal(fake.host_disks, 3);
         fixture_log_clear();

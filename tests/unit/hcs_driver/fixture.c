@@ -238,6 +238,20 @@ struct drv_pod *fixture_crash_reattach(void)
         return pod;
 }
 
+struct drv_pod *fixture_restart(struct drv_pod *pod)
+{
+        struct uvm_error *err = NULL;
+
+        fake_crash_save();
+        ops->pod_free(pod);
+        fake_crash_restore();
+        fixture_bind();
+        pod = NULL;
+        if (ops->pod_reattach(&spec, &pod, &err) < 0)
+                fail_msg("reattach: %s", err->msg);
+        return pod;
+}
+
 void fixture_crash_each(void (*at)(int n, bool flag, int *ret_steps), bool flag, int want)
 {
         int steps, s;

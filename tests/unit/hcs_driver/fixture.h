@@ -67,6 +67,9 @@ int fixture_crash_run(int n, void (*prep)(struct drv_pod *), void (*op)(struct d
 /* A new uvmd: the fakes as the crash left them, the pod reattached from
  * the record copied then (a failure fails the test). */
 struct drv_pod *fixture_crash_reattach(void);
+/* uvmd killed and started again with pod as it is: the fakes kept, pod
+ * freed and reattached from its own record (a failure fails the test). */
+struct drv_pod *fixture_restart(struct drv_pod *pod);
 /* at(0, flag) counts the steps, which must be want; then at(n, flag) for
  * each. */
 void fixture_crash_each(void (*at)(int n, bool flag, int *ret_steps), bool flag, int want);

@@ -322,13 +322,7 @@ static void test_restart_between_add_and_delete(void **state)
         struct uvm_error *err = NULL;
 
         add_ok(pod);
-        fake_crash_save();
-        ops->pod_free(pod);
-        fake_crash_restore();
-        fixture_bind();
-        pod = NULL;
-        if (ops->pod_reattach(&spec, &pod, &err) < 0)
-                fail_msg("reattach: %s", err->msg);
+        pod = fixture_restart(pod);
         assert_int_equal(fake.host_nics, 1);
         assert_int_equal(ops->nic_add(pod, "net3", &nic3, &err), -EEXIST);
         err = uvm_error_free(err);

@@ -325,17 +325,10 @@ static void test_pod_stop(void **state)
 static void test_restart_keeps(void **state)
 {
         struct drv_pod *pod = fixture_create();
-        struct uvm_error *err = NULL;
 
         create_ok(pod, &ctr_a);
         create_ok(pod, &ctr_b);
-        fake_crash_save();
-        ops->pod_free(pod);
-        fake_crash_restore();
-        fixture_bind();
-        pod = NULL;
-        if (ops->pod_reattach(&spec, &pod, &err) < 0)
-                fail_msg("reattach: %s", err->msg);
+        pod = fixture_restart(pod);
         assert_int_equal(fake_log_count("hcs.scsi"), 0);
         assert_int_equal(fake.host_disks, 3);
         assert_recorded(spec.state_dir, "0:1/1/1 1:1/1/1:ctr-a/1 2:1/1/1:ctr-b/1");

@@ -303,7 +303,6 @@ static void test_remove_failures(void **state)
 static void test_file_shares(void **state)
 {
         struct drv_pod *pod = fixture_create();
-        struct uvm_error *err = NULL;
         json_object *doc, *set, *files;
 
         fixture_log_clear();
@@ -351,13 +350,7 @@ static void test_file_shares(void **state)
 
         /* Restarted: ctr-f again finds m0 as termination-log's share, and
          * its /dir is not that share (a directory share again). */
-        fake_crash_save();
-        ops->pod_free(pod);
-        fake_crash_restore();
-        fixture_bind();
-        pod = NULL;
-        if (ops->pod_reattach(&spec, &pod, &err) < 0)
-                fail_msg("reattach: %s", err->msg);
+        pod = fixture_restart(pod);
         fixture_log_clear();
         pair_create_ok(pod, &ctr_f);
         assert_string_equal(fake_log_text(), "hcs.plan9 Add m1 rw C:\\pods\\c1\n"
@@ -621,17 +614,10 @@ static void test_pod_stop_removes_all(void **state)
 static void test_restart_knows_shares(void **state)
 {
         struct drv_pod *pod = fixture_create();
-        struct uvm_error *err = NULL;
 
         pair_create_ok(pod, &ctr_a);
         pair_create_ok(pod, &ctr_b);
-        fake_crash_save();
-        ops->pod_free(pod);
-        fake_crash_restore();
-        fixture_bind();
-        pod = NULL;
-        if (ops->pod_reattach(&spec, &pod, &err) < 0)
-                fail_msg("reattach: %s", err->msg);
+        pod = fixture_restart(pod);
         assert_int_equal(fake_log_count("hcs.plan9"), 0);
         assert_int_equal(fake.host_shares, 3);
         fixture_log_clear();
